@@ -1,0 +1,1 @@
+"""In-container supervision helpers for Hermes gateway slots (stdlib only, runs as hermes)."""

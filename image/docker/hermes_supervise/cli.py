@@ -1,0 +1,45 @@
+"""hermes-slots: the in-container entry point (argv only; every value is validated)."""
+import argparse
+import sys
+
+from .names import require_valid_profile
+from .paths import profile_dir
+from .reconcile import reconcile
+from .slots import SlotError, register, unregister
+from .state import write_desired_state
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hermes-slots")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("reconcile", help="recreate every gateway slot (container boot)")
+    reg = sub.add_parser("register", help="register one gateway slot")
+    reg.add_argument("profile")
+    reg.add_argument("--up", action="store_true", help="start it now (default: down marker)")
+    unreg = sub.add_parser("unregister", help="stop and remove one gateway slot")
+    unreg.add_argument("profile")
+    unreg.add_argument("--timeout", type=float, default=10.0)
+    desire = sub.add_parser("desire", help="record desired_state for profiles")
+    desire.add_argument("state", choices=["running", "stopped"])
+    desire.add_argument("profiles", nargs="+")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "reconcile":
+            return reconcile()
+        if args.command == "register":
+            register(require_valid_profile(args.profile), start=args.up)
+        elif args.command == "unregister":
+            if not unregister(require_valid_profile(args.profile), timeout_s=args.timeout):
+                print(f"hermes-slots: gateway {args.profile} is not registered", file=sys.stderr)
+                return 3
+        elif args.command == "desire":
+            for profile in args.profiles:
+                write_desired_state(profile_dir(require_valid_profile(profile)), args.state)
+    except (ValueError, SlotError, OSError) as exc:
+        print(f"hermes-slots: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,48 @@
+"""The one renderer of a gateway slot's scripts, used at boot and at runtime registration."""
+import shlex
+
+from .paths import DEFAULT_PROFILE
+
+FATAL_CONFIG_EXIT = 78  # hermes gateway run: fatal configuration (port in use, ...)
+
+
+def run_script(profile: str) -> str:
+    gateway = ["hermes"] if profile == DEFAULT_PROFILE else ["hermes", "-p", profile]
+    command = shlex.join([*gateway, "gateway", "run", "--replace"])
+    return f"""#!/command/with-contenv sh
+# shellcheck shell=sh
+# Gateway of profile {profile}, supervised by s6. Rendered by hermes_supervise; do not edit.
+export HOME=/opt/data
+cd "${{HERMES_HOME:-/opt/data}}" || exit 1
+. /opt/hermes/.venv/bin/activate
+# Tells hermes it IS the supervised process, so `gateway run` does not redirect to s6 again.
+export HERMES_S6_SUPERVISED_CHILD=1
+# stderr joins stdout so every line reaches both docker logs and the persistent log.
+exec 2>&1
+[ "$(id -u)" = 0 ] || exec {command}
+exec /command/s6-setuidgid hermes {command}
+"""
+
+
+def finish_script() -> str:
+    return f"""#!/bin/sh
+# $1 = the gateway's exit code. {FATAL_CONFIG_EXIT} means fatal configuration: exit 125 so s6
+# parks the slot instead of restarting it every second.
+[ "$1" = {FATAL_CONFIG_EXIT} ] && exit 125
+exit 0
+"""
+
+
+def log_run_script(profile: str) -> str:
+    return f"""#!/command/with-contenv sh
+# shellcheck shell=sh
+# Logger of gateway {profile}: every line to stdout (docker logs) and, with an ISO 8601
+# timestamp, to $HERMES_HOME/logs/gateways/{profile}/current (10 archives of 1 MB).
+dir="${{HERMES_HOME:-/opt/data}}/logs/gateways/{profile}"
+if [ "$(id -u)" = 0 ]; then
+  mkdir -p "$dir" && chown hermes:hermes "$dir"
+  exec /command/s6-setuidgid hermes /command/s6-log -b -- 1 n10 s1000000 T "$dir"
+fi
+mkdir -p "$dir"
+exec /command/s6-log -b -- 1 n10 s1000000 T "$dir"
+"""

@@ -1,0 +1,98 @@
+"""Registering and unregistering gateway slots in the s6 scan directory."""
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from .names import require_valid_profile
+from .paths import SCANDIR, s6, slot_dir
+from .render import finish_script, log_run_script, run_script
+
+
+class SlotError(RuntimeError):
+    pass
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def _seed_supervise(service: Path) -> None:
+    """Pre-create event/, supervise/ and the control FIFO, owned by whoever runs this (hermes).
+    s6-supervise (root) treats existing entries as given, so hermes can later use s6-svc,
+    s6-svstat and s6-svwait on the slot without EACCES."""
+    (service / "event").mkdir(mode=0o3730)
+    (service / "event").chmod(0o3730)
+    (service / "supervise").mkdir(mode=0o755)
+    (service / "supervise" / "event").mkdir(mode=0o3730)
+    (service / "supervise" / "event").chmod(0o3730)
+    os.mkfifo(service / "supervise" / "control", 0o660)
+    (service / "supervise" / "control").chmod(0o660)
+
+
+def build_slot(profile: str, target: Path, *, start: bool) -> None:
+    """Lay a complete slot out at `target` (a dot-named staging directory)."""
+    target.mkdir(mode=0o755)
+    _write(target / "type", "longrun\n", 0o644)
+    _write(target / "run", run_script(profile), 0o755)
+    _write(target / "finish", finish_script(), 0o755)
+    (target / "log").mkdir(mode=0o755)
+    _write(target / "log" / "run", log_run_script(profile), 0o755)
+    _seed_supervise(target)
+    _seed_supervise(target / "log")
+    if not start:
+        (target / "down").touch()
+
+
+def rescan() -> None:
+    result = subprocess.run([s6("s6-svscanctl"), "-a", str(SCANDIR)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SlotError(f"s6-svscanctl -a failed ({result.returncode}): {result.stderr.strip()}")
+
+
+def register(profile: str, *, start: bool, scan: bool = True) -> Path:
+    """Create /run/service/gateway-<profile>: built under a dot name (s6-svscan ignores those),
+    renamed into place, then picked up by a rescan."""
+    require_valid_profile(profile)
+    final = slot_dir(profile)
+    if final.exists():
+        raise SlotError(f"gateway {profile} is already registered")
+    staging = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        build_slot(profile, staging, start=start)
+        staging.rename(final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SlotError(f"cannot build slot for {profile}: {exc}") from exc
+    if scan:
+        rescan()
+    return final
+
+
+def _supervised(service: Path) -> bool:
+    return subprocess.run([s6("s6-svok"), str(service)], capture_output=True).returncode == 0
+
+
+def unregister(profile: str, *, timeout_s: float = 10.0) -> bool:
+    """Stop the gateway, drop its supervisors and remove the slot. False if there was none."""
+    require_valid_profile(profile)
+    service = slot_dir(profile)
+    if not service.is_dir():
+        return False
+    subprocess.run([s6("s6-svc"), "-d", str(service)], capture_output=True)
+    subprocess.run([s6("s6-svwait"), "-D", "-t", str(int(timeout_s * 1000)), str(service)],
+                   capture_output=True)
+    # Hide the slot from the scanner, then prune: its supervisors (service and logger) exit.
+    hidden = service.with_name(f".{service.name}.removing")
+    shutil.rmtree(hidden, ignore_errors=True)
+    service.rename(hidden)
+    subprocess.run([s6("s6-svscanctl"), "-an", str(SCANDIR)], capture_output=True)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and (_supervised(hidden) or _supervised(hidden / "log")):
+        time.sleep(0.05)
+    shutil.rmtree(hidden, ignore_errors=True)
+    return True

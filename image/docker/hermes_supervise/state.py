@@ -1,0 +1,47 @@
+"""Reading and writing a profile's gateway_state.json."""
+import json
+import os
+import time
+from pathlib import Path
+
+STATE_FILE = "gateway_state.json"
+# A gateway that was draining or degraded when the container went down was still meant to run.
+_RUNNING_LIKE = {"running", "draining", "degraded"}
+
+
+def read_state(profile_dir: Path) -> dict | None:
+    """The parsed state file, or None when it is missing, unreadable or not a JSON object."""
+    try:
+        data = json.loads((profile_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def resolved_state(profile_dir: Path) -> str | None:
+    """What the reconciler acts on: desired_state if set, else gateway_state (running-like
+    states counted as running); None when there is no usable file."""
+    data = read_state(profile_dir)
+    if data is None:
+        return None
+    desired = data.get("desired_state")
+    if isinstance(desired, str):
+        return desired
+    current = data.get("gateway_state")
+    if current in _RUNNING_LIKE:
+        return "running"
+    return current if isinstance(current, str) else None
+
+
+def write_desired_state(profile_dir: Path, desired: str) -> None:
+    """Record the operator's intent (read-merge-write, atomic rename) so it survives a restart.
+    A corrupt file is replaced by a fresh object rather than blocking the lifecycle command."""
+    if desired not in ("running", "stopped"):
+        raise ValueError(f"desired_state must be running or stopped, not {desired!r}")
+    data = read_state(profile_dir) or {}
+    data["desired_state"] = desired
+    data["updated_at"] = int(time.time())
+    path = profile_dir / STATE_FILE
+    tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    os.replace(tmp, path)
