@@ -3,10 +3,10 @@ import argparse
 import sys
 
 from .names import require_valid_profile
-from .paths import profile_dir
+from .paths import DEFAULT_PROFILE, profile_dir
 from .reconcile import reconcile
-from .slots import SlotError, register, unregister
-from .state import write_desired_state
+from .slots import SlotError, register, supervised_pid, unregister
+from .state import write_desired_state, write_planned_stop_marker
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,7 +19,8 @@ def _parser() -> argparse.ArgumentParser:
     unreg = sub.add_parser("unregister", help="stop and remove one gateway slot")
     unreg.add_argument("profile")
     unreg.add_argument("--timeout", type=float, default=10.0)
-    desire = sub.add_parser("desire", help="record desired_state for profiles")
+    desire = sub.add_parser(
+        "desire", help="record desired_state (and, for stopped, the planned-stop marker)")
     desire.add_argument("state", choices=["running", "stopped"])
     desire.add_argument("profiles", nargs="+")
     return parser
@@ -31,14 +32,23 @@ def main(argv: list[str]) -> int:
         if args.command == "reconcile":
             return reconcile()
         if args.command == "register":
-            register(require_valid_profile(args.profile), start=args.up)
+            profile = require_valid_profile(args.profile)
+            if profile != DEFAULT_PROFILE and not (profile_dir(profile) / "SOUL.md").is_file():
+                print(f"hermes-slots: no profile {profile} (profiles/{profile}/SOUL.md is missing)",
+                      file=sys.stderr)
+                return 4
+            register(profile, start=args.up)
         elif args.command == "unregister":
             if not unregister(require_valid_profile(args.profile), timeout_s=args.timeout):
                 print(f"hermes-slots: gateway {args.profile} is not registered", file=sys.stderr)
                 return 3
         elif args.command == "desire":
             for profile in args.profiles:
-                write_desired_state(profile_dir(require_valid_profile(profile)), args.state)
+                directory = profile_dir(require_valid_profile(profile))
+                write_desired_state(directory, args.state)
+                pid = supervised_pid(profile) if args.state == "stopped" else None
+                if pid:
+                    write_planned_stop_marker(directory, pid)
     except (ValueError, SlotError, OSError) as exc:
         print(f"hermes-slots: {exc}", file=sys.stderr)
         return 2

@@ -77,6 +77,17 @@ def _supervised(service: Path) -> bool:
     return subprocess.run([s6("s6-svok"), str(service)], capture_output=True).returncode == 0
 
 
+def supervised_pid(profile: str) -> int | None:
+    """The pid of the running gateway of `profile`, or None when it is down or unsupervised."""
+    result = subprocess.run([s6("s6-svstat"), "-o", "pid", str(slot_dir(profile))],
+                            capture_output=True, text=True)
+    try:
+        pid = int(result.stdout.strip())
+    except ValueError:
+        return None
+    return pid if result.returncode == 0 and pid > 0 else None
+
+
 def unregister(profile: str, *, timeout_s: float = 10.0) -> bool:
     """Stop the gateway, drop its supervisors and remove the slot. False if there was none."""
     require_valid_profile(profile)

@@ -45,3 +45,32 @@ def write_desired_state(profile_dir: Path, desired: str) -> None:
     tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, separators=(",", ":")) + "\n")
     os.replace(tmp, path)
+
+
+PLANNED_STOP_MARKER = ".gateway-planned-stop.json"
+
+
+def _process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat: with the pid, identifies one process across pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def write_planned_stop_marker(profile_dir: Path, pid: int) -> None:
+    """Tell the gateway `pid` that the coming SIGTERM is an operator's stop, so it exits 0 and
+    records gateway_state=stopped (hermes-agent's own marker format)."""
+    import datetime
+
+    record = {
+        "target_pid": pid,
+        "target_start_time": _process_start_time(pid),
+        "stopper_pid": os.getpid(),
+        "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    }
+    path = profile_dir / PLANNED_STOP_MARKER
+    tmp = path.with_name(f"{PLANNED_STOP_MARKER}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,3 @@
+from hermesctl.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""One module per command; the CLI layer only parses and hands over."""

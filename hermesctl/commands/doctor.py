@@ -1,0 +1,137 @@
+"""hermesctl doctor: one check per known pitfall, each with its fix; --fix applies the safe ones."""
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.fleet import Fleet
+from hermesctl.inventory import HermesContainer
+from hermesctl.output import Output
+from hermesctl.parallel import fan_out
+from hermesctl.probe import ContainerSnapshot
+from hermesctl.targets import Target, match_containers
+
+# Facts the probe does not gather: /command, mis-owned paths (symlinks flagged), stray profiles.
+FACTS_SCRIPT = r"""
+H=${HERMES_HOME:-/opt/data}
+[ -x /command/s6-svc ] && echo "command 1" || echo "command 0"
+find "$H" -xdev \( ! -user hermes -o ! -group hermes \) 2>/dev/null | head -n 20 | while IFS= read -r p; do
+  echo "misowned $p"
+done
+for d in "$H"/profiles/*/; do
+  [ -d "$d" ] || continue
+  n=$(basename "$d")
+  [ -f "$d/SOUL.md" ] || echo "nosoul $n"
+done
+"""
+SETUP_HOOK = "/etc/cont-init.d/01-hermes-setup"
+
+
+@dataclass
+class Finding:
+    container: str
+    check: str
+    ok: bool
+    detail: str = ""
+    fix: str = ""
+    fixable: bool = False
+    fixed: bool = False
+
+
+def _likely_cause(state) -> str:
+    if state is None:
+        return "no gateway_state.json: look at `hermesctl logs`"
+    text = " ".join(filter(None, [state.exit_reason, state.gateway_state] + [
+        str(v.get("error_code", "")) + " " + str(v.get("error_message", ""))
+        for v in state.platforms.values() if isinstance(v, dict)])).lower()
+    if "address already in use" in text or "port" in text and "use" in text:
+        return "port in use: give each profile a distinct API_SERVER_PORT in its .env"
+    if "model" in text or "provider" in text or "auth" in text:
+        return "no model or credentials configured: run `hermes -p <profile> setup` (hermesctl exec)"
+    if state.gateway_state == "startup_failed":
+        return f"startup failed ({state.exit_reason or 'see logs'})"
+    return f"last recorded state {state.gateway_state or 'unknown'}: see `hermesctl logs`"
+
+
+def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
+    if not c.running:
+        findings = [Finding(c.name, "running", False, c.status, "docker start " + c.name)]
+        if c.exit_code == 143:
+            findings.append(Finding(
+                c.name, "exit-143", False,
+                "last exit was 143 (SIGTERM): something ran halt or `s6-svscanctl -t` instead of letting the CMD exit",
+                "let the main program exit to stop the container; do not halt s6 from a service"))
+        return findings
+    snap: ContainerSnapshot = fleet.probe(c)
+    facts = fleet.run(c, ["sh", "-c", FACTS_SCRIPT, "hermesctl-doctor"]).stdout.splitlines()
+    out = [Finding(c.name, "s6-pid1", snap.pid1 == "s6-svscan",
+                   f"PID 1 is {snap.pid1 or 'unknown'}",
+                   "recreate the container with the image's ENTRYPOINT (/init) and without --init")]
+    out.append(Finding(c.name, "command-dir", "command 1" in facts, "/command/s6-svc missing",
+                       "use the Hermes image: /command must hold the s6 programs"))
+    misowned = [l[len("misowned "):] for l in facts if l.startswith("misowned ")]
+    out.append(Finding(c.name, "ownership", not misowned,
+                       f"{len(misowned)}{'+' if len(misowned) >= 20 else ''} paths not owned by hermes, e.g. {misowned[0]}" if misowned else "",
+                       f"re-run {SETUP_HOOK} as root (re-owns everything but symlinks)", fixable=True))
+    for name in (l[len("nosoul "):] for l in facts if l.startswith("nosoul ")):
+        out.append(Finding(c.name, "profile-without-soul", False,
+                           f"profiles/{name} has no SOUL.md: the reconciler skips it at boot",
+                           f"add profiles/{name}/SOUL.md to make it a profile, or remove the directory"))
+    for p, slot in sorted(snap.slots.items()):
+        if slot.status is None:
+            out.append(Finding(c.name, "slot-supervised", False, f"gateway-{p} has no supervisor",
+                               "rescan: s6-svscanctl -a /run/service", fixable=True))
+        elif slot.crash_looping or slot.parked:
+            kind = "parked (exit 78)" if slot.parked else "crash-looping"
+            out.append(Finding(c.name, "gateway-health", False, f"{p}: {kind}; {_likely_cause(slot.state)}",
+                               "fix the cause, then `hermesctl gateway restart " + f"{c.name}:{p}`"))
+    return out
+
+
+def shared_volumes(containers: list[HermesContainer]) -> list[Finding]:
+    users = defaultdict(list)
+    for c in containers:
+        for v in c.volumes:
+            users[(c.endpoint, v)].append(c.name)
+    return [Finding(",".join(names), "shared-volume", False,
+                    f"{len(names)} containers share /opt/data volume {v}: s6-log locks and gateways collide",
+                    "give every container its own volume")
+            for (_, v), names in users.items() if len(names) > 1]
+
+
+def _apply_fix(fleet: Fleet, c: HermesContainer, f: Finding) -> bool:
+    if f.check == "ownership":
+        return fleet.run(c, [SETUP_HOOK], user="root").ok
+    if f.check == "slot-supervised":
+        return fleet.run(c, ["/command/s6-svscanctl", "-a", "/run/service"]).ok
+    return False
+
+
+def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> ExitStatus:
+    everything = fleet.containers()
+    if targets:
+        names = {c.name: c.id for c in everything}
+        chosen = {n for t in targets for n in match_containers(t.container, names)}
+        containers = [c for c in everything if c.name in chosen]
+    else:
+        containers = everything
+    findings: list[Finding] = shared_volumes(containers)
+    by_name = {c.name: c for c in containers}
+    for c, result in zip(containers, fan_out(lambda c: check_container(fleet, c), containers)):
+        if isinstance(result, BaseException):
+            findings.append(Finding(c.name, "reachable", False, str(result)))
+        else:
+            findings.extend(result)
+    if fix:
+        for f in findings:
+            if not f.ok and f.fixable and f.container in by_name:
+                f.fixed = _apply_fix(fleet, by_name[f.container], f)
+    problems = [f for f in findings if not f.ok and not f.fixed]
+    if out.json:
+        out.document("doctor", {"findings": [asdict(f) for f in findings], "problems": len(problems)})
+    else:
+        rows = [[f.container, f.check, "ok" if f.ok else ("fixed" if f.fixed else "PROBLEM"),
+                 f.detail if not f.ok else "", "" if f.ok or f.fixed else f.fix] for f in findings]
+        out.print(out.table(["CONTAINER", "CHECK", "RESULT", "DETAIL", "FIX"], rows))
+    if fleet.unreachable:
+        return ExitStatus.PARTIAL
+    return ExitStatus.FAILED if problems else ExitStatus.OK

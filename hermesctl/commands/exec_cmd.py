@@ -1,0 +1,30 @@
+"""hermesctl exec CONTAINER -- CMD...: run a command as hermes; a TTY when interactive."""
+import os
+import shutil
+import sys
+
+from hermesctl.errors import UsageError
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.fleet import Fleet
+from hermesctl.output import Output
+from hermesctl.targets import Target, is_glob
+
+
+def exec_command(out: Output, fleet: Fleet, target: Target, argv: list[str], *,
+                 interactive: bool | None) -> int:
+    if not argv:
+        raise UsageError("nothing to run: hermesctl exec CONTAINER -- CMD...")
+    if is_glob(target.container) or target.profile is not None:
+        raise UsageError(f"{target}: exec takes one container")
+    (container, _), = fleet.match([target])
+    endpoint = fleet.endpoint(container.endpoint)
+    if interactive is None:
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive and shutil.which("docker"):
+        # A real TTY with resizing and raw mode is the docker CLI's job; hand over to it.
+        os.execvp("docker", ["docker", "-H", endpoint.url, "exec", "-it", "--user", "hermes",
+                             container.id, *argv])
+    result = fleet.run(container, argv)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    return result.exit_code

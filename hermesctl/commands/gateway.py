@@ -1,0 +1,113 @@
+"""hermesctl gateway start|stop|restart|status|register|unregister."""
+from dataclasses import asdict
+
+from hermesctl.errors import NotFoundError
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.fleet import Fleet, Selection
+from hermesctl.lifecycle import SLOTS_TOOL, GatewayResult, apply
+from hermesctl.names import normalize_profile
+from hermesctl.output import Output, duration, state_text
+from hermesctl.parallel import fan_out
+from hermesctl.targets import Target, is_glob
+
+
+def _failure(sel: Selection, exc: BaseException) -> list[GatewayResult]:
+    msg = getattr(exc, "message", None) or str(exc)
+    return [GatewayResult(sel.container.endpoint, sel.container.name, p, False, "unknown", message=msg)
+            for p in sel.profiles]
+
+
+def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
+    if out.json:
+        out.document("gateway", {"action": verb,
+                                 "results": [asdict(r) | {"target": r.target} for r in results]})
+    else:
+        rows = [[r.target, "ok" if r.ok else "FAILED", state_text(r.state), r.pid, r.message]
+                for r in results]
+        out.print(out.table(["TARGET", "RESULT", "STATE", "PID", "DETAIL"], rows))
+    return ExitStatus.OK if all(r.ok for r in results) else ExitStatus.FAILED
+
+
+def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
+              settle: float, rolling: bool = False) -> ExitStatus:
+    selections = fleet.select(targets)
+    if rolling:
+        results: list[GatewayResult] = []
+        for sel in selections:  # one container at a time, in name order
+            batch = apply(fleet, sel, verb, timeout=timeout, settle=settle)
+            results.extend(batch)
+            if not all(r.ok for r in batch):
+                skipped = [s.container.name for s in selections[selections.index(sel) + 1:]]
+                if skipped:
+                    out.warn(f"rolling {verb} stopped at {sel.container.name}; not touched: {', '.join(skipped)}")
+                break
+        return render(out, verb, results)
+
+    def one(sel: Selection) -> list[GatewayResult]:
+        return apply(fleet, sel, verb, timeout=timeout, settle=settle)
+
+    results = []
+    for sel, batch in zip(selections, fan_out(one, selections)):
+        results.extend(_failure(sel, batch) if isinstance(batch, BaseException) else batch)
+    return render(out, verb, results)
+
+
+def status(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
+    """Like `systemctl is-active`: 0 when every targeted gateway is up, 3 otherwise."""
+    selections = fleet.select(targets)
+    rows, doc = [], []
+    all_up = True
+    for sel in selections:
+        for p in sel.profiles:
+            slot = sel.snapshot.slots[p]
+            up = bool(slot.status and slot.status.up) and not slot.crash_looping
+            all_up &= up
+            pid = slot.status.pid if slot.status else None
+            uptime = slot.status.seconds if slot.status and slot.status.up else None
+            rows.append([f"{sel.container.name}:{p}", state_text(slot.run_state), pid, duration(uptime)])
+            doc.append({"endpoint": sel.container.endpoint, "container": sel.container.name,
+                        "profile": p, "state": slot.run_state, "up": up, "pid": pid, "uptime_s": uptime})
+    if out.json:
+        out.document("gateway-status", {"gateways": doc, "all_up": all_up})
+    else:
+        out.print(out.table(["TARGET", "STATE", "PID", "UPTIME"], rows))
+    return ExitStatus.OK if all_up else ExitStatus.NOT_RUNNING
+
+
+def _explicit(fleet: Fleet, targets: list[Target]):
+    """register/unregister take exact CONTAINER:PROFILE targets (a slot may not exist yet)."""
+    pairs = []
+    for t in targets:
+        if t.profile is None or is_glob(t.profile):
+            from hermesctl.errors import UsageError
+            raise UsageError(f"{t}: register/unregister need CONTAINER:PROFILE with an exact profile")
+        profile = normalize_profile(t.profile)
+        for container, _ in fleet.match([Target(t.container, None)]):
+            pairs.append((container, profile))
+    return pairs
+
+
+def registration(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, up: bool) -> ExitStatus:
+    pairs = _explicit(fleet, targets)
+
+    def one(pair) -> GatewayResult:
+        container, profile = pair
+        argv = [SLOTS_TOOL, verb, profile] + (["--up"] if up and verb == "register" else [])
+        result = fleet.run(container, argv)
+        detail = (result.stderr.strip().splitlines() or [""])[-1]
+        if result.exit_code == 3 or result.exit_code == 4:
+            raise NotFoundError(detail.removeprefix("hermes-slots: "))
+        ok = result.ok
+        state = ("up" if up else "down") if verb == "register" else "removed"
+        return GatewayResult(container.endpoint, container.name, profile, ok, state if ok else "unknown",
+                             message=f"{verb}ed" if ok else detail.removeprefix("hermes-slots: "))
+
+    results = []
+    for (container, profile), res in zip(pairs, fan_out(one, pairs)):
+        if isinstance(res, NotFoundError) and len(pairs) == 1:
+            raise res
+        if isinstance(res, BaseException):
+            res = GatewayResult(container.endpoint, container.name, profile, False, "unknown",
+                                message=getattr(res, "message", None) or str(res))
+        results.append(res)
+    return render(out, verb, results)

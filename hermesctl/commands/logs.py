@@ -1,0 +1,89 @@
+"""hermesctl logs: gateways' persistent logs, prefixed per target like `docker compose logs`."""
+import queue
+import threading
+
+from rich.text import Text
+
+from hermesctl import execs
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.fleet import Fleet
+from hermesctl.inventory import HermesContainer
+from hermesctl.output import PREFIX_COLOURS, Output
+from hermesctl.parallel import fan_out
+from hermesctl.targets import Target
+
+# $1 = profile, $2 = lines. Prints the pid first so a follower can be stopped afterwards:
+# closing the API stream does not end a process inside the container.
+TAIL_SCRIPT = r"""
+H=${HERMES_HOME:-/opt/data}
+f="$H/logs/gateways/$1/current"
+echo "pid $$"
+exec tail -n "$2" MODE "$f" 2>/dev/null
+"""
+
+
+def _script(follow: bool) -> str:
+    return TAIL_SCRIPT.replace("MODE", "-F" if follow else "")
+
+
+def _sort_key(line: str) -> str:
+    # s6-log's T prefix: "2026-11-25 01:28:04.131110895 ..." sorts lexically.
+    return line[:29]
+
+
+def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow: bool) -> ExitStatus:
+    pairs = [(sel.container, p) for sel in fleet.select(targets) for p in sel.profiles]
+    width = max(len(f"{c.name}:{p}") for c, p in pairs)
+    prefixes = {(c.key, p): Text(f"{c.name}:{p}".ljust(width) + " | ", style=PREFIX_COLOURS[i % len(PREFIX_COLOURS)])
+                for i, (c, p) in enumerate(pairs)}
+    if follow:
+        return _follow(out, fleet, pairs, prefixes, lines)
+
+    def fetch(pair):
+        c, p = pair
+        return fleet.run(c, ["sh", "-c", _script(False), "hermesctl-logs", p, str(lines)]).stdout
+
+    merged = []
+    for (c, p), text in zip(pairs, fan_out(fetch, pairs)):
+        if isinstance(text, BaseException):
+            out.warn(f"{c.name}:{p}: {text}")
+            continue
+        merged += [(_sort_key(l), prefixes[(c.key, p)], l) for l in text.splitlines()[1:]]
+    for _, prefix, line in sorted(merged, key=lambda t: t[0]) if len(pairs) > 1 else merged:
+        out.print(prefix + Text(line))
+    return ExitStatus.OK
+
+
+def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int) -> ExitStatus:
+    """Stream every target until Ctrl-C; `tail -F` keeps following across s6-log rotation."""
+    lines_q: queue.Queue = queue.Queue()
+    pids: dict = {}
+
+    def reader(c: HermesContainer, p: str) -> None:
+        api = fleet.endpoint(c.endpoint).client.api
+        ex = api.exec_create(c.id, ["sh", "-c", _script(True), "hermesctl-logs", p, str(lines)],
+                             user=execs.HERMES_USER)
+        buffer = b""
+        for chunk in api.exec_start(ex["Id"], stream=True):
+            buffer += chunk
+            *complete, buffer = buffer.split(b"\n")
+            for raw in complete:
+                text = raw.decode("utf-8", "replace")
+                if (c.key, p) not in pids and text.startswith("pid "):
+                    pids[(c.key, p)] = (c, text[4:].strip())
+                    continue
+                lines_q.put((prefixes[(c.key, p)], text))
+
+    for c, p in pairs:
+        threading.Thread(target=reader, args=(c, p), daemon=True).start()
+    try:
+        while True:
+            prefix, text = lines_q.get()
+            out.print(prefix + Text(text))
+    except KeyboardInterrupt:
+        for c, pid in pids.values():
+            try:
+                fleet.run(c, ["kill", pid])
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+        raise

@@ -1,0 +1,103 @@
+"""hermesctl profile create|list|delete: through the container's own `hermes`, as hermes."""
+from hermesctl.errors import ExecError, NotFoundError, UsageError
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.fleet import Fleet
+from hermesctl.inventory import HermesContainer
+from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
+from hermesctl.output import Output
+from hermesctl.parallel import fan_out
+from hermesctl.targets import Target, is_glob
+
+# Lists profile directories: name, whether SOUL.md exists, whether a slot is registered.
+LIST_SCRIPT = r"""
+H=${HERMES_HOME:-/opt/data}
+for d in "$H"/profiles/*/; do
+  [ -d "$d" ] || continue
+  n=$(basename "$d")
+  [ -f "$d/SOUL.md" ] && s=1 || s=0
+  [ -d "/run/service/gateway-$n" ] && r=1 || r=0
+  echo "$n $s $r"
+done
+"""
+
+
+def _one_container(fleet: Fleet, target: Target) -> HermesContainer:
+    if is_glob(target.container):
+        raise UsageError(f"{target}: profile commands take one container, not a glob")
+    (container, _), = fleet.match([Target(target.container, None)])
+    return container
+
+
+def list_profiles(fleet: Fleet, container: HermesContainer) -> list[dict]:
+    result = fleet.run(container, ["sh", "-c", LIST_SCRIPT, "hermesctl-profiles"])
+    profiles = []
+    for line in result.stdout.splitlines():
+        name, soul, registered = line.split()
+        profiles.append({"name": name, "has_soul": soul == "1", "registered": registered == "1"})
+    return profiles
+
+
+def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitStatus:
+    if target.profile is None:
+        raise UsageError(f"{target}: give CONTAINER:NAME")
+    name = require_creatable(target.profile)
+    container = _one_container(fleet, target)
+    if any(p["name"] == name for p in list_profiles(fleet, container)):
+        raise UsageError(f"profile {name} already exists in {container.name}")
+    result = fleet.run(container, ["hermes", "profile", "create", name])
+    if not result.ok:
+        raise ExecError(f"hermes profile create {name} failed in {container.name}: "
+                        f"{_last_line(result.stderr or result.stdout)}")
+    if start:
+        from hermesctl.commands.gateway import lifecycle
+        return lifecycle(out, fleet, "start", [Target(container.name, name)], timeout=20, settle=1)
+    _report(out, "profile", {"action": "create", "container": container.name, "profile": name},
+            f"created profile {name} in {container.name} (gateway registered, down)")
+    return ExitStatus.OK
+
+
+def delete(out: Output, fleet: Fleet, target: Target) -> ExitStatus:
+    if target.profile is None:
+        raise UsageError(f"{target}: give CONTAINER:NAME")
+    name = normalize_profile(target.profile)
+    if name == DEFAULT_PROFILE:
+        raise UsageError("the default profile cannot be deleted")
+    container = _one_container(fleet, target)
+    if not any(p["name"] == name for p in list_profiles(fleet, container)):
+        raise NotFoundError(f"no profile {name} in {container.name}")
+    result = fleet.run(container, ["hermes", "profile", "delete", name, "-y"])
+    if not result.ok:
+        raise ExecError(f"hermes profile delete {name} failed in {container.name}: "
+                        f"{_last_line(result.stderr or result.stdout)}")
+    _report(out, "profile", {"action": "delete", "container": container.name, "profile": name},
+            f"deleted profile {name} from {container.name}")
+    return ExitStatus.OK
+
+
+def list_command(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
+    matched = [c for c, _ in fleet.match(targets or [Target("*", None)])]
+    rows, doc = [], []
+    for container, profiles in zip(matched, fan_out(lambda c: list_profiles(fleet, c), matched)):
+        if isinstance(profiles, BaseException):
+            raise profiles
+        for p in profiles:
+            doc.append({"endpoint": container.endpoint, "container": container.name, **p})
+            rows.append([container.name, p["name"], "yes" if p["has_soul"] else "NO (skipped at boot)",
+                         "yes" if p["registered"] else "no"])
+    if out.json:
+        out.document("profiles", {"profiles": doc})
+    else:
+        out.print(out.table(["CONTAINER", "PROFILE", "SOUL.md", "REGISTERED"], rows))
+    return ExitStatus.OK
+
+
+def _report(out: Output, kind: str, doc: dict, text: str) -> None:
+    if out.json:
+        out.document(kind, doc)
+    else:
+        out.line(text)
+
+
+def _last_line(text: str) -> str:
+    lines = [l for l in text.strip().splitlines() if l.strip()]
+    return lines[-1].strip() if lines else "no output"

@@ -1,0 +1,162 @@
+"""hermesctl ps: one row per container x gateway, from one probe exec per container."""
+import time
+from dataclasses import asdict, dataclass
+
+from rich.live import Live
+
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.fleet import Fleet
+from hermesctl.inventory import HermesContainer
+from hermesctl.models import Slot
+from hermesctl.output import Output, duration, state_text
+from hermesctl.probe import ContainerSnapshot
+from hermesctl.targets import Target, is_glob, match_containers, match_profiles
+
+
+@dataclass
+class GatewayRow:
+    endpoint: str
+    container: str
+    service: str | None
+    profile: str | None
+    state: str              # up/down/parked/crash-loop/unsupervised, or the container's state
+    pid: int | None = None
+    uptime_s: int | None = None
+    wanted: str | None = None
+    crash_looping: bool = False
+    parked: bool = False
+    exit_code: int | None = None
+    deaths_recent: int = 0
+    gateway_state: str | None = None
+    desired_state: str | None = None
+    platforms: dict | None = None
+    health: str | None = None
+
+    @property
+    def target(self) -> str:
+        return self.container if self.profile is None else f"{self.container}:{self.profile}"
+
+    @property
+    def wanted_but_not_up(self) -> bool:
+        return self.profile is not None and self.state != "up" and (
+            self.wanted == "up" or self.desired_state == "running")
+
+
+def _gateway_row(c: HermesContainer, slot: Slot) -> GatewayRow:
+    s, st = slot.status, slot.state
+    return GatewayRow(
+        endpoint=c.endpoint, container=c.name, service=c.compose_service, profile=slot.profile,
+        state=slot.run_state, pid=s.pid if s else None,
+        uptime_s=s.seconds if s and s.up else None,
+        wanted=None if s is None else ("up" if s.wanted_up else "down"),
+        crash_looping=slot.crash_looping, parked=slot.parked,
+        exit_code=s.exit_code if s and not s.up else None, deaths_recent=slot.recent_deaths,
+        gateway_state="corrupt" if st and st.corrupt else (st.gateway_state if st else None),
+        desired_state=st.desired_state if st else None,
+        platforms=st.platforms if st else None, health=c.health)
+
+
+def _container_row(c: HermesContainer, state: str) -> GatewayRow:
+    return GatewayRow(endpoint=c.endpoint, container=c.name, service=c.compose_service,
+                      profile=None, state=state, health=c.health, exit_code=c.exit_code)
+
+
+def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
+    containers = fleet.containers()
+    if targets:
+        names = {c.name: c.id for c in containers}
+        wanted = {n for t in targets for n in match_containers(t.container, names)}
+        containers = [c for c in containers if c.name in wanted]
+    running = [c for c in containers if c.running]
+    snapshots = dict(zip([c.key for c in running], fleet.probe_all(running)))
+    rows: list[GatewayRow] = []
+    for c in containers:
+        if not c.running:
+            code = f" ({c.exit_code})" if c.exit_code is not None else ""
+            rows.append(_container_row(c, f"{c.state}{code}"))
+            continue
+        snap = snapshots[c.key]
+        if isinstance(snap, BaseException):
+            rows.append(_container_row(c, f"error: {snap}"))
+            continue
+        profiles = _profiles_for(c, snap, targets)
+        if not snap.booted and not snap.slots:
+            rows.append(_container_row(c, "booting"))
+        rows.extend(_gateway_row(c, snap.slots[p]) for p in profiles)
+    return rows
+
+
+def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, targets: list[Target]) -> list[str]:
+    if not targets:
+        return sorted(snap.slots)
+    chosen: set[str] = set()
+    for t in targets:
+        if t.container == c.name or is_glob(t.container) or c.id.startswith(t.container):
+            chosen.update(match_profiles(t, c.name, list(snap.slots), strict=False))
+    return sorted(chosen)
+
+
+def exit_status(fleet: Fleet, rows: list[GatewayRow]) -> ExitStatus:
+    if fleet.unreachable:
+        return ExitStatus.PARTIAL
+    if any(r.wanted_but_not_up or r.crash_looping or r.parked for r in rows):
+        return ExitStatus.NOT_RUNNING
+    return ExitStatus.OK
+
+
+def _platforms(r: GatewayRow) -> str | None:
+    if not r.platforms:
+        return None
+    return ",".join(f"{k}:{(v or {}).get('state', '?') if isinstance(v, dict) else '?'}"
+                    for k, v in sorted(r.platforms.items()))
+
+
+def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool):
+    multi = len(fleet.endpoints) > 1
+    columns = (["ENDPOINT"] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if wide else []) + [
+        "PROFILE", "STATE", "PID", "UPTIME", "WANTED", "GATEWAY", "DESIRED", "PLATFORMS"]
+    if wide:
+        columns += ["EXIT", "DEATHS/60s", "HEALTH"]
+    body = []
+    for r in rows:
+        row = ([r.endpoint] if multi or wide else []) + [r.container] + ([r.service] if wide else []) + [
+            r.profile, state_text(r.state), r.pid, duration(r.uptime_s), r.wanted,
+            r.gateway_state, r.desired_state, _platforms(r)]
+        if wide:
+            row += [r.exit_code, r.deaths_recent, r.health]
+        body.append(row)
+    return out.table(columns, body)
+
+
+def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: bool,
+       watch: bool, interval: float) -> ExitStatus:
+    if watch:
+        return _watch(out, fleet, targets, wide=wide, interval=interval)
+    rows = collect(fleet, targets)
+    for u in fleet.unreachable:
+        out.warn(f"endpoint {u.endpoint} did not answer: {u.message}")
+    if out.json:
+        out.document("ps", {
+            "gateways": [asdict(r) | {"target": r.target} for r in rows],
+            "unreachable": [asdict(u) for u in fleet.unreachable],
+        })
+    elif quiet:
+        for r in rows:
+            if r.profile is not None:
+                out.line(r.target)
+    else:
+        out.print(render_table(out, fleet, rows, wide=wide))
+    return exit_status(fleet, rows)
+
+
+def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, interval: float) -> ExitStatus:
+    """A live table, redrawn in place (no flicker) until Ctrl-C."""
+    def snapshot():
+        fleet._containers = None  # re-list: containers come and go while we watch
+        fleet.unreachable.clear()
+        return render_table(out, fleet, collect(fleet, targets), wide=wide)
+
+    with Live(snapshot(), console=out.console, auto_refresh=False) as live:
+        while True:
+            time.sleep(interval)
+            live.update(snapshot(), refresh=True)

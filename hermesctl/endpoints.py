@@ -1,0 +1,92 @@
+"""Docker endpoints: which daemon(s) to talk to, resolved like the docker CLI does.
+
+Order: --host, then --context, then DOCKER_HOST, then DOCKER_CONTEXT, then the current context in
+~/.docker/config.json, then the local socket. docker-py 7.1 ignores contexts, so we read the
+context store ourselves (meta.json per context, TLS material beside it).
+"""
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from hermesctl.errors import DaemonUnreachableError, UsageError
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+# Parallel execs share one HTTP connection pool per endpoint; size it for fleet-wide fan-out.
+POOL_SIZE = 64
+
+
+@dataclass
+class Endpoint:
+    name: str
+    url: str
+    client: docker.DockerClient
+
+
+def _config_dir() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker"))
+
+
+def _context_url(name: str) -> tuple[str, docker.tls.TLSConfig | None]:
+    if name == "default":
+        return os.environ.get("DOCKER_HOST", DEFAULT_SOCKET), None
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = _config_dir() / "contexts" / "meta" / digest / "meta.json"
+    try:
+        endpoint = json.loads(meta.read_text())["Endpoints"]["docker"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"unknown Docker context {name!r} (no {meta})") from exc
+    tls_dir = _config_dir() / "contexts" / "tls" / digest / "docker"
+    tls = None
+    if (tls_dir / "cert.pem").exists():
+        ca = tls_dir / "ca.pem"
+        tls = docker.tls.TLSConfig(
+            client_cert=(str(tls_dir / "cert.pem"), str(tls_dir / "key.pem")),
+            ca_cert=str(ca) if ca.exists() else None,
+            verify=not endpoint.get("SkipTLSVerify", False),
+        )
+    return endpoint["Host"], tls
+
+
+def _current_context() -> str | None:
+    if os.environ.get("DOCKER_CONTEXT"):
+        return os.environ["DOCKER_CONTEXT"]
+    try:
+        return json.loads((_config_dir() / "config.json").read_text()).get("currentContext")
+    except (OSError, ValueError):
+        return None
+
+
+def resolve(host: str | None = None, context: str | None = None) -> tuple[str, str, object]:
+    """(display name, url, tls config) for one endpoint."""
+    if host:
+        return host, host, None
+    if context:
+        url, tls = _context_url(context)
+        return context, url, tls
+    if os.environ.get("DOCKER_HOST"):
+        return "default", os.environ["DOCKER_HOST"], None
+    name = _current_context()
+    if name and name != "default":
+        url, tls = _context_url(name)
+        return name, url, tls
+    return "default", DEFAULT_SOCKET, None
+
+
+def connect(name: str, url: str, tls: object = None, *, timeout: int = 120) -> Endpoint:
+    """A client for one endpoint; raises DaemonUnreachableError if it does not answer a ping."""
+    try:
+        client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout, max_pool_size=POOL_SIZE,
+                                     use_ssh_client=url.startswith("ssh://"))
+        client.api.timeout = 10  # the ping must fail fast; execs get the long timeout back
+        client.ping()
+        client.api.timeout = timeout
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DaemonUnreachableError(f"cannot reach the Docker daemon at {url} ({name}): {reason}") from exc
+    return Endpoint(name=name, url=url, client=client)

@@ -1,0 +1,42 @@
+"""One exception hierarchy; each error knows its exit status and prints as one line."""
+from hermesctl.exit_codes import ExitStatus
+
+
+class HermesctlError(Exception):
+    status = ExitStatus.FAILED
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(HermesctlError):
+    status = ExitStatus.USAGE
+
+
+class NotFoundError(HermesctlError):
+    status = ExitStatus.NOT_FOUND
+
+
+class ContainerStoppedError(HermesctlError):
+    status = ExitStatus.CONTAINER_STOPPED
+
+
+class InvalidNameError(HermesctlError):
+    status = ExitStatus.INVALID_NAME
+
+
+class NotHermesError(HermesctlError):
+    status = ExitStatus.NOT_HERMES
+
+
+class DaemonUnreachableError(HermesctlError):
+    status = ExitStatus.DAEMON_UNREACHABLE
+
+
+class ExecError(HermesctlError):
+    """A command inside a container failed in a way the caller did not expect."""
+
+
+class FleetFileError(UsageError):
+    """A fleet file that does not validate; the message names the file and line."""

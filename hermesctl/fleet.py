@@ -1,0 +1,111 @@
+"""The fleet: every endpoint, the Hermes containers on them, and target selection."""
+from dataclasses import dataclass, field
+
+from hermesctl import execs
+from hermesctl.endpoints import Endpoint
+from hermesctl.errors import ContainerStoppedError, HermesctlError, NotFoundError
+from hermesctl.inventory import HermesContainer, list_containers
+from hermesctl.parallel import fan_out
+from hermesctl.probe import PROBE_SCRIPT, ContainerSnapshot, parse_probe
+from hermesctl.targets import Target, is_glob, match_containers, match_profiles
+
+
+@dataclass
+class Unreachable:
+    endpoint: str
+    message: str
+
+
+@dataclass
+class Selection:
+    """The gateways one command acts on in one container."""
+    container: HermesContainer
+    snapshot: ContainerSnapshot
+    profiles: list[str]
+
+
+@dataclass
+class Fleet:
+    endpoints: list[Endpoint]
+    project: str | None = None
+    unreachable: list[Unreachable] = field(default_factory=list)
+    _containers: list[HermesContainer] | None = None
+
+    def endpoint(self, name: str) -> Endpoint:
+        return next(e for e in self.endpoints if e.name == name)
+
+    def containers(self) -> list[HermesContainer]:
+        """Every Hermes container on every endpoint that answers (listed in parallel)."""
+        if self._containers is None:
+            found: list[HermesContainer] = []
+            for endpoint, result in zip(self.endpoints, fan_out(
+                    lambda e: list_containers(e, project=self.project), self.endpoints)):
+                if isinstance(result, BaseException):
+                    self.unreachable.append(Unreachable(endpoint.name, _one_line(result)))
+                else:
+                    found.extend(result)
+            self._containers = found
+        return self._containers
+
+    def run(self, container: HermesContainer, argv: list[str], **kwargs) -> execs.ExecResult:
+        return execs.run(self.endpoint(container.endpoint), container, argv, **kwargs)
+
+    def probe(self, container: HermesContainer) -> ContainerSnapshot:
+        result = self.run(container, ["sh", "-c", PROBE_SCRIPT, "hermesctl-probe"])
+        snapshot = parse_probe(result.stdout)
+        if not snapshot.complete:
+            raise HermesctlError(f"probe of {container.name} failed: {result.stderr.strip()[:200]}")
+        return snapshot
+
+    def probe_all(self, containers: list[HermesContainer]) -> list[ContainerSnapshot | BaseException]:
+        return fan_out(self.probe, containers)
+
+    def match(self, targets: list[Target]) -> list[tuple[HermesContainer, list[Target]]]:
+        """Containers selected by the targets, each with the targets that selected it.
+        An explicitly named stopped container is an error; glob matches skip stopped ones."""
+        everything = self.containers()
+        names = {c.name: c.id for c in everything}
+        chosen: dict[str, tuple[HermesContainer, list[Target]]] = {}
+        for target in targets:
+            matched = match_containers(target.container, names)
+            live = [c for c in everything if c.name in matched and c.running]
+            if not live:
+                stopped = ", ".join(matched)
+                raise ContainerStoppedError(f"container {stopped} is not running"
+                                            if len(matched) == 1 else
+                                            f"no running container matches {target.container!r} ({stopped} stopped)")
+            if not is_glob(target.container):
+                for c in everything:
+                    if c.name in matched and not c.running:
+                        raise ContainerStoppedError(f"container {c.name} is not running ({c.status})")
+            for c in live:
+                chosen.setdefault(c.key, (c, []))[1].append(target)
+        return list(chosen.values())
+
+    def select(self, targets: list[Target]) -> list[Selection]:
+        """Resolve targets down to gateways, probing each container once. Nothing is changed,
+        so a bad target fails the whole command before any container is touched."""
+        if not targets:
+            targets = [Target("*", None)]
+        matched = self.match(targets)
+        snapshots = self.probe_all([c for c, _ in matched])
+        selections = []
+        for (container, its_targets), snap in zip(matched, snapshots):
+            if isinstance(snap, BaseException):
+                raise snap
+            profiles: list[str] = []
+            for target in its_targets:
+                for p in match_profiles(target, container.name, list(snap.slots),
+                                        strict=not is_glob(target.container)):
+                    if p not in profiles:
+                        profiles.append(p)
+            if profiles:
+                selections.append(Selection(container, snap, sorted(profiles)))
+        if not selections:
+            raise NotFoundError(f"no gateway matches {' '.join(map(str, targets))}")
+        return selections
+
+
+def _one_line(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return text.splitlines()[0]

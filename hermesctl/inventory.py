@@ -1,0 +1,76 @@
+"""Finding Hermes containers on an endpoint.
+
+A Hermes container is one whose image (or compose file) sets the label
+`io.hermes-agent.managed=true`; our Dockerfile sets it, so every container of the image has it.
+"""
+import re
+from dataclasses import dataclass, field
+
+from hermesctl.endpoints import Endpoint
+
+LABEL = "io.hermes-agent.managed"
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+
+
+@dataclass(frozen=True)
+class HermesContainer:
+    endpoint: str
+    id: str
+    name: str
+    state: str        # running, exited, paused, restarting, created, dead
+    status: str       # docker's human text: "Up 3 minutes (healthy)"
+    labels: dict = field(default_factory=dict, compare=False, hash=False)
+    volumes: tuple[str, ...] = ()  # volume names / host paths mounted at /opt/data
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def health(self) -> str | None:
+        m = re.search(r"\((healthy|unhealthy|health: starting)\)", self.status)
+        return None if not m else ("starting" if m.group(1) == "health: starting" else m.group(1))
+
+    @property
+    def exit_code(self) -> int | None:
+        m = re.match(r"Exited \((\d+)\)", self.status)
+        return int(m.group(1)) if m else None
+
+    @property
+    def compose_project(self) -> str | None:
+        return self.labels.get(COMPOSE_PROJECT)
+
+    @property
+    def compose_service(self) -> str | None:
+        return self.labels.get(COMPOSE_SERVICE)
+
+    @property
+    def key(self) -> str:
+        """Unique across endpoints."""
+        return f"{self.endpoint}/{self.name}"
+
+
+def _data_mounts(raw: dict) -> tuple[str, ...]:
+    return tuple(m.get("Name") or m.get("Source", "") for m in raw.get("Mounts", [])
+                 if m.get("Destination") == "/opt/data")
+
+
+def list_containers(endpoint: Endpoint, *, project: str | None = None) -> list[HermesContainer]:
+    """Every Hermes container (running or not) on `endpoint`, optionally one compose project's."""
+    filters = {"label": [f"{LABEL}=true"]}
+    if project:
+        filters["label"].append(f"{COMPOSE_PROJECT}={project}")
+    raw = endpoint.client.api.containers(all=True, filters=filters)
+    return sorted(
+        (HermesContainer(
+            endpoint=endpoint.name,
+            id=c["Id"],
+            name=c["Names"][0].lstrip("/"),
+            state=c.get("State", ""),
+            status=c.get("Status", ""),
+            labels=c.get("Labels") or {},
+            volumes=_data_mounts(c),
+        ) for c in raw),
+        key=lambda c: c.name,
+    )

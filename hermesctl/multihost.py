@@ -1,0 +1,28 @@
+"""Building the fleet's endpoints from --host, --context, a fleet file, or the environment."""
+from hermesctl.endpoints import Endpoint, connect, resolve
+from hermesctl.errors import DaemonUnreachableError
+from hermesctl.fleet import Fleet, Unreachable
+from hermesctl.output import Output
+from hermesctl.parallel import fan_out
+
+
+def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
+                fleet_file: str | None, out: Output) -> Fleet:
+    specs = [resolve(host=h) for h in hosts] + [resolve(context=c) for c in contexts]
+    if fleet_file:
+        from hermesctl.fleetfile import load_fleet_file
+        specs += [resolve(host=e.url) if e.url else resolve(context=e.context)
+                  for e in load_fleet_file(fleet_file).endpoints]
+    if not specs:
+        specs = [resolve()]
+    # Same URL named twice (a context and its URL) is one endpoint.
+    unique = list({url: (name, url, tls) for name, url, tls in specs}.values())
+    connected = fan_out(lambda spec: connect(*spec), unique)
+    endpoints: list[Endpoint] = [e for e in connected if isinstance(e, Endpoint)]
+    failures = [(spec, e) for spec, e in zip(unique, connected) if not isinstance(e, Endpoint)]
+    if not endpoints:
+        raise failures[0][1] if isinstance(failures[0][1], DaemonUnreachableError) else DaemonUnreachableError(str(failures[0][1]))
+    fleet = Fleet(endpoints=endpoints, project=project)
+    for (name, _, _), exc in failures:
+        fleet.unreachable.append(Unreachable(name, getattr(exc, "message", str(exc))))
+    return fleet

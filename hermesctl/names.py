@@ -1,0 +1,25 @@
+"""Profile names: validated on the host before anything reaches a container."""
+import re
+
+from hermesctl.errors import InvalidNameError
+
+PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+RESERVED_FOR_CREATION = frozenset({"hermes", "default", "test", "tmp", "root", "sudo"})
+DEFAULT_PROFILE = "default"
+
+
+def normalize_profile(name: str) -> str:
+    """Lowercase (hermes -p silently ignores uppercase names) and validate."""
+    lowered = name.lower()
+    if not PROFILE_NAME.match(lowered):
+        raise InvalidNameError(
+            f"invalid profile name {name!r}: use 1-64 of a-z 0-9 _ -, starting with a letter or digit"
+        )
+    return lowered
+
+
+def require_creatable(name: str) -> str:
+    profile = normalize_profile(name)
+    if profile in RESERVED_FOR_CREATION:
+        raise InvalidNameError(f"profile name {profile!r} is reserved")
+    return profile

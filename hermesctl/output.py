@@ -1,0 +1,69 @@
+"""All printing goes through one Output per run: tables or JSON on stdout, errors on stderr.
+Tests and --json get the same data; only the rendering differs."""
+import json
+import sys
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+SCHEMA_VERSION = 1
+# Colour rotation for per-target prefixes, as `docker compose logs` does.
+PREFIX_COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
+                  "bright_green", "bright_magenta", "bright_blue")
+
+
+@dataclass
+class Output:
+    json: bool = False
+    no_headers: bool = False
+    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
+
+    def document(self, kind: str, body: dict) -> None:
+        """One JSON document per command: {"schema": "hermesctl.<kind>/v1", ...}."""
+        doc = {"schema": f"hermesctl.{kind}/v{SCHEMA_VERSION}", **body}
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+        sys.stdout.flush()
+
+    def table(self, columns: list[str], rows: list[list[object]], *, styles: dict | None = None) -> Table:
+        table = Table(show_header=not self.no_headers, box=None, pad_edge=False, header_style="bold")
+        for column in columns:
+            table.add_column(column, no_wrap=True)
+        for row in rows:
+            table.add_row(*[cell if isinstance(cell, Text) else Text("-" if cell is None else str(cell))
+                            for cell in row])
+        return table
+
+    def print(self, renderable: object = "") -> None:
+        self.console.print(renderable)
+
+    def line(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+
+    def error(self, text: str) -> None:
+        self.err.print(Text(f"hermesctl: {text}", style="red"))
+
+    def warn(self, text: str) -> None:
+        self.err.print(Text(f"hermesctl: {text}", style="yellow"))
+
+
+STATE_STYLES = {"up": "green", "down": "dim", "parked": "yellow", "crash-loop": "bold red",
+                "unsupervised": "red", "booting": "yellow", "exited": "red"}
+
+
+def state_text(state: str) -> Text:
+    return Text(state, style=STATE_STYLES.get(state.split()[0], ""))
+
+
+def duration(seconds: int | None) -> str | None:
+    if seconds is None:
+        return None
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

@@ -1,0 +1,68 @@
+"""The probe: one exec per container that reports every gateway slot at once.
+
+The script is a constant (no user input is ever spliced into it); it calls s6 by absolute path
+and prints one `key value` line per fact, which `parse_probe` turns into a ContainerSnapshot.
+"""
+import base64
+from dataclasses import dataclass, field
+
+from hermesctl.models import SVSTAT_FIELDS, Death, GatewayState, Slot, SvStatus, tai64n_seconds
+
+PROBE_SCRIPT = r"""
+H=${HERMES_HOME:-/opt/data}
+echo "now $(echo | /command/s6-tai64n 2>/dev/null | cut -c1-25)"
+echo "comm $(cat /proc/1/comm 2>/dev/null)"
+[ -e /run/s6/stage2-done ] && echo "booted 1" || echo "booted 0"
+for d in /run/service/gateway-*; do
+  [ -d "$d" ] || continue
+  p=${d#/run/service/gateway-}
+  if [ "$p" = default ]; then pd=$H; else pd=$H/profiles/$p; fi
+  echo "slot $p"
+  s=$(/command/s6-svstat -o FIELDS "$d" 2>/dev/null) && echo "svstat $s" || echo "svstat -"
+  echo "deaths $(/command/s6-svdt -n 10 "$d" 2>/dev/null | tr '\n' '|')"
+  echo "state $(base64 -w0 "$pd/gateway_state.json" 2>/dev/null)"
+done
+echo "end"
+""".replace("FIELDS", SVSTAT_FIELDS)
+
+
+@dataclass
+class ContainerSnapshot:
+    pid1: str = ""
+    booted: bool = False
+    slots: dict[str, Slot] = field(default_factory=dict)
+    complete: bool = False  # the probe ran to its end
+
+
+def parse_probe(text: str) -> ContainerSnapshot:
+    snap = ContainerSnapshot()
+    now = None
+    current: dict | None = None
+
+    def flush() -> None:
+        if current is not None:
+            snap.slots[current["profile"]] = Slot(now=now, **current)
+
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "now":
+            now = tai64n_seconds(value.strip())
+        elif key == "comm":
+            snap.pid1 = value.strip()
+        elif key == "booted":
+            snap.booted = value.strip() == "1"
+        elif key == "slot":
+            flush()
+            current = {"profile": value.strip(), "status": None, "state": None, "deaths": ()}
+        elif current is not None and key == "svstat":
+            current["status"] = None if value.strip() == "-" else SvStatus.parse(value)
+        elif current is not None and key == "deaths":
+            current["deaths"] = tuple(Death.parse_tally(value))
+        elif current is not None and key == "state":
+            raw = value.strip()
+            current["state"] = GatewayState.parse(base64.b64decode(raw).decode("utf-8", "replace")) if raw else None
+        elif key == "end":
+            flush()
+            current = None
+            snap.complete = True
+    return snap
