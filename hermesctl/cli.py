@@ -6,12 +6,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-import click
 import typer
 
 from hermesctl import __version__
 from hermesctl.endpoints import connect, resolve
-from hermesctl.errors import HermesctlError
+from hermesctl.errors import HermesctlError, UsageError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.output import Output
@@ -57,8 +56,14 @@ class Run:
         return self._fleet
 
 
-def _run(ctx: typer.Context) -> Run:
-    return ctx.obj
+def _run(ctx: typer.Context, json_output: bool = False) -> Run:
+    """The run's context; a command's own --json (after the subcommand) counts too."""
+    run: Run = ctx.find_root().obj
+    run.out.json = run.out.json or json_output
+    return run
+
+
+JSON = typer.Option(False, "--json", help="one JSON document (versioned schema)")
 
 
 def _exit(status: int) -> None:
@@ -91,10 +96,11 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
        wide: bool = typer.Option(False, "--wide", "-w", help="more columns"),
        quiet: bool = typer.Option(False, "--quiet", "-q", help="only CONTAINER:PROFILE ids"),
        watch: bool = typer.Option(False, "--watch", help="a live table until Ctrl-C"),
-       interval: float = typer.Option(2.0, "--interval", help="--watch refresh, seconds")):
+       interval: float = typer.Option(2.0, "--interval", help="--watch refresh, seconds"),
+       json_output: bool = JSON):
     """One row per container x gateway (exit 3 if a gateway wanted up is not up)."""
     from hermesctl.commands.ps import ps as run_ps
-    r = _run(ctx)
+    r = _run(ctx, json_output)
     parsed = parse_targets(targets or [])
     _exit(run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval))
 
@@ -103,11 +109,12 @@ def _lifecycle(verb: str):
     def command(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER[:PROFILE], globs allowed"),
                 timeout: float = typer.Option(20.0, "--timeout", help="seconds to wait for the change"),
                 settle: float = typer.Option(1.0, "--settle", help="seconds a started gateway must stay up"),
-                rolling: bool = typer.Option(False, "--rolling", help="restart: one container at a time, stop at the first failure")):
+                rolling: bool = typer.Option(False, "--rolling", help="restart: one container at a time, stop at the first failure"),
+                json_output: bool = JSON):
         from hermesctl.commands.gateway import lifecycle
-        r = _run(ctx)
+        r = _run(ctx, json_output)
         if rolling and verb != "restart":
-            raise click.UsageError("--rolling only applies to restart")
+            raise UsageError("--rolling only applies to restart")
         _exit(lifecycle(r.out, r.fleet(), verb, parse_targets(targets), timeout=timeout,
                         settle=settle if verb != "stop" else 0, rolling=rolling))
     command.__doc__ = {"start": "Start gateways (records desired_state=running).",
@@ -121,10 +128,11 @@ for _verb in ("start", "stop", "restart"):
 
 
 @gateway_app.command("status")
-def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER[:PROFILE]")):
+def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER[:PROFILE]"),
+                   json_output: bool = JSON):
     """Exit 0 when every targeted gateway is up, 3 otherwise (as systemctl is-active)."""
     from hermesctl.commands.gateway import status
-    r = _run(ctx)
+    r = _run(ctx, json_output)
     _exit(status(r.out, r.fleet(), parse_targets(targets)))
 
 
@@ -155,10 +163,10 @@ def profile_create(ctx: typer.Context, target: str = typer.Argument(..., help="C
 
 
 @profile_app.command("list")
-def profile_list(ctx: typer.Context, targets: Optional[List[str]] = TARGETS):
+def profile_list(ctx: typer.Context, targets: Optional[List[str]] = TARGETS, json_output: bool = JSON):
     """List profile directories and whether the reconciler will pick them up."""
     from hermesctl.commands.profile import list_command
-    r = _run(ctx)
+    r = _run(ctx, json_output)
     _exit(list_command(r.out, r.fleet(), parse_targets(targets or [])))
 
 
@@ -171,7 +179,7 @@ def profile_delete(ctx: typer.Context, target: str = typer.Argument(..., help="C
     parsed = parse_target(target)
     if not yes:
         if not sys.stdin.isatty():
-            raise click.UsageError("refusing to delete without --yes when not interactive")
+            raise UsageError("refusing to delete without --yes when not interactive")
         typer.confirm(f"Delete profile {target}?", abort=True)
     _exit(delete(r.out, r.fleet(), parsed))
 
@@ -188,10 +196,10 @@ def logs(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONT
 
 @app.command("boot-log")
 def boot_log(ctx: typer.Context, container: str = typer.Argument(...),
-             lines: int = typer.Option(50, "--tail", "-n")):
+             lines: int = typer.Option(50, "--tail", "-n"), json_output: bool = JSON):
     """The reconciler's container-boot.log."""
     from hermesctl.commands.boot_log import boot_log as run_boot_log
-    r = _run(ctx)
+    r = _run(ctx, json_output)
     _exit(run_boot_log(r.out, r.fleet(), parse_target(container), lines=lines))
 
 
@@ -207,10 +215,10 @@ def exec_(ctx: typer.Context, container: str = typer.Argument(...),
 
 @app.command()
 def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
-           fix: bool = typer.Option(False, "--fix", help="apply the safe fixes")):
+           fix: bool = typer.Option(False, "--fix", help="apply the safe fixes"), json_output: bool = JSON):
     """Check containers for the known pitfalls; each finding names its fix."""
     from hermesctl.commands.doctor import doctor as run_doctor
-    r = _run(ctx)
+    r = _run(ctx, json_output)
     _exit(run_doctor(r.out, r.fleet(), parse_targets(targets or []), fix=fix))
 
 
@@ -218,13 +226,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     out = Output()
     try:
         status = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         status = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         status = ExitStatus.INTERRUPTED
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # click's usage errors (typer vendors click)
         exc.show()
-        status = ExitStatus.USAGE
+        status = getattr(exc, "exit_code", ExitStatus.USAGE) or ExitStatus.USAGE
     except HermesctlError as exc:
         out.error(exc.message)
         status = exc.status

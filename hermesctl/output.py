@@ -18,7 +18,9 @@ PREFIX_COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "
 class Output:
     json: bool = False
     no_headers: bool = False
-    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    # Piped output is for scripts: never truncate it to an imaginary 80-column terminal.
+    console: Console = field(default_factory=lambda: Console(
+        highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 4096))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
 
     def document(self, kind: str, body: dict) -> None:

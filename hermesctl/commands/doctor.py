@@ -20,6 +20,7 @@ done
 for d in "$H"/profiles/*/; do
   [ -d "$d" ] || continue
   n=$(basename "$d")
+  if [ ! -r "$d" ] || [ ! -x "$d" ]; then echo "unreadable $n"; continue; fi
   [ -f "$d/SOUL.md" ] || echo "nosoul $n"
 done
 """
@@ -72,6 +73,10 @@ def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
     out.append(Finding(c.name, "ownership", not misowned,
                        f"{len(misowned)}{'+' if len(misowned) >= 20 else ''} paths not owned by hermes, e.g. {misowned[0]}" if misowned else "",
                        f"re-run {SETUP_HOOK} as root (re-owns everything but symlinks)", fixable=True))
+    for name in (l[len("unreadable "):] for l in facts if l.startswith("unreadable ")):
+        out.append(Finding(c.name, "profile-readable", False,
+                           f"profiles/{name} is not readable by hermes: its gateway cannot start",
+                           f"chmod u+rwx $HERMES_HOME/profiles/{name} (as root)"))
     for name in (l[len("nosoul "):] for l in facts if l.startswith("nosoul ")):
         out.append(Finding(c.name, "profile-without-soul", False,
                            f"profiles/{name} has no SOUL.md: the reconciler skips it at boot",

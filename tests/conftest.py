@@ -1,0 +1,171 @@
+"""Shared fixtures: the Docker daemon, the Hermes image (built once per session, cached), and a
+factory of real Hermes containers that removes everything it created.
+
+In CI (CI=true) a missing daemon or a failed image build FAILS the Docker tests; locally they skip.
+"""
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = os.environ.get("HERMES_IMAGE", "hermes-agent:local")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+# Ryuk's image cannot be pulled here; every container is removed by our own fixtures instead.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+RUN_ID = uuid.uuid4().hex[:6]
+
+
+def _unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f"Docker tests cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(f"Docker not available: {reason}")
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means no daemon
+        _unavailable(str(exc))
+    return client
+
+
+@pytest.fixture(scope="session")
+def hermes_image(docker_client):
+    if os.environ.get("HERMES_TEST_SKIP_BUILD") != "1":
+        result = subprocess.run(["bash", "scripts/build-image.sh"], cwd=ROOT, capture_output=True, text=True)
+        if result.returncode != 0:
+            _unavailable(f"image build failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    docker_client.images.get(IMAGE)
+    return IMAGE
+
+
+class Containers:
+    """Starts Hermes containers through testcontainers and tracks them (and their named volumes)."""
+
+    def __init__(self, client: docker.DockerClient, image: str, scope: str):
+        self.client = client
+        self.image = image
+        self.scope = scope
+        self.started = []
+        self.volumes: list[str] = []
+
+    def name(self, hint: str) -> str:
+        return f"hct-{RUN_ID}-{self.scope}-{hint}"
+
+    def volume(self, hint: str) -> str:
+        name = self.name(hint) + "-data"
+        self.volumes.append(name)
+        return name
+
+    def start(self, hint: str, *, env: dict | None = None, command=("sleep", "infinity"),
+              volume: str | None = None, binds: dict | None = None, wait: bool = True,
+              image: str | None = None, **kwargs):
+        from testcontainers.core.container import DockerContainer
+
+        spec = DockerContainer(image or self.image, name=self.name(hint), command=list(command) if command else None,
+                               env=env or {}, **kwargs)
+        if volume:
+            spec.with_volume_mapping(volume, "/opt/data", "rw")
+        for host, target in (binds or {}).items():
+            spec.with_volume_mapping(host, target, "rw")
+        spec.start()
+        self.started.append(spec)
+        container = spec.get_wrapped_container()
+        if wait:
+            wait_ready(container)
+        return container
+
+    def cleanup(self) -> None:
+        for spec in self.started:
+            try:
+                spec.get_wrapped_container().remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+        for name in self.volumes:
+            try:
+                self.client.volumes.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+
+def wait_ready(container, timeout: float = 60.0) -> None:
+    """Boot is complete when stage 2 has run cont-init and started the static services."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status == "running":
+            if container.exec_run(["test", "-e", "/run/s6/stage2-done"]).exit_code == 0:
+                return
+        elif container.status == "exited":
+            raise AssertionError(f"container exited during boot:\n{container.logs().decode()[-3000:]}")
+        time.sleep(0.1)
+    raise AssertionError(f"container not ready after {timeout}s:\n{container.logs().decode()[-3000:]}")
+
+
+@pytest.fixture
+def containers(docker_client, hermes_image, request):
+    factory = Containers(docker_client, hermes_image, request.node.name[:20].replace("[", "-").replace("]", "").replace("_", "-").lower())
+    yield factory
+    factory.cleanup()
+
+
+@pytest.fixture(scope="module")
+def module_containers(docker_client, hermes_image, request):
+    factory = Containers(docker_client, hermes_image, request.module.__name__.split(".")[-1][5:15].replace("_", "-"))
+    yield factory
+    factory.cleanup()
+
+
+def sh(container, script: str, *, user: str = "hermes", check: bool = True) -> str:
+    """Run a constant test script in a container; returns stdout+stderr."""
+    result = container.exec_run(["sh", "-c", script], user=user)
+    output = result.output.decode()
+    if check and result.exit_code != 0:
+        raise AssertionError(f"exit {result.exit_code} from {script!r}:\n{output}")
+    return output
+
+
+def svstat(container, profile: str) -> dict:
+    fields = "up,wantedup,normallyup,pid,exitcode"
+    out = sh(container, f"/command/s6-svstat -o {fields} /run/service/gateway-{profile}").split()
+    return {"up": out[0] == "true", "wantedup": out[1] == "true", "normallyup": out[2] == "true",
+            "pid": int(out[3]), "exitcode": int(out[4])}
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class CliResult:
+    def __init__(self, code: int, stdout: str, stderr: str):
+        self.code, self.stdout, self.stderr = code, stdout, stderr
+
+    def json(self):
+        import json
+        return json.loads(self.stdout)
+
+    def __repr__(self):
+        return f"CliResult(code={self.code}, stdout={self.stdout[-1500:]!r}, stderr={self.stderr[-1500:]!r})"
+
+
+def hermesctl(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 180) -> CliResult:
+    """Run the real CLI in a subprocess, as a user would."""
+    result = subprocess.run([sys.executable, "-m", "hermesctl", *args], capture_output=True, text=True,
+                            timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+                            cwd=cwd or ROOT)
+    return CliResult(result.returncode, result.stdout, result.stderr)
