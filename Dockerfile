@@ -26,8 +26,8 @@ RUN python3 -m venv /opt/hermes/.venv \
 
 RUN groupadd -g 10000 hermes \
  && useradd -u 10000 -g hermes -d /opt/data -M -s /bin/sh hermes \
- && mkdir -p /opt/data /command \
- && chown hermes:hermes /opt/data \
+ && mkdir -p /opt/data /command /run/s6 /run/service \
+ && chown hermes:hermes /opt/data /run/s6 /run/service \
  && for f in $(dpkg -L s6 execline | grep '^/usr/bin/'); do ln -s "$f" /command/; done
 
 ENV HERMES_HOME=/opt/data \

@@ -8,12 +8,19 @@ export HOME=/opt/data
 # shellcheck disable=SC1091
 . /opt/hermes/.venv/bin/activate
 
+# An executable file in a PATH directory (not a shell builtin: `true` must run /usr/bin/true).
 on_path() {
   case "$1" in
     -*|'') return 1 ;;
-    */*) [ -f "$1" ] && [ -x "$1" ] ;;
-    *) p=$(command -v -- "$1" 2>/dev/null) && case "$p" in /*) [ -x "$p" ] ;; *) false ;; esac ;;
+    */*) [ -f "$1" ] && [ -x "$1" ]; return ;;
   esac
+  old_ifs=$IFS
+  IFS=:
+  for dir in $PATH; do
+    if [ -f "${dir:-.}/$1" ] && [ -x "${dir:-.}/$1" ]; then IFS=$old_ifs; return 0; fi
+  done
+  IFS=$old_ifs
+  return 1
 }
 
 if [ "$#" -eq 0 ]; then

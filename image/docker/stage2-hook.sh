@@ -15,11 +15,9 @@ die() { log "$*"; exit 1; }
 hermes_uid=$(id -u hermes) || die "no hermes user in this image"
 
 # 1. The user guard.
+/opt/hermes/docker/user-guard.sh || exit 1
 uid=$(id -u)
-if [ "$uid" != 0 ]; then
-  [ "$uid" = "$hermes_uid" ] || die "refusing to run as uid $uid: start the container as root (the default) and set HERMES_UID/HERMES_GID (or PUID/PGID) to choose the ids the hermes user runs with"
-  log "running as hermes (uid $uid): no remap and no ownership repair possible"
-fi
+[ "$uid" = 0 ] || log "running as hermes (uid $uid): no remap and no ownership repair possible"
 
 # 2. UID/GID remap.
 wanted_id() {  # $1 = primary variable, $2 = alias; prints the value or nothing
