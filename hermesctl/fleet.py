@@ -3,8 +3,8 @@ from dataclasses import dataclass, field
 
 from hermesctl import execs
 from hermesctl.endpoints import Endpoint
-from hermesctl.errors import ContainerStoppedError, HermesctlError, NotFoundError
-from hermesctl.inventory import HermesContainer, list_containers
+from hermesctl.errors import ContainerStoppedError, HermesctlError, NotFoundError, NotHermesError
+from hermesctl.inventory import LABEL, HermesContainer, list_containers
 from hermesctl.parallel import fan_out
 from hermesctl.probe import PROBE_SCRIPT, ContainerSnapshot, parse_probe
 from hermesctl.targets import Target, is_glob, match_containers, match_profiles
@@ -67,7 +67,13 @@ class Fleet:
         names = {c.name: c.id for c in everything}
         chosen: dict[str, tuple[HermesContainer, list[Target]]] = {}
         for target in targets:
-            matched = match_containers(target.container, names)
+            try:
+                matched = match_containers(target.container, names)
+            except NotFoundError:
+                if not is_glob(target.container) and self._exists_unlabelled(target.container):
+                    raise NotHermesError(f"container {target.container} is not a Hermes container "
+                                         f"(no label {LABEL}=true)") from None
+                raise
             live = [c for c in everything if c.name in matched and c.running]
             if not live:
                 stopped = ", ".join(matched)
@@ -81,6 +87,20 @@ class Fleet:
             for c in live:
                 chosen.setdefault(c.key, (c, []))[1].append(target)
         return list(chosen.values())
+
+    def _exists_unlabelled(self, name: str) -> bool:
+        for endpoint in self.endpoints:
+            try:
+                endpoint.client.api.inspect_container(name)
+                return True
+            except Exception:  # noqa: BLE001 - absent or unreachable: not a reason to fail here
+                continue
+        return False
+
+    def refresh(self) -> None:
+        """Forget the container list (for --watch): containers come and go."""
+        self._containers = None
+        self.unreachable.clear()
 
     def select(self, targets: list[Target]) -> list[Selection]:
         """Resolve targets down to gateways, probing each container once. Nothing is changed,

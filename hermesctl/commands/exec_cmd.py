@@ -12,6 +12,8 @@ from hermesctl.targets import Target, is_glob
 
 def exec_command(out: Output, fleet: Fleet, target: Target, argv: list[str], *,
                  interactive: bool | None) -> int:
+    if argv and argv[0] == "--":
+        argv = argv[1:]
     if not argv:
         raise UsageError("nothing to run: hermesctl exec CONTAINER -- CMD...")
     if is_glob(target.container) or target.profile is not None:

@@ -3,6 +3,7 @@ from hermesctl.errors import ExecError, NotFoundError, UsageError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
+from hermesctl.lifecycle import SLOTS_TOOL
 from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
@@ -48,6 +49,11 @@ def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitSta
     if not result.ok:
         raise ExecError(f"hermes profile create {name} failed in {container.name}: "
                         f"{_last_line(result.stderr or result.stdout)}")
+    # hermes registered the slot with its own scripts; render ours, as the boot reconciler will.
+    adopted = fleet.run(container, [SLOTS_TOOL, "adopt", name])
+    if not adopted.ok:
+        raise ExecError(f"profile {name} created in {container.name}, but its slot could not be "
+                        f"adopted: {_last_line(adopted.stderr)}")
     if start:
         from hermesctl.commands.gateway import lifecycle
         return lifecycle(out, fleet, "start", [Target(container.name, name)], timeout=20, settle=1)

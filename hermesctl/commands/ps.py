@@ -152,8 +152,7 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
 def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, interval: float) -> ExitStatus:
     """A live table, redrawn in place (no flicker) until Ctrl-C."""
     def snapshot():
-        fleet._containers = None  # re-list: containers come and go while we watch
-        fleet.unreachable.clear()
+        fleet.refresh()
         return render_table(out, fleet, collect(fleet, targets), wide=wide)
 
     with Live(snapshot(), console=out.console, auto_refresh=False) as live:

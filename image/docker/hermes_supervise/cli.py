@@ -5,7 +5,7 @@ import sys
 from .names import require_valid_profile
 from .paths import DEFAULT_PROFILE, profile_dir
 from .reconcile import reconcile
-from .slots import SlotError, register, supervised_pid, unregister
+from .slots import SlotError, adopt, register, supervised_pid, unregister
 from .state import write_desired_state, write_planned_stop_marker
 
 
@@ -16,6 +16,8 @@ def _parser() -> argparse.ArgumentParser:
     reg = sub.add_parser("register", help="register one gateway slot")
     reg.add_argument("profile")
     reg.add_argument("--up", action="store_true", help="start it now (default: down marker)")
+    adopt_cmd = sub.add_parser("adopt", help="re-render an existing slot's scripts")
+    adopt_cmd.add_argument("profile")
     unreg = sub.add_parser("unregister", help="stop and remove one gateway slot")
     unreg.add_argument("profile")
     unreg.add_argument("--timeout", type=float, default=10.0)
@@ -38,6 +40,8 @@ def main(argv: list[str]) -> int:
                       file=sys.stderr)
                 return 4
             register(profile, start=args.up)
+        elif args.command == "adopt":
+            adopt(require_valid_profile(args.profile))
         elif args.command == "unregister":
             if not unregister(require_valid_profile(args.profile), timeout_s=args.timeout):
                 print(f"hermes-slots: gateway {args.profile} is not registered", file=sys.stderr)

@@ -32,18 +32,36 @@ def _seed_supervise(service: Path) -> None:
     (service / "supervise" / "control").chmod(0o660)
 
 
+def _write_scripts(profile: str, target: Path) -> None:
+    """run, finish and log/run, each replaced atomically (s6 reads them at every start)."""
+    for relative, text in (("run", run_script(profile)), ("finish", finish_script()),
+                           ("log/run", log_run_script(profile))):
+        path = target / relative
+        tmp = path.with_name(f".{path.name}.tmp")
+        _write(tmp, text, 0o755)
+        tmp.rename(path)
+
+
 def build_slot(profile: str, target: Path, *, start: bool) -> None:
     """Lay a complete slot out at `target` (a dot-named staging directory)."""
     target.mkdir(mode=0o755)
     _write(target / "type", "longrun\n", 0o644)
-    _write(target / "run", run_script(profile), 0o755)
-    _write(target / "finish", finish_script(), 0o755)
     (target / "log").mkdir(mode=0o755)
-    _write(target / "log" / "run", log_run_script(profile), 0o755)
+    _write_scripts(profile, target)
     _seed_supervise(target)
     _seed_supervise(target / "log")
     if not start:
         (target / "down").touch()
+
+
+def adopt(profile: str) -> None:
+    """Re-render the scripts of an existing slot (one made by `hermes profile create`, say), so
+    every slot runs the same scripts; takes effect at the gateway's next start."""
+    require_valid_profile(profile)
+    service = slot_dir(profile)
+    if not (service / "log").is_dir():
+        raise SlotError(f"gateway {profile} is not registered")
+    _write_scripts(profile, service)
 
 
 def rescan() -> None:

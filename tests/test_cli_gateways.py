@@ -1,0 +1,137 @@
+"""hermesctl ps / gateway / status against real Hermes containers."""
+import json
+
+from conftest import hermesctl, sh, svstat, wait_for
+
+
+def make_fleet(containers, *hints, profiles=("coder",)):
+    made = []
+    for hint in hints:
+        c = containers.start(hint)
+        for p in profiles:
+            sh(c, f"hermes profile create {p} >/dev/null")
+        made.append(c)
+    return made
+
+
+def test_ps_reports_every_gateway_of_every_container_as_json(containers, docker_client):
+    a, b = make_fleet(containers, "psa", "psb", profiles=("coder", "writer"))
+    stopped = containers.start("psstopped")
+    stopped.stop(timeout=10)
+    res = hermesctl("ps", "--json", f"{containers.name('ps')}*")
+    assert res.code == 0, res
+    doc = res.json()
+    assert doc["schema"] == "hermesctl.ps/v1"
+    rows = {(g["container"], g["profile"]): g for g in doc["gateways"]}
+    for c in (a, b):
+        assert {p for (n, p) in rows if n == c.name} == {"coder", "default", "writer"}
+        row = rows[(c.name, "coder")]
+        assert row["state"] == "down" and row["wanted"] == "down" and row["pid"] is None
+        assert row["target"] == f"{c.name}:coder" and row["endpoint"] == "default"
+    gone = rows[(stopped.name, None)]
+    assert gone["state"].startswith("exited")
+    # -q prints only ids of gateways; --no-headers drops the header
+    quiet = hermesctl("ps", "-q", a.name)
+    assert quiet.stdout.split() == [f"{a.name}:coder", f"{a.name}:default", f"{a.name}:writer"]
+    table = hermesctl("--no-headers", "ps", f"{a.name}:coder")
+    assert "CONTAINER" not in table.stdout and f"{a.name}" in table.stdout
+
+
+def test_start_stop_restart_and_status(containers):
+    a, b = make_fleet(containers, "lca", "lcb")
+    glob = f"{containers.name('lc')}*:coder"
+
+    res = hermesctl("gateway", "start", glob, "--json")
+    assert res.code == 0, res
+    results = res.json()["results"]
+    assert [r["ok"] for r in results] == [True, True] and all(r["pid"] for r in results)
+    for c in (a, b):
+        assert svstat(c, "coder")["up"]
+        assert json.loads(sh(c, "cat /opt/data/profiles/coder/gateway_state.json"))["desired_state"] == "running"
+    assert hermesctl("gateway", "status", glob).code == 0
+
+    old_pid = svstat(a, "coder")["pid"]
+    res = hermesctl("gateway", "restart", f"{a.name}:coder", "--json")
+    assert res.code == 0, res
+    assert res.json()["results"][0]["pid"] not in (None, old_pid)
+
+    res = hermesctl("gateway", "stop", f"{b.name}:coder")
+    assert res.code == 0, res
+    assert not svstat(b, "coder")["up"]
+    state = json.loads(sh(b, "cat /opt/data/profiles/coder/gateway_state.json"))
+    assert state["desired_state"] == "stopped"
+    # hermes' planned-stop marker made the gateway record a clean stop
+    wait_for(lambda: json.loads(sh(b, "cat /opt/data/profiles/coder/gateway_state.json")).get("gateway_state")
+             == "stopped", what="gateway_state=stopped")
+    status = hermesctl("gateway", "status", glob)
+    assert status.code == 3 and "down" in status.stdout
+
+    # restart of a stopped gateway starts it
+    res = hermesctl("gateway", "restart", f"{b.name}:coder", "--json")
+    assert res.code == 0, res
+    assert svstat(b, "coder")["up"]
+
+
+def test_choices_survive_a_container_restart(containers):
+    from conftest import wait_ready
+    a, = make_fleet(containers, "keep", profiles=("on", "off"))
+    assert hermesctl("gateway", "start", f"{a.name}:on").code == 0
+    assert hermesctl("gateway", "start", f"{a.name}:off").code == 0
+    assert hermesctl("gateway", "stop", f"{a.name}:off").code == 0
+    a.restart(timeout=20)
+    wait_ready(a)
+    wait_for(lambda: svstat(a, "on")["up"], what="on back up")
+    assert not svstat(a, "off")["up"]
+    ps = hermesctl("ps", "--json", a.name).json()["gateways"]
+    assert {g["profile"]: g["desired_state"] for g in ps} == {"default": None, "off": "stopped", "on": "running"}
+
+
+def test_rolling_restart_stops_at_the_first_gateway_that_does_not_come_back(containers):
+    a, b, c = make_fleet(containers, "rolla", "rollb", "rollc")
+    glob = f"{containers.name('roll')}*:coder"
+    assert hermesctl("gateway", "start", glob).code == 0
+    pids = {x.name: svstat(x, "coder")["pid"] for x in (a, b, c)}
+    # b's gateway will die on its next start: its profile becomes unreadable.
+    sh(b, "chmod 000 /opt/data/profiles/coder", user="root")
+    res = hermesctl("gateway", "restart", "--rolling", glob, "--json", "--timeout", "8", "--settle", "3")
+    assert res.code == 1, res
+    results = {r["container"]: r for r in res.json()["results"]}
+    assert results[a.name]["ok"] is True and results[b.name]["ok"] is False
+    assert c.name not in results
+    assert svstat(a, "coder")["pid"] != pids[a.name]
+    assert svstat(c, "coder")["pid"] == pids[c.name]  # never touched
+    assert "not touched" in res.stderr and c.name in res.stderr
+
+
+def test_ps_flags_parked_and_crash_looping_gateways(containers):
+    a, = make_fleet(containers, "flags", profiles=("one", "two", "loop"))
+    env = "API_SERVER_ENABLED=true\nAPI_SERVER_HOST=127.0.0.1\nAPI_SERVER_PORT=8651\nAPI_SERVER_KEY=0123456789abcdef0123\n"
+    sh(a, f"printf '{env}' > /opt/data/profiles/one/.env && printf '{env}' > /opt/data/profiles/two/.env")
+    assert hermesctl("gateway", "start", f"{a.name}:one").code == 0
+    health = "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8651/health').status)\""
+    wait_for(lambda: sh(a, health, check=False).strip() == "200", timeout=60, what="one serving")
+    res = hermesctl("gateway", "start", f"{a.name}:two", "--settle", "4")
+    assert res.code == 1 and "parked" in res.stdout
+    sh(a, "chmod 000 /opt/data/profiles/loop", user="root")
+    sh(a, "/command/s6-svc -u /run/service/gateway-loop")
+    wait_for(lambda: int(sh(a, "/command/s6-svdt /run/service/gateway-loop | wc -l")) >= 3, what="deaths")
+    ps = hermesctl("ps", "--json", a.name)
+    assert ps.code == 3  # something wanted up is not up
+    rows = {g["profile"]: g for g in ps.json()["gateways"]}
+    assert rows["two"]["parked"] and rows["two"]["state"] == "parked" and rows["two"]["exit_code"] == 78
+    assert rows["two"]["gateway_state"] == "startup_failed"
+    assert rows["two"]["platforms"]["api_server"]["state"] == "fatal"
+    assert rows["loop"]["crash_looping"] and rows["loop"]["state"] == "crash-loop"
+    assert rows["one"]["state"] == "up"
+
+
+def test_register_and_unregister(containers):
+    a, = make_fleet(containers, "regs", profiles=("slotty",))
+    assert hermesctl("gateway", "unregister", f"{a.name}:slotty").code == 0
+    assert sh(a, "test -e /run/service/gateway-slotty || echo gone").strip() == "gone"
+    res = hermesctl("gateway", "register", f"{a.name}:slotty", "--up")
+    assert res.code == 0, res
+    wait_for(lambda: svstat(a, "slotty")["up"], what="registered up")
+    missing = hermesctl("gateway", "register", f"{a.name}:nothere")
+    assert missing.code == 4 and "no profile nothere" in missing.stderr
+    assert hermesctl("gateway", "unregister", f"{a.name}:nothere").code == 4

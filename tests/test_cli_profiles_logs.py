@@ -1,0 +1,79 @@
+"""hermesctl profile / logs / boot-log / exec against real containers."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT, hermesctl, sh, svstat, wait_for
+
+
+def test_profile_create_list_delete_as_hermes(containers):
+    c = containers.start("prof")
+    res = hermesctl("profile", "create", f"{c.name}:Research")  # lowercased before it reaches hermes
+    assert res.code == 0, res
+    assert sh(c, "find /opt/data ! -user hermes | wc -l").strip() == "0"  # nothing root-owned
+    assert sh(c, "test -e /run/service/gateway-research/down && echo down").strip() == "down"
+    listing = hermesctl("profile", "list", c.name, "--json").json()["profiles"]
+    assert {p["name"]: (p["has_soul"], p["registered"]) for p in listing} == {"research": (True, True)}
+    assert hermesctl("profile", "create", f"{c.name}:research").code == 2  # exists
+    res = hermesctl("profile", "create", f"{c.name}:starter", "--start")
+    assert res.code == 0, res
+    assert svstat(c, "starter")["up"]
+    res = hermesctl("profile", "delete", f"{c.name}:research", "-y")
+    assert res.code == 0, res
+    assert sh(c, "test -e /opt/data/profiles/research || test -e /run/service/gateway-research || echo gone").strip() == "gone"
+    assert hermesctl("profile", "delete", f"{c.name}:research", "-y").code == 4
+    assert hermesctl("profile", "delete", f"{c.name}:starter").code == 2  # no -y, not interactive
+
+
+def test_logs_interleave_with_prefixes(containers):
+    a = containers.start("loga")
+    b = containers.start("logb")
+    for c in (a, b):
+        assert hermesctl("profile", "create", f"{c.name}:talk", "--start").code == 0
+        wait_for(lambda: "No messaging platforms" in sh(c, "cat /opt/data/logs/gateways/talk/current"),
+                 timeout=60, what="gateway output")
+    res = hermesctl("logs", f"{containers.name('log')}*:talk", "-n", "5")
+    assert res.code == 0, res
+    lines = res.stdout.splitlines()
+    assert len(lines) == 10
+    assert {l.split(" | ")[0].strip() for l in lines} == {f"{a.name}:talk", f"{b.name}:talk"}
+    stamps = [l.split(" | ", 1)[1][:29] for l in lines]
+    assert stamps == sorted(stamps)  # merged in time order
+
+
+def test_logs_follow_until_ctrl_c_and_leave_nothing_running(containers):
+    c = containers.start("follow")
+    assert hermesctl("profile", "create", f"{c.name}:f", "--start").code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "logs", "-f", "-n", "1", f"{c.name}:f"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        time.sleep(3)
+        assert sh(c, "pgrep -u hermes -f '^tail -n 1 -F' >/dev/null && echo following").strip() == "following"
+        sh(c, "/command/s6-svc -t /run/service/gateway-f")  # a restart writes fresh lines
+        time.sleep(5)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert out.count(f"{c.name}:f | ") >= 3
+    wait_for(lambda: sh(c, "pgrep -f '^tail -n 1 -F' || echo none").strip() == "none", timeout=10,
+             what="remote tail gone")
+
+
+def test_boot_log_and_exec(containers):
+    c = containers.start("bootlog")
+    sh(c, "mkdir /opt/data/profiles/stray")
+    c.restart(timeout=10)
+    from conftest import wait_ready
+    wait_ready(c)
+    doc = hermesctl("boot-log", c.name, "--json").json()
+    assert doc["schema"] == "hermesctl.boot-log/v1"
+    entries = doc["entries"]
+    assert {"profile": "stray", "action": "skipped", "reason": "no-SOUL.md"}.items() <= entries[-2].items()
+    assert entries[-1]["profile"] == "default" and entries[-1]["action"] == "registered"
+    res = hermesctl("exec", c.name, "--", "sh", "-c", "id -un; exit 3")
+    assert res.code == 3 and res.stdout.strip() == "hermes"
