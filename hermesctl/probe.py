@@ -4,6 +4,7 @@ The script is a constant (no user input is ever spliced into it); it calls s6 by
 and prints one `key value` line per fact, which `parse_probe` turns into a ContainerSnapshot.
 """
 import base64
+import binascii
 from dataclasses import dataclass, field
 
 from hermesctl.models import SVSTAT_FIELDS, Death, GatewayState, Slot, SvStatus, tai64n_seconds
@@ -24,6 +25,16 @@ for d in /run/service/gateway-*; do
 done
 echo "end"
 """.replace("FIELDS", SVSTAT_FIELDS)
+
+
+def _decode_state(raw: str) -> GatewayState | None:
+    if not raw:
+        return None
+    try:
+        text = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return GatewayState(corrupt=True)
+    return GatewayState.parse(text)
 
 
 @dataclass
@@ -59,8 +70,7 @@ def parse_probe(text: str) -> ContainerSnapshot:
         elif current is not None and key == "deaths":
             current["deaths"] = tuple(Death.parse_tally(value))
         elif current is not None and key == "state":
-            raw = value.strip()
-            current["state"] = GatewayState.parse(base64.b64decode(raw).decode("utf-8", "replace")) if raw else None
+            current["state"] = _decode_state(value.strip())
         elif key == "end":
             flush()
             current = None

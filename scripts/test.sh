@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command (README, CI): make Docker and Compose available, install hermesctl with its
+# test dependencies, then run the whole pytest suite against real containers of our image.
+# Extra arguments go to pytest (e.g. `bash scripts/test.sh -k gateway -x`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ensure-docker.sh
+bash scripts/ensure-compose.sh
+bash scripts/ensure-base-image.sh
+python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -e '^WARNING' -e 'ignored:' || true
+
+set +e
+python3 -m pytest -q -p no:cacheprovider "$@"
+status=$?
+set -e
+# pytest exits 5 when it collected nothing: that is a failure, not a pass.
+if [ "$status" = 5 ]; then
+  echo "test.sh: pytest ran no test" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,110 @@
+"""Parsers and target matching, on recorded samples (no Docker needed)."""
+from pathlib import Path
+
+import pytest
+
+from hermesctl.errors import InvalidNameError, NotFoundError, UsageError
+from hermesctl.models import BootLogEntry, GatewayState, SvStatus, tai64n_seconds
+from hermesctl.names import normalize_profile, require_creatable
+from hermesctl.probe import parse_probe
+from hermesctl.targets import Target, match_containers, match_profiles, parse_target
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_probe_sample_from_a_real_container():
+    snap = parse_probe((FIXTURES / "probe-h1.txt").read_text())
+    assert snap.complete and snap.booted and snap.pid1 == "s6-svscan"
+    assert sorted(snap.slots) == ["coder", "crashy", "default", "pa", "pb"]
+    assert snap.slots["pa"].run_state == "up" and snap.slots["pa"].status.pid == 561
+    assert snap.slots["pb"].parked and snap.slots["pb"].run_state == "parked"
+    assert snap.slots["pb"].state.platforms["api_server"]["error_code"] == "api_server_port_in_use"
+    assert snap.slots["crashy"].crash_looping and snap.slots["crashy"].recent_deaths >= 3
+    assert snap.slots["crashy"].state is None
+    # A planned stop: desired_state written with an ISO updated_at later by the gateway.
+    assert snap.slots["coder"].state.desired_state == "stopped"
+    assert snap.slots["default"].run_state == "down" and not snap.slots["default"].crash_looping
+
+
+def test_truncated_probe_is_incomplete():
+    text = (FIXTURES / "probe-h1.txt").read_text()
+    assert not parse_probe(text[: len(text) // 2]).complete
+
+
+def test_svstat_and_tai64n():
+    s = SvStatus.parse("false true true -1 78 NA 12")
+    assert (s.up, s.wanted_up, s.normally_up, s.pid, s.exit_code, s.signal, s.seconds) == \
+        (False, True, True, None, 78, None, 12)
+    s = SvStatus.parse("true true false 561 -1 NA 695")
+    assert s.up and s.pid == 561 and s.exit_code is None
+    with pytest.raises(ValueError):
+        SvStatus.parse("up (pid 5) 3 seconds")
+    a, b = tai64n_seconds("@400000006b063b3d2ca3f0ee"), tai64n_seconds("@400000006b063b3e2ca3f0ee")
+    assert b - a == pytest.approx(1.0)
+    assert tai64n_seconds("garbage") is None
+
+
+def test_gateway_state_accepts_both_updated_at_forms_and_corruption():
+    iso = GatewayState.parse((FIXTURES / "gateway_state-port-in-use.json").read_text())
+    assert iso.gateway_state == "startup_failed" and iso.updated_at.startswith("20")
+    assert iso.platforms_short() == "api_server:fatal"
+    epoch = GatewayState.parse('{"desired_state": "stopped", "updated_at": 1764000000}')
+    assert epoch.desired_state == "stopped" and epoch.updated_at == "1764000000"
+    assert GatewayState.parse("{not json").corrupt
+    assert GatewayState.parse("[1, 2]").corrupt
+    assert GatewayState.parse("") is None
+
+
+def test_boot_log_lines():
+    entries = [e for e in map(BootLogEntry.parse, (FIXTURES / "container-boot.log").read_text().splitlines()) if e]
+    assert entries and all("profile" in e.fields for e in entries)
+    line = BootLogEntry.parse("2026-05-21T06:18:05+0000 profile=coder prior_state=running action=started")
+    assert line.time == "2026-05-21T06:18:05+0000"
+    assert line.fields == {"profile": "coder", "prior_state": "running", "action": "started"}
+    assert BootLogEntry.parse("garbage") is None
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("web-1", Target("web-1", None)),
+    ("web-1:coder", Target("web-1", "coder")),
+    ("*:coder", Target("*", "coder")),
+    ("web-*:*", Target("web-*", "*")),
+    ("web-1:Coder", Target("web-1", "coder")),
+])
+def test_parse_target(text, expected):
+    assert parse_target(text) == expected
+
+
+@pytest.mark.parametrize("text,error", [
+    ("a:b:c", UsageError), (":coder", UsageError), ("web-1:", UsageError), ("we b", UsageError),
+    ("web/1:coder", UsageError), ("web-1:../etc", InvalidNameError), ("web-1:a;rm -rf", InvalidNameError),
+    ("web-1:$(id)", InvalidNameError), ("web-1:-rf", InvalidNameError), ("web-1:a b", InvalidNameError),
+])
+def test_parse_target_rejects(text, error):
+    with pytest.raises(error):
+        parse_target(text)
+
+
+def test_matching_and_suggestions():
+    names = {"web-1": "aaa111", "web-2": "bbb222", "db": "ccc333"}
+    assert match_containers("web-*", names) == ["web-1", "web-2"]
+    assert match_containers("bbb2", names) == ["web-2"]
+    with pytest.raises(NotFoundError, match="did you mean .*web-1"):
+        match_containers("web-3", names)
+    with pytest.raises(NotFoundError):
+        match_containers("zz*", names)
+    assert match_profiles(Target("w", "c*"), "w", ["coder", "chat", "default"], strict=True) == ["chat", "coder"]
+    assert match_profiles(Target("w", None), "w", ["b", "a"], strict=True) == ["a", "b"]
+    assert match_profiles(Target("*", "coder"), "w", ["default"], strict=False) == []
+    with pytest.raises(NotFoundError, match="did you mean coder"):
+        match_profiles(Target("w", "codr"), "w", ["coder", "default"], strict=True)
+
+
+def test_profile_names():
+    assert normalize_profile("Coder") == "coder"
+    for bad in ("", "../x", "a/b", "-x", "x" * 65, "a b", "a;b"):
+        with pytest.raises(InvalidNameError):
+            normalize_profile(bad)
+    for reserved in ("default", "root", "hermes", "tmp", "test", "sudo"):
+        with pytest.raises(InvalidNameError, match="reserved"):
+            require_creatable(reserved)
