@@ -222,6 +222,36 @@ def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     _exit(run_doctor(r.out, r.fleet(), parse_targets(targets or []), fix=fix))
 
 
+def _fleet_command(ctx: typer.Context, file: str, json_output: bool):
+    from hermesctl.fleetfile import load_fleet_file
+    r = _run(ctx, json_output)
+    spec = load_fleet_file(file)  # validated before any endpoint is contacted
+    if r.fleet_file is None and spec.endpoints:
+        r.fleet_file = file
+    return r, spec
+
+
+@app.command("apply")
+def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
+              prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name"),
+              json_output: bool = JSON):
+    """Converge containers to a fleet file: profiles, settings, gateway states."""
+    from hermesctl.commands.apply import apply
+    r, spec = _fleet_command(ctx, file, json_output)
+    _exit(apply(r.out, r.fleet(), spec, dry_run=dry_run, prune=prune))
+
+
+@app.command("diff")
+def diff_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
+             prune: bool = typer.Option(False, "--prune", help="include deletions of unnamed profiles"),
+             json_output: bool = JSON):
+    """Show what apply would change (same as apply --dry-run)."""
+    from hermesctl.commands.apply import apply
+    r, spec = _fleet_command(ctx, file, json_output)
+    _exit(apply(r.out, r.fleet(), spec, dry_run=True, prune=prune))
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     out = Output()
     try:

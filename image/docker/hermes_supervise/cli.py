@@ -1,9 +1,12 @@
 """hermes-slots: the in-container entry point (argv only; every value is validated)."""
 import argparse
+import json
+import os
 import sys
 
 from .names import require_valid_profile
-from .paths import DEFAULT_PROFILE, profile_dir
+from .envfile import read_env, set_env
+from .paths import DEFAULT_PROFILE, all_profiles, profile_dir
 from .reconcile import reconcile
 from .slots import SlotError, adopt, register, supervised_pid, unregister
 from .state import write_desired_state, write_planned_stop_marker
@@ -21,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     unreg = sub.add_parser("unregister", help="stop and remove one gateway slot")
     unreg.add_argument("profile")
     unreg.add_argument("--timeout", type=float, default=10.0)
+    get_env = sub.add_parser("get-env", help="print chosen .env keys of every profile as JSON")
+    get_env.add_argument("keys", nargs="+")
+    put_env = sub.add_parser("set-env", help="set .env keys of a profile; values come from "
+                             "HERMESCTL_ENV_<KEY> in the environment (never argv)")
+    put_env.add_argument("profile")
+    put_env.add_argument("keys", nargs="+")
     desire = sub.add_parser(
         "desire", help="record desired_state (and, for stopped, the planned-stop marker)")
     desire.add_argument("state", choices=["running", "stopped"])
@@ -46,6 +55,16 @@ def main(argv: list[str]) -> int:
             if not unregister(require_valid_profile(args.profile), timeout_s=args.timeout):
                 print(f"hermes-slots: gateway {args.profile} is not registered", file=sys.stderr)
                 return 3
+        elif args.command == "get-env":
+            print(json.dumps({p: {k: v for k, v in read_env(profile_dir(p) / ".env").items() if k in args.keys}
+                              for p in all_profiles()}))
+        elif args.command == "set-env":
+            directory = profile_dir(require_valid_profile(args.profile))
+            if not directory.is_dir():
+                print(f"hermes-slots: no profile {args.profile}", file=sys.stderr)
+                return 4
+            values = {k: os.environ[f"HERMESCTL_ENV_{k}"] for k in args.keys}
+            print(json.dumps({"changed": set_env(directory / ".env", values)}))
         elif args.command == "desire":
             for profile in args.profiles:
                 directory = profile_dir(require_valid_profile(profile))

@@ -25,3 +25,10 @@ def slot_dir(profile: str) -> Path:
 def s6(program: str) -> str:
     """Absolute path of an s6 program: /command is not on every caller's PATH."""
     return str(S6 / program)
+
+
+def all_profiles() -> list[str]:
+    """`default` and every directory under profiles/ that holds SOUL.md."""
+    root = hermes_home() / "profiles"
+    named = sorted(p.name for p in root.iterdir() if (p / "SOUL.md").is_file()) if root.is_dir() else []
+    return [DEFAULT_PROFILE, *named]

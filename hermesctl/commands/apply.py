@@ -1,0 +1,187 @@
+"""hermesctl apply -f FLEET / hermesctl diff -f FLEET: converge containers to a fleet file.
+
+Plan first (read-only, one pass per container, in parallel), print it, then act: create missing
+profiles, write their .env settings (values travel in the exec environment, never in argv, and
+secrets are never printed), start/stop gateways, restart running ones whose settings changed.
+Nothing is deleted unless --prune. A second apply with no change plans nothing.
+"""
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+
+from hermesctl.commands.profile import SLOTS_TOOL, list_profiles
+from hermesctl.errors import ExecError, NotFoundError
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.fleet import Fleet, Selection
+from hermesctl.fleetfile import API_SERVER_KEYS, ContainerSpec, FleetSpec, ProfileSpec
+from hermesctl.inventory import HermesContainer
+from hermesctl.lifecycle import apply as apply_lifecycle
+from hermesctl.names import DEFAULT_PROFILE
+from hermesctl.output import Output
+from hermesctl.parallel import fan_out
+from hermesctl.probe import ContainerSnapshot
+from hermesctl.targets import Target
+
+API_PORT_BASE = 8642
+SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def is_secret(key: str) -> bool:
+    return any(word in key.upper() for word in SECRET_WORDS)
+
+
+@dataclass
+class Change:
+    container: str
+    profile: str
+    action: str            # create, set-env, start, stop, restart, delete
+    detail: str = ""       # never holds a secret value
+    env: dict = field(default_factory=dict, repr=False)  # values to write (not rendered)
+    ok: bool | None = None
+    message: str = ""
+
+
+@dataclass
+class ContainerPlan:
+    container: HermesContainer
+    snapshot: ContainerSnapshot
+    changes: list[Change]
+
+
+def port_owners(envs: dict[str, dict]) -> dict[int, str]:
+    """API_SERVER_PORT -> profile, from the profiles' .env files. Two profiles claiming one port:
+    the first in name order keeps it (the other one is reallocated if the file manages it)."""
+    owners: dict[int, str] = {}
+    for profile in sorted(envs):
+        port = envs[profile].get("API_SERVER_PORT", "")
+        if port.isdigit():
+            owners.setdefault(int(port), profile)
+    return owners
+
+
+def desired_env(spec: ProfileSpec, current: dict, owners: dict[int, str]) -> dict:
+    """The .env values the file asks for; api_server: true keeps a profile's own port and key
+    and allocates what is missing (ports above 8642 that no other profile of the container uses)."""
+    env = dict(spec.env)
+    if spec.api_server:
+        env.setdefault("API_SERVER_ENABLED", "true")
+        env.setdefault("API_SERVER_HOST", "127.0.0.1")
+        port = current.get("API_SERVER_PORT", "")
+        if not (port.isdigit() and owners.get(int(port)) == spec.name):
+            free = API_PORT_BASE
+            while free in owners:
+                free += 1
+            owners[free] = spec.name
+            port = str(free)
+        env["API_SERVER_PORT"] = port
+        key = current.get("API_SERVER_KEY", "")
+        env["API_SERVER_KEY"] = key if len(key) >= 16 else secrets.token_hex(24)
+    return env
+
+
+def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec, *, prune: bool) -> ContainerPlan:
+    snapshot = fleet.probe(container)
+    existing = {p["name"]: p for p in list_profiles(fleet, container)}
+    keys = sorted({k for p in spec.profiles for k in p.env} | set(API_SERVER_KEYS))
+    got = fleet.run(container, [SLOTS_TOOL, "get-env", *keys])
+    if not got.ok:
+        raise ExecError(f"{container.name}: cannot read profile settings: {got.stderr.strip()}")
+    envs: dict[str, dict] = json.loads(got.stdout)
+    owners = port_owners(envs)
+    changes: list[Change] = []
+    for p in spec.profiles:
+        exists = p.name == DEFAULT_PROFILE or (p.name in existing and existing[p.name]["has_soul"])
+        if not exists:
+            changes.append(Change(container.name, p.name, "create"))
+        current = envs.get(p.name, {})
+        wanted_env = desired_env(p, current, owners)
+        diff = {k: v for k, v in wanted_env.items() if current.get(k) != v}
+        if diff:
+            shown = ", ".join(f"{k}=<secret>" if is_secret(k) else f"{k}={v}" for k, v in sorted(diff.items()))
+            changes.append(Change(container.name, p.name, "set-env", shown, env=diff))
+        slot = snapshot.slots.get(p.name)
+        wanted_up = bool(slot and slot.status and (slot.status.up or slot.status.wanted_up))
+        if p.gateway == "running" and not wanted_up:
+            changes.append(Change(container.name, p.name, "start"))
+        elif p.gateway == "stopped" and wanted_up:
+            changes.append(Change(container.name, p.name, "stop"))
+        elif diff and wanted_up and p.gateway != "stopped":
+            changes.append(Change(container.name, p.name, "restart", "settings changed"))
+    if prune:
+        named = {p.name for p in spec.profiles}
+        changes += [Change(container.name, name, "delete", "not in the fleet file")
+                    for name in sorted(existing) if name not in named]
+    return ContainerPlan(container, snapshot, changes)
+
+
+def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool) -> list[ContainerPlan]:
+    pairs = []
+    for cspec in spec.containers:
+        endpoint = cspec.endpoint
+        matched = [c for c, _ in fleet.match([Target(cspec.name, None)])
+                   if endpoint is None or c.endpoint == endpoint]
+        if not matched:
+            raise NotFoundError(f"{spec.path}: container {cspec.name} not found on endpoint {endpoint}")
+        pairs += [(c, cspec) for c in matched]
+    plans = fan_out(lambda pair: plan_container(fleet, pair[0], pair[1], prune=prune), pairs)
+    for p in plans:
+        if isinstance(p, BaseException):
+            raise p
+    return plans
+
+
+def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
+    c = plan.container
+    for ch in (x for x in plan.changes if x.action == "create"):
+        res = fleet.run(c, ["hermes", "profile", "create", ch.profile])
+        ok = res.ok and fleet.run(c, [SLOTS_TOOL, "adopt", ch.profile]).ok
+        ch.ok, ch.message = ok, "created" if ok else ((res.stderr or res.stdout).strip().splitlines() or ["failed"])[-1]
+    for ch in (x for x in plan.changes if x.action == "set-env"):
+        env = {f"HERMESCTL_ENV_{k}": v for k, v in ch.env.items()}
+        res = fleet.run(c, [SLOTS_TOOL, "set-env", ch.profile, *sorted(ch.env)], environment=env)
+        ch.ok, ch.message = res.ok, "written" if res.ok else res.stderr.strip()
+    snapshot = fleet.probe(c) if any(x.action in ("start", "stop", "restart") for x in plan.changes) else plan.snapshot
+    for verb in ("stop", "start", "restart"):
+        batch = [x for x in plan.changes if x.action == verb]
+        if not batch:
+            continue
+        sel = Selection(c, snapshot, [x.profile for x in batch])
+        by_profile = {r.profile: r for r in apply_lifecycle(fleet, sel, verb, timeout=20, settle=1)}
+        for ch in batch:
+            r = by_profile[ch.profile]
+            ch.ok, ch.message = r.ok, r.message
+    for ch in (x for x in plan.changes if x.action == "delete"):
+        res = fleet.run(c, ["hermes", "profile", "delete", ch.profile, "-y"])
+        ch.ok, ch.message = res.ok, "deleted" if res.ok else res.stderr.strip()
+
+
+def render(out: Output, spec: FleetSpec, plans: list[ContainerPlan], *, applied: bool) -> None:
+    changes = [ch for p in plans for ch in p.changes]
+    if out.json:
+        out.document("apply", {"file": spec.path, "applied": applied,
+                               "changes": [{k: v for k, v in asdict(ch).items() if k != "env"} for ch in changes]})
+        return
+    if not changes:
+        out.line("no changes: the fleet matches " + spec.path)
+        return
+    columns = ["CONTAINER", "PROFILE", "ACTION", "DETAIL"] + (["RESULT"] if applied else [])
+    rows = [[ch.container, ch.profile, ch.action, ch.detail] +
+            ([("ok" if ch.ok else f"FAILED {ch.message}")] if applied else []) for ch in changes]
+    out.print(out.table(columns, rows))
+
+
+def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: bool) -> ExitStatus:
+    plans = make_plan(fleet, spec, prune=prune)
+    if dry_run:
+        render(out, spec, plans, applied=False)
+        return ExitStatus.PARTIAL if fleet.unreachable else ExitStatus.OK
+    results = fan_out(lambda p: _run_changes(fleet, p), plans)
+    for plan, result in zip(plans, results):
+        if isinstance(result, BaseException):
+            for ch in plan.changes:
+                if ch.ok is None:
+                    ch.ok, ch.message = False, str(result)
+    render(out, spec, plans, applied=True)
+    if not all(ch.ok for p in plans for ch in p.changes):
+        return ExitStatus.FAILED
+    return ExitStatus.PARTIAL if fleet.unreachable else ExitStatus.OK

@@ -1,0 +1,170 @@
+"""The fleet file: which containers run which profiles, with which gateway state and settings.
+
+    version: 1
+    endpoints:                      # optional; default: the current Docker endpoint
+      lab: {host: ssh://ops@lab}    # or {context: NAME}
+    containers:
+      hermes-1:
+        endpoint: lab               # optional
+        profiles:
+          coder:
+            gateway: running        # running | stopped; omitted: leave as it is
+            api_server: true        # a distinct API_SERVER_PORT and a key, allocated per container
+            env: {OPENROUTER_MODEL: x}   # written to the profile's own .env
+
+Validation walks PyYAML's node tree, so every error names the file and line it is about.
+"""
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hermesctl.errors import FleetFileError, InvalidNameError
+from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
+
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+API_SERVER_KEYS = ("API_SERVER_ENABLED", "API_SERVER_HOST", "API_SERVER_PORT", "API_SERVER_KEY")
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    name: str
+    url: str | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    name: str
+    gateway: str | None = None
+    api_server: bool = False
+    env: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    endpoint: str | None
+    profiles: tuple[ProfileSpec, ...]
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    path: str
+    endpoints: tuple[EndpointSpec, ...]
+    containers: tuple[ContainerSpec, ...]
+
+
+class _Reader:
+    def __init__(self, path: str):
+        self.path = path
+
+    def fail(self, node, message: str):
+        line = node.start_mark.line + 1 if node is not None else 1
+        raise FleetFileError(f"{self.path}:{line}: {message}")
+
+    def mapping(self, node, what: str, allowed: set[str] | None = None) -> dict:
+        """{key: (key_node, value_node)}, rejecting non-mappings, duplicates and unknown keys."""
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, f"{what} must be a mapping")
+        out = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(key_node, f"{what}: keys must be plain names")
+            key = key_node.value
+            if key in out:
+                self.fail(key_node, f"{what}: {key!r} appears twice")
+            if allowed is not None and key not in allowed:
+                self.fail(key_node, f"{what}: unknown key {key!r} (expected one of {', '.join(sorted(allowed))})")
+            out[key] = (key_node, value_node)
+        return out
+
+    def scalar(self, node, what: str) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            self.fail(node, f"{what} must be a single value")
+        return node.value
+
+    def boolean(self, node, what: str) -> bool:
+        value = self.scalar(node, what).lower()
+        if value not in ("true", "false", "yes", "no"):
+            self.fail(node, f"{what} must be true or false, not {value!r}")
+        return value in ("true", "yes")
+
+
+def load_fleet_file(path: str) -> FleetSpec:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise FleetFileError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise FleetFileError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    r = _Reader(path)
+    if root is None:
+        r.fail(None, "the file is empty")
+    top = r.mapping(root, "the fleet file", {"version", "endpoints", "containers"})
+    if "version" in top and r.scalar(top["version"][1], "version") != "1":
+        r.fail(top["version"][1], "only version 1 is understood")
+    endpoints = _endpoints(r, top["endpoints"][1]) if "endpoints" in top else ()
+    if "containers" not in top:
+        r.fail(root, "missing 'containers'")
+    names = {e.name for e in endpoints}
+    containers = []
+    for name, (key_node, node) in r.mapping(top["containers"][1], "containers").items():
+        if not CONTAINER_NAME.match(name):
+            r.fail(key_node, f"{name!r} is not a container name")
+        body = r.mapping(node, f"container {name}", {"endpoint", "profiles"})
+        endpoint = r.scalar(body["endpoint"][1], "endpoint") if "endpoint" in body else None
+        if endpoint is not None and endpoint not in names:
+            r.fail(body["endpoint"][1], f"endpoint {endpoint!r} is not defined under 'endpoints'")
+        profiles = _profiles(r, name, body["profiles"][1]) if "profiles" in body else ()
+        containers.append(ContainerSpec(name, endpoint, profiles))
+    return FleetSpec(path, endpoints, tuple(containers))
+
+
+def _endpoints(r: _Reader, node) -> tuple[EndpointSpec, ...]:
+    specs = []
+    for name, (_, value) in r.mapping(node, "endpoints").items():
+        body = r.mapping(value, f"endpoint {name}", {"host", "context"})
+        if len(body) != 1:
+            r.fail(value, f"endpoint {name}: give exactly one of host or context")
+        (kind, (_, v)), = body.items()
+        target = r.scalar(v, f"endpoint {name} {kind}")
+        specs.append(EndpointSpec(name, url=target if kind == "host" else None,
+                                  context=target if kind == "context" else None))
+    return tuple(specs)
+
+
+def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
+    specs = []
+    for raw, (key_node, value) in r.mapping(node, f"profiles of {container}").items():
+        try:
+            name = normalize_profile(raw) if raw == DEFAULT_PROFILE else require_creatable(raw)
+        except InvalidNameError as exc:
+            r.fail(key_node, exc.message)
+        body = r.mapping(value, f"profile {raw}", {"gateway", "api_server", "env"}) \
+            if not (isinstance(value, yaml.ScalarNode) and value.value in ("", "null")) else {}
+        gateway = None
+        if "gateway" in body:
+            gateway = r.scalar(body["gateway"][1], "gateway")
+            if gateway not in ("running", "stopped"):
+                r.fail(body["gateway"][1], f"gateway must be running or stopped, not {gateway!r}")
+        api_server = r.boolean(body["api_server"][1], "api_server") if "api_server" in body else False
+        env = {}
+        if "env" in body:
+            for key, (k_node, v_node) in r.mapping(body["env"][1], f"env of {raw}").items():
+                if not ENV_KEY.match(key):
+                    r.fail(k_node, f"{key!r} is not an environment variable name")
+                if api_server and key in ("API_SERVER_PORT", "API_SERVER_KEY"):
+                    r.fail(k_node, f"{key} is allocated by api_server: true; remove one of them")
+                value_text = r.scalar(v_node, f"env {key}")
+                if "\n" in value_text:
+                    r.fail(v_node, f"env {key}: values are single lines")
+                env[key] = value_text
+        specs.append(ProfileSpec(name, gateway, api_server, env))
+    return tuple(specs)
