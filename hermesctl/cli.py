@@ -2,6 +2,7 @@
 
 Exit codes are documented in hermesctl.exit_codes; every error becomes one line on stderr.
 """
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -66,7 +67,16 @@ def _run(ctx: typer.Context, json_output: bool = False) -> Run:
 JSON = typer.Option(False, "--json", help="one JSON document (versioned schema)")
 
 
-def _exit(status: int) -> None:
+def _exit(ctx: typer.Context, status: int) -> None:
+    """End the command. Endpoints that did not answer are reported here, once, for every
+    command; an otherwise successful answer that lacks them exits PARTIAL."""
+    run: Optional[Run] = ctx.find_root().obj
+    fleet = run._fleet if run else None
+    if fleet and fleet.unreachable:
+        for u in fleet.unreachable:
+            run.out.warn(f"endpoint {u.endpoint} did not answer: {u.message}")
+        if status == ExitStatus.OK:
+            status = ExitStatus.PARTIAL
     raise typer.Exit(int(status))
 
 
@@ -102,7 +112,7 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     from hermesctl.commands.ps import ps as run_ps
     r = _run(ctx, json_output)
     parsed = parse_targets(targets or [])
-    _exit(run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval))
+    _exit(ctx, run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval))
 
 
 def _lifecycle(verb: str):
@@ -115,7 +125,7 @@ def _lifecycle(verb: str):
         r = _run(ctx, json_output)
         if rolling and verb != "restart":
             raise UsageError("--rolling only applies to restart")
-        _exit(lifecycle(r.out, r.fleet(), verb, parse_targets(targets), timeout=timeout,
+        _exit(ctx, lifecycle(r.out, r.fleet(), verb, parse_targets(targets), timeout=timeout,
                         settle=settle if verb != "stop" else 0, rolling=rolling))
     command.__doc__ = {"start": "Start gateways (records desired_state=running).",
                        "stop": "Stop gateways (records desired_state=stopped).",
@@ -133,7 +143,7 @@ def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., 
     """Exit 0 when every targeted gateway is up, 3 otherwise (as systemctl is-active)."""
     from hermesctl.commands.gateway import status
     r = _run(ctx, json_output)
-    _exit(status(r.out, r.fleet(), parse_targets(targets)))
+    _exit(ctx, status(r.out, r.fleet(), parse_targets(targets)))
 
 
 @gateway_app.command("register")
@@ -142,7 +152,7 @@ def gateway_register(ctx: typer.Context, targets: List[str] = typer.Argument(...
     """Create the s6 slot of an existing profile."""
     from hermesctl.commands.gateway import registration
     r = _run(ctx)
-    _exit(registration(r.out, r.fleet(), "register", parse_targets(targets), up=up))
+    _exit(ctx, registration(r.out, r.fleet(), "register", parse_targets(targets), up=up))
 
 
 @gateway_app.command("unregister")
@@ -150,7 +160,7 @@ def gateway_unregister(ctx: typer.Context, targets: List[str] = typer.Argument(.
     """Stop a gateway and remove its s6 slot (the profile stays)."""
     from hermesctl.commands.gateway import registration
     r = _run(ctx)
-    _exit(registration(r.out, r.fleet(), "unregister", parse_targets(targets), up=False))
+    _exit(ctx, registration(r.out, r.fleet(), "unregister", parse_targets(targets), up=False))
 
 
 @profile_app.command("create")
@@ -159,7 +169,7 @@ def profile_create(ctx: typer.Context, target: str = typer.Argument(..., help="C
     """Create a profile (hermes profile create, as hermes); its gateway is registered down."""
     from hermesctl.commands.profile import create
     r = _run(ctx)
-    _exit(create(r.out, r.fleet(), parse_target(target), start=start))
+    _exit(ctx, create(r.out, r.fleet(), parse_target(target), start=start))
 
 
 @profile_app.command("list")
@@ -167,7 +177,7 @@ def profile_list(ctx: typer.Context, targets: Optional[List[str]] = TARGETS, jso
     """List profile directories and whether the reconciler will pick them up."""
     from hermesctl.commands.profile import list_command
     r = _run(ctx, json_output)
-    _exit(list_command(r.out, r.fleet(), parse_targets(targets or [])))
+    _exit(ctx, list_command(r.out, r.fleet(), parse_targets(targets or [])))
 
 
 @profile_app.command("delete")
@@ -181,7 +191,7 @@ def profile_delete(ctx: typer.Context, target: str = typer.Argument(..., help="C
         if not sys.stdin.isatty():
             raise UsageError("refusing to delete without --yes when not interactive")
         typer.confirm(f"Delete profile {target}?", abort=True)
-    _exit(delete(r.out, r.fleet(), parsed))
+    _exit(ctx, delete(r.out, r.fleet(), parsed))
 
 
 @app.command()
@@ -191,7 +201,7 @@ def logs(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONT
     """Gateway logs (logs/gateways/<p>/current), prefixed per target."""
     from hermesctl.commands.logs import logs as run_logs
     r = _run(ctx)
-    _exit(run_logs(r.out, r.fleet(), parse_targets(targets), lines=lines, follow=follow))
+    _exit(ctx, run_logs(r.out, r.fleet(), parse_targets(targets), lines=lines, follow=follow))
 
 
 @app.command("boot-log")
@@ -200,7 +210,7 @@ def boot_log(ctx: typer.Context, container: str = typer.Argument(...),
     """The reconciler's container-boot.log."""
     from hermesctl.commands.boot_log import boot_log as run_boot_log
     r = _run(ctx, json_output)
-    _exit(run_boot_log(r.out, r.fleet(), parse_target(container), lines=lines))
+    _exit(ctx, run_boot_log(r.out, r.fleet(), parse_target(container), lines=lines))
 
 
 @app.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -210,7 +220,7 @@ def exec_(ctx: typer.Context, container: str = typer.Argument(...),
     """Run a command in a container as hermes."""
     from hermesctl.commands.exec_cmd import exec_command
     r = _run(ctx)
-    _exit(exec_command(r.out, r.fleet(), parse_target(container), list(command), interactive=tty))
+    _exit(ctx, exec_command(r.out, r.fleet(), parse_target(container), list(command), interactive=tty))
 
 
 @app.command()
@@ -219,7 +229,7 @@ def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     """Check containers for the known pitfalls; each finding names its fix."""
     from hermesctl.commands.doctor import doctor as run_doctor
     r = _run(ctx, json_output)
-    _exit(run_doctor(r.out, r.fleet(), parse_targets(targets or []), fix=fix))
+    _exit(ctx, run_doctor(r.out, r.fleet(), parse_targets(targets or []), fix=fix))
 
 
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool):
@@ -239,7 +249,7 @@ def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", 
     """Converge containers to a fleet file: profiles, settings, gateway states."""
     from hermesctl.commands.apply import apply
     r, spec = _fleet_command(ctx, file, json_output)
-    _exit(apply(r.out, r.fleet(), spec, dry_run=dry_run, prune=prune))
+    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=dry_run, prune=prune))
 
 
 @app.command("diff")
@@ -249,7 +259,7 @@ def diff_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", h
     """Show what apply would change (same as apply --dry-run)."""
     from hermesctl.commands.apply import apply
     r, spec = _fleet_command(ctx, file, json_output)
-    _exit(apply(r.out, r.fleet(), spec, dry_run=True, prune=prune))
+    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=True, prune=prune))
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -268,4 +278,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         status = exc.status
     except KeyboardInterrupt:
         status = ExitStatus.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, not a traceback
+        if os.environ.get("HERMESCTL_DEBUG"):
+            raise
+        out.error(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                  "(HERMESCTL_DEBUG=1 shows the traceback)")
+        status = ExitStatus.FAILED
     sys.exit(int(status or 0))

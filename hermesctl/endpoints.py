@@ -78,6 +78,17 @@ def resolve(host: str | None = None, context: str | None = None) -> tuple[str, s
     return "default", DEFAULT_SOCKET, None
 
 
+def short_reason(exc: BaseException) -> str:
+    """docker-py wraps socket errors several layers deep; name the cause in a few words."""
+    text = str(exc)
+    for needle, reason in (("FileNotFoundError", "no such socket"), ("No such file", "no such socket"),
+                           ("Connection refused", "connection refused"), ("Permission denied", "permission denied"),
+                           ("timed out", "timed out"), ("Name or service not known", "unknown host")):
+        if needle in text:
+            return reason
+    return (text.splitlines() or [type(exc).__name__])[0][:160]
+
+
 def connect(name: str, url: str, tls: object = None, *, timeout: int = 120) -> Endpoint:
     """A client for one endpoint; raises DaemonUnreachableError if it does not answer a ping."""
     try:
@@ -87,6 +98,6 @@ def connect(name: str, url: str, tls: object = None, *, timeout: int = 120) -> E
         client.ping()
         client.api.timeout = timeout
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DaemonUnreachableError(f"cannot reach the Docker daemon at {url} ({name}): {reason}") from exc
+        where = url if name == url else f"{url} ({name})"
+        raise DaemonUnreachableError(f"cannot reach the Docker daemon at {where}: {short_reason(exc)}") from exc
     return Endpoint(name=name, url=url, client=client)

@@ -28,6 +28,7 @@ class Selection:
 class Fleet:
     endpoints: list[Endpoint]
     project: str | None = None
+    configured: int = 1  # endpoints asked for, answering or not
     unreachable: list[Unreachable] = field(default_factory=list)
     _containers: list[HermesContainer] | None = None
 
@@ -60,20 +61,28 @@ class Fleet:
     def probe_all(self, containers: list[HermesContainer]) -> list[ContainerSnapshot | BaseException]:
         return fan_out(self.probe, containers)
 
+    def names_matching(self, pattern: str) -> list[str]:
+        """Container names a target's container part selects: a glob, a name, an id prefix, or a
+        compose service with one container. Errors name close matches or a foreign container."""
+        everything = self.containers()
+        try:
+            return match_containers(pattern, {c.name: c.id for c in everything})
+        except NotFoundError:
+            services = self._service_aliases(everything)
+            if pattern in services:
+                return [services[pattern]]
+            if not is_glob(pattern) and self._exists_unlabelled(pattern):
+                raise NotHermesError(f"container {pattern} is not a Hermes container "
+                                     f"(no label {LABEL}=true)") from None
+            raise
+
     def match(self, targets: list[Target]) -> list[tuple[HermesContainer, list[Target]]]:
         """Containers selected by the targets, each with the targets that selected it.
         An explicitly named stopped container is an error; glob matches skip stopped ones."""
         everything = self.containers()
-        names = {c.name: c.id for c in everything}
         chosen: dict[str, tuple[HermesContainer, list[Target]]] = {}
         for target in targets:
-            try:
-                matched = match_containers(target.container, names)
-            except NotFoundError:
-                if not is_glob(target.container) and self._exists_unlabelled(target.container):
-                    raise NotHermesError(f"container {target.container} is not a Hermes container "
-                                         f"(no label {LABEL}=true)") from None
-                raise
+            matched = self.names_matching(target.container)
             live = [c for c in everything if c.name in matched and c.running]
             if not live:
                 stopped = ", ".join(matched)
@@ -87,6 +96,15 @@ class Fleet:
             for c in live:
                 chosen.setdefault(c.key, (c, []))[1].append(target)
         return list(chosen.values())
+
+    @staticmethod
+    def _service_aliases(containers: list[HermesContainer]) -> dict[str, str]:
+        """Compose service name -> container name, for services with exactly one container."""
+        by_service: dict[str, list[str]] = {}
+        for c in containers:
+            if c.compose_service:
+                by_service.setdefault(c.compose_service, []).append(c.name)
+        return {service: names[0] for service, names in by_service.items() if len(names) == 1}
 
     def _exists_unlabelled(self, name: str) -> bool:
         for endpoint in self.endpoints:

@@ -11,8 +11,9 @@ def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
     specs = [resolve(host=h) for h in hosts] + [resolve(context=c) for c in contexts]
     if fleet_file:
         from hermesctl.fleetfile import load_fleet_file
-        specs += [resolve(host=e.url) if e.url else resolve(context=e.context)
-                  for e in load_fleet_file(fleet_file).endpoints]
+        for e in load_fleet_file(fleet_file).endpoints:
+            _, url, tls = resolve(host=e.url) if e.url else resolve(context=e.context)
+            specs.append((e.name, url, tls))
     if not specs:
         specs = [resolve()]
     # Same URL named twice (a context and its URL) is one endpoint.
@@ -22,7 +23,7 @@ def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
     failures = [(spec, e) for spec, e in zip(unique, connected) if not isinstance(e, Endpoint)]
     if not endpoints:
         raise failures[0][1] if isinstance(failures[0][1], DaemonUnreachableError) else DaemonUnreachableError(str(failures[0][1]))
-    fleet = Fleet(endpoints=endpoints, project=project)
+    fleet = Fleet(endpoints=endpoints, project=project, configured=len(unique))
     for (name, _, _), exc in failures:
         fleet.unreachable.append(Unreachable(name, getattr(exc, "message", str(exc))))
     return fleet

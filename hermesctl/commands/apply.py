@@ -174,7 +174,7 @@ def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: b
     plans = make_plan(fleet, spec, prune=prune)
     if dry_run:
         render(out, spec, plans, applied=False)
-        return ExitStatus.PARTIAL if fleet.unreachable else ExitStatus.OK
+        return ExitStatus.OK
     results = fan_out(lambda p: _run_changes(fleet, p), plans)
     for plan, result in zip(plans, results):
         if isinstance(result, BaseException):
@@ -182,6 +182,4 @@ def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: b
                 if ch.ok is None:
                     ch.ok, ch.message = False, str(result)
     render(out, spec, plans, applied=True)
-    if not all(ch.ok for p in plans for ch in p.changes):
-        return ExitStatus.FAILED
-    return ExitStatus.PARTIAL if fleet.unreachable else ExitStatus.OK
+    return ExitStatus.OK if all(ch.ok for p in plans for ch in p.changes) else ExitStatus.FAILED

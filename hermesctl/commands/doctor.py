@@ -8,7 +8,7 @@ from hermesctl.inventory import HermesContainer
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
 from hermesctl.probe import ContainerSnapshot
-from hermesctl.targets import Target, match_containers
+from hermesctl.targets import Target
 
 # Facts the probe does not gather: /command, mis-owned paths (symlinks flagged), stray profiles.
 FACTS_SCRIPT = r"""
@@ -114,8 +114,7 @@ def _apply_fix(fleet: Fleet, c: HermesContainer, f: Finding) -> bool:
 def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> ExitStatus:
     everything = fleet.containers()
     if targets:
-        names = {c.name: c.id for c in everything}
-        chosen = {n for t in targets for n in match_containers(t.container, names)}
+        chosen = {n for t in targets for n in fleet.names_matching(t.container)}
         containers = [c for c in everything if c.name in chosen]
     else:
         containers = everything
@@ -137,6 +136,4 @@ def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> Ex
         rows = [[f.container, f.check, "ok" if f.ok else ("fixed" if f.fixed else "PROBLEM"),
                  f.detail if not f.ok else "", "" if f.ok or f.fixed else f.fix] for f in findings]
         out.print(out.table(["CONTAINER", "CHECK", "RESULT", "DETAIL", "FIX"], rows))
-    if fleet.unreachable:
-        return ExitStatus.PARTIAL
     return ExitStatus.FAILED if problems else ExitStatus.OK

@@ -10,7 +10,7 @@ from hermesctl.inventory import HermesContainer
 from hermesctl.models import Slot
 from hermesctl.output import Output, duration, state_text
 from hermesctl.probe import ContainerSnapshot
-from hermesctl.targets import Target, is_glob, match_containers, match_profiles
+from hermesctl.targets import Target, match_profiles
 
 
 @dataclass
@@ -63,9 +63,10 @@ def _container_row(c: HermesContainer, state: str) -> GatewayRow:
 
 def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
     containers = fleet.containers()
+    selected_by = {}
     if targets:
-        names = {c.name: c.id for c in containers}
-        wanted = {n for t in targets for n in match_containers(t.container, names)}
+        selected_by = {t: set(fleet.names_matching(t.container)) for t in targets}
+        wanted = set().union(*selected_by.values())
         containers = [c for c in containers if c.name in wanted]
     running = [c for c in containers if c.running]
     snapshots = dict(zip([c.key for c in running], fleet.probe_all(running)))
@@ -79,26 +80,24 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
         if isinstance(snap, BaseException):
             rows.append(_container_row(c, f"error: {snap}"))
             continue
-        profiles = _profiles_for(c, snap, targets)
+        profiles = _profiles_for(c, snap, selected_by)
         if not snap.booted and not snap.slots:
             rows.append(_container_row(c, "booting"))
         rows.extend(_gateway_row(c, snap.slots[p]) for p in profiles)
     return rows
 
 
-def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, targets: list[Target]) -> list[str]:
-    if not targets:
+def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict) -> list[str]:
+    if not selected_by:
         return sorted(snap.slots)
     chosen: set[str] = set()
-    for t in targets:
-        if t.container == c.name or is_glob(t.container) or c.id.startswith(t.container):
+    for t, names in selected_by.items():
+        if c.name in names:
             chosen.update(match_profiles(t, c.name, list(snap.slots), strict=False))
     return sorted(chosen)
 
 
-def exit_status(fleet: Fleet, rows: list[GatewayRow]) -> ExitStatus:
-    if fleet.unreachable:
-        return ExitStatus.PARTIAL
+def exit_status(rows: list[GatewayRow]) -> ExitStatus:
     if any(r.wanted_but_not_up or r.crash_looping or r.parked for r in rows):
         return ExitStatus.NOT_RUNNING
     return ExitStatus.OK
@@ -112,14 +111,15 @@ def _platforms(r: GatewayRow) -> str | None:
 
 
 def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool):
-    multi = len(fleet.endpoints) > 1
-    columns = (["ENDPOINT"] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if wide else []) + [
+    multi = fleet.configured > 1
+    compose = wide or any(r.service for r in rows)
+    columns = (["ENDPOINT"] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if compose else []) + [
         "PROFILE", "STATE", "PID", "UPTIME", "WANTED", "GATEWAY", "DESIRED", "PLATFORMS"]
     if wide:
         columns += ["EXIT", "DEATHS/60s", "HEALTH"]
     body = []
     for r in rows:
-        row = ([r.endpoint] if multi or wide else []) + [r.container] + ([r.service] if wide else []) + [
+        row = ([r.endpoint] if multi or wide else []) + [r.container] + ([r.service] if compose else []) + [
             r.profile, state_text(r.state), r.pid, duration(r.uptime_s), r.wanted,
             r.gateway_state, r.desired_state, _platforms(r)]
         if wide:
@@ -133,8 +133,6 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
     if watch:
         return _watch(out, fleet, targets, wide=wide, interval=interval)
     rows = collect(fleet, targets)
-    for u in fleet.unreachable:
-        out.warn(f"endpoint {u.endpoint} did not answer: {u.message}")
     if out.json:
         out.document("ps", {
             "gateways": [asdict(r) | {"target": r.target} for r in rows],
@@ -146,7 +144,7 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
                 out.line(r.target)
     else:
         out.print(render_table(out, fleet, rows, wide=wide))
-    return exit_status(fleet, rows)
+    return exit_status(rows)
 
 
 def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, interval: float) -> ExitStatus:
