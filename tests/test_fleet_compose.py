@@ -180,6 +180,8 @@ def second_daemon(hermes_image):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    # dockerd bind-mounts its data root onto itself and leaves that mount behind.
+    subprocess.run(["umount", "-l", str(root / "data")], capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
 
 
