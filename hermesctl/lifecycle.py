@@ -54,18 +54,21 @@ def _result(sel: Selection, slot: Slot | None, profile: str, want_up: bool, old_
     if slot is None or slot.status is None:
         return GatewayResult(**base, ok=False, state="unsupervised", message="no supervisor on the slot")
     s = slot.status
-    if want_up:
-        if not s.up:
-            why = "parked: fatal configuration (exit 78)" if slot.parked else (
-                f"did not come up (last exit {s.exit_code if s.exit_code is not None else s.signal})")
-            return GatewayResult(**base, ok=False, state=slot.run_state, message=why)
-        if restarted and s.pid == old_pid:
-            return GatewayResult(**base, ok=False, state="up", pid=s.pid, message="still the old process")
-        return GatewayResult(**base, ok=True, state="up", pid=s.pid,
-                             message="restarted" if restarted and old_pid else "started" if not old_pid else "running")
-    if s.up:
-        return GatewayResult(**base, ok=False, state="up", pid=s.pid, message="did not go down")
-    return GatewayResult(**base, ok=True, state=slot.run_state, message="stopped")
+    if not want_up:
+        if s.up:
+            return GatewayResult(**base, ok=False, state="up", pid=s.pid, message="did not go down")
+        return GatewayResult(**base, ok=True, state=slot.run_state, message="stopped")
+    if not s.up:
+        last = s.exit_code if s.exit_code is not None else s.signal
+        why = "parked: fatal configuration (exit 78)" if slot.parked else f"did not come up (last exit {last})"
+        return GatewayResult(**base, ok=False, state=slot.run_state, message=why)
+    if restarted and old_pid and s.pid == old_pid:
+        return GatewayResult(**base, ok=False, state="up", pid=s.pid, message="still the old process")
+    if old_pid:
+        message = "restarted" if restarted else "already running"
+    else:
+        message = "started"
+    return GatewayResult(**base, ok=True, state="up", pid=s.pid, message=message)
 
 
 def apply(fleet: Fleet, sel: Selection, verb: str, *, timeout: float, settle: float) -> list[GatewayResult]:

@@ -93,13 +93,14 @@ class GatewayState:
             updated_at=None if updated is None else str(updated),
         )
 
-    def platforms_short(self) -> str:
-        """`telegram:connected,discord:fatal` for tables."""
-        parts = []
-        for name, info in sorted(self.platforms.items()):
-            state = info.get("state") if isinstance(info, dict) else None
-            parts.append(f"{name}:{state or '?'}")
-        return ",".join(parts)
+
+def platforms_summary(platforms: dict | None) -> str:
+    """`telegram:connected,discord:fatal` for tables."""
+    parts = []
+    for name, info in sorted((platforms or {}).items()):
+        state = info.get("state") if isinstance(info, dict) else None
+        parts.append(f"{name}:{state or '?'}")
+    return ",".join(parts)
 
 
 def _str_or_none(value: object) -> str | None:

@@ -29,7 +29,7 @@ class Output:
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
         sys.stdout.flush()
 
-    def table(self, columns: list[str], rows: list[list[object]], *, styles: dict | None = None) -> Table:
+    def table(self, columns: list[str], rows: list[list[object]]) -> Table:
         table = Table(show_header=not self.no_headers, box=None, pad_edge=False, header_style="bold")
         for column in columns:
             table.add_column(column, no_wrap=True)

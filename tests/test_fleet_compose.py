@@ -225,3 +225,20 @@ def test_two_endpoints_in_one_ps_and_one_stopped_mid_run(containers, second_daem
     assert "endpoint there did not answer" in ps.stderr
     status = hermesctl("--fleet", str(fleet), "gateway", "status", f"{local.name}:coder")
     assert status.code == 7 and "up" in status.stdout
+
+
+def test_docker_contexts_are_honoured(containers, tmp_path):
+    c = containers.start("ctx")
+    config = tmp_path / "docker-config"
+    local_url = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    made = subprocess.run(["docker", "--config", str(config), "context", "create", "hct-ctx",
+                           "--docker", f"host={local_url}"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    env = {"DOCKER_CONFIG": str(config), "DOCKER_HOST": ""}
+    res = hermesctl("--context", "hct-ctx", "ps", "--json", c.name, env=env)
+    assert res.code == 0, res
+    assert {r["endpoint"] for r in res.json()["gateways"]} == {"hct-ctx"}
+    res = hermesctl("ps", "--json", c.name, env={**env, "DOCKER_CONTEXT": "hct-ctx"})
+    assert res.code == 0 and {r["endpoint"] for r in res.json()["gateways"]} == {"hct-ctx"}
+    res = hermesctl("--context", "no-such-ctx", "ps", env=env)
+    assert res.code == 2 and "unknown Docker context 'no-such-ctx'" in res.stderr

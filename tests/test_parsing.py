@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from hermesctl.errors import InvalidNameError, NotFoundError, UsageError
-from hermesctl.models import BootLogEntry, GatewayState, SvStatus, tai64n_seconds
+from hermesctl.models import BootLogEntry, GatewayState, SvStatus, platforms_summary, tai64n_seconds
 from hermesctl.names import normalize_profile, require_creatable
 from hermesctl.probe import parse_probe
 from hermesctl.targets import Target, match_containers, match_profiles, parse_target
@@ -47,7 +47,7 @@ def test_svstat_and_tai64n():
 def test_gateway_state_accepts_both_updated_at_forms_and_corruption():
     iso = GatewayState.parse((FIXTURES / "gateway_state-port-in-use.json").read_text())
     assert iso.gateway_state == "startup_failed" and iso.updated_at.startswith("20")
-    assert iso.platforms_short() == "api_server:fatal"
+    assert platforms_summary(iso.platforms) == "api_server:fatal"
     epoch = GatewayState.parse('{"desired_state": "stopped", "updated_at": 1764000000}')
     assert epoch.desired_state == "stopped" and epoch.updated_at == "1764000000"
     assert GatewayState.parse("{not json").corrupt

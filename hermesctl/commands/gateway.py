@@ -1,7 +1,7 @@
 """hermesctl gateway start|stop|restart|status|register|unregister."""
 from dataclasses import asdict
 
-from hermesctl.errors import NotFoundError
+from hermesctl.errors import NotFoundError, UsageError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection
 from hermesctl.lifecycle import SLOTS_TOOL, GatewayResult, apply
@@ -79,7 +79,6 @@ def _explicit(fleet: Fleet, targets: list[Target]):
     pairs = []
     for t in targets:
         if t.profile is None or is_glob(t.profile):
-            from hermesctl.errors import UsageError
             raise UsageError(f"{t}: register/unregister need CONTAINER:PROFILE with an exact profile")
         profile = normalize_profile(t.profile)
         for container, _ in fleet.match([Target(t.container, None)]):

@@ -1,4 +1,5 @@
 """hermesctl profile create|list|delete: through the container's own `hermes`, as hermes."""
+from hermesctl.commands.gateway import lifecycle
 from hermesctl.errors import ExecError, NotFoundError, UsageError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
@@ -55,7 +56,6 @@ def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitSta
         raise ExecError(f"profile {name} created in {container.name}, but its slot could not be "
                         f"adopted: {_last_line(adopted.stderr)}")
     if start:
-        from hermesctl.commands.gateway import lifecycle
         return lifecycle(out, fleet, "start", [Target(container.name, name)], timeout=20, settle=1)
     _report(out, "profile", {"action": "create", "container": container.name, "profile": name},
             f"created profile {name} in {container.name} (gateway registered, down)")

@@ -7,7 +7,7 @@ from rich.live import Live
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
-from hermesctl.models import Slot
+from hermesctl.models import Slot, platforms_summary
 from hermesctl.output import Output, duration, state_text
 from hermesctl.probe import ContainerSnapshot
 from hermesctl.targets import Target, match_profiles
@@ -103,13 +103,6 @@ def exit_status(rows: list[GatewayRow]) -> ExitStatus:
     return ExitStatus.OK
 
 
-def _platforms(r: GatewayRow) -> str | None:
-    if not r.platforms:
-        return None
-    return ",".join(f"{k}:{(v or {}).get('state', '?') if isinstance(v, dict) else '?'}"
-                    for k, v in sorted(r.platforms.items()))
-
-
 def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool):
     multi = fleet.configured > 1
     compose = wide or any(r.service for r in rows)
@@ -119,9 +112,10 @@ def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: boo
         columns += ["EXIT", "DEATHS/60s", "HEALTH"]
     body = []
     for r in rows:
-        row = ([r.endpoint] if multi or wide else []) + [r.container] + ([r.service] if compose else []) + [
+        container = r.container if r.health in (None, "healthy") or wide else f"{r.container} ({r.health})"
+        row = ([r.endpoint] if multi or wide else []) + [container] + ([r.service] if compose else []) + [
             r.profile, state_text(r.state), r.pid, duration(r.uptime_s), r.wanted,
-            r.gateway_state, r.desired_state, _platforms(r)]
+            r.gateway_state, r.desired_state, platforms_summary(r.platforms) or None]
         if wide:
             row += [r.exit_code, r.deaths_recent, r.health]
         body.append(row)
