@@ -169,3 +169,17 @@ def hermesctl(*args: str, env: dict | None = None, cwd: Path | None = None, time
                             timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
                             cwd=cwd or ROOT)
     return CliResult(result.returncode, result.stdout, result.stderr)
+
+
+def hermesctl_until_interrupted(args: list[str], during) -> CliResult:
+    """Start hermesctl in the background, call during(), then Ctrl-C it (SIGINT) and collect."""
+    import signal
+    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        during()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    return CliResult(proc.returncode, out, err)

@@ -1,11 +1,7 @@
 """hermesctl profile / logs / boot-log / exec against real containers."""
-import os
-import signal
-import subprocess
-import sys
 import time
 
-from conftest import ROOT, hermesctl, sh, svstat, wait_for
+from conftest import hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for
 
 
 def test_profile_create_list_delete_as_hermes(containers):
@@ -46,30 +42,28 @@ def test_logs_interleave_with_prefixes(containers):
 def test_logs_follow_until_ctrl_c_and_leave_nothing_running(containers):
     c = containers.start("follow")
     assert hermesctl("profile", "create", f"{c.name}:f", "--start").code == 0
-    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "logs", "-f", "-n", "1", f"{c.name}:f"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
+    current = "/opt/data/logs/gateways/f/current"
+    seen = {}
+
+    def during():
         time.sleep(3)
         assert sh(c, "pgrep -u hermes -f '^tail -n 1 -F' >/dev/null && echo following").strip() == "following"
         sh(c, "/command/s6-svc -t /run/service/gateway-f")  # a restart writes fresh lines
         time.sleep(4)
-        before_rotation = sh(c, "wc -l < /opt/data/logs/gateways/f/current").strip()
+        seen["before_rotation"] = int(sh(c, f"wc -l < {current}"))
         # Force s6-log to rotate (SIGALRM): current becomes an @archive and starts empty.
         sh(c, "/command/s6-svc -a /run/service/gateway-f/log")
         wait_for(lambda: sh(c, "ls /opt/data/logs/gateways/f | grep -c '^@'").strip() != "0", what="rotation")
         sh(c, "/command/s6-svc -t /run/service/gateway-f")  # lines into the new current
-        wait_for(lambda: int(sh(c, "wc -l < /opt/data/logs/gateways/f/current")) > 3, what="new current")
+        wait_for(lambda: int(sh(c, f"wc -l < {current}")) > 3, what="new current")
         time.sleep(2)
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130
-    assert out.count(f"{c.name}:f | ") >= 3
+
+    res = hermesctl_until_interrupted(["logs", "-f", "-n", "1", f"{c.name}:f"], during)
+    assert res.code == 130
+    assert res.stdout.count(f"{c.name}:f | ") >= 3
     # Lines written after the rotation reached the follower too.
-    new_lines = sh(c, "cat /opt/data/logs/gateways/f/current").splitlines()
-    assert int(before_rotation) > 0 and new_lines and new_lines[-1].split(" ", 2)[-1] in out
+    new_lines = sh(c, f"cat {current}").splitlines()
+    assert seen["before_rotation"] > 0 and new_lines and new_lines[-1].split(" ", 2)[-1] in res.stdout
     wait_for(lambda: sh(c, "pgrep -f '^tail -n 1 -F' || echo none").strip() == "none", timeout=10,
              what="remote tail gone")
 
@@ -91,16 +85,12 @@ def test_boot_log_and_exec(containers):
 
 def test_ps_watch_redraws_until_ctrl_c(containers):
     c = containers.start("watch")
-    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "ps", "--watch", "--interval", "0.5", c.name],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
+
+    def during():
         time.sleep(2)
         sh(c, "hermes profile create watched >/dev/null")  # appears in a later frame
         time.sleep(2)
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130
-    assert f"{c.name}" in out and "watched" in out
+
+    res = hermesctl_until_interrupted(["ps", "--watch", "--interval", "0.5", c.name], during)
+    assert res.code == 130
+    assert c.name in res.stdout and "watched" in res.stdout
