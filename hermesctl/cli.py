@@ -10,7 +10,6 @@ from typing import List, Optional
 import typer
 
 from hermesctl import __version__
-from hermesctl.endpoints import connect, resolve
 from hermesctl.errors import HermesctlError, UsageError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet

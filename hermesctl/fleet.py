@@ -1,9 +1,10 @@
 """The fleet: every endpoint, the Hermes containers on them, and target selection."""
+import fnmatch
 from dataclasses import dataclass, field
 
 from hermesctl import execs
 from hermesctl.endpoints import Endpoint
-from hermesctl.errors import ContainerStoppedError, HermesctlError, NotFoundError, NotHermesError
+from hermesctl.errors import ContainerStoppedError, HermesctlError, NotFoundError, NotHermesError, UsageError
 from hermesctl.inventory import LABEL, HermesContainer, list_containers
 from hermesctl.parallel import fan_out
 from hermesctl.probe import PROBE_SCRIPT, ContainerSnapshot, parse_probe
@@ -76,22 +77,34 @@ class Fleet:
                                      f"(no label {LABEL}=true)") from None
             raise
 
+    def containers_matching(self, target: Target) -> list[HermesContainer]:
+        """Containers (running or not) a target selects, on its endpoint if it names one."""
+        if target.endpoint and not any(fnmatch.fnmatchcase(e.name, target.endpoint) for e in self.endpoints):
+            known = ", ".join(e.name for e in self.endpoints)
+            raise NotFoundError(f"no endpoint matches {target.endpoint!r} (endpoints: {known})")
+        names = set(self.names_matching(target.container))
+        found = [c for c in self.containers() if c.name in names
+                 and (target.endpoint is None or fnmatch.fnmatchcase(c.endpoint, target.endpoint))]
+        if not found:
+            raise NotFoundError(f"no Hermes container matches {str(Target(target.container, None, target.endpoint))!r}")
+        return found
+
     def match(self, targets: list[Target]) -> list[tuple[HermesContainer, list[Target]]]:
         """Containers selected by the targets, each with the targets that selected it.
         An explicitly named stopped container is an error; glob matches skip stopped ones."""
-        everything = self.containers()
         chosen: dict[str, tuple[HermesContainer, list[Target]]] = {}
         for target in targets:
-            matched = self.names_matching(target.container)
-            live = [c for c in everything if c.name in matched and c.running]
+            found = self.containers_matching(target)
+            matched = sorted({c.name for c in found})
+            live = [c for c in found if c.running]
             if not live:
                 stopped = ", ".join(matched)
                 raise ContainerStoppedError(f"container {stopped} is not running"
                                             if len(matched) == 1 else
                                             f"no running container matches {target.container!r} ({stopped} stopped)")
             if not is_glob(target.container):
-                for c in everything:
-                    if c.name in matched and not c.running:
+                for c in found:
+                    if not c.running:
                         raise ContainerStoppedError(f"container {c.name} is not running ({c.status})")
             for c in live:
                 chosen.setdefault(c.key, (c, []))[1].append(target)
@@ -119,6 +132,17 @@ class Fleet:
         """Forget the container list (for --watch): containers come and go."""
         self._containers = None
         self.unreachable.clear()
+
+    def one(self, target: Target) -> HermesContainer:
+        """The single running container a command like exec or boot-log acts on."""
+        if is_glob(target.container) or (target.endpoint and is_glob(target.endpoint)):
+            raise UsageError(f"{target}: this command takes one container, not a glob")
+        matched = [c for c, _ in self.match([Target(target.container, None, target.endpoint)])]
+        if len(matched) > 1:
+            where = ", ".join(sorted(c.endpoint for c in matched))
+            raise UsageError(f"container {target.container} exists on several endpoints ({where}): "
+                             f"name one as ENDPOINT/{target.container}")
+        return matched[0]
 
     def select(self, targets: list[Target]) -> list[Selection]:
         """Resolve targets down to gateways, probing each container once. Nothing is changed,

@@ -21,19 +21,27 @@ def is_glob(text: str) -> bool:
 class Target:
     container: str
     profile: str | None  # None: every gateway of the container
+    endpoint: str | None = None  # ENDPOINT/CONTAINER: only that endpoint's containers
 
     def __str__(self) -> str:
-        return self.container if self.profile is None else f"{self.container}:{self.profile}"
+        where = f"{self.endpoint}/{self.container}" if self.endpoint else self.container
+        return where if self.profile is None else f"{where}:{self.profile}"
 
 
 def parse_target(text: str) -> Target:
+    """`[ENDPOINT/]CONTAINER[:PROFILE]`, each part a name or a glob."""
     container, sep, profile = text.partition(":")
     if not container or (sep and not profile) or ":" in profile:
         raise UsageError(f"malformed target {text!r}: expected CONTAINER or CONTAINER:PROFILE")
+    endpoint = None
+    if "/" in container:
+        endpoint, _, container = container.partition("/")
+        if not _CONTAINER_PATTERN.match(endpoint) or not container:
+            raise UsageError(f"malformed target {text!r}: expected ENDPOINT/CONTAINER[:PROFILE]")
     if not _CONTAINER_PATTERN.match(container):
         raise UsageError(f"malformed target {text!r}: {container!r} is not a container name or glob")
     if not sep:
-        return Target(container, None)
+        return Target(container, None, endpoint)
     if not _PROFILE_PATTERN.match(profile):
         raise InvalidNameError(f"invalid profile {profile!r} in target {text!r}: "
                                "use a-z 0-9 _ - (and * ? [ ] as globs)")
@@ -41,7 +49,7 @@ def parse_target(text: str) -> Target:
         profile = profile.lower()
         if not PROFILE_NAME.match(profile):
             raise InvalidNameError(f"invalid profile {profile!r} in target {text!r}")
-    return Target(container, profile)
+    return Target(container, profile, endpoint)
 
 
 def parse_targets(texts: list[str]) -> list[Target]:

@@ -1,8 +1,4 @@
 """Bad input: one clear line, a distinct exit code, nothing changed. And doctor."""
-import json
-
-import docker
-
 from conftest import hermesctl, sh, svstat, wait_for
 
 

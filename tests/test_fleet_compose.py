@@ -1,11 +1,9 @@
 """Issue 4: the shipped compose file, apply/diff with a fleet file, and two Docker endpoints."""
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import docker
@@ -212,6 +210,10 @@ def test_two_endpoints_in_one_ps_and_one_stopped_mid_run(containers, second_daem
     assert seen == {("here", local.name, "up"), ("there", remote.name, "up")}
     table = hermesctl("--fleet", str(fleet), "ps")
     assert "ENDPOINT" in table.stdout and "there" in table.stdout
+    # ENDPOINT/CONTAINER picks one endpoint's container.
+    assert hermesctl("--fleet", str(fleet), "gateway", "status", f"there/{remote.name}:coder").code == 0
+    wrong = hermesctl("--fleet", str(fleet), "gateway", "status", f"there/{local.name}:coder")
+    assert wrong.code == 4 and "no Hermes container matches" in wrong.stderr
 
     # The second daemon goes away mid-run: the other endpoint still answers, exit says partial.
     proc2.send_signal(signal.SIGTERM)

@@ -1,7 +1,7 @@
 """The image boots as the contract says: s6 as PID 1, /command, readiness, static services."""
 import time
 
-from conftest import sh, svstat, wait_for
+from conftest import sh, wait_for
 
 
 def test_pid1_is_s6_and_command_works_as_hermes(containers):
@@ -41,10 +41,6 @@ def test_static_services_and_dashboard_parked(containers):
 
 def test_dashboard_runs_when_enabled(containers):
     c = containers.start("dash", env={"HERMES_DASHBOARD": "true"})
-
-    def listening():
-        return "9119" in sh(c, "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2}' | "
-                               "grep -ci ':23AF' || true") or None
     status = wait_for(lambda: sh(c, "/command/s6-svstat -o up,wantedup /run/service/dashboard").split()
                       == ["true", "true"], what="dashboard up")
     assert status

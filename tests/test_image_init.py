@@ -1,8 +1,6 @@
 """The main wrapper and our /init: routing, exit codes, TTY, reaping, shutdown, the user guard."""
 import time
 
-import docker
-
 from conftest import sh, wait_for
 
 

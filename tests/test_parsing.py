@@ -77,7 +77,7 @@ def test_parse_target(text, expected):
 
 @pytest.mark.parametrize("text,error", [
     ("a:b:c", UsageError), (":coder", UsageError), ("web-1:", UsageError), ("we b", UsageError),
-    ("web/1:coder", UsageError), ("web-1:../etc", InvalidNameError), ("web-1:a;rm -rf", InvalidNameError),
+    ("web-1:../etc", InvalidNameError), ("web-1:a;rm -rf", InvalidNameError),
     ("web-1:$(id)", InvalidNameError), ("web-1:-rf", InvalidNameError), ("web-1:a b", InvalidNameError),
 ])
 def test_parse_target_rejects(text, error):
@@ -108,3 +108,12 @@ def test_profile_names():
     for reserved in ("default", "root", "hermes", "tmp", "test", "sudo"):
         with pytest.raises(InvalidNameError, match="reserved"):
             require_creatable(reserved)
+
+
+def test_endpoint_qualified_targets():
+    assert parse_target("lab/hermes-1:coder") == Target("hermes-1", "coder", "lab")
+    assert parse_target("lab-*/web-*") == Target("web-*", None, "lab-*")
+    assert str(parse_target("lab/hermes-1:coder")) == "lab/hermes-1:coder"
+    for bad in ("/hermes-1", "lab/", "a/b/c:x"):
+        with pytest.raises(UsageError):
+            parse_target(bad)

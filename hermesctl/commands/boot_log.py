@@ -4,15 +4,15 @@ from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.models import BootLogEntry
 from hermesctl.output import Output
-from hermesctl.targets import Target, is_glob
+from hermesctl.targets import Target
 
 READ_SCRIPT = r'tail -n "$1" "${HERMES_HOME:-/opt/data}/logs/container-boot.log" 2>/dev/null; exit 0'
 
 
 def boot_log(out: Output, fleet: Fleet, target: Target, *, lines: int) -> ExitStatus:
-    if is_glob(target.container) or target.profile is not None:
-        raise UsageError(f"{target}: boot-log takes one container")
-    (container, _), = fleet.match([target])
+    if target.profile is not None:
+        raise UsageError(f"{target}: boot-log takes a container, not a gateway")
+    container = fleet.one(target)
     text = fleet.run(container, ["sh", "-c", READ_SCRIPT, "hermesctl-boot-log", str(lines)]).stdout
     entries = [e for e in map(BootLogEntry.parse, text.splitlines()) if e]
     if out.json:

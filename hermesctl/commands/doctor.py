@@ -114,8 +114,8 @@ def _apply_fix(fleet: Fleet, c: HermesContainer, f: Finding) -> bool:
 def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> ExitStatus:
     everything = fleet.containers()
     if targets:
-        chosen = {n for t in targets for n in fleet.names_matching(t.container)}
-        containers = [c for c in everything if c.name in chosen]
+        chosen = {c.key for t in targets for c in fleet.containers_matching(t)}
+        containers = [c for c in everything if c.key in chosen]
     else:
         containers = everything
     findings: list[Finding] = shared_volumes(containers)

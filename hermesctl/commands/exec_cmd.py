@@ -4,10 +4,9 @@ import shutil
 import sys
 
 from hermesctl.errors import UsageError
-from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.output import Output
-from hermesctl.targets import Target, is_glob
+from hermesctl.targets import Target
 
 
 def exec_command(out: Output, fleet: Fleet, target: Target, argv: list[str], *,
@@ -16,9 +15,9 @@ def exec_command(out: Output, fleet: Fleet, target: Target, argv: list[str], *,
         argv = argv[1:]
     if not argv:
         raise UsageError("nothing to run: hermesctl exec CONTAINER -- CMD...")
-    if is_glob(target.container) or target.profile is not None:
-        raise UsageError(f"{target}: exec takes one container")
-    (container, _), = fleet.match([target])
+    if target.profile is not None:
+        raise UsageError(f"{target}: exec takes a container, not a gateway")
+    container = fleet.one(target)
     endpoint = fleet.endpoint(container.endpoint)
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()

@@ -81,7 +81,7 @@ def _explicit(fleet: Fleet, targets: list[Target]):
         if t.profile is None or is_glob(t.profile):
             raise UsageError(f"{t}: register/unregister need CONTAINER:PROFILE with an exact profile")
         profile = normalize_profile(t.profile)
-        for container, _ in fleet.match([Target(t.container, None)]):
+        for container, _ in fleet.match([Target(t.container, None, t.endpoint)]):
             pairs.append((container, profile))
     return pairs
 

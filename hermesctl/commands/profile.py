@@ -8,7 +8,7 @@ from hermesctl.lifecycle import SLOTS_TOOL
 from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
-from hermesctl.targets import Target, is_glob
+from hermesctl.targets import Target
 
 # Lists profile directories: name, whether SOUL.md exists, whether a slot is registered.
 LIST_SCRIPT = r"""
@@ -21,13 +21,6 @@ for d in "$H"/profiles/*/; do
   echo "$n $s $r"
 done
 """
-
-
-def _one_container(fleet: Fleet, target: Target) -> HermesContainer:
-    if is_glob(target.container):
-        raise UsageError(f"{target}: profile commands take one container, not a glob")
-    (container, _), = fleet.match([Target(target.container, None)])
-    return container
 
 
 def list_profiles(fleet: Fleet, container: HermesContainer) -> list[dict]:
@@ -43,7 +36,7 @@ def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitSta
     if target.profile is None:
         raise UsageError(f"{target}: give CONTAINER:NAME")
     name = require_creatable(target.profile)
-    container = _one_container(fleet, target)
+    container = fleet.one(target)
     if any(p["name"] == name for p in list_profiles(fleet, container)):
         raise UsageError(f"profile {name} already exists in {container.name}")
     result = fleet.run(container, ["hermes", "profile", "create", name])
@@ -68,7 +61,7 @@ def delete(out: Output, fleet: Fleet, target: Target) -> ExitStatus:
     name = normalize_profile(target.profile)
     if name == DEFAULT_PROFILE:
         raise UsageError("the default profile cannot be deleted")
-    container = _one_container(fleet, target)
+    container = fleet.one(target)
     if not any(p["name"] == name for p in list_profiles(fleet, container)):
         raise NotFoundError(f"no profile {name} in {container.name}")
     result = fleet.run(container, ["hermes", "profile", "delete", name, "-y"])

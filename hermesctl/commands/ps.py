@@ -65,9 +65,9 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
     containers = fleet.containers()
     selected_by = {}
     if targets:
-        selected_by = {t: set(fleet.names_matching(t.container)) for t in targets}
+        selected_by = {t: {c.key for c in fleet.containers_matching(t)} for t in targets}
         wanted = set().union(*selected_by.values())
-        containers = [c for c in containers if c.name in wanted]
+        containers = [c for c in containers if c.key in wanted]
     running = [c for c in containers if c.running]
     snapshots = dict(zip([c.key for c in running], fleet.probe_all(running)))
     rows: list[GatewayRow] = []
@@ -91,8 +91,8 @@ def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict
     if not selected_by:
         return sorted(snap.slots)
     chosen: set[str] = set()
-    for t, names in selected_by.items():
-        if c.name in names:
+    for t, keys in selected_by.items():
+        if c.key in keys:
             chosen.update(match_profiles(t, c.name, list(snap.slots), strict=False))
     return sorted(chosen)
 
