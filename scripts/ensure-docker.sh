@@ -19,7 +19,7 @@ if ! command -v dockerd >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # --no-install-recommends keeps the install small; iptables is needed for bridge networking.
-  apt-get install -y -qq --no-install-recommends docker.io iptables iproute2 ca-certificates >/dev/null
+  apt-get install -y -qq --no-install-recommends docker.io iptables iproute2 openssh-client ca-certificates >/dev/null
 fi
 
 if ! pgrep -x dockerd >/dev/null 2>&1; then
