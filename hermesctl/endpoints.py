@@ -7,7 +7,8 @@ context store ourselves (meta.json per context, TLS material beside it).
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -19,6 +20,9 @@ from hermesctl.errors import DaemonUnreachableError, UsageError
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Parallel execs share one HTTP connection pool per endpoint; size it for fleet-wide fan-out.
 POOL_SIZE = 64
+# Over ssh every connection is an ssh process, and sshd refuses more than 10 at once while they
+# authenticate (MaxStartups): at most this many requests in flight per ssh endpoint.
+SSH_CONCURRENCY = 4
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Endpoint:
     name: str
     url: str
     client: docker.DockerClient
+    in_flight: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(POOL_SIZE))
 
 
 def _config_dir() -> Path:
@@ -92,12 +97,17 @@ def short_reason(exc: BaseException) -> str:
 def connect(name: str, url: str, tls: object = None, *, timeout: int = 120) -> Endpoint:
     """A client for one endpoint; raises DaemonUnreachableError if it does not answer a ping."""
     try:
-        client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout, max_pool_size=POOL_SIZE,
-                                     use_ssh_client=url.startswith("ssh://"))
+        ssh = url.startswith("ssh://")
+        if ssh:
+            from hermesctl import sshcompat
+            sshcompat.install()
+        client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout, use_ssh_client=ssh,
+                                     max_pool_size=SSH_CONCURRENCY if ssh else POOL_SIZE)
         client.api.timeout = 10  # the ping must fail fast; execs get the long timeout back
         client.ping()
         client.api.timeout = timeout
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         where = url if name == url else f"{url} ({name})"
         raise DaemonUnreachableError(f"cannot reach the Docker daemon at {where}: {short_reason(exc)}") from exc
-    return Endpoint(name=name, url=url, client=client)
+    limit = SSH_CONCURRENCY if url.startswith("ssh://") else POOL_SIZE
+    return Endpoint(name=name, url=url, client=client, in_flight=threading.BoundedSemaphore(limit))

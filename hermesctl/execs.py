@@ -26,24 +26,15 @@ class ExecResult:
         return self.exit_code == 0
 
 
-def _once_more_on_broken_pipe(call, *args, **kwargs):
-    """docker-py's ssh transport returns dead connections to its pool; discarding one raises
-    BrokenPipeError before the request is sent. One retry is safe: exec_create and exec_inspect
-    have no effect, and exec_start on an exec id that already started is refused, not rerun."""
-    try:
-        return call(*args, **kwargs)
-    except BrokenPipeError:
-        return call(*args, **kwargs)
-
-
 def run(endpoint: Endpoint, container: HermesContainer, argv: list[str], *,
         user: str = HERMES_USER, environment: dict | None = None) -> ExecResult:
     api = endpoint.client.api
     try:
-        created = _once_more_on_broken_pipe(api.exec_create, container.id, argv, user=user, stdout=True,
-                                            stderr=True, environment=environment)
-        out, err = _once_more_on_broken_pipe(api.exec_start, created["Id"], demux=True)
-        code = _once_more_on_broken_pipe(api.exec_inspect, created["Id"])["ExitCode"]
+        with endpoint.in_flight:
+            created = api.exec_create(container.id, argv, user=user, stdout=True, stderr=True,
+                                      environment=environment)
+            out, err = api.exec_start(created["Id"], demux=True)
+            code = api.exec_inspect(created["Id"])["ExitCode"]
     except docker.errors.NotFound as exc:
         raise NotFoundError(f"container {container.name} no longer exists") from exc
     except docker.errors.APIError as exc:

@@ -60,3 +60,14 @@ def test_ps_and_gateway_over_ssh(containers, ssh_endpoint):
         res = hermesctl("-H", ssh_endpoint, "gateway", verb, f"{c.name}:default", env={"DOCKER_HOST": ""})
         assert res.code == 0, (verb, res)
         assert svstat(c, "default")["up"] is up
+
+
+def test_parallel_work_over_ssh_stays_within_sshd_limits(containers, ssh_endpoint):
+    """A fleet-wide command fans out; over ssh it must not open more connections than sshd
+    accepts at once (MaxStartups 10), or some containers would come back as errors."""
+    fleet = [containers.start(f"sshpar{i}") for i in range(12)]
+    res = hermesctl("-H", ssh_endpoint, "ps", "--json", f"{containers.name('sshpar')}*", env={"DOCKER_HOST": ""})
+    assert res.code == 0, res
+    rows = res.json()["gateways"]
+    assert sorted(r["container"] for r in rows) == sorted(c.name for c in fleet)
+    assert all(r["state"] == "down" and r["profile"] == "default" for r in rows)
