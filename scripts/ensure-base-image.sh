@@ -20,7 +20,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "ensure-base-image: $image cannot be pulled; building it with debootstrap ($suite)" >&2
 if ! command -v debootstrap >/dev/null 2>&1; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
 fi
 root=$(mktemp -d /tmp/hermes-base.XXXXXX)
 trap 'rm -rf "$root"' EXIT
