@@ -12,5 +12,12 @@ if [ -f "$bundle" ]; then
   # Only rewrite when it changed, so the layer cache survives.
   cmp -s "$bundle" image/extra-ca/host-bundle.crt 2>/dev/null || cp "$bundle" image/extra-ca/host-bundle.crt
 fi
-DOCKER_BUILDKIT=0 docker build -q -t "$image" --build-arg "BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}" . >/dev/null
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# The legacy builder (what the Docker SDK uses too); its output is shown only when it fails.
+if ! DOCKER_BUILDKIT=0 docker build -t "$image" --build-arg "BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}" . >"$log" 2>&1; then
+  tail -n 40 "$log" >&2
+  echo "build-image: docker build failed" >&2
+  exit 1
+fi
 echo "$image"
