@@ -52,7 +52,7 @@ class Run:
             from hermesctl.multihost import build_fleet
             project = self.project or detect_project()
             self._fleet = build_fleet(self.hosts, self.contexts, project=project,
-                                      fleet_file=self.fleet_file, out=self.out)
+                                      fleet_file=self.fleet_file)
         return self._fleet
 
 

@@ -40,3 +40,9 @@ class ExecError(HermesctlError):
 
 class FleetFileError(UsageError):
     """A fleet file that does not validate; the message names the file and line."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for any exception: ours carry a message; others are cut to their first line."""
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return text.splitlines()[0]

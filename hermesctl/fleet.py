@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 from hermesctl import execs
 from hermesctl.endpoints import Endpoint
-from hermesctl.errors import ContainerStoppedError, HermesctlError, NotFoundError, NotHermesError, UsageError
+from hermesctl.errors import (ContainerStoppedError, HermesctlError, NotFoundError, NotHermesError,
+                              UsageError, describe)
 from hermesctl.inventory import LABEL, HermesContainer, list_containers
 from hermesctl.parallel import fan_out
 from hermesctl.probe import PROBE_SCRIPT, ContainerSnapshot, parse_probe
@@ -43,7 +44,7 @@ class Fleet:
             for endpoint, result in zip(self.endpoints, fan_out(
                     lambda e: list_containers(e, project=self.project), self.endpoints)):
                 if isinstance(result, BaseException):
-                    self.unreachable.append(Unreachable(endpoint.name, _one_line(result)))
+                    self.unreachable.append(Unreachable(endpoint.name, describe(result)))
                 else:
                     found.extend(result)
             self._containers = found
@@ -166,8 +167,3 @@ class Fleet:
         if not selections:
             raise NotFoundError(f"no gateway matches {' '.join(map(str, targets))}")
         return selections
-
-
-def _one_line(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return text.splitlines()[0]

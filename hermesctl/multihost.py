@@ -1,13 +1,12 @@
 """Building the fleet's endpoints from --host, --context, a fleet file, or the environment."""
 from hermesctl.endpoints import Endpoint, connect, resolve
-from hermesctl.errors import DaemonUnreachableError
+from hermesctl.errors import describe
 from hermesctl.fleet import Fleet, Unreachable
-from hermesctl.output import Output
 from hermesctl.parallel import fan_out
 
 
 def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
-                fleet_file: str | None, out: Output) -> Fleet:
+                fleet_file: str | None) -> Fleet:
     specs = [resolve(host=h) for h in hosts] + [resolve(context=c) for c in contexts]
     if fleet_file:
         from hermesctl.fleetfile import load_fleet_file
@@ -22,8 +21,8 @@ def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
     endpoints: list[Endpoint] = [e for e in connected if isinstance(e, Endpoint)]
     failures = [(spec, e) for spec, e in zip(unique, connected) if not isinstance(e, Endpoint)]
     if not endpoints:
-        raise failures[0][1] if isinstance(failures[0][1], DaemonUnreachableError) else DaemonUnreachableError(str(failures[0][1]))
+        raise failures[0][1]  # connect() raises DaemonUnreachableError; nothing answered at all
     fleet = Fleet(endpoints=endpoints, project=project, configured=len(unique))
     for (name, _, _), exc in failures:
-        fleet.unreachable.append(Unreachable(name, getattr(exc, "message", str(exc))))
+        fleet.unreachable.append(Unreachable(name, describe(exc)))
     return fleet

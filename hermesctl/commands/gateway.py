@@ -1,7 +1,7 @@
 """hermesctl gateway start|stop|restart|status|register|unregister."""
 from dataclasses import asdict
 
-from hermesctl.errors import NotFoundError, UsageError
+from hermesctl.errors import NotFoundError, UsageError, describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection
 from hermesctl.lifecycle import SLOTS_TOOL, GatewayResult, apply
@@ -12,8 +12,7 @@ from hermesctl.targets import Target, is_glob
 
 
 def _failure(sel: Selection, exc: BaseException) -> list[GatewayResult]:
-    msg = getattr(exc, "message", None) or str(exc)
-    return [GatewayResult(sel.container.endpoint, sel.container.name, p, False, "unknown", message=msg)
+    return [GatewayResult(sel.container.endpoint, sel.container.name, p, False, "unknown", message=describe(exc))
             for p in sel.profiles]
 
 
@@ -31,24 +30,24 @@ def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
 def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
               settle: float, rolling: bool = False) -> ExitStatus:
     selections = fleet.select(targets)
-    if rolling:
-        results: list[GatewayResult] = []
-        for sel in selections:  # one container at a time, in name order
-            batch = apply(fleet, sel, verb, timeout=timeout, settle=settle)
-            results.extend(batch)
-            if not all(r.ok for r in batch):
-                skipped = [s.container.name for s in selections[selections.index(sel) + 1:]]
-                if skipped:
-                    out.warn(f"rolling {verb} stopped at {sel.container.name}; not touched: {', '.join(skipped)}")
-                break
-        return render(out, verb, results)
 
     def one(sel: Selection) -> list[GatewayResult]:
-        return apply(fleet, sel, verb, timeout=timeout, settle=settle)
+        try:
+            return apply(fleet, sel, verb, timeout=timeout, settle=settle)
+        except Exception as exc:  # noqa: BLE001 - reported as this container's result
+            return _failure(sel, exc)
 
-    results = []
-    for sel, batch in zip(selections, fan_out(one, selections)):
-        results.extend(_failure(sel, batch) if isinstance(batch, BaseException) else batch)
+    if not rolling:
+        return render(out, verb, [r for batch in fan_out(one, selections) for r in batch])
+    results: list[GatewayResult] = []
+    for i, sel in enumerate(selections):  # one container at a time, in name order
+        batch = one(sel)
+        results.extend(batch)
+        if not all(r.ok for r in batch):
+            skipped = [s.container.name for s in selections[i + 1:]]
+            if skipped:
+                out.warn(f"rolling {verb} stopped at {sel.container.name}; not touched: {', '.join(skipped)}")
+            break
     return render(out, verb, results)
 
 
@@ -107,6 +106,6 @@ def registration(out: Output, fleet: Fleet, verb: str, targets: list[Target], *,
             raise res
         if isinstance(res, BaseException):
             res = GatewayResult(container.endpoint, container.name, profile, False, "unknown",
-                                message=getattr(res, "message", None) or str(res))
+                                message=describe(res))
         results.append(res)
     return render(out, verb, results)
