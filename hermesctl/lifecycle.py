@@ -16,8 +16,9 @@ from hermesctl.models import Slot
 
 SCANDIR = "/run/service"
 SLOTS_TOOL = "/opt/hermes/docker/hermes-slots"
-S6_SVC = "/command/s6-svc"
 S6_SVLISTEN = "/command/s6-svlisten"
+# s6-svc takes one service directory: apply a flag to each of "$@" (after the flag), in one exec.
+SVC_EACH = 'flag=$1; shift; rc=0; for d in "$@"; do /command/s6-svc "$flag" "$d" || rc=$?; done; exit $rc'
 
 
 def slot_dir(profile: str) -> str:
@@ -44,8 +45,9 @@ def _wait_and_act(fleet: Fleet, sel: Selection, profiles: list[str], event: str,
     if not profiles:
         return
     dirs = [slot_dir(p) for p in profiles]
+    # Subscribe to all slots first, then act on each: no state change can slip in between.
     fleet.run(sel.container, [S6_SVLISTEN, event, "-a", "-t", str(int(timeout * 1000)), *dirs, "",
-                              S6_SVC, svc_flag, *dirs])
+                              "sh", "-c", SVC_EACH, "s6-svc-each", svc_flag, *dirs])
 
 
 def _result(sel: Selection, slot: Slot | None, profile: str, want_up: bool, old_pid: int | None,

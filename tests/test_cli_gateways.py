@@ -135,3 +135,36 @@ def test_register_and_unregister(containers):
     missing = hermesctl("gateway", "register", f"{a.name}:nothere")
     assert missing.code == 4 and "no profile nothere" in missing.stderr
     assert hermesctl("gateway", "unregister", f"{a.name}:nothere").code == 4
+
+
+def exec_counts(docker_client, names, since, until):
+    """exec_create events per container between two instants, from the daemon's event stream."""
+    counts = dict.fromkeys(names, 0)
+    for event in docker_client.events(since=since, until=until, decode=True, filters={"event": "exec_create"}):
+        name = event.get("Actor", {}).get("Attributes", {}).get("name")
+        if name in counts:
+            counts[name] += 1
+    return counts
+
+
+def test_one_exec_per_container_whatever_the_number_of_gateways(containers, docker_client):
+    import time
+    fleet = make_fleet(containers, "exa", "exb", "exc", profiles=("p1", "p2", "p3"))
+    names = [c.name for c in fleet]
+    glob = f"{containers.name('ex')}*"
+    time.sleep(1.1)  # event times are whole seconds: keep the setup's execs out of the window
+    since = int(time.time())
+    assert hermesctl("ps", "--json", glob).code == 0
+    time.sleep(1.1)
+    until = int(time.time()) + 1
+    assert exec_counts(docker_client, names, since, until) == dict.fromkeys(names, 1)
+    # A lifecycle command costs a fixed number of execs per container, not per gateway:
+    # probe, record intent, s6-svlisten+s6-svc, probe again.
+    time.sleep(1.1)
+    since = int(time.time())
+    assert hermesctl("gateway", "start", f"{glob}:p*", "--settle", "0").code == 0
+    time.sleep(1.1)
+    until = int(time.time()) + 1
+    assert exec_counts(docker_client, names, since, until) == dict.fromkeys(names, 4)
+    # ... and every one of the three gateways per container was started by it.
+    assert all(svstat(c, p)["up"] for c in fleet for p in ("p1", "p2", "p3"))
