@@ -166,5 +166,7 @@ def test_one_exec_per_container_whatever_the_number_of_gateways(containers, dock
     time.sleep(1.1)
     until = int(time.time()) + 1
     assert exec_counts(docker_client, names, since, until) == dict.fromkeys(names, 4)
-    # ... and every one of the three gateways per container was started by it.
+    # ... and every one of the three gateways per container was started by it, and stops.
     assert all(svstat(c, p)["up"] for c in fleet for p in ("p1", "p2", "p3"))
+    assert hermesctl("gateway", "stop", f"{glob}:p*").code == 0
+    assert not any(svstat(c, p)["up"] for c in fleet for p in ("p1", "p2", "p3"))
