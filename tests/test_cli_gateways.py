@@ -170,3 +170,25 @@ def test_one_exec_per_container_whatever_the_number_of_gateways(containers, dock
     assert all(svstat(c, p)["up"] for c in fleet for p in ("p1", "p2", "p3"))
     assert hermesctl("gateway", "stop", f"{glob}:p*").code == 0
     assert not any(svstat(c, p)["up"] for c in fleet for p in ("p1", "p2", "p3"))
+
+
+def test_ps_shows_booting_and_unhealthy_containers(containers, tmp_path):
+    slow = tmp_path / "00-slow"
+    slow.write_text("#!/bin/sh\nsleep 8\n")
+    slow.chmod(0o755)
+    booting = containers.start("boot", binds={str(slow): "/etc/cont-init.d/00-slow"}, wait=False)
+    # The image's healthcheck, every half second, so that health is seen within the test.
+    fast_health = {"test": ["CMD", "/opt/hermes/docker/healthcheck.sh"], "interval": 500_000_000,
+                   "timeout": 2_000_000_000, "retries": 1, "start_period": 0}
+    sick = containers.start("sick", healthcheck=fast_health)
+    sh(sick, "hermes profile create broken >/dev/null")
+    sh(sick, "chmod 000 /opt/data/profiles/broken", user="root")
+    sh(sick, "/command/s6-svc -u /run/service/gateway-broken")
+
+    rows = wait_for(lambda: (r := {(g["container"], g["profile"]): g for g in
+                                   hermesctl("ps", "--json", f"{containers.name('')}*").json()["gateways"]})
+                    and r.get((booting.name, None), {}).get("state") == "booting" and r, what="booting row")
+    assert rows[(booting.name, None)]["state"] == "booting"
+    wait_for(lambda: '"unhealthy"' in hermesctl("ps", "--json", sick.name).stdout, what="unhealthy")
+    table = hermesctl("ps", sick.name)
+    assert f"{sick.name} (unhealthy)" in table.stdout and table.code == 3
