@@ -94,3 +94,19 @@ def test_ps_watch_redraws_until_ctrl_c(containers):
     res = hermesctl_until_interrupted(["ps", "--watch", "--interval", "0.5", c.name], during)
     assert res.code == 130
     assert c.name in res.stdout and "watched" in res.stdout
+
+
+def test_logs_follow_ends_when_its_container_stops(containers):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    c = containers.start("followstop")
+    assert hermesctl("profile", "create", f"{c.name}:s", "--start").code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "logs", "-f", f"{c.name}:s"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    c.stop(timeout=5)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "log stream ended" in err and f"{c.name}:s | " in out

@@ -5,6 +5,7 @@ import threading
 from rich.text import Text
 
 from hermesctl import execs
+from hermesctl.errors import describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
@@ -60,26 +61,36 @@ def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int) -> ExitStatu
     pids: dict = {}
 
     def reader(c: HermesContainer, p: str) -> None:
-        api = fleet.endpoint(c.endpoint).client.api
-        ex = api.exec_create(c.id, ["sh", "-c", _script(True), "hermesctl-logs", p, str(lines)],
-                             user=execs.HERMES_USER)
-        buffer = b""
-        for chunk in api.exec_start(ex["Id"], stream=True):
-            buffer += chunk
-            *complete, buffer = buffer.split(b"\n")
-            for raw in complete:
-                text = raw.decode("utf-8", "replace")
-                if (c.key, p) not in pids and text.startswith("pid "):
-                    pids[(c.key, p)] = (c, text[4:].strip())
-                    continue
-                lines_q.put((prefixes[(c.key, p)], text))
+        try:
+            api = fleet.endpoint(c.endpoint).client.api
+            ex = api.exec_create(c.id, ["sh", "-c", _script(True), "hermesctl-logs", p, str(lines)],
+                                 user=execs.HERMES_USER)
+            buffer = b""
+            for chunk in api.exec_start(ex["Id"], stream=True):
+                buffer += chunk
+                *complete, buffer = buffer.split(b"\n")
+                for raw in complete:
+                    text = raw.decode("utf-8", "replace")
+                    if (c.key, p) not in pids and text.startswith("pid "):
+                        pids[(c.key, p)] = (c, text[4:].strip())
+                        continue
+                    lines_q.put((prefixes[(c.key, p)], text))
+            lines_q.put((None, f"{c.name}:{p}: log stream ended (container stopped?)"))
+        except Exception as exc:  # noqa: BLE001 - one target's failure; the others go on
+            lines_q.put((None, f"{c.name}:{p}: {describe(exc)}"))
 
     for c, p in pairs:
         threading.Thread(target=reader, args=(c, p), daemon=True).start()
     try:
-        while True:
+        ended = 0
+        while ended < len(pairs):  # like `docker compose logs -f`: done when every stream is
             prefix, text = lines_q.get()
-            out.print(prefix + Text(text))
+            if prefix is None:
+                ended += 1
+                out.warn(text)
+            else:
+                out.print(prefix + Text(text))
+        return ExitStatus.FAILED
     except KeyboardInterrupt:
         for c, pid in pids.values():
             try:
