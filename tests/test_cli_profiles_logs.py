@@ -1,7 +1,9 @@
 """hermesctl profile / logs / boot-log / exec against real containers."""
+import subprocess
+import sys
 import time
 
-from conftest import hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for
+from conftest import ROOT, hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for
 
 
 def test_profile_create_list_delete_as_hermes(containers):
@@ -97,10 +99,6 @@ def test_ps_watch_redraws_until_ctrl_c(containers):
 
 
 def test_logs_follow_ends_when_its_container_stops(containers):
-    import subprocess
-    import sys
-
-    from conftest import ROOT
     c = containers.start("followstop")
     assert hermesctl("profile", "create", f"{c.name}:s", "--start").code == 0
     proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "logs", "-f", f"{c.name}:s"], cwd=ROOT,
