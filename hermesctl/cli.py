@@ -53,6 +53,7 @@ class Run:
             project = self.project or detect_project()
             self._fleet = build_fleet(self.hosts, self.contexts, project=project,
                                       fleet_file=self.fleet_file)
+            self.out.several_endpoints = self._fleet.configured > 1
         return self._fleet
 
 

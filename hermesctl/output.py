@@ -18,6 +18,7 @@ PREFIX_COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "
 class Output:
     json: bool = False
     no_headers: bool = False
+    several_endpoints: bool = False  # then every table row says which endpoint it came from
     # Piped output is for scripts: never truncate it to an imaginary 80-column terminal.
     console: Console = field(default_factory=lambda: Console(
         highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 4096))
@@ -29,7 +30,12 @@ class Output:
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
         sys.stdout.flush()
 
-    def table(self, columns: list[str], rows: list[list[object]]) -> Table:
+    def table(self, columns: list[str], rows: list[list[object]], *, endpoints: list[str] | None = None) -> Table:
+        """A table; with several endpoints in play and `endpoints` given (one per row), an
+        ENDPOINT column comes first."""
+        if self.several_endpoints and endpoints is not None:
+            columns = ["ENDPOINT", *columns]
+            rows = [[e, *row] for e, row in zip(endpoints, rows)]
         table = Table(show_header=not self.no_headers, box=None, pad_edge=False, header_style="bold")
         for column in columns:
             table.add_column(column, no_wrap=True)

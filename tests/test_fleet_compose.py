@@ -112,8 +112,11 @@ def test_apply_from_empty_then_no_change_then_one_flip(containers, tmp_path):
     # --prune removes what the file does not name; without it nothing is deleted.
     sh(a, "hermes profile create extra >/dev/null")
     assert hermesctl("apply", "-f", str(fleet), "--json").json()["changes"] == []
-    pruned = hermesctl("apply", "-f", str(fleet), "--prune", "--json")
-    assert [(ch["profile"], ch["action"]) for ch in pruned.json()["changes"]] == [("extra", "delete")]
+    pruned = hermesctl("apply", "-f", str(fleet), "--prune")
+    assert pruned.code == 0, pruned
+    plan, result = pruned.stdout.split("result:")
+    assert plan.startswith("plan:") and "extra" in plan and "delete" in plan
+    assert "extra" in result and "ok" in result
     assert sh(a, "test -e /opt/data/profiles/extra || echo gone").strip() == "gone"
 
 
@@ -210,6 +213,16 @@ def test_two_endpoints_in_one_ps_and_one_stopped_mid_run(containers, second_daem
     assert seen == {("here", local.name, "up"), ("there", remote.name, "up")}
     table = hermesctl("--fleet", str(fleet), "ps")
     assert "ENDPOINT" in table.stdout and "there" in table.stdout
+    # Every command's rows say which endpoint they came from.
+    status = hermesctl("--fleet", str(fleet), "gateway", "status", f"{containers.name('mh')}*:coder")
+    assert status.code == 0
+    assert {tuple(l.split()[:2]) for l in status.stdout.splitlines()[1:]} == {
+        ("here", f"{local.name}:coder"), ("there", f"{remote.name}:coder")}
+    logs = hermesctl("--fleet", str(fleet), "logs", "-n", "2", f"{containers.name('mh')}*:coder")
+    assert f"here/{local.name}:coder" in logs.stdout and f"there/{remote.name}:coder" in logs.stdout
+    doctor = hermesctl("--fleet", str(fleet), "doctor", "--json", f"{containers.name('mh')}*")
+    assert {(f["endpoint"], f["container"]) for f in doctor.json()["findings"]} == {
+        ("here", local.name), ("there", remote.name)}
     # ENDPOINT/CONTAINER picks one endpoint's container.
     assert hermesctl("--fleet", str(fleet), "gateway", "status", f"there/{remote.name}:coder").code == 0
     wrong = hermesctl("--fleet", str(fleet), "gateway", "status", f"there/{local.name}:coder")

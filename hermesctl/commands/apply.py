@@ -32,6 +32,7 @@ def is_secret(key: str) -> bool:
 
 @dataclass
 class Change:
+    endpoint: str
     container: str
     profile: str
     action: str            # create, set-env, start, stop, restart, delete
@@ -92,24 +93,24 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     for p in spec.profiles:
         exists = p.name == DEFAULT_PROFILE or (p.name in existing and existing[p.name]["has_soul"])
         if not exists:
-            changes.append(Change(container.name, p.name, "create"))
+            changes.append(Change(container.endpoint, container.name, p.name, "create"))
         current = envs.get(p.name, {})
         wanted_env = desired_env(p, current, owners)
         diff = {k: v for k, v in wanted_env.items() if current.get(k) != v}
         if diff:
             shown = ", ".join(f"{k}=<secret>" if is_secret(k) else f"{k}={v}" for k, v in sorted(diff.items()))
-            changes.append(Change(container.name, p.name, "set-env", shown, env=diff))
+            changes.append(Change(container.endpoint, container.name, p.name, "set-env", shown, env=diff))
         slot = snapshot.slots.get(p.name)
         wanted_up = bool(slot and slot.status and (slot.status.up or slot.status.wanted_up))
         if p.gateway == "running" and not wanted_up:
-            changes.append(Change(container.name, p.name, "start"))
+            changes.append(Change(container.endpoint, container.name, p.name, "start"))
         elif p.gateway == "stopped" and wanted_up:
-            changes.append(Change(container.name, p.name, "stop"))
+            changes.append(Change(container.endpoint, container.name, p.name, "stop"))
         elif diff and wanted_up and p.gateway != "stopped":
-            changes.append(Change(container.name, p.name, "restart", "settings changed"))
+            changes.append(Change(container.endpoint, container.name, p.name, "restart", "settings changed"))
     if prune:
         named = {p.name for p in spec.profiles}
-        changes += [Change(container.name, name, "delete", "not in the fleet file")
+        changes += [Change(container.endpoint, container.name, name, "delete", "not in the fleet file")
                     for name in sorted(existing) if name not in named]
     return ContainerPlan(container, snapshot, changes)
 
@@ -167,14 +168,18 @@ def render(out: Output, spec: FleetSpec, plans: list[ContainerPlan], *, applied:
     columns = ["CONTAINER", "PROFILE", "ACTION", "DETAIL"] + (["RESULT"] if applied else [])
     rows = [[ch.container, ch.profile, ch.action, ch.detail] +
             ([("ok" if ch.ok else f"FAILED {ch.message}")] if applied else []) for ch in changes]
-    out.print(out.table(columns, rows))
+    out.print(out.table(columns, rows, endpoints=[ch.endpoint for ch in changes]))
 
 
 def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: bool) -> ExitStatus:
     plans = make_plan(fleet, spec, prune=prune)
-    if dry_run:
+    if dry_run or not any(p.changes for p in plans):
         render(out, spec, plans, applied=False)
         return ExitStatus.OK
+    if not out.json:  # the plan first, then what became of it
+        out.line("plan:")
+        render(out, spec, plans, applied=False)
+        out.line("result:")
     results = fan_out(lambda p: _run_changes(fleet, p), plans)
     for plan, result in zip(plans, results):
         if isinstance(result, BaseException):

@@ -2,6 +2,7 @@
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
+from hermesctl.errors import describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
@@ -29,6 +30,7 @@ SETUP_HOOK = "/etc/cont-init.d/01-hermes-setup"
 
 @dataclass
 class Finding:
+    endpoint: str
     container: str
     check: str
     ok: bool
@@ -55,39 +57,39 @@ def _likely_cause(state) -> str:
 
 def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
     if not c.running:
-        findings = [Finding(c.name, "running", False, c.status, "docker start " + c.name)]
+        findings = [Finding(c.endpoint, c.name, "running", False, c.status, "docker start " + c.name)]
         if c.exit_code == 143:
             findings.append(Finding(
-                c.name, "exit-143", False,
+                c.endpoint, c.name, "exit-143", False,
                 "last exit was 143 (SIGTERM): something ran halt or `s6-svscanctl -t` instead of letting the CMD exit",
                 "let the main program exit to stop the container; do not halt s6 from a service"))
         return findings
     snap: ContainerSnapshot = fleet.probe(c)
     facts = fleet.run(c, ["sh", "-c", FACTS_SCRIPT, "hermesctl-doctor"]).stdout.splitlines()
-    out = [Finding(c.name, "s6-pid1", snap.pid1 == "s6-svscan",
+    out = [Finding(c.endpoint, c.name, "s6-pid1", snap.pid1 == "s6-svscan",
                    f"PID 1 is {snap.pid1 or 'unknown'}",
                    "recreate the container with the image's ENTRYPOINT (/init) and without --init")]
-    out.append(Finding(c.name, "command-dir", "command 1" in facts, "/command/s6-svc missing",
+    out.append(Finding(c.endpoint, c.name, "command-dir", "command 1" in facts, "/command/s6-svc missing",
                        "use the Hermes image: /command must hold the s6 programs"))
     misowned = [l[len("misowned "):] for l in facts if l.startswith("misowned ")]
-    out.append(Finding(c.name, "ownership", not misowned,
+    out.append(Finding(c.endpoint, c.name, "ownership", not misowned,
                        f"{len(misowned)}{'+' if len(misowned) >= 20 else ''} paths not owned by hermes, e.g. {misowned[0]}" if misowned else "",
                        f"re-run {SETUP_HOOK} as root (re-owns everything but symlinks)", fixable=True))
     for name in (l[len("unreadable "):] for l in facts if l.startswith("unreadable ")):
-        out.append(Finding(c.name, "profile-readable", False,
+        out.append(Finding(c.endpoint, c.name, "profile-readable", False,
                            f"profiles/{name} is not readable by hermes: its gateway cannot start",
                            f"chmod u+rwx $HERMES_HOME/profiles/{name} (as root)"))
     for name in (l[len("nosoul "):] for l in facts if l.startswith("nosoul ")):
-        out.append(Finding(c.name, "profile-without-soul", False,
+        out.append(Finding(c.endpoint, c.name, "profile-without-soul", False,
                            f"profiles/{name} has no SOUL.md: the reconciler skips it at boot",
                            f"add profiles/{name}/SOUL.md to make it a profile, or remove the directory"))
     for p, slot in sorted(snap.slots.items()):
         if slot.status is None:
-            out.append(Finding(c.name, "slot-supervised", False, f"gateway-{p} has no supervisor",
+            out.append(Finding(c.endpoint, c.name, "slot-supervised", False, f"gateway-{p} has no supervisor",
                                "rescan: s6-svscanctl -a /run/service", fixable=True))
         elif slot.crash_looping or slot.parked:
             kind = "parked (exit 78)" if slot.parked else "crash-looping"
-            out.append(Finding(c.name, "gateway-health", False, f"{p}: {kind}; {_likely_cause(slot.state)}",
+            out.append(Finding(c.endpoint, c.name, "gateway-health", False, f"{p}: {kind}; {_likely_cause(slot.state)}",
                                "fix the cause, then `hermesctl gateway restart " + f"{c.name}:{p}`"))
     return out
 
@@ -97,10 +99,10 @@ def shared_volumes(containers: list[HermesContainer]) -> list[Finding]:
     for c in containers:
         for v in c.volumes:
             users[(c.endpoint, v)].append(c.name)
-    return [Finding(",".join(names), "shared-volume", False,
+    return [Finding(endpoint, ",".join(names), "shared-volume", False,
                     f"{len(names)} containers share /opt/data volume {v}: s6-log locks and gateways collide",
                     "give every container its own volume")
-            for (_, v), names in users.items() if len(names) > 1]
+            for (endpoint, v), names in users.items() if len(names) > 1]
 
 
 def _apply_fix(fleet: Fleet, c: HermesContainer, f: Finding) -> bool:
@@ -119,21 +121,22 @@ def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> Ex
     else:
         containers = everything
     findings: list[Finding] = shared_volumes(containers)
-    by_name = {c.name: c for c in containers}
+    by_name = {(c.endpoint, c.name): c for c in containers}
     for c, result in zip(containers, fan_out(lambda c: check_container(fleet, c), containers)):
         if isinstance(result, BaseException):
-            findings.append(Finding(c.name, "reachable", False, str(result)))
+            findings.append(Finding(c.endpoint, c.name, "reachable", False, describe(result)))
         else:
             findings.extend(result)
     if fix:
         for f in findings:
-            if not f.ok and f.fixable and f.container in by_name:
-                f.fixed = _apply_fix(fleet, by_name[f.container], f)
+            if not f.ok and f.fixable and (f.endpoint, f.container) in by_name:
+                f.fixed = _apply_fix(fleet, by_name[(f.endpoint, f.container)], f)
     problems = [f for f in findings if not f.ok and not f.fixed]
     if out.json:
         out.document("doctor", {"findings": [asdict(f) for f in findings], "problems": len(problems)})
     else:
         rows = [[f.container, f.check, "ok" if f.ok else ("fixed" if f.fixed else "PROBLEM"),
                  f.detail if not f.ok else "", "" if f.ok or f.fixed else f.fix] for f in findings]
-        out.print(out.table(["CONTAINER", "CHECK", "RESULT", "DETAIL", "FIX"], rows))
+        out.print(out.table(["CONTAINER", "CHECK", "RESULT", "DETAIL", "FIX"], rows,
+                            endpoints=[f.endpoint for f in findings]))
     return ExitStatus.FAILED if problems else ExitStatus.OK

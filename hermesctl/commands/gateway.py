@@ -23,7 +23,8 @@ def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
     else:
         rows = [[r.target, "ok" if r.ok else "FAILED", state_text(r.state), r.pid, r.message]
                 for r in results]
-        out.print(out.table(["TARGET", "RESULT", "STATE", "PID", "DETAIL"], rows))
+        out.print(out.table(["TARGET", "RESULT", "STATE", "PID", "DETAIL"], rows,
+                            endpoints=[r.endpoint for r in results]))
     return ExitStatus.OK if all(r.ok for r in results) else ExitStatus.FAILED
 
 
@@ -69,7 +70,7 @@ def status(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
     if out.json:
         out.document("gateway-status", {"gateways": doc, "all_up": all_up})
     else:
-        out.print(out.table(["TARGET", "STATE", "PID", "UPTIME"], rows))
+        out.print(out.table(["TARGET", "STATE", "PID", "UPTIME"], rows, endpoints=[d["endpoint"] for d in doc]))
     return ExitStatus.OK if all_up else ExitStatus.NOT_RUNNING
 
 

@@ -34,9 +34,11 @@ def _sort_key(line: str) -> str:
 
 def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow: bool) -> ExitStatus:
     pairs = [(sel.container, p) for sel in fleet.select(targets) for p in sel.profiles]
-    width = max(len(f"{c.name}:{p}") for c, p in pairs)
-    prefixes = {(c.key, p): Text(f"{c.name}:{p}".ljust(width) + " | ", style=PREFIX_COLOURS[i % len(PREFIX_COLOURS)])
-                for i, (c, p) in enumerate(pairs)}
+    # With several endpoints, prefixes say where: ENDPOINT/CONTAINER:PROFILE.
+    names = {(c.key, p): (f"{c.endpoint}/" if out.several_endpoints else "") + f"{c.name}:{p}" for c, p in pairs}
+    width = max(map(len, names.values()))
+    prefixes = {key: Text(name.ljust(width) + " | ", style=PREFIX_COLOURS[i % len(PREFIX_COLOURS)])
+                for i, (key, name) in enumerate(names.items())}
     if follow:
         return _follow(out, fleet, pairs, prefixes, lines)
 

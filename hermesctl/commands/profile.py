@@ -86,7 +86,8 @@ def list_command(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus
     if out.json:
         out.document("profiles", {"profiles": doc})
     else:
-        out.print(out.table(["CONTAINER", "PROFILE", "SOUL.md", "REGISTERED"], rows))
+        out.print(out.table(["CONTAINER", "PROFILE", "SOUL.md", "REGISTERED"], rows,
+                            endpoints=[d["endpoint"] for d in doc]))
     return ExitStatus.OK
 
 
