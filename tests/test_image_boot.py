@@ -87,3 +87,12 @@ def test_healthcheck_tells_the_truth(containers):
     # A gateway stopped on purpose is fine.
     sh(c, "/command/s6-svc -d /run/service/gateway-hc")
     wait_for(lambda: c.exec_run(["/opt/hermes/docker/healthcheck.sh"]).exit_code == 0, what="healthy again")
+
+
+def test_with_contenv_restores_the_container_environment(containers):
+    c = containers.start("contenv", env={"HERMES_TEST_VALUE": "two words\nand a line"})
+    # An empty environment, as a supervised service may have: with-contenv brings the container's back.
+    out = sh(c, "env -i /command/with-contenv sh -c 'printf %s \"$HERMES_TEST_VALUE\"; echo; echo $PATH'")
+    lines = out.splitlines()
+    assert lines[:2] == ["two words", "and a line"]
+    assert lines[2].startswith("/command:")
