@@ -57,7 +57,8 @@ def test_restart_brings_running_gateways_back_and_keeps_stopped_ones_down(contai
 def test_reconciler_skips_strays_survives_corrupt_state_and_cleans_stale_pids(containers):
     c = containers.start("recon")
     sh(c, f"""hermes profile create good >/dev/null && hermes profile create broken >/dev/null
-mkdir -p {HERMES}/profiles/stray {HERMES}/profiles/Upper && touch {HERMES}/profiles/Upper/SOUL.md
+mkdir -p {HERMES}/profiles/stray {HERMES}/profiles/Upper {HERMES}/profiles/default
+touch {HERMES}/profiles/Upper/SOUL.md {HERMES}/profiles/default/SOUL.md
 echo '{{not json' > {HERMES}/profiles/broken/gateway_state.json
 echo '{{"gateway_state": "draining"}}' > {HERMES}/profiles/good/gateway_state.json
 echo 4242 > {HERMES}/profiles/good/gateway.pid && echo '{{}}' > {HERMES}/profiles/good/processes.json""")
@@ -65,6 +66,7 @@ echo 4242 > {HERMES}/profiles/good/gateway.pid && echo '{{}}' > {HERMES}/profile
     log = "\n".join(boot_lines(c))
     assert "profile=stray action=skipped reason=no-SOUL.md" in log
     assert "profile=Upper action=skipped reason=invalid-name" in log
+    assert "profile=default action=skipped reason=reserved-name" in log
     assert "profile=broken prior_state=None action=registered" in log
     # draining counts as running
     assert "profile=good prior_state=running action=started" in log
@@ -155,3 +157,13 @@ def test_runtime_register_and_unregister_use_the_boot_renderer(containers):
     # Not a profile: refused with exit 4, nothing created.
     res = c.exec_run(["/opt/hermes/docker/hermes-slots", "register", "ghost"], user="hermes")
     assert res.exit_code == 4 and sh(c, "test -e /run/service/gateway-ghost || echo none").strip() == "none"
+
+
+def test_boot_log_rotates_at_256_kib(containers):
+    c = containers.start("rotate")
+    sh(c, f"head -c 270000 /dev/zero | tr '\\0' x > {HERMES}/logs/container-boot.log")
+    restart(c)
+    sizes = sh(c, f"stat -c '%n %s' {HERMES}/logs/container-boot.log {HERMES}/logs/container-boot.log.1")
+    current, rotated = (int(line.split()[1]) for line in sizes.splitlines())
+    assert rotated == 270000 and current < 1000
+    assert "profile=default" in sh(c, f"cat {HERMES}/logs/container-boot.log")
