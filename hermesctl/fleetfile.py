@@ -2,7 +2,7 @@
 
     version: 1
     endpoints:                      # optional; default: the current Docker endpoint
-      lab: {host: ssh://ops@lab}    # or {context: NAME}
+      lab: {host: "ssh://ops@lab:22"}  # or {context: NAME}
     containers:
       hermes-1:
         endpoint: lab               # optional

@@ -7,7 +7,13 @@ name=${1:-hermes-1}
 
 bash scripts/ensure-docker.sh
 image=$(bash scripts/build-image.sh)
-python3 -m pip install -q --disable-pip-version-check -e . 2>&1 | grep -v -e '^WARNING' -e 'ignored:' || true
+pip_log=$(mktemp)
+if ! python3 -m pip install -q --disable-pip-version-check -e . >"$pip_log" 2>&1; then
+  cat "$pip_log" >&2
+  echo "$(basename "$0"): installing hermesctl failed" >&2
+  exit 1
+fi
+rm -f "$pip_log"
 
 if ! docker container inspect "$name" >/dev/null 2>&1; then
   docker run -d --name "$name" -v "$name-data:/opt/data" --restart unless-stopped "$image" sleep infinity >/dev/null

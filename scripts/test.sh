@@ -8,7 +8,13 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-docker.sh
 bash scripts/ensure-compose.sh
 bash scripts/ensure-base-image.sh
-python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -e '^WARNING' -e 'ignored:' || true
+pip_log=$(mktemp)
+if ! python3 -m pip install -q --disable-pip-version-check -e '.[test]' >"$pip_log" 2>&1; then
+  cat "$pip_log" >&2
+  echo "$(basename "$0"): installing hermesctl failed" >&2
+  exit 1
+fi
+rm -f "$pip_log"
 
 set +e
 python3 -m pytest -q -p no:cacheprovider "$@"
