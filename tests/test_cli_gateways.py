@@ -142,7 +142,8 @@ def exec_counts(docker_client, names, since, until):
     counts = dict.fromkeys(names, 0)
     for event in docker_client.events(since=since, until=until, decode=True, filters={"event": "exec_create"}):
         name = event.get("Actor", {}).get("Attributes", {}).get("name")
-        if name in counts:
+        # Docker's own HEALTHCHECK runs as an exec too ("exec_create: /opt/hermes/docker/healthcheck.sh").
+        if name in counts and "healthcheck.sh" not in event.get("Action", event.get("status", "")):
             counts[name] += 1
     return counts
 
