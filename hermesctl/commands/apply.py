@@ -10,7 +10,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 
 from hermesctl.commands.profile import SLOTS_TOOL, list_profiles
-from hermesctl.errors import ExecError, NotFoundError
+from hermesctl.errors import ExecError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection
 from hermesctl.fleetfile import API_SERVER_KEYS, ContainerSpec, FleetSpec, ProfileSpec
@@ -116,14 +116,8 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
 
 
 def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool) -> list[ContainerPlan]:
-    pairs = []
-    for cspec in spec.containers:
-        endpoint = cspec.endpoint
-        matched = [c for c, _ in fleet.match([Target(cspec.name, None)])
-                   if endpoint is None or c.endpoint == endpoint]
-        if not matched:
-            raise NotFoundError(f"{spec.path}: container {cspec.name} not found on endpoint {endpoint}")
-        pairs += [(c, cspec) for c in matched]
+    pairs = [(c, cspec) for cspec in spec.containers
+             for c, _ in fleet.match([Target(cspec.name, None, cspec.endpoint)])]
     plans = fan_out(lambda pair: plan_container(fleet, pair[0], pair[1], prune=prune), pairs)
     for p in plans:
         if isinstance(p, BaseException):
