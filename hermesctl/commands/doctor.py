@@ -46,7 +46,7 @@ def _likely_cause(state) -> str:
     text = " ".join(filter(None, [state.exit_reason, state.gateway_state] + [
         str(v.get("error_code", "")) + " " + str(v.get("error_message", ""))
         for v in state.platforms.values() if isinstance(v, dict)])).lower()
-    if "address already in use" in text or "port" in text and "use" in text:
+    if "address already in use" in text or ("port" in text and "use" in text):
         return "port in use: give each profile a distinct API_SERVER_PORT in its .env"
     if "model" in text or "provider" in text or "auth" in text:
         return "no model or credentials configured: run `hermes -p <profile> setup` (hermesctl exec)"
