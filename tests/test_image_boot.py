@@ -72,7 +72,7 @@ def test_static_service_added_by_the_seed_recipe(containers, docker_client, herm
         assert sh(c, "stat -c %U /tmp/heartbeat").strip() == "hermes"
     finally:
         for cont in containers.started:
-            cont.get_wrapped_container().remove(force=True)
+            cont.get_wrapped_container().remove(force=True, v=True)
         containers.started.clear()
         docker_client.images.remove(tag, force=True)
 
