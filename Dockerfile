@@ -1,6 +1,7 @@
 # The Hermes Agent image: Debian's s6 under our own /init, the real hermes-agent from PyPI.
 # Builds with the legacy builder (no BuildKit-only syntax). Layers go from slowest-changing to
-# fastest, so editing anything under image/ rebuilds in seconds.
+# fastest, so editing anything under image/ rebuilds in seconds. Nothing is re-owned or
+# re-moded after the fact (that would copy the 220 MB venv into a second layer).
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 
@@ -10,7 +11,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       s6 execline python3 python3-venv ca-certificates procps passwd \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
 
 # Extra CA certificates (a TLS-intercepting proxy's, say) for pip during the build: any *.crt
 # under image/extra-ca/ joins the system bundle. TLS verification is never turned off.
@@ -18,22 +19,30 @@ COPY image/extra-ca/ /usr/local/share/ca-certificates/extra/
 RUN update-ca-certificates >/dev/null 2>&1; \
     grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt >/dev/null
 
-RUN python3 -m venv /opt/hermes/.venv \
+# One layer: install, and stamp the install method where hermes looks (next to its code).
+# umask 022 keeps the tree root-owned and read-only for everyone else from the start.
+RUN umask 022 \
+ && python3 -m venv /opt/hermes/.venv \
  && PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
     /opt/hermes/.venv/bin/pip install --no-cache-dir \
       "hermes-agent==${HERMES_AGENT_VERSION}" aiohttp \
- && /opt/hermes/.venv/bin/hermes --version >/dev/null
+ && /opt/hermes/.venv/bin/hermes --version >/dev/null \
+ && printf 'docker\n' > /opt/hermes/.install_method \
+ && printf 'docker\n' > "$(/opt/hermes/.venv/bin/python -c 'import hermes_cli, pathlib; print(pathlib.Path(hermes_cli.__file__).parent.parent)')/.install_method"
 
 RUN groupadd -g 10000 hermes \
  && useradd -u 10000 -g hermes -d /opt/data -M -s /bin/sh hermes \
- && mkdir -p /opt/data /command /run/s6 /run/service \
- && chown hermes:hermes /opt/data /run/s6 /run/service \
+ && mkdir -p /opt/data /command /run/service /run/s6 \
+ && chown hermes:hermes /opt/data /run/service /run/s6 \
  && for f in $(dpkg -L s6 execline | grep '^/usr/bin/'); do ln -s "$f" /command/; done
 
 ENV HERMES_HOME=/opt/data \
-    PATH=/opt/hermes/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PATH=/opt/hermes/bin:/opt/hermes/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     S6_BEHAVIOUR_IF_STAGE2_FAILS=2 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HERMES_DISABLE_LAZY_INSTALLS=1 \
+    HERMES_WRITE_SAFE_ROOT=/opt/data:/tmp/hermes-files
 
 COPY image/command/ /command/
 COPY image/init/init /init
@@ -41,15 +50,20 @@ COPY image/init/ /etc/hermes-init/
 COPY image/s6-rc.d/ /etc/s6-overlay/s6-rc.d/
 COPY image/docker/ /opt/hermes/docker/
 COPY image/seed/ /opt/hermes/docker/seed/
+COPY image/bin/ /opt/hermes/bin/
+COPY image/profile.d/hermes-venv.sh /etc/profile.d/hermes-venv.sh
 COPY image/cont-init.d/ /etc/cont-init.d/
 RUN ln -sf /opt/hermes/docker/stage2-hook.sh /etc/cont-init.d/01-hermes-setup \
+ && ln -sf /opt/hermes/bin/tini /usr/bin/tini \
+ && HOME=/tmp HERMES_HOME=/tmp/hh /opt/hermes/.venv/bin/python /opt/hermes/docker/list-subcommands.py > /opt/hermes/docker/hermes-subcommands \
+ && grep -qx dashboard /opt/hermes/docker/hermes-subcommands && rm -rf /tmp/hh /tmp/.hermes \
  && rm -f /etc/hermes-init/init \
+ && /opt/hermes/.venv/bin/python -m compileall -q /opt/hermes/docker/hermes_supervise \
  && chmod 0755 /init /etc/hermes-init/stage2 /etc/hermes-init/start-static-services \
-      /etc/hermes-init/shutdown /etc/hermes-init/svscan/* /command/with-contenv \
+      /etc/hermes-init/shutdown /etc/hermes-init/svscan/* /command/with-contenv /command/printcontenv \
       /etc/cont-init.d/* /opt/hermes/docker/*.sh /opt/hermes/docker/hermes-slots \
-      /etc/s6-overlay/s6-rc.d/*/run \
- && chown -R root:root /opt/hermes \
- && chmod -R go-w /opt/hermes
+      /opt/hermes/docker/hermes-boot /opt/hermes/bin/* /etc/s6-overlay/s6-rc.d/*/run \
+ && chmod -R go-w /opt/hermes/docker /opt/hermes/bin /etc/s6-overlay /etc/hermes-init /etc/cont-init.d
 
 LABEL io.hermes-agent.managed="true" \
       io.hermes-agent.version="${HERMES_AGENT_VERSION}"

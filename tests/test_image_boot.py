@@ -28,20 +28,20 @@ def test_readiness_line_in_container_boot_log(containers):
 
 def test_static_services_and_dashboard_parked(containers):
     c = containers.start("static")
-    main = sh(c, "/command/s6-svstat -o up /run/service/main-hermes").strip()
+    main = sh(c, "/command/s6-svstat -o up /run/s6/services/main-hermes").strip()
     assert main == "true"
     # Without HERMES_DASHBOARD the dashboard slot parks: down, wanted down, and not restarted.
-    dash = sh(c, "/command/s6-svstat -o up,wantedup /run/service/dashboard").split()
+    dash = sh(c, "/command/s6-svstat -o up,wantedup /run/s6/services/dashboard").split()
     assert dash == ["false", "false"]
     # It ran once (parking is its one exit) and stays down: s6 does not restart it.
     time.sleep(2)
-    assert sh(c, "/command/s6-svdt /run/service/dashboard | wc -l").strip() == "1"
-    assert sh(c, "/command/s6-svstat -o up /run/service/dashboard").strip() == "false"
+    assert sh(c, "/command/s6-svdt /run/s6/services/dashboard | wc -l").strip() == "1"
+    assert sh(c, "/command/s6-svstat -o up /run/s6/services/dashboard").strip() == "false"
 
 
 def test_dashboard_runs_when_enabled(containers):
     c = containers.start("dash", env={"HERMES_DASHBOARD": "true"})
-    status = wait_for(lambda: sh(c, "/command/s6-svstat -o up,wantedup /run/service/dashboard").split()
+    status = wait_for(lambda: sh(c, "/command/s6-svstat -o up,wantedup /run/s6/services/dashboard").split()
                       == ["true", "true"], what="dashboard up")
     assert status
     proc = sh(c, "ps -eo user:12,args | grep '[h]ermes dashboard'")
@@ -64,10 +64,10 @@ def test_static_service_added_by_the_seed_recipe(containers, docker_client, herm
     docker_client.images.build(path=str(tmp_path), tag=tag, rm=True)
     try:
         c = containers.start("recipe", image=tag)
-        assert sh(c, "/command/s6-svstat -o up /run/service/heartbeat").strip() == "true"
-        pid = sh(c, "/command/s6-svstat -o pid /run/service/heartbeat").strip()
+        assert sh(c, "/command/s6-svstat -o up /run/s6/services/heartbeat").strip() == "true"
+        pid = sh(c, "/command/s6-svstat -o pid /run/s6/services/heartbeat").strip()
         sh(c, f"kill {pid}", user="root")
-        wait_for(lambda: sh(c, "/command/s6-svstat -o pid /run/service/heartbeat").strip() not in (pid, "-1"),
+        wait_for(lambda: sh(c, "/command/s6-svstat -o pid /run/s6/services/heartbeat").strip() not in (pid, "-1"),
                  what="supervised restart")
         assert sh(c, "stat -c %U /tmp/heartbeat").strip() == "hermes"
     finally:

@@ -56,8 +56,8 @@ def test_docker_stop_is_prompt_even_when_a_service_ignores_sigterm(containers):
     # A supervised service that ignores SIGTERM (SIG_IGN survives exec).
     sh(c, "mkdir /run/service/.stubborn && printf '#!/bin/sh\\ntrap \"\" TERM\\nexec sleep 1000\\n' "
           "> /run/service/.stubborn/run && chmod +x /run/service/.stubborn/run && "
-          "mv /run/service/.stubborn /run/service/stubborn && /command/s6-svscanctl -a /run/service", user="root")
-    wait_for(lambda: sh(c, "/command/s6-svstat -o up /run/service/stubborn", user="root").strip() == "true",
+          "mv /run/service/.stubborn /run/service/stubborn && /command/s6-svscanctl -a /run/service")
+    wait_for(lambda: sh(c, "/command/s6-svstat -o up /run/service/stubborn").strip() == "true",
              what="stubborn up")
     started = time.monotonic()
     c.stop(timeout=20)

@@ -1,4 +1,5 @@
 """hermesctl doctor: one check per known pitfall, each with its fix; --fix applies the safe ones."""
+import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
@@ -11,13 +12,12 @@ from hermesctl.parallel import fan_out
 from hermesctl.probe import ContainerSnapshot
 from hermesctl.targets import Target
 
-# Facts the probe does not gather: /command, mis-owned paths (symlinks flagged), stray profiles.
+# Facts the probe does not gather: /command, mis-owned paths (what the image's own repair would
+# change: a host file in a bind mount is not ours), stray profiles.
 FACTS_SCRIPT = r"""
 H=${HERMES_HOME:-/opt/data}
 [ -x /command/s6-svc ] && echo "command 1" || echo "command 0"
-find "$H" -xdev \( ! -user hermes -o ! -group hermes \) 2>/dev/null | head -n 20 | while IFS= read -r p; do
-  echo "misowned $p"
-done
+echo "ownership $(/opt/hermes/docker/hermes-boot ownership 2>/dev/null)"
 for d in "$H"/profiles/*/; do
   [ -d "$d" ] || continue
   n=$(basename "$d")
@@ -55,6 +55,18 @@ def _likely_cause(state) -> str:
     return f"last recorded state {state.gateway_state or 'unknown'}: see `hermesctl logs`"
 
 
+def _misowned(facts: list[str]) -> tuple[list[str], int]:
+    """The in-container repair's own dry run (hermes-boot ownership): paths and their count."""
+    for line in facts:
+        if line.startswith("ownership {"):
+            try:
+                report = json.loads(line[len("ownership "):])
+                return list(report.get("misowned", [])), int(report.get("misowned_count", 0))
+            except (ValueError, TypeError):
+                break
+    return [], 0
+
+
 def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
     if not c.running:
         findings = [Finding(c.endpoint, c.name, "running", False, c.status, "docker start " + c.name)]
@@ -71,10 +83,10 @@ def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
                    "recreate the container with the image's ENTRYPOINT (/init) and without --init")]
     out.append(Finding(c.endpoint, c.name, "command-dir", "command 1" in facts, "/command/s6-svc missing",
                        "use the Hermes image: /command must hold the s6 programs"))
-    misowned = [l[len("misowned "):] for l in facts if l.startswith("misowned ")]
+    misowned, count = _misowned(facts)
     out.append(Finding(c.endpoint, c.name, "ownership", not misowned,
-                       f"{len(misowned)}{'+' if len(misowned) >= 20 else ''} paths not owned by hermes, e.g. {misowned[0]}" if misowned else "",
-                       f"re-run {SETUP_HOOK} as root (re-owns everything but symlinks)", fixable=True))
+                       f"{count} paths not owned by hermes, e.g. {misowned[0]}" if misowned else "",
+                       f"re-run {SETUP_HOOK} as root (re-owns the image's state, never symlinks)", fixable=True))
     for name in (l[len("unreadable "):] for l in facts if l.startswith("unreadable ")):
         out.append(Finding(c.endpoint, c.name, "profile-readable", False,
                            f"profiles/{name} is not readable by hermes: its gateway cannot start",

@@ -1,12 +1,15 @@
 #!/bin/sh
 # The container's CMD (Architecture B: the main program is not supervised; its exit code is the
 # container's). Routing:
-#   no arguments                 -> hermes
-#   first argument on the PATH   -> run it as given        (sh -c ..., hermes ..., sleep ...)
-#   anything else                -> hermes <arguments>     (--version, chat, -p coder chat)
+#   no arguments                         -> hermes
+#   a hermes subcommand (login, chat...) -> hermes <arguments>, even if a program has that name
+#   first argument on the PATH           -> run it as given        (sh -c ..., sleep ...)
+#   anything else                        -> hermes <arguments>     (--version, -p coder chat)
 export HOME=/opt/data
 # shellcheck disable=SC1091
 . /opt/hermes/.venv/bin/activate
+# Written at image build from hermes' own argument parser (one name per line).
+SUBCOMMANDS=/opt/hermes/docker/hermes-subcommands
 
 # An executable file in a PATH directory (not a shell builtin: `true` must run /usr/bin/true).
 on_path() {
@@ -23,9 +26,14 @@ on_path() {
   return 1
 }
 
+is_subcommand() {
+  case "$1" in -*|*/*|'') return 1 ;; esac
+  grep -qxF -e "$1" "$SUBCOMMANDS" 2>/dev/null
+}
+
 if [ "$#" -eq 0 ]; then
   set -- hermes
-elif ! on_path "$1"; then
+elif is_subcommand "$1" || ! on_path "$1"; then
   set -- hermes "$@"
 fi
 

@@ -4,10 +4,13 @@ import os
 import sys
 from pathlib import Path
 
+from . import role
 from .names import is_valid_profile
 from .paths import DEFAULT_PROFILE, hermes_home, profile_dir, slot_dir
 from .slots import SlotError, register, rescan
-from .state import resolved_state
+from .state import STATE_FILE, resolved_state, seed_running_state
+
+BOOT_WARNINGS = Path("/run/s6/boot-warnings")
 
 BOOT_LOG = "container-boot.log"
 ROTATE_BYTES = 256 * 1024
@@ -60,10 +63,10 @@ def _candidates(home: Path) -> list[tuple[str, str | None]]:
     return found
 
 
-def _restore(profile: str, log: BootLog) -> None:
+def _restore(profile: str, log: BootLog, *, autostart: bool = True) -> None:
     directory = profile_dir(profile)
     prior = resolved_state(directory)
-    start = prior == "running"
+    start = autostart and prior == "running"
     for name in STALE_RUNTIME_FILES:
         try:
             (directory / name).unlink()
@@ -74,9 +77,30 @@ def _restore(profile: str, log: BootLog) -> None:
     log.write(profile=profile, prior_state=prior, action="started" if start else "registered")
 
 
+def _copy_boot_warnings(log: BootLog) -> None:
+    """Root's warnings from 01-hermes-setup (a failed chown, a refused symlink) join the boot log."""
+    try:
+        lines = BOOT_WARNINGS.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    for line in lines[:50]:
+        log.write(stage="01-hermes-setup", warning=repr(line))
+
+
 def reconcile() -> int:
     home = hermes_home()
     log = BootLog(home)
+    _copy_boot_warnings(log)
+    args = role.container_args()
+    reason = role.skip_reason(args)
+    if reason:
+        # No slot at all, as hermes-agent 0.19.0 does in a dashboard container: the gateways
+        # belong to the container that runs them. The default line still marks the boot done.
+        log.write(profile=DEFAULT_PROFILE, action="skipped", reason=reason)
+        return 0
+    if role.legacy_gateway_run(args) and not (home / STATE_FILE).exists():
+        seed_running_state(home, migrated_from="legacy-container-cmd")
+    multiplex = role.multiplex()
     failures = 0
     named = []
     for name, reason in _candidates(home):
@@ -86,12 +110,15 @@ def reconcile() -> int:
             named.append(name)
     for profile in named:
         try:
-            _restore(profile, log)
+            _restore(profile, log, autostart=not multiplex)
         except (OSError, SlotError) as exc:
             failures += 1
             log.write(profile=profile, action="failed", reason=type(exc).__name__)
             print(f"02-reconcile-profiles: {profile}: {exc}", file=sys.stderr)
     # The default line comes last: its appearance tells watchers that the boot is complete.
     _restore(DEFAULT_PROFILE, log)
-    rescan()
+    try:
+        rescan()
+    except SlotError:
+        pass  # at boot the scanner starts after cont-init and sees every slot by itself
     return 1 if failures else 0

@@ -6,9 +6,19 @@ from .paths import DEFAULT_PROFILE
 FATAL_CONFIG_EXIT = 78  # hermes gateway run: fatal configuration (port in use, ...)
 
 
+# Container-level API server settings are meant for the default profile's gateway; a named
+# profile that inherited them would bind the same port (hermes-agent issue #80310). Its own .env
+# decides instead.
+_DROP_CONTAINER_API_SERVER = """for name in $(env | sed -n 's/^\\(API_SERVER_[A-Za-z0-9_]*\\)=.*/\\1/p'); do
+  unset "$name"
+done
+"""
+
+
 def run_script(profile: str) -> str:
     gateway = ["hermes"] if profile == DEFAULT_PROFILE else ["hermes", "-p", profile]
     command = shlex.join([*gateway, "gateway", "run", "--replace"])
+    isolate = "" if profile == DEFAULT_PROFILE else _DROP_CONTAINER_API_SERVER
     return f"""#!/command/with-contenv sh
 # shellcheck shell=sh
 # Gateway of profile {profile}, supervised by s6. Rendered by hermes_supervise; do not edit.
@@ -17,7 +27,7 @@ cd "${{HERMES_HOME:-/opt/data}}" || exit 1
 . /opt/hermes/.venv/bin/activate
 # Tells hermes it IS the supervised process, so `gateway run` does not redirect to s6 again.
 export HERMES_S6_SUPERVISED_CHILD=1
-# stderr joins stdout so every line reaches both docker logs and the persistent log.
+{isolate}# stderr joins stdout so every line reaches both docker logs and the persistent log.
 exec 2>&1
 [ "$(id -u)" = 0 ] || exec {command}
 exec /command/s6-setuidgid hermes {command}
@@ -38,11 +48,8 @@ def log_run_script(profile: str) -> str:
 # shellcheck shell=sh
 # Logger of gateway {profile}: every line to stdout (docker logs) and, with an ISO 8601
 # timestamp, to $HERMES_HOME/logs/gateways/{profile}/current (10 archives of 1 MB).
+# Runs as hermes (the scanner of /run/service does), so nothing here needs or gets privilege.
 dir="${{HERMES_HOME:-/opt/data}}/logs/gateways/{profile}"
-if [ "$(id -u)" = 0 ]; then
-  mkdir -p "$dir" && chown hermes:hermes "$dir"
-  exec /command/s6-setuidgid hermes /command/s6-log -b -- 1 n10 s1000000 T "$dir"
-fi
 mkdir -p "$dir"
 exec /command/s6-log -b -- 1 n10 s1000000 T "$dir"
 """

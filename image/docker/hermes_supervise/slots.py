@@ -1,5 +1,4 @@
 """Registering and unregistering gateway slots in the s6 scan directory."""
-import os
 import shutil
 import subprocess
 import time
@@ -19,19 +18,6 @@ def _write(path: Path, text: str, mode: int) -> None:
     path.chmod(mode)
 
 
-def _seed_supervise(service: Path) -> None:
-    """Pre-create event/, supervise/ and the control FIFO, owned by whoever runs this (hermes).
-    s6-supervise (root) treats existing entries as given, so hermes can later use s6-svc,
-    s6-svstat and s6-svwait on the slot without EACCES."""
-    (service / "event").mkdir(mode=0o3730)
-    (service / "event").chmod(0o3730)
-    (service / "supervise").mkdir(mode=0o755)
-    (service / "supervise" / "event").mkdir(mode=0o3730)
-    (service / "supervise" / "event").chmod(0o3730)
-    os.mkfifo(service / "supervise" / "control", 0o660)
-    (service / "supervise" / "control").chmod(0o660)
-
-
 def _write_scripts(profile: str, target: Path) -> None:
     """run, finish and log/run, each replaced atomically (s6 reads them at every start)."""
     for relative, text in (("run", run_script(profile)), ("finish", finish_script()),
@@ -48,8 +34,8 @@ def build_slot(profile: str, target: Path, *, start: bool) -> None:
     _write(target / "type", "longrun\n", 0o644)
     (target / "log").mkdir(mode=0o755)
     _write_scripts(profile, target)
-    _seed_supervise(target)
-    _seed_supervise(target / "log")
+    # No supervise/ skeleton: the scanner of /run/service runs as hermes, so s6-supervise makes
+    # supervise/ and event/ hermes' own and every hermes tool can use them.
     if not start:
         (target / "down").touch()
 

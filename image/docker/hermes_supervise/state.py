@@ -47,6 +47,15 @@ def write_desired_state(profile_dir: Path, desired: str) -> None:
     os.replace(tmp, path)
 
 
+def seed_running_state(profile_dir: Path, **extra: object) -> None:
+    """A first gateway_state.json that says the gateway is meant to run (never over a file)."""
+    record = {"gateway_state": "running", "desired_state": "running",
+              "updated_at": int(time.time()), **extra}
+    fd = os.open(profile_dir / STATE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 PLANNED_STOP_MARKER = ".gateway-planned-stop.json"
 
 
