@@ -55,16 +55,16 @@ def test_repair_leaves_host_files_and_newline_names_alone_across_remap_and_docto
 touch {HERMES}/state.db '{HERMES}/profiles/coder/y
 /etc/shadow
 /root-file'
-ln -s /etc/hermes-canary {HERMES}/auth.json && touch /etc/hermes-canary""", user="root")
+ln -s /etc/debian_version {HERMES}/auth.json""", user="root")
     c = recreate(containers, c, "own2", volume, env={"HERMES_UID": "12345", "HERMES_GID": "12345"})
     from conftest import hermesctl
     fixed = hermesctl("doctor", "--fix", c.name)
     assert fixed.code in (0, 1, 3), fixed
-    owners = sh(c, "stat -c '%u %n' /etc /etc/shadow /etc/hermes-canary " + HERMES + "/host_secret.json "
+    owners = sh(c, "stat -c '%u %n' /etc /etc/shadow /etc/debian_version " + HERMES + "/host_secret.json "
                 + HERMES + "/state.db", user="root").splitlines()
-    assert owners == ["0 /etc", "0 /etc/shadow", "0 /etc/hermes-canary",
+    assert owners == ["0 /etc", "0 /etc/shadow", "0 /etc/debian_version",
                       f"0 {HERMES}/host_secret.json", f"12345 {HERMES}/state.db"]
-    inner = sh(c, f"find {HERMES}/profiles/coder -name root-file -printf '%u'", user="root")
+    inner = sh(c, f"find {HERMES}/profiles/coder -name root-file -printf '%U'", user="root")
     assert inner == "12345"
     assert "refusing to re-own symlink /opt/data/auth.json" in c.logs().decode()
     assert "refusing to re-own symlink /opt/data/auth.json" in boot_log(c)
@@ -220,8 +220,11 @@ def test_named_profiles_do_not_inherit_container_api_server_settings(containers)
     env = {"API_SERVER_ENABLED": "true", "API_SERVER_HOST": "127.0.0.1", "API_SERVER_PORT": "8642",
            "API_SERVER_KEY": "k" * 32, "HERMES_GATEWAY_BOOTSTRAP_STATE": "running"}
     c = containers.start("apisrv", env=env)
+    # Slots made by hand (hermes-agent's own scripts) and ours behave alike.
     sh(c, "hermes profile create coder >/dev/null && /command/s6-svc -u /run/service/gateway-coder")
-    wait_for(lambda: svstat(c, "coder")["up"] and svstat(c, "default")["up"], what="both up")
+    sh(c, "hermes profile create writer >/dev/null && /opt/hermes/docker/hermes-slots adopt writer"
+          " && /command/s6-svc -u /run/service/gateway-writer")
+    wait_for(lambda: all(svstat(c, p)["up"] for p in ("coder", "writer", "default")), what="all up")
 
     def environ(profile):
         pid = svstat(c, profile)["pid"]
@@ -229,9 +232,10 @@ def test_named_profiles_do_not_inherit_container_api_server_settings(containers)
 
     wait_for(lambda: "API_SERVER_PORT=8642" in environ("default"), what="default keeps its settings")
     assert "API_SERVER_" not in environ("coder")
+    assert "API_SERVER_" not in environ("writer")
     # The default gateway serves the API; the named one did not fight it for the port.
     time.sleep(2)
-    assert svstat(c, "coder")["up"]
+    assert svstat(c, "coder")["up"] and svstat(c, "writer")["up"]
 
 
 # 10. Size.

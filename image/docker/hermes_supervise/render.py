@@ -6,19 +6,9 @@ from .paths import DEFAULT_PROFILE
 FATAL_CONFIG_EXIT = 78  # hermes gateway run: fatal configuration (port in use, ...)
 
 
-# Container-level API server settings are meant for the default profile's gateway; a named
-# profile that inherited them would bind the same port (hermes-agent issue #80310). Its own .env
-# decides instead.
-_DROP_CONTAINER_API_SERVER = """for name in $(env | sed -n 's/^\\(API_SERVER_[A-Za-z0-9_]*\\)=.*/\\1/p'); do
-  unset "$name"
-done
-"""
-
-
 def run_script(profile: str) -> str:
     gateway = ["hermes"] if profile == DEFAULT_PROFILE else ["hermes", "-p", profile]
     command = shlex.join([*gateway, "gateway", "run", "--replace"])
-    isolate = "" if profile == DEFAULT_PROFILE else _DROP_CONTAINER_API_SERVER
     return f"""#!/command/with-contenv sh
 # shellcheck shell=sh
 # Gateway of profile {profile}, supervised by s6. Rendered by hermes_supervise; do not edit.
@@ -27,7 +17,8 @@ cd "${{HERMES_HOME:-/opt/data}}" || exit 1
 . /opt/hermes/.venv/bin/activate
 # Tells hermes it IS the supervised process, so `gateway run` does not redirect to s6 again.
 export HERMES_S6_SUPERVISED_CHILD=1
-{isolate}# stderr joins stdout so every line reaches both docker logs and the persistent log.
+# with-contenv keeps the container's API_SERVER_* settings from named profiles (#80310).
+# stderr joins stdout so every line reaches both docker logs and the persistent log.
 exec 2>&1
 [ "$(id -u)" = 0 ] || exec {command}
 exec /command/s6-setuidgid hermes {command}
