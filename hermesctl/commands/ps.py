@@ -32,6 +32,7 @@ class GatewayRow:
     platforms: dict | None = None
     health: str | None = None
     error: str | None = None  # the container did not answer (state timeout or error)
+    orphan_pids: list[int] | None = None  # gateway processes of the profile outside its supervisor
 
     @property
     def target(self) -> str:
@@ -43,11 +44,11 @@ class GatewayRow:
             self.wanted == "up" or self.desired_state == "running")
 
 
-def _gateway_row(c: HermesContainer, slot: Slot) -> GatewayRow:
+def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:
     s, st = slot.status, slot.state
     return GatewayRow(
         endpoint=c.endpoint, container=c.name, service=c.compose_service, profile=slot.profile,
-        state=slot.run_state, pid=s.pid if s else None,
+        state="orphaned" if orphans else slot.run_state, pid=s.pid if s else None, orphan_pids=orphans or None,
         uptime_s=s.seconds if s and s.up else None,
         wanted=None if s is None else ("up" if s.wanted_up else "down"),
         crash_looping=slot.crash_looping, parked=slot.parked,
@@ -88,7 +89,7 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
         profiles = _profiles_for(c, snap, selected_by)
         if not snap.booted and not snap.slots:
             rows.append(_container_row(c, "booting"))
-        rows.extend(_gateway_row(c, snap.slots[p]) for p in profiles)
+        rows.extend(_gateway_row(c, snap.slots[p], snap.orphans(p)) for p in profiles)
     return rows
 
 
@@ -103,7 +104,7 @@ def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict
 
 
 def exit_status(rows: list[GatewayRow]) -> ExitStatus:
-    if any(r.wanted_but_not_up or r.crash_looping or r.parked for r in rows):
+    if any(r.wanted_but_not_up or r.crash_looping or r.parked or r.orphan_pids for r in rows):
         return ExitStatus.NOT_RUNNING
     return ExitStatus.OK
 
