@@ -176,7 +176,8 @@ def test_orphaned_gateway_is_found_and_ended(containers):
     sh(c, "/command/s6-svc -u /run/service/gateway-coder")
     old = wait_for(lambda: svstat(c, "coder")["pid"] if svstat(c, "coder")["up"] else None, what="up")
     sh(c, "kill -9 $(ps -e -o pid=,args= | awk '$2==\"s6-supervise\" && $3==\"gateway-coder\" {print $1}')", user="root")
-    wait_for(lambda: not svstat(c, "coder")["up"], what="the new supervisor")
+    wait_for(lambda: sh(c, "/command/s6-svstat -o up /run/service/gateway-coder", check=False).strip() == "false",
+             what="the respawned supervisor")
     row = hermesctl("ps", target, "--json").json()["gateways"][0]
     assert row["state"] == "orphaned" and row["orphan_pids"] == [old], row
     assert hermesctl("ps", target).code == 3
