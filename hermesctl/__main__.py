@@ -1,3 +1,25 @@
-from hermesctl.cli import main
+"""`python -m hermesctl` and the `hermesctl` script. SIGINT is taken over before anything slow
+is imported, and the process ends with os._exit so that threads blocked on a container that does
+not answer never hold it up (see hermesctl.interrupt)."""
+from hermesctl import interrupt
 
-main()
+
+def entry() -> None:
+    interrupt.install()
+    status = interrupt.INTERRUPTED
+    try:
+        try:
+            from hermesctl.cli import main
+            main()
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except KeyboardInterrupt:
+            status = interrupt.INTERRUPTED
+    except KeyboardInterrupt:  # Ctrl-C while the first outcome was being handled
+        status = interrupt.INTERRUPTED
+    interrupt.hard_exit(status)
+
+
+if __name__ == "__main__":
+    entry()

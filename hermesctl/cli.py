@@ -12,7 +12,7 @@ import typer
 from hermesctl import __version__
 from hermesctl.errors import HermesctlError, UsageError
 from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
+from hermesctl.fleet import DEFAULT_EXEC_TIMEOUT, Fleet
 from hermesctl.output import Output
 from hermesctl.targets import parse_target, parse_targets
 
@@ -22,9 +22,13 @@ Hermes containers are found by the label io.hermes-agent.managed=true, which the
 sets. Targets read CONTAINER or CONTAINER:PROFILE, with globs on either side ('*:coder',
 'web-*'); containers by name or id prefix; `default` is a profile.
 
+Every exec in a container has a deadline (--timeout, default 30 s); a container that does not
+answer in time is reported as such and the rest of the fleet still answers.
+
 Exit codes: 0 ok, 1 failed, 2 usage, 3 not running, 4 not found, 5 container stopped,
-6 invalid profile name, 7 partial (an endpoint did not answer), 8 not a Hermes container,
-69 Docker daemon unreachable, 130 interrupted.
+6 invalid profile name, 7 partial (an endpoint or a container did not answer, or timed out;
+the rest is shown), 8 not a Hermes container, 69 Docker daemon unreachable, 130 interrupted;
+`exec` passes the command's own exit code through.
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
@@ -44,6 +48,7 @@ class Run:
     contexts: list[str] = field(default_factory=list)
     project: Optional[str] = None
     fleet_file: Optional[str] = None
+    exec_timeout: float = DEFAULT_EXEC_TIMEOUT
     _fleet: Optional[Fleet] = None
 
     def fleet(self) -> Fleet:
@@ -54,28 +59,47 @@ class Run:
             self._fleet = build_fleet(self.hosts, self.contexts, project=project,
                                       fleet_file=self.fleet_file)
             self.out.several_endpoints = self._fleet.configured > 1
+            self.out.unreachable = lambda: self._fleet.unreachable
+        self._fleet.exec_timeout = self.exec_timeout
         return self._fleet
 
 
-def _run(ctx: typer.Context, json_output: bool = False) -> Run:
-    """The run's context; a command's own --json (after the subcommand) counts too."""
+def _run(ctx: typer.Context, json_output: bool = False, timeout: Optional[float] = None,
+         no_headers: bool = False) -> Run:
+    """The run's context; a command's own --json, --timeout, --no-headers (after the
+    subcommand) count too."""
     run: Run = ctx.find_root().obj
     run.out.json = run.out.json or json_output
+    run.out.no_headers = run.out.no_headers or no_headers
+    if timeout is not None:
+        run.exec_timeout = _valid_timeout(timeout)
     return run
 
 
+def _valid_timeout(seconds: float) -> float:
+    if not 0 < seconds <= 86400:
+        raise UsageError(f"--timeout must be between 0 and 86400 seconds, not {seconds:g}")
+    return seconds
+
+
 JSON = typer.Option(False, "--json", help="one JSON document (versioned schema)")
+TIMEOUT = typer.Option(None, "--timeout", help=f"deadline of each exec in a container, seconds "
+                       f"(default {DEFAULT_EXEC_TIMEOUT:g})")
+NO_HEADERS = typer.Option(False, "--no-headers", help="tables without a header row")
 
 
 def _exit(ctx: typer.Context, status: int) -> None:
-    """End the command. Endpoints that did not answer are reported here, once, for every
-    command; an otherwise successful answer that lacks them exits PARTIAL."""
+    """End the command. Endpoints and containers that did not answer are reported here, once,
+    for every command; an answer that lacks them exits PARTIAL unless something failed
+    outright (1) or worse: "not running" (3) cannot be claimed about what was not seen."""
     run: Optional[Run] = ctx.find_root().obj
     fleet = run._fleet if run else None
     if fleet and fleet.unreachable:
         for u in fleet.unreachable:
-            run.out.warn(f"endpoint {u.endpoint} did not answer: {u.message}")
-        if status == ExitStatus.OK:
+            what = f"container {u.container}" if u.container else f"endpoint {u.endpoint}"
+            verb = "did not answer in time" if u.reason == "timeout" else "did not answer"
+            run.out.warn(f"{what} {verb}: {u.message}")
+        if status in (ExitStatus.OK, ExitStatus.NOT_RUNNING):
             status = ExitStatus.PARTIAL
     raise typer.Exit(int(status))
 
@@ -89,13 +113,16 @@ def main_options(
     fleet_file: Optional[str] = typer.Option(None, "--fleet", help="fleet file whose endpoints to span"),
     json_output: bool = typer.Option(False, "--json", help="one JSON document (versioned schema)"),
     no_headers: bool = typer.Option(False, "--no-headers", help="tables without a header row"),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help=f"deadline of each exec in a container, "
+                                            f"seconds (default {DEFAULT_EXEC_TIMEOUT:g})"),
     version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True),
 ):
     if version:
         typer.echo(f"hermesctl {__version__}")
         raise typer.Exit(0)
     ctx.obj = Run(out=Output(json=json_output, no_headers=no_headers), hosts=host, contexts=context,
-                  project=project, fleet_file=fleet_file)
+                  project=project, fleet_file=fleet_file,
+                  exec_timeout=DEFAULT_EXEC_TIMEOUT if timeout is None else _valid_timeout(timeout))
 
 
 TARGETS = typer.Argument(None, help="CONTAINER[:PROFILE], globs allowed; none = everything")
@@ -107,10 +134,19 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
        quiet: bool = typer.Option(False, "--quiet", "-q", help="only CONTAINER:PROFILE ids"),
        watch: bool = typer.Option(False, "--watch", help="a live table until Ctrl-C"),
        interval: float = typer.Option(2.0, "--interval", help="--watch refresh, seconds"),
-       json_output: bool = JSON):
-    """One row per container x gateway (exit 3 if a gateway wanted up is not up)."""
+       json_output: bool = JSON, timeout: Optional[float] = TIMEOUT, no_headers: bool = NO_HEADERS):
+    """One row per container x gateway.
+
+    STATE is up, down, parked (exit 78: fatal configuration), unsupervised, or crash-loop:
+    down while wanted up, or up for less than 60 s after 3 or more unplanned deaths in the last
+    60 s. Deaths during a hermesctl start/stop/restart and clean exits (code 0, hermes'
+    planned stop) are not counted. orphaned: a gateway process of the profile runs outside
+    its supervisor (`doctor --fix` ends it). timeout / error: the container did not answer.
+
+    Exit 0, 3 if a gateway wanted up is not up, 7 if a container or endpoint did not answer.
+    """
     from hermesctl.commands.ps import ps as run_ps
-    r = _run(ctx, json_output)
+    r = _run(ctx, json_output, timeout, no_headers)
     parsed = parse_targets(targets or [])
     _exit(ctx, run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval))
 
@@ -139,10 +175,11 @@ for _verb in ("start", "stop", "restart"):
 
 @gateway_app.command("status")
 def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER[:PROFILE]"),
-                   json_output: bool = JSON):
-    """Exit 0 when every targeted gateway is up, 3 otherwise (as systemctl is-active)."""
+                   json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
+    """Exit 0 when every targeted gateway is up, 3 otherwise (as systemctl is-active); 7 when a
+    targeted container did not answer. A crash-looping gateway is not up (see `ps --help`)."""
     from hermesctl.commands.gateway import status
-    r = _run(ctx, json_output)
+    r = _run(ctx, json_output, timeout)
     _exit(ctx, status(r.out, r.fleet(), parse_targets(targets)))
 
 
@@ -173,10 +210,11 @@ def profile_create(ctx: typer.Context, target: str = typer.Argument(..., help="C
 
 
 @profile_app.command("list")
-def profile_list(ctx: typer.Context, targets: Optional[List[str]] = TARGETS, json_output: bool = JSON):
+def profile_list(ctx: typer.Context, targets: Optional[List[str]] = TARGETS, json_output: bool = JSON,
+                 timeout: Optional[float] = TIMEOUT):
     """List profile directories and whether the reconciler will pick them up."""
     from hermesctl.commands.profile import list_command
-    r = _run(ctx, json_output)
+    r = _run(ctx, json_output, timeout)
     _exit(ctx, list_command(r.out, r.fleet(), parse_targets(targets or [])))
 
 
@@ -225,16 +263,17 @@ def exec_(ctx: typer.Context, container: str = typer.Argument(...),
 
 @app.command()
 def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
-           fix: bool = typer.Option(False, "--fix", help="apply the safe fixes"), json_output: bool = JSON):
+           fix: bool = typer.Option(False, "--fix", help="apply the safe fixes"), json_output: bool = JSON,
+           timeout: Optional[float] = TIMEOUT):
     """Check containers for the known pitfalls; each finding names its fix."""
     from hermesctl.commands.doctor import doctor as run_doctor
-    r = _run(ctx, json_output)
+    r = _run(ctx, json_output, timeout)
     _exit(ctx, run_doctor(r.out, r.fleet(), parse_targets(targets or []), fix=fix))
 
 
-def _fleet_command(ctx: typer.Context, file: str, json_output: bool):
+def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Optional[float] = None):
     from hermesctl.fleetfile import load_fleet_file
-    r = _run(ctx, json_output)
+    r = _run(ctx, json_output, timeout)
     spec = load_fleet_file(file)  # validated before any endpoint is contacted
     if r.fleet_file is None and spec.endpoints:
         r.fleet_file = file
@@ -245,21 +284,21 @@ def _fleet_command(ctx: typer.Context, file: str, json_output: bool):
 def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
               dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
               prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name"),
-              json_output: bool = JSON):
+              json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Converge containers to a fleet file: profiles, settings, gateway states."""
     from hermesctl.commands.apply import apply
-    r, spec = _fleet_command(ctx, file, json_output)
+    r, spec = _fleet_command(ctx, file, json_output, timeout)
     _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=dry_run, prune=prune))
 
 
 @app.command("diff")
 def diff_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
              prune: bool = typer.Option(False, "--prune", help="include deletions of unnamed profiles"),
-             json_output: bool = JSON):
-    """Show what apply would change (same as apply --dry-run)."""
-    from hermesctl.commands.apply import apply
-    r, spec = _fleet_command(ctx, file, json_output)
-    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=True, prune=prune))
+             json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
+    """Show what apply would change; exit 1 when there is drift, 0 when none (as kubectl diff)."""
+    from hermesctl.commands.apply import diff
+    r, spec = _fleet_command(ctx, file, json_output, timeout)
+    _exit(ctx, diff(r.out, r.fleet(), spec, prune=prune))
 
 
 def main(argv: Optional[List[str]] = None) -> None:

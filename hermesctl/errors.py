@@ -46,3 +46,7 @@ def describe(exc: BaseException) -> str:
     """One line for any exception: ours carry a message; others are cut to their first line."""
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return text.splitlines()[0]
+
+
+class ExecTimeoutError(HermesctlError):
+    """A command inside a container did not finish before its deadline (it was killed)."""

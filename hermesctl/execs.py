@@ -2,17 +2,28 @@
 
 Never a shell string built from input: callers pass argv lists; the only shell scripts we run are
 constants, with user values passed as positional arguments.
+
+Every exec has a deadline, enforced twice: inside the container the command runs under
+coreutils' `timeout` (which signals the whole process group, so a `cat` blocked on a FIFO dies
+too, and the exec's stream ends), and on the host the blocking API read runs in a daemon thread
+that we stop waiting for shortly after the deadline (a stream that never ends, whatever the
+reason, cannot hold the command up).
 """
+import threading
 from dataclasses import dataclass
 
 import docker.errors
 import requests.exceptions
 
 from hermesctl.endpoints import Endpoint
-from hermesctl.errors import ContainerStoppedError, DaemonUnreachableError, NotFoundError
+from hermesctl.errors import ContainerStoppedError, DaemonUnreachableError, ExecTimeoutError, NotFoundError
 from hermesctl.inventory import HermesContainer
 
 HERMES_USER = "hermes"
+TIMEOUT_PROGRAM = "/usr/bin/timeout"
+KILL_AFTER_S = 1        # timeout -k: SIGKILL this long after the SIGTERM
+HOST_GRACE_S = 2.0      # the host waits this much longer than the in-container deadline
+TIMED_OUT_CODES = (124, 137)  # timeout(1): the deadline passed (137 = it had to SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -26,8 +37,8 @@ class ExecResult:
         return self.exit_code == 0
 
 
-def run(endpoint: Endpoint, container: HermesContainer, argv: list[str], *,
-        user: str = HERMES_USER, environment: dict | None = None) -> ExecResult:
+def _exec(endpoint: Endpoint, container: HermesContainer, argv: list[str], user: str,
+          environment: dict | None) -> ExecResult:
     api = endpoint.client.api
     try:
         with endpoint.in_flight:
@@ -46,3 +57,34 @@ def run(endpoint: Endpoint, container: HermesContainer, argv: list[str], *,
     return ExecResult(code if code is not None else -1,
                       (out or b"").decode("utf-8", "replace"),
                       (err or b"").decode("utf-8", "replace"))
+
+
+def run(endpoint: Endpoint, container: HermesContainer, argv: list[str], *,
+        user: str = HERMES_USER, environment: dict | None = None,
+        timeout: float | None = None) -> ExecResult:
+    """argv in the container; with `timeout` (seconds), ExecTimeoutError when it is not done by then."""
+    if timeout is None:
+        return _exec(endpoint, container, argv, user, environment)
+    wrapped = [TIMEOUT_PROGRAM, "-k", str(KILL_AFTER_S), f"{timeout:g}", *argv]
+    outcome: dict = {}
+    done = threading.Event()
+
+    def call() -> None:
+        try:
+            outcome["result"] = _exec(endpoint, container, wrapped, user, environment)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    # A daemon thread: if the read never returns, it must not keep the process alive.
+    threading.Thread(target=call, name=f"exec-{container.name}", daemon=True).start()
+    late = ExecTimeoutError(f"{container.name}: no answer within {timeout:g}s ({argv[0]})")
+    if not done.wait(timeout + KILL_AFTER_S + HOST_GRACE_S):
+        raise late
+    if "error" in outcome:
+        raise outcome["error"]
+    result: ExecResult = outcome["result"]
+    if result.exit_code in TIMED_OUT_CODES:
+        raise late
+    return result

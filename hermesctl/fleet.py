@@ -4,18 +4,29 @@ from dataclasses import dataclass, field
 
 from hermesctl import execs
 from hermesctl.endpoints import Endpoint
-from hermesctl.errors import (ContainerStoppedError, HermesctlError, NotFoundError, NotHermesError,
-                              UsageError, describe)
+from hermesctl.errors import (ContainerStoppedError, ExecTimeoutError, HermesctlError, NotFoundError,
+                              NotHermesError, UsageError, describe)
 from hermesctl.inventory import LABEL, HermesContainer, list_containers
-from hermesctl.parallel import fan_out
+from hermesctl.parallel import Outcome, fan_out
 from hermesctl.probe import PROBE_SCRIPT, ContainerSnapshot, parse_probe
 from hermesctl.targets import Target, is_glob, match_containers, match_profiles
 
 
+DEFAULT_EXEC_TIMEOUT = 30.0  # seconds; every exec in a container has a deadline (--timeout)
+
+
 @dataclass
 class Unreachable:
+    """An endpoint, or one container on it, that did not answer: the rest of the answer stands."""
     endpoint: str
     message: str
+    container: str | None = None   # None: the whole endpoint
+    reason: str = "error"          # error, timeout
+
+    @classmethod
+    def of(cls, container: HermesContainer, exc: BaseException) -> "Unreachable":
+        return cls(container.endpoint, describe(exc), container.name,
+                   "timeout" if isinstance(exc, ExecTimeoutError) else "error")
 
 
 @dataclass
@@ -32,6 +43,7 @@ class Fleet:
     project: str | None = None
     configured: int = 1  # endpoints asked for, answering or not
     unreachable: list[Unreachable] = field(default_factory=list)
+    exec_timeout: float = DEFAULT_EXEC_TIMEOUT
     _containers: list[HermesContainer] | None = None
 
     def endpoint(self, name: str) -> Endpoint:
@@ -41,17 +53,24 @@ class Fleet:
         """Every Hermes container on every endpoint that answers (listed in parallel)."""
         if self._containers is None:
             found: list[HermesContainer] = []
-            for endpoint, result in zip(self.endpoints, fan_out(
-                    lambda e: list_containers(e, project=self.project), self.endpoints)):
-                if isinstance(result, BaseException):
-                    self.unreachable.append(Unreachable(endpoint.name, describe(result)))
+            for o in fan_out(lambda e: list_containers(e, project=self.project), self.endpoints):
+                if o.ok:
+                    found.extend(o.value)
                 else:
-                    found.extend(result)
+                    self.unreachable.append(Unreachable(o.item.name, describe(o.error)))
             self._containers = found
         return self._containers
 
     def run(self, container: HermesContainer, argv: list[str], **kwargs) -> execs.ExecResult:
+        """argv in the container, within the run's exec deadline unless the caller gives one."""
+        kwargs.setdefault("timeout", self.exec_timeout)
         return execs.run(self.endpoint(container.endpoint), container, argv, **kwargs)
+
+    def did_not_answer(self, container: HermesContainer, exc: BaseException) -> Unreachable:
+        """Record a container that failed or timed out; the command goes on with the others."""
+        entry = Unreachable.of(container, exc)
+        self.unreachable.append(entry)
+        return entry
 
     def probe(self, container: HermesContainer) -> ContainerSnapshot:
         result = self.run(container, ["sh", "-c", PROBE_SCRIPT, "hermesctl-probe"])
@@ -60,7 +79,7 @@ class Fleet:
             raise HermesctlError(f"probe of {container.name} failed: {result.stderr.strip()[:200]}")
         return snapshot
 
-    def probe_all(self, containers: list[HermesContainer]) -> list[ContainerSnapshot | BaseException]:
+    def probe_all(self, containers: list[HermesContainer]) -> list[Outcome[HermesContainer, ContainerSnapshot]]:
         return fan_out(self.probe, containers)
 
     def names_matching(self, pattern: str) -> list[str]:
@@ -147,15 +166,21 @@ class Fleet:
 
     def select(self, targets: list[Target]) -> list[Selection]:
         """Resolve targets down to gateways, probing each container once. Nothing is changed,
-        so a bad target fails the whole command before any container is touched."""
+        so a bad target fails the whole command before any container is touched. A container
+        that fails or times out while probed is recorded in `unreachable` and left out; only
+        when no container answered at all is that an error."""
         if not targets:
             targets = [Target("*", None)]
         matched = self.match(targets)
-        snapshots = self.probe_all([c for c, _ in matched])
+        outcomes = self.probe_all([c for c, _ in matched])
         selections = []
-        for (container, its_targets), snap in zip(matched, snapshots):
-            if isinstance(snap, BaseException):
-                raise snap
+        failed: list[BaseException] = []
+        for (container, its_targets), o in zip(matched, outcomes):
+            if not o.ok:
+                self.did_not_answer(container, o.error)
+                failed.append(o.error)
+                continue
+            snap = o.value
             profiles: list[str] = []
             for target in its_targets:
                 for p in match_profiles(target, container.name, list(snap.slots),
@@ -165,5 +190,8 @@ class Fleet:
             if profiles:
                 selections.append(Selection(container, snap, sorted(profiles)))
         if not selections:
+            if failed:
+                raise failed[0] if len(failed) == 1 else HermesctlError(
+                    f"no selected container answered ({len(failed)} failed): {describe(failed[0])}")
             raise NotFoundError(f"no gateway matches {' '.join(map(str, targets))}")
         return selections

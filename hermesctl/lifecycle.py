@@ -1,5 +1,8 @@
-"""Gateway lifecycle inside one container: s6-svc through exec as hermes, waited on with
-s6-svlisten (subscribe first, then act: no race), intent recorded in gateway_state.json.
+"""Gateway lifecycle inside one container: one exec of `hermes-slots operate` as hermes, which
+takes the container's operation lock (one operation at a time per container), records intent
+in gateway_state.json, runs s6-svc waited on with s6-svlisten (subscribe first, then act: no
+race), records the operation (so its deaths are not counted as a crash loop), and reports what
+each gateway was once the lock was held and what it is after the settle time.
 
 What the verbs mean:
 - start:   want up; record desired_state=running.
@@ -8,17 +11,14 @@ What the verbs mean:
 - restart: a running gateway is sent SIGTERM and comes back with a new pid; a stopped one is
            started (as `systemctl restart` does). s6-svc -r alone would do nothing to it.
 """
-import time
+import json
 from dataclasses import dataclass
 
 from hermesctl.fleet import Fleet, Selection
-from hermesctl.models import Slot
+from hermesctl.models import FATAL_CONFIG_EXIT, Slot
 
 SCANDIR = "/run/service"
 SLOTS_TOOL = "/opt/hermes/docker/hermes-slots"
-S6_SVLISTEN = "/command/s6-svlisten"
-# s6-svc takes one service directory: apply a flag to each of "$@" (after the flag), in one exec.
-SVC_EACH = 'flag=$1; shift; rc=0; for d in "$@"; do /command/s6-svc "$flag" "$d" || rc=$?; done; exit $rc'
 
 
 def slot_dir(profile: str) -> str:
@@ -40,65 +40,89 @@ class GatewayResult:
         return f"{self.container}:{self.profile}"
 
 
-def _wait_and_act(fleet: Fleet, sel: Selection, profiles: list[str], event: str, svc_flag: str,
-                  timeout: float) -> None:
-    if not profiles:
-        return
-    dirs = [slot_dir(p) for p in profiles]
-    # Subscribe to all slots first, then act on each: no state change can slip in between.
-    fleet.run(sel.container, [S6_SVLISTEN, event, "-a", "-t", str(int(timeout * 1000)), *dirs, "",
-                              "sh", "-c", SVC_EACH, "s6-svc-each", svc_flag, *dirs])
+LOCK_WAIT_MIN_S = 30.0
+BUSY_EXIT = 75  # hermes-slots: another operation held the container's lock too long
 
 
-def _result(sel: Selection, slot: Slot | None, profile: str, want_up: bool, old_pid: int | None,
-            restarted: bool) -> GatewayResult:
-    base = dict(endpoint=sel.container.endpoint, container=sel.container.name, profile=profile)
-    if slot is None or slot.status is None:
+def run_locked(fleet: Fleet, container, argv: list[str], **kwargs):
+    """argv under the container's operation lock (`hermes-slots locked`), for profile and
+    settings steps; the exec's deadline covers the wait for the lock."""
+    kwargs.setdefault("timeout", fleet.exec_timeout + LOCK_WAIT_MIN_S)
+    return fleet.run(container, [SLOTS_TOOL, "locked", "--wait", f"{LOCK_WAIT_MIN_S:g}", "--", *argv], **kwargs)
+
+
+def lock_wait(timeout: float, settle: float) -> float:
+    """How long a command waits for another one on the same container: at least one whole
+    operation of its size (both waits of a restart, and the settle time)."""
+    return max(LOCK_WAIT_MIN_S, 2 * timeout + settle + 5)
+
+
+def _state(status: dict | None) -> str:
+    if status is None:
+        return "unsupervised"
+    if status["up"]:
+        return "up"
+    if not status["wanted_up"] and status["exit_code"] == FATAL_CONFIG_EXIT:
+        return "parked"
+    return "down"
+
+
+def _judge(base: dict, verb: str, seen: Slot | None, before: dict | None, after: dict | None,
+           waited: float) -> GatewayResult:
+    """The outcome of one gateway, from what the container reported under its lock: `before` is
+    what this command found once it held the lock (another command may have acted meanwhile),
+    `after` what it left."""
+    if after is None:
         return GatewayResult(**base, ok=False, state="unsupervised", message="no supervisor on the slot")
-    s = slot.status
-    if not want_up:
-        if s.up:
-            return GatewayResult(**base, ok=False, state="up", pid=s.pid, message="did not go down")
-        return GatewayResult(**base, ok=True, state=slot.run_state, message="stopped")
-    if not s.up:
-        last = s.exit_code if s.exit_code is not None else s.signal
-        why = "parked: fatal configuration (exit 78)" if slot.parked else f"did not come up (last exit {last})"
-        return GatewayResult(**base, ok=False, state=slot.run_state, message=why)
-    if restarted and old_pid and s.pid == old_pid:
-        return GatewayResult(**base, ok=False, state="up", pid=s.pid, message="still the old process")
-    if old_pid:
-        message = "restarted" if restarted else "already running"
+    note = f" (waited {waited:.1f}s for another operation)" if waited >= 0.5 else ""
+    seen_up = bool(seen and seen.status and seen.status.up)
+    was_up = bool(before and before["up"])
+    changed_meanwhile = seen is not None and seen_up != was_up
+    state, pid = _state(after), after["pid"]
+    if verb == "stop":
+        if after["up"]:
+            return GatewayResult(**base, ok=False, state=state, pid=pid, message="did not go down" + note)
+        if was_up:
+            return GatewayResult(**base, ok=True, state=state, message="stopped" + note)
+        found = "already stopped by another operation" if changed_meanwhile else "already stopped"
+        return GatewayResult(**base, ok=True, state=state, message=found + note)
+    if not after["up"]:
+        last = after["exit_code"] if after["exit_code"] is not None else after["signal"]
+        why = ("parked: fatal configuration (exit 78)" if state == "parked"
+               else f"did not come up (last exit {last})")
+        return GatewayResult(**base, ok=False, state=state, message=why + note)
+    old_pid = before["pid"] if was_up else None
+    if verb == "restart" and old_pid and pid == old_pid:
+        return GatewayResult(**base, ok=False, state=state, pid=pid, message="still the old process" + note)
+    if verb == "restart":
+        message = "restarted" if old_pid else (
+            "started (had been stopped by another operation)" if changed_meanwhile else "started (was stopped)")
     else:
-        message = "started"
-    return GatewayResult(**base, ok=True, state="up", pid=s.pid, message=message)
+        message = "already running" if old_pid else "started"
+    return GatewayResult(**base, ok=True, state=state, pid=pid, message=message + note)
 
 
 def apply(fleet: Fleet, sel: Selection, verb: str, *, timeout: float, settle: float) -> list[GatewayResult]:
-    """Run `verb` on the selected gateways of one container and report each one's outcome."""
-    before = {p: sel.snapshot.slots[p] for p in sel.profiles}
-    old_pids = {p: (s.status.pid if s.status and s.status.up else None) for p, s in before.items()}
-    want_up = verb in ("start", "restart")
-    desire = fleet.run(sel.container, [SLOTS_TOOL, "desire", "running" if want_up else "stopped",
-                                       *sel.profiles])
-    if not desire.ok:
-        msg = desire.stderr.strip().splitlines()[-1] if desire.stderr.strip() else "desire failed"
-        return [GatewayResult(sel.container.endpoint, sel.container.name, p, False, "unknown",
-                              message=f"could not record desired_state: {msg}") for p in sel.profiles]
-    if verb == "start":
-        _wait_and_act(fleet, sel, sel.profiles, "-u", "-u", timeout)
-    elif verb == "stop":
-        _wait_and_act(fleet, sel, sel.profiles, "-D", "-d", timeout)
-    elif verb == "restart":
-        running = [p for p in sel.profiles if old_pids[p]]
-        stopped = [p for p in sel.profiles if not old_pids[p]]
-        # -u as well as -t: a slot whose `down` marker or earlier stop left it wanted-down would
-        # otherwise be killed and not come back.
-        _wait_and_act(fleet, sel, running, "-r", "-tu", timeout)
-        _wait_and_act(fleet, sel, stopped, "-u", "-u", timeout)
-    else:
+    """Run `verb` on the selected gateways of one container, under the container's operation
+    lock (one exec: hermes-slots operate), and report each one's outcome."""
+    if verb not in ("start", "stop", "restart"):
         raise ValueError(verb)
-    if want_up and settle > 0:
-        time.sleep(settle)  # a gateway that dies right after starting must not count as up
-    after = fleet.probe(sel.container)
-    return [_result(sel, after.slots.get(p), p, want_up, old_pids[p], verb == "restart")
-            for p in sel.profiles]
+    settle = settle if verb != "stop" else 0
+    wait = lock_wait(timeout, settle)
+    argv = [SLOTS_TOOL, "operate", verb, *sel.profiles, "--timeout", f"{timeout:g}",
+            "--settle", f"{settle:g}", "--lock-wait", f"{wait:g}"]
+    # The exec's deadline covers the lock wait and both s6-svlisten waits of a restart.
+    deadline = max(fleet.exec_timeout, wait + 2 * timeout + settle + 10)
+    result = fleet.run(sel.container, argv, timeout=deadline)
+    bases = {p: dict(endpoint=sel.container.endpoint, container=sel.container.name, profile=p)
+             for p in sel.profiles}
+    if not result.ok:
+        lines = result.stderr.strip().splitlines()
+        why = lines[-1].removeprefix("hermes-slots: ") if lines else f"exit {result.exit_code}"
+        if result.exit_code == BUSY_EXIT:
+            why = f"not done: {why}"
+        return [GatewayResult(**bases[p], ok=False, state="unknown", message=why) for p in sel.profiles]
+    report = json.loads(result.stdout)
+    waited = float(report.get("waited_s") or 0)
+    return [_judge(bases[p], verb, sel.snapshot.slots.get(p), g.get("before"), g.get("after"), waited)
+            for p, g in ((p, report["gateways"].get(p, {})) for p in sel.profiles)]

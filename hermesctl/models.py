@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 # s6-svstat -o fields, in this order, in the probe script.
 SVSTAT_FIELDS = "up,wantedup,normallyup,pid,exitcode,signal,updownfor"
-CRASH_WINDOW_S = 60     # deaths counted over this window ...
+CRASH_WINDOW_S = 60     # unplanned deaths counted over this window ...
 CRASH_DEATHS = 3        # ... this many or more, while barely up, is a crash loop
 FATAL_CONFIG_EXIT = 78  # hermes gateway run: fatal configuration; the slot parks itself
 
@@ -59,6 +59,48 @@ class Death:
             if at is not None:
                 deaths.append(cls(at, how))
         return deaths
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A start/stop/restart by hermesctl, as `hermes-slots operate` recorded it (Unix seconds).
+    The file is hermes-writable: malformed lines are skipped, never trusted further."""
+    start: float
+    until: float
+    action: str
+
+    @classmethod
+    def parse_records(cls, text: str) -> list["Operation"]:
+        ops = []
+        for line in text.replace("|", "\n").splitlines():
+            m = re.fullmatch(r"(\d{1,12}(?:\.\d{1,6})?) (\d{1,12}(?:\.\d{1,6})?) ([a-z]{1,16})", line.strip())
+            if m:
+                ops.append(cls(float(m.group(1)), float(m.group(2)), m.group(3)))
+        return ops
+
+
+@dataclass(frozen=True)
+class GatewayProcess:
+    """A `hermes [-p PROFILE] gateway run` process seen in the container (`ps` line)."""
+    pid: int
+    ppid: int
+    profile: str
+
+    @classmethod
+    def parse(cls, line: str) -> "GatewayProcess | None":
+        parts = line.split()
+        if len(parts) < 3 or not parts[0].isdigit() or not parts[1].isdigit():
+            return None
+        args = parts[2:]
+        profile = "default"
+        for i, arg in enumerate(args):
+            if arg in ("-p", "--profile") and i + 1 < len(args):
+                profile = args[i + 1]
+                break
+            if arg.startswith("--profile="):
+                profile = arg.split("=", 1)[1]
+                break
+        return cls(int(parts[0]), int(parts[1]), profile)
 
 
 @dataclass(frozen=True)
@@ -130,17 +172,30 @@ class Slot:
     state: GatewayState | None   # None: no state file
     deaths: tuple[Death, ...] = ()
     now: float | None = None     # the container's clock (TAI seconds) when probed
+    epoch: float | None = None   # the same moment in Unix seconds
+    operations: tuple[Operation, ...] = ()
 
     @property
     def parked(self) -> bool:
         s = self.status
         return bool(s and not s.up and not s.wanted_up and s.exit_code == FATAL_CONFIG_EXIT)
 
+    def _planned(self, death: Death) -> bool:
+        """A clean exit (hermes' planned stop exits 0), or a death while hermesctl was starting,
+        stopping or restarting the gateway: the operator asked for it."""
+        if death.how == "exitcode 0":
+            return True
+        if self.epoch is None or self.now is None:
+            return False
+        at = self.epoch - (self.now - death.at)  # the death in Unix seconds
+        return any(op.start <= at <= op.until for op in self.operations)
+
     @property
     def recent_deaths(self) -> int:
+        """Unplanned deaths in the last CRASH_WINDOW_S seconds."""
         if self.now is None:
             return 0
-        return sum(1 for d in self.deaths if self.now - d.at <= CRASH_WINDOW_S)
+        return sum(1 for d in self.deaths if self.now - d.at <= CRASH_WINDOW_S and not self._planned(d))
 
     @property
     def crash_looping(self) -> bool:

@@ -18,11 +18,11 @@ def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
     # Same URL named twice (a context and its URL) is one endpoint.
     unique = list({url: (name, url, tls) for name, url, tls in specs}.values())
     connected = fan_out(lambda spec: connect(*spec), unique)
-    endpoints: list[Endpoint] = [e for e in connected if isinstance(e, Endpoint)]
-    failures = [(spec, e) for spec, e in zip(unique, connected) if not isinstance(e, Endpoint)]
+    endpoints: list[Endpoint] = [o.value for o in connected if o.ok]
+    failures = [o for o in connected if not o.ok]
     if not endpoints:
-        raise failures[0][1]  # connect() raises DaemonUnreachableError; nothing answered at all
+        raise failures[0].error  # connect() raises DaemonUnreachableError; nothing answered at all
     fleet = Fleet(endpoints=endpoints, project=project, configured=len(unique))
-    for (name, _, _), exc in failures:
-        fleet.unreachable.append(Unreachable(name, describe(exc)))
+    for o in failures:
+        fleet.unreachable.append(Unreachable(o.item[0], describe(o.error)))
     return fleet

@@ -2,7 +2,8 @@
 Tests and --json get the same data; only the rendering differs."""
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from rich.console import Console
 from rich.table import Table
@@ -19,14 +20,18 @@ class Output:
     json: bool = False
     no_headers: bool = False
     several_endpoints: bool = False  # then every table row says which endpoint it came from
+    # What did not answer (endpoints, containers): every JSON document carries it.
+    unreachable: Callable[[], list] = field(default=lambda: [])
     # Piped output is for scripts: never truncate it to an imaginary 80-column terminal.
     console: Console = field(default_factory=lambda: Console(
         highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 4096))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
 
     def document(self, kind: str, body: dict) -> None:
-        """One JSON document per command: {"schema": "hermesctl.<kind>/v1", ...}."""
-        doc = {"schema": f"hermesctl.{kind}/v{SCHEMA_VERSION}", **body}
+        """One JSON document per command: {"schema": "hermesctl.<kind>/v1", ..., "unreachable": [...]}.
+        The kind is the command's name, words joined by '-' (ps, gateway-restart, profile-list)."""
+        doc = {"schema": f"hermesctl.{kind}/v{SCHEMA_VERSION}", **body,
+               "unreachable": [asdict(u) for u in self.unreachable()]}
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
         sys.stdout.flush()
 
@@ -58,7 +63,8 @@ class Output:
 
 
 STATE_STYLES = {"up": "green", "down": "dim", "parked": "yellow", "crash-loop": "bold red",
-                "unsupervised": "red", "booting": "yellow", "exited": "red"}
+                "unsupervised": "red", "booting": "yellow", "exited": "red", "timeout:": "bold red",
+                "error:": "red", "orphaned": "bold red"}
 
 
 def state_text(state: str) -> Text:

@@ -76,7 +76,8 @@ def test_apply_from_empty_then_no_change_then_one_flip(containers, tmp_path):
     fleet.write_text(FLEET.format(a=a.name, b=b.name))
 
     plan = hermesctl("diff", "-f", str(fleet), "--json")
-    assert plan.code == 0, plan
+    assert plan.code == 1, plan  # drift, as kubectl diff
+    assert plan.json()["schema"] == "hermesctl.diff/v1"
     assert not plan.json()["applied"]
     assert sh(a, "ls /opt/data/profiles").strip() == ""  # diff changed nothing
 

@@ -10,12 +10,13 @@ import secrets
 from dataclasses import asdict, dataclass, field
 
 from hermesctl.commands.profile import SLOTS_TOOL, list_profiles
-from hermesctl.errors import ExecError
+from hermesctl.errors import ExecError, HermesctlError, describe
 from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet, Selection
+from hermesctl.fleet import Fleet, Selection, Unreachable
 from hermesctl.fleetfile import API_SERVER_KEYS, ContainerSpec, FleetSpec, ProfileSpec
 from hermesctl.inventory import HermesContainer
 from hermesctl.lifecycle import apply as apply_lifecycle
+from hermesctl.lifecycle import run_locked
 from hermesctl.names import DEFAULT_PROFILE
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
@@ -23,6 +24,7 @@ from hermesctl.probe import ContainerSnapshot
 from hermesctl.targets import Target
 
 API_PORT_BASE = 8642
+LIFECYCLE_WAIT_S = 20  # as `gateway start/stop/restart --timeout`
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 
 
@@ -116,24 +118,34 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
 
 
 def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool) -> list[ContainerPlan]:
-    pairs = [(c, cspec) for cspec in spec.containers
-             for c, _ in fleet.match([Target(cspec.name, None, cspec.endpoint)])]
-    plans = fan_out(lambda pair: plan_container(fleet, pair[0], pair[1], prune=prune), pairs)
-    for p in plans:
-        if isinstance(p, BaseException):
-            raise p
+    """One plan per container that answers; a container that is missing, stopped, fails or
+    times out is recorded in fleet.unreachable and the others are still planned."""
+    pairs = []
+    for cspec in spec.containers:
+        try:
+            pairs += [(c, cspec) for c, _ in fleet.match([Target(cspec.name, None, cspec.endpoint)])]
+        except HermesctlError as exc:
+            fleet.unreachable.append(Unreachable(cspec.endpoint or "-", describe(exc), cspec.name))
+    plans = []
+    for o in fan_out(lambda pair: plan_container(fleet, pair[0], pair[1], prune=prune), pairs):
+        if o.ok:
+            plans.append(o.value)
+        else:
+            fleet.did_not_answer(o.item[0], o.error)
+    if not plans and fleet.unreachable:
+        raise HermesctlError(f"no container of {spec.path} answered: {fleet.unreachable[0].message}")
     return plans
 
 
 def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
     c = plan.container
     for ch in (x for x in plan.changes if x.action == "create"):
-        res = fleet.run(c, ["hermes", "profile", "create", ch.profile])
-        ok = res.ok and fleet.run(c, [SLOTS_TOOL, "adopt", ch.profile]).ok
+        res = run_locked(fleet, c, ["hermes", "profile", "create", ch.profile])
+        ok = res.ok and run_locked(fleet, c, [SLOTS_TOOL, "adopt", ch.profile]).ok
         ch.ok, ch.message = ok, "created" if ok else ((res.stderr or res.stdout).strip().splitlines() or ["failed"])[-1]
     for ch in (x for x in plan.changes if x.action == "set-env"):
         env = {f"HERMESCTL_ENV_{k}": v for k, v in ch.env.items()}
-        res = fleet.run(c, [SLOTS_TOOL, "set-env", ch.profile, *sorted(ch.env)], environment=env)
+        res = run_locked(fleet, c, [SLOTS_TOOL, "set-env", ch.profile, *sorted(ch.env)], environment=env)
         ch.ok, ch.message = res.ok, "written" if res.ok else res.stderr.strip()
     snapshot = fleet.probe(c) if any(x.action in ("start", "stop", "restart") for x in plan.changes) else plan.snapshot
     for verb in ("stop", "start", "restart"):
@@ -141,19 +153,21 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
         if not batch:
             continue
         sel = Selection(c, snapshot, [x.profile for x in batch])
-        by_profile = {r.profile: r for r in apply_lifecycle(fleet, sel, verb, timeout=20, settle=1)}
+        by_profile = {r.profile: r for r in apply_lifecycle(fleet, sel, verb, timeout=LIFECYCLE_WAIT_S,
+                                                            settle=1)}
         for ch in batch:
             r = by_profile[ch.profile]
             ch.ok, ch.message = r.ok, r.message
     for ch in (x for x in plan.changes if x.action == "delete"):
-        res = fleet.run(c, ["hermes", "profile", "delete", ch.profile, "-y"])
+        res = run_locked(fleet, c, ["hermes", "profile", "delete", ch.profile, "-y"])
         ch.ok, ch.message = res.ok, "deleted" if res.ok else res.stderr.strip()
 
 
-def render(out: Output, spec: FleetSpec, plans: list[ContainerPlan], *, applied: bool) -> None:
+def render(out: Output, spec: FleetSpec, plans: list[ContainerPlan], *, applied: bool,
+           kind: str = "apply") -> None:
     changes = [ch for p in plans for ch in p.changes]
     if out.json:
-        out.document("apply", {"file": spec.path, "applied": applied,
+        out.document(kind, {"file": spec.path, "applied": applied,
                                "changes": [{k: v for k, v in asdict(ch).items() if k != "env"} for ch in changes]})
         return
     if not changes:
@@ -174,11 +188,17 @@ def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: b
         out.line("plan:")
         render(out, spec, plans, applied=False)
         out.line("result:")
-    results = fan_out(lambda p: _run_changes(fleet, p), plans)
-    for plan, result in zip(plans, results):
-        if isinstance(result, BaseException):
-            for ch in plan.changes:
+    for o in fan_out(lambda p: _run_changes(fleet, p), plans):
+        if not o.ok:
+            for ch in o.item.changes:
                 if ch.ok is None:
-                    ch.ok, ch.message = False, str(result)
+                    ch.ok, ch.message = False, describe(o.error)
     render(out, spec, plans, applied=True)
     return ExitStatus.OK if all(ch.ok for p in plans for ch in p.changes) else ExitStatus.FAILED
+
+
+def diff(out: Output, fleet: Fleet, spec: FleetSpec, *, prune: bool) -> ExitStatus:
+    """What apply would change; exit 1 when there is drift, 0 when none (as `kubectl diff`)."""
+    plans = make_plan(fleet, spec, prune=prune)
+    render(out, spec, plans, applied=False, kind="diff")
+    return ExitStatus.FAILED if any(p.changes for p in plans) else ExitStatus.OK

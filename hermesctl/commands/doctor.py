@@ -3,10 +3,10 @@ import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
-from hermesctl.errors import describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
+from hermesctl.lifecycle import SLOTS_TOOL
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
 from hermesctl.probe import ContainerSnapshot
@@ -26,6 +26,19 @@ for d in "$H"/profiles/*/; do
 done
 """
 SETUP_HOOK = "/etc/cont-init.d/01-hermes-setup"
+# Ends orphaned gateways: SIGTERM, then SIGKILL to what is left after 5 s. Pids come as argv.
+ORPHAN_KILLER_SCRIPT = r"""
+kill -TERM "$@" 2>/dev/null
+i=0
+while [ $i -lt 50 ]; do
+  alive=0
+  for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+  [ $alive = 0 ] && exit 0
+  sleep 0.1; i=$((i+1))
+done
+kill -KILL "$@" 2>/dev/null
+exit 0
+"""
 
 
 @dataclass
@@ -38,6 +51,8 @@ class Finding:
     fix: str = ""
     fixable: bool = False
     fixed: bool = False
+    pids: list[int] | None = None  # gateway-orphaned: the processes --fix ends ...
+    restart: str | None = None     # ... and the profile it then starts under s6 (desired running)
 
 
 def _likely_cause(state) -> str:
@@ -99,6 +114,16 @@ def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
         if slot.status is None:
             out.append(Finding(c.endpoint, c.name, "slot-supervised", False, f"gateway-{p} has no supervisor",
                                "rescan: s6-svscanctl -a /run/service", fixable=True))
+        orphans = snap.orphans(p)
+        if orphans:
+            out.append(Finding(c.endpoint, c.name, "gateway-orphaned", False,
+                               f"{p}: gateway process {', '.join(map(str, orphans))} runs outside its supervisor "
+                               f"(s6 says {slot.run_state}; its supervisor was probably killed)",
+                               f"end it (kill as hermes), then `hermesctl gateway start {c.name}:{p}` if wanted",
+                               fixable=True, pids=orphans,
+                               restart=p if slot.state and slot.state.desired_state == "running" else None))
+        if slot.status is None:
+            pass
         elif slot.crash_looping or slot.parked:
             kind = "parked (exit 78)" if slot.parked else "crash-looping"
             out.append(Finding(c.endpoint, c.name, "gateway-health", False, f"{p}: {kind}; {_likely_cause(slot.state)}",
@@ -122,6 +147,14 @@ def _apply_fix(fleet: Fleet, c: HermesContainer, f: Finding) -> bool:
         return fleet.run(c, [SETUP_HOOK], user="root").ok
     if f.check == "slot-supervised":
         return fleet.run(c, ["/command/s6-svscanctl", "-a", "/run/service"]).ok
+    if f.check == "gateway-orphaned":
+        # As hermes: it can end only hermes' own processes, whatever a pid turned out to be.
+        ended = fleet.run(c, ["sh", "-c", ORPHAN_KILLER_SCRIPT, "hermesctl-end-orphans",
+                              *map(str, f.pids or [])]).ok
+        if ended and f.restart:
+            return fleet.run(c, [SLOTS_TOOL, "operate", "start", f.restart, "--settle", "1"],
+                             timeout=fleet.exec_timeout + 60).ok
+        return ended
     return False
 
 
@@ -134,11 +167,14 @@ def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> Ex
         containers = everything
     findings: list[Finding] = shared_volumes(containers)
     by_name = {(c.endpoint, c.name): c for c in containers}
-    for c, result in zip(containers, fan_out(lambda c: check_container(fleet, c), containers)):
-        if isinstance(result, BaseException):
-            findings.append(Finding(c.endpoint, c.name, "reachable", False, describe(result)))
+    for o in fan_out(lambda c: check_container(fleet, c), containers):
+        if o.ok:
+            findings.extend(o.value)
         else:
-            findings.extend(result)
+            entry = fleet.did_not_answer(o.item, o.error)
+            findings.append(Finding(o.item.endpoint, o.item.name, "reachable", False,
+                                    f"{entry.reason}: {entry.message}",
+                                    "see `docker logs` and the exec that hangs (hermesctl --timeout)"))
     if fix:
         for f in findings:
             if not f.ok and f.fixable and (f.endpoint, f.container) in by_name:

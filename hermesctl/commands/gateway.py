@@ -4,7 +4,7 @@ from dataclasses import asdict
 from hermesctl.errors import NotFoundError, UsageError, describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection
-from hermesctl.lifecycle import SLOTS_TOOL, GatewayResult, apply
+from hermesctl.lifecycle import SLOTS_TOOL, GatewayResult, apply, run_locked
 from hermesctl.names import normalize_profile
 from hermesctl.output import Output, duration, state_text
 from hermesctl.parallel import fan_out
@@ -18,7 +18,7 @@ def _failure(sel: Selection, exc: BaseException) -> list[GatewayResult]:
 
 def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
     if out.json:
-        out.document("gateway", {"action": verb,
+        out.document(f"gateway-{verb}", {"action": verb,
                                  "results": [asdict(r) | {"target": r.target} for r in results]})
     else:
         rows = [[r.target, "ok" if r.ok else "FAILED", state_text(r.state), r.pid, r.message]
@@ -39,7 +39,7 @@ def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, ti
             return _failure(sel, exc)
 
     if not rolling:
-        return render(out, verb, [r for batch in fan_out(one, selections) for r in batch])
+        return render(out, verb, [r for o in fan_out(one, selections) for r in o.value])
     results: list[GatewayResult] = []
     for i, sel in enumerate(selections):  # one container at a time, in name order
         batch = one(sel)
@@ -92,7 +92,7 @@ def registration(out: Output, fleet: Fleet, verb: str, targets: list[Target], *,
     def one(pair) -> GatewayResult:
         container, profile = pair
         argv = [SLOTS_TOOL, verb, profile] + (["--up"] if up and verb == "register" else [])
-        result = fleet.run(container, argv)
+        result = run_locked(fleet, container, argv)
         detail = (result.stderr.strip().splitlines() or [""])[-1]
         if result.exit_code == 3 or result.exit_code == 4:
             raise NotFoundError(detail.removeprefix("hermes-slots: "))
@@ -102,11 +102,12 @@ def registration(out: Output, fleet: Fleet, verb: str, targets: list[Target], *,
                              message=f"{verb}ed" if ok else detail.removeprefix("hermes-slots: "))
 
     results = []
-    for (container, profile), res in zip(pairs, fan_out(one, pairs)):
-        if isinstance(res, NotFoundError) and len(pairs) == 1:
-            raise res
-        if isinstance(res, BaseException):
+    for o in fan_out(one, pairs):
+        (container, profile), res = o.item, o.value
+        if isinstance(o.error, NotFoundError) and len(pairs) == 1:
+            raise o.error
+        if not o.ok:
             res = GatewayResult(container.endpoint, container.name, profile, False, "unknown",
-                                message=describe(res))
+                                message=describe(o.error))
         results.append(res)
     return render(out, verb, results)

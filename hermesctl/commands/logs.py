@@ -47,9 +47,10 @@ def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow
         return fleet.run(c, ["sh", "-c", _script(False), "hermesctl-logs", p, str(lines)]).stdout
 
     merged = []
-    for (c, p), text in zip(pairs, fan_out(fetch, pairs)):
-        if isinstance(text, BaseException):
-            out.warn(f"{c.name}:{p}: {text}")
+    for o in fan_out(fetch, pairs):
+        (c, p), text = o.item, o.value
+        if not o.ok:
+            out.warn(f"{c.name}:{p}: {describe(o.error)}")
             continue
         merged += [(_sort_key(l), prefixes[(c.key, p)], l) for l in text.splitlines()[1:]]
     for _, prefix, line in sorted(merged, key=lambda t: t[0]) if len(pairs) > 1 else merged:

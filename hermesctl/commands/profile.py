@@ -4,7 +4,7 @@ from hermesctl.errors import ExecError, NotFoundError, UsageError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
-from hermesctl.lifecycle import SLOTS_TOOL
+from hermesctl.lifecycle import SLOTS_TOOL, run_locked
 from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
@@ -39,18 +39,18 @@ def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitSta
     container = fleet.one(target)
     if any(p["name"] == name for p in list_profiles(fleet, container)):
         raise UsageError(f"profile {name} already exists in {container.name}")
-    result = fleet.run(container, ["hermes", "profile", "create", name])
+    result = run_locked(fleet, container, ["hermes", "profile", "create", name])
     if not result.ok:
         raise ExecError(f"hermes profile create {name} failed in {container.name}: "
                         f"{_last_line(result.stderr or result.stdout)}")
     # hermes registered the slot with its own scripts; render ours, as the boot reconciler will.
-    adopted = fleet.run(container, [SLOTS_TOOL, "adopt", name])
+    adopted = run_locked(fleet, container, [SLOTS_TOOL, "adopt", name])
     if not adopted.ok:
         raise ExecError(f"profile {name} created in {container.name}, but its slot could not be "
                         f"adopted: {_last_line(adopted.stderr)}")
     if start:
         return lifecycle(out, fleet, "start", [Target(container.name, name)], timeout=20, settle=1)
-    _report(out, "profile", {"action": "create", "container": container.name, "profile": name},
+    _report(out, "profile-create", {"action": "create", "container": container.name, "profile": name},
             f"created profile {name} in {container.name} (gateway registered, down)")
     return ExitStatus.OK
 
@@ -64,11 +64,11 @@ def delete(out: Output, fleet: Fleet, target: Target) -> ExitStatus:
     container = fleet.one(target)
     if not any(p["name"] == name for p in list_profiles(fleet, container)):
         raise NotFoundError(f"no profile {name} in {container.name}")
-    result = fleet.run(container, ["hermes", "profile", "delete", name, "-y"])
+    result = run_locked(fleet, container, ["hermes", "profile", "delete", name, "-y"])
     if not result.ok:
         raise ExecError(f"hermes profile delete {name} failed in {container.name}: "
                         f"{_last_line(result.stderr or result.stdout)}")
-    _report(out, "profile", {"action": "delete", "container": container.name, "profile": name},
+    _report(out, "profile-delete", {"action": "delete", "container": container.name, "profile": name},
             f"deleted profile {name} from {container.name}")
     return ExitStatus.OK
 
@@ -76,15 +76,17 @@ def delete(out: Output, fleet: Fleet, target: Target) -> ExitStatus:
 def list_command(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
     matched = [c for c, _ in fleet.match(targets or [Target("*", None)])]
     rows, doc = [], []
-    for container, profiles in zip(matched, fan_out(lambda c: list_profiles(fleet, c), matched)):
-        if isinstance(profiles, BaseException):
-            raise profiles
-        for p in profiles:
+    for o in fan_out(lambda c: list_profiles(fleet, c), matched):
+        if not o.ok:  # reported with the others that did not answer; the rest is listed
+            fleet.did_not_answer(o.item, o.error)
+            continue
+        container = o.item
+        for p in o.value:
             doc.append({"endpoint": container.endpoint, "container": container.name, **p})
             rows.append([container.name, p["name"], "yes" if p["has_soul"] else "NO (skipped at boot)",
                          "yes" if p["registered"] else "no"])
     if out.json:
-        out.document("profiles", {"profiles": doc})
+        out.document("profile-list", {"profiles": doc})
     else:
         out.print(out.table(["CONTAINER", "PROFILE", "SOUL.md", "REGISTERED"], rows,
                             endpoints=[d["endpoint"] for d in doc]))

@@ -31,6 +31,8 @@ class GatewayRow:
     desired_state: str | None = None
     platforms: dict | None = None
     health: str | None = None
+    error: str | None = None  # the container did not answer (state timeout or error)
+    orphan_pids: list[int] | None = None  # gateway processes of the profile outside its supervisor
 
     @property
     def target(self) -> str:
@@ -42,11 +44,11 @@ class GatewayRow:
             self.wanted == "up" or self.desired_state == "running")
 
 
-def _gateway_row(c: HermesContainer, slot: Slot) -> GatewayRow:
+def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:
     s, st = slot.status, slot.state
     return GatewayRow(
         endpoint=c.endpoint, container=c.name, service=c.compose_service, profile=slot.profile,
-        state=slot.run_state, pid=s.pid if s else None,
+        state="orphaned" if orphans else slot.run_state, pid=s.pid if s else None, orphan_pids=orphans or None,
         uptime_s=s.seconds if s and s.up else None,
         wanted=None if s is None else ("up" if s.wanted_up else "down"),
         crash_looping=slot.crash_looping, parked=slot.parked,
@@ -69,21 +71,25 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
         wanted = set().union(*selected_by.values())
         containers = [c for c in containers if c.key in wanted]
     running = [c for c in containers if c.running]
-    snapshots = dict(zip([c.key for c in running], fleet.probe_all(running)))
+    snapshots = {o.item.key: o for o in fleet.probe_all(running)}
     rows: list[GatewayRow] = []
     for c in containers:
         if not c.running:
             code = f" ({c.exit_code})" if c.exit_code is not None else ""
             rows.append(_container_row(c, f"{c.state}{code}"))
             continue
-        snap = snapshots[c.key]
-        if isinstance(snap, BaseException):
-            rows.append(_container_row(c, f"error: {snap}"))
+        outcome = snapshots[c.key]
+        if not outcome.ok:
+            entry = fleet.did_not_answer(c, outcome.error)
+            row = _container_row(c, "timeout" if entry.reason == "timeout" else "error")
+            row.error = entry.message
+            rows.append(row)
             continue
+        snap = outcome.value
         profiles = _profiles_for(c, snap, selected_by)
         if not snap.booted and not snap.slots:
             rows.append(_container_row(c, "booting"))
-        rows.extend(_gateway_row(c, snap.slots[p]) for p in profiles)
+        rows.extend(_gateway_row(c, snap.slots[p], snap.orphans(p)) for p in profiles)
     return rows
 
 
@@ -98,7 +104,7 @@ def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict
 
 
 def exit_status(rows: list[GatewayRow]) -> ExitStatus:
-    if any(r.wanted_but_not_up or r.crash_looping or r.parked for r in rows):
+    if any(r.wanted_but_not_up or r.crash_looping or r.parked or r.orphan_pids for r in rows):
         return ExitStatus.NOT_RUNNING
     return ExitStatus.OK
 
@@ -114,7 +120,7 @@ def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: boo
     for r in rows:
         container = r.container if r.health in (None, "healthy") or wide else f"{r.container} ({r.health})"
         row = ([r.endpoint] if multi or wide else []) + [container] + ([r.service] if compose else []) + [
-            r.profile, state_text(r.state), r.pid, duration(r.uptime_s), r.wanted,
+            r.profile, state_text(f"{r.state}: {r.error}" if r.error else r.state), r.pid, duration(r.uptime_s), r.wanted,
             r.gateway_state, r.desired_state, platforms_summary(r.platforms) or None]
         if wide:
             row += [r.exit_code, r.deaths_recent, r.health]
@@ -130,7 +136,6 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
     if out.json:
         out.document("ps", {
             "gateways": [asdict(r) | {"target": r.target} for r in rows],
-            "unreachable": [asdict(u) for u in fleet.unreachable],
         })
     elif quiet:
         for r in rows:

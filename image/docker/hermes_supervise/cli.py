@@ -9,6 +9,7 @@ from .envfile import read_env, set_env
 from .paths import DEFAULT_PROFILE, all_profiles, profile_dir
 from .reconcile import reconcile
 from .slots import SlotError, adopt, register, supervised_pid, unregister
+from .operations import BUSY_EXIT, Busy, operate_json, run_locked
 from .state import write_desired_state, write_planned_stop_marker
 
 
@@ -34,6 +35,16 @@ def _parser() -> argparse.ArgumentParser:
         "desire", help="record desired_state (and, for stopped, the planned-stop marker)")
     desire.add_argument("state", choices=["running", "stopped"])
     desire.add_argument("profiles", nargs="+")
+    op = sub.add_parser("operate", help="start/stop/restart gateways under the container's lock; "
+                        "prints what each was before and after (JSON)")
+    op.add_argument("verb", choices=["start", "stop", "restart"])
+    op.add_argument("profiles", nargs="+")
+    op.add_argument("--timeout", type=float, default=20.0, help="wait for the change, seconds")
+    op.add_argument("--settle", type=float, default=0.0, help="a started gateway must stay up this long")
+    op.add_argument("--lock-wait", type=float, default=60.0, help="wait for another operation, seconds")
+    locked = sub.add_parser("locked", help="run a command (argv, no shell) under the container's lock")
+    locked.add_argument("--wait", type=float, default=60.0)
+    locked.add_argument("argv", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -65,6 +76,15 @@ def main(argv: list[str]) -> int:
                 return 4
             values = {k: os.environ[f"HERMESCTL_ENV_{k}"] for k in args.keys}
             print(json.dumps({"changed": set_env(directory / ".env", values)}))
+        elif args.command == "operate":
+            print(operate_json(args.verb, args.profiles, timeout_s=args.timeout, settle_s=args.settle,
+                               lock_wait_s=args.lock_wait))
+        elif args.command == "locked":
+            command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+            if not command:
+                print("hermes-slots: locked needs a command", file=sys.stderr)
+                return 2
+            return run_locked(command, args.wait)
         elif args.command == "desire":
             for profile in args.profiles:
                 directory = profile_dir(require_valid_profile(profile))
@@ -72,6 +92,9 @@ def main(argv: list[str]) -> int:
                 pid = supervised_pid(profile) if args.state == "stopped" else None
                 if pid:
                     write_planned_stop_marker(directory, pid)
+    except Busy as exc:
+        print(f"hermes-slots: {exc}", file=sys.stderr)
+        return BUSY_EXIT
     except (ValueError, SlotError, OSError) as exc:
         print(f"hermes-slots: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,190 @@
+"""hermesctl under faults: hung execs, Ctrl-C, operator restarts, concurrent commands, orphans."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from conftest import ROOT, hermesctl, sh, svstat, wait_for
+
+
+def _with_coder(containers, *hints):
+    made = []
+    for hint in hints:
+        c = containers.start(hint)
+        sh(c, "hermes profile create coder >/dev/null")
+        made.append(c)
+    return made
+
+
+def _hang_state_file(container, profile="coder"):
+    """A FIFO where the probe reads gateway_state.json: any reader blocks forever."""
+    sh(container, f"f=/opt/data/profiles/{profile}/gateway_state.json; rm -f $f; mkfifo $f")
+
+
+def test_a_hung_container_times_out_while_the_rest_answers(containers):
+    a, hung, b = _with_coder(containers, "hga", "hgb", "hgc")
+    _hang_state_file(hung)
+    glob = f"{containers.name('hg')}*"
+    began = time.monotonic()
+    res = hermesctl("ps", glob, "--json", "--timeout", "3", timeout=60)
+    assert time.monotonic() - began < 3 + 10, res
+    assert res.code == 7, res  # partial: one container did not answer
+    doc = res.json()
+    rows = {(g["container"], g["profile"]): g for g in doc["gateways"]}
+    assert rows[(hung.name, None)]["state"] == "timeout" and "3s" in rows[(hung.name, None)]["error"]
+    for c in (a, b):
+        assert rows[(c.name, "coder")]["state"] == "down"
+    assert [(u["container"], u["reason"]) for u in doc["unreachable"]] == [(hung.name, "timeout")]
+    # the table says so too, and --no-headers is accepted after the subcommand
+    table = hermesctl("ps", glob, "--timeout", "3", "--no-headers", timeout=60)
+    assert table.code == 7 and "CONTAINER" not in table.stdout, table
+    assert "timeout" in table.stdout and a.name in table.stdout and b.name in table.stdout
+    assert f"container {hung.name} did not answer in time" in table.stderr
+    # doctor reports the container as not answering and still checks the others
+    began = time.monotonic()
+    doc = hermesctl("doctor", glob, "--json", "--timeout", "3", timeout=60)
+    assert time.monotonic() - began < 3 + 10, doc
+    assert doc.code == 1, doc
+    findings = doc.json()["findings"]
+    assert any(f["container"] == hung.name and f["check"] == "reachable" and f["detail"].startswith("timeout")
+               for f in findings)
+    assert any(f["container"] == a.name and f["check"] == "s6-pid1" and f["ok"] for f in findings)
+    # a restart of everything restarts the answering containers and reports the hung one
+    res = hermesctl("gateway", "start", f"{glob}:coder", "--json", "--timeout", "10", timeout=120)
+    # the global --timeout is the exec deadline; `gateway start --timeout` is the wait
+    res = hermesctl("--timeout", "3", "gateway", "start", f"{glob}:coder", "--json", timeout=120)
+    assert res.code == 7, res
+    assert sorted(r["container"] for r in res.json()["results"] if r["ok"]) == sorted([a.name, b.name])
+    assert svstat(a, "coder")["up"] and svstat(b, "coder")["up"]
+
+
+def _interrupt_at(args: list[str], after: float):
+    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    time.sleep(after)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    return proc.returncode, time.monotonic() - sent, out, err
+
+
+def test_ctrl_c_at_any_moment_of_apply_exits_130_without_traceback(containers, tmp_path):
+    c = containers.start("sigint")
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f"""version: 1
+containers:
+  {c.name}:
+    profiles:
+      alpha: {{gateway: running, env: {{HERMES_NOTE: one}}}}
+      beta: {{gateway: running}}
+      gamma: {{gateway: stopped}}
+""")
+    # early (while typer, rich and the Docker SDK are imported: the interpreter's own start-up,
+    # before any of our code runs, is out of reach), then while planning and converging
+    for after in (0.2, 0.4, 1.0, 2.0, 3.5):
+        code, took, out, err = _interrupt_at(["apply", "-f", str(fleet)], after)
+        if code == 0:  # finished before the signal: nothing to prove at this moment
+            continue
+        assert code == 130, (after, code, err)
+        assert "Traceback" not in err, (after, err)
+        assert took < 2.0, (after, took)
+    # nothing lost: a full apply converges, diff then finds no drift (exit 0)
+    res = hermesctl("apply", "-f", str(fleet))
+    assert res.code == 0, res
+    assert hermesctl("diff", "-f", str(fleet)).code == 0
+    sh(c, "/command/s6-svc -d /run/service/gateway-alpha")
+    drift = hermesctl("diff", "-f", str(fleet), "--json")
+    assert drift.code == 1 and drift.json()["schema"] == "hermesctl.diff/v1", drift
+    assert drift.json()["unreachable"] == []
+
+
+def test_ctrl_c_of_a_hung_ps_exits_130(containers):
+    c, = _with_coder(containers, "sigps")
+    _hang_state_file(c)
+    code, took, _, err = _interrupt_at(["ps", c.name], 1.5)
+    assert code == 130 and "Traceback" not in err and took < 2.0, (code, took, err)
+
+
+def test_operator_restarts_are_not_a_crash_loop(containers):
+    c, = _with_coder(containers, "threer")
+    target = f"{c.name}:coder"
+    assert hermesctl("gateway", "start", target).code == 0
+    for _ in range(3):
+        res = hermesctl("gateway", "restart", target)
+        assert res.code == 0, res
+    res = hermesctl("ps", target, "--json")
+    assert res.code == 0, res
+    row = res.json()["gateways"][0]
+    assert row["state"] == "up" and not row["crash_looping"] and row["deaths_recent"] == 0, row
+    assert hermesctl("gateway", "status", target).code == 0
+    # real deaths still count: three kill -9 of the gateway in a row make a crash loop
+    for _ in range(3):
+        pid = wait_for(lambda: svstat(c, "coder")["pid"] if svstat(c, "coder")["up"] else None, what="up")
+        sh(c, f"kill -9 {pid}")
+        wait_for(lambda: svstat(c, "coder")["pid"] not in (0, pid), what="a new gateway")
+    row = hermesctl("ps", target, "--json").json()["gateways"][0]
+    assert row["deaths_recent"] >= 3 and row["crash_looping"], row
+    help_text = " ".join(hermesctl("ps", "--help").stdout.split())
+    assert "3 or more unplanned deaths in the last 60 s" in help_text, help_text
+
+
+def _concurrently(*argvs):
+    results = [None] * len(argvs)
+
+    def run(i, argv):
+        results[i] = hermesctl(*argv)
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(argvs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_concurrent_commands_on_one_gateway_are_both_truthful(containers):
+    c, = _with_coder(containers, "concur")
+    target = f"{c.name}:coder"
+    assert hermesctl("gateway", "start", target).code == 0
+    first = svstat(c, "coder")["pid"]
+    r1, r2 = _concurrently(("gateway", "restart", target, "--json"), ("gateway", "restart", target, "--json"))
+    assert r1.code == 0 and r2.code == 0, (r1, r2)
+    pids = {r1.json()["results"][0]["pid"], r2.json()["results"][0]["pid"]}
+    assert first not in pids and len(pids) == 2  # each restarted the gateway it found
+    assert any("waited" in r.json()["results"][0]["message"] for r in (r1, r2))
+    restart, stop = _concurrently(("gateway", "restart", target, "--json"), ("gateway", "stop", target, "--json"))
+    assert restart.code == 0 and stop.code == 0, (restart, stop)
+    for r in (restart, stop):
+        assert "did not come up" not in r.stdout and "FAILED" not in r.stdout
+    s = svstat(c, "coder")
+    stop_msg = stop.json()["results"][0]["message"]
+    if s["up"]:  # the stop ran first; the restart then started it and says so
+        assert restart.json()["results"][0]["message"].startswith("started"), restart
+    else:       # the restart ran first; the stop stopped what the restart had started
+        assert stop_msg.startswith("stopped"), stop
+
+
+def test_orphaned_gateway_is_found_and_ended(containers):
+    c, = _with_coder(containers, "orphan")
+    target = f"{c.name}:coder"
+    # started by hand under s6 (the slot keeps its `down` file), then its supervisor is killed:
+    # the respawned supervisor obeys `down` while the old gateway runs on, unsupervised
+    sh(c, "/command/s6-svc -u /run/service/gateway-coder")
+    old = wait_for(lambda: svstat(c, "coder")["pid"] if svstat(c, "coder")["up"] else None, what="up")
+    sh(c, "kill -9 $(ps -e -o pid=,args= | awk '$2==\"s6-supervise\" && $3==\"gateway-coder\" {print $1}')", user="root")
+    wait_for(lambda: sh(c, "/command/s6-svstat -o up /run/service/gateway-coder", check=False).strip() == "false",
+             what="the respawned supervisor")
+    row = hermesctl("ps", target, "--json").json()["gateways"][0]
+    assert row["state"] == "orphaned" and row["orphan_pids"] == [old], row
+    assert hermesctl("ps", target).code == 3
+    doctor = hermesctl("doctor", c.name, "--json")
+    assert doctor.code == 1
+    assert any(f["check"] == "gateway-orphaned" and f["pids"] == [old] for f in doctor.json()["findings"])
+    fixed = hermesctl("doctor", c.name, "--fix")
+    assert fixed.code == 0, fixed
+    assert sh(c, f"kill -0 {old} 2>/dev/null && echo alive || echo gone").strip() == "gone"
+    assert hermesctl("ps", target, "--json").json()["gateways"][0]["state"] == "down"
