@@ -28,7 +28,7 @@ STATE_FILES = (
 STATE_DIRS = (
     "profiles", "cron", "sessions", "logs", "hooks", "memories", "skills", "skins", "plans",
     "workspace", "home", "pairing", "platforms", "lazy-packages", "backups", "image_cache",
-    "audio_cache", "document_cache",
+    "audio_cache", "document_cache", ".hermesctl",
 )
 
 
