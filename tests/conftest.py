@@ -96,13 +96,24 @@ class Containers:
                 pass
 
 
+def _started_at(container) -> float:
+    """The container's last start, as epoch seconds (Docker gives RFC 3339 with nanoseconds)."""
+    from datetime import datetime
+    stamp = container.attrs["State"]["StartedAt"]
+    whole, _, frac = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(whole + "+00:00").timestamp() + float("0." + (frac or "0"))
+
+
 def wait_ready(container, timeout: float = 60.0) -> None:
-    """Boot is complete when stage 2 has run cont-init and started the static services."""
+    """Boot is complete when stage 2 has run cont-init and started the static services, in THIS
+    run of the container: /run survives `docker restart`, so a stage2-done left by the previous
+    run (before /init has cleaned /run) must not count."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         container.reload()
         if container.status == "running":
-            if container.exec_run(["test", "-e", "/run/s6/stage2-done"]).exit_code == 0:
+            done = container.exec_run(["stat", "-c", "%.9Y", "/run/s6/stage2-done"])
+            if done.exit_code == 0 and float(done.output.decode().strip()) >= _started_at(container) - 0.5:
                 return
         elif container.status == "exited":
             raise AssertionError(f"container exited during boot:\n{container.logs().decode()[-3000:]}")
