@@ -63,6 +63,20 @@ class Run:
         self._fleet.exec_timeout = self.exec_timeout
         return self._fleet
 
+    def scope(self) -> dict:
+        """The endpoint options as given: a running `hermesctl serve` answers for the same."""
+        return {"hosts": list(self.hosts), "contexts": list(self.contexts), "project": self.project,
+                "fleet_file": self.fleet_file}
+
+    def new_fleet(self) -> Fleet:
+        """A fresh fleet over the same endpoints (for threads that must not share one)."""
+        from hermesctl.compose import detect_project
+        from hermesctl.multihost import build_fleet
+        fleet = build_fleet(self.hosts, self.contexts, project=self.project or detect_project(),
+                            fleet_file=self.fleet_file)
+        fleet.exec_timeout = self.exec_timeout
+        return fleet
+
 
 def _run(ctx: typer.Context, json_output: bool = False, timeout: Optional[float] = None,
          no_headers: bool = False) -> Run:
@@ -134,6 +148,7 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
        quiet: bool = typer.Option(False, "--quiet", "-q", help="only CONTAINER:PROFILE ids"),
        watch: bool = typer.Option(False, "--watch", help="a live table until Ctrl-C"),
        interval: float = typer.Option(2.0, "--interval", help="--watch refresh, seconds"),
+       direct: bool = typer.Option(False, "--direct", help="ask the containers even when hermesctl serve runs"),
        json_output: bool = JSON, timeout: Optional[float] = TIMEOUT, no_headers: bool = NO_HEADERS):
     """One row per container x gateway.
 
@@ -143,11 +158,22 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     planned stop) are not counted. orphaned: a gateway process of the profile runs outside
     its supervisor (`doctor --fix` ends it). timeout / error: the container did not answer.
 
+    When `hermesctl serve` runs on this host with the same endpoint options, its live state
+    answers (and says how fresh it is); --direct asks the containers.
+
     Exit 0, 3 if a gateway wanted up is not up, 7 if a container or endpoint did not answer.
     """
-    from hermesctl.commands.ps import ps as run_ps
     r = _run(ctx, json_output, timeout, no_headers)
     parsed = parse_targets(targets or [])
+    if not direct and not watch:
+        from hermesctl.serve.client import ps_from_server
+        served = ps_from_server(r.scope())
+        if served is not None:
+            from hermesctl.commands.ps_served import show
+            status = show(r.out, served, parsed, wide=wide, quiet=quiet)
+            if status is not None:
+                raise typer.Exit(int(status))
+    from hermesctl.commands.ps import ps as run_ps
     _exit(ctx, run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval))
 
 
@@ -269,6 +295,30 @@ def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     from hermesctl.commands.doctor import doctor as run_doctor
     r = _run(ctx, json_output, timeout)
     _exit(ctx, run_doctor(r.out, r.fleet(), parse_targets(targets or []), fix=fix))
+
+
+@app.command()
+def serve(ctx: typer.Context,
+          listen: str = typer.Option("127.0.0.1:9477", "--listen", help="ADDRESS:PORT of the web page and /metrics"),
+          token_file: Optional[str] = typer.Option(None, "--token-file", help="file holding the token that may act "
+                                                   "(default: a random one, printed once)"),
+          socket_path: Optional[str] = typer.Option(None, "--socket", help="unix socket the CLI asks (mode 0600; "
+                                                    "default $XDG_RUNTIME_DIR/hermesctl/serve.sock)"),
+          interval: float = typer.Option(2.0, "--interval", help="seconds between refreshes (Docker events "
+                                         "refresh at once)"),
+          timeout: Optional[float] = TIMEOUT):
+    """Serve the fleet: Prometheus /metrics, a live web page, and the state `ps` reads.
+
+    Binds loopback unless --listen says otherwise, and refuses a non-loopback address without
+    --token-file. Without the token the page is read-only; actions need the token and must come
+    from the page itself (same origin). Runs until Ctrl-C.
+    """
+    from hermesctl.commands.serve import serve as run_serve
+    r = _run(ctx, timeout=timeout)
+    if not 0.1 <= interval <= 3600:
+        raise UsageError(f"--interval must be between 0.1 and 3600 seconds, not {interval:g}")
+    _exit(ctx, run_serve(r.out, r.new_fleet, r.scope(), listen=listen, token_file=token_file,
+                         socket_path=socket_path, interval=interval))
 
 
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Optional[float] = None):
