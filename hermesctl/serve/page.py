@@ -79,7 +79,8 @@ function render() {
   }
   const ev = $("#events");
   ev.replaceChildren();
-  for (const e of events.slice().reverse().slice(0, 100)) {
+  const shown = events.filter(e => { const [c, p] = e.target.split(":"); return selected({container: c, profile: p}); });
+  for (const e of shown.slice().reverse().slice(0, 100)) {
     const d = document.createElement("div");
     d.textContent = new Date(e.time * 1000).toLocaleTimeString() + "  " + e.target + "  " + e.field + ": " +
       JSON.stringify(e.old) + " → " + JSON.stringify(e.new);
