@@ -3,6 +3,7 @@
 Exit codes are documented in hermesctl.exit_codes; every error becomes one line on stderr.
 """
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -26,6 +27,8 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not running, 4 not found, 5 container sto
 6 invalid profile name, 7 partial (an endpoint did not answer), 8 not a Hermes container,
 69 Docker daemon unreachable, 130 interrupted.
 """
+
+COMPOSE_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")  # compose's own rule
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -94,6 +97,13 @@ def main_options(
     if version:
         typer.echo(f"hermesctl {__version__}")
         raise typer.Exit(0)
+    from hermesctl.endpoints import check_context, check_endpoint
+    for url in host:  # an empty or malformed endpoint is a usage error, never the local daemon
+        check_endpoint(url)
+    for name in context:
+        check_context(name)
+    if project is not None and not COMPOSE_PROJECT.fullmatch(project):
+        raise UsageError(f"invalid compose project name {project[:100]!r}: a-z 0-9 _ -, starting with a letter or digit")
     ctx.obj = Run(out=Output(json=json_output, no_headers=no_headers), hosts=host, contexts=context,
                   project=project, fleet_file=fleet_file)
 
@@ -125,7 +135,8 @@ def _lifecycle(verb: str):
         r = _run(ctx, json_output)
         if rolling and verb != "restart":
             raise UsageError("--rolling only applies to restart")
-        _exit(ctx, lifecycle(r.out, r.fleet(), verb, parse_targets(targets), timeout=timeout,
+        parsed = parse_targets(targets)  # before any endpoint is contacted
+        _exit(ctx, lifecycle(r.out, r.fleet(), verb, parsed, timeout=timeout,
                         settle=settle if verb != "stop" else 0, rolling=rolling))
     command.__doc__ = {"start": "Start gateways (records desired_state=running).",
                        "stop": "Stop gateways (records desired_state=stopped).",
@@ -143,7 +154,8 @@ def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., 
     """Exit 0 when every targeted gateway is up, 3 otherwise (as systemctl is-active)."""
     from hermesctl.commands.gateway import status
     r = _run(ctx, json_output)
-    _exit(ctx, status(r.out, r.fleet(), parse_targets(targets)))
+    parsed = parse_targets(targets)
+    _exit(ctx, status(r.out, r.fleet(), parsed))
 
 
 @gateway_app.command("register")
@@ -152,7 +164,8 @@ def gateway_register(ctx: typer.Context, targets: List[str] = typer.Argument(...
     """Create the s6 slot of an existing profile."""
     from hermesctl.commands.gateway import registration
     r = _run(ctx)
-    _exit(ctx, registration(r.out, r.fleet(), "register", parse_targets(targets), up=up))
+    parsed = parse_targets(targets)
+    _exit(ctx, registration(r.out, r.fleet(), "register", parsed, up=up))
 
 
 @gateway_app.command("unregister")
@@ -160,7 +173,8 @@ def gateway_unregister(ctx: typer.Context, targets: List[str] = typer.Argument(.
     """Stop a gateway and remove its s6 slot (the profile stays)."""
     from hermesctl.commands.gateway import registration
     r = _run(ctx)
-    _exit(ctx, registration(r.out, r.fleet(), "unregister", parse_targets(targets), up=False))
+    parsed = parse_targets(targets)
+    _exit(ctx, registration(r.out, r.fleet(), "unregister", parsed, up=False))
 
 
 @profile_app.command("create")
@@ -169,7 +183,8 @@ def profile_create(ctx: typer.Context, target: str = typer.Argument(..., help="C
     """Create a profile (hermes profile create, as hermes); its gateway is registered down."""
     from hermesctl.commands.profile import create
     r = _run(ctx)
-    _exit(ctx, create(r.out, r.fleet(), parse_target(target), start=start))
+    parsed = parse_target(target)
+    _exit(ctx, create(r.out, r.fleet(), parsed, start=start))
 
 
 @profile_app.command("list")
@@ -177,7 +192,8 @@ def profile_list(ctx: typer.Context, targets: Optional[List[str]] = TARGETS, jso
     """List profile directories and whether the reconciler will pick them up."""
     from hermesctl.commands.profile import list_command
     r = _run(ctx, json_output)
-    _exit(ctx, list_command(r.out, r.fleet(), parse_targets(targets or [])))
+    parsed = parse_targets(targets or [])
+    _exit(ctx, list_command(r.out, r.fleet(), parsed))
 
 
 @profile_app.command("delete")
@@ -201,7 +217,8 @@ def logs(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONT
     """Gateway logs (logs/gateways/<p>/current), prefixed per target."""
     from hermesctl.commands.logs import logs as run_logs
     r = _run(ctx)
-    _exit(ctx, run_logs(r.out, r.fleet(), parse_targets(targets), lines=lines, follow=follow))
+    parsed = parse_targets(targets)
+    _exit(ctx, run_logs(r.out, r.fleet(), parsed, lines=lines, follow=follow))
 
 
 @app.command("boot-log")
@@ -210,7 +227,8 @@ def boot_log(ctx: typer.Context, container: str = typer.Argument(...),
     """The reconciler's container-boot.log."""
     from hermesctl.commands.boot_log import boot_log as run_boot_log
     r = _run(ctx, json_output)
-    _exit(ctx, run_boot_log(r.out, r.fleet(), parse_target(container), lines=lines))
+    parsed = parse_target(container)
+    _exit(ctx, run_boot_log(r.out, r.fleet(), parsed, lines=lines))
 
 
 @app.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -220,7 +238,8 @@ def exec_(ctx: typer.Context, container: str = typer.Argument(...),
     """Run a command in a container as hermes."""
     from hermesctl.commands.exec_cmd import exec_command
     r = _run(ctx)
-    _exit(ctx, exec_command(r.out, r.fleet(), parse_target(container), list(command), interactive=tty))
+    parsed = parse_target(container)
+    _exit(ctx, exec_command(r.out, r.fleet(), parsed, list(command), interactive=tty))
 
 
 @app.command()
@@ -229,7 +248,11 @@ def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     """Check containers for the known pitfalls; each finding names its fix."""
     from hermesctl.commands.doctor import doctor as run_doctor
     r = _run(ctx, json_output)
-    _exit(ctx, run_doctor(r.out, r.fleet(), parse_targets(targets or []), fix=fix))
+    parsed = parse_targets(targets or [])
+    _exit(ctx, run_doctor(r.out, r.fleet(), parsed, fix=fix))
+
+
+SHOW_VALUES = typer.Option(False, "--show-values", help="print .env values (masked by default: they hold secrets)")
 
 
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool):
@@ -245,21 +268,21 @@ def _fleet_command(ctx: typer.Context, file: str, json_output: bool):
 def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
               dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
               prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name"),
-              json_output: bool = JSON):
+              show_values: bool = SHOW_VALUES, json_output: bool = JSON):
     """Converge containers to a fleet file: profiles, settings, gateway states."""
     from hermesctl.commands.apply import apply
     r, spec = _fleet_command(ctx, file, json_output)
-    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=dry_run, prune=prune))
+    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=dry_run, prune=prune, show_values=show_values))
 
 
 @app.command("diff")
 def diff_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
              prune: bool = typer.Option(False, "--prune", help="include deletions of unnamed profiles"),
-             json_output: bool = JSON):
+             show_values: bool = SHOW_VALUES, json_output: bool = JSON):
     """Show what apply would change (same as apply --dry-run)."""
     from hermesctl.commands.apply import apply
     r, spec = _fleet_command(ctx, file, json_output)
-    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=True, prune=prune))
+    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=True, prune=prune, show_values=show_values))
 
 
 def main(argv: Optional[List[str]] = None) -> None:

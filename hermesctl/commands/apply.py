@@ -23,11 +23,13 @@ from hermesctl.probe import ContainerSnapshot
 from hermesctl.targets import Target
 
 API_PORT_BASE = 8642
-SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+MASK = "<hidden>"
 
 
-def is_secret(key: str) -> bool:
-    return any(word in key.upper() for word in SECRET_WORDS)
+def show_env(diff: dict, *, show_values: bool) -> str:
+    """The settings a change writes, for tables and JSON. Every value is masked unless the user
+    asked for --show-values: no name heuristic can tell DATABASE_URL or SMTP_PASS from a note."""
+    return ", ".join(f"{k}={v if show_values else MASK}" for k, v in sorted(diff.items()))
 
 
 @dataclass
@@ -36,7 +38,7 @@ class Change:
     container: str
     profile: str
     action: str            # create, set-env, start, stop, restart, delete
-    detail: str = ""       # never holds a secret value
+    detail: str = ""       # values only with --show-values
     env: dict = field(default_factory=dict, repr=False)  # values to write (not rendered)
     ok: bool | None = None
     message: str = ""
@@ -80,7 +82,8 @@ def desired_env(spec: ProfileSpec, current: dict, owners: dict[int, str]) -> dic
     return env
 
 
-def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec, *, prune: bool) -> ContainerPlan:
+def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec, *, prune: bool,
+                   show_values: bool = False) -> ContainerPlan:
     snapshot = fleet.probe(container)
     existing = {p["name"]: p for p in list_profiles(fleet, container)}
     keys = sorted({k for p in spec.profiles for k in p.env} | set(API_SERVER_KEYS))
@@ -98,7 +101,7 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
         wanted_env = desired_env(p, current, owners)
         diff = {k: v for k, v in wanted_env.items() if current.get(k) != v}
         if diff:
-            shown = ", ".join(f"{k}=<secret>" if is_secret(k) else f"{k}={v}" for k, v in sorted(diff.items()))
+            shown = show_env(diff, show_values=show_values)
             changes.append(Change(container.endpoint, container.name, p.name, "set-env", shown, env=diff))
         slot = snapshot.slots.get(p.name)
         wanted_up = bool(slot and slot.status and (slot.status.up or slot.status.wanted_up))
@@ -115,10 +118,10 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     return ContainerPlan(container, snapshot, changes)
 
 
-def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool) -> list[ContainerPlan]:
+def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool = False) -> list[ContainerPlan]:
     pairs = [(c, cspec) for cspec in spec.containers
              for c, _ in fleet.match([Target(cspec.name, None, cspec.endpoint)])]
-    plans = fan_out(lambda pair: plan_container(fleet, pair[0], pair[1], prune=prune), pairs)
+    plans = fan_out(lambda pair: plan_container(fleet, pair[0], pair[1], prune=prune, show_values=show_values), pairs)
     for p in plans:
         if isinstance(p, BaseException):
             raise p
@@ -165,8 +168,9 @@ def render(out: Output, spec: FleetSpec, plans: list[ContainerPlan], *, applied:
     out.print(out.table(columns, rows, endpoints=[ch.endpoint for ch in changes]))
 
 
-def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: bool) -> ExitStatus:
-    plans = make_plan(fleet, spec, prune=prune)
+def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: bool,
+          show_values: bool = False) -> ExitStatus:
+    plans = make_plan(fleet, spec, prune=prune, show_values=show_values)
     if dry_run or not any(p.changes for p in plans):
         render(out, spec, plans, applied=False)
         return ExitStatus.OK
