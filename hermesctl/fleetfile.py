@@ -17,6 +17,7 @@ The file is untrusted input: read with a size cap, as UTF-8 only, nesting depth-
 without control characters, and errors never echo what the file holds beyond plain names.
 """
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +42,15 @@ def shown(text: str) -> str:
     return repr(text) if _PLAIN.fullmatch(text) else "(a value that is not a plain name)"
 
 
+# python-dotenv (hermes' .env loader) expands ${NAME} and ${NAME:-default} in every value, quoted
+# or not, and has no escape for it: such a value cannot reach hermes as written.
+DOTENV_VARIABLE = re.compile(r"\$\{[^}:]*(?::-[^}]*)?\}")
+
+
 def control_characters(value: str) -> bool:
-    """NUL, CR, LF, TAB and every other C0/C1 control or Unicode line/paragraph separator:
-    nothing that could end an assignment in .env or change what a reader sees."""
-    return any(not c.isprintable() and c != " " for c in value)
+    """NUL, CR, LF, TAB and every other C0/C1 control, or a Unicode line/paragraph separator:
+    what the in-container writer (hermes_supervise/envfile.py) refuses too."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
 
 
 class _DepthLimitedLoader(yaml.SafeLoader):
@@ -229,6 +235,8 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
                 value_text = r.scalar(v_node, f"env {key}")
                 if control_characters(value_text):
                     r.fail(v_node, f"env {key}: control characters (NUL, CR, LF, TAB ...) are not allowed in values")
+                if DOTENV_VARIABLE.search(value_text):
+                    r.fail(v_node, f"env {key}: ${{...}} would be expanded by hermes' .env loader (python-dotenv)")
                 if len(value_text) > MAX_VALUE:
                     r.fail(v_node, f"env {key}: longer than {MAX_VALUE} characters")
                 env[key] = value_text
