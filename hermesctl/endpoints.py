@@ -233,6 +233,26 @@ def short_reason(exc: BaseException) -> str:
     return (text.splitlines() or [type(exc).__name__])[0][:160]
 
 
+class _OwnCAClient(docker.APIClient):
+    """requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace a session's own CA (psf/requests
+    #3829, docker/docker-py#2433): with it set, a TLS daemon whose CA is in DOCKER_CERT_PATH or a
+    context fails verification. A TLS endpoint trusts exactly the CA it was configured with."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None:
+            settings["verify"] = self.verify
+        return settings
+
+
+def _docker_client(**kwargs) -> docker.DockerClient:
+    if kwargs.get("tls") is None:
+        return docker.DockerClient(**kwargs)
+    client = docker.DockerClient.__new__(docker.DockerClient)
+    client.api = _OwnCAClient(**kwargs)  # all DockerClient.__init__ does, with our API client
+    return client
+
+
 def connect(spec: Resolved, *, timeout: int = 120) -> Endpoint:
     """A client for one endpoint; raises DaemonUnreachableError if it does not answer a ping."""
     name, url, tls = spec.name, spec.url, spec.tls
@@ -241,8 +261,8 @@ def connect(spec: Resolved, *, timeout: int = 120) -> Endpoint:
         if ssh:
             from hermesctl import sshcompat
             sshcompat.install()
-        client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout, use_ssh_client=ssh,
-                                     max_pool_size=SSH_CONCURRENCY if ssh else POOL_SIZE)
+        client = _docker_client(base_url=url, tls=tls, timeout=timeout, use_ssh_client=ssh,
+                                max_pool_size=SSH_CONCURRENCY if ssh else POOL_SIZE)
         client.api.timeout = 10  # the ping must fail fast; execs get the long timeout back
         client.ping()
         client.api.timeout = timeout

@@ -4,12 +4,10 @@ import shutil
 import signal
 import socket
 import subprocess
-from pathlib import Path
 
-import docker
 import pytest
 
-from conftest import IN_CI, ROOT, RUN_ID, hermesctl, sh, svstat, wait_for, wait_ready
+from conftest import IN_CI, ROOT, RUN_ID, hermesctl, second_dockerd, sh, svstat, wait_for, wait_ready
 
 
 def free_port() -> int:
@@ -150,48 +148,9 @@ def test_malformed_fleet_file_changes_nothing(containers, tmp_path):
 
 @pytest.fixture(scope="module")
 def second_daemon(hermes_image):
-    """A second dockerd on this machine: its own socket, data root and containerd namespace."""
-    if shutil.which("dockerd") is None:
-        if IN_CI:
-            pytest.fail("dockerd is not installed (scripts/ensure-docker.sh)")
-        pytest.skip("dockerd is not installed")
-    root = Path(f"/tmp/hct-d2-{RUN_ID}")
-    root.mkdir(parents=True, exist_ok=True)
-    sock = root / "docker.sock"
-    log = open(root / "dockerd.log", "w")
-    # Its own bridge: `--bridge none` would make this dockerd delete the main daemon's docker0.
-    # Its containers use network_mode=none; the bridge only satisfies the daemon's default network.
-    bridge = f"hct{RUN_ID}"
-    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
-    proc = subprocess.Popen(["dockerd", "--host", f"unix://{sock}", "--data-root", str(root / "data"),
-                             "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"),
-                             "--bridge", bridge, "--iptables=false", "--ip-masq=false",
-                             "--containerd-namespace", f"hct2{RUN_ID}", "--containerd-plugins-namespace", f"hct2p{RUN_ID}"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"unix://{sock}"
-    client = wait_for(lambda: _client(url), timeout=60, what="second dockerd")
-    saved = subprocess.Popen(["docker", "save", hermes_image], stdout=subprocess.PIPE)
-    loaded = subprocess.run(["docker", "-H", url, "load", "-q"], stdin=saved.stdout, capture_output=True)
-    saved.wait()
-    assert loaded.returncode == 0, loaded.stderr
-    yield url, client, proc
-    if proc.poll() is None:
-        for c in client.containers.list(all=True):
-            c.remove(force=True, v=True)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-    # dockerd bind-mounts its data root onto itself and leaves that mount behind.
-    subprocess.run(["umount", "-l", str(root / "data")], capture_output=True)
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def _client(url: str):
-    try:
-        client = docker.DockerClient(base_url=url)
-        return client if client.ping() else None
-    except Exception:  # noqa: BLE001 - not up yet
-        return None
+    """A second dockerd on this machine (conftest.second_dockerd), with the Hermes image."""
+    with second_dockerd("d2", hermes_image) as daemon:
+        yield daemon
 
 
 def test_two_endpoints_in_one_ps_and_one_stopped_mid_run(containers, second_daemon, tmp_path):
