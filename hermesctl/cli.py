@@ -51,13 +51,31 @@ class Run:
 
     def fleet(self) -> Fleet:
         if self._fleet is None:
-            from hermesctl.compose import detect_project
+            from hermesctl import compose
             from hermesctl.multihost import build_fleet
-            project = self.project or detect_project()
-            self._fleet = build_fleet(self.hosts, self.contexts, project=project,
-                                      fleet_file=self.fleet_file)
-            self.out.several_endpoints = self._fleet.configured > 1
+            here = None if self.project else compose.detect()
+            project = self.project or (here.env_project if here else None)
+            fleet = build_fleet(self.hosts, self.contexts, project=project, fleet_file=self.fleet_file)
+            if here and not project:
+                # The project compose recorded on the containers started from this directory.
+                found = compose.project_of(here, fleet.containers())
+                fleet.narrow_to_compose(found, None if found else str(here.directory))
+            self._fleet = fleet
+            self.out.several_endpoints = fleet.configured > 1
+            if not fleet.containers():
+                self.out.warn(self._empty_reason(here))
         return self._fleet
+
+    def _empty_reason(self, here) -> str:
+        fleet = self._fleet
+        if fleet.project:
+            source = f" (the project of {here.describe()})" if here and not self.project else ""
+            return f"no Hermes container in compose project {fleet.project!r}{source}"
+        if fleet.project_dir:
+            return (f"no Hermes container was started by docker compose from {here.describe()}; "
+                    "outside this directory (or with --project) hermesctl sees every Hermes container")
+        return "no Hermes container (label io.hermes-agent.managed=true) on " + \
+            ", ".join(e.name for e in fleet.endpoints)
 
 
 def _run(ctx: typer.Context, json_output: bool = False) -> Run:

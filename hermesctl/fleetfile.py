@@ -19,7 +19,6 @@ without control characters, and errors never echo what the file holds beyond pla
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import yaml
 

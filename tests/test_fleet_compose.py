@@ -16,7 +16,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_shipped_compose_file_brings_up_a_fleet_hermesctl_drives(docker_client, hermes_image):
+def test_shipped_compose_file_brings_up_a_fleet_hermesctl_drives(docker_client, hermes_image, containers):
     if shutil.which("docker") is None or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode:
         if IN_CI:
             pytest.fail("docker compose v2 is not available (scripts/ensure-compose.sh)")
@@ -45,14 +45,38 @@ def test_shipped_compose_file_brings_up_a_fleet_hermesctl_drives(docker_client, 
         # The compose service name works as a target inside the project.
         res = hermesctl("--project", project, "profile", "create", "hermes-1:coder", "--start")
         assert res.code == 0, res
-        # Run from the compose directory: the project is detected from the compose file.
-        ps = hermesctl("ps", "--json", cwd=ROOT / "compose", env={"COMPOSE_PROJECT_NAME": project})
+        # Run from the compose directory: the project is the one compose recorded on the containers
+        # started from it (labels), although the file's `name:` needs interpolation.
+        ps = hermesctl("ps", "--json", cwd=ROOT / "compose", env={"COMPOSE_PROJECT_NAME": ""})
+        assert ps.code == 0, ps
+        assert {r["container"] for r in ps.json()["gateways"]} == {c.name for c in fleet}
         up_rows = [r for r in ps.json()["gateways"] if r["state"] == "up"]
         assert [(r["service"], r["profile"]) for r in up_rows] == [("hermes-1", "coder")]
+        # COMPOSE_PROJECT_NAME, compose's own first choice, is honoured too.
+        ps = hermesctl("ps", "--json", cwd=ROOT / "compose", env={"COMPOSE_PROJECT_NAME": project})
+        assert {r["container"] for r in ps.json()["gateways"]} == {c.name for c in fleet}
+        # A Hermes container outside the project: named as such, not "not a Hermes container".
+        outsider = containers.start("outsider")
+        res = hermesctl("profile", "create", f"{outsider.name}:coder", cwd=ROOT / "compose",
+                        env={"COMPOSE_PROJECT_NAME": ""})
+        assert res.code == 4 and f"outside compose project {project!r}" in res.stderr \
+            and "no compose project" in res.stderr, res
+        assert "not a Hermes container" not in res.stderr
         table = hermesctl("--project", project, "ps")
         assert "SERVICE" in table.stdout and "hermes-2" in table.stdout
     finally:
         subprocess.run(compose + ["down", "-v", "--timeout", "5"], env=env, capture_output=True)
+
+
+def test_compose_directory_without_its_containers_says_so(tmp_path):
+    """A compose file whose project was never started here: an empty selection, and stderr says
+    which directory matched nothing (instead of an empty table and silence)."""
+    (tmp_path / "compose.yaml").write_text((ROOT / "compose" / "compose.yaml").read_text())
+    res = hermesctl("ps", "--json", cwd=tmp_path, env={"COMPOSE_PROJECT_NAME": ""})
+    assert res.code == 0 and res.json()["gateways"] == [], res
+    assert f"no Hermes container was started by docker compose from compose.yaml in {tmp_path.resolve()}" in res.stderr
+    res = hermesctl("--project", f"wtb-none-{RUN_ID}", "ps", cwd=tmp_path)
+    assert f"no Hermes container in compose project 'wtb-none-{RUN_ID}'" in res.stderr, res
 
 
 FLEET = """version: 1

@@ -1,7 +1,6 @@
 """Issue 9, points 2 and 7 against real containers: .env values reach hermes exactly as written
 (python-dotenv in the image reads them back), dangerous values are refused with .env untouched,
 every value is masked unless --show-values, and hostile command-line input is a usage error."""
-import hashlib
 import json
 
 import pytest

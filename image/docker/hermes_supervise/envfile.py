@@ -19,6 +19,7 @@ from dotenv.variables import Literal, parse_variables
 
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")  # fullmatch
 MAX_VALUE = 64 * 1024
+_PLAIN = re.compile(r"[A-Za-z0-9_./:@%+,-]+")
 
 
 class EnvValueError(ValueError):
@@ -60,9 +61,12 @@ def _candidates(value: str) -> list[str]:
     """Ways to write `value`, best first; the first that dotenv reads back exactly is used."""
     single = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     double = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    # dotenv's quoted-value patterns take `\'` as an escaped quote even after another backslash,
-    # so a backslash is safest unquoted when the value allows it.
-    return [value, single, double] if "\\" in value else [single, value, double]
+    # Plain words stay unquoted (readable, as people write .env). dotenv's quoted-value patterns
+    # take `\'` as an escaped quote even after another backslash, so a backslash is safest
+    # unquoted when the value allows it.
+    if _PLAIN.fullmatch(value) or "\\" in value:
+        return [value, single, double]
+    return [single, value, double]
 
 
 def _raw(text: str) -> dict[str, str | None]:
