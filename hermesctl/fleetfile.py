@@ -194,7 +194,9 @@ def load_fleet_file(path: str) -> FleetSpec:
 
 def _endpoints(r: _Reader, node) -> tuple[EndpointSpec, ...]:
     specs = []
-    for name, (_, value) in r.mapping(node, "endpoints").items():
+    for name, (key_node, value) in r.mapping(node, "endpoints").items():
+        if not CONTAINER_NAME.fullmatch(name):
+            r.fail(key_node, f"{shown(name)} is not an endpoint name (letters, digits, _ . -)")
         body = r.mapping(value, f"endpoint {name}", {"host", "context"})
         if len(body) != 1:
             r.fail(value, f"endpoint {name}: give exactly one of host or context")
