@@ -6,11 +6,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, hermesctl, second_dockerd, wait_ready
+from conftest import IN_CI, ROOT, hermesctl, second_dockerd, wait_ready
 from test_fleet_compose import free_port
 
 
@@ -49,6 +50,16 @@ def tls_daemon(hermes_image, tmp_path_factory):
         yield tcp, pki, client
 
 
+def on_a_tty(arguments: str, env: dict) -> subprocess.CompletedProcess:
+    """hermesctl under script(1), which gives it a pseudo-terminal: exec hands over to the docker
+    CLI. `arguments` are constants of the test (script(1) takes one command string)."""
+    if shutil.which("script") is None or shutil.which("docker") is None:
+        pytest.fail("script(1) and the docker CLI are needed") if IN_CI else pytest.skip("no script(1)/docker")
+    cli = f"{sys.executable} -m hermesctl {arguments}"
+    return subprocess.run(["script", "-qec", cli, "/dev/null"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdin=subprocess.DEVNULL)
+
+
 NO_DOCKER_ENV = {"DOCKER_HOST": "", "DOCKER_CONTEXT": "", "DOCKER_TLS_VERIFY": "", "DOCKER_CERT_PATH": ""}
 
 
@@ -66,6 +77,9 @@ def test_docker_host_with_tls_env_lists_the_daemons_containers(tls_daemon, conta
     assert res.code == 0 and [r["container"] for r in res.json()["gateways"]] == [c.name], res
     res = hermesctl("-H", tcp, "exec", "--no-tty", c.name, "--", "id", "-un", env=tls_env)
     assert res.code == 0 and res.stdout.strip() == "hermes", res
+    # On a TTY: `docker -H tcp://... --tlsverify --tlscacert ... --tlscert ... --tlskey ... exec -it`.
+    tty = on_a_tty(f"-H {tcp} exec {c.name} -- id -un", tls_env)
+    assert tty.returncode == 0 and "hermes" in tty.stdout, (tty.stdout, tty.stderr)
 
     # Without TLS settings: a clear one-line error, exit 69.
     res = hermesctl("-H", tcp, "ps", env=NO_DOCKER_ENV)
@@ -105,9 +119,5 @@ def test_tls_context_and_exec_on_a_tty_keep_the_tls_material(tls_daemon, contain
 
     # On a TTY, exec hands over to `docker --context wtb-tls exec -it`: before, it ran
     # `docker -H tcp://...` and the daemon refused the TLS-less client.
-    if shutil.which("script") is None or shutil.which("docker") is None:
-        pytest.fail("script(1) and the docker CLI are needed") if IN_CI else pytest.skip("no script(1)/docker")
-    cli = f"PYTHONPATH={Path(__file__).resolve().parents[1]} python3 -m hermesctl --context wtb-tls exec {c.name} -- id -un"
-    tty = subprocess.run(["script", "-qec", cli, "/dev/null"], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, **env}, stdin=subprocess.DEVNULL)
+    tty = on_a_tty(f"--context wtb-tls exec {c.name} -- id -un", env)
     assert tty.returncode == 0 and "hermes" in tty.stdout, (tty.stdout, tty.stderr)
