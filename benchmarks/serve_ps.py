@@ -11,7 +11,6 @@ the exec floor, at N containers with M profiles each.
 import argparse
 import io
 import os
-import re
 import signal
 import statistics
 import subprocess

@@ -3,6 +3,7 @@
 Exit codes are documented in hermesctl.exit_codes; every error becomes one line on stderr.
 """
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -31,6 +32,8 @@ the rest is shown), 8 not a Hermes container, 69 Docker daemon unreachable, 130 
 `exec` passes the command's own exit code through.
 """
 
+COMPOSE_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")  # compose's own rule
+
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
 gateway_app = typer.Typer(help="Start, stop, restart and inspect profile gateways.", no_args_is_help=True)
@@ -53,29 +56,50 @@ class Run:
 
     def fleet(self) -> Fleet:
         if self._fleet is None:
-            from hermesctl.compose import detect_project
-            from hermesctl.multihost import build_fleet
-            project = self.project or detect_project()
-            self._fleet = build_fleet(self.hosts, self.contexts, project=project,
-                                      fleet_file=self.fleet_file)
-            self.out.several_endpoints = self._fleet.configured > 1
-            self.out.unreachable = lambda: self._fleet.unreachable
+            from hermesctl import compose
+            here = None if self.project else compose.detect()
+            fleet = self._build(here)
+            self._fleet = fleet
+            self.out.several_endpoints = fleet.configured > 1
+            self.out.unreachable = lambda: fleet.unreachable
+            if not fleet.containers():
+                self.out.warn(self._empty_reason(here))
         self._fleet.exec_timeout = self.exec_timeout
         return self._fleet
+
+    def _build(self, here) -> Fleet:
+        from hermesctl import compose
+        from hermesctl.multihost import build_fleet
+        project = self.project or (here.env_project if here else None)
+        fleet = build_fleet(self.hosts, self.contexts, project=project, fleet_file=self.fleet_file)
+        if here and not project:
+            # The project compose recorded on the containers started from this directory.
+            found = compose.project_of(here, fleet.containers())
+            fleet.narrow_to_compose(found, None if found else str(here.directory))
+        fleet.exec_timeout = self.exec_timeout
+        return fleet
+
+    def new_fleet(self) -> Fleet:
+        """A fresh fleet over the same endpoints (for threads that must not share one)."""
+        from hermesctl import compose
+        return self._build(None if self.project else compose.detect())
 
     def scope(self) -> dict:
         """The endpoint options as given: a running `hermesctl serve` answers for the same."""
         return {"hosts": list(self.hosts), "contexts": list(self.contexts), "project": self.project,
                 "fleet_file": self.fleet_file}
 
-    def new_fleet(self) -> Fleet:
-        """A fresh fleet over the same endpoints (for threads that must not share one)."""
-        from hermesctl.compose import detect_project
-        from hermesctl.multihost import build_fleet
-        fleet = build_fleet(self.hosts, self.contexts, project=self.project or detect_project(),
-                            fleet_file=self.fleet_file)
-        fleet.exec_timeout = self.exec_timeout
-        return fleet
+    def _empty_reason(self, here) -> str:
+        fleet = self._fleet
+        if fleet.project:
+            source = f" (the project of {here.describe()})" if here and not self.project else ""
+            return f"no Hermes container in compose project {fleet.project!r}{source}"
+        if fleet.project_dir:
+            return (f"no Hermes container was started by docker compose from {here.describe()}; "
+                    "outside this directory (or with --project) hermesctl sees every Hermes container")
+        return "no Hermes container (label io.hermes-agent.managed=true) on " + \
+            ", ".join(e.name for e in fleet.endpoints)
+
 
 
 def _run(ctx: typer.Context, json_output: bool = False, timeout: Optional[float] = None,
@@ -134,6 +158,13 @@ def main_options(
     if version:
         typer.echo(f"hermesctl {__version__}")
         raise typer.Exit(0)
+    from hermesctl.endpoints import check_context, check_endpoint
+    for url in host:  # an empty or malformed endpoint is a usage error, never the local daemon
+        check_endpoint(url)
+    for name in context:
+        check_context(name)
+    if project is not None and not COMPOSE_PROJECT.fullmatch(project):
+        raise UsageError(f"invalid compose project name {project[:100]!r}: a-z 0-9 _ -, starting with a letter or digit")
     ctx.obj = Run(out=Output(json=json_output, no_headers=no_headers), hosts=host, contexts=context,
                   project=project, fleet_file=fleet_file,
                   exec_timeout=DEFAULT_EXEC_TIMEOUT if timeout is None else _valid_timeout(timeout))
@@ -187,7 +218,8 @@ def _lifecycle(verb: str):
         r = _run(ctx, json_output)
         if rolling and verb != "restart":
             raise UsageError("--rolling only applies to restart")
-        _exit(ctx, lifecycle(r.out, r.fleet(), verb, parse_targets(targets), timeout=timeout,
+        parsed = parse_targets(targets)  # before any endpoint is contacted
+        _exit(ctx, lifecycle(r.out, r.fleet(), verb, parsed, timeout=timeout,
                         settle=settle if verb != "stop" else 0, rolling=rolling))
     command.__doc__ = {"start": "Start gateways (records desired_state=running).",
                        "stop": "Stop gateways (records desired_state=stopped).",
@@ -206,7 +238,8 @@ def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., 
     targeted container did not answer. A crash-looping gateway is not up (see `ps --help`)."""
     from hermesctl.commands.gateway import status
     r = _run(ctx, json_output, timeout)
-    _exit(ctx, status(r.out, r.fleet(), parse_targets(targets)))
+    parsed = parse_targets(targets)
+    _exit(ctx, status(r.out, r.fleet(), parsed))
 
 
 @gateway_app.command("register")
@@ -215,7 +248,8 @@ def gateway_register(ctx: typer.Context, targets: List[str] = typer.Argument(...
     """Create the s6 slot of an existing profile."""
     from hermesctl.commands.gateway import registration
     r = _run(ctx)
-    _exit(ctx, registration(r.out, r.fleet(), "register", parse_targets(targets), up=up))
+    parsed = parse_targets(targets)
+    _exit(ctx, registration(r.out, r.fleet(), "register", parsed, up=up))
 
 
 @gateway_app.command("unregister")
@@ -223,7 +257,8 @@ def gateway_unregister(ctx: typer.Context, targets: List[str] = typer.Argument(.
     """Stop a gateway and remove its s6 slot (the profile stays)."""
     from hermesctl.commands.gateway import registration
     r = _run(ctx)
-    _exit(ctx, registration(r.out, r.fleet(), "unregister", parse_targets(targets), up=False))
+    parsed = parse_targets(targets)
+    _exit(ctx, registration(r.out, r.fleet(), "unregister", parsed, up=False))
 
 
 @profile_app.command("create")
@@ -232,7 +267,8 @@ def profile_create(ctx: typer.Context, target: str = typer.Argument(..., help="C
     """Create a profile (hermes profile create, as hermes); its gateway is registered down."""
     from hermesctl.commands.profile import create
     r = _run(ctx)
-    _exit(ctx, create(r.out, r.fleet(), parse_target(target), start=start))
+    parsed = parse_target(target)
+    _exit(ctx, create(r.out, r.fleet(), parsed, start=start))
 
 
 @profile_app.command("list")
@@ -241,7 +277,8 @@ def profile_list(ctx: typer.Context, targets: Optional[List[str]] = TARGETS, jso
     """List profile directories and whether the reconciler will pick them up."""
     from hermesctl.commands.profile import list_command
     r = _run(ctx, json_output, timeout)
-    _exit(ctx, list_command(r.out, r.fleet(), parse_targets(targets or [])))
+    parsed = parse_targets(targets or [])
+    _exit(ctx, list_command(r.out, r.fleet(), parsed))
 
 
 @profile_app.command("delete")
@@ -265,7 +302,8 @@ def logs(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONT
     """Gateway logs (logs/gateways/<p>/current), prefixed per target."""
     from hermesctl.commands.logs import logs as run_logs
     r = _run(ctx)
-    _exit(ctx, run_logs(r.out, r.fleet(), parse_targets(targets), lines=lines, follow=follow))
+    parsed = parse_targets(targets)
+    _exit(ctx, run_logs(r.out, r.fleet(), parsed, lines=lines, follow=follow))
 
 
 @app.command("boot-log")
@@ -274,7 +312,8 @@ def boot_log(ctx: typer.Context, container: str = typer.Argument(...),
     """The reconciler's container-boot.log."""
     from hermesctl.commands.boot_log import boot_log as run_boot_log
     r = _run(ctx, json_output)
-    _exit(ctx, run_boot_log(r.out, r.fleet(), parse_target(container), lines=lines))
+    parsed = parse_target(container)
+    _exit(ctx, run_boot_log(r.out, r.fleet(), parsed, lines=lines))
 
 
 @app.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -284,7 +323,8 @@ def exec_(ctx: typer.Context, container: str = typer.Argument(...),
     """Run a command in a container as hermes."""
     from hermesctl.commands.exec_cmd import exec_command
     r = _run(ctx)
-    _exit(ctx, exec_command(r.out, r.fleet(), parse_target(container), list(command), interactive=tty))
+    parsed = parse_target(container)
+    _exit(ctx, exec_command(r.out, r.fleet(), parsed, list(command), interactive=tty))
 
 
 @app.command()
@@ -294,7 +334,11 @@ def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     """Check containers for the known pitfalls; each finding names its fix."""
     from hermesctl.commands.doctor import doctor as run_doctor
     r = _run(ctx, json_output, timeout)
-    _exit(ctx, run_doctor(r.out, r.fleet(), parse_targets(targets or []), fix=fix))
+    parsed = parse_targets(targets or [])
+    _exit(ctx, run_doctor(r.out, r.fleet(), parsed, fix=fix))
+
+
+SHOW_VALUES = typer.Option(False, "--show-values", help="print .env values (masked by default: they hold secrets)")
 
 
 @app.command()
@@ -334,21 +378,21 @@ def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Op
 def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
               dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
               prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name"),
-              json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
+              show_values: bool = SHOW_VALUES, json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Converge containers to a fleet file: profiles, settings, gateway states."""
     from hermesctl.commands.apply import apply
     r, spec = _fleet_command(ctx, file, json_output, timeout)
-    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=dry_run, prune=prune))
+    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=dry_run, prune=prune, show_values=show_values))
 
 
 @app.command("diff")
 def diff_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
              prune: bool = typer.Option(False, "--prune", help="include deletions of unnamed profiles"),
-             json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
+             show_values: bool = SHOW_VALUES, json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Show what apply would change; exit 1 when there is drift, 0 when none (as kubectl diff)."""
     from hermesctl.commands.apply import diff
     r, spec = _fleet_command(ctx, file, json_output, timeout)
-    _exit(ctx, diff(r.out, r.fleet(), spec, prune=prune))
+    _exit(ctx, diff(r.out, r.fleet(), spec, prune=prune, show_values=show_values))
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -3,7 +3,10 @@ factory of real Hermes containers that removes everything it created.
 
 In CI (CI=true) a missing daemon or a failed image build FAILS the Docker tests; locally they skip.
 """
+import contextlib
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -194,3 +197,56 @@ def hermesctl_until_interrupted(args: list[str], during) -> CliResult:
     finally:
         proc.kill()
     return CliResult(proc.returncode, out, err)
+
+
+def _client(url: str, **kwargs):
+    try:
+        client = docker.DockerClient(base_url=url, **kwargs)
+        return client if client.ping() else None
+    except Exception:  # noqa: BLE001 - not up yet
+        return None
+
+
+@contextlib.contextmanager
+def second_dockerd(tag: str, image: str | None, *, extra_args: tuple[str, ...] = ()):
+    """A second dockerd on this machine: its own socket, data root, containerd namespace and
+    bridge (`--bridge none` would make it delete the main daemon's docker0), with `image` loaded.
+    Yields (unix url, client, process); removes everything it made."""
+    if shutil.which("dockerd") is None:
+        if IN_CI:
+            pytest.fail("dockerd is not installed (scripts/ensure-docker.sh)")
+        pytest.skip("dockerd is not installed")
+    root = Path(f"/tmp/hct-{tag}-{RUN_ID}")
+    root.mkdir(parents=True, exist_ok=True)
+    sock = root / "docker.sock"
+    log = open(root / "dockerd.log", "w")
+    # Its containers use network_mode=none; the bridge only satisfies the daemon's default network.
+    bridge = f"hct{tag}{RUN_ID}"[:15]
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    proc = subprocess.Popen(["dockerd", "--host", f"unix://{sock}", *extra_args, "--data-root", str(root / "data"),
+                             "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"),
+                             "--bridge", bridge, "--iptables=false", "--ip-masq=false",
+                             "--containerd-namespace", f"hct{tag}{RUN_ID}",
+                             "--containerd-plugins-namespace", f"hct{tag}p{RUN_ID}"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"unix://{sock}"
+    client = None
+    try:
+        client = wait_for(lambda: _client(url), timeout=60, what=f"second dockerd ({root / 'dockerd.log'})")
+        if image:
+            saved = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+            loaded = subprocess.run(["docker", "-H", url, "load", "-q"], stdin=saved.stdout, capture_output=True)
+            saved.wait()
+            assert loaded.returncode == 0, loaded.stderr
+        yield url, client, proc
+    finally:
+        if proc.poll() is None:
+            if client is not None:
+                for c in client.containers.list(all=True):
+                    c.remove(force=True, v=True)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        # dockerd bind-mounts its data root onto itself and leaves that mount behind.
+        subprocess.run(["umount", "-l", str(root / "data")], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -74,6 +74,10 @@ def main(argv: list[str]) -> int:
             if not directory.is_dir():
                 print(f"hermes-slots: no profile {args.profile}", file=sys.stderr)
                 return 4
+            missing = [k for k in args.keys if f"HERMESCTL_ENV_{k}" not in os.environ]
+            if missing:
+                print(f"hermes-slots: no value for {', '.join(missing)} (HERMESCTL_ENV_<KEY>)", file=sys.stderr)
+                return 2
             values = {k: os.environ[f"HERMESCTL_ENV_{k}"] for k in args.keys}
             print(json.dumps({"changed": set_env(directory / ".env", values)}))
         elif args.command == "operate":
