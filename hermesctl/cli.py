@@ -24,7 +24,7 @@ sets. Targets read CONTAINER or CONTAINER:PROFILE, with globs on either side ('*
 
 Exit codes: 0 ok, 1 failed, 2 usage, 3 not running, 4 not found, 5 container stopped,
 6 invalid profile name, 7 partial (an endpoint did not answer), 8 not a Hermes container,
-69 Docker daemon unreachable, 130 interrupted.
+9 container running (restore), 69 Docker daemon unreachable, 130 interrupted.
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
@@ -230,6 +230,29 @@ def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     from hermesctl.commands.doctor import doctor as run_doctor
     r = _run(ctx, json_output)
     _exit(ctx, run_doctor(r.out, r.fleet(), parse_targets(targets or []), fix=fix))
+
+
+@app.command("backup")
+def backup_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER, globs allowed"),
+               output_dir: str = typer.Option(..., "--output", "-o", help="directory for the archives"),
+               json_output: bool = JSON):
+    """Back up containers' /opt/data: one archive each, SQLite copied consistently, with a manifest."""
+    from pathlib import Path
+    from hermesctl.commands.backup import backup_command
+    r = _run(ctx, json_output)
+    _exit(ctx, backup_command(r.out, r.fleet(), parse_targets(targets), Path(output_dir)))
+
+
+@app.command("restore")
+def restore_cmd(ctx: typer.Context, archive: str = typer.Argument(..., help="an archive made by hermesctl backup"),
+                container: str = typer.Argument(..., help="CONTAINER to restore into (its /opt/data is replaced)"),
+                force: bool = typer.Option(False, "--force", help="a running container: stop it, restore, start it"),
+                json_output: bool = JSON):
+    """Replace a container's /opt/data with a backup (exit 9 if it is running, without --force)."""
+    from pathlib import Path
+    from hermesctl.commands.backup import restore_command
+    r = _run(ctx, json_output)
+    _exit(ctx, restore_command(r.out, r.fleet(), Path(archive), parse_target(container), force=force))
 
 
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool):
