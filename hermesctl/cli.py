@@ -255,6 +255,23 @@ def restore_cmd(ctx: typer.Context, archive: str = typer.Argument(..., help="an 
     _exit(ctx, restore_command(r.out, r.fleet(), Path(archive), parse_target(container), force=force))
 
 
+@app.command("upgrade")
+def upgrade_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER, globs allowed ('*' = all)"),
+                image: str = typer.Option(..., "--image", help="the new image (present on each endpoint)"),
+                dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
+                backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="where pre-upgrade backups go "
+                                                         "(default ~/.local/state/hermesctl/backups)"),
+                timeout: float = typer.Option(180.0, "--timeout", help="seconds a container has to serve"),
+                settle: float = typer.Option(3.0, "--settle", help="seconds wanted gateways must stay up"),
+                json_output: bool = JSON):
+    """Move containers to a new image one at a time: back up, recreate, wait until it serves; roll back on failure."""
+    from pathlib import Path
+    from hermesctl.commands.upgrade import upgrade
+    r = _run(ctx, json_output)
+    _exit(ctx, upgrade(r.out, r.fleet(), parse_targets(targets), image, dry_run=dry_run,
+                       backup_dir=Path(backup_dir) if backup_dir else None, timeout=timeout, settle=settle))
+
+
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool):
     from hermesctl.fleetfile import load_fleet_file
     r = _run(ctx, json_output)
