@@ -44,12 +44,18 @@ class Run:
     contexts: list[str] = field(default_factory=list)
     project: Optional[str] = None
     fleet_file: Optional[str] = None
+    swarm: Optional[str] = None
     _fleet: Optional[Fleet] = None
 
     def fleet(self) -> Fleet:
         if self._fleet is None:
             from hermesctl.compose import detect_project
             from hermesctl.multihost import build_fleet
+            if self.swarm:
+                from hermesctl.swarm import build_swarm_fleet
+                self._fleet = build_swarm_fleet(self.swarm, stack=self.project, fleet_file=self.fleet_file)
+                self.out.several_endpoints, self.out.endpoint_column = True, "NODE"
+                return self._fleet
             project = self.project or detect_project()
             self._fleet = build_fleet(self.hosts, self.contexts, project=project,
                                       fleet_file=self.fleet_file)
@@ -87,6 +93,8 @@ def main_options(
     context: List[str] = typer.Option([], "--context", "-c", help="Docker context name (repeatable)"),
     project: Optional[str] = typer.Option(None, "--project", "-p", help="only this compose project's containers"),
     fleet_file: Optional[str] = typer.Option(None, "--fleet", help="fleet file whose endpoints to span"),
+    swarm: Optional[str] = typer.Option(None, "--swarm", help="a swarm manager's Docker endpoint: Hermes services' tasks, "
+                                        "exec'd on their nodes (--project = stack)"),
     json_output: bool = typer.Option(False, "--json", help="one JSON document (versioned schema)"),
     no_headers: bool = typer.Option(False, "--no-headers", help="tables without a header row"),
     version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True),
@@ -95,7 +103,7 @@ def main_options(
         typer.echo(f"hermesctl {__version__}")
         raise typer.Exit(0)
     ctx.obj = Run(out=Output(json=json_output, no_headers=no_headers), hosts=host, contexts=context,
-                  project=project, fleet_file=fleet_file)
+                  project=project, fleet_file=fleet_file, swarm=swarm)
 
 
 TARGETS = typer.Argument(None, help="CONTAINER[:PROFILE], globs allowed; none = everything")

@@ -11,6 +11,7 @@ from hermesctl.endpoints import Endpoint
 LABEL = "io.hermes-agent.managed"
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
+SWARM_SERVICE = "com.docker.swarm.service.name"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class HermesContainer:
     @property
     def compose_service(self) -> str | None:
         return self.labels.get(COMPOSE_SERVICE)
+
+    @property
+    def service(self) -> str | None:
+        """The compose or swarm service the container belongs to."""
+        return self.labels.get(COMPOSE_SERVICE) or self.labels.get(SWARM_SERVICE)
 
     @property
     def key(self) -> str:
