@@ -206,11 +206,14 @@ def _container_facts(endpoint: Endpoint, inspect: dict) -> dict:
             "hermes_agent_version": version, "running": inspect["State"]["Running"]}
 
 
-def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: str | None = None) -> BackupResult:
+def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: str | None = None,
+                  describe_as: dict | None = None) -> BackupResult:
     """Back up one container's /opt/data into `out_dir`; returns the archive and its manifest.
-    The archive appears only when complete (written under a temporary name, then renamed)."""
+    The archive appears only when complete (written under a temporary name, then renamed).
+    `describe_as` overrides the manifest's container facts (a swarm service read through a
+    stand-in container that only holds its volume)."""
     inspect = endpoint.client.api.inspect_container(container)
-    facts = _container_facts(endpoint, inspect)
+    facts = {**_container_facts(endpoint, inspect), **(describe_as or {})}
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     final = out_dir / f"{facts['name']}-{label or stamp}.tar.gz"
@@ -405,6 +408,22 @@ def run_helper(endpoint: Endpoint, container_id: str, image: str, argv: list[str
                             f"{logs[-1] if logs else 'no output'}")
     finally:
         api.remove_container(created["Id"], force=True)
+
+
+def volume_holder(endpoint: Endpoint, image: str, mounts: list[dict], name: str) -> str:
+    """A created, never started container with these swarm volume mounts (Source, Target):
+    get_archive/put_archive reach a volume through it while nothing runs on it."""
+    api = endpoint.client.api
+    binds = []
+    for m in mounts:
+        if m.get("Type", "volume") != "volume" or not m.get("Source"):
+            continue
+        api.inspect_volume(m["Source"])  # never create an empty stand-in for a missing volume
+        binds.append(f"{m['Source']}:{m['Target']}")
+    created = api.create_container(image, command=["true"], name=name, network_disabled=True,
+                                   labels={"io.hermes-agent.helper": "volume-holder"},
+                                   host_config=api.create_host_config(binds=binds, network_mode="none"))
+    return created["Id"]
 
 
 def clear_data(endpoint: Endpoint, container_id: str, image: str) -> None:

@@ -1,46 +1,22 @@
 """Issue 8, point 3: hermesctl upgrade on a compose fleet and on a plain container."""
-import io
 import json
 import os
 import shutil
 import socket
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from conftest import IN_CI, ROOT, RUN_ID, hermesctl, sh, svstat, wait_for, wait_ready
+from derived_images import NEXT_VERSION, build_bad, build_next
 
 NEXT = f"hermes-agent:wtc-next-{RUN_ID}"
 BAD = f"hermes-agent:wtc-bad-{RUN_ID}"
-# A cont-init that "migrates" (flips a desired state, leaves a stray WAL beside a database),
-# then fails the boot: the rollback must undo exactly those changes.
-BROKEN_MIGRATION = ("#!/bin/sh\n"
-                    "sed -i s/running/stopped/ /opt/data/profiles/coder/gateway_state.json\n"
-                    "echo junk > /opt/data/profiles/coder/state.db-wal\n"
-                    "exit 3\n")
-
-
-def _build(client, tag: str, base: str, extra: str, files: dict[str, str] | None = None) -> None:
-    """A tiny image on top of ours (no second full build): a Dockerfile and its files."""
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, text in {"Dockerfile": f"FROM {base}\n{extra}", **(files or {})}.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
-    context.seek(0)
-    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
-
-
 @pytest.fixture(scope="module")
 def images(docker_client, hermes_image):
-    _build(docker_client, NEXT, hermes_image, "LABEL io.hermes-agent.version=0.19.0-next\n")
-    _build(docker_client, BAD, hermes_image,
-           "COPY 99-broken-migration /etc/cont-init.d/99-broken-migration\n",
-           {"99-broken-migration": BROKEN_MIGRATION})
+    build_next(docker_client, NEXT, hermes_image)
+    build_bad(docker_client, BAD, hermes_image)
     yield hermes_image, NEXT, BAD
     for tag in (NEXT, BAD):
         docker_client.images.remove(tag, force=True)
@@ -110,7 +86,7 @@ def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, ima
     assert plan.code == 0, plan
     steps = plan.json()["plan"]
     assert [(s["container"], s["action"], s["to_version"]) for s in steps] == [
-        (h1.name, "upgrade", "0.19.0-next"), (h2.name, "upgrade", "0.19.0-next")]
+        (h1.name, "upgrade", NEXT_VERSION), (h2.name, "upgrade", NEXT_VERSION)]
     assert steps[0]["restart"] == "unless-stopped" and steps[0]["volumes"]
     assert _container(docker_client, h1.name).id == h1.id  # the dry run recreated nothing
 
@@ -130,7 +106,7 @@ def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, ima
     for c in (h1, h2):
         now = _container(docker_client, c.name)
         assert now.id != c.id and now.attrs["Config"]["Image"] == new
-        assert now.labels["io.hermes-agent.version"] == "0.19.0-next"  # the new image's label
+        assert now.labels["io.hermes-agent.version"] == NEXT_VERSION  # the new image's label
         assert _settings(now) == before[c.name]
     assert not docker_client.containers.list(all=True, filters={"name": "pre-upgrade"})
     # Compose still owns them; the profiles and their desired states came along.

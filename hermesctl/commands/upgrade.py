@@ -240,6 +240,11 @@ class Upgrade:
 
 def upgrade(out: Output, fleet: Fleet, targets: list[Target], image: str, *, dry_run: bool,
             backup_dir: Path | None, timeout: float, settle: float) -> ExitStatus:
+    from hermesctl.swarm import SwarmFleet
+    if isinstance(fleet, SwarmFleet):  # tasks are the manager's to replace, not ours
+        from hermesctl.commands.upgrade_swarm import upgrade_swarm
+        return upgrade_swarm(out, fleet, targets, image, dry_run=dry_run, backup_dir=backup_dir,
+                             timeout=timeout, settle=settle)
     plans = _plan(fleet, targets, image)  # every check before the first container stops
     backup_dir = backup_dir or default_backup_dir()
     if dry_run:
