@@ -265,6 +265,13 @@ def upgrade(out: Output, fleet: Fleet, targets: list[Target], image: str, *, dry
         outcome = run.one(plan, f"[{todo.index(plan) + 1}/{len(todo)}]")
         outcomes.append(outcome)
         failed = outcome.result != "upgraded"
+    upgraded = {o.container for o in outcomes if o.result == "upgraded"}
+    for project in sorted({p.container.compose_project for p in plans
+                           if p.container.name in upgraded and p.container.compose_project}):
+        # The compose file still names the old image: whenever compose recreates a container
+        # (a changed setting, --force-recreate) it would bring the old image back.
+        out.warn(f"compose project {project} still names the old image: set it to {image} "
+                 "(e.g. HERMES_IMAGE in its .env) so that compose agrees")
     if out.json:
         out.document("upgrade", {"image": image, "dry_run": False, "backup_dir": str(backup_dir),
                                  "containers": [o.__dict__ for o in outcomes]})
