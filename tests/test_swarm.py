@@ -2,7 +2,6 @@
 import json
 import os
 import shutil
-import subprocess
 
 import docker
 import pytest
@@ -64,6 +63,19 @@ def _task_container(cluster, node, service: str):
     return found[0]
 
 
+def _running(node, service: str):
+    found = node.client().containers.list(filters={"label": f"com.docker.swarm.service.name={STACK}_{service}"})
+    return found[0] if len(found) == 1 else None
+
+
+def _up(container, profile: str) -> bool:
+    """Is the gateway up? False (not an error) while its supervisor is still being started."""
+    try:
+        return svstat(container, profile)["up"]
+    except AssertionError:
+        return False
+
+
 def test_stack_file_pins_each_instance_with_update_and_rollback_config(swarm):
     manager = swarm.manager.client()
     n1, n2 = swarm.nodes
@@ -104,7 +116,7 @@ def test_ps_spans_both_nodes_and_verbs_run_on_the_task_node(swarm):
     made = hermesctl("--swarm", url, "profile", "create", "hermes-2:writer", "--start")
     assert made.code == 0, made
     on_n2 = _task_container(swarm, n2, "hermes-2")
-    wait_for(lambda: svstat(on_n2, "writer")["up"], what="writer up on node 2")
+    wait_for(lambda: _up(on_n2, "writer"), what="writer up on node 2")
     before = svstat(on_n2, "writer")["pid"]
     # SERVICE.SLOT:PROFILE
     restart = hermesctl("--swarm", url, "gateway", "restart", f"{STACK}_hermes-2.1:writer", "--json")
@@ -114,6 +126,9 @@ def test_ps_spans_both_nodes_and_verbs_run_on_the_task_node(swarm):
     assert status.code == 0 and n2.hostname in status.stdout
     logs = hermesctl("--swarm", url, "logs", "-n", "1", "hermes-2:writer")
     assert logs.code == 0 and f"{n2.hostname}/" in logs.stdout, logs
+    doctor = hermesctl("--swarm", url, "doctor", "hermes-2", "--json")
+    findings = doctor.json()["findings"]
+    assert findings and {f["endpoint"] for f in findings} == {n2.hostname}, doctor
     # Nothing happened on node 1.
     assert "writer" not in sh(_task_container(swarm, n1, "hermes-1"), "ls /opt/data/profiles")
     # A service that does not exist names the ones that do.
@@ -141,6 +156,30 @@ def test_a_node_that_does_not_answer_is_reported_and_the_rest_answers(swarm, tmp
         assert {r["endpoint"] for r in ps.json()["gateways"]} == {n1.hostname, n2.hostname}
     finally:
         n1.docker("node", "update", "--label-add", f"io.hermes-agent.endpoint={n2.url}", n2.hostname)
+
+
+def test_backup_and_restore_of_a_service_through_its_node(swarm, tmp_path):
+    url = swarm.manager.url
+    n1, _ = swarm.nodes
+    assert hermesctl("--swarm", url, "profile", "create", "hermes-1:saved", "--start").code == 0
+    made = hermesctl("--swarm", url, "backup", "hermes-1", "-o", str(tmp_path), "--json")
+    assert made.code == 0, made
+    [entry] = made.json()["backups"]
+    assert entry["consistency"] == "sqlite-online-backup" and entry["endpoint"] == n1.hostname
+    assert any(p["name"] == "saved" and p["desired_state"] == "running" for p in entry["profiles"])
+    assert hermesctl("--swarm", url, "profile", "create", "hermes-1:later").code == 0
+
+    refused = hermesctl("--swarm", url, "restore", entry["archive"], "hermes-1")
+    assert refused.code == 9 and "--force" in refused.stderr, refused
+    res = hermesctl("--swarm", url, "restore", entry["archive"], "hermes-1", "--force")
+    assert res.code == 0, res
+    # ps counts a task's container as soon as it is created; wait until it runs.
+    back = wait_for(lambda: _running(n1, "hermes-1"), timeout=120, what="hermes-1 back after the restore")
+    wait_for(lambda: _up(back, "saved"), what="the restored profile's gateway up")
+    profiles = sh(back, "ls /opt/data/profiles").split()
+    assert "saved" in profiles and "later" not in profiles
+    assert sh(back, "find /opt/data ! -user hermes").strip() == ""
+    assert not n1.client().containers.list(all=True, filters={"label": "io.hermes-agent.helper"})
 
 
 def test_upgrade_rolls_through_then_a_failing_image_rolls_back_with_no_data_lost(swarm, tmp_path, hermes_image):
@@ -175,7 +214,7 @@ def test_upgrade_rolls_through_then_a_failing_image_rolls_back_with_no_data_lost
     spec = manager.services.get(f"{STACK}_hermes-2").attrs["Spec"]
     assert spec["TaskTemplate"]["ContainerSpec"]["Image"] == NEXT and spec["Mode"]["Replicated"]["Replicas"] == 1
     back = _task_container(swarm, n2, "hermes-2")
-    wait_for(lambda: svstat(back, "coder")["up"], what="coder up after the rollback")
+    wait_for(lambda: _up(back, "coder"), what="coder up after the rollback")
     assert json.loads(sh(back, "cat /opt/data/profiles/coder/gateway_state.json"))["desired_state"] == "running"
     assert _task_container(swarm, n1, "hermes-1").id == n1_container  # node 1 untouched
     ps = hermesctl("--swarm", url, "ps", "--json")

@@ -55,6 +55,9 @@ def backup_command(out: Output, fleet: Fleet, targets: list[Target], out_dir: Pa
 
 def restore_command(out: Output, fleet: Fleet, archive: Path, target: Target, *, force: bool) -> ExitStatus:
     manifest = backup.read_manifest(archive)  # verified before any container is touched
+    from hermesctl.swarm import SwarmFleet
+    if isinstance(fleet, SwarmFleet):
+        return _restore_service(out, fleet, archive, manifest, target, force=force)
     if target.profile is not None or is_glob(target.container):
         raise UsageError(f"{target}: restore into one container (CONTAINER, no glob, no :PROFILE)")
     found = fleet.containers_matching(target)
@@ -83,4 +86,34 @@ def restore_command(out: Output, fleet: Fleet, archive: Path, target: Target, *,
         out.line(f"restored {archive} into {container.name}: {written} entries, owned by hermes; "
                  f"profiles: {_profiles_text(manifest)}"
                  + ("; started again" if was_running else "; start it to bring its gateways back"))
+    return ExitStatus.OK
+
+
+def _restore_service(out: Output, fleet, archive: Path, manifest: dict, target: Target, *, force: bool) -> ExitStatus:
+    """On a swarm: scale the service to 0, restore its node-local volume through a stand-in
+    container, and scale it back (a task container cannot simply be stopped: swarm replaces it)."""
+    from hermesctl.commands.upgrade_swarm import services_for
+    if target.profile is not None or is_glob(target.container):
+        raise UsageError(f"{target}: restore into one service (SERVICE, no glob, no :PROFILE)")
+    [service] = services_for(fleet, [target])
+    replicas = service.replicas or 0
+    if replicas and not force:
+        raise ContainerRunningError(f"service {service.name} is running: pass --force to scale it to 0, "
+                                    "restore and scale it back")
+    endpoint = fleet.endpoint(service.node)
+    if replicas:
+        service.update(replicas=0)
+        service.wait_stopped()
+    with service.volume() as holder:
+        backup.clear_data(endpoint, holder, service.image)
+        written = backup.restore_archive(endpoint, holder, archive)
+    if replicas:
+        service.update(replicas=replicas)
+    body = {"service": service.name, "node": service.node, "archive": str(archive), "entries": written,
+            "from": manifest["container"], "profiles": manifest["profiles"], "restarted": bool(replicas)}
+    if out.json:
+        out.document("restore", body)
+    else:
+        out.line(f"restored {archive} into service {service.name} on {service.node}: {written} entries, "
+                 f"owned by hermes; profiles: {_profiles_text(manifest)}; scaled back to {replicas}")
     return ExitStatus.OK
