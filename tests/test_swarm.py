@@ -2,11 +2,12 @@
 import json
 import os
 import shutil
+import time
 
 import docker
 import pytest
 
-from conftest import IN_CI, ROOT, RUN_ID, hermesctl, sh, svstat, wait_for
+from conftest import IN_CI, ROOT, RUN_ID, hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for
 from derived_images import NEXT_VERSION, build_bad, build_next
 from swarm_cluster import SwarmCluster
 
@@ -101,7 +102,7 @@ def test_stack_file_pins_each_instance_with_update_and_rollback_config(swarm):
     assert f"{STACK}_hermes-2-data" in {v.name for v in n2.client().volumes.list()}
 
 
-def test_ps_spans_both_nodes_and_verbs_run_on_the_task_node(swarm):
+def test_ps_spans_both_nodes_and_verbs_run_on_the_task_node(swarm, tmp_path):
     url = swarm.manager.url
     n1, n2 = swarm.nodes
     ps = hermesctl("--swarm", url, "ps", "--json")
@@ -129,8 +130,17 @@ def test_ps_spans_both_nodes_and_verbs_run_on_the_task_node(swarm):
     doctor = hermesctl("--swarm", url, "doctor", "hermes-2", "--json")
     findings = doctor.json()["findings"]
     assert findings and {f["endpoint"] for f in findings} == {n2.hostname}, doctor
+    followed = hermesctl_until_interrupted(["--swarm", url, "logs", "-f", "-n", "1", "hermes-2:writer"],
+                                           lambda: time.sleep(3))
+    assert f"{n2.hostname}/" in followed.stdout, followed
+    # apply: a fleet file's container names a service.
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("version: 1\ncontainers:\n  hermes-2:\n    profiles:\n      applied: {gateway: running}\n")
+    applied = hermesctl("--swarm", url, "apply", "-f", str(fleet), "--json")
+    assert applied.code == 0 and all(ch["ok"] for ch in applied.json()["changes"]), applied
+    assert svstat(on_n2, "applied")["up"]
     # Nothing happened on node 1.
-    assert "writer" not in sh(_task_container(swarm, n1, "hermes-1"), "ls /opt/data/profiles")
+    assert sh(_task_container(swarm, n1, "hermes-1"), "ls /opt/data/profiles").split() == []
     # A service that does not exist names the ones that do.
     missing = hermesctl("--swarm", url, "gateway", "status", "hermes-9:writer")
     assert missing.code == 4 and "hermes-1" in missing.stderr, missing
