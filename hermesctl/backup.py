@@ -238,23 +238,18 @@ def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: s
                     if member.isdir() and re.fullmatch(r"profiles/[^/]+", rel):
                         profiles.append(rel.split("/")[1])
                     if member.isfile():
-                        if rel in copied:
+                        profile = _profile_of_state_file(rel)
+                        if rel in copied:  # a database: its online-backup copy instead
                             snap_path = snapshot.directory / rel
                             member.size = snap_path.stat().st_size
                             with open(snap_path, "rb") as fh:
-                                body = fh.read() if _profile_of_state_file(rel) else None
-                                fh.seek(0)
                                 files[rel] = _add_file(out, member, fh)
+                        elif profile:  # small, and read for the manifest on the way
+                            body = source.extractfile(member).read(member.size)
+                            files[rel] = _add_file(out, member, io.BytesIO(body))
+                            states[profile] = GatewayState.parse(body.decode("utf-8", "replace"))
                         else:
-                            data = source.extractfile(member)
-                            if _profile_of_state_file(rel):
-                                body = data.read(member.size)
-                                files[rel] = _add_file(out, member, io.BytesIO(body))
-                            else:
-                                body = None
-                                files[rel] = _add_file(out, member, data)
-                        if body is not None:
-                            states[_profile_of_state_file(rel)] = GatewayState.parse(body.decode("utf-8", "replace"))
+                            files[rel] = _add_file(out, member, source.extractfile(member))
                     else:
                         out.addfile(member)
                 manifest = {

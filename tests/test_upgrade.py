@@ -82,6 +82,8 @@ def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, ima
     # Bad input changes nothing: an image that is not there.
     missing = hermesctl("--project", project, "upgrade", "*", "--image", "hermes-agent:wtc-nope")
     assert missing.code == 4 and "not on endpoint" in missing.stderr, missing
+    nowhere = hermesctl("--project", project, "upgrade", "*", "--image", new, "--backup-dir", "/dev/null/x")
+    assert nowhere.code == 2 and "backup directory" in nowhere.stderr, nowhere
     plan = hermesctl("--project", project, "upgrade", "*", "--image", new, "--dry-run", "--json")
     assert plan.code == 0, plan
     steps = plan.json()["plan"]

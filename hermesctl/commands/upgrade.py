@@ -37,6 +37,16 @@ POLL_S = 0.5
 RM_BATCH = 200  # paths per helper `rm` (argv, never a shell)
 
 
+def require_writable(directory: Path) -> None:
+    """The backup directory, checked before anything is stopped."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the backup directory {directory}: {exc.strerror}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"the backup directory {directory} is not writable")
+
+
 def default_backup_dir() -> Path:
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "hermesctl" / "backups"
@@ -172,10 +182,16 @@ class Upgrade:
         api = plan.endpoint.client.api
         name, old_id = plan.container.name, plan.inspect["Id"]
         self.say(f"{position} {name}: stopping (on {plan.old_image})")
-        api.stop(old_id, timeout=plan.inspect["Config"].get("StopTimeout") or STOP_TIMEOUT)
-        self.say(f"{position} {name}: backing up /opt/data")
-        made = backup.create_backup(plan.endpoint, old_id, self.backup_dir,
-                                    label="pre-upgrade-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        try:
+            api.stop(old_id, timeout=plan.inspect["Config"].get("StopTimeout") or STOP_TIMEOUT)
+            self.say(f"{position} {name}: backing up /opt/data")
+            made = backup.create_backup(plan.endpoint, old_id, self.backup_dir,
+                                        label="pre-upgrade-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - no backup, no upgrade
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else describe(exc)
+            self.say(f"{position} {name}: no backup ({reason}); starting it again, unchanged")
+            api.start(old_id)
+            return Outcome(name, plan.container.endpoint, plan.old_image, "unchanged", f"backup failed: {reason}")
         wanted = [p["name"] for p in made.manifest["profiles"] if p["desired_state"] == "running"]
         self.say(f"{position} {name}: backup {made.path}")
         new_id = None
@@ -245,8 +261,10 @@ def upgrade(out: Output, fleet: Fleet, targets: list[Target], image: str, *, dry
         from hermesctl.commands.upgrade_swarm import upgrade_swarm
         return upgrade_swarm(out, fleet, targets, image, dry_run=dry_run, backup_dir=backup_dir,
                              timeout=timeout, settle=settle)
-    plans = _plan(fleet, targets, image)  # every check before the first container stops
     backup_dir = backup_dir or default_backup_dir()
+    if not dry_run:
+        require_writable(backup_dir)
+    plans = _plan(fleet, targets, image)  # every check before the first container stops
     if dry_run:
         return _print_plan(out, plans, image, backup_dir)
     run = Upgrade(out, fleet, image, backup_dir, timeout, settle)
