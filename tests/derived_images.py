@@ -32,3 +32,9 @@ def build_next(client, tag: str, base: str) -> None:
 def build_bad(client, tag: str, base: str) -> None:
     build(client, tag, base, "COPY 99-broken-migration /etc/cont-init.d/99-broken-migration\n",
           {"99-broken-migration": BROKEN_MIGRATION})
+
+
+def build_unhealthy(client, tag: str, base: str) -> None:
+    """Boots fine, but its healthcheck fails at once: Docker reports it unhealthy within seconds
+    (the start period is set too, or the base image's 60 s would be inherited)."""
+    build(client, tag, base, 'HEALTHCHECK --interval=1s --timeout=2s --start-period=1s --retries=1 CMD ["false"]\n')

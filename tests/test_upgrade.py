@@ -9,16 +9,18 @@ from pathlib import Path
 import pytest
 
 from conftest import IN_CI, ROOT, RUN_ID, hermesctl, sh, svstat, wait_for, wait_ready
-from derived_images import NEXT_VERSION, build_bad, build_next
+from derived_images import NEXT_VERSION, build_bad, build_next, build_unhealthy
 
 NEXT = f"hermes-agent:wtc-next-{RUN_ID}"
 BAD = f"hermes-agent:wtc-bad-{RUN_ID}"
+UNHEALTHY = f"hermes-agent:wtc-unhealthy-{RUN_ID}"
 @pytest.fixture(scope="module")
 def images(docker_client, hermes_image):
     build_next(docker_client, NEXT, hermes_image)
     build_bad(docker_client, BAD, hermes_image)
+    build_unhealthy(docker_client, UNHEALTHY, hermes_image)
     yield hermes_image, NEXT, BAD
-    for tag in (NEXT, BAD):
+    for tag in (NEXT, BAD, UNHEALTHY):
         docker_client.images.remove(tag, force=True)
 
 
@@ -180,6 +182,30 @@ def test_upgrade_of_a_plain_container_keeps_its_anonymous_volume(docker_client, 
         assert "HERMES_NOTE=kept" in now.attrs["Config"]["Env"] and now.labels["team"] == "ops"
         assert now.attrs["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
         assert svstat(now, "coder")["up"]
+    finally:
+        for leftover in docker_client.containers.list(all=True, filters={"name": name}):
+            leftover.remove(force=True)
+        docker_client.volumes.get(volume).remove(force=True)
+
+
+def test_an_image_that_turns_unhealthy_is_rolled_back(docker_client, images, tmp_path):
+    old = images[0]
+    name = f"wtc-{RUN_ID}-unhealthy"
+    volume = f"wtc-{RUN_ID}-unhealthy-data"
+    c = docker_client.containers.run(old, ["sleep", "infinity"], name=name, detach=True,
+                                     volumes={volume: {"bind": "/opt/data", "mode": "rw"}})
+    try:
+        wait_ready(c)
+        assert hermesctl("profile", "create", f"{name}:coder", "--start").code == 0
+        # --settle 5: Docker's verdict (within ~1 s here) comes before ours would.
+        res = hermesctl("upgrade", name, "--image", UNHEALTHY, "--settle", "5", "--timeout", "60",
+                        "--backup-dir", str(tmp_path), "--json")
+        assert res.code == 1, res
+        [outcome] = res.json()["containers"]
+        assert outcome["result"] == "rolled back" and outcome["detail"].startswith("unhealthy"), outcome
+        back = _container(docker_client, name)
+        assert back.id == c.id and back.attrs["Config"]["Image"] == old and back.status == "running"
+        wait_for(lambda: svstat(back, "coder")["up"], what="coder up after the rollback")
     finally:
         for leftover in docker_client.containers.list(all=True, filters={"name": name}):
             leftover.remove(force=True)
