@@ -82,7 +82,8 @@ def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, ima
     before = {c.name: _settings(c) for c in (h1, h2)}
 
     # Bad input changes nothing: an image that is not there.
-    missing = hermesctl("--project", project, "upgrade", "*", "--image", "hermes-agent:wtc-nope")
+    missing = hermesctl("--project", project, "upgrade", "*", "--image", "hermes-agent:wtc-nope",
+                        "--backup-dir", str(tmp_path))
     assert missing.code == 4 and "not on endpoint" in missing.stderr, missing
     nowhere = hermesctl("--project", project, "upgrade", "*", "--image", new, "--backup-dir", "/dev/null/x")
     assert nowhere.code == 2 and "backup directory" in nowhere.stderr, nowhere
@@ -121,7 +122,7 @@ def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, ima
     assert rows[(h1.name, "coder")]["state"] == "up" and rows[(h1.name, "coder")]["desired_state"] == "running"
     assert rows[(h2.name, "idle")]["state"] == "down"
     # Run again: nothing to do.
-    again = hermesctl("--project", project, "upgrade", "*", "--image", new, "--json")
+    again = hermesctl("--project", project, "upgrade", "*", "--image", new, "--backup-dir", str(tmp_path), "--json")
     assert [o["result"] for o in again.json()["containers"]] == ["already", "already"]
 
 

@@ -261,10 +261,10 @@ def upgrade(out: Output, fleet: Fleet, targets: list[Target], image: str, *, dry
         from hermesctl.commands.upgrade_swarm import upgrade_swarm
         return upgrade_swarm(out, fleet, targets, image, dry_run=dry_run, backup_dir=backup_dir,
                              timeout=timeout, settle=settle)
+    plans = _plan(fleet, targets, image)  # every check before the first container stops
     backup_dir = backup_dir or default_backup_dir()
     if not dry_run:
         require_writable(backup_dir)
-    plans = _plan(fleet, targets, image)  # every check before the first container stops
     if dry_run:
         return _print_plan(out, plans, image, backup_dir)
     run = Upgrade(out, fleet, image, backup_dir, timeout, settle)

@@ -139,10 +139,10 @@ class SwarmUpgrade(Upgrade):
 
 def upgrade_swarm(out: Output, fleet: SwarmFleet, targets: list[Target], image: str, *, dry_run: bool,
                   backup_dir: Path | None, timeout: float, settle: float) -> ExitStatus:
+    plans = _plan(fleet, targets, image)  # every check before the first service is scaled down
     backup_dir = backup_dir or default_backup_dir()
     if not dry_run:
         require_writable(backup_dir)
-    plans = _plan(fleet, targets, image)  # every check before the first service is scaled down
     if dry_run:
         doc = [{"service": p.service.name, "node": p.service.node, "action": p.action, "from": p.service.image,
                 "to": image, "update_config": p.service.spec.get("UpdateConfig"), "volumes": [
