@@ -319,6 +319,7 @@ def read_manifest(path: Path) -> dict:
         if expected != file_sha256(path):
             raise BackupError(f"{path}: archive checksum does not match {sidecar.name}")
     seen: dict[str, str] = {}
+    symlinks: set[str] = set()
     manifest = None
     try:
         with tarfile.open(path, "r:gz") as tar:
@@ -331,6 +332,13 @@ def read_manifest(path: Path) -> dict:
                     raise BackupError(f"{path}: unexpected member {member.name!r}")
                 if member.islnk() and _relative(member.linkname) is None:
                     raise BackupError(f"{path}: hard link {member.name!r} leaves the data directory")
+                # Nothing may be written through a symlink the archive itself just made (it could
+                # point anywhere in the container); get_archive never produces such an entry.
+                parts = rel.split("/")
+                if any("/".join(parts[:i]) in symlinks for i in range(1, len(parts))):
+                    raise BackupError(f"{path}: {member.name!r} lies under a symlink of the archive")
+                if member.issym():
+                    symlinks.add(rel)
                 if member.isfile():
                     seen[rel] = _hash_copy(tar.extractfile(member), None, member.size)
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:

@@ -1,9 +1,14 @@
 """Issue 8 without Docker: what recreate keeps from inspect data, how swarm nodes are reached,
 and which archive members backup/restore accept. (Behaviour is proven on real containers in
 test_backup_restore.py, test_upgrade.py and test_swarm.py.)"""
+import hashlib
+import io
+import json
+import tarfile
+
 import pytest
 
-from hermesctl.backup import _relative, data_checksum
+from hermesctl.backup import BackupError, MANIFEST_SCHEMA, _relative, data_checksum, read_manifest
 from hermesctl.recreate import spec_from_inspect
 from hermesctl.swarm import is_hermes_service, node_url
 
@@ -92,3 +97,22 @@ def test_data_checksum_depends_on_paths_and_contents_not_order():
     a = data_checksum({"x": "1", "y": "2"})
     assert a == data_checksum({"y": "2", "x": "1"})
     assert a != data_checksum({"x": "2", "y": "1"}) and a != data_checksum({"x": "1", "z": "2"})
+
+
+def test_an_archive_writing_through_its_own_symlink_is_refused(tmp_path):
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        link = tarfile.TarInfo("data/etc")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc"
+        tar.addfile(link)
+        body = b"root::0:0::/:/bin/sh\n"
+        evil = tarfile.TarInfo("data/etc/passwd")
+        evil.size = len(body)
+        tar.addfile(evil, io.BytesIO(body))
+        files = {"etc/passwd": hashlib.sha256(body).hexdigest()}
+        raw = json.dumps({"schema": MANIFEST_SCHEMA, "files": files, "data_sha256": data_checksum(files)}).encode()
+        manifest = tarfile.TarInfo("manifest.json")
+        manifest.size = len(raw)
+        tar.addfile(manifest, io.BytesIO(raw))
+    with pytest.raises(BackupError, match="under a symlink"):
+        read_manifest(archive)
