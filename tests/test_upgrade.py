@@ -211,3 +211,18 @@ def test_an_image_that_turns_unhealthy_is_rolled_back(docker_client, images, tmp
         for leftover in docker_client.containers.list(all=True, filters={"name": name}):
             leftover.remove(force=True)
         docker_client.volumes.get(volume).remove(force=True)
+
+
+def test_a_container_started_with_rm_is_refused_untouched(docker_client, images, tmp_path):
+    old, new, _ = images
+    name = f"wtc-{RUN_ID}-autorm"
+    c = docker_client.containers.run(old, ["sleep", "infinity"], name=name, detach=True, auto_remove=True)
+    try:
+        wait_ready(c)
+        res = hermesctl("upgrade", name, "--image", new, "--backup-dir", str(tmp_path))
+        assert res.code == 2 and "--rm" in res.stderr, res
+        assert _container(docker_client, name).status == "running"
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        for leftover in docker_client.containers.list(all=True, filters={"name": name}):
+            leftover.remove(force=True, v=True)

@@ -98,6 +98,9 @@ def _plan(fleet: Fleet, targets: list[Target], image: str) -> list[Plan]:
             image_config = api.inspect_image(inspect["Image"])["Config"]
         except docker.errors.ImageNotFound:
             image_config = None  # its image was deleted: keep every setting as it is
+        if inspect["HostConfig"].get("AutoRemove"):
+            raise UsageError(f"{c.name} was started with --rm: stopping it would delete it, so it "
+                             "cannot be upgraded in place (recreate it without --rm)")
         if c.name.endswith(OLD_SUFFIX):
             raise UsageError(f"{c.name} is the old container of an interrupted upgrade: "
                              f"remove it or rename it back first")
