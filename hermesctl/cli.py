@@ -28,8 +28,8 @@ answer in time is reported as such and the rest of the fleet still answers.
 
 Exit codes: 0 ok, 1 failed, 2 usage, 3 not running, 4 not found, 5 container stopped,
 6 invalid profile name, 7 partial (an endpoint or a container did not answer, or timed out;
-the rest is shown), 8 not a Hermes container, 69 Docker daemon unreachable, 130 interrupted;
-`exec` passes the command's own exit code through.
+the rest is shown), 8 not a Hermes container, 9 container running (restore), 69 Docker daemon
+unreachable, 130 interrupted; `exec` passes the command's own exit code through.
 """
 
 COMPOSE_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")  # compose's own rule
@@ -52,15 +52,19 @@ class Run:
     project: Optional[str] = None
     fleet_file: Optional[str] = None
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
+    swarm: Optional[str] = None
     _fleet: Optional[Fleet] = None
 
     def fleet(self) -> Fleet:
         if self._fleet is None:
             from hermesctl import compose
-            here = None if self.project else compose.detect()
+            here = None if (self.project or self.swarm) else compose.detect()
             fleet = self._build(here)
             self._fleet = fleet
-            self.out.several_endpoints = fleet.configured > 1
+            if self.swarm:
+                self.out.several_endpoints, self.out.endpoint_column = True, "NODE"
+            else:
+                self.out.several_endpoints = fleet.configured > 1
             self.out.unreachable = lambda: fleet.unreachable
             if not fleet.containers():
                 self.out.warn(self._empty_reason(here))
@@ -70,6 +74,11 @@ class Run:
     def _build(self, here) -> Fleet:
         from hermesctl import compose
         from hermesctl.multihost import build_fleet
+        if self.swarm:
+            from hermesctl.swarm import build_swarm_fleet
+            fleet = build_swarm_fleet(self.swarm, stack=self.project, fleet_file=self.fleet_file)
+            fleet.exec_timeout = self.exec_timeout
+            return fleet
         project = self.project or (here.env_project if here else None)
         fleet = build_fleet(self.hosts, self.contexts, project=project, fleet_file=self.fleet_file)
         if here and not project:
@@ -82,12 +91,12 @@ class Run:
     def new_fleet(self) -> Fleet:
         """A fresh fleet over the same endpoints (for threads that must not share one)."""
         from hermesctl import compose
-        return self._build(None if self.project else compose.detect())
+        return self._build(None if (self.project or self.swarm) else compose.detect())
 
     def scope(self) -> dict:
         """The endpoint options as given: a running `hermesctl serve` answers for the same."""
         return {"hosts": list(self.hosts), "contexts": list(self.contexts), "project": self.project,
-                "fleet_file": self.fleet_file}
+                "fleet_file": self.fleet_file, "swarm": self.swarm}
 
     def _empty_reason(self, here) -> str:
         fleet = self._fleet
@@ -149,6 +158,8 @@ def main_options(
     context: List[str] = typer.Option([], "--context", "-c", help="Docker context name (repeatable)"),
     project: Optional[str] = typer.Option(None, "--project", "-p", help="only this compose project's containers"),
     fleet_file: Optional[str] = typer.Option(None, "--fleet", help="fleet file whose endpoints to span"),
+    swarm: Optional[str] = typer.Option(None, "--swarm", help="a swarm manager's Docker endpoint: Hermes services' tasks, "
+                                        "exec'd on their nodes (--project = stack)"),
     json_output: bool = typer.Option(False, "--json", help="one JSON document (versioned schema)"),
     no_headers: bool = typer.Option(False, "--no-headers", help="tables without a header row"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help=f"deadline of each exec in a container, "
@@ -166,7 +177,7 @@ def main_options(
     if project is not None and not COMPOSE_PROJECT.fullmatch(project):
         raise UsageError(f"invalid compose project name {project[:100]!r}: a-z 0-9 _ -, starting with a letter or digit")
     ctx.obj = Run(out=Output(json=json_output, no_headers=no_headers), hosts=host, contexts=context,
-                  project=project, fleet_file=fleet_file,
+                  project=project, fleet_file=fleet_file, swarm=swarm,
                   exec_timeout=DEFAULT_EXEC_TIMEOUT if timeout is None else _valid_timeout(timeout))
 
 
@@ -363,6 +374,46 @@ def serve(ctx: typer.Context,
         raise UsageError(f"--interval must be between 0.1 and 3600 seconds, not {interval:g}")
     _exit(ctx, run_serve(r.out, r.new_fleet, r.scope(), listen=listen, token_file=token_file,
                          socket_path=socket_path, interval=interval))
+
+
+@app.command("backup")
+def backup_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER, globs allowed"),
+               output_dir: str = typer.Option(..., "--output", "-o", help="directory for the archives"),
+               json_output: bool = JSON):
+    """Back up containers' /opt/data: one archive each, SQLite copied consistently, with a manifest."""
+    from pathlib import Path
+    from hermesctl.commands.backup import backup_command
+    r = _run(ctx, json_output)
+    _exit(ctx, backup_command(r.out, r.fleet(), parse_targets(targets), Path(output_dir)))
+
+
+@app.command("restore")
+def restore_cmd(ctx: typer.Context, archive: str = typer.Argument(..., help="an archive made by hermesctl backup"),
+                container: str = typer.Argument(..., help="CONTAINER to restore into (its /opt/data is replaced)"),
+                force: bool = typer.Option(False, "--force", help="a running container: stop it, restore, start it"),
+                json_output: bool = JSON):
+    """Replace a container's /opt/data with a backup (exit 9 if it is running, without --force)."""
+    from pathlib import Path
+    from hermesctl.commands.backup import restore_command
+    r = _run(ctx, json_output)
+    _exit(ctx, restore_command(r.out, r.fleet(), Path(archive), parse_target(container), force=force))
+
+
+@app.command("upgrade")
+def upgrade_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER, globs allowed ('*' = all)"),
+                image: str = typer.Option(..., "--image", help="the new image (present on each endpoint)"),
+                dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
+                backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="where pre-upgrade backups go "
+                                                         "(default ~/.local/state/hermesctl/backups)"),
+                timeout: float = typer.Option(180.0, "--timeout", help="seconds a container has to serve"),
+                settle: float = typer.Option(3.0, "--settle", help="seconds wanted gateways must stay up"),
+                json_output: bool = JSON):
+    """Move containers to a new image one at a time: back up, recreate, wait until it serves; roll back on failure."""
+    from pathlib import Path
+    from hermesctl.commands.upgrade import upgrade
+    r = _run(ctx, json_output)
+    _exit(ctx, upgrade(r.out, r.fleet(), parse_targets(targets), image, dry_run=dry_run,
+                       backup_dir=Path(backup_dir) if backup_dir else None, timeout=timeout, settle=settle))
 
 
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Optional[float] = None):

@@ -12,6 +12,7 @@ LABEL = "io.hermes-agent.managed"
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 WORKING_DIR = "com.docker.compose.project.working_dir"
+SWARM_SERVICE = "com.docker.swarm.service.name"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class HermesContainer:
     @property
     def compose_service(self) -> str | None:
         return self.labels.get(COMPOSE_SERVICE)
+
+    @property
+    def service(self) -> str | None:
+        """The compose or swarm service the container belongs to."""
+        return self.labels.get(COMPOSE_SERVICE) or self.labels.get(SWARM_SERVICE)
 
     @property
     def key(self) -> str:

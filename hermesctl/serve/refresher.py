@@ -91,7 +91,7 @@ class Refresher:
         self._publish(c, rows)
 
     def _publish(self, c, rows) -> None:
-        info = ContainerInfo(endpoint=c.endpoint, name=c.name, service=c.compose_service,
+        info = ContainerInfo(endpoint=c.endpoint, name=c.name, service=c.service,
                              running=c.running, health=c.health)
         self.state.set_container(c.key, info, [asdict(r) | {"target": r.target} for r in rows])
 
