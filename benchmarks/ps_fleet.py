@@ -57,7 +57,7 @@ def main() -> None:
         gateways = args.containers * (args.profiles + 1)
         pattern = [Target(f"{prefix}-*", None)]
 
-        endpoint = connect(*resolve())
+        endpoint = connect(resolve())
 
         def engine():
             rows = collect(Fleet(endpoints=[endpoint]), pattern)

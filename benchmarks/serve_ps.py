@@ -79,7 +79,7 @@ def main() -> None:
         else:
             raise SystemExit("the server did not see the whole fleet within 120 s")
         targets = [Target(f"{prefix}-*", None)]
-        endpoint = connect(*resolve())
+        endpoint = connect(resolve())
 
         def served():
             out = Output(console=Console(file=io.StringIO(), width=200))

@@ -11,6 +11,7 @@ Each node becomes one endpoint of an ordinary Fleet whose name is the node's hos
 command (ps, gateway, profile, logs, doctor, apply, backup) works unchanged; a node that does not
 answer is reported and the rest still answers (exit 7).
 """
+import dataclasses
 import fnmatch
 from dataclasses import dataclass, field
 
@@ -100,12 +101,12 @@ class SwarmFleet(Fleet):
         if self._containers is None:
             wanted = {t.container_id: t for t in self.tasks if t.container_id}
             found: list[HermesContainer] = []
-            for endpoint, result in zip(self.endpoints, fan_out(list_containers, self.endpoints)):
-                if isinstance(result, BaseException):
-                    self.unreachable.append(Unreachable(endpoint.name, describe(result)))
+            for o in fan_out(list_containers, self.endpoints):
+                if not o.ok:
+                    self.unreachable.append(Unreachable(o.item.name, describe(o.error)))
                     continue
                 # Only current tasks: swarm keeps the containers of replaced tasks around.
-                found.extend(c for c in result if c.id in wanted)
+                found.extend(c for c in o.value if c.id in wanted)
             self._containers = found
         return self._containers
 
@@ -153,20 +154,20 @@ def build_swarm_fleet(manager_url: str, *, stack: str | None, fleet_file: str | 
     if fleet_file:
         from hermesctl.fleetfile import load_fleet_file
         for e in load_fleet_file(fleet_file).endpoints:
-            fleet_endpoints[e.name] = e.url if e.url else resolve(context=e.context)[1]
-    _, url, tls = resolve(host=manager_url)
-    manager = connect("manager", url, tls)
+            fleet_endpoints[e.name] = e.url if e.url else resolve(context=e.context).url
+    manager = connect(dataclasses.replace(resolve(host=manager_url), name="manager"))
     nodes, tasks = discover(manager, stack=stack, fleet_endpoints=fleet_endpoints)
     manager_node = (manager.client.api.info().get("Swarm") or {}).get("NodeID")
     # The manager's own node is reached through the manager's connection.
-    connected = fan_out(lambda n: manager if n.id == manager_node else connect(n.hostname, n.url), nodes)
+    connected = fan_out(lambda n: manager if n.id == manager_node else
+                        connect(dataclasses.replace(resolve(host=n.url), name=n.hostname)), nodes)
     endpoints, unreachable = [], []
-    for node, result in zip(nodes, connected):
-        if isinstance(result, Endpoint):
-            endpoints.append(result if result is not manager else
-                             Endpoint(node.hostname, manager.url, manager.client, manager.in_flight))
+    for node, o in zip(nodes, connected):
+        if o.ok:
+            endpoints.append(o.value if o.value is not manager else
+                             dataclasses.replace(manager, name=node.hostname))
         else:
-            unreachable.append(Unreachable(node.hostname, f"{node.url} ({node.url_from}): {describe(result)}"))
+            unreachable.append(Unreachable(node.hostname, f"{node.url} ({node.url_from}): {describe(o.error)}"))
     fleet = SwarmFleet(endpoints=endpoints, project=stack, configured=len(nodes), manager=manager, tasks=tasks,
                        fleet_endpoints=fleet_endpoints)
     fleet.unreachable.extend(unreachable)

@@ -30,14 +30,15 @@ def _profiles_text(manifest: dict) -> str:
 
 def backup_command(out: Output, fleet: Fleet, targets: list[Target], out_dir: Path) -> ExitStatus:
     containers = containers_for(fleet, targets)
-    results = fan_out(lambda c: backup.create_backup(fleet.endpoint(c.endpoint), c.id, out_dir), containers)
+    outcomes = fan_out(lambda c: backup.create_backup(fleet.endpoint(c.endpoint), c.id, out_dir), containers)
     doc, failed = [], False
-    for c, result in zip(containers, results):
-        if isinstance(result, BaseException):
+    for o in outcomes:
+        c, result = o.item, o.value
+        if not o.ok:
             failed = True
-            doc.append({"endpoint": c.endpoint, "container": c.name, "ok": False, "error": describe(result)})
+            doc.append({"endpoint": c.endpoint, "container": c.name, "ok": False, "error": describe(o.error)})
             if not out.json:
-                out.error(f"{c.name}: backup failed: {describe(result)}")
+                out.error(f"{c.name}: backup failed: {describe(o.error)}")
             continue
         m = result.manifest
         doc.append({"endpoint": c.endpoint, "container": c.name, "ok": True, "archive": str(result.path),
