@@ -96,7 +96,8 @@ def test_stack_file_pins_each_instance_with_update_and_rollback_config(swarm):
         assert [(m["Type"], m["Source"], m["Target"]) for m in template["ContainerSpec"]["Mounts"]] == [
             ("volume", f"{STACK}_{instance}-data", "/opt/data")]
     # Each instance runs on its own node, on a volume local to that node.
-    assert _task_container(swarm, n1, "hermes-1") and _task_container(swarm, n2, "hermes-2")
+    wait_for(lambda: _running(n1, "hermes-1") and _running(n2, "hermes-2"), timeout=60,
+             what="each instance running on its own node")
     assert {v.name for v in n1.client().volumes.list()} >= {f"{STACK}_hermes-1-data"}
     assert f"{STACK}_hermes-2-data" not in {v.name for v in n1.client().volumes.list()}
     assert f"{STACK}_hermes-2-data" in {v.name for v in n2.client().volumes.list()}
