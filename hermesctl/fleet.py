@@ -2,17 +2,16 @@
 import fnmatch
 from dataclasses import dataclass, field
 
-from hermesctl import execs
+from hermesctl import agent, execs
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import (ContainerStoppedError, ExecTimeoutError, HermesctlError, NotFoundError,
                               NotHermesError, UsageError, describe)
 from hermesctl.inventory import LABEL, HermesContainer, list_containers
 from hermesctl.parallel import Outcome, fan_out
-from hermesctl.probe import PROBE_SCRIPT, ContainerSnapshot, parse_probe
+from hermesctl.probe import ContainerSnapshot, snapshot_from_status
+from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.targets import Target, is_glob, match_containers, match_profiles
 
-
-DEFAULT_EXEC_TIMEOUT = 30.0  # seconds; every exec in a container has a deadline (--timeout)
 
 
 @dataclass
@@ -72,12 +71,13 @@ class Fleet:
         self.unreachable.append(entry)
         return entry
 
+    def ask(self, container: HermesContainer, verb: str, *args: str, **kwargs) -> dict:
+        """One question to the container's agent (hermes-contract/v1); its JSON answer."""
+        return agent.ask(self, container, verb, *args, **kwargs)
+
     def probe(self, container: HermesContainer) -> ContainerSnapshot:
-        result = self.run(container, ["sh", "-c", PROBE_SCRIPT, "hermesctl-probe"])
-        snapshot = parse_probe(result.stdout)
-        if not snapshot.complete:
-            raise HermesctlError(f"probe of {container.name} failed: {result.stderr.strip()[:200]}")
-        return snapshot
+        """Everything about the container's gateways, in one exec of the agent's `status`."""
+        return snapshot_from_status(self.ask(container, "status"))
 
     def probe_all(self, containers: list[HermesContainer]) -> list[Outcome[HermesContainer, ContainerSnapshot]]:
         return fan_out(self.probe, containers)
