@@ -208,3 +208,18 @@ def test_fastjson_matches_json():
     for bad in ("{not", "[1] x", ""):
         with pytest.raises(ValueError):
             fastjson.loads(bad)
+
+
+def test_health_is_judged_on_wanted_up_gateways(box, monkeypatch, tmp_path):
+    monkeypatch.setattr(snapshot, "pid1", lambda: "s6-svscan")
+    box.slot("ok", pid=5, want_up=True)
+    box.slot("off", down=True)
+    assert queries.health()[0]["problems"] == ["boot has not finished"]
+    (tmp_path / "stage2-done").touch()
+    assert queries.health()[1] is True
+    box.slot("parked", wstat=78 << 8)
+    box.slot("crash", want_up=True, wstat=1 << 8)
+    doc, healthy = queries.health()
+    assert not healthy and doc["problems"] == ["crash:down-but-wanted-up", "parked:parked-exit-78"]
+    box.profile("parked", state='{"desired_state": "stopped"}')  # parked on purpose: fine
+    assert queries.health()[0]["problems"] == ["crash:down-but-wanted-up"]

@@ -2,7 +2,7 @@
 
 Every answer is JSON on stdout with "schema"; a failure is {"schema", "error": {"code",
 "message"}} with the code's exit status (contract.ERROR_EXITS). The queries (`status`,
-`profiles`, `facts`, `boot-log`) and `watch` are ours; every hermes-slots verb (operate, register,
+`profiles`, `facts`, `boot-log`, `health` for Docker's HEALTHCHECK) and `watch` are ours; every hermes-slots verb (operate, register,
 unregister, adopt, desire, get-env, set-env, locked, reconcile) is accepted too, with JSON errors.
 
 Started as `python -IS`: the fast path (status) imports os, struct and _json only.
@@ -84,6 +84,11 @@ def main(argv: list[str]) -> int:
         elif verb == "boot-log":
             from .queries import boot_log
             _print(boot_log(_number(rest, "--tail", 50)))
+        elif verb == "health":
+            from .queries import health
+            doc, healthy = health()
+            _print(doc)
+            return 0 if healthy else 1
         elif verb == "watch":
             from .watcher import run
             return run()
@@ -92,7 +97,7 @@ def main(argv: list[str]) -> int:
         elif verb == "end-processes":
             return end_processes(rest)
         elif verb in ("", "-h", "--help"):
-            return fail("usage", "verbs: status profiles facts boot-log watch tail end-processes "
+            return fail("usage", "verbs: status profiles facts boot-log health watch tail end-processes "
                         "and hermes-slots' (operate register unregister adopt desire get-env set-env locked)")
         else:
             from .cli import Failure, dispatch

@@ -62,3 +62,25 @@ def boot_log(lines: int) -> dict:
     text = raw.decode("utf-8", "replace").splitlines()[-lines:] if lines > 0 else []
     return {"schema": C.SCHEMA, "verb": "boot-log",
             "entries": [e for e in map(parse_boot_line, text) if e]}
+
+
+def health() -> tuple[dict, bool]:
+    """Docker's HEALTHCHECK: s6 is PID 1, the boot has finished, and no gateway that is wanted
+    up is stuck down, parked or unsupervised (one stopped on purpose, desired_state=stopped, is
+    fine)."""
+    doc = status()
+    problems = []
+    if doc["pid1"] != C.PID1_NAME:
+        problems.append(f"{C.PID1_NAME} is not PID 1")
+    elif not doc["booted"]:
+        problems.append("boot has not finished")
+    for profile, slot in doc["slots"].items():
+        s = slot["status"]
+        desired = (slot["gateway_state"] or {}).get("desired_state")
+        if s is None:
+            problems.append(f"{profile}:no-supervisor")
+        elif not s["up"] and s["wanted_up"]:
+            problems.append(f"{profile}:down-but-wanted-up")
+        elif not s["up"] and s["exit_code"] == C.FATAL_CONFIG_EXIT and desired != "stopped":
+            problems.append(f"{profile}:parked-exit-{C.FATAL_CONFIG_EXIT}")
+    return {"schema": C.SCHEMA, "verb": "health", "healthy": not problems, "problems": problems}, not problems
