@@ -328,7 +328,7 @@ def _error_line(text: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     try:
-        status = app(args=argv, standalone_mode=False)
+        status = app(args=argv, prog_name="hermesctl", standalone_mode=False)
     except typer.Exit as exc:
         status = exc.exit_code
     except typer.Abort:

@@ -164,3 +164,10 @@ def test_events_name_what_changed_between_two_looks():
     assert [a for a, _ in gateway_changes(None, before)] == ["add"]
     assert [a for a, _ in gateway_changes(before, None)] == ["remove"]
     assert gateway_changes(before, before) == []
+
+
+def test_shell_completion_is_typers_own(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--show-completion", "bash"])
+    assert exit_.value.code == 0
+    assert "complete -o default -F _hermesctl_completion hermesctl" in capsys.readouterr().out
