@@ -176,7 +176,12 @@ class LiveFleet:
     def _stream(self, key: str, first: threading.Event) -> None:
         attempt = 0
         while True:
-            c = self.containers[key]
+            c = self.containers.get(key)
+            if c is None:  # destroyed: this thread's work is done
+                with self.lock:
+                    self._streaming.discard(key)
+                first.set()
+                return
             opened = False
             try:
                 for doc in self._watch_lines(c):
@@ -218,7 +223,9 @@ class LiveFleet:
             stream.close()
 
     def _still_running(self, key: str) -> bool:
-        c = self.containers[key]
+        c = self.containers.get(key)
+        if c is None:
+            return False
         try:
             state = self.fleet.endpoint(c.endpoint).client.api.inspect_container(c.id)["State"]
         except Exception:  # noqa: BLE001 - gone or unreachable: not running as far as we can tell
@@ -341,9 +348,10 @@ class LiveFleet:
             return
         fresh = next((x for x in listed if x.name == c.name), None)
         with self.lock:
-            if fresh is None:  # destroyed
+            if fresh is None:  # destroyed: its stream thread wakes up and ends
                 self.containers.pop(key, None)
                 self.snapshots.pop(key, None)
+                self._started.setdefault(key, threading.Event()).set()
                 return
             self.containers[key] = fresh
         if fresh.running:

@@ -31,7 +31,15 @@ class EventsProcess:
                        for k, v in match.items()):
                     return e
             return None
-        return wait_for(found, timeout=timeout, interval=0.05, what=f"{what} in {self.lines[-8:]}")
+        try:
+            return wait_for(found, timeout=timeout, interval=0.05, what=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nlast events: {self.lines[-8:]}\nstderr: {self._stderr()}") from None
+
+    def _stderr(self) -> str:
+        if self.proc.poll() is None:
+            return "(running)"
+        return self.proc.stderr.read()[-2000:]
 
     def stop(self):
         self.proc.kill()
@@ -39,7 +47,8 @@ class EventsProcess:
 
 
 def _watching(container) -> bool:
-    return bool(sh(container, "pgrep -f 'hermes-ctl-agent watch' || true").strip())
+    # [h]: the pattern must not match the shell that runs pgrep
+    return bool(sh(container, "pgrep -f '[h]ermes-ctl-agent watch' || true").strip())
 
 
 def test_events_reports_kills_restarts_stops_new_containers_and_reopens_broken_streams(containers):
@@ -65,7 +74,7 @@ def test_events_reports_kills_restarts_stops_new_containers_and_reopens_broken_s
         new_pid = svstat(a, "coder")["pid"]
         assert any(e["attributes"].get("pid") == new_pid for e in events.lines[seen:]), events.lines[seen:]
         # the stream breaks (its watcher dies): reopened, and the next change is still reported
-        sh(a, "pkill -f 'hermes-ctl-agent watch'")
+        sh(a, "pkill -f '[h]ermes-ctl-agent watch'")
         events.wait("stream lost", type="stream", action="lost", container=a.name)
         events.wait("stream reopened", type="stream", action="reopen", container=a.name)
         sh(a, "/command/s6-svc -d /run/service/gateway-coder")
