@@ -3,6 +3,7 @@ import fnmatch
 from dataclasses import dataclass, field
 
 from hermesctl import agent, execs
+from hermesctl.contract import FAST_STATUS_ARGV
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import (ContainerStoppedError, ExecTimeoutError, HermesctlError, NotFoundError,
                               NotHermesError, UsageError, describe)
@@ -76,7 +77,15 @@ class Fleet:
         return agent.ask(self, container, verb, *args, **kwargs)
 
     def probe(self, container: HermesContainer) -> ContainerSnapshot:
-        """Everything about the container's gateways, in one exec of the agent's `status`."""
+        """Everything about the container's gateways, in one exec: the resident agent's answer
+        through a C client (no Python starts), or, when it does not answer (an older image, the
+        service down), the one-shot agent's `status` in a second exec."""
+        fast = self.run(container, list(FAST_STATUS_ARGV))
+        if fast.ok and fast.stdout.startswith("{"):
+            try:
+                return snapshot_from_status(agent.answer(fast, where=container.name))
+            except HermesctlError:
+                pass
         return snapshot_from_status(self.ask(container, "status"))
 
     def probe_all(self, containers: list[HermesContainer]) -> list[Outcome[HermesContainer, ContainerSnapshot]]:

@@ -89,6 +89,9 @@ def main(argv: list[str]) -> int:
             doc, healthy = health()
             _print(doc)
             return 0 if healthy else 1
+        elif verb == "serve":
+            from .server import serve
+            return serve()
         elif verb == "watch":
             from .watcher import run
             return run()

@@ -50,3 +50,10 @@ WATCH_INTERVAL_S = 0.02            # how often the watcher looks at status files
 WATCH_HEARTBEAT_S = 2.0            # a line at least this often: a closed stream ends the watcher
 PROCESS_SCAN_S = 1.0               # gateways outside their supervisor: /proc looked at this often
 DEATHS_KEPT = 10                   # deaths per slot reported (s6-svdt -n 10)
+
+# The resident agent (static service ctl-agent) answers `status` on this socket: one document
+# per connection. In the hermes-owned scan directory, dot-named so s6-svscan ignores it.
+AGENT_SOCKET = "/run/service/.hermes-ctl-agent.sock"
+# The fast path: connect (s6-ipcclient), then copy the answer to stdout (s6-ioconnect): two C
+# programs, one exec'ing the other, about 3 ms of CPU against about 25 ms for a Python start.
+FAST_STATUS_ARGV = ("/command/s6-ipcclient", AGENT_SOCKET, "/command/s6-ioconnect")
