@@ -122,7 +122,8 @@ def watch_latency(containers, pattern: str, changes: int) -> list[float]:
             while not live.events.empty():
                 live.events.get_nowait()
             rows = live_rows(live)
-            out.console.print(render_table(out, fleet, rows, wide=False))
+            out.console.print(render_table(out, fleet, rows, wide=False, live=True))
+            out.console.file.seek(0)
             out.console.file.truncate(0)
             want = expected.get("row")
             if want and any(r.container == want[0] and r.profile == "bench" and r.wanted == want[1] for r in rows):

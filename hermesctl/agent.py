@@ -9,7 +9,7 @@ import json
 from hermesctl.contract import AGENT, SCHEMA
 from hermesctl.errors import ExecError, HermesctlError, InvalidNameError, NotFoundError, UsageError
 
-# hermes-slots' busy exit is ours too (lifecycle); other codes become ExecError.
+# Error codes with an exit status of ours; the others (busy, failed) raise AgentError(code).
 _ERRORS = {"not-found": NotFoundError, "invalid-name": InvalidNameError, "usage": UsageError}
 
 

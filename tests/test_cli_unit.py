@@ -171,3 +171,21 @@ def test_shell_completion_is_typers_own(capsys):
         cli.main(["--show-completion", "bash"])
     assert exit_.value.code == 0
     assert "complete -o default -F _hermesctl_completion hermesctl" in capsys.readouterr().out
+
+
+def test_the_live_table_reads_as_the_one_shot_table():
+    import io
+
+    from rich.console import Console
+
+    from hermesctl.commands.ps import GatewayRow, render_table
+    from hermesctl.output import Output
+
+    rows = [GatewayRow("default", "h1", None, p, state, pid=pid, uptime_s=5 if pid else None, wanted="up")
+            for p, state, pid in (("default", "up", 10), ("coder", "crash-loop", None))]
+
+    def drawn(live: bool) -> list[str]:
+        out = Output(console=Console(file=io.StringIO(), width=300))
+        out.print(render_table(out, FakeFleet([], {}), rows, wide=True, live=live))
+        return [line.rstrip() for line in out.console.file.getvalue().splitlines()]
+    assert drawn(live=True) == drawn(live=False)

@@ -115,7 +115,8 @@ def exit_status(rows: list[GatewayRow]) -> ExitStatus:
     return ExitStatus.OK
 
 
-def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool):
+def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool, live: bool = False):
+    """The ps table; `live` (ps --watch, redrawn on every change): the same columns as one Text."""
     multi = fleet.configured > 1
     compose = wide or any(r.service for r in rows)
     columns = (["ENDPOINT"] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if compose else []) + [
@@ -131,7 +132,7 @@ def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: boo
         if wide:
             row += [r.exit_code, r.deaths_recent, r.health]
         body.append(row)
-    return out.table(columns, body)
+    return out.text_table(columns, body) if live else out.table(columns, body)
 
 
 def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: bool,
@@ -182,7 +183,7 @@ def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, inte
     from hermesctl.streams import LiveFleet
     live = LiveFleet(fleet, targets)
     live.start()
-    with Live(render_table(out, fleet, live_rows(live), wide=wide), console=out.console,
+    with Live(render_table(out, fleet, live_rows(live), wide=wide, live=True), console=out.console,
               auto_refresh=False) as screen:
         while True:
             try:
@@ -191,4 +192,4 @@ def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, inte
                 pass
             while not live.events.empty():  # a burst of changes: one redraw
                 live.events.get_nowait()
-            screen.update(render_table(out, fleet, live_rows(live), wide=wide), refresh=True)
+            screen.update(render_table(out, fleet, live_rows(live), wide=wide, live=True), refresh=True)
