@@ -19,10 +19,11 @@ def _with_coder(containers, *hints):
 
 
 def _hang_agent(container):
-    """A container whose every exec of the agent hangs (as a wedged filesystem would make it).
-    A FIFO left by hermes no longer does: the agent opens nothing it could block on."""
-    sh(container, "a=/opt/hermes/docker/hermes-ctl-agent; mv $a $a.real && printf '#!/bin/sh\\nexec sleep 600\\n' > $a "
-       "&& chmod 755 $a", user="root")
+    """A container whose every question to the agent hangs (as a wedged filesystem would make
+    it): the resident agent stopped (SIGSTOP: connections wait), the one-shot agent a sleep. A
+    FIFO left by hermes no longer does it: the agent opens nothing it could block on."""
+    sh(container, "pkill -STOP -f '[h]ermes-ctl-agent serve' && a=/opt/hermes/docker/hermes-ctl-agent && "
+       "mv $a $a.real && printf '#!/bin/sh\\nexec sleep 600\\n' > $a && chmod 755 $a", user="root")
 
 
 def test_a_hung_container_times_out_while_the_rest_answers(containers):
