@@ -39,7 +39,7 @@ def tail(argv: list[str]) -> int:
     if not argv:
         return fail("usage", "tail needs a profile")
     profile = require_valid_profile(argv[0])
-    path = os.path.join(os.environ.get(C.HOME_ENV) or C.DEFAULT_HOME, C.GATEWAY_LOG.format(profile=profile))
+    path = os.path.join(C.hermes_home(os.environ), C.GATEWAY_LOG.format(profile=profile))
     _print({"schema": C.SCHEMA, "verb": "tail", "pid": os.getpid(), "path": path})
     sys.stdout.flush()
     mode = ["-F"] if "--follow" in argv else []

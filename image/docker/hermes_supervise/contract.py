@@ -29,6 +29,22 @@ OPERATIONS_DIR = "operations"      # CONTROL_DIR/operations/<profile>: `FROM UNT
 BOOT_LOG = "logs/container-boot.log"
 GATEWAY_LOG = "logs/gateways/{profile}/current"
 
+
+
+def hermes_home(environ) -> str:
+    """HERMES_HOME from an environment mapping; unset or empty means the image's default."""
+    return environ.get(HOME_ENV) or DEFAULT_HOME
+
+
+def profile_path(home: str, profile: str) -> str:
+    """A profile's directory: `default` is HERMES_HOME itself, every other one is under profiles/."""
+    return home if profile == DEFAULT_PROFILE else f"{home}/{PROFILES_DIR}/{profile}"
+
+
+def slot_path(profile: str) -> str:
+    return f"{SCANDIR}/{SLOT_PREFIX}{profile}"
+
+
 # Exit codes with a meaning shared by both halves.
 FATAL_CONFIG_EXIT = 78             # hermes gateway run: fatal configuration; the slot parks itself
 BUSY_EXIT = 75                     # EX_TEMPFAIL: another operation held the container's lock

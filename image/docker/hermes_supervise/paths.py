@@ -11,17 +11,16 @@ DEFAULT_PROFILE = C.DEFAULT_PROFILE
 
 
 def hermes_home() -> Path:
-    return Path(os.environ.get(C.HOME_ENV) or C.DEFAULT_HOME)
+    return Path(C.hermes_home(os.environ))
 
 
 def profile_dir(profile: str) -> Path:
     """The persistent directory of a profile; `default` is HERMES_HOME itself."""
-    home = hermes_home()
-    return home if profile == DEFAULT_PROFILE else home / C.PROFILES_DIR / profile
+    return Path(C.profile_path(str(hermes_home()), profile))
 
 
 def slot_dir(profile: str) -> Path:
-    return SCANDIR / f"{SLOT_PREFIX}{profile}"
+    return Path(C.slot_path(profile))
 
 
 def s6(program: str) -> str:

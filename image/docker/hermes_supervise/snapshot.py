@@ -12,16 +12,15 @@ from .s6state import parse_deaths, parse_status, read_small, supervised
 
 
 def home() -> str:
-    return os.environ.get(C.HOME_ENV) or C.DEFAULT_HOME
+    return C.hermes_home(os.environ)
 
 
 def profile_path(profile: str) -> str:
-    """`default` is HERMES_HOME itself; every other profile lives under profiles/."""
-    return home() if profile == C.DEFAULT_PROFILE else f"{home()}/{C.PROFILES_DIR}/{profile}"
+    return C.profile_path(home(), profile)
 
 
 def slot_path(profile: str) -> str:
-    return f"{C.SCANDIR}/{C.SLOT_PREFIX}{profile}"
+    return C.slot_path(profile)
 
 
 def slot_names() -> list[str]:
