@@ -161,7 +161,8 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
 
 
 @app.command()
-def events(ctx: typer.Context, targets: Optional[List[str]] = TARGETS, json_output: bool = JSON):
+def events(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
+           json_output: bool = typer.Option(False, "--json", help="JSON lines (hermesctl.event/v1), one per change")):
     """One line per change, as it happens, until Ctrl-C: gateways (up, down, restart, add,
     remove, state, want-up/down, parked, crash-loop, orphaned, operation) from one held-open
     stream per container, and containers (start, stop, die, health_status, ...) from Docker.

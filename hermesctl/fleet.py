@@ -1,5 +1,7 @@
 """The fleet: every endpoint, the Hermes containers on them, and target selection."""
 import fnmatch
+import os
+import sys
 from dataclasses import dataclass, field
 
 from hermesctl import agent, execs
@@ -84,8 +86,12 @@ class Fleet:
         if fast.ok and fast.stdout.startswith("{"):
             try:
                 return snapshot_from_status(agent.answer(fast, where=container.name))
-            except HermesctlError:
-                pass
+            except HermesctlError as exc:
+                why = describe(exc)
+        else:
+            why = f"exit {fast.exit_code}: {fast.stderr.strip()[:200]}"
+        if os.environ.get("HERMESCTL_DEBUG"):
+            print(f"hermesctl: {container.name}: the resident agent did not answer ({why})", file=sys.stderr)
         return snapshot_from_status(self.ask(container, "status"))
 
     def probe_all(self, containers: list[HermesContainer]) -> list[Outcome[HermesContainer, ContainerSnapshot]]:

@@ -7,6 +7,7 @@ at a time: an answer takes about a millisecond, and a client that never reads ca
 """
 import os
 import socket
+import sys
 
 from . import contract as C
 from .fastjson import dumps
@@ -30,8 +31,13 @@ def bind(path: str) -> socket.socket:
 
 def answer(conn: socket.socket) -> None:
     try:
+        try:
+            doc = status()
+        except Exception as exc:  # noqa: BLE001 - one bad answer must not end the service
+            doc = {"schema": C.SCHEMA, "error": {"code": "failed", "message": f"status: {exc!r}"}}
+            print(f"hermes-ctl-agent serve: {exc!r}", file=sys.stderr, flush=True)
         conn.setblocking(False)
-        conn.sendall((dumps(status()) + "\n").encode())
+        conn.sendall((dumps(doc) + "\n").encode())
     except OSError:
         pass  # the client went away, or would not read
     finally:
