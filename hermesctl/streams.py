@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from hermesctl import agent
-from hermesctl.errors import describe
+from hermesctl.errors import HermesctlError, describe
 from hermesctl.execs import HERMES_USER
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import LABEL, HermesContainer, list_containers
@@ -162,7 +162,8 @@ class LiveFleet:
         self.ready.set()
 
     def _open(self, c: HermesContainer) -> threading.Event:
-        """A stream thread for `c` (one per container, ever); returns an event set at its first answer."""
+        """A stream thread for `c` (one per container while it exists); returns an event set at
+        its first answer."""
         first = threading.Event()
         self._started.setdefault(c.key, threading.Event()).set()
         if c.key in self._streaming:
@@ -193,6 +194,12 @@ class LiveFleet:
                     self._apply(c, doc)
                     first.set()
                 error = "stream ended"
+            except HermesctlError as exc:  # an answer that is not the contract (an older image)
+                self._emit(Event(c.endpoint, c.name, "stream", "failed", attributes={"error": describe(exc)}))
+                first.set()
+                self._started[key].clear()
+                self._started[key].wait()  # tried again when the container starts again
+                continue
             except Exception as exc:  # noqa: BLE001 - a broken stream is reopened, whatever broke it
                 error = describe(exc)
             first.set()
