@@ -56,6 +56,9 @@ def _last_line_document(text: str) -> dict | None:
 
 def answer(result, *, where: str) -> dict:
     """The document of an exec of the agent; an exec that printed nothing says why (stderr)."""
+    if not result.stdout.strip() and result.exit_code in (126, 127):  # exec: no such program
+        raise ExecError(f"{where}: no {AGENT} in the container: its image predates {SCHEMA}; "
+                        "rebuild or pull the Hermes image")
     if not result.stdout.strip():
         raise ExecError(f"{where}: the agent printed nothing (exit {result.exit_code}): "
                         f"{result.stderr.strip()[:200]}")

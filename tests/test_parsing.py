@@ -125,3 +125,10 @@ def test_endpoint_qualified_targets():
     for bad in ("/hermes-1", "lab/", "a/b/c:x"):
         with pytest.raises(UsageError):
             parse_target(bad)
+
+
+def test_an_image_without_the_agent_is_named():
+    from hermesctl.agent import answer
+    from hermesctl.execs import ExecResult
+    with pytest.raises(ExecError, match="predates hermes-contract/v1"):
+        answer(ExecResult(127, "", "exec failed: no such file or directory"), where="old")
