@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 from conftest import ROOT, hermesctl, sh, svstat, wait_for
 
