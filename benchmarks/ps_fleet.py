@@ -57,7 +57,7 @@ def parallel(fn, items):
 
 
 def one_shot(dc, containers, prefix: str, pattern: str, profiles: list[str], repeat: int) -> dict:
-    endpoint = connect(*resolve())
+    endpoint = connect(resolve())
     gateways = len(containers) * len(profiles)
 
     def engine():
@@ -108,7 +108,7 @@ def in_container_costs(container) -> dict:
 def watch_latency(containers, pattern: str, changes: int) -> list[float]:
     """s6-svc in a container -> the changed row in ps --watch's table (rows rebuilt and rendered
     on every change, as _watch does), over `changes` changes spread over the fleet."""
-    endpoint = connect(*resolve())
+    endpoint = connect(resolve())
     fleet = Fleet(endpoints=[endpoint])
     live = LiveFleet(fleet, [Target(pattern, None)])
     live.start()

@@ -3,6 +3,7 @@
 Exit codes are documented in hermesctl.exit_codes; every error becomes one line on stderr.
 """
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, List, Optional
@@ -30,9 +31,11 @@ answer in time is reported as such and the rest of the fleet still answers.
 
 Exit codes: 0 ok, 1 failed, 2 usage, 3 not running, 4 not found, 5 container stopped,
 6 invalid profile name, 7 partial (an endpoint or a container did not answer, or timed out;
-the rest is shown), 8 not a Hermes container, 69 Docker daemon unreachable, 130 interrupted;
-`exec` passes the command's own exit code through.
+the rest is shown), 8 not a Hermes container, 9 container running (restore), 69 Docker daemon
+unreachable, 130 interrupted; `exec` passes the command's own exit code through.
 """
+
+COMPOSE_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")  # compose's own rule
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -52,19 +55,63 @@ class Run:
     project: Optional[str] = None
     fleet_file: Optional[str] = None
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
+    swarm: Optional[str] = None
     _fleet: Optional["Fleet"] = None
 
     def fleet(self) -> "Fleet":
         if self._fleet is None:
-            from hermesctl.compose import detect_project
-            from hermesctl.multihost import build_fleet
-            project = self.project or detect_project()
-            self._fleet = build_fleet(self.hosts, self.contexts, project=project,
-                                      fleet_file=self.fleet_file)
-            self.out.several_endpoints = self._fleet.configured > 1
-            self.out.unreachable = lambda: self._fleet.unreachable
+            from hermesctl import compose
+            here = None if (self.project or self.swarm) else compose.detect()
+            fleet = self._build(here)
+            self._fleet = fleet
+            if self.swarm:
+                self.out.several_endpoints, self.out.endpoint_column = True, "NODE"
+            else:
+                self.out.several_endpoints = fleet.configured > 1
+            self.out.unreachable = lambda: fleet.unreachable
+            if not fleet.containers():
+                self.out.warn(self._empty_reason(here))
         self._fleet.exec_timeout = self.exec_timeout
         return self._fleet
+
+    def _build(self, here) -> "Fleet":
+        from hermesctl import compose
+        from hermesctl.multihost import build_fleet
+        if self.swarm:
+            from hermesctl.swarm import build_swarm_fleet
+            fleet = build_swarm_fleet(self.swarm, stack=self.project, fleet_file=self.fleet_file)
+            fleet.exec_timeout = self.exec_timeout
+            return fleet
+        project = self.project or (here.env_project if here else None)
+        fleet = build_fleet(self.hosts, self.contexts, project=project, fleet_file=self.fleet_file)
+        if here and not project:
+            # The project compose recorded on the containers started from this directory.
+            found = compose.project_of(here, fleet.containers())
+            fleet.narrow_to_compose(found, None if found else str(here.directory))
+        fleet.exec_timeout = self.exec_timeout
+        return fleet
+
+    def new_fleet(self) -> "Fleet":
+        """A fresh fleet over the same endpoints (for threads that must not share one)."""
+        from hermesctl import compose
+        return self._build(None if (self.project or self.swarm) else compose.detect())
+
+    def scope(self) -> dict:
+        """The endpoint options as given: a running `hermesctl serve` answers for the same."""
+        return {"hosts": list(self.hosts), "contexts": list(self.contexts), "project": self.project,
+                "fleet_file": self.fleet_file, "swarm": self.swarm}
+
+    def _empty_reason(self, here) -> str:
+        fleet = self._fleet
+        if fleet.project:
+            source = f" (the project of {here.describe()})" if here and not self.project else ""
+            return f"no Hermes container in compose project {fleet.project!r}{source}"
+        if fleet.project_dir:
+            return (f"no Hermes container was started by docker compose from {here.describe()}; "
+                    "outside this directory (or with --project) hermesctl sees every Hermes container")
+        return "no Hermes container (label io.hermes-agent.managed=true) on " + \
+            ", ".join(e.name for e in fleet.endpoints)
+
 
 
 def _run(ctx: typer.Context, json_output: bool = False, timeout: Optional[float] = None,
@@ -121,6 +168,8 @@ def main_options(
     context: List[str] = typer.Option([], "--context", "-c", help="Docker context name (repeatable)"),
     project: Optional[str] = typer.Option(None, "--project", "-p", help="only this compose project's containers"),
     fleet_file: Optional[str] = typer.Option(None, "--fleet", help="fleet file whose endpoints to span"),
+    swarm: Optional[str] = typer.Option(None, "--swarm", help="a swarm manager's Docker endpoint: Hermes services' tasks, "
+                                        "exec'd on their nodes (--project = stack)"),
     json_output: bool = typer.Option(False, "--json", help="one JSON document (versioned schema)"),
     no_headers: bool = typer.Option(False, "--no-headers", help="tables without a header row"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help=f"deadline of each exec in a container, "
@@ -128,9 +177,16 @@ def main_options(
     version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True,
                                  callback=_print_version),
 ):
+    from hermesctl.endpoints import check_context, check_endpoint
+    for url in host:  # an empty or malformed endpoint is a usage error, never the local daemon
+        check_endpoint(url)
+    for name in context:
+        check_context(name)
+    if project is not None and not COMPOSE_PROJECT.fullmatch(project):
+        raise UsageError(f"invalid compose project name {project[:100]!r}: a-z 0-9 _ -, starting with a letter or digit")
     from hermesctl.output import Output
     ctx.obj = Run(out=Output(json=json_output, no_headers=no_headers), hosts=host, contexts=context,
-                  project=project, fleet_file=fleet_file,
+                  project=project, fleet_file=fleet_file, swarm=swarm,
                   exec_timeout=DEFAULT_EXEC_TIMEOUT if timeout is None else _valid_timeout(timeout))
 
 
@@ -143,6 +199,7 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
        quiet: bool = typer.Option(False, "--quiet", "-q", help="only CONTAINER:PROFILE ids"),
        watch: bool = typer.Option(False, "--watch", help="a live table until Ctrl-C"),
        interval: float = typer.Option(1.0, "--interval", help="--watch: redraw at least this often (uptimes), seconds; changes show at once"),
+       direct: bool = typer.Option(False, "--direct", help="ask the containers even when hermesctl serve runs"),
        json_output: bool = JSON, timeout: Optional[float] = TIMEOUT, no_headers: bool = NO_HEADERS):
     """One row per container x gateway.
 
@@ -152,11 +209,22 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     planned stop) are not counted. orphaned: a gateway process of the profile runs outside
     its supervisor (`doctor --fix` ends it). timeout / error: the container did not answer.
 
+    When `hermesctl serve` runs on this host with the same endpoint options, its live state
+    answers (and says how fresh it is); --direct asks the containers.
+
     Exit 0, 3 if a gateway wanted up is not up, 7 if a container or endpoint did not answer.
     """
-    from hermesctl.commands.ps import ps as run_ps
     r = _run(ctx, json_output, timeout, no_headers)
     parsed = parse_targets(targets or [])
+    if not direct and not watch:
+        from hermesctl.serve.client import ps_from_server
+        served = ps_from_server(r.scope())
+        if served is not None:
+            from hermesctl.commands.ps_served import show
+            status = show(r.out, served, parsed, wide=wide, quiet=quiet)
+            if status is not None:
+                raise typer.Exit(int(status))
+    from hermesctl.commands.ps import ps as run_ps
     _exit(ctx, run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval))
 
 
@@ -182,7 +250,8 @@ def _lifecycle(verb: str):
         r = _run(ctx, json_output)
         if rolling and verb != "restart":
             raise UsageError("--rolling only applies to restart")
-        _exit(ctx, lifecycle(r.out, r.fleet(), verb, parse_targets(targets), timeout=timeout,
+        parsed = parse_targets(targets)  # before any endpoint is contacted
+        _exit(ctx, lifecycle(r.out, r.fleet(), verb, parsed, timeout=timeout,
                         settle=settle if verb != "stop" else 0, rolling=rolling))
     command.__doc__ = {"start": "Start gateways (records desired_state=running).",
                        "stop": "Stop gateways (records desired_state=stopped).",
@@ -201,7 +270,8 @@ def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., 
     targeted container did not answer. A crash-looping gateway is not up (see `ps --help`)."""
     from hermesctl.commands.gateway import status
     r = _run(ctx, json_output, timeout)
-    _exit(ctx, status(r.out, r.fleet(), parse_targets(targets)))
+    parsed = parse_targets(targets)
+    _exit(ctx, status(r.out, r.fleet(), parsed))
 
 
 @gateway_app.command("register")
@@ -210,7 +280,8 @@ def gateway_register(ctx: typer.Context, targets: List[str] = typer.Argument(...
     """Create the s6 slot of an existing profile."""
     from hermesctl.commands.gateway import registration
     r = _run(ctx)
-    _exit(ctx, registration(r.out, r.fleet(), "register", parse_targets(targets), up=up))
+    parsed = parse_targets(targets)
+    _exit(ctx, registration(r.out, r.fleet(), "register", parsed, up=up))
 
 
 @gateway_app.command("unregister")
@@ -218,7 +289,8 @@ def gateway_unregister(ctx: typer.Context, targets: List[str] = typer.Argument(.
     """Stop a gateway and remove its s6 slot (the profile stays)."""
     from hermesctl.commands.gateway import registration
     r = _run(ctx)
-    _exit(ctx, registration(r.out, r.fleet(), "unregister", parse_targets(targets), up=False))
+    parsed = parse_targets(targets)
+    _exit(ctx, registration(r.out, r.fleet(), "unregister", parsed, up=False))
 
 
 @profile_app.command("create")
@@ -227,7 +299,8 @@ def profile_create(ctx: typer.Context, target: str = typer.Argument(..., help="C
     """Create a profile (hermes profile create, as hermes); its gateway is registered down."""
     from hermesctl.commands.profile import create
     r = _run(ctx)
-    _exit(ctx, create(r.out, r.fleet(), parse_target(target), start=start))
+    parsed = parse_target(target)
+    _exit(ctx, create(r.out, r.fleet(), parsed, start=start))
 
 
 @profile_app.command("list")
@@ -236,7 +309,8 @@ def profile_list(ctx: typer.Context, targets: Optional[List[str]] = TARGETS, jso
     """List profile directories and whether the reconciler will pick them up."""
     from hermesctl.commands.profile import list_command
     r = _run(ctx, json_output, timeout)
-    _exit(ctx, list_command(r.out, r.fleet(), parse_targets(targets or [])))
+    parsed = parse_targets(targets or [])
+    _exit(ctx, list_command(r.out, r.fleet(), parsed))
 
 
 @profile_app.command("delete")
@@ -260,7 +334,8 @@ def logs(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONT
     """Gateway logs (logs/gateways/<p>/current), prefixed per target."""
     from hermesctl.commands.logs import logs as run_logs
     r = _run(ctx)
-    _exit(ctx, run_logs(r.out, r.fleet(), parse_targets(targets), lines=lines, follow=follow))
+    parsed = parse_targets(targets)
+    _exit(ctx, run_logs(r.out, r.fleet(), parsed, lines=lines, follow=follow))
 
 
 @app.command("boot-log")
@@ -269,7 +344,8 @@ def boot_log(ctx: typer.Context, container: str = typer.Argument(...),
     """The reconciler's container-boot.log."""
     from hermesctl.commands.boot_log import boot_log as run_boot_log
     r = _run(ctx, json_output)
-    _exit(ctx, run_boot_log(r.out, r.fleet(), parse_target(container), lines=lines))
+    parsed = parse_target(container)
+    _exit(ctx, run_boot_log(r.out, r.fleet(), parsed, lines=lines))
 
 
 @app.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -279,7 +355,8 @@ def exec_(ctx: typer.Context, container: str = typer.Argument(...),
     """Run a command in a container as hermes."""
     from hermesctl.commands.exec_cmd import exec_command
     r = _run(ctx)
-    _exit(ctx, exec_command(r.out, r.fleet(), parse_target(container), list(command), interactive=tty))
+    parsed = parse_target(container)
+    _exit(ctx, exec_command(r.out, r.fleet(), parsed, list(command), interactive=tty))
 
 
 @app.command()
@@ -289,7 +366,75 @@ def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     """Check containers for the known pitfalls; each finding names its fix."""
     from hermesctl.commands.doctor import doctor as run_doctor
     r = _run(ctx, json_output, timeout)
-    _exit(ctx, run_doctor(r.out, r.fleet(), parse_targets(targets or []), fix=fix))
+    parsed = parse_targets(targets or [])
+    _exit(ctx, run_doctor(r.out, r.fleet(), parsed, fix=fix))
+
+
+SHOW_VALUES = typer.Option(False, "--show-values", help="print .env values (masked by default: they hold secrets)")
+
+
+@app.command()
+def serve(ctx: typer.Context,
+          listen: str = typer.Option("127.0.0.1:9477", "--listen", help="ADDRESS:PORT of the web page and /metrics"),
+          token_file: Optional[str] = typer.Option(None, "--token-file", help="file holding the token that may act "
+                                                   "(default: a random one, printed once)"),
+          socket_path: Optional[str] = typer.Option(None, "--socket", help="unix socket the CLI asks (mode 0600; "
+                                                    "default $XDG_RUNTIME_DIR/hermesctl/serve.sock)"),
+          interval: float = typer.Option(2.0, "--interval", help="seconds between refreshes (Docker events "
+                                         "refresh at once)"),
+          timeout: Optional[float] = TIMEOUT):
+    """Serve the fleet: Prometheus /metrics, a live web page, and the state `ps` reads.
+
+    Binds loopback unless --listen says otherwise, and refuses a non-loopback address without
+    --token-file. Without the token the page is read-only; actions need the token and must come
+    from the page itself (same origin). Runs until Ctrl-C.
+    """
+    from hermesctl.commands.serve import serve as run_serve
+    r = _run(ctx, timeout=timeout)
+    if not 0.1 <= interval <= 3600:
+        raise UsageError(f"--interval must be between 0.1 and 3600 seconds, not {interval:g}")
+    _exit(ctx, run_serve(r.out, r.new_fleet, r.scope(), listen=listen, token_file=token_file,
+                         socket_path=socket_path, interval=interval))
+
+
+@app.command("backup")
+def backup_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER, globs allowed"),
+               output_dir: str = typer.Option(..., "--output", "-o", help="directory for the archives"),
+               json_output: bool = JSON):
+    """Back up containers' /opt/data: one archive each, SQLite copied consistently, with a manifest."""
+    from pathlib import Path
+    from hermesctl.commands.backup import backup_command
+    r = _run(ctx, json_output)
+    _exit(ctx, backup_command(r.out, r.fleet(), parse_targets(targets), Path(output_dir)))
+
+
+@app.command("restore")
+def restore_cmd(ctx: typer.Context, archive: str = typer.Argument(..., help="an archive made by hermesctl backup"),
+                container: str = typer.Argument(..., help="CONTAINER to restore into (its /opt/data is replaced)"),
+                force: bool = typer.Option(False, "--force", help="a running container: stop it, restore, start it"),
+                json_output: bool = JSON):
+    """Replace a container's /opt/data with a backup (exit 9 if it is running, without --force)."""
+    from pathlib import Path
+    from hermesctl.commands.backup import restore_command
+    r = _run(ctx, json_output)
+    _exit(ctx, restore_command(r.out, r.fleet(), Path(archive), parse_target(container), force=force))
+
+
+@app.command("upgrade")
+def upgrade_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER, globs allowed ('*' = all)"),
+                image: str = typer.Option(..., "--image", help="the new image (present on each endpoint)"),
+                dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
+                backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="where pre-upgrade backups go "
+                                                         "(default ~/.local/state/hermesctl/backups)"),
+                timeout: float = typer.Option(180.0, "--timeout", help="seconds a container has to serve"),
+                settle: float = typer.Option(3.0, "--settle", help="seconds wanted gateways must stay up"),
+                json_output: bool = JSON):
+    """Move containers to a new image one at a time: back up, recreate, wait until it serves; roll back on failure."""
+    from pathlib import Path
+    from hermesctl.commands.upgrade import upgrade
+    r = _run(ctx, json_output)
+    _exit(ctx, upgrade(r.out, r.fleet(), parse_targets(targets), image, dry_run=dry_run,
+                       backup_dir=Path(backup_dir) if backup_dir else None, timeout=timeout, settle=settle))
 
 
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Optional[float] = None):
@@ -305,21 +450,21 @@ def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Op
 def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
               dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
               prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name"),
-              json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
+              show_values: bool = SHOW_VALUES, json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Converge containers to a fleet file: profiles, settings, gateway states."""
     from hermesctl.commands.apply import apply
     r, spec = _fleet_command(ctx, file, json_output, timeout)
-    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=dry_run, prune=prune))
+    _exit(ctx, apply(r.out, r.fleet(), spec, dry_run=dry_run, prune=prune, show_values=show_values))
 
 
 @app.command("diff")
 def diff_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
              prune: bool = typer.Option(False, "--prune", help="include deletions of unnamed profiles"),
-             json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
+             show_values: bool = SHOW_VALUES, json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Show what apply would change; exit 1 when there is drift, 0 when none (as kubectl diff)."""
     from hermesctl.commands.apply import diff
     r, spec = _fleet_command(ctx, file, json_output, timeout)
-    _exit(ctx, diff(r.out, r.fleet(), spec, prune=prune))
+    _exit(ctx, diff(r.out, r.fleet(), spec, prune=prune, show_values=show_values))
 
 
 def _error_line(text: str) -> None:

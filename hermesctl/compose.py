@@ -1,11 +1,32 @@
-"""Compose awareness: which compose project the current directory belongs to."""
+"""Compose awareness: which compose project the current directory stands for.
+
+Decided from what compose recorded on the containers, not by re-reading the compose file (whose
+`name:` may need interpolation, .env files and profiles that only compose resolves): compose labels
+each container with its project, `com.docker.compose.project.working_dir` and
+`com.docker.compose.project.config_files`. In a directory holding a compose file, the project is
+COMPOSE_PROJECT_NAME when set (compose's own first choice), else the project of the containers
+whose labels name this directory or one of its compose files.
+"""
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from hermesctl.errors import UsageError
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+WORKING_DIR = "com.docker.compose.project.working_dir"
+CONFIG_FILES = "com.docker.compose.project.config_files"
+
+
+@dataclass(frozen=True)
+class ComposeDir:
+    directory: Path          # resolved
+    files: tuple[Path, ...]  # the compose files in it, resolved
+    env_project: str | None  # COMPOSE_PROJECT_NAME, normalised as compose does
+
+    def describe(self) -> str:
+        return f"{self.files[0].name} in {self.directory}"
 
 
 def _normalize(name: str) -> str:
@@ -13,18 +34,29 @@ def _normalize(name: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-")
 
 
-def detect_project(directory: Path | None = None) -> str | None:
-    """The compose project of `directory` (default: cwd) when it holds a compose file:
-    COMPOSE_PROJECT_NAME, else the file's `name:`, else the directory name."""
-    directory = directory or Path.cwd()
-    compose_file = next((directory / f for f in COMPOSE_FILES if (directory / f).is_file()), None)
-    if compose_file is None:
+def detect(directory: Path | None = None) -> ComposeDir | None:
+    """The compose files of `directory` (default: cwd), or None when it holds none."""
+    directory = (directory or Path.cwd()).resolve()
+    files = tuple(directory / f for f in COMPOSE_FILES if (directory / f).is_file())
+    if not files:
         return None
-    if os.environ.get("COMPOSE_PROJECT_NAME"):
-        return _normalize(os.environ["COMPOSE_PROJECT_NAME"])
-    try:
-        data = yaml.safe_load(compose_file.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        data = {}
-    name = data.get("name") if isinstance(data, dict) else None
-    return _normalize(str(name)) if name else _normalize(directory.resolve().name)
+    env = _normalize(os.environ.get("COMPOSE_PROJECT_NAME", ""))
+    return ComposeDir(directory, files, env or None)
+
+
+def started_here(scope: ComposeDir, labels: dict) -> bool:
+    """Did compose start this container from `scope`'s directory or one of its files?"""
+    if labels.get(WORKING_DIR) and Path(labels[WORKING_DIR]) == scope.directory:
+        return True
+    recorded = [Path(f) for f in labels.get(CONFIG_FILES, "").split(",") if f]
+    return any(f in scope.files for f in recorded)
+
+
+def project_of(scope: ComposeDir, containers) -> str | None:
+    """The one compose project started from `scope` among `containers` (with labels), or None.
+    Several projects from one directory cannot be told apart: the user must name one."""
+    found = sorted({c.compose_project for c in containers if c.compose_project and started_here(scope, c.labels)})
+    if len(found) > 1:
+        raise UsageError(f"several compose projects were started from {scope.describe()} "
+                         f"({', '.join(found)}): choose one with --project")
+    return found[0] if found else None

@@ -1,19 +1,29 @@
 """Docker endpoints: which daemon(s) to talk to, resolved like the docker CLI does.
 
 Order: --host, then --context, then DOCKER_HOST, then DOCKER_CONTEXT, then the current context in
-~/.docker/config.json, then the local socket. docker-py 7.1 ignores contexts, so we read the
-context store ourselves (meta.json per context, TLS material beside it).
+~/.docker/config.json, then the local socket. A tcp:// URL given by --host or DOCKER_HOST takes
+its TLS settings from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, through the SDK's `kwargs_from_env`.
+Contexts are loaded with the SDK's context API (`docker.context.Context`) when the SDK finds the
+store the docker CLI uses; docker-py looks for it beside config.json only, so when DOCKER_CONFIG
+holds no config.json yet we read the store ourselves (meta.json, TLS files beside it). Every
+endpoint also knows the docker CLI flags that reach it (`--context NAME`, or `-H URL` with the
+TLS flags), for `hermesctl exec` on a TTY.
 """
 import hashlib
+import ipaddress
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import docker
 import docker.errors
+import docker.tls
 import requests.exceptions
+from docker.utils import kwargs_from_env
 
 from hermesctl.errors import DaemonUnreachableError, UsageError
 
@@ -23,6 +33,19 @@ POOL_SIZE = 64
 # Over ssh every connection is an ssh process, and sshd refuses more than 10 at once while they
 # authenticate (MaxStartups): at most this many requests in flight per ssh endpoint.
 SSH_CONCURRENCY = 4
+# The docker CLI's own rule for context names.
+CONTEXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
+_HOSTNAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})")
+_SSH_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One endpoint before connecting: its display name, URL, TLS config and docker CLI flags."""
+    name: str
+    url: str
+    tls: docker.tls.TLSConfig | None = None
+    cli_args: tuple[str, ...] = ()
 
 
 @dataclass
@@ -31,31 +54,143 @@ class Endpoint:
     url: str
     client: docker.DockerClient
     in_flight: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(POOL_SIZE))
+    cli_args: tuple[str, ...] = ()  # docker CLI global flags that reach this endpoint
+
+
+def check_endpoint(url: str) -> str:
+    """A Docker endpoint URL the SDK and the docker CLI read the same way, or a UsageError.
+    unix:///path, tcp://host:port (a port in 1..65535), ssh://[user@]host[:port]; nothing an
+    ssh client could take for an option (a host, user or port starting with '-')."""
+    what = f"invalid Docker endpoint {url[:100]!r}"
+    if not url:
+        raise UsageError("empty Docker endpoint URL (give unix://, tcp:// or ssh://, or leave the option out)")
+    if not url.isascii() or not url.isprintable() or len(url) > 1024:
+        raise UsageError(f"{what}: only printable ASCII")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise UsageError(f"{what}: {exc}") from None
+    if parts.query or parts.fragment or parts.password is not None:
+        raise UsageError(f"{what}: no query, fragment or password allowed")
+    if parts.scheme == "unix":
+        if not (parts.path or hostname):
+            raise UsageError(f"{what}: unix:// needs a socket path")
+        return url
+    if parts.scheme not in ("tcp", "ssh", "http", "https"):
+        raise UsageError(f"{what}: the scheme must be unix://, tcp:// or ssh://")
+    if not hostname:
+        raise UsageError(f"{what}: no host")
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"{what}: port out of range")
+    if parts.scheme != "ssh" and port is None:
+        raise UsageError(f"{what}: a port is required (tcp://HOST:2376)")
+    if parts.scheme == "ssh" and parts.path not in ("", "/"):
+        raise UsageError(f"{what}: no path allowed for ssh://")
+    if ":" in hostname:
+        try:
+            ipaddress.IPv6Address(hostname)
+        except ValueError:
+            raise UsageError(f"{what}: not an IPv6 address") from None
+    elif not _HOSTNAME.fullmatch(hostname):
+        raise UsageError(f"{what}: not a host name")
+    if parts.username is not None and not _SSH_USER.fullmatch(parts.username):
+        raise UsageError(f"{what}: not a user name")
+    return url
+
+
+def check_context(name: str) -> str:
+    if not name:
+        raise UsageError("empty Docker context name")
+    if not CONTEXT_NAME.fullmatch(name):
+        raise UsageError(f"invalid Docker context name {name[:100]!r}")
+    return name
 
 
 def _config_dir() -> Path:
-    return Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker"))
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
 
 
-def _context_url(name: str) -> tuple[str, docker.tls.TLSConfig | None]:
+def _tls_args(tls: docker.tls.TLSConfig | None) -> tuple[str, ...]:
+    """The docker CLI flags for a TLS config: --tlsverify with the CA, or --tls without."""
+    if tls is None:
+        return ()
+    args: list[str] = ["--tlsverify"] if tls.verify else ["--tls"]
+    if tls.verify and isinstance(tls.ca_cert, str):
+        args += ["--tlscacert", tls.ca_cert]
+    if tls.cert:
+        args += ["--tlscert", tls.cert[0], "--tlskey", tls.cert[1]]
+    return tuple(args)
+
+
+def _tls_from_env(url: str) -> docker.tls.TLSConfig | None:
+    """DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, read by the SDK, for a tcp:// endpoint."""
+    if not url.startswith(("tcp://", "https://")):
+        return None
+    try:
+        return kwargs_from_env({**os.environ, "DOCKER_HOST": url}).get("tls")
+    except docker.errors.TLSParameterError as exc:
+        raise UsageError(f"TLS settings (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH): {exc}") from None
+
+
+def _host(url: str, name: str | None = None) -> Resolved:
+    check_endpoint(url)
+    tls = _tls_from_env(url)
+    return Resolved(name or url, url, tls, ("-H", url, *_tls_args(tls)))
+
+
+def _sdk_context(name: str):
+    """The context through docker-py's context API, when docker-py finds the CLI's store."""
+    from docker.context import Context
+    from docker.context.config import get_context_dir
+    ours = _config_dir() / "contexts"
+    try:
+        if Path(get_context_dir()).resolve() != ours.resolve():
+            return None
+        return Context.load_context(name)
+    except (OSError, ValueError, KeyError, docker.errors.DockerException):
+        return None
+    except Exception as exc:  # noqa: BLE001 - docker-py raises a bare Exception for a corrupt meta.json
+        raise UsageError(f"Docker context {name!r}: {str(exc).splitlines()[0][:160]}") from None
+
+
+def _context(name: str) -> Resolved:
+    check_context(name)
     if name == "default":
-        return os.environ.get("DOCKER_HOST", DEFAULT_SOCKET), None
+        url = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+        resolved = _host(url, "default")
+        return Resolved("default", resolved.url, resolved.tls, ("--context", "default"))
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = _config_dir() / "contexts" / "meta" / digest / "meta.json"
-    try:
-        endpoint = json.loads(meta.read_text())["Endpoints"]["docker"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise UsageError(f"unknown Docker context {name!r} (no {meta})") from exc
+    ctx = _sdk_context(name)
+    if ctx is not None and ctx.Host:
+        url, tls = ctx.Host, ctx.tls_cfg.get("docker")
+    else:
+        try:
+            endpoint = json.loads(meta.read_text())["Endpoints"]["docker"]
+            url = endpoint["Host"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"unknown Docker context {name!r} (no {meta})") from exc
+        tls = _context_tls(digest, verify=not endpoint.get("SkipTLSVerify", False))
+    if not isinstance(url, str):
+        raise UsageError(f"Docker context {name!r} has no docker endpoint")
+    check_endpoint(url)
+    return Resolved(name, url, tls, ("--context", name))
+
+
+def _context_tls(digest: str, *, verify: bool) -> docker.tls.TLSConfig | None:
+    """A context's TLS files (ca.pem, cert.pem, key.pem; any may be absent), as the CLI stores them."""
     tls_dir = _config_dir() / "contexts" / "tls" / digest / "docker"
-    tls = None
-    if (tls_dir / "cert.pem").exists():
-        ca = tls_dir / "ca.pem"
-        tls = docker.tls.TLSConfig(
-            client_cert=(str(tls_dir / "cert.pem"), str(tls_dir / "key.pem")),
-            ca_cert=str(ca) if ca.exists() else None,
-            verify=not endpoint.get("SkipTLSVerify", False),
-        )
-    return endpoint["Host"], tls
+    ca, cert, key = (tls_dir / "ca.pem", tls_dir / "cert.pem", tls_dir / "key.pem")
+    if not (ca.exists() or cert.exists()):
+        return None
+    try:
+        return docker.tls.TLSConfig(
+            client_cert=(str(cert), str(key)) if cert.exists() else None,
+            ca_cert=str(ca) if ca.exists() else None, verify=verify)
+    except docker.errors.TLSParameterError as exc:
+        raise UsageError(f"Docker context TLS files in {tls_dir}: {exc}") from None
 
 
 def _current_context() -> str | None:
@@ -63,30 +198,34 @@ def _current_context() -> str | None:
         return os.environ["DOCKER_CONTEXT"]
     try:
         return json.loads((_config_dir() / "config.json").read_text()).get("currentContext")
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         return None
 
 
-def resolve(host: str | None = None, context: str | None = None) -> tuple[str, str, object]:
-    """(display name, url, tls config) for one endpoint."""
-    if host:
-        return host, host, None
-    if context:
-        url, tls = _context_url(context)
-        return context, url, tls
+def resolve(host: str | None = None, context: str | None = None) -> Resolved:
+    """One endpoint: --host, else --context, else the environment (DOCKER_HOST, DOCKER_CONTEXT,
+    the current context), else the local socket. An empty --host or --context is an error, not
+    the local daemon."""
+    if host is not None:
+        return _host(host)
+    if context is not None:
+        return _context(context)
     if os.environ.get("DOCKER_HOST"):
-        return "default", os.environ["DOCKER_HOST"], None
+        return _host(os.environ["DOCKER_HOST"], "default")
     name = _current_context()
     if name and name != "default":
-        url, tls = _context_url(name)
-        return name, url, tls
-    return "default", DEFAULT_SOCKET, None
+        return _context(name)
+    return Resolved("default", DEFAULT_SOCKET, None, ("-H", DEFAULT_SOCKET))
 
 
 def short_reason(exc: BaseException) -> str:
     """docker-py wraps socket errors several layers deep; name the cause in a few words."""
     text = str(exc)
-    for needle, reason in (("FileNotFoundError", "no such socket"), ("No such file", "no such socket"),
+    for needle, reason in (("HTTP request to an HTTPS server", "the daemon expects TLS (DOCKER_TLS_VERIFY=1, DOCKER_CERT_PATH)"),
+                           ("CERTIFICATE_VERIFY_FAILED", "TLS: the daemon's certificate is not trusted (wrong CA?)"),
+                           ("certificate required", "TLS: the daemon requires a client certificate"),
+                           ("SSL", "TLS handshake failed"),
+                           ("FileNotFoundError", "no such socket"), ("No such file", "no such socket"),
                            ("Connection refused", "connection refused"), ("Permission denied", "permission denied"),
                            ("timed out", "timed out"), ("Name or service not known", "unknown host")):
         if needle in text:
@@ -94,15 +233,36 @@ def short_reason(exc: BaseException) -> str:
     return (text.splitlines() or [type(exc).__name__])[0][:160]
 
 
-def connect(name: str, url: str, tls: object = None, *, timeout: int = 120) -> Endpoint:
+class _OwnCAClient(docker.APIClient):
+    """requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace a session's own CA (psf/requests
+    #3829, docker/docker-py#2433): with it set, a TLS daemon whose CA is in DOCKER_CERT_PATH or a
+    context fails verification. A TLS endpoint trusts exactly the CA it was configured with."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None:
+            settings["verify"] = self.verify
+        return settings
+
+
+def _docker_client(**kwargs) -> docker.DockerClient:
+    if kwargs.get("tls") is None:
+        return docker.DockerClient(**kwargs)
+    client = docker.DockerClient.__new__(docker.DockerClient)
+    client.api = _OwnCAClient(**kwargs)  # all DockerClient.__init__ does, with our API client
+    return client
+
+
+def connect(spec: Resolved, *, timeout: int = 120) -> Endpoint:
     """A client for one endpoint; raises DaemonUnreachableError if it does not answer a ping."""
+    name, url, tls = spec.name, spec.url, spec.tls
     try:
         ssh = url.startswith("ssh://")
         if ssh:
             from hermesctl import sshcompat
             sshcompat.install()
-        client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout, use_ssh_client=ssh,
-                                     max_pool_size=SSH_CONCURRENCY if ssh else POOL_SIZE)
+        client = _docker_client(base_url=url, tls=tls, timeout=timeout, use_ssh_client=ssh,
+                                max_pool_size=SSH_CONCURRENCY if ssh else POOL_SIZE)
         client.api.timeout = 10  # the ping must fail fast; execs get the long timeout back
         client.ping()
         client.api.timeout = timeout
@@ -110,4 +270,5 @@ def connect(name: str, url: str, tls: object = None, *, timeout: int = 120) -> E
         where = url if name == url else f"{url} ({name})"
         raise DaemonUnreachableError(f"cannot reach the Docker daemon at {where}: {short_reason(exc)}") from exc
     limit = SSH_CONCURRENCY if url.startswith("ssh://") else POOL_SIZE
-    return Endpoint(name=name, url=url, client=client, in_flight=threading.BoundedSemaphore(limit))
+    return Endpoint(name=name, url=url, client=client, in_flight=threading.BoundedSemaphore(limit),
+                    cli_args=spec.cli_args)

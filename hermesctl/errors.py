@@ -30,6 +30,10 @@ class NotHermesError(HermesctlError):
     status = ExitStatus.NOT_HERMES
 
 
+class ContainerRunningError(HermesctlError):
+    status = ExitStatus.CONTAINER_RUNNING
+
+
 class DaemonUnreachableError(HermesctlError):
     status = ExitStatus.DAEMON_UNREACHABLE
 

@@ -12,5 +12,6 @@ class ExitStatus(IntEnum):
     INVALID_NAME = 6        # a profile name that is unsafe (path escape, shell metacharacters)
     PARTIAL = 7             # some endpoints did not answer; the rest of the answer is shown
     NOT_HERMES = 8          # the container is not a Hermes container (no label)
+    CONTAINER_RUNNING = 9   # restore: the target is running (stop it, or --force)
     DAEMON_UNREACHABLE = 69  # the Docker daemon / endpoint does not answer (sysexits EX_UNAVAILABLE)
     INTERRUPTED = 130       # Ctrl-C

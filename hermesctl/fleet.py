@@ -9,7 +9,7 @@ from hermesctl.contract import FAST_STATUS_ARGV
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import (ContainerStoppedError, ExecTimeoutError, HermesctlError, NotFoundError,
                               NotHermesError, UsageError, describe)
-from hermesctl.inventory import LABEL, HermesContainer, list_containers
+from hermesctl.inventory import COMPOSE_PROJECT, LABEL, WORKING_DIR, HermesContainer, list_containers
 from hermesctl.parallel import Outcome, fan_out
 from hermesctl.probe import ContainerSnapshot, snapshot_from_status
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
@@ -43,6 +43,7 @@ class Selection:
 class Fleet:
     endpoints: list[Endpoint]
     project: str | None = None
+    project_dir: str | None = None  # no project yet: only containers compose starts from here
     configured: int = 1  # endpoints asked for, answering or not
     unreachable: list[Unreachable] = field(default_factory=list)
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
@@ -55,7 +56,8 @@ class Fleet:
         """Every Hermes container on every endpoint that answers (listed in parallel)."""
         if self._containers is None:
             found: list[HermesContainer] = []
-            for o in fan_out(lambda e: list_containers(e, project=self.project), self.endpoints):
+            for o in fan_out(lambda e: list_containers(e, project=self.project, project_dir=self.project_dir),
+                             self.endpoints):
                 if o.ok:
                     found.extend(o.value)
                 else:
@@ -107,9 +109,8 @@ class Fleet:
             services = self._service_aliases(everything)
             if pattern in services:
                 return [services[pattern]]
-            if not is_glob(pattern) and self._exists_unlabelled(pattern):
-                raise NotHermesError(f"container {pattern} is not a Hermes container "
-                                     f"(no label {LABEL}=true)") from None
+            if not is_glob(pattern):
+                self._why_not_found(pattern)
             raise
 
     def containers_matching(self, target: Target) -> list[HermesContainer]:
@@ -154,14 +155,30 @@ class Fleet:
                 by_service.setdefault(c.compose_service, []).append(c.name)
         return {service: names[0] for service, names in by_service.items() if len(names) == 1}
 
-    def _exists_unlabelled(self, name: str) -> bool:
+    def _why_not_found(self, name: str) -> None:
+        """Name the real reason a container exists yet is not selectable: no Hermes label, or
+        a Hermes container outside the compose project in use."""
         for endpoint in self.endpoints:
             try:
-                endpoint.client.api.inspect_container(name)
-                return True
+                labels = endpoint.client.api.inspect_container(name)["Config"].get("Labels") or {}
             except Exception:  # noqa: BLE001 - absent or unreachable: not a reason to fail here
                 continue
-        return False
+            if labels.get(LABEL) != "true":
+                raise NotHermesError(f"container {name} is not a Hermes container (no label {LABEL}=true)")
+            if self.project or self.project_dir:
+                scope = f"compose project {self.project!r}" if self.project else \
+                    f"the compose project of {self.project_dir}"
+                other = labels.get(COMPOSE_PROJECT)
+                where = f"it belongs to compose project {other!r}" if other else "it belongs to no compose project"
+                raise NotFoundError(f"container {name} is outside {scope} ({where}): "
+                                    "use --project, or run hermesctl outside the compose directory")
+
+    def narrow_to_compose(self, project: str | None, project_dir: str | None) -> None:
+        """Limit the fleet to a compose project, or (none yet) to what compose starts from project_dir."""
+        self.project, self.project_dir = project, project_dir
+        if self._containers is not None:
+            self._containers = [c for c in self._containers if
+                                (c.compose_project == project if project else c.labels.get(WORKING_DIR) == project_dir)]
 
     def refresh(self) -> None:
         """Forget the container list (for --watch): containers come and go."""

@@ -13,18 +13,61 @@
             env: {OPENROUTER_MODEL: x}   # written to the profile's own .env
 
 Validation walks PyYAML's node tree, so every error names the file and line it is about.
+The file is untrusted input: read with a size cap, as UTF-8 only, nesting depth-limited, values
+without control characters, and errors never echo what the file holds beyond plain names.
 """
 import re
+import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import yaml
 
-from hermesctl.errors import FleetFileError, InvalidNameError
+from hermesctl.endpoints import check_context, check_endpoint
+from hermesctl.errors import FleetFileError, InvalidNameError, UsageError
 from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
 
-ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Applied with fullmatch: `$` would also match before a final newline.
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+MAX_BYTES = 1024 * 1024  # a fleet file is a few KiB; /dev/zero must not be read forever
+MAX_DEPTH = 32           # the schema needs 6 levels; 3,000 would exhaust Python's stack
+MAX_VALUE = 64 * 1024
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def shown(text: str) -> str:
+    """`text` quoted for an error message when it is a plain name; otherwise a placeholder, so
+    a file that is not a fleet file (/etc/shadow) never has its contents printed."""
+    return repr(text) if _PLAIN.fullmatch(text) else "(a value that is not a plain name)"
+
+
+# python-dotenv (hermes' .env loader) expands ${NAME} and ${NAME:-default} in every value, quoted
+# or not, and has no escape for it: such a value cannot reach hermes as written.
+DOTENV_VARIABLE = re.compile(r"\$\{[^}:]*(?::-[^}]*)?\}")
+
+
+def control_characters(value: str) -> bool:
+    """NUL, CR, LF, TAB and every other C0/C1 control, or a Unicode line/paragraph separator:
+    what the in-container writer (hermes_supervise/envfile.py) refuses too."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """PyYAML's composer recurses once per nesting level: cap it before Python's stack does."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise FleetFileError(f"{self.name}:{mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 API_SERVER_KEYS = ("API_SERVER_ENABLED", "API_SERVER_HOST", "API_SERVER_PORT", "API_SERVER_KEY")
 
 
@@ -75,9 +118,9 @@ class _Reader:
                 self.fail(key_node, f"{what}: keys must be plain names")
             key = key_node.value
             if key in out:
-                self.fail(key_node, f"{what}: {key!r} appears twice")
+                self.fail(key_node, f"{what}: {shown(key)} appears twice")
             if allowed is not None and key not in allowed:
-                self.fail(key_node, f"{what}: unknown key {key!r} (expected one of {', '.join(sorted(allowed))})")
+                self.fail(key_node, f"{what}: unknown key {shown(key)} (expected one of {', '.join(sorted(allowed))})")
             out[key] = (key_node, value_node)
         return out
 
@@ -89,21 +132,43 @@ class _Reader:
     def boolean(self, node, what: str) -> bool:
         value = self.scalar(node, what).lower()
         if value not in ("true", "false", "yes", "no"):
-            self.fail(node, f"{what} must be true or false, not {value!r}")
+            self.fail(node, f"{what} must be true or false, not {shown(value)}")
         return value in ("true", "yes")
 
 
-def load_fleet_file(path: str) -> FleetSpec:
+def read_text(path: str) -> str:
+    """The file's text: at most MAX_BYTES, UTF-8 (a BOM-less UTF-16 or latin-1 file is refused)."""
     try:
-        text = Path(path).read_text()
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise FleetFileError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise FleetFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_BYTES:
+        raise FleetFileError(f"{path}: larger than {MAX_BYTES // 1024} KiB: not a fleet file")
     try:
-        root = yaml.compose(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise FleetFileError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
+    if "\0" in text:
+        raise FleetFileError(f"{path}:{text[:text.index(chr(0))].count(chr(10)) + 1}: binary data (NUL byte)")
+    return text.removeprefix("\ufeff")
+
+
+def load_fleet_file(path: str) -> FleetSpec:
+    text = read_text(path)
+    try:
+        loader = _DepthLimitedLoader(text)
+        loader.name = path
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        raise FleetFileError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        problem = getattr(exc, "problem", None) or "unreadable"
+        raise FleetFileError(f"{path}{line}: not valid YAML: {problem}") from None
     r = _Reader(path)
     if root is None:
         r.fail(None, "the file is empty")
@@ -116,8 +181,8 @@ def load_fleet_file(path: str) -> FleetSpec:
     names = {e.name for e in endpoints}
     containers = []
     for name, (key_node, node) in r.mapping(top["containers"][1], "containers").items():
-        if not CONTAINER_NAME.match(name):
-            r.fail(key_node, f"{name!r} is not a container name")
+        if not CONTAINER_NAME.fullmatch(name):
+            r.fail(key_node, f"{shown(name)} is not a container name")
         body = r.mapping(node, f"container {name}", {"endpoint", "profiles"})
         endpoint = r.scalar(body["endpoint"][1], "endpoint") if "endpoint" in body else None
         if endpoint is not None and endpoint not in names:
@@ -129,12 +194,18 @@ def load_fleet_file(path: str) -> FleetSpec:
 
 def _endpoints(r: _Reader, node) -> tuple[EndpointSpec, ...]:
     specs = []
-    for name, (_, value) in r.mapping(node, "endpoints").items():
+    for name, (key_node, value) in r.mapping(node, "endpoints").items():
+        if not CONTAINER_NAME.fullmatch(name):
+            r.fail(key_node, f"{shown(name)} is not an endpoint name (letters, digits, _ . -)")
         body = r.mapping(value, f"endpoint {name}", {"host", "context"})
         if len(body) != 1:
             r.fail(value, f"endpoint {name}: give exactly one of host or context")
         (kind, (_, v)), = body.items()
         target = r.scalar(v, f"endpoint {name} {kind}")
+        try:
+            check_endpoint(target) if kind == "host" else check_context(target)
+        except UsageError as exc:
+            r.fail(v, f"endpoint {name}: {exc.message}")
         specs.append(EndpointSpec(name, url=target if kind == "host" else None,
                                   context=target if kind == "context" else None))
     return tuple(specs)
@@ -153,18 +224,22 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
         if "gateway" in body:
             gateway = r.scalar(body["gateway"][1], "gateway")
             if gateway not in ("running", "stopped"):
-                r.fail(body["gateway"][1], f"gateway must be running or stopped, not {gateway!r}")
+                r.fail(body["gateway"][1], f"gateway must be running or stopped, not {shown(gateway)}")
         api_server = r.boolean(body["api_server"][1], "api_server") if "api_server" in body else False
         env = {}
         if "env" in body:
             for key, (k_node, v_node) in r.mapping(body["env"][1], f"env of {raw}").items():
-                if not ENV_KEY.match(key):
-                    r.fail(k_node, f"{key!r} is not an environment variable name")
+                if not ENV_KEY.fullmatch(key):
+                    r.fail(k_node, f"{shown(key)} is not an environment variable name")
                 if api_server and key in ("API_SERVER_PORT", "API_SERVER_KEY"):
                     r.fail(k_node, f"{key} is allocated by api_server: true; remove one of them")
                 value_text = r.scalar(v_node, f"env {key}")
-                if "\n" in value_text:
-                    r.fail(v_node, f"env {key}: values are single lines")
+                if control_characters(value_text):
+                    r.fail(v_node, f"env {key}: control characters (NUL, CR, LF, TAB ...) are not allowed in values")
+                if DOTENV_VARIABLE.search(value_text):
+                    r.fail(v_node, f"env {key}: ${{...}} would be expanded by hermes' .env loader (python-dotenv)")
+                if len(value_text) > MAX_VALUE:
+                    r.fail(v_node, f"env {key}: longer than {MAX_VALUE} characters")
                 env[key] = value_text
         specs.append(ProfileSpec(name, gateway, api_server, env))
     return tuple(specs)

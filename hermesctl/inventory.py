@@ -11,6 +11,8 @@ from hermesctl.endpoints import Endpoint
 LABEL = "io.hermes-agent.managed"
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
+WORKING_DIR = "com.docker.compose.project.working_dir"
+SWARM_SERVICE = "com.docker.swarm.service.name"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,11 @@ class HermesContainer:
         return self.labels.get(COMPOSE_SERVICE)
 
     @property
+    def service(self) -> str | None:
+        """The compose or swarm service the container belongs to."""
+        return self.labels.get(COMPOSE_SERVICE) or self.labels.get(SWARM_SERVICE)
+
+    @property
     def key(self) -> str:
         """Unique across endpoints."""
         return f"{self.endpoint}/{self.name}"
@@ -56,11 +63,15 @@ def _data_mounts(raw: dict) -> tuple[str, ...]:
                  if m.get("Destination") == "/opt/data")
 
 
-def list_containers(endpoint: Endpoint, *, project: str | None = None) -> list[HermesContainer]:
-    """Every Hermes container (running or not) on `endpoint`, optionally one compose project's."""
+def list_containers(endpoint: Endpoint, *, project: str | None = None,
+                    project_dir: str | None = None) -> list[HermesContainer]:
+    """Every Hermes container (running or not) on `endpoint`, optionally one compose project's
+    (or those compose started from `project_dir`)."""
     filters = {"label": [f"{LABEL}=true"]}
     if project:
         filters["label"].append(f"{COMPOSE_PROJECT}={project}")
+    elif project_dir:
+        filters["label"].append(f"{WORKING_DIR}={project_dir}")
     raw = endpoint.client.api.containers(all=True, filters=filters)
     return sorted(
         (HermesContainer(

@@ -3,17 +3,19 @@ import re
 
 from hermesctl.errors import InvalidNameError
 
-PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Used with fullmatch: `$` would accept a name followed by a newline.
+PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 RESERVED_FOR_CREATION = frozenset({"hermes", "default", "test", "tmp", "root", "sudo"})
 DEFAULT_PROFILE = "default"
 
 
 def normalize_profile(name: str) -> str:
-    """Lowercase (hermes -p silently ignores uppercase names) and validate."""
-    lowered = name.lower()
-    if not PROFILE_NAME.match(lowered):
+    """Lowercase (hermes -p silently ignores uppercase names) and validate. Non-ASCII text is
+    refused before lowercasing: the Kelvin sign (U+212A) would otherwise become a valid `k`."""
+    lowered = name.lower() if name.isascii() else ""
+    if not PROFILE_NAME.fullmatch(lowered):
         raise InvalidNameError(
-            f"invalid profile name {name!r}: use 1-64 of a-z 0-9 _ -, starting with a letter or digit"
+            f"invalid profile name {ascii(name) if not name.isascii() else repr(name)}: use 1-64 of a-z 0-9 _ -, starting with a letter or digit"
         )
     return lowered
 

@@ -22,6 +22,7 @@ class Output:
     several_endpoints: bool = False  # then every table row says which endpoint it came from
     # What did not answer (endpoints, containers): every JSON document carries it.
     unreachable: Callable[[], list] = field(default=lambda: [])
+    endpoint_column: str = "ENDPOINT"  # NODE on a swarm, where each node is an endpoint
     # Piped output is for scripts: never truncate it to an imaginary 80-column terminal.
     console: Console = field(default_factory=lambda: Console(
         highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 4096))
@@ -39,7 +40,7 @@ class Output:
         """A table; with several endpoints in play and `endpoints` given (one per row), an
         ENDPOINT column comes first."""
         if self.several_endpoints and endpoints is not None:
-            columns = ["ENDPOINT", *columns]
+            columns = [self.endpoint_column, *columns]
             rows = [[e, *row] for e, row in zip(endpoints, rows)]
         table = Table(show_header=not self.no_headers, box=None, pad_edge=False, header_style="bold")
         for column in columns:

@@ -9,8 +9,11 @@ from hermesctl.names import PROFILE_NAME
 
 GLOB_CHARS = frozenset("*?[")
 # Docker container names, plus glob characters.
-_CONTAINER_PATTERN = re.compile(r"^[A-Za-z0-9*?\[\]][A-Za-z0-9_.*?\[\]!-]*$")
-_PROFILE_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!-]+$")
+# Patterns are applied with fullmatch (never `$`, which also matches before a final newline) and
+# only to ASCII text: nothing is lowercased or normalised before it has been checked.
+_CONTAINER_PATTERN = re.compile(r"[A-Za-z0-9*?\[\]][A-Za-z0-9_.*?\[\]!-]*")
+_PROFILE_PATTERN = re.compile(r"[A-Za-z0-9_*?\[\]!-]+")
+MAX_TARGET = 512
 
 
 def is_glob(text: str) -> bool:
@@ -30,24 +33,26 @@ class Target:
 
 def parse_target(text: str) -> Target:
     """`[ENDPOINT/]CONTAINER[:PROFILE]`, each part a name or a glob."""
+    if not text.isascii() or not text.isprintable() or len(text) > MAX_TARGET:
+        raise UsageError(f"malformed target {ascii(text[:80])}: only printable ASCII names and globs")
     container, sep, profile = text.partition(":")
     if not container or (sep and not profile) or ":" in profile:
         raise UsageError(f"malformed target {text!r}: expected CONTAINER or CONTAINER:PROFILE")
     endpoint = None
     if "/" in container:
         endpoint, _, container = container.partition("/")
-        if not _CONTAINER_PATTERN.match(endpoint) or not container:
+        if not _CONTAINER_PATTERN.fullmatch(endpoint) or not container:
             raise UsageError(f"malformed target {text!r}: expected ENDPOINT/CONTAINER[:PROFILE]")
-    if not _CONTAINER_PATTERN.match(container):
+    if not _CONTAINER_PATTERN.fullmatch(container):
         raise UsageError(f"malformed target {text!r}: {container!r} is not a container name or glob")
     if not sep:
         return Target(container, None, endpoint)
-    if not _PROFILE_PATTERN.match(profile):
+    if not _PROFILE_PATTERN.fullmatch(profile):
         raise InvalidNameError(f"invalid profile {profile!r} in target {text!r}: "
                                "use a-z 0-9 _ - (and * ? [ ] as globs)")
     if not is_glob(profile):
         profile = profile.lower()
-        if not PROFILE_NAME.match(profile):
+        if not PROFILE_NAME.fullmatch(profile):
             raise InvalidNameError(f"invalid profile {profile!r} in target {text!r}")
     return Target(container, profile, endpoint)
 

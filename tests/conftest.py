@@ -3,7 +3,10 @@ factory of real Hermes containers that removes everything it created.
 
 In CI (CI=true) a missing daemon or a failed image build FAILS the Docker tests; locally they skip.
 """
+import contextlib
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -96,13 +99,24 @@ class Containers:
                 pass
 
 
+def _started_at(container) -> float:
+    """The container's last start, as epoch seconds (Docker gives RFC 3339 with nanoseconds)."""
+    from datetime import datetime
+    stamp = container.attrs["State"]["StartedAt"]
+    whole, _, frac = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(whole + "+00:00").timestamp() + float("0." + (frac or "0"))
+
+
 def wait_ready(container, timeout: float = 60.0) -> None:
-    """Boot is complete when stage 2 has run cont-init and started the static services."""
+    """Boot is complete when stage 2 has run cont-init and started the static services, in THIS
+    run of the container: /run survives `docker restart`, so a stage2-done left by the previous
+    run (before /init has cleaned /run) must not count."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         container.reload()
         if container.status == "running":
-            if container.exec_run(["test", "-e", "/run/s6/stage2-done"]).exit_code == 0:
+            done = container.exec_run(["stat", "-c", "%.9Y", "/run/s6/stage2-done"])
+            if done.exit_code == 0 and float(done.output.decode().strip()) >= _started_at(container) - 0.5:
                 return
         elif container.status == "exited":
             raise AssertionError(f"container exited during boot:\n{container.logs().decode()[-3000:]}")
@@ -183,3 +197,56 @@ def hermesctl_until_interrupted(args: list[str], during) -> CliResult:
     finally:
         proc.kill()
     return CliResult(proc.returncode, out, err)
+
+
+def _client(url: str, **kwargs):
+    try:
+        client = docker.DockerClient(base_url=url, **kwargs)
+        return client if client.ping() else None
+    except Exception:  # noqa: BLE001 - not up yet
+        return None
+
+
+@contextlib.contextmanager
+def second_dockerd(tag: str, image: str | None, *, extra_args: tuple[str, ...] = ()):
+    """A second dockerd on this machine: its own socket, data root, containerd namespace and
+    bridge (`--bridge none` would make it delete the main daemon's docker0), with `image` loaded.
+    Yields (unix url, client, process); removes everything it made."""
+    if shutil.which("dockerd") is None:
+        if IN_CI:
+            pytest.fail("dockerd is not installed (scripts/ensure-docker.sh)")
+        pytest.skip("dockerd is not installed")
+    root = Path(f"/tmp/hct-{tag}-{RUN_ID}")
+    root.mkdir(parents=True, exist_ok=True)
+    sock = root / "docker.sock"
+    log = open(root / "dockerd.log", "w")
+    # Its containers use network_mode=none; the bridge only satisfies the daemon's default network.
+    bridge = f"hct{tag}{RUN_ID}"[:15]
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    proc = subprocess.Popen(["dockerd", "--host", f"unix://{sock}", *extra_args, "--data-root", str(root / "data"),
+                             "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"),
+                             "--bridge", bridge, "--iptables=false", "--ip-masq=false",
+                             "--containerd-namespace", f"hct{tag}{RUN_ID}",
+                             "--containerd-plugins-namespace", f"hct{tag}p{RUN_ID}"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"unix://{sock}"
+    client = None
+    try:
+        client = wait_for(lambda: _client(url), timeout=60, what=f"second dockerd ({root / 'dockerd.log'})")
+        if image:
+            saved = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+            loaded = subprocess.run(["docker", "-H", url, "load", "-q"], stdin=saved.stdout, capture_output=True)
+            saved.wait()
+            assert loaded.returncode == 0, loaded.stderr
+        yield url, client, proc
+    finally:
+        if proc.poll() is None:
+            if client is not None:
+                for c in client.containers.list(all=True):
+                    c.remove(force=True, v=True)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        # dockerd bind-mounts its data root onto itself and leaves that mount behind.
+        subprocess.run(["umount", "-l", str(root / "data")], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

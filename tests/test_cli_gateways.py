@@ -183,7 +183,10 @@ def test_ps_shows_booting_and_unhealthy_containers(containers, tmp_path):
                    "timeout": 2_000_000_000, "retries": 1, "start_period": 0}
     sick = containers.start("sick", healthcheck=fast_health)
     sh(sick, "hermes profile create broken >/dev/null")
-    sh(sick, "chmod 000 /opt/data/profiles/broken", user="root")
+    # A gateway that dies at once, every time: wanted up, (almost) never up, so the health
+    # check does not flap while a slow start would count as up.
+    sh(sick, "printf '#!/bin/sh\\nexit 1\\n' > /run/service/gateway-broken/run.new && chmod +x "
+             "/run/service/gateway-broken/run.new && mv /run/service/gateway-broken/run.new /run/service/gateway-broken/run")
     sh(sick, "/command/s6-svc -u /run/service/gateway-broken")
 
     rows = wait_for(lambda: (r := {(g["container"], g["profile"]): g for g in

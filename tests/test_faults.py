@@ -101,6 +101,7 @@ containers:
     assert res.code == 0, res
     assert hermesctl("diff", "-f", str(fleet)).code == 0
     sh(c, "/command/s6-svc -d /run/service/gateway-alpha")
+    wait_for(lambda: not svstat(c, "alpha")["up"], what="alpha down")
     drift = hermesctl("diff", "-f", str(fleet), "--json")
     assert drift.code == 1 and drift.json()["schema"] == "hermesctl.diff/v1", drift
     assert drift.json()["unreachable"] == []

@@ -4,12 +4,10 @@ import shutil
 import signal
 import socket
 import subprocess
-from pathlib import Path
 
-import docker
 import pytest
 
-from conftest import IN_CI, ROOT, RUN_ID, hermesctl, sh, svstat, wait_for, wait_ready
+from conftest import IN_CI, ROOT, RUN_ID, hermesctl, second_dockerd, sh, svstat, wait_for, wait_ready
 
 
 def free_port() -> int:
@@ -18,7 +16,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_shipped_compose_file_brings_up_a_fleet_hermesctl_drives(docker_client, hermes_image):
+def test_shipped_compose_file_brings_up_a_fleet_hermesctl_drives(docker_client, hermes_image, containers):
     if shutil.which("docker") is None or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode:
         if IN_CI:
             pytest.fail("docker compose v2 is not available (scripts/ensure-compose.sh)")
@@ -47,14 +45,38 @@ def test_shipped_compose_file_brings_up_a_fleet_hermesctl_drives(docker_client, 
         # The compose service name works as a target inside the project.
         res = hermesctl("--project", project, "profile", "create", "hermes-1:coder", "--start")
         assert res.code == 0, res
-        # Run from the compose directory: the project is detected from the compose file.
-        ps = hermesctl("ps", "--json", cwd=ROOT / "compose", env={"COMPOSE_PROJECT_NAME": project})
+        # Run from the compose directory: the project is the one compose recorded on the containers
+        # started from it (labels), although the file's `name:` needs interpolation.
+        ps = hermesctl("ps", "--json", cwd=ROOT / "compose", env={"COMPOSE_PROJECT_NAME": ""})
+        assert ps.code == 0, ps
+        assert {r["container"] for r in ps.json()["gateways"]} == {c.name for c in fleet}
         up_rows = [r for r in ps.json()["gateways"] if r["state"] == "up"]
         assert [(r["service"], r["profile"]) for r in up_rows] == [("hermes-1", "coder")]
+        # COMPOSE_PROJECT_NAME, compose's own first choice, is honoured too.
+        ps = hermesctl("ps", "--json", cwd=ROOT / "compose", env={"COMPOSE_PROJECT_NAME": project})
+        assert {r["container"] for r in ps.json()["gateways"]} == {c.name for c in fleet}
+        # A Hermes container outside the project: named as such, not "not a Hermes container".
+        outsider = containers.start("outsider")
+        res = hermesctl("profile", "create", f"{outsider.name}:coder", cwd=ROOT / "compose",
+                        env={"COMPOSE_PROJECT_NAME": ""})
+        assert res.code == 4 and f"outside compose project {project!r}" in res.stderr \
+            and "no compose project" in res.stderr, res
+        assert "not a Hermes container" not in res.stderr
         table = hermesctl("--project", project, "ps")
         assert "SERVICE" in table.stdout and "hermes-2" in table.stdout
     finally:
         subprocess.run(compose + ["down", "-v", "--timeout", "5"], env=env, capture_output=True)
+
+
+def test_compose_directory_without_its_containers_says_so(tmp_path):
+    """A compose file whose project was never started here: an empty selection, and stderr says
+    which directory matched nothing (instead of an empty table and silence)."""
+    (tmp_path / "compose.yaml").write_text((ROOT / "compose" / "compose.yaml").read_text())
+    res = hermesctl("ps", "--json", cwd=tmp_path, env={"COMPOSE_PROJECT_NAME": ""})
+    assert res.code == 0 and res.json()["gateways"] == [], res
+    assert f"no Hermes container was started by docker compose from compose.yaml in {tmp_path.resolve()}" in res.stderr
+    res = hermesctl("--project", f"wtb-none-{RUN_ID}", "ps", cwd=tmp_path)
+    assert f"no Hermes container in compose project 'wtb-none-{RUN_ID}'" in res.stderr, res
 
 
 FLEET = """version: 1
@@ -151,48 +173,9 @@ def test_malformed_fleet_file_changes_nothing(containers, tmp_path):
 
 @pytest.fixture(scope="module")
 def second_daemon(hermes_image):
-    """A second dockerd on this machine: its own socket, data root and containerd namespace."""
-    if shutil.which("dockerd") is None:
-        if IN_CI:
-            pytest.fail("dockerd is not installed (scripts/ensure-docker.sh)")
-        pytest.skip("dockerd is not installed")
-    root = Path(f"/tmp/hct-d2-{RUN_ID}")
-    root.mkdir(parents=True, exist_ok=True)
-    sock = root / "docker.sock"
-    log = open(root / "dockerd.log", "w")
-    # Its own bridge: `--bridge none` would make this dockerd delete the main daemon's docker0.
-    # Its containers use network_mode=none; the bridge only satisfies the daemon's default network.
-    bridge = f"hct{RUN_ID}"
-    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
-    proc = subprocess.Popen(["dockerd", "--host", f"unix://{sock}", "--data-root", str(root / "data"),
-                             "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"),
-                             "--bridge", bridge, "--iptables=false", "--ip-masq=false",
-                             "--containerd-namespace", f"hct2{RUN_ID}", "--containerd-plugins-namespace", f"hct2p{RUN_ID}"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"unix://{sock}"
-    client = wait_for(lambda: _client(url), timeout=60, what="second dockerd")
-    saved = subprocess.Popen(["docker", "save", hermes_image], stdout=subprocess.PIPE)
-    loaded = subprocess.run(["docker", "-H", url, "load", "-q"], stdin=saved.stdout, capture_output=True)
-    saved.wait()
-    assert loaded.returncode == 0, loaded.stderr
-    yield url, client, proc
-    if proc.poll() is None:
-        for c in client.containers.list(all=True):
-            c.remove(force=True, v=True)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-    # dockerd bind-mounts its data root onto itself and leaves that mount behind.
-    subprocess.run(["umount", "-l", str(root / "data")], capture_output=True)
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def _client(url: str):
-    try:
-        client = docker.DockerClient(base_url=url)
-        return client if client.ping() else None
-    except Exception:  # noqa: BLE001 - not up yet
-        return None
+    """A second dockerd on this machine (conftest.second_dockerd), with the Hermes image."""
+    with second_dockerd("d2", hermes_image) as daemon:
+        yield daemon
 
 
 def test_two_endpoints_in_one_ps_and_one_stopped_mid_run(containers, second_daemon, tmp_path):

@@ -4,13 +4,11 @@ import json
 import os
 import socket
 import stat
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import ROOT, sh, svstat, wait_for, wait_ready
+from conftest import sh, svstat, wait_for
 from test_image_init import run_once
 
 HERMES = "/opt/data"

@@ -25,11 +25,13 @@ from hermesctl.targets import Target
 
 API_PORT_BASE = 8642
 LIFECYCLE_WAIT_S = 20  # as `gateway start/stop/restart --timeout`
-SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+MASK = "<hidden>"
 
 
-def is_secret(key: str) -> bool:
-    return any(word in key.upper() for word in SECRET_WORDS)
+def show_env(diff: dict, *, show_values: bool) -> str:
+    """The settings a change writes, for tables and JSON. Every value is masked unless the user
+    asked for --show-values: no name heuristic can tell DATABASE_URL or SMTP_PASS from a note."""
+    return ", ".join(f"{k}={v if show_values else MASK}" for k, v in sorted(diff.items()))
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Change:
     container: str
     profile: str
     action: str            # create, set-env, start, stop, restart, delete
-    detail: str = ""       # never holds a secret value
+    detail: str = ""       # values only with --show-values
     env: dict = field(default_factory=dict, repr=False)  # values to write (not rendered)
     ok: bool | None = None
     message: str = ""
@@ -82,7 +84,8 @@ def desired_env(spec: ProfileSpec, current: dict, owners: dict[int, str]) -> dic
     return env
 
 
-def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec, *, prune: bool) -> ContainerPlan:
+def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec, *, prune: bool,
+                   show_values: bool = False) -> ContainerPlan:
     snapshot = fleet.probe(container)
     existing = {p["name"]: p for p in list_profiles(fleet, container)}
     keys = sorted({k for p in spec.profiles for k in p.env} | set(API_SERVER_KEYS))
@@ -100,7 +103,7 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
         wanted_env = desired_env(p, current, owners)
         diff = {k: v for k, v in wanted_env.items() if current.get(k) != v}
         if diff:
-            shown = ", ".join(f"{k}=<secret>" if is_secret(k) else f"{k}={v}" for k, v in sorted(diff.items()))
+            shown = show_env(diff, show_values=show_values)
             changes.append(Change(container.endpoint, container.name, p.name, "set-env", shown, env=diff))
         slot = snapshot.slots.get(p.name)
         wanted_up = bool(slot and slot.status and (slot.status.up or slot.status.wanted_up))
@@ -117,7 +120,7 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     return ContainerPlan(container, snapshot, changes)
 
 
-def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool) -> list[ContainerPlan]:
+def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool = False) -> list[ContainerPlan]:
     """One plan per container that answers; a container that is missing, stopped, fails or
     times out is recorded in fleet.unreachable and the others are still planned."""
     pairs = []
@@ -127,7 +130,8 @@ def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool) -> list[ContainerPl
         except HermesctlError as exc:
             fleet.unreachable.append(Unreachable(cspec.endpoint or "-", describe(exc), cspec.name))
     plans = []
-    for o in fan_out(lambda pair: plan_container(fleet, pair[0], pair[1], prune=prune), pairs):
+    for o in fan_out(lambda pair: plan_container(fleet, pair[0], pair[1], prune=prune, show_values=show_values),
+                     pairs):
         if o.ok:
             plans.append(o.value)
         else:
@@ -179,8 +183,9 @@ def render(out: Output, spec: FleetSpec, plans: list[ContainerPlan], *, applied:
     out.print(out.table(columns, rows, endpoints=[ch.endpoint for ch in changes]))
 
 
-def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: bool) -> ExitStatus:
-    plans = make_plan(fleet, spec, prune=prune)
+def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: bool,
+          show_values: bool = False) -> ExitStatus:
+    plans = make_plan(fleet, spec, prune=prune, show_values=show_values)
     if dry_run or not any(p.changes for p in plans):
         render(out, spec, plans, applied=False)
         return ExitStatus.OK
@@ -197,8 +202,8 @@ def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: b
     return ExitStatus.OK if all(ch.ok for p in plans for ch in p.changes) else ExitStatus.FAILED
 
 
-def diff(out: Output, fleet: Fleet, spec: FleetSpec, *, prune: bool) -> ExitStatus:
+def diff(out: Output, fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool = False) -> ExitStatus:
     """What apply would change; exit 1 when there is drift, 0 when none (as `kubectl diff`)."""
-    plans = make_plan(fleet, spec, prune=prune)
+    plans = make_plan(fleet, spec, prune=prune, show_values=show_values)
     render(out, spec, plans, applied=False, kind="diff")
     return ExitStatus.FAILED if any(p.changes for p in plans) else ExitStatus.OK

@@ -22,8 +22,9 @@ def exec_command(out: Output, fleet: Fleet, target: Target, argv: list[str], *,
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if interactive and shutil.which("docker"):
-        # A real TTY with resizing and raw mode is the docker CLI's job; hand over to it.
-        os.execvp("docker", ["docker", "-H", endpoint.url, "exec", "-it", "--user", "hermes",
+        # A real TTY with resizing and raw mode is the docker CLI's job; hand over to it, with
+        # the flags that reach the same endpoint (--context NAME, or -H URL and the TLS flags).
+        os.execvp("docker", ["docker", *endpoint.cli_args, "exec", "-it", "--user", "hermes",
                              container.id, *argv])
     result = fleet.run(container, argv)
     sys.stdout.write(result.stdout)

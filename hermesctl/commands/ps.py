@@ -53,7 +53,7 @@ class GatewayRow:
 def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:
     s, st = slot.status, slot.state
     return GatewayRow(
-        endpoint=c.endpoint, container=c.name, service=c.compose_service, profile=slot.profile,
+        endpoint=c.endpoint, container=c.name, service=c.service, profile=slot.profile,
         state="orphaned" if orphans else slot.run_state, pid=s.pid if s else None, orphan_pids=orphans or None,
         uptime_s=s.seconds if s and s.up else None,
         wanted=None if s is None else ("up" if s.wanted_up else "down"),
@@ -65,7 +65,7 @@ def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayR
 
 
 def _container_row(c: HermesContainer, state: str) -> GatewayRow:
-    return GatewayRow(endpoint=c.endpoint, container=c.name, service=c.compose_service,
+    return GatewayRow(endpoint=c.endpoint, container=c.name, service=c.service,
                       profile=None, state=state, health=c.health, exit_code=c.exit_code)
 
 
@@ -116,10 +116,10 @@ def exit_status(rows: list[GatewayRow]) -> ExitStatus:
 
 
 def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool, live: bool = False):
-    """The ps table; `live` (ps --watch, redrawn on every change): the same columns as one Text."""
-    multi = fleet.configured > 1
+    """The ps table; `live` (ps --watch, redrawn on every change): the same columns as plain lines."""
+    multi = fleet.configured > 1 or out.several_endpoints
     compose = wide or any(r.service for r in rows)
-    columns = (["ENDPOINT"] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if compose else []) + [
+    columns = ([out.endpoint_column] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if compose else []) + [
         "PROFILE", "STATE", "PID", "UPTIME", "WANTED", "GATEWAY", "DESIRED", "PLATFORMS"]
     if wide:
         columns += ["EXIT", "DEATHS/60s", "HEALTH"]

@@ -94,6 +94,9 @@ def dispatch(argv: list[str]) -> int:
             directory = profile_dir(require_valid_profile(args.profile))
             if not directory.is_dir():
                 raise Failure("not-found", f"no profile {args.profile}", 4)
+            missing = [k for k in args.keys if f"HERMESCTL_ENV_{k}" not in os.environ]
+            if missing:
+                raise Failure("usage", f"no value for {', '.join(missing)} (HERMESCTL_ENV_<KEY>)", 2)
             values = {k: os.environ[f"HERMESCTL_ENV_{k}"] for k in args.keys}
             print(json.dumps({"changed": set_env(directory / ".env", values)}))
         elif args.command == "operate":

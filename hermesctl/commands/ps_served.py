@@ -1,0 +1,65 @@
+"""`hermesctl ps` answered by a running `hermesctl serve` (its unix socket) instead of by one
+exec per container: the same rows, rendered by the same code, with a note of where they came
+from and how old they are. Targets are matched on the served rows (container and profile globs);
+a target the served rows cannot resolve (an id prefix, a compose service name, ENDPOINT/…) sends
+the command back to the direct path."""
+import fnmatch
+import sys
+from dataclasses import dataclass, fields
+
+from hermesctl.commands.ps import GatewayRow, exit_status, render_table
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.output import Output
+from hermesctl.targets import Target
+
+_FIELDS = {f.name for f in fields(GatewayRow)}
+
+
+@dataclass
+class _Scope:
+    configured: int
+
+
+def _select(rows: list[GatewayRow], targets: list[Target]) -> list[GatewayRow] | None:
+    if not targets:
+        return rows
+    chosen = []
+    for t in targets:
+        if t.endpoint is not None:
+            return None
+        hits = [r for r in rows if fnmatch.fnmatchcase(r.container, t.container)
+                and (t.profile is None or (r.profile is not None and fnmatch.fnmatchcase(r.profile, t.profile)))]
+        if not hits:
+            return None
+        chosen += [r for r in hits if r not in chosen]
+    return chosen
+
+
+def show(out: Output, doc: dict, targets: list[Target], *, wide: bool, quiet: bool) -> ExitStatus | None:
+    """Render the served document; None when the targets need the direct path."""
+    rows = [GatewayRow(**{k: v for k, v in r.items() if k in _FIELDS}) for r in doc.get("gateways", [])]
+    rows = _select(rows, targets)
+    if rows is None:
+        return None
+    source = doc.get("source", {})
+    unreachable = doc.get("unreachable", [])
+    if out.json:
+        out.unreachable = lambda: []
+        import json
+        document = {"schema": "hermesctl.ps/v1",
+                    "gateways": [{**{k: getattr(r, k) for k in _FIELDS}, "target": r.target} for r in rows],
+                    "unreachable": unreachable, "source": source}
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    elif quiet:
+        for r in rows:
+            if r.profile is not None:
+                out.line(r.target)
+    else:
+        out.print(render_table(out, _Scope(configured=len({r.endpoint for r in rows})), rows, wide=wide))
+        age = source.get("age_s")
+        out.err.print(f"(from hermesctl serve at {source.get('socket')}, {age if age is not None else '?'} s old;"
+                      " --direct asks the containers)", style="dim")
+    for u in unreachable:
+        out.warn(f"endpoint {u.get('endpoint')} did not answer")
+    status = exit_status(rows)
+    return ExitStatus.PARTIAL if unreachable and status in (ExitStatus.OK, ExitStatus.NOT_RUNNING) else status

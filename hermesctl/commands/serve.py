@@ -1,0 +1,110 @@
+"""hermesctl serve: a long-running process over the same endpoints as every other command. It
+keeps the fleet's state current (serve.refresher), and serves it (serve.server) on a TCP
+listener and a private unix socket; lifecycle buttons run the CLI's own lifecycle code."""
+import ipaddress
+import sys
+import threading
+from dataclasses import asdict
+from typing import Callable
+
+from hermesctl.errors import UsageError
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.fleet import Fleet
+from hermesctl.output import Output
+from hermesctl.serve import auth
+from hermesctl.serve.client import default_socket_path, prepare_socket_dir
+from hermesctl.serve.refresher import Refresher
+from hermesctl.serve.server import App, make_servers
+from hermesctl.serve.state import FleetState
+from hermesctl.targets import is_glob, parse_target
+
+DEFAULT_LISTEN = "127.0.0.1:9477"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    try:
+        number = int(port)
+        if not sep or not host or not 0 <= number <= 65535:
+            raise ValueError
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"--listen {text!r}: expected ADDRESS:PORT, e.g. {DEFAULT_LISTEN}") from None
+    return host, number
+
+
+def _is_loopback(host: str) -> bool:
+    return ipaddress.ip_address(host).is_loopback
+
+
+def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
+    from hermesctl.lifecycle import apply
+
+    def act(verb: str, target_text: str) -> list[dict]:
+        target = parse_target(target_text)
+        if target.profile is None:
+            raise UsageError(f"{target_text}: name a gateway as CONTAINER:PROFILE")
+        fleet = make_fleet()  # one per request: a Fleet is not shared between threads
+        results = []
+        for sel in fleet.select([target]):
+            results += [asdict(r) for r in apply(fleet, sel, verb, timeout=20.0, settle=1.0)]
+        refresher.refresh_now()
+        return results
+
+    def log_tail(target_text: str, lines: int) -> list[str]:
+        from hermesctl.commands.logs import _tail_argv
+        target = parse_target(target_text)
+        if target.profile is None or is_glob(target.profile) or is_glob(target.container):
+            raise UsageError(f"{target_text}: name one gateway as CONTAINER:PROFILE")
+        fleet = make_fleet()
+        container = fleet.one(target)
+        result = fleet.run(container, _tail_argv(target.profile, lines, False))
+        return result.stdout.splitlines()[1:]
+
+    return act, log_tail
+
+
+def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: str,
+          token_file: str | None, socket_path: str | None, interval: float) -> ExitStatus:
+    host, port = parse_listen(listen)
+    if not _is_loopback(host) and not token_file:
+        raise UsageError(f"refusing to listen on {host} without --token-file: "
+                         "a non-loopback listener needs a token you chose")
+    try:
+        token = auth.read_token_file(token_file) if token_file else auth.new_token()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--token-file: {exc}") from None
+    socket_path = socket_path or default_socket_path()
+    prepare_socket_dir(socket_path)
+
+    state = FleetState()
+    refresher = Refresher(make_fleet(), state, interval=interval)
+    act, log_tail = _actions(make_fleet, refresher)
+    app = App(state=state, token=token, scope=scope, act=act, log_tail=log_tail,
+              listen=f"{host}:{port}", socket_path=socket_path)
+    try:
+        servers = make_servers(app, host, port, socket_path)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {listen} / {socket_path}: {exc.strerror or exc}") from None
+    refresher.start()
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    bound = servers[0].server_address
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{bound[1]}/"
+    out.line(f"hermesctl serve: {url} (metrics at {url}metrics), socket {socket_path}")
+    if not token_file:
+        out.line(f"token (shown once): {token}  ->  {url}?token={token}")
+    sys.stdout.flush()
+    try:
+        threading.Event().wait()
+    finally:
+        app.stopping.set()
+        refresher.stop()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        import os
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)
+    return ExitStatus.OK

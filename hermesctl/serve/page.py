@@ -1,0 +1,124 @@
+"""The fleet page: the `hermesctl ps` table, live over server-sent events, filterable by a target
+glob, with recent changes beside it and a gateway's log tail on click. Buttons exist only when
+the server says this request carries its token (CAN_ACT); the server enforces it anyway."""
+
+PAGE = r"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>hermesctl · fleet</title>
+<style>
+ body { font: 13px/1.4 system-ui, sans-serif; margin: 1.2em; color: #222; }
+ h1 { font-size: 1.2em; margin: 0 0 .6em; } h1 small { color: #888; font-weight: normal; }
+ #layout { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 1fr); gap: 1.2em; }
+ table { border-collapse: collapse; width: 100%; }
+ th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #eee; white-space: nowrap; }
+ th { font-weight: 600; background: #fafafa; }
+ tr.gateway { cursor: pointer; } tr.gateway:hover { background: #f4f8ff; }
+ .up { color: #0a7d2c; } .down, .parked, .crash-loop, .orphaned, .timeout, .error { color: #b3261e; font-weight: 600; }
+ #events { font-family: ui-monospace, monospace; font-size: 12px; max-height: 70vh; overflow: auto; }
+ #events div { border-bottom: 1px solid #f0f0f0; padding: 2px 0; }
+ #log { font-family: ui-monospace, monospace; font-size: 12px; background: #111; color: #ddd;
+        padding: .6em; max-height: 40vh; overflow: auto; white-space: pre-wrap; }
+ button { font-size: 12px; margin-right: 3px; }
+ #status { color: #888; }
+</style></head>
+<body>
+<h1>Hermes fleet <small id="status">connecting…</small></h1>
+<p><label>Filter <input id="filter" placeholder="CONTAINER[:PROFILE] glob, e.g. web-*:coder" size="40"></label>
+ <span id="mode"></span></p>
+<div id="layout">
+ <div><table id="fleet"><thead><tr>
+  <th>CONTAINER</th><th>PROFILE</th><th>STATE</th><th>PID</th><th>UPTIME</th><th>WANTED</th>
+  <th>GATEWAY</th><th>DESIRED</th><th>PLATFORMS</th><th id="actions-head"></th></tr></thead>
+  <tbody></tbody></table>
+  <h2 style="font-size:1em">Log <small id="log-target"></small></h2><div id="log">click a gateway</div></div>
+ <div><h2 style="font-size:1em;margin-top:0">Recent changes</h2><div id="events"></div></div>
+</div>
+<script>
+const CAN_ACT = __CAN_ACT__;
+let rows = [], events = [];
+const $ = (s) => document.querySelector(s);
+$("#mode").textContent = CAN_ACT ? "" : "read-only (open the page with ?token=… to act)";
+$("#actions-head").textContent = CAN_ACT ? "ACTIONS" : "";
+
+function globToRegExp(glob) {
+  return new RegExp("^" + glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$");
+}
+function selected(r) {
+  const f = $("#filter").value.trim();
+  if (!f) return true;
+  const [c, p] = f.split(":");
+  return globToRegExp(c || "*").test(r.container) && (p === undefined || globToRegExp(p || "*").test(r.profile || ""));
+}
+function age(s) {
+  if (s == null) return "-";
+  if (s < 60) return s + "s"; if (s < 3600) return Math.floor(s / 60) + "m";
+  return Math.floor(s / 3600) + "h" + Math.floor((s % 3600) / 60) + "m";
+}
+function cell(tr, text, cls) { const td = document.createElement("td"); td.textContent = text == null ? "-" : text; if (cls) td.className = cls; tr.appendChild(td); return td; }
+function render() {
+  const body = $("#fleet tbody");
+  body.replaceChildren();
+  for (const r of rows.filter(selected)) {
+    const tr = document.createElement("tr");
+    tr.dataset.target = r.target;
+    if (r.profile) { tr.className = "gateway"; tr.onclick = () => showLog(r.target); }
+    cell(tr, r.container); cell(tr, r.profile); cell(tr, r.state, r.state);
+    cell(tr, r.pid); cell(tr, age(r.uptime_s)); cell(tr, r.wanted); cell(tr, r.gateway_state);
+    cell(tr, r.desired_state);
+    cell(tr, Object.entries(r.platforms || {}).map(([k, v]) => k + ":" + ((v && v.state) || "?")).join(" ") || "-");
+    const actions = cell(tr, "");
+    if (CAN_ACT && r.profile) {
+      for (const verb of ["start", "stop", "restart"]) {
+        const b = document.createElement("button");
+        b.textContent = verb; b.dataset.verb = verb;
+        b.onclick = (ev) => { ev.stopPropagation(); act(verb, r.target, b); };
+        actions.appendChild(b);
+      }
+    }
+    body.appendChild(tr);
+  }
+  const ev = $("#events");
+  ev.replaceChildren();
+  const shown = events.filter(e => { const [c, p] = e.target.split(":"); return selected({container: c, profile: p}); });
+  for (const e of shown.slice().reverse().slice(0, 100)) {
+    const d = document.createElement("div");
+    d.textContent = new Date(e.time * 1000).toLocaleTimeString() + "  " + e.target + "  " + e.field + ": " +
+      JSON.stringify(e.old) + " → " + JSON.stringify(e.new);
+    ev.appendChild(d);
+  }
+}
+async function act(verb, target, button) {
+  button.disabled = true;
+  try {
+    const res = await fetch("/api/gateway/" + verb, {method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify({target})});
+    const doc = await res.json();
+    $("#status").textContent = res.ok ? verb + " " + target + ": " + doc.results.map(x => x.message).join(", ")
+                                      : verb + " " + target + " refused: " + (doc.error || res.status);
+  } finally { button.disabled = false; }
+}
+async function showLog(target) {
+  $("#log-target").textContent = target;
+  const res = await fetch("/api/logs?target=" + encodeURIComponent(target) + "&n=100");
+  const doc = await res.json();
+  $("#log").textContent = res.ok ? (doc.lines.join("\n") || "(empty)") : (doc.error || res.status);
+}
+$("#filter").oninput = render;
+function connect() {
+  const source = new EventSource("/api/events");
+  source.addEventListener("state", (m) => {
+    const doc = JSON.parse(m.data);
+    rows = doc.gateways; events = doc.events;
+    $("#status").textContent = "live · " + rows.filter(r => r.profile).length + " gateways · v" + doc.version;
+    document.body.dataset.version = doc.version;
+    render();
+  });
+  source.onerror = () => { $("#status").textContent = "reconnecting…"; };
+}
+connect();
+</script></body></html>
+"""
+
+
+def page(can_act: bool) -> bytes:
+    return PAGE.replace("__CAN_ACT__", "true" if can_act else "false").encode()

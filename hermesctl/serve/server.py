@@ -1,0 +1,203 @@
+"""The HTTP side of `hermesctl serve`: one handler class, served on a TCP listener and on a unix
+socket (mode 0600) that the CLI asks before exec'ing into containers.
+
+  GET  /                 the fleet page (buttons only for a request with the token)
+  GET  /metrics          Prometheus exposition
+  GET  /api/ps           the ps document (as `hermesctl ps --json`), with where and how fresh
+  GET  /api/events       server-sent events: the state on every change
+  GET  /api/logs         ?target=C:P&n=N: a gateway's log tail
+  GET  /api/info         what this server watches (its endpoint options)
+  POST /api/gateway/VERB {"target": "C:P"}: start|stop|restart, through the CLI's lifecycle code
+"""
+import json
+import os
+import socket
+import socketserver
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from hermesctl.serve import auth, metrics
+from hermesctl.serve.page import page
+from hermesctl.serve.state import FleetState
+
+SSE_KEEPALIVE_S = 15.0
+MAX_BODY = 4096
+
+
+@dataclass
+class App:
+    state: FleetState
+    token: str
+    scope: dict
+    act: Callable[[str, str], list[dict]]      # (verb, target) -> results
+    log_tail: Callable[[str, int], list[str]]   # (target, lines) -> lines
+    listen: str = ""
+    socket_path: str = ""
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+class Handler(BaseHTTPRequestHandler):
+    app: App = None  # set on the subclass made per server
+    protocol_version = "HTTP/1.1"
+    server_version = "hermesctl-serve"
+
+    def log_message(self, fmt, *args):  # quiet: the fleet's events are the interesting log
+        pass
+
+    # --- helpers -------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, doc: dict) -> None:
+        self._send(status, json.dumps(doc, default=str).encode(), "application/json")
+
+    def _ps_document(self) -> dict:
+        snap = self.app.state.snapshot()
+        unreachable = [{"endpoint": name, "message": "did not answer", "reason": "unreachable"}
+                       for name, ok in snap.endpoints.items() if not ok]
+        return {"schema": "hermesctl.ps/v1", "gateways": snap.rows, "unreachable": unreachable,
+                "source": {"kind": "serve", "listen": self.app.listen, "socket": self.app.socket_path,
+                           "updated_at": snap.updated_at,
+                           "age_s": round(max(0.0, time.time() - snap.updated_at), 3) if snap.updated_at else None},
+                "version": snap.version}
+
+    # --- GET -----------------------------------------------------------------------------
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if url.path == "/":
+            token = (query.get("token") or [None])[0]
+            if token is not None:
+                if auth._matches(token, self.app.token):
+                    # Keep the token out of the address bar and history: cookie, then redirect.
+                    self._send(303, b"", "text/plain", {"Location": "/", "Set-Cookie": auth.set_cookie_header(token)})
+                else:
+                    self._send(403, b"wrong token\n", "text/plain")
+                return
+            self._send(200, page(auth.can_read_as_actor(self.headers, self.app.token)), "text/html; charset=utf-8")
+        elif url.path == "/metrics":
+            self._send(200, metrics.render(self.app.state), "text/plain; version=0.0.4; charset=utf-8")
+        elif url.path == "/api/ps":
+            self._json(200, self._ps_document())
+        elif url.path == "/api/info":
+            self._json(200, {"schema": "hermesctl.serve-info/v1", "scope": self.app.scope, "pid": os.getpid()})
+        elif url.path == "/api/events":
+            self._events()
+        elif url.path == "/api/logs":
+            self._logs(query)
+        else:
+            self._json(404, {"error": f"no such page {url.path}"})
+
+    def _events(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.close_connection = True
+        version = -1
+        try:
+            while not self.app.stopping.is_set():
+                new = self.app.state.wait_for_change(version, SSE_KEEPALIVE_S)
+                if new == version:
+                    self.wfile.write(b": keepalive\n\n")
+                else:
+                    version = new
+                    snap = self.app.state.snapshot()
+                    doc = {"gateways": snap.rows, "events": snap.events[-100:], "version": snap.version,
+                           "endpoints": snap.endpoints}
+                    self.wfile.write(b"event: state\ndata: " + json.dumps(doc, default=str).encode() + b"\n\n")
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            return
+
+    def _logs(self, query: dict) -> None:
+        target = (query.get("target") or [""])[0]
+        try:
+            lines = int((query.get("n") or ["100"])[0])
+        except ValueError:
+            lines = 100
+        try:
+            self._json(200, {"target": target, "lines": self.app.log_tail(target, max(1, min(lines, 2000)))})
+        except Exception as exc:  # noqa: BLE001 - ours carry a one-line message
+            from hermesctl.errors import describe
+            self._json(400, {"error": describe(exc)})
+
+    # --- POST ----------------------------------------------------------------------------
+    def do_POST(self):  # noqa: N802
+        url = urlsplit(self.path)
+        parts = url.path.strip("/").split("/")
+        if len(parts) != 3 or parts[:2] != ["api", "gateway"] or parts[2] not in ("start", "stop", "restart"):
+            self._json(404, {"error": f"no such action {url.path}"})
+            return
+        if not auth.can_act(self.headers, self.app.token):
+            self._json(403, {"error": "this request may not act: it needs the server's token, from this page"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+            if not 0 < length <= MAX_BODY:
+                raise ValueError("body size")
+            target = json.loads(self.rfile.read(length))["target"]
+            if not isinstance(target, str):
+                raise ValueError("target")
+        except (ValueError, KeyError, TypeError):
+            self._json(400, {"error": 'expected a JSON body {"target": "CONTAINER:PROFILE"}'})
+            return
+        try:
+            results = self.app.act(parts[2], target)
+        except Exception as exc:  # noqa: BLE001
+            from hermesctl.errors import describe
+            self._json(400, {"error": describe(exc)})
+            return
+        ok = all(r.get("ok") for r in results)
+        self._json(200 if ok else 500, {"results": results})
+
+
+class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        request, _ = super().get_request()
+        return request, ("local", 0)  # http.server expects an address tuple
+
+
+def make_servers(app: App, host: str, port: int, socket_path: str | None):
+    handler = type("BoundHandler", (Handler,), {"app": app})
+    ThreadingHTTPServer.daemon_threads = True
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    tcp = type("TCP", (ThreadingHTTPServer,), {"address_family": family})((host, port), handler)
+    servers = [tcp]
+    if socket_path:
+        if os.path.exists(socket_path) and not _alive(socket_path):
+            os.unlink(socket_path)  # a previous server's, left behind
+        old = os.umask(0o177)
+        try:
+            unix = _UnixHTTPServer(socket_path, handler)
+        finally:
+            os.umask(old)
+        os.chmod(socket_path, 0o600)
+        servers.append(unix)
+    return servers
+
+
+def _alive(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX)
+    probe.settimeout(0.5)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()

@@ -1,0 +1,40 @@
+"""Small images on top of ours, built in a second (no second full build): a "next" version that
+only changes the hermes-agent version label, and a "bad" one whose boot fails after changing data."""
+import io
+import tarfile
+
+# A cont-init that "migrates" (flips a desired state, leaves a stray WAL beside a database),
+# then fails the boot: a rollback must undo exactly those changes.
+BROKEN_MIGRATION = ("#!/bin/sh\n"
+                    "sed -i s/running/stopped/ /opt/data/profiles/coder/gateway_state.json\n"
+                    "echo junk > /opt/data/profiles/coder/state.db-wal\n"
+                    "exit 3\n")
+NEXT_VERSION = "0.19.0-next"
+
+
+def build(client, tag: str, base: str, extra: str, files: dict[str, str] | None = None) -> None:
+    """`FROM base` plus `extra` Dockerfile lines, with `files` in the build context."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, text in {"Dockerfile": f"FROM {base}\n{extra}", **(files or {})}.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+
+
+def build_next(client, tag: str, base: str) -> None:
+    build(client, tag, base, f"LABEL io.hermes-agent.version={NEXT_VERSION}\n")
+
+
+def build_bad(client, tag: str, base: str) -> None:
+    build(client, tag, base, "COPY 99-broken-migration /etc/cont-init.d/99-broken-migration\n",
+          {"99-broken-migration": BROKEN_MIGRATION})
+
+
+def build_unhealthy(client, tag: str, base: str) -> None:
+    """Boots fine, but its healthcheck fails at once: Docker reports it unhealthy within seconds
+    (the start period is set too, or the base image's 60 s would be inherited)."""
+    build(client, tag, base, 'HEALTHCHECK --interval=1s --timeout=2s --start-period=1s --retries=1 CMD ["false"]\n')

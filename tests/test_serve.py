@@ -1,0 +1,177 @@
+"""hermesctl serve: /metrics, the live page in a real headless Chromium (Debian's), the token
+and same-origin rules, and `ps` answered from the server's socket."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import IN_CI, ROOT, hermesctl, sh, svstat, wait_for
+
+
+class Server:
+    def __init__(self, proc, url, token, socket_path):
+        self.proc, self.url, self.token, self.socket_path = proc, url, token, socket_path
+
+    def get(self, path, headers=None):
+        req = urllib.request.Request(self.url + path.lstrip("/"), headers=headers or {})
+        with urllib.request.urlopen(req, timeout=10) as res:
+            return res.status, res.read().decode()
+
+    def post(self, path, body, headers=None):
+        req = urllib.request.Request(self.url + path.lstrip("/"), data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as res:
+                return res.status, json.loads(res.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def served(containers, tmp_path):
+    c = containers.start("srv", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
+    wait_for(lambda: svstat(c, "default")["up"], what="default gateway up")
+    socket_path = str(tmp_path / "run" / "serve.sock")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HERMESCTL_SOCKET": socket_path}
+    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "serve", "--listen", "127.0.0.1:0",
+                             "--interval", "0.3"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        second = proc.stdout.readline()
+        url = re.search(r"(http://\S+/) ", first).group(1)
+        token = re.search(r"token \(shown once\): (\S+)", second).group(1)
+        server = Server(proc, url, token, socket_path)
+        wait_for(lambda: c.name in server.get("/api/ps")[1], what="the server sees the container")
+        yield c, server, env
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _metric(server, name, container):
+    _, text = server.get("/metrics")
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("container") == container \
+                    and sample.labels.get("profile", "default") == "default":
+                return sample.value
+    return None
+
+
+def test_metrics_parse_and_follow_a_gateway_kill_within_a_second(served):
+    c, server, _ = served
+    assert _metric(server, "hermes_gateway_up", c.name) == 1.0
+    assert _metric(server, "hermes_container_running", c.name) == 1.0
+    _, text = server.get("/metrics")
+    assert 'hermes_endpoint_reachable{endpoint="default"} 1.0' in text
+    assert "hermes_scrape_duration_seconds" in text
+    before = _metric(server, "hermes_gateway_restarts_seen_total", c.name)
+    pid = svstat(c, "default")["pid"]
+    killed = time.monotonic()
+    sh(c, f"kill -9 {pid}")
+    # The death shows (up 0) or the restart already has (a new pid counted), whichever comes first.
+    wait_for(lambda: _metric(server, "hermes_gateway_up", c.name) == 0.0
+             or _metric(server, "hermes_gateway_restarts_seen_total", c.name) != before,
+             timeout=5, interval=0.05, what="the kill in /metrics")
+    took = time.monotonic() - killed
+    assert took < (1.0 if IN_CI else 3.0), f"{took:.2f}s"
+    wait_for(lambda: _metric(server, "hermes_gateway_restarts_seen_total", c.name) == before + 1,
+             timeout=10, interval=0.1, what="the restart counted")
+
+
+def test_a_request_without_the_token_cannot_act(served):
+    c, server, _ = served
+    pid = svstat(c, "default")["pid"]
+    status, doc = server.post("/api/gateway/stop", {"target": f"{c.name}:default"})
+    assert status == 403 and "token" in doc["error"]
+    # The token as a cookie, but from another site: refused too.
+    status, _ = server.post("/api/gateway/stop", {"target": f"{c.name}:default"},
+                            {"Cookie": f"hermesctl_token={server.token}", "Origin": "http://evil.example"})
+    assert status == 403
+    time.sleep(1)
+    assert svstat(c, "default") ["up"] and svstat(c, "default")["pid"] == pid
+    # With it (a script's bearer header), the same request acts.
+    status, doc = server.post("/api/gateway/restart", {"target": f"{c.name}:default"},
+                              {"Authorization": f"Bearer {server.token}"})
+    assert status == 200 and doc["results"][0]["ok"], doc
+    assert svstat(c, "default")["pid"] != pid
+
+
+def test_ps_reads_the_server_and_direct_asks_the_containers(served):
+    c, server, env = served
+    res = hermesctl("ps", c.name, env={"HERMESCTL_SOCKET": server.socket_path})
+    assert res.code == 0 and "from hermesctl serve" in res.stderr and "default" in res.stdout
+    doc = hermesctl("ps", c.name, "--json", env={"HERMESCTL_SOCKET": server.socket_path}).json()
+    assert doc["source"]["kind"] == "serve" and doc["source"]["age_s"] < 5
+    assert [g["profile"] for g in doc["gateways"]] == ["default"]
+    direct = hermesctl("ps", c.name, "--direct", env={"HERMESCTL_SOCKET": server.socket_path})
+    assert direct.code == 0 and "from hermesctl serve" not in direct.stderr
+    assert os.stat(server.socket_path).st_mode & 0o777 == 0o600
+
+
+def test_non_loopback_listen_needs_a_token_file():
+    res = hermesctl("serve", "--listen", "0.0.0.0:0")
+    assert res.code == 2 and "token" in res.stderr
+
+
+def _browser():
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        if IN_CI:
+            pytest.fail("Debian's chromium and chromium-driver are needed (scripts/ensure-browser.sh)")
+        pytest.skip("no chromium")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1400,900"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+def _row_pid(driver, target):
+    cells = driver.execute_script(
+        "const r = document.querySelector(`tr[data-target='${arguments[0]}']`);"
+        "return r ? Array.from(r.cells).map(c => c.textContent) : null;", target)
+    return None if cells is None else cells[3]
+
+
+def test_the_page_in_chromium_is_live_read_only_without_token_and_acts_with_it(served, tmp_path):
+    c, server, env = served
+    target = f"{c.name}:default"
+    driver = _browser()
+    try:
+        driver.get(server.url)
+        wait_for(lambda: _row_pid(driver, target) not in (None, "-"), what="the row on the page")
+        assert driver.execute_script("return document.querySelectorAll('button').length") == 0
+        pid = _row_pid(driver, target)
+        # A restart from the CLI shows on the page by itself.
+        assert hermesctl("gateway", "restart", target).code == 0
+        wait_for(lambda: _row_pid(driver, target) not in (pid, "-", None), timeout=10, what="the new pid on the page")
+        pid = _row_pid(driver, target)
+        # With the token: buttons, and the restart button works.
+        driver.get(server.url + "?token=" + server.token)
+        wait_for(lambda: driver.execute_script(
+            f"return document.querySelectorAll(`tr[data-target='{target}'] button`).length") == 3,
+            what="buttons with the token")
+        assert "token=" not in driver.current_url
+        driver.save_screenshot(str(tmp_path / "page.png"))
+        driver.execute_script(f"document.querySelector(`tr[data-target='{target}'] button[data-verb=restart]`).click()")
+        wait_for(lambda: _row_pid(driver, target) not in (pid, "-", None), timeout=30, what="restarted from the page")
+        assert svstat(c, "default")["up"]
+    finally:
+        driver.quit()

@@ -1,0 +1,232 @@
+"""Issue 8, points 1-3 on a real two-node swarm: compose/stack.yaml, hermesctl --swarm, upgrade."""
+import json
+import os
+import shutil
+import time
+
+import docker
+import pytest
+
+from conftest import IN_CI, ROOT, RUN_ID, hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for
+from derived_images import NEXT_VERSION, build_bad, build_next
+from swarm_cluster import SwarmCluster
+
+STACK = "hctcs"
+NEXT = f"hermes-agent:wtc-swnext-{RUN_ID}"
+BAD = f"hermes-agent:wtc-swbad-{RUN_ID}"
+
+
+def _missing_tools() -> list[str]:
+    missing = [t for t in ("dockerd", "nsenter", "unshare", "ip", "iptables") if shutil.which(t) is None]
+    return missing + (["root"] if os.geteuid() != 0 else [])
+
+
+@pytest.fixture(scope="module")
+def swarm(docker_client, hermes_image):
+    missing = _missing_tools()
+    if missing:
+        if IN_CI:
+            pytest.fail(f"a two-node swarm needs: {', '.join(missing)}")
+        pytest.skip(f"a two-node swarm needs: {', '.join(missing)}")
+    build_next(docker_client, NEXT, hermes_image)
+    build_bad(docker_client, BAD, hermes_image)
+    cluster = SwarmCluster(f"hctc{RUN_ID}", subnet=f"10.231.{int(RUN_ID[:2], 16)}")
+    try:
+        cluster.up([hermes_image, NEXT, BAD])
+        n1, n2 = cluster.nodes
+        n1.docker("node", "update", "--label-add", "io.hermes-agent.instance.hermes-1=true", n1.hostname)
+        n1.docker("node", "update", "--label-add", "io.hermes-agent.instance.hermes-2=true", n2.hostname)
+        # The manager's own node is reached through the manager; the worker through its label.
+        n1.docker("node", "update", "--label-add", f"io.hermes-agent.endpoint={n2.url}", n2.hostname)
+        env = {**os.environ, "HERMES_IMAGE": hermes_image, "HERMES_HEALTH_INTERVAL": "5s"}
+        n1.docker("stack", "deploy", "-c", str(ROOT / "compose" / "stack.yaml"), "--resolve-image", "never",
+                  STACK, env=env)
+        wait_for(lambda: _serving(cluster) == 2, timeout=120, what="both Hermes tasks booted")
+        yield cluster
+    finally:
+        cluster.down()
+        for tag in (NEXT, BAD):
+            try:
+                docker_client.images.remove(tag, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+
+
+def _serving(cluster) -> int:
+    res = hermesctl("--swarm", cluster.manager.url, "ps", "--json")
+    return len({r["container"] for r in res.json()["gateways"]}) if res.code == 0 else 0
+
+
+def _task_container(cluster, node, service: str):
+    """The running container of a service on a node, straight from that node's daemon."""
+    found = node.client().containers.list(filters={"label": f"com.docker.swarm.service.name={STACK}_{service}"})
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _running(node, service: str):
+    found = node.client().containers.list(filters={"label": f"com.docker.swarm.service.name={STACK}_{service}"})
+    return found[0] if len(found) == 1 else None
+
+
+def _up(container, profile: str) -> bool:
+    """Is the gateway up? False (not an error) while its supervisor is still being started."""
+    try:
+        return svstat(container, profile)["up"]
+    except AssertionError:
+        return False
+
+
+def test_stack_file_pins_each_instance_with_update_and_rollback_config(swarm):
+    manager = swarm.manager.client()
+    n1, n2 = swarm.nodes
+    services = {s.name: s.attrs["Spec"] for s in manager.services.list()}
+    assert set(services) == {f"{STACK}_hermes-1", f"{STACK}_hermes-2"}
+    for name, spec in services.items():
+        instance = name.split("_", 1)[1]
+        assert spec["Mode"]["Replicated"]["Replicas"] == 1
+        assert spec["Labels"]["io.hermes-agent.managed"] == "true"
+        update = spec["UpdateConfig"]
+        assert (update["Parallelism"], update["FailureAction"], update["Order"]) == (1, "rollback", "stop-first")
+        assert spec["RollbackConfig"]["Order"] == "stop-first"
+        template = spec["TaskTemplate"]
+        assert template["RestartPolicy"]["Condition"] == "any"
+        assert template["ContainerSpec"]["Healthcheck"]["Test"][-1] == "/opt/hermes/docker/healthcheck.sh"
+        assert template["Placement"]["Constraints"] == [f"node.labels.io.hermes-agent.instance.{instance} == true"]
+        assert [(m["Type"], m["Source"], m["Target"]) for m in template["ContainerSpec"]["Mounts"]] == [
+            ("volume", f"{STACK}_{instance}-data", "/opt/data")]
+    # Each instance runs on its own node, on a volume local to that node.
+    assert _task_container(swarm, n1, "hermes-1") and _task_container(swarm, n2, "hermes-2")
+    assert {v.name for v in n1.client().volumes.list()} >= {f"{STACK}_hermes-1-data"}
+    assert f"{STACK}_hermes-2-data" not in {v.name for v in n1.client().volumes.list()}
+    assert f"{STACK}_hermes-2-data" in {v.name for v in n2.client().volumes.list()}
+
+
+def test_ps_spans_both_nodes_and_verbs_run_on_the_task_node(swarm, tmp_path):
+    url = swarm.manager.url
+    n1, n2 = swarm.nodes
+    ps = hermesctl("--swarm", url, "ps", "--json")
+    assert ps.code == 0, ps
+    rows = ps.json()["gateways"]
+    assert {(r["endpoint"], r["service"]) for r in rows} == {(n1.hostname, f"{STACK}_hermes-1"),
+                                                              (n2.hostname, f"{STACK}_hermes-2")}
+    header = hermesctl("--swarm", url, "ps").stdout.splitlines()[0].split()
+    assert header[:3] == ["NODE", "CONTAINER", "SERVICE"]
+
+    # SERVICE (without the stack prefix) as a target; the exec lands on the worker node.
+    made = hermesctl("--swarm", url, "profile", "create", "hermes-2:writer", "--start")
+    assert made.code == 0, made
+    on_n2 = _task_container(swarm, n2, "hermes-2")
+    wait_for(lambda: _up(on_n2, "writer"), what="writer up on node 2")
+    before = svstat(on_n2, "writer")["pid"]
+    # SERVICE.SLOT:PROFILE
+    restart = hermesctl("--swarm", url, "gateway", "restart", f"{STACK}_hermes-2.1:writer", "--json")
+    assert restart.code == 0, restart
+    assert svstat(on_n2, "writer")["pid"] != before and svstat(on_n2, "writer")["up"]
+    status = hermesctl("--swarm", url, "gateway", "status", "hermes-2.1:writer")
+    assert status.code == 0 and n2.hostname in status.stdout
+    logs = hermesctl("--swarm", url, "logs", "-n", "1", "hermes-2:writer")
+    assert logs.code == 0 and f"{n2.hostname}/" in logs.stdout, logs
+    doctor = hermesctl("--swarm", url, "doctor", "hermes-2", "--json")
+    findings = doctor.json()["findings"]
+    assert findings and {f["endpoint"] for f in findings} == {n2.hostname}, doctor
+    followed = hermesctl_until_interrupted(["--swarm", url, "logs", "-f", "-n", "1", "hermes-2:writer"],
+                                           lambda: time.sleep(3))
+    assert f"{n2.hostname}/" in followed.stdout, followed
+    # apply: a fleet file's container names a service.
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("version: 1\ncontainers:\n  hermes-2:\n    profiles:\n      applied: {gateway: running}\n")
+    applied = hermesctl("--swarm", url, "apply", "-f", str(fleet), "--json")
+    assert applied.code == 0 and all(ch["ok"] for ch in applied.json()["changes"]), applied
+    assert svstat(on_n2, "applied")["up"]
+    # Nothing happened on node 1.
+    assert sh(_task_container(swarm, n1, "hermes-1"), "ls /opt/data/profiles").split() == []
+    # A service that does not exist names the ones that do.
+    missing = hermesctl("--swarm", url, "gateway", "status", "hermes-9:writer")
+    assert missing.code == 4 and "hermes-1" in missing.stderr, missing
+
+
+def test_a_node_that_does_not_answer_is_reported_and_the_rest_answers(swarm, tmp_path):
+    url = swarm.manager.url
+    n1, n2 = swarm.nodes
+    n1.docker("node", "update", "--label-add", "io.hermes-agent.endpoint=unix:///nonexistent/hctc.sock", n2.hostname)
+    try:
+        ps = hermesctl("--swarm", url, "ps", "--json")
+        assert ps.code == 7, ps
+        doc = ps.json()
+        assert [u["endpoint"] for u in doc["unreachable"]] == [n2.hostname]
+        assert {r["endpoint"] for r in doc["gateways"]} == {n1.hostname}
+        assert f"endpoint {n2.hostname} did not answer" in ps.stderr
+        # Without the label: a fleet file's endpoint named after the node's hostname.
+        n1.docker("node", "update", "--label-rm", "io.hermes-agent.endpoint", n2.hostname)
+        fleet = tmp_path / "fleet.yaml"
+        fleet.write_text(f"version: 1\nendpoints:\n  {n2.hostname}: {{host: '{n2.url}'}}\ncontainers: {{}}\n")
+        ps = hermesctl("--swarm", url, "--fleet", str(fleet), "ps", "--json")
+        assert ps.code == 0, ps
+        assert {r["endpoint"] for r in ps.json()["gateways"]} == {n1.hostname, n2.hostname}
+    finally:
+        n1.docker("node", "update", "--label-add", f"io.hermes-agent.endpoint={n2.url}", n2.hostname)
+
+
+def test_backup_and_restore_of_a_service_through_its_node(swarm, tmp_path):
+    url = swarm.manager.url
+    n1, _ = swarm.nodes
+    assert hermesctl("--swarm", url, "profile", "create", "hermes-1:saved", "--start").code == 0
+    made = hermesctl("--swarm", url, "backup", "hermes-1", "-o", str(tmp_path), "--json")
+    assert made.code == 0, made
+    [entry] = made.json()["backups"]
+    assert entry["consistency"] == "sqlite-online-backup" and entry["endpoint"] == n1.hostname
+    assert any(p["name"] == "saved" and p["desired_state"] == "running" for p in entry["profiles"])
+    assert hermesctl("--swarm", url, "profile", "create", "hermes-1:later").code == 0
+
+    refused = hermesctl("--swarm", url, "restore", entry["archive"], "hermes-1")
+    assert refused.code == 9 and "--force" in refused.stderr, refused
+    res = hermesctl("--swarm", url, "restore", entry["archive"], "hermes-1", "--force")
+    assert res.code == 0, res
+    # ps counts a task's container as soon as it is created; wait until it runs.
+    back = wait_for(lambda: _running(n1, "hermes-1"), timeout=120, what="hermes-1 back after the restore")
+    wait_for(lambda: _up(back, "saved"), what="the restored profile's gateway up")
+    profiles = sh(back, "ls /opt/data/profiles").split()
+    assert "saved" in profiles and "later" not in profiles
+    assert sh(back, "find /opt/data ! -user hermes").strip() == ""
+    assert not n1.client().containers.list(all=True, filters={"label": "io.hermes-agent.helper"})
+
+
+def test_upgrade_rolls_through_then_a_failing_image_rolls_back_with_no_data_lost(swarm, tmp_path, hermes_image):
+    url = swarm.manager.url
+    n1, n2 = swarm.nodes
+    manager = swarm.manager.client()
+    assert hermesctl("--swarm", url, "profile", "create", "hermes-2:coder", "--start").code == 0
+    assert hermesctl("--swarm", url, "profile", "create", "hermes-1:keeper").code == 0
+
+    plan = hermesctl("--swarm", url, "upgrade", "*", "--image", NEXT, "--dry-run", "--json")
+    assert plan.code == 0, plan
+    assert [p["action"] for p in plan.json()["plan"]] == ["upgrade", "upgrade"]
+    res = hermesctl("--swarm", url, "upgrade", "*", "--image", NEXT, "--backup-dir", str(tmp_path), "--json")
+    assert res.code == 0, res
+    assert [(s["service"], s["node"], s["result"]) for s in res.json()["services"]] == [
+        (f"{STACK}_hermes-1", n1.hostname, "upgraded"), (f"{STACK}_hermes-2", n2.hostname, "upgraded")]
+    for s in manager.services.list():
+        assert s.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == NEXT
+    on_n2 = _task_container(swarm, n2, "hermes-2")
+    assert on_n2.labels["io.hermes-agent.version"] == NEXT_VERSION
+    assert svstat(on_n2, "coder")["up"]
+    assert "keeper" in sh(_task_container(swarm, n1, "hermes-1"), "ls /opt/data/profiles")
+    n1_container = _task_container(swarm, n1, "hermes-1").id
+
+    failed = hermesctl("--swarm", url, "upgrade", "hermes-2", "--image", BAD, "--backup-dir", str(tmp_path),
+                       "--timeout", "90", "--json")
+    assert failed.code == 1, failed
+    [outcome] = failed.json()["services"]
+    assert (outcome["result"], outcome["image"]) == ("rolled back", NEXT), outcome
+    assert sorted(outcome["changed_files_restored"]) == ["profiles/coder/gateway_state.json",
+                                                         "profiles/coder/state.db-wal"]
+    spec = manager.services.get(f"{STACK}_hermes-2").attrs["Spec"]
+    assert spec["TaskTemplate"]["ContainerSpec"]["Image"] == NEXT and spec["Mode"]["Replicated"]["Replicas"] == 1
+    back = _task_container(swarm, n2, "hermes-2")
+    wait_for(lambda: _up(back, "coder"), what="coder up after the rollback")
+    assert json.loads(sh(back, "cat /opt/data/profiles/coder/gateway_state.json"))["desired_state"] == "running"
+    assert _task_container(swarm, n1, "hermes-1").id == n1_container  # node 1 untouched
+    ps = hermesctl("--swarm", url, "ps", "--json")
+    assert ps.code == 0, ps
+    assert not n2.client().containers.list(all=True, filters={"label": "io.hermes-agent.helper"})
