@@ -69,6 +69,14 @@ def end_processes(argv: list[str]) -> int:
     return 0 if not alive else fail("failed", f"still running: {alive}")
 
 
+def _site_packages() -> None:
+    """The agent starts without site (-S: a faster start for `status`); hermes-slots' verbs
+    need the venv's packages (python-dotenv, hermes' own .env parser), so add them here."""
+    if sys.flags.no_site:
+        import site
+        site.main()
+
+
 def main(argv: list[str]) -> int:
     verb, rest = (argv[0], argv[1:]) if argv else ("", [])
     try:
@@ -103,6 +111,7 @@ def main(argv: list[str]) -> int:
             return fail("usage", "verbs: status profiles facts boot-log health watch tail end-processes "
                         "and hermes-slots' (operate register unregister adopt desire get-env set-env locked)")
         else:
+            _site_packages()
             from .cli import Failure, dispatch
             try:
                 return dispatch(argv)
