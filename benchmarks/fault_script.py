@@ -3,7 +3,7 @@
 Each container has two profiles: `on` (desired running) and `off` (desired stopped). Faults, in
 rotation: hermesctl restart cycles, `docker restart`, `docker kill` + start, kill -9 of a
 gateway, of its s6-supervise and of its logger, concurrent hermesctl commands on one gateway,
-and a hung exec (a FIFO as a state file) that `ps` must answer around. After each fault the
+and a hung exec (the container's resident agent stopped with SIGSTOP) that `ps` must answer around. After each fault the
 fleet must converge on its own: `on` up under s6, `off` down, no gateway outside its
 supervisor, both profiles still there. Exit 1 on any loss.
 
@@ -101,11 +101,11 @@ def fault(kind: str, c) -> str | None:
         if bad:
             return f"concurrent: {bad[0].args[3:]} exit {bad[0].returncode}: {bad[0].stdout}{bad[0].stderr}"
     elif kind == "hung-exec":
-        sh(c, "f=/opt/data/profiles/off/gateway_state.json; rm -f $f; mkfifo $f")
+        sh(c, "pkill -STOP -f '[h]ermes-ctl-agent serve'", user="root")
         began = time.monotonic()
         r = hermesctl("ps", c.name, "--timeout", "2", timeout=60)
         took = time.monotonic() - began
-        sh(c, "rm -f /opt/data/profiles/off/gateway_state.json")
+        sh(c, "pkill -CONT -f '[h]ermes-ctl-agent serve'", user="root")
         if r.returncode != 7 or "timeout" not in r.stdout or took > 2 + 10:
             return f"hung exec: exit {r.returncode} after {took:.1f}s"
     return None

@@ -6,16 +6,19 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
 from hermesctl import __version__
 from hermesctl.errors import HermesctlError, UsageError
 from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import DEFAULT_EXEC_TIMEOUT, Fleet
-from hermesctl.output import Output
+from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.targets import parse_target, parse_targets
+
+if TYPE_CHECKING:  # the Docker SDK and rich are imported only by commands that use them
+    from hermesctl.fleet import Fleet
+    from hermesctl.output import Output
 
 HELP = """Operate fleets of Hermes Agent containers: gateways, profiles, logs and health.
 
@@ -34,7 +37,7 @@ unreachable, 130 interrupted; `exec` passes the command's own exit code through.
 
 COMPOSE_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")  # compose's own rule
 
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
 gateway_app = typer.Typer(help="Start, stop, restart and inspect profile gateways.", no_args_is_help=True)
 profile_app = typer.Typer(help="Create, list and delete profiles (through the container's hermes).",
@@ -46,16 +49,16 @@ app.add_typer(profile_app, name="profile")
 @dataclass
 class Run:
     """Per-invocation context: output settings and a lazily connected fleet."""
-    out: Output
+    out: "Output"
     hosts: list[str] = field(default_factory=list)
     contexts: list[str] = field(default_factory=list)
     project: Optional[str] = None
     fleet_file: Optional[str] = None
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
     swarm: Optional[str] = None
-    _fleet: Optional[Fleet] = None
+    _fleet: Optional["Fleet"] = None
 
-    def fleet(self) -> Fleet:
+    def fleet(self) -> "Fleet":
         if self._fleet is None:
             from hermesctl import compose
             here = None if (self.project or self.swarm) else compose.detect()
@@ -71,7 +74,7 @@ class Run:
         self._fleet.exec_timeout = self.exec_timeout
         return self._fleet
 
-    def _build(self, here) -> Fleet:
+    def _build(self, here) -> "Fleet":
         from hermesctl import compose
         from hermesctl.multihost import build_fleet
         if self.swarm:
@@ -88,7 +91,7 @@ class Run:
         fleet.exec_timeout = self.exec_timeout
         return fleet
 
-    def new_fleet(self) -> Fleet:
+    def new_fleet(self) -> "Fleet":
         """A fresh fleet over the same endpoints (for threads that must not share one)."""
         from hermesctl import compose
         return self._build(None if (self.project or self.swarm) else compose.detect())
@@ -151,6 +154,13 @@ def _exit(ctx: typer.Context, status: int) -> None:
     raise typer.Exit(int(status))
 
 
+def _print_version(value: bool) -> None:
+    """Runs while options are parsed, before click asks for a command: `hermesctl --version` alone works."""
+    if value:
+        typer.echo(f"hermesctl {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
@@ -164,11 +174,9 @@ def main_options(
     no_headers: bool = typer.Option(False, "--no-headers", help="tables without a header row"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help=f"deadline of each exec in a container, "
                                             f"seconds (default {DEFAULT_EXEC_TIMEOUT:g})"),
-    version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True),
+    version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True,
+                                 callback=_print_version),
 ):
-    if version:
-        typer.echo(f"hermesctl {__version__}")
-        raise typer.Exit(0)
     from hermesctl.endpoints import check_context, check_endpoint
     for url in host:  # an empty or malformed endpoint is a usage error, never the local daemon
         check_endpoint(url)
@@ -176,6 +184,7 @@ def main_options(
         check_context(name)
     if project is not None and not COMPOSE_PROJECT.fullmatch(project):
         raise UsageError(f"invalid compose project name {project[:100]!r}: a-z 0-9 _ -, starting with a letter or digit")
+    from hermesctl.output import Output
     ctx.obj = Run(out=Output(json=json_output, no_headers=no_headers), hosts=host, contexts=context,
                   project=project, fleet_file=fleet_file, swarm=swarm,
                   exec_timeout=DEFAULT_EXEC_TIMEOUT if timeout is None else _valid_timeout(timeout))
@@ -189,7 +198,7 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
        wide: bool = typer.Option(False, "--wide", "-w", help="more columns"),
        quiet: bool = typer.Option(False, "--quiet", "-q", help="only CONTAINER:PROFILE ids"),
        watch: bool = typer.Option(False, "--watch", help="a live table until Ctrl-C"),
-       interval: float = typer.Option(2.0, "--interval", help="--watch refresh, seconds"),
+       interval: float = typer.Option(1.0, "--interval", help="--watch: redraw at least this often (uptimes), seconds; changes show at once"),
        direct: bool = typer.Option(False, "--direct", help="ask the containers even when hermesctl serve runs"),
        json_output: bool = JSON, timeout: Optional[float] = TIMEOUT, no_headers: bool = NO_HEADERS):
     """One row per container x gateway.
@@ -217,6 +226,18 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
                 raise typer.Exit(int(status))
     from hermesctl.commands.ps import ps as run_ps
     _exit(ctx, run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval))
+
+
+@app.command()
+def events(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
+           json_output: bool = typer.Option(False, "--json", help="JSON lines (hermesctl.event/v1), one per change")):
+    """One line per change, as it happens, until Ctrl-C: gateways (up, down, restart, add,
+    remove, state, want-up/down, parked, crash-loop, orphaned, operation) from one held-open
+    stream per container, and containers (start, stop, die, health_status, ...) from Docker.
+    A broken stream is reopened; a container that starts is picked up. --json: JSON lines."""
+    from hermesctl.commands.events import events as run_events
+    r = _run(ctx, json_output)
+    _exit(ctx, run_events(r.out, r.fleet(), parse_targets(targets or [])))
 
 
 def _lifecycle(verb: str):
@@ -446,10 +467,14 @@ def diff_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", h
     _exit(ctx, diff(r.out, r.fleet(), spec, prune=prune, show_values=show_values))
 
 
+def _error_line(text: str) -> None:
+    from hermesctl.output import Output
+    Output().error(text)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
-    out = Output()
     try:
-        status = app(args=argv, standalone_mode=False)
+        status = app(args=argv, prog_name="hermesctl", standalone_mode=False)
     except typer.Exit as exc:
         status = exc.exit_code
     except typer.Abort:
@@ -458,14 +483,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         exc.show()
         status = getattr(exc, "exit_code", ExitStatus.USAGE) or ExitStatus.USAGE
     except HermesctlError as exc:
-        out.error(exc.message)
+        _error_line(exc.message)
         status = exc.status
     except KeyboardInterrupt:
         status = ExitStatus.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, not a traceback
         if os.environ.get("HERMESCTL_DEBUG"):
             raise
-        out.error(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        _error_line(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
                   "(HERMESCTL_DEBUG=1 shows the traceback)")
         status = ExitStatus.FAILED
     sys.exit(int(status or 0))

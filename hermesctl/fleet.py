@@ -1,18 +1,20 @@
 """The fleet: every endpoint, the Hermes containers on them, and target selection."""
 import fnmatch
+import os
+import sys
 from dataclasses import dataclass, field
 
-from hermesctl import execs
+from hermesctl import agent, execs
+from hermesctl.contract import FAST_STATUS_ARGV
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import (ContainerStoppedError, ExecTimeoutError, HermesctlError, NotFoundError,
                               NotHermesError, UsageError, describe)
 from hermesctl.inventory import COMPOSE_PROJECT, LABEL, WORKING_DIR, HermesContainer, list_containers
 from hermesctl.parallel import Outcome, fan_out
-from hermesctl.probe import PROBE_SCRIPT, ContainerSnapshot, parse_probe
+from hermesctl.probe import ContainerSnapshot, snapshot_from_status
+from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.targets import Target, is_glob, match_containers, match_profiles
 
-
-DEFAULT_EXEC_TIMEOUT = 30.0  # seconds; every exec in a container has a deadline (--timeout)
 
 
 @dataclass
@@ -74,12 +76,25 @@ class Fleet:
         self.unreachable.append(entry)
         return entry
 
+    def ask(self, container: HermesContainer, verb: str, *args: str, **kwargs) -> dict:
+        """One question to the container's agent (hermes-contract/v1); its JSON answer."""
+        return agent.ask(self, container, verb, *args, **kwargs)
+
     def probe(self, container: HermesContainer) -> ContainerSnapshot:
-        result = self.run(container, ["sh", "-c", PROBE_SCRIPT, "hermesctl-probe"])
-        snapshot = parse_probe(result.stdout)
-        if not snapshot.complete:
-            raise HermesctlError(f"probe of {container.name} failed: {result.stderr.strip()[:200]}")
-        return snapshot
+        """Everything about the container's gateways, in one exec: the resident agent's answer
+        through a C client (no Python starts), or, when it does not answer (an older image, the
+        service down), the one-shot agent's `status` in a second exec."""
+        fast = self.run(container, list(FAST_STATUS_ARGV))
+        if fast.ok and fast.stdout.startswith("{"):
+            try:
+                return snapshot_from_status(agent.answer(fast, where=container.name))
+            except HermesctlError as exc:
+                why = describe(exc)
+        else:
+            why = f"exit {fast.exit_code}: {fast.stderr.strip()[:200]}"
+        if os.environ.get("HERMESCTL_DEBUG"):
+            print(f"hermesctl: {container.name}: the resident agent did not answer ({why})", file=sys.stderr)
+        return snapshot_from_status(self.ask(container, "status"))
 
     def probe_all(self, containers: list[HermesContainer]) -> list[Outcome[HermesContainer, ContainerSnapshot]]:
         return fan_out(self.probe, containers)

@@ -11,18 +11,17 @@ What the verbs mean:
 - restart: a running gateway is sent SIGTERM and comes back with a new pid; a stopped one is
            started (as `systemctl restart` does). s6-svc -r alone would do nothing to it.
 """
-import json
 from dataclasses import dataclass
 
+from hermesctl import agent
+from hermesctl.contract import BUSY_EXIT, FATAL_CONFIG_EXIT, SCANDIR, SLOT_PREFIX, SLOTS_TOOL  # noqa: F401
+from hermesctl.errors import HermesctlError, describe
 from hermesctl.fleet import Fleet, Selection
-from hermesctl.models import FATAL_CONFIG_EXIT, Slot
-
-SCANDIR = "/run/service"
-SLOTS_TOOL = "/opt/hermes/docker/hermes-slots"
+from hermesctl.models import Slot
 
 
 def slot_dir(profile: str) -> str:
-    return f"{SCANDIR}/gateway-{profile}"
+    return f"{SCANDIR}/{SLOT_PREFIX}{profile}"
 
 
 @dataclass
@@ -41,14 +40,14 @@ class GatewayResult:
 
 
 LOCK_WAIT_MIN_S = 30.0
-BUSY_EXIT = 75  # hermes-slots: another operation held the container's lock too long
 
 
 def run_locked(fleet: Fleet, container, argv: list[str], **kwargs):
-    """argv under the container's operation lock (`hermes-slots locked`), for profile and
-    settings steps; the exec's deadline covers the wait for the lock."""
+    """argv under the container's operation lock (the agent's `locked`), for profile and
+    settings steps; the exec's deadline covers the wait for the lock. The result is the
+    command's own (a lock not free in time: exit BUSY_EXIT and an error document)."""
     kwargs.setdefault("timeout", fleet.exec_timeout + LOCK_WAIT_MIN_S)
-    return fleet.run(container, [SLOTS_TOOL, "locked", "--wait", f"{LOCK_WAIT_MIN_S:g}", "--", *argv], **kwargs)
+    return fleet.run(container, agent.argv("locked", "--wait", f"{LOCK_WAIT_MIN_S:g}", "--", *argv), **kwargs)
 
 
 def lock_wait(timeout: float, settle: float) -> float:
@@ -109,20 +108,20 @@ def apply(fleet: Fleet, sel: Selection, verb: str, *, timeout: float, settle: fl
         raise ValueError(verb)
     settle = settle if verb != "stop" else 0
     wait = lock_wait(timeout, settle)
-    argv = [SLOTS_TOOL, "operate", verb, *sel.profiles, "--timeout", f"{timeout:g}",
-            "--settle", f"{settle:g}", "--lock-wait", f"{wait:g}"]
+    argv = agent.argv("operate", verb, *sel.profiles, "--timeout", f"{timeout:g}",
+                      "--settle", f"{settle:g}", "--lock-wait", f"{wait:g}")
     # The exec's deadline covers the lock wait and both s6-svlisten waits of a restart.
     deadline = max(fleet.exec_timeout, wait + 2 * timeout + settle + 10)
     result = fleet.run(sel.container, argv, timeout=deadline)
     bases = {p: dict(endpoint=sel.container.endpoint, container=sel.container.name, profile=p)
              for p in sel.profiles}
-    if not result.ok:
-        lines = result.stderr.strip().splitlines()
-        why = lines[-1].removeprefix("hermes-slots: ") if lines else f"exit {result.exit_code}"
+    try:
+        report = agent.answer(result, where=sel.container.name)
+    except HermesctlError as exc:
+        why = describe(exc)
         if result.exit_code == BUSY_EXIT:
             why = f"not done: {why}"
         return [GatewayResult(**bases[p], ok=False, state="unknown", message=why) for p in sel.profiles]
-    report = json.loads(result.stdout)
     waited = float(report.get("waited_s") or 0)
     return [_judge(bases[p], verb, sel.snapshot.slots.get(p), g.get("before"), g.get("after"), waited)
             for p, g in ((p, report["gateways"].get(p, {})) for p in sel.profiles)]

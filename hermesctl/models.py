@@ -1,21 +1,22 @@
-"""Small models of what we read from containers: s6-svstat, s6-svdt, gateway_state.json and
-container-boot.log. Parsers are strict about shape and lenient about content."""
+"""Small models of what the container's agent reports (hermes-contract/v1 `status`): a slot's
+s6 status, deaths, gateway_state.json, operator records and gateway processes, and the judgments
+made from them (crash loop, parked, orphaned). Strict about shape, lenient about content: every
+field comes from hermes-writable files in the end."""
 import json
-import re
 from dataclasses import dataclass, field
 
-# s6-svstat -o fields, in this order, in the probe script.
-SVSTAT_FIELDS = "up,wantedup,normallyup,pid,exitcode,signal,updownfor"
+from hermesctl.contract import FATAL_CONFIG_EXIT
+
 CRASH_WINDOW_S = 60     # unplanned deaths counted over this window ...
 CRASH_DEATHS = 3        # ... this many or more, while barely up, is a crash loop
-FATAL_CONFIG_EXIT = 78  # hermes gateway run: fatal configuration; the slot parks itself
 
 
-def tai64n_seconds(label: str) -> float | None:
-    """Seconds of a TAI64N label (`@4000...`, 24 hex digits); comparable between labels."""
-    if not re.fullmatch(r"@[0-9a-f]{24}", label):
-        return None
-    return int(label[1:17], 16) - (1 << 62) + int(label[17:], 16) / 1e9
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)
@@ -29,36 +30,24 @@ class SvStatus:
     seconds: int  # in the current up/down state
 
     @classmethod
-    def parse(cls, line: str) -> "SvStatus":
-        parts = line.split()
-        if len(parts) != 7:
-            raise ValueError(f"unexpected s6-svstat output: {line!r}")
-        up, wanted, normally, pid, code, sig, secs = parts
-        return cls(
-            up=up == "true",
-            wanted_up=wanted == "true",
-            normally_up=normally == "true",
-            pid=int(pid) if int(pid) > 0 else None,
-            exit_code=int(code) if int(code) >= 0 else None,
-            signal=None if sig == "NA" else sig,
-            seconds=int(secs),
-        )
+    def from_dict(cls, d: dict) -> "SvStatus":
+        if not isinstance(d, dict) or not isinstance(d.get("up"), bool):
+            raise ValueError(f"unexpected slot status: {d!r}")
+        return cls(up=d["up"], wanted_up=bool(d.get("wanted_up")), normally_up=bool(d.get("normally_up")),
+                   pid=_int_or_none(d.get("pid")), exit_code=_int_or_none(d.get("exit_code")),
+                   signal=d.get("signal") if isinstance(d.get("signal"), str) else None,
+                   seconds=_int_or_none(d.get("seconds")) or 0)
 
 
 @dataclass(frozen=True)
 class Death:
-    at: float  # TAI seconds
-    how: str   # "exitcode 1", "signal SIGKILL"
+    at: float  # Unix seconds (the container's clock)
+    how: str   # "exitcode 1", "signal SIGKILL" (as s6-svdt words it)
 
     @classmethod
-    def parse_tally(cls, text: str) -> list["Death"]:
-        deaths = []
-        for line in text.replace("|", "\n").splitlines():
-            label, _, how = line.strip().partition(" ")
-            at = tai64n_seconds(label)
-            if at is not None:
-                deaths.append(cls(at, how))
-        return deaths
+    def from_list(cls, items: object) -> list["Death"]:
+        return [cls(float(d["at"]), str(d.get("how", ""))) for d in items or []
+                if isinstance(d, dict) and _number(d.get("at")) is not None]
 
 
 @dataclass(frozen=True)
@@ -70,13 +59,10 @@ class Operation:
     action: str
 
     @classmethod
-    def parse_records(cls, text: str) -> list["Operation"]:
-        ops = []
-        for line in text.replace("|", "\n").splitlines():
-            m = re.fullmatch(r"(\d{1,12}(?:\.\d{1,6})?) (\d{1,12}(?:\.\d{1,6})?) ([a-z]{1,16})", line.strip())
-            if m:
-                ops.append(cls(float(m.group(1)), float(m.group(2)), m.group(3)))
-        return ops
+    def from_list(cls, items: object) -> list["Operation"]:
+        return [cls(float(o["start"]), float(o["until"]), str(o.get("action", ""))) for o in items or []
+                if isinstance(o, dict) and _number(o.get("start")) is not None
+                and _number(o.get("until")) is not None]
 
 
 @dataclass(frozen=True)
@@ -87,20 +73,9 @@ class GatewayProcess:
     profile: str
 
     @classmethod
-    def parse(cls, line: str) -> "GatewayProcess | None":
-        parts = line.split()
-        if len(parts) < 3 or not parts[0].isdigit() or not parts[1].isdigit():
-            return None
-        args = parts[2:]
-        profile = "default"
-        for i, arg in enumerate(args):
-            if arg in ("-p", "--profile") and i + 1 < len(args):
-                profile = args[i + 1]
-                break
-            if arg.startswith("--profile="):
-                profile = arg.split("=", 1)[1]
-                break
-        return cls(int(parts[0]), int(parts[1]), profile)
+    def from_list(cls, items: object) -> list["GatewayProcess"]:
+        return [cls(p["pid"], p["ppid"], str(p.get("profile", "default"))) for p in items or []
+                if isinstance(p, dict) and _int_or_none(p.get("pid")) and _int_or_none(p.get("ppid")) is not None]
 
 
 @dataclass(frozen=True)
@@ -122,6 +97,10 @@ class GatewayState:
             data = json.loads(text)
         except ValueError:
             return cls(corrupt=True)
+        return cls.from_object(data)
+
+    @classmethod
+    def from_object(cls, data: object) -> "GatewayState":
         if not isinstance(data, dict):
             return cls(corrupt=True)
         updated = data.get("updated_at")
@@ -150,29 +129,13 @@ def _str_or_none(value: object) -> str | None:
 
 
 @dataclass(frozen=True)
-class BootLogEntry:
-    """One line of container-boot.log: `<iso time> profile=coder prior_state=running action=started`."""
-    time: str
-    fields: dict
-
-    @classmethod
-    def parse(cls, line: str) -> "BootLogEntry | None":
-        time, _, rest = line.strip().partition(" ")
-        fields = dict(part.split("=", 1) for part in rest.split() if "=" in part)
-        if "profile" not in fields:
-            return None
-        return cls(time, fields)
-
-
-@dataclass(frozen=True)
 class Slot:
-    """One gateway slot as the probe saw it."""
+    """One gateway slot as the agent reported it."""
     profile: str
     status: SvStatus | None      # None: no supervisor runs on the slot
     state: GatewayState | None   # None: no state file
     deaths: tuple[Death, ...] = ()
-    now: float | None = None     # the container's clock (TAI seconds) when probed
-    epoch: float | None = None   # the same moment in Unix seconds
+    now: float | None = None     # the container's clock (Unix seconds) when it answered
     operations: tuple[Operation, ...] = ()
 
     @property
@@ -185,10 +148,7 @@ class Slot:
         stopping or restarting the gateway: the operator asked for it."""
         if death.how == "exitcode 0":
             return True
-        if self.epoch is None or self.now is None:
-            return False
-        at = self.epoch - (self.now - death.at)  # the death in Unix seconds
-        return any(op.start <= at <= op.until for op in self.operations)
+        return any(op.start <= death.at <= op.until for op in self.operations)
 
     @property
     def recent_deaths(self) -> int:

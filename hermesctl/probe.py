@@ -1,54 +1,9 @@
-"""The probe: one exec per container that reports every gateway slot at once.
-
-The script is a constant (no user input is ever spliced into it); it calls s6 by absolute path
-and prints one `key value` line per fact, which `parse_probe` turns into a ContainerSnapshot.
-"""
-import base64
-import binascii
+"""A container's state, from one exec of the agent's `status` (hermes-contract/v1): every
+gateway slot, the boot, PID 1 and the gateway processes. `snapshot_from_status` is also what
+the live view (hermesctl.streams) applies each watched change with."""
 from dataclasses import dataclass, field
 
-from hermesctl.models import (SVSTAT_FIELDS, Death, GatewayProcess, GatewayState, Operation, Slot, SvStatus,
-                              tai64n_seconds)
-
-PROBE_SCRIPT = r"""
-H=${HERMES_HOME:-/opt/data}
-echo "now $(echo | /command/s6-tai64n 2>/dev/null | cut -c1-25)"
-echo "epoch $(date +%s.%N)"
-echo "comm $(cat /proc/1/comm 2>/dev/null)"
-[ -e /run/s6/stage2-done ] && echo "booted 1" || echo "booted 0"
-for d in /run/service/gateway-*; do
-  [ -d "$d" ] || continue
-  p=${d#/run/service/gateway-}
-  if [ "$p" = default ]; then pd=$H; else pd=$H/profiles/$p; fi
-  echo "slot $p"
-  s=$(/command/s6-svstat -o FIELDS "$d" 2>/dev/null) && echo "svstat $s" || echo "svstat -"
-  echo "deaths $(/command/s6-svdt -n 10 "$d" 2>/dev/null | tr '\n' '|')"
-  echo "state $(base64 -w0 "$pd/gateway_state.json" 2>/dev/null)"
-  echo "ops $(head -c 2048 "$H/.hermesctl/operations/$p" 2>/dev/null | tr '\n' '|')"
-done
-# Gateway processes, supervised or not ([ ] keeps this script's own text from matching).
-ps -e -o pid=,ppid=,args= 2>/dev/null | grep -e 'gateway[ ]run' | while read -r pid ppid args; do
-  echo "gwproc $pid $ppid $args"
-done
-echo "end"
-""".replace("FIELDS", SVSTAT_FIELDS)
-
-
-def _float_or_none(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _decode_state(raw: str) -> GatewayState | None:
-    if not raw:
-        return None
-    try:
-        text = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return GatewayState(corrupt=True)
-    return GatewayState.parse(text)
+from hermesctl.models import Death, GatewayProcess, GatewayState, Operation, Slot, SvStatus
 
 
 @dataclass
@@ -56,8 +11,9 @@ class ContainerSnapshot:
     pid1: str = ""
     booted: bool = False
     slots: dict[str, Slot] = field(default_factory=dict)
-    complete: bool = False  # the probe ran to its end
+    complete: bool = False  # a whole answer arrived
     processes: list[GatewayProcess] = field(default_factory=list)
+    now: float | None = None
 
     def orphans(self, profile: str) -> list[int]:
         """Gateway processes of `profile` that its slot's supervisor does not run: neither the
@@ -69,43 +25,23 @@ class ContainerSnapshot:
         return [g.pid for g in mine if g.pid != supervised and g.ppid != supervised and g.ppid not in pids]
 
 
-def parse_probe(text: str) -> ContainerSnapshot:
-    snap = ContainerSnapshot()
-    now = None
-    epoch = None
-    current: dict | None = None
+def slot_from_dict(profile: str, d: dict, now: float | None) -> Slot:
+    raw_state = d.get("gateway_state")
+    if d.get("gateway_state_corrupt"):
+        state = GatewayState(corrupt=True)
+    else:
+        state = None if raw_state is None else GatewayState.from_object(raw_state)
+    status = d.get("status")
+    return Slot(profile=profile, status=SvStatus.from_dict(status) if status else None, state=state,
+                deaths=tuple(Death.from_list(d.get("deaths"))), now=now,
+                operations=tuple(Operation.from_list(d.get("operations"))))
 
-    def flush() -> None:
-        if current is not None:
-            snap.slots[current["profile"]] = Slot(now=now, epoch=epoch, **current)
 
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        if key == "now":
-            now = tai64n_seconds(value.strip())
-        elif key == "epoch":
-            epoch = _float_or_none(value.strip())
-        elif key == "comm":
-            snap.pid1 = value.strip()
-        elif key == "booted":
-            snap.booted = value.strip() == "1"
-        elif key == "slot":
-            flush()
-            current = {"profile": value.strip(), "status": None, "state": None, "deaths": (), "operations": ()}
-        elif current is not None and key == "svstat":
-            current["status"] = None if value.strip() == "-" else SvStatus.parse(value)
-        elif current is not None and key == "deaths":
-            current["deaths"] = tuple(Death.parse_tally(value))
-        elif current is not None and key == "state":
-            current["state"] = _decode_state(value.strip())
-        elif current is not None and key == "ops":
-            current["operations"] = tuple(Operation.parse_records(value))
-        elif key == "gwproc":
-            process = GatewayProcess.parse(value)
-            if process:
-                snap.processes.append(process)
-        elif key == "end":
-            flush()
-            current = None
-            snap.complete = True
-    return snap
+def snapshot_from_status(doc: dict) -> ContainerSnapshot:
+    """The agent's `status` document (or a watcher's `snapshot` line) as a ContainerSnapshot."""
+    now = doc.get("now") if isinstance(doc.get("now"), (int, float)) else None
+    slots = doc.get("slots") if isinstance(doc.get("slots"), dict) else {}
+    return ContainerSnapshot(
+        pid1=str(doc.get("pid1", "")), booted=bool(doc.get("booted")),
+        slots={p: slot_from_dict(p, s, now) for p, s in sorted(slots.items()) if isinstance(s, dict)},
+        complete=True, processes=GatewayProcess.from_list(doc.get("processes")), now=now)

@@ -18,14 +18,17 @@ def _with_coder(containers, *hints):
     return made
 
 
-def _hang_state_file(container, profile="coder"):
-    """A FIFO where the probe reads gateway_state.json: any reader blocks forever."""
-    sh(container, f"f=/opt/data/profiles/{profile}/gateway_state.json; rm -f $f; mkfifo $f")
+def _hang_agent(container):
+    """A container whose every question to the agent hangs (as a wedged filesystem would make
+    it): the resident agent stopped (SIGSTOP: connections wait), the one-shot agent a sleep. A
+    FIFO left by hermes no longer does it: the agent opens nothing it could block on."""
+    sh(container, "pkill -STOP -f '[h]ermes-ctl-agent serve' && a=/opt/hermes/docker/hermes-ctl-agent && "
+       "mv $a $a.real && printf '#!/bin/sh\\nexec sleep 600\\n' > $a && chmod 755 $a", user="root")
 
 
 def test_a_hung_container_times_out_while_the_rest_answers(containers):
     a, hung, b = _with_coder(containers, "hga", "hgb", "hgc")
-    _hang_state_file(hung)
+    _hang_agent(hung)
     glob = f"{containers.name('hg')}*"
     began = time.monotonic()
     res = hermesctl("ps", glob, "--json", "--timeout", "3", timeout=60)
@@ -106,7 +109,7 @@ containers:
 
 def test_ctrl_c_of_a_hung_ps_exits_130(containers):
     c, = _with_coder(containers, "sigps")
-    _hang_state_file(c)
+    _hang_agent(c)
     code, took, _, err = _interrupt_at(["ps", c.name], 1.5)
     assert code == 130 and "Traceback" not in err and took < 2.0, (code, took, err)
 

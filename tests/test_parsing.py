@@ -1,19 +1,21 @@
 """Parsers and target matching, on recorded samples (no Docker needed)."""
+import json
 from pathlib import Path
 
 import pytest
 
-from hermesctl.errors import InvalidNameError, NotFoundError, UsageError
-from hermesctl.models import BootLogEntry, GatewayState, SvStatus, platforms_summary, tai64n_seconds
+from hermesctl.agent import parse
+from hermesctl.errors import ExecError, InvalidNameError, NotFoundError, UsageError
+from hermesctl.models import GatewayState, SvStatus, platforms_summary
 from hermesctl.names import normalize_profile, require_creatable
-from hermesctl.probe import parse_probe
+from hermesctl.probe import snapshot_from_status
 from hermesctl.targets import Target, match_containers, match_profiles, parse_target
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def test_probe_sample_from_a_real_container():
-    snap = parse_probe((FIXTURES / "probe-h1.txt").read_text())
+def test_status_sample_from_a_real_container():
+    snap = snapshot_from_status(parse((FIXTURES / "status-h1.json").read_text(), where="h1"))
     assert snap.complete and snap.booted and snap.pid1 == "s6-svscan"
     assert sorted(snap.slots) == ["coder", "crashy", "default", "pa", "pb"]
     assert snap.slots["pa"].run_state == "up" and snap.slots["pa"].status.pid == 561
@@ -26,22 +28,37 @@ def test_probe_sample_from_a_real_container():
     assert snap.slots["default"].run_state == "down" and not snap.slots["default"].crash_looping
 
 
-def test_truncated_probe_is_incomplete():
-    text = (FIXTURES / "probe-h1.txt").read_text()
-    assert not parse_probe(text[: len(text) // 2]).complete
+def test_deaths_during_an_operation_are_planned():
+    doc = json.loads((FIXTURES / "status-h1.json").read_text())
+    crashy = doc["slots"]["crashy"]
+    crashy["operations"] = [{"start": d["at"] - 0.5, "until": d["at"] + 0.5, "action": "restart"}
+                            for d in crashy["deaths"]]
+    assert snapshot_from_status(doc).slots["crashy"].recent_deaths == 0
 
 
-def test_svstat_and_tai64n():
-    s = SvStatus.parse("false true true -1 78 NA 12")
+def test_answers_that_are_not_the_contract_are_errors():
+    text = (FIXTURES / "status-h1.json").read_text()
+    with pytest.raises(ExecError, match="not JSON"):
+        parse(text[: len(text) // 2].replace("\n", " "), where="h1")
+    with pytest.raises(ExecError, match="schema"):
+        parse(json.dumps({"schema": "hermes-contract/v0"}), where="h1")
+    with pytest.raises(NotFoundError, match="no profile x"):
+        parse(json.dumps({"schema": "hermes-contract/v1", "error": {"code": "not-found", "message": "no profile x"}}),
+              where="h1")
+    with pytest.raises(InvalidNameError):
+        parse(json.dumps({"schema": "hermes-contract/v1", "error": {"code": "invalid-name", "message": "bad"}}),
+              where="h1")
+
+
+def test_slot_status_fields():
+    s = SvStatus.from_dict({"up": False, "wanted_up": True, "normally_up": True, "pid": None, "exit_code": 78,
+                            "signal": None, "seconds": 12})
     assert (s.up, s.wanted_up, s.normally_up, s.pid, s.exit_code, s.signal, s.seconds) == \
         (False, True, True, None, 78, None, 12)
-    s = SvStatus.parse("true true false 561 -1 NA 695")
+    s = SvStatus.from_dict({"up": True, "wanted_up": True, "pid": 561, "seconds": 695})
     assert s.up and s.pid == 561 and s.exit_code is None
     with pytest.raises(ValueError):
-        SvStatus.parse("up (pid 5) 3 seconds")
-    a, b = tai64n_seconds("@400000006b063b3d2ca3f0ee"), tai64n_seconds("@400000006b063b3e2ca3f0ee")
-    assert b - a == pytest.approx(1.0)
-    assert tai64n_seconds("garbage") is None
+        SvStatus.from_dict({"up": "yes"})
 
 
 def test_gateway_state_accepts_both_updated_at_forms_and_corruption():
@@ -53,15 +70,6 @@ def test_gateway_state_accepts_both_updated_at_forms_and_corruption():
     assert GatewayState.parse("{not json").corrupt
     assert GatewayState.parse("[1, 2]").corrupt
     assert GatewayState.parse("") is None
-
-
-def test_boot_log_lines():
-    entries = [e for e in map(BootLogEntry.parse, (FIXTURES / "container-boot.log").read_text().splitlines()) if e]
-    assert entries and all("profile" in e.fields for e in entries)
-    line = BootLogEntry.parse("2026-05-21T06:18:05+0000 profile=coder prior_state=running action=started")
-    assert line.time == "2026-05-21T06:18:05+0000"
-    assert line.fields == {"profile": "coder", "prior_state": "running", "action": "started"}
-    assert BootLogEntry.parse("garbage") is None
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -117,3 +125,10 @@ def test_endpoint_qualified_targets():
     for bad in ("/hermes-1", "lab/", "a/b/c:x"):
         with pytest.raises(UsageError):
             parse_target(bad)
+
+
+def test_an_image_without_the_agent_is_named():
+    from hermesctl.agent import answer
+    from hermesctl.execs import ExecResult
+    with pytest.raises(ExecError, match="predates hermes-contract/v1"):
+        answer(ExecResult(127, "", "exec failed: no such file or directory"), where="old")

@@ -1,44 +1,17 @@
 """hermesctl doctor: one check per known pitfall, each with its fix; --fix applies the safe ones."""
-import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
+from hermesctl import agent, contract
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
-from hermesctl.lifecycle import SLOTS_TOOL
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
-from hermesctl.probe import ContainerSnapshot
+from hermesctl.probe import snapshot_from_status
 from hermesctl.targets import Target
 
-# Facts the probe does not gather: /command, mis-owned paths (what the image's own repair would
-# change: a host file in a bind mount is not ours), stray profiles.
-FACTS_SCRIPT = r"""
-H=${HERMES_HOME:-/opt/data}
-[ -x /command/s6-svc ] && echo "command 1" || echo "command 0"
-echo "ownership $(/opt/hermes/docker/hermes-boot ownership 2>/dev/null)"
-for d in "$H"/profiles/*/; do
-  [ -d "$d" ] || continue
-  n=$(basename "$d")
-  if [ ! -r "$d" ] || [ ! -x "$d" ]; then echo "unreadable $n"; continue; fi
-  [ -f "$d/SOUL.md" ] || echo "nosoul $n"
-done
-"""
-SETUP_HOOK = "/etc/cont-init.d/01-hermes-setup"
-# Ends orphaned gateways: SIGTERM, then SIGKILL to what is left after 5 s. Pids come as argv.
-ORPHAN_KILLER_SCRIPT = r"""
-kill -TERM "$@" 2>/dev/null
-i=0
-while [ $i -lt 50 ]; do
-  alive=0
-  for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
-  [ $alive = 0 ] && exit 0
-  sleep 0.1; i=$((i+1))
-done
-kill -KILL "$@" 2>/dev/null
-exit 0
-"""
+SETUP_HOOK = contract.SETUP_HOOK
 
 
 @dataclass
@@ -70,18 +43,6 @@ def _likely_cause(state) -> str:
     return f"last recorded state {state.gateway_state or 'unknown'}: see `hermesctl logs`"
 
 
-def _misowned(facts: list[str]) -> tuple[list[str], int]:
-    """The in-container repair's own dry run (hermes-boot ownership): paths and their count."""
-    for line in facts:
-        if line.startswith("ownership {"):
-            try:
-                report = json.loads(line[len("ownership "):])
-                return list(report.get("misowned", [])), int(report.get("misowned_count", 0))
-            except (ValueError, TypeError):
-                break
-    return [], 0
-
-
 def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
     if not c.running:
         findings = [Finding(c.endpoint, c.name, "running", False, c.status, "docker start " + c.name)]
@@ -91,22 +52,24 @@ def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
                 "last exit was 143 (SIGTERM): something ran halt or `s6-svscanctl -t` instead of letting the CMD exit",
                 "let the main program exit to stop the container; do not halt s6 from a service"))
         return findings
-    snap: ContainerSnapshot = fleet.probe(c)
-    facts = fleet.run(c, ["sh", "-c", FACTS_SCRIPT, "hermesctl-doctor"]).stdout.splitlines()
-    out = [Finding(c.endpoint, c.name, "s6-pid1", snap.pid1 == "s6-svscan",
+    facts = fleet.ask(c, "facts")  # the status too: one exec
+    snap = snapshot_from_status(facts["status"])
+    out = [Finding(c.endpoint, c.name, "s6-pid1", snap.pid1 == contract.PID1_NAME,
                    f"PID 1 is {snap.pid1 or 'unknown'}",
                    "recreate the container with the image's ENTRYPOINT (/init) and without --init")]
-    out.append(Finding(c.endpoint, c.name, "command-dir", "command 1" in facts, "/command/s6-svc missing",
+    out.append(Finding(c.endpoint, c.name, "command-dir", bool(facts.get("command_dir")), "/command/s6-svc missing",
                        "use the Hermes image: /command must hold the s6 programs"))
-    misowned, count = _misowned(facts)
+    ownership = facts.get("ownership") or {}
+    misowned, count = list(ownership.get("misowned") or []), int(ownership.get("misowned_count") or 0)
     out.append(Finding(c.endpoint, c.name, "ownership", not misowned,
                        f"{count} paths not owned by hermes, e.g. {misowned[0]}" if misowned else "",
                        f"re-run {SETUP_HOOK} as root (re-owns the image's state, never symlinks)", fixable=True))
-    for name in (l[len("unreadable "):] for l in facts if l.startswith("unreadable ")):
+    profiles = facts.get("profiles") or []
+    for name in (p["name"] for p in profiles if not p.get("readable")):
         out.append(Finding(c.endpoint, c.name, "profile-readable", False,
                            f"profiles/{name} is not readable by hermes: its gateway cannot start",
                            f"chmod u+rwx $HERMES_HOME/profiles/{name} (as root)"))
-    for name in (l[len("nosoul "):] for l in facts if l.startswith("nosoul ")):
+    for name in (p["name"] for p in profiles if p.get("readable") and not p.get("has_soul")):
         out.append(Finding(c.endpoint, c.name, "profile-without-soul", False,
                            f"profiles/{name} has no SOUL.md: the reconciler skips it at boot",
                            f"add profiles/{name}/SOUL.md to make it a profile, or remove the directory"))
@@ -146,13 +109,12 @@ def _apply_fix(fleet: Fleet, c: HermesContainer, f: Finding) -> bool:
     if f.check == "ownership":
         return fleet.run(c, [SETUP_HOOK], user="root").ok
     if f.check == "slot-supervised":
-        return fleet.run(c, ["/command/s6-svscanctl", "-a", "/run/service"]).ok
+        return fleet.run(c, [f"{contract.S6_DIR}/s6-svscanctl", "-a", contract.SCANDIR]).ok
     if f.check == "gateway-orphaned":
         # As hermes: it can end only hermes' own processes, whatever a pid turned out to be.
-        ended = fleet.run(c, ["sh", "-c", ORPHAN_KILLER_SCRIPT, "hermesctl-end-orphans",
-                              *map(str, f.pids or [])]).ok
+        ended = fleet.run(c, agent.argv("end-processes", *map(str, f.pids or []))).ok
         if ended and f.restart:
-            return fleet.run(c, [SLOTS_TOOL, "operate", "start", f.restart, "--settle", "1"],
+            return fleet.run(c, agent.argv("operate", "start", f.restart, "--settle", "1"),
                              timeout=fleet.exec_timeout + 60).ok
         return ended
     return False

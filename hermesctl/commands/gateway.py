@@ -1,10 +1,11 @@
 """hermesctl gateway start|stop|restart|status|register|unregister."""
 from dataclasses import asdict
 
-from hermesctl.errors import NotFoundError, UsageError, describe
+from hermesctl import agent
+from hermesctl.errors import HermesctlError, NotFoundError, UsageError, describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection
-from hermesctl.lifecycle import SLOTS_TOOL, GatewayResult, apply, run_locked
+from hermesctl.lifecycle import GatewayResult, apply, run_locked
 from hermesctl.names import normalize_profile
 from hermesctl.output import Output, duration, state_text
 from hermesctl.parallel import fan_out
@@ -91,15 +92,19 @@ def registration(out: Output, fleet: Fleet, verb: str, targets: list[Target], *,
 
     def one(pair) -> GatewayResult:
         container, profile = pair
-        argv = [SLOTS_TOOL, verb, profile] + (["--up"] if up and verb == "register" else [])
-        result = run_locked(fleet, container, argv)
-        detail = (result.stderr.strip().splitlines() or [""])[-1]
-        if result.exit_code == 3 or result.exit_code == 4:
-            raise NotFoundError(detail.removeprefix("hermes-slots: "))
-        ok = result.ok
+        argv = [verb, profile] + (["--up"] if up and verb == "register" else [])
+        result = run_locked(fleet, container, agent.argv(*argv))
+        if not result.ok:
+            try:
+                agent.answer(result, where=container.name)
+                detail = f"exit {result.exit_code}"
+            except NotFoundError:
+                raise
+            except HermesctlError as exc:
+                detail = describe(exc)
+            return GatewayResult(container.endpoint, container.name, profile, False, "unknown", message=detail)
         state = ("up" if up else "down") if verb == "register" else "removed"
-        return GatewayResult(container.endpoint, container.name, profile, ok, state if ok else "unknown",
-                             message=f"{verb}ed" if ok else detail.removeprefix("hermes-slots: "))
+        return GatewayResult(container.endpoint, container.name, profile, True, state, message=f"{verb}ed")
 
     results = []
     for o in fan_out(one, pairs):

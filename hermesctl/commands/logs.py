@@ -1,10 +1,11 @@
 """hermesctl logs: gateways' persistent logs, prefixed per target like `docker compose logs`."""
+import json
 import queue
 import threading
 
 from rich.text import Text
 
-from hermesctl import execs
+from hermesctl import agent, execs
 from hermesctl.errors import describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
@@ -13,18 +14,11 @@ from hermesctl.output import PREFIX_COLOURS, Output
 from hermesctl.parallel import fan_out
 from hermesctl.targets import Target
 
-# $1 = profile, $2 = lines. Prints the pid first so a follower can be stopped afterwards:
-# closing the API stream does not end a process inside the container.
-TAIL_SCRIPT = r"""
-H=${HERMES_HOME:-/opt/data}
-f="$H/logs/gateways/$1/current"
-echo "pid $$"
-exec tail -n "$2" MODE "$f" 2>/dev/null
-"""
 
-
-def _script(follow: bool) -> str:
-    return TAIL_SCRIPT.replace("MODE", "-F" if follow else "")
+def _tail_argv(profile: str, lines: int, follow: bool) -> list[str]:
+    """The agent's `tail`: its first line is {"pid": N} (tail's own pid after the agent execs it),
+    so a follower can be stopped afterwards: closing the API stream ends nothing inside."""
+    return agent.argv("tail", profile, "--lines", str(lines), *(["--follow"] if follow else []))
 
 
 def _sort_key(line: str) -> str:
@@ -44,7 +38,7 @@ def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow
 
     def fetch(pair):
         c, p = pair
-        return fleet.run(c, ["sh", "-c", _script(False), "hermesctl-logs", p, str(lines)]).stdout
+        return fleet.run(c, _tail_argv(p, lines, False)).stdout
 
     merged = []
     for o in fan_out(fetch, pairs):
@@ -66,16 +60,15 @@ def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int) -> ExitStatu
     def reader(c: HermesContainer, p: str) -> None:
         try:
             api = fleet.endpoint(c.endpoint).client.api
-            ex = api.exec_create(c.id, ["sh", "-c", _script(True), "hermesctl-logs", p, str(lines)],
-                                 user=execs.HERMES_USER)
+            ex = api.exec_create(c.id, _tail_argv(p, lines, True), user=execs.HERMES_USER)
             buffer = b""
             for chunk in api.exec_start(ex["Id"], stream=True):
                 buffer += chunk
                 *complete, buffer = buffer.split(b"\n")
                 for raw in complete:
                     text = raw.decode("utf-8", "replace")
-                    if (c.key, p) not in pids and text.startswith("pid "):
-                        pids[(c.key, p)] = (c, text[4:].strip())
+                    if (c.key, p) not in pids and text.startswith("{"):
+                        pids[(c.key, p)] = (c, str(json.loads(text).get("pid")))
                         continue
                     lines_q.put((prefixes[(c.key, p)], text))
             lines_q.put((None, f"{c.name}:{p}: log stream ended (container stopped?)"))

@@ -4,32 +4,16 @@ from hermesctl.errors import ExecError, NotFoundError, UsageError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
-from hermesctl.lifecycle import SLOTS_TOOL, run_locked
+from hermesctl import agent
+from hermesctl.lifecycle import SLOTS_TOOL, run_locked  # noqa: F401 - SLOTS_TOOL: apply uses it
 from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
 from hermesctl.targets import Target
 
-# Lists profile directories: name, whether SOUL.md exists, whether a slot is registered.
-LIST_SCRIPT = r"""
-H=${HERMES_HOME:-/opt/data}
-for d in "$H"/profiles/*/; do
-  [ -d "$d" ] || continue
-  n=$(basename "$d")
-  [ -f "$d/SOUL.md" ] && s=1 || s=0
-  [ -d "/run/service/gateway-$n" ] && r=1 || r=0
-  echo "$n $s $r"
-done
-"""
-
-
 def list_profiles(fleet: Fleet, container: HermesContainer) -> list[dict]:
-    result = fleet.run(container, ["sh", "-c", LIST_SCRIPT, "hermesctl-profiles"])
-    profiles = []
-    for line in result.stdout.splitlines():
-        name, soul, registered = line.split()
-        profiles.append({"name": name, "has_soul": soul == "1", "registered": registered == "1"})
-    return profiles
+    """Profile directories (name, has_soul, registered, readable), from the agent's `profiles`."""
+    return fleet.ask(container, "profiles")["profiles"]
 
 
 def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitStatus:
@@ -44,10 +28,10 @@ def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitSta
         raise ExecError(f"hermes profile create {name} failed in {container.name}: "
                         f"{_last_line(result.stderr or result.stdout)}")
     # hermes registered the slot with its own scripts; render ours, as the boot reconciler will.
-    adopted = run_locked(fleet, container, [SLOTS_TOOL, "adopt", name])
+    adopted = run_locked(fleet, container, agent.argv("adopt", name))
     if not adopted.ok:
         raise ExecError(f"profile {name} created in {container.name}, but its slot could not be "
-                        f"adopted: {_last_line(adopted.stderr)}")
+                        f"adopted: {_last_line(adopted.stdout or adopted.stderr)}")
     if start:
         return lifecycle(out, fleet, "start", [Target(container.name, name)], timeout=20, settle=1)
     _report(out, "profile-create", {"action": "create", "container": container.name, "profile": name},

@@ -1,6 +1,9 @@
-"""hermesctl ps: one row per container x gateway, from one probe exec per container."""
+"""hermesctl ps: one row per container x gateway, from one exec of the agent's `status` per
+container; `--watch` from one held-open `watch` stream per container (hermesctl.streams)."""
+import queue
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from rich.live import Live
 
@@ -11,6 +14,9 @@ from hermesctl.models import Slot, platforms_summary
 from hermesctl.output import Output, duration, state_text
 from hermesctl.probe import ContainerSnapshot
 from hermesctl.targets import Target, match_profiles
+
+if TYPE_CHECKING:
+    from hermesctl.streams import LiveFleet
 
 
 @dataclass
@@ -109,7 +115,8 @@ def exit_status(rows: list[GatewayRow]) -> ExitStatus:
     return ExitStatus.OK
 
 
-def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool):
+def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool, live: bool = False):
+    """The ps table; `live` (ps --watch, redrawn on every change): the same columns as plain lines."""
     multi = fleet.configured > 1 or out.several_endpoints
     compose = wide or any(r.service for r in rows)
     columns = ([out.endpoint_column] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if compose else []) + [
@@ -125,7 +132,7 @@ def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: boo
         if wide:
             row += [r.exit_code, r.deaths_recent, r.health]
         body.append(row)
-    return out.table(columns, body)
+    return out.text_table(columns, body) if live else out.table(columns, body)
 
 
 def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: bool,
@@ -146,13 +153,43 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
     return exit_status(rows)
 
 
-def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, interval: float) -> ExitStatus:
-    """A live table, redrawn in place (no flicker) until Ctrl-C."""
-    def snapshot():
-        fleet.refresh()
-        return render_table(out, fleet, collect(fleet, targets), wide=wide)
+def live_rows(live: "LiveFleet") -> list[GatewayRow]:
+    """The table's rows from the live fleet's snapshots (no exec): uptimes advance locally."""
+    rows: list[GatewayRow] = []
+    now = time.monotonic()
+    with live.lock:
+        items = sorted(live.containers.values(), key=lambda c: (c.name, c.endpoint))
+        snapshots = dict(live.snapshots)
+        received = dict(live.received)
+    for c in items:
+        snap = snapshots.get(c.key)
+        if not c.running or snap is None:
+            code = f" ({c.exit_code})" if c.exit_code is not None else ""
+            rows.append(_container_row(c, f"{c.state}{code}" if not c.running else "connecting"))
+            continue
+        if not snap.booted and not snap.slots:
+            rows.append(_container_row(c, "booting"))
+        for p in live.profiles_of(c, snap):
+            row = _gateway_row(c, snap.slots[p], snap.orphans(p))
+            if row.uptime_s is not None:
+                row.uptime_s += int(now - received.get(f"{c.key}/{p}", now))
+            rows.append(row)
+    return rows
 
-    with Live(snapshot(), console=out.console, auto_refresh=False) as live:
+
+def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, interval: float) -> ExitStatus:
+    """A live table, redrawn in place when anything changes (and every `interval` for uptimes),
+    from one held-open stream per container: no exec per refresh."""
+    from hermesctl.streams import LiveFleet
+    live = LiveFleet(fleet, targets)
+    live.start()
+    with Live(render_table(out, fleet, live_rows(live), wide=wide, live=True), console=out.console,
+              auto_refresh=False) as screen:
         while True:
-            time.sleep(interval)
-            live.update(snapshot(), refresh=True)
+            try:
+                live.events.get(timeout=interval)
+            except queue.Empty:
+                pass
+            while not live.events.empty():  # a burst of changes: one redraw
+                live.events.get_nowait()
+            screen.update(render_table(out, fleet, live_rows(live), wide=wide, live=True), refresh=True)

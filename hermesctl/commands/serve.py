@@ -53,13 +53,13 @@ def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
         return results
 
     def log_tail(target_text: str, lines: int) -> list[str]:
-        from hermesctl.commands.logs import _script
+        from hermesctl.commands.logs import _tail_argv
         target = parse_target(target_text)
         if target.profile is None or is_glob(target.profile) or is_glob(target.container):
             raise UsageError(f"{target_text}: name one gateway as CONTAINER:PROFILE")
         fleet = make_fleet()
         container = fleet.one(target)
-        result = fleet.run(container, ["sh", "-c", _script(False), "hermesctl-logs", target.profile, str(lines)])
+        result = fleet.run(container, _tail_argv(target.profile, lines, False))
         return result.stdout.splitlines()[1:]
 
     return act, log_tail

@@ -13,8 +13,22 @@ from .operations import BUSY_EXIT, Busy, operate_json, run_locked
 from .state import write_desired_state, write_planned_stop_marker
 
 
+class Failure(Exception):
+    """A request that failed: a contract error code (contract.ERROR_EXITS), a message, and the
+    exit code hermes-slots has always used for it."""
+
+    def __init__(self, code: str, message: str, legacy_exit: int):
+        super().__init__(message)
+        self.code, self.message, self.legacy_exit = code, message, legacy_exit
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise Failure("usage", message, 2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hermes-slots")
+    parser = _Parser(prog="hermes-slots")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("reconcile", help="recreate every gateway slot (container boot)")
     reg = sub.add_parser("register", help="register one gateway slot")
@@ -49,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """hermes-slots: errors as one line on stderr."""
+    try:
+        return dispatch(argv)
+    except Failure as failure:
+        print(f"hermes-slots: {failure.message}", file=sys.stderr)
+        return failure.legacy_exit
+
+
+def dispatch(argv: list[str]) -> int:
+    """Run one verb; a failure raises Failure (the agent prints it as JSON)."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "reconcile":
@@ -56,28 +80,23 @@ def main(argv: list[str]) -> int:
         if args.command == "register":
             profile = require_valid_profile(args.profile)
             if profile != DEFAULT_PROFILE and not (profile_dir(profile) / "SOUL.md").is_file():
-                print(f"hermes-slots: no profile {profile} (profiles/{profile}/SOUL.md is missing)",
-                      file=sys.stderr)
-                return 4
+                raise Failure("not-found", f"no profile {profile} (profiles/{profile}/SOUL.md is missing)", 4)
             register(profile, start=args.up)
         elif args.command == "adopt":
             adopt(require_valid_profile(args.profile))
         elif args.command == "unregister":
             if not unregister(require_valid_profile(args.profile), timeout_s=args.timeout):
-                print(f"hermes-slots: gateway {args.profile} is not registered", file=sys.stderr)
-                return 3
+                raise Failure("not-found", f"gateway {args.profile} is not registered", 3)
         elif args.command == "get-env":
             print(json.dumps({p: {k: v for k, v in read_env(profile_dir(p) / ".env").items() if k in args.keys}
                               for p in all_profiles()}))
         elif args.command == "set-env":
             directory = profile_dir(require_valid_profile(args.profile))
             if not directory.is_dir():
-                print(f"hermes-slots: no profile {args.profile}", file=sys.stderr)
-                return 4
+                raise Failure("not-found", f"no profile {args.profile}", 4)
             missing = [k for k in args.keys if f"HERMESCTL_ENV_{k}" not in os.environ]
             if missing:
-                print(f"hermes-slots: no value for {', '.join(missing)} (HERMESCTL_ENV_<KEY>)", file=sys.stderr)
-                return 2
+                raise Failure("usage", f"no value for {', '.join(missing)} (HERMESCTL_ENV_<KEY>)", 2)
             values = {k: os.environ[f"HERMESCTL_ENV_{k}"] for k in args.keys}
             print(json.dumps({"changed": set_env(directory / ".env", values)}))
         elif args.command == "operate":
@@ -86,8 +105,7 @@ def main(argv: list[str]) -> int:
         elif args.command == "locked":
             command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
             if not command:
-                print("hermes-slots: locked needs a command", file=sys.stderr)
-                return 2
+                raise Failure("usage", "locked needs a command", 2)
             return run_locked(command, args.wait)
         elif args.command == "desire":
             for profile in args.profiles:
@@ -97,9 +115,10 @@ def main(argv: list[str]) -> int:
                 if pid:
                     write_planned_stop_marker(directory, pid)
     except Busy as exc:
-        print(f"hermes-slots: {exc}", file=sys.stderr)
-        return BUSY_EXIT
-    except (ValueError, SlotError, OSError) as exc:
-        print(f"hermes-slots: {exc}", file=sys.stderr)
-        return 2
+        raise Failure("busy", str(exc), BUSY_EXIT) from None
+    except ValueError as exc:
+        code = "invalid-name" if str(exc).startswith("invalid profile name") else "usage"
+        raise Failure(code, str(exc), 2) from None
+    except (SlotError, OSError) as exc:
+        raise Failure("failed", str(exc), 2) from None
     return 0

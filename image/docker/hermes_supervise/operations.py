@@ -17,12 +17,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .contract import BUSY_EXIT, CONTROL_DIR, OPERATIONS_DIR, SCHEMA
 from .names import require_valid_profile
 from .paths import hermes_home, profile_dir, s6, slot_dir
 from .state import write_desired_state, write_planned_stop_marker
 
 LOCK_HELD_ENV = "HERMES_SLOTS_LOCK_HELD"  # set for a command run under `hermes-slots locked`
-BUSY_EXIT = 75                            # EX_TEMPFAIL: the lock was not free in time
 KEEP_RECORDS = 20
 RECORD_MARGIN_S = 1.0                     # a death this soon after the operation is still its own
 SVSTAT_FIELDS = "up,wantedup,pid,exitcode,signal,updownfor"
@@ -33,7 +33,7 @@ class Busy(Exception):
 
 
 def control_dir() -> Path:
-    return hermes_home() / ".hermesctl"
+    return hermes_home() / CONTROL_DIR
 
 
 @contextmanager
@@ -67,7 +67,7 @@ def run_locked(argv: list[str], wait_s: float) -> int:
 
 def record_operation(profile: str, action: str, started: float, ended: float) -> None:
     """Append `FROM UNTIL ACTION` (read, trim to the last records, atomic rename)."""
-    directory = control_dir() / "operations"
+    directory = control_dir() / OPERATIONS_DIR
     directory.mkdir(parents=True, mode=0o700, exist_ok=True)
     path = directory / profile
     try:
@@ -143,7 +143,7 @@ def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float
         if want_up and settle_s > 0:
             time.sleep(settle_s)  # a gateway that dies right after starting must not count as up
         after = {p: slot_status(p) for p in profiles}
-    return {"verb": verb, "waited_s": round(waited, 3), "wait_rc": rc,
+    return {"schema": SCHEMA, "verb": verb, "waited_s": round(waited, 3), "wait_rc": rc,
             "gateways": {p: {"before": before[p], "after": after[p]} for p in profiles}}
 
 

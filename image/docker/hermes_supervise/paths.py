@@ -2,24 +2,25 @@
 import os
 from pathlib import Path
 
-SCANDIR = Path("/run/service")
-S6 = Path("/command")
-SLOT_PREFIX = "gateway-"
-DEFAULT_PROFILE = "default"
+from . import contract as C
+
+SCANDIR = Path(C.SCANDIR)
+S6 = Path(C.S6_DIR)
+SLOT_PREFIX = C.SLOT_PREFIX
+DEFAULT_PROFILE = C.DEFAULT_PROFILE
 
 
 def hermes_home() -> Path:
-    return Path(os.environ.get("HERMES_HOME", "/opt/data"))
+    return Path(C.hermes_home(os.environ))
 
 
 def profile_dir(profile: str) -> Path:
     """The persistent directory of a profile; `default` is HERMES_HOME itself."""
-    home = hermes_home()
-    return home if profile == DEFAULT_PROFILE else home / "profiles" / profile
+    return Path(C.profile_path(str(hermes_home()), profile))
 
 
 def slot_dir(profile: str) -> Path:
-    return SCANDIR / f"{SLOT_PREFIX}{profile}"
+    return Path(C.slot_path(profile))
 
 
 def s6(program: str) -> str:
@@ -29,6 +30,6 @@ def s6(program: str) -> str:
 
 def all_profiles() -> list[str]:
     """`default` and every directory under profiles/ that holds SOUL.md."""
-    root = hermes_home() / "profiles"
-    named = sorted(p.name for p in root.iterdir() if (p / "SOUL.md").is_file()) if root.is_dir() else []
+    root = hermes_home() / C.PROFILES_DIR
+    named = sorted(p.name for p in root.iterdir() if (p / C.SOUL_FILE).is_file()) if root.is_dir() else []
     return [DEFAULT_PROFILE, *named]

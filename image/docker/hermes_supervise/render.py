@@ -1,9 +1,9 @@
 """The one renderer of a gateway slot's scripts, used at boot and at runtime registration."""
+import posixpath
 import shlex
 
+from .contract import DEFAULT_HOME, FATAL_CONFIG_EXIT, GATEWAY_LOG, HOME_ENV
 from .paths import DEFAULT_PROFILE
-
-FATAL_CONFIG_EXIT = 78  # hermes gateway run: fatal configuration (port in use, ...)
 
 
 def run_script(profile: str) -> str:
@@ -12,8 +12,8 @@ def run_script(profile: str) -> str:
     return f"""#!/command/with-contenv sh
 # shellcheck shell=sh
 # Gateway of profile {profile}, supervised by s6. Rendered by hermes_supervise; do not edit.
-export HOME=/opt/data
-cd "${{HERMES_HOME:-/opt/data}}" || exit 1
+export HOME={DEFAULT_HOME}
+cd "${{{HOME_ENV}:-{DEFAULT_HOME}}}" || exit 1
 . /opt/hermes/.venv/bin/activate
 # Tells hermes it IS the supervised process, so `gateway run` does not redirect to s6 again.
 export HERMES_S6_SUPERVISED_CHILD=1
@@ -40,7 +40,7 @@ def log_run_script(profile: str) -> str:
 # Logger of gateway {profile}: every line to stdout (docker logs) and, with an ISO 8601
 # timestamp, to $HERMES_HOME/logs/gateways/{profile}/current (10 archives of 1 MB).
 # Runs as hermes (the scanner of /run/service does), so nothing here needs or gets privilege.
-dir="${{HERMES_HOME:-/opt/data}}/logs/gateways/{profile}"
+dir="${{{HOME_ENV}:-{DEFAULT_HOME}}}/{posixpath.dirname(GATEWAY_LOG.format(profile=profile))}"
 mkdir -p "$dir"
 exec /command/s6-log -b -- 1 n10 s1000000 T "$dir"
 """

@@ -4,7 +4,7 @@ import os
 import time
 from pathlib import Path
 
-STATE_FILE = "gateway_state.json"
+from .contract import STATE_FILE
 # A gateway that was draining or degraded when the container went down was still meant to run.
 _RUNNING_LIKE = {"running", "draining", "degraded"}
 

@@ -1,0 +1,70 @@
+"""Asking a container's agent (hermes-ctl-agent, hermes-contract/v1): argv in, JSON document out.
+
+The host never builds a shell script: every question is `AGENT VERB ARGS...`, and every answer
+is one JSON object with "schema"; a failure is {"error": {"code", "message"}} whose code maps to
+one of our errors (contract.ERROR_EXITS is the agent's side of the same table).
+"""
+import json
+
+from hermesctl.contract import AGENT, SCHEMA
+from hermesctl.errors import ExecError, HermesctlError, InvalidNameError, NotFoundError, UsageError
+
+# Error codes with an exit status of ours; the others (busy, failed) raise AgentError(code).
+_ERRORS = {"not-found": NotFoundError, "invalid-name": InvalidNameError, "usage": UsageError}
+
+
+class AgentError(HermesctlError):
+    """The agent answered with an error document (code in `code`)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def argv(verb: str, *args: str) -> list[str]:
+    return [AGENT, verb, *args]
+
+
+def parse(text: str, *, where: str) -> dict:
+    """The agent's answer, checked: a document of our schema, or the error it reports."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = _last_line_document(text)
+    if doc is None:
+        raise ExecError(f"{where}: the agent's answer is not JSON: {text.strip()[:200]!r}") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise ExecError(f"{where}: unexpected answer (schema {doc.get('schema') if isinstance(doc, dict) else None!r}, "
+                        f"want {SCHEMA}): is the image older than hermesctl?")
+    error = doc.get("error")
+    if isinstance(error, dict):
+        code, message = str(error.get("code", "failed")), str(error.get("message", ""))
+        if code in _ERRORS:
+            raise _ERRORS[code](message)
+        raise AgentError(code, message)
+    return doc
+
+
+def _last_line_document(text: str) -> dict | None:
+    """A command run under `locked` may print before the agent's own error line."""
+    lines = text.strip().splitlines()
+    try:
+        return json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+
+
+def answer(result, *, where: str) -> dict:
+    """The document of an exec of the agent; an exec that printed nothing says why (stderr)."""
+    if not result.stdout.strip() and result.exit_code in (126, 127):  # exec: no such program
+        raise ExecError(f"{where}: no {AGENT} in the container: its image predates {SCHEMA}; "
+                        "rebuild or pull the Hermes image")
+    if not result.stdout.strip():
+        raise ExecError(f"{where}: the agent printed nothing (exit {result.exit_code}): "
+                        f"{result.stderr.strip()[:200]}")
+    return parse(result.stdout, where=where)
+
+
+def ask(fleet, container, verb: str, *args: str, **kwargs) -> dict:
+    """One question to the agent of `container`, within the fleet's exec deadline."""
+    return answer(fleet.run(container, argv(verb, *args), **kwargs), where=container.name)

@@ -1,0 +1,28 @@
+"""hermesctl events: one line per change across the fleet, as it happens, until Ctrl-C.
+
+Gateways (from every container's held-open `watch` stream) and containers (from Docker's events
+API), on every endpoint. `--json`: JSON lines (hermesctl.event/v1), like `docker events
+--format json`.
+"""
+import json
+import sys
+
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.fleet import Fleet
+from hermesctl.output import Output
+from hermesctl.streams import LiveFleet
+from hermesctl.targets import Target
+
+
+def events(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
+    live = LiveFleet(fleet, targets)
+    live.start()
+    for u in fleet.unreachable:  # what could not be watched from the start, said once
+        out.warn(f"{u.container or u.endpoint}: {u.message}")
+    while True:
+        event = live.events.get()
+        if out.json:
+            sys.stdout.write(json.dumps(event.document()) + "\n")
+            sys.stdout.flush()
+        else:
+            out.line(event.line())

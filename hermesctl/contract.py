@@ -1,0 +1,1 @@
+../image/docker/hermes_supervise/contract.py

@@ -1,0 +1,49 @@
+"""A fleet without a daemon: containers and the agent's answers are recorded JSON (the contract's
+documents, tests/fixtures/), so commands' output, exit codes and target selection are tested in
+milliseconds. Only what crosses Docker is faked; every command runs as it does for real."""
+import json
+from pathlib import Path
+
+from hermesctl.contract import AGENT, FAST_STATUS_ARGV
+from hermesctl.execs import ExecResult
+from hermesctl.fleet import Fleet
+from hermesctl.inventory import HermesContainer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def recorded(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def container(name: str, *, state: str = "running", status: str = "Up 5 minutes (healthy)") -> HermesContainer:
+    return HermesContainer(endpoint="default", id=f"{abs(hash(name)):x}"[:12].ljust(12, "0"), name=name,
+                           state=state, status=status)
+
+
+class FakeFleet(Fleet):
+    """answers: container name -> agent verb -> a document (exit 0), (exit code, document), or an
+    exception to raise (a timeout, a container that went away)."""
+
+    def __init__(self, containers: list[HermesContainer], answers: dict[str, dict]):
+        super().__init__(endpoints=[])
+        self._containers = containers
+        self.answers = answers
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def containers(self) -> list[HermesContainer]:
+        return self._containers
+
+    def run(self, container: HermesContainer, argv: list[str], **kwargs) -> ExecResult:
+        self.calls.append((container.name, argv))
+        if argv == list(FAST_STATUS_ARGV):  # the resident agent's status: the same document
+            argv = [AGENT, "status"]
+        if argv[0] != AGENT:
+            raise AssertionError(f"the host ran something other than the agent: {argv}")
+        answer = self.answers.get(container.name, {}).get(argv[1])
+        if answer is None:
+            raise AssertionError(f"no recorded answer for {container.name}: {argv[1:]}")
+        if isinstance(answer, Exception):
+            raise answer
+        code, doc = answer if isinstance(answer, tuple) else (0, answer)
+        return ExecResult(code, json.dumps(doc), "")

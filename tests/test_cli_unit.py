@@ -1,0 +1,191 @@
+"""Commands on recorded container answers (tests/fakefleet.py): the whole CLI (typer, targets,
+commands, output, exit codes) runs in-process; only the Docker half is replaced by JSON the
+agent really printed. Behaviour that crosses Docker is proven in the other test files."""
+import copy
+import json
+
+import pytest
+
+import hermesctl.cli as cli
+from hermesctl.errors import ExecTimeoutError
+from fakefleet import FakeFleet, container, recorded
+
+H1 = recorded("status-h1.json")  # coder stopped, crashy crash-looping, default down, pa up, pb parked
+
+
+def _healthy() -> dict:
+    doc = copy.deepcopy(H1)
+    doc["slots"] = {"default": {**doc["slots"]["pa"], "profile": "default"}}
+    return doc
+
+
+def _operate(verb: str, profile: str, old_pid: int, new_pid: int) -> dict:
+    up = {"up": True, "wanted_up": True, "pid": old_pid, "exit_code": None, "signal": None, "seconds": 50}
+    return {"schema": "hermes-contract/v1", "verb": verb, "waited_s": 0, "wait_rc": 0,
+            "gateways": {profile: {"before": up, "after": {**up, "pid": new_pid, "seconds": 1}}}}
+
+
+@pytest.fixture
+def fleet():
+    return FakeFleet(
+        [container("h1"), container("h2"), container("h3", state="exited", status="Exited (0) 2 minutes ago"),
+         container("slow")],
+        {"h1": {"status": H1}, "h2": {"status": _healthy(), "operate": _operate("restart", "default", 561, 900)},
+         "slow": {"status": ExecTimeoutError("slow: no answer within 3s (/opt/hermes/docker/hermes-ctl-agent)")}})
+
+
+@pytest.fixture
+def run(fleet, monkeypatch, capsys):
+    """hermesctl ARGS in-process on the fake fleet: (exit code, stdout, stderr)."""
+    def fake(self):
+        self._fleet = fleet
+        self.out.unreachable = lambda: fleet.unreachable
+        return fleet
+    monkeypatch.setattr(cli.Run, "fleet", fake)
+
+    def invoke(*args: str):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(list(args))
+        captured = capsys.readouterr()
+        return exit_.value.code, captured.out, captured.err
+    return invoke
+
+
+def test_ps_judges_the_recorded_states_and_exits_3(run):
+    code, out, _ = run("ps", "h1", "--json")
+    assert code == 3  # crash loop and parked: something wanted up is not up
+    rows = {g["profile"]: g for g in json.loads(out)["gateways"]}
+    assert rows["pa"]["state"] == "up" and rows["pa"]["pid"] == 561
+    assert rows["pb"]["state"] == "parked" and rows["pb"]["exit_code"] == 78
+    assert rows["crashy"]["state"] == "crash-loop" and rows["crashy"]["deaths_recent"] >= 3
+    assert rows["coder"]["desired_state"] == "stopped" and rows["pb"]["platforms"]["api_server"]
+    assert json.loads(out)["schema"] == "hermesctl.ps/v1"
+
+
+def test_ps_table_of_a_healthy_container_exits_0(run):
+    code, out, _ = run("ps", "h2")
+    assert code == 0
+    assert out.split()[:9] == ["CONTAINER", "PROFILE", "STATE", "PID", "UPTIME", "WANTED", "GATEWAY", "DESIRED",
+                               "PLATFORMS"]
+    assert "h2" in out and "default" in out and " up " in out
+
+
+def test_ps_selects_by_glob_and_profile(run, fleet):
+    code, out, _ = run("ps", "h*:p*", "-q")
+    assert code == 3 and out.split() == ["h1:pa", "h1:pb"]  # pb is parked
+    fleet.calls.clear()
+    code, out, _ = run("ps", "h*:pa", "-q")
+    assert code == 0 and out.split() == ["h1:pa"]
+    assert [name for name, _ in fleet.calls] == ["h1", "h2"]  # one exec per running container matched
+    code, out, _ = run("ps", "h3", "--json")
+    assert code == 0 and json.loads(out)["gateways"][0]["state"] == "exited (0)"
+
+
+def test_ps_reports_a_container_that_timed_out_and_exits_7(run):
+    code, out, err = run("ps", "--json")
+    assert code == 7
+    doc = json.loads(out)
+    assert [(u["container"], u["reason"]) for u in doc["unreachable"]] == [("slow", "timeout")]
+    slow = [g for g in doc["gateways"] if g["container"] == "slow"]
+    assert slow[0]["state"] == "timeout" and "3s" in slow[0]["error"]
+    assert "container slow did not answer in time" in err
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (("ps", "nomatch"), 4, "no Hermes container matches"),
+    (("gateway", "status", "h1:cdoer"), 4, "did you mean coder"),
+    (("gateway", "status", "h1:../x"), 6, "invalid profile"),
+    (("gateway", "status", "h3"), 5, "not running"),
+    (("ps", "a:b:c"), 2, ""),
+])
+def test_bad_targets_are_one_line_and_a_distinct_exit(run, args, code, message):
+    status, out, err = run(*args)
+    assert status == code, (out, err)
+    assert message in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_gateway_status_exit_codes(run):
+    assert run("gateway", "status", "h2:default")[0] == 0
+    code, out, _ = run("gateway", "status", "h1:pa", "h1:pb", "--json")
+    assert code == 3
+    doc = json.loads(out)
+    assert doc["all_up"] is False and {g["profile"]: g["state"] for g in doc["gateways"]} == {"pa": "up", "pb": "parked"}
+
+
+def test_gateway_restart_judges_the_agents_report(run, fleet):
+    code, out, _ = run("gateway", "restart", "h2:default", "--json")
+    assert code == 0
+    result = json.loads(out)["results"][0]
+    assert (result["ok"], result["pid"], result["message"]) == (True, 900, "restarted")
+    assert fleet.calls[-1][1][1:4] == ["operate", "restart", "default"]
+
+
+def test_a_busy_container_is_reported_not_done(run, fleet):
+    fleet.answers["h2"]["operate"] = (75, {"schema": "hermes-contract/v1", "error": {
+        "code": "busy", "message": "another operation held the container's lock for 30s"}})
+    code, out, _ = run("gateway", "restart", "h2:default", "--json")
+    assert code == 1
+    assert json.loads(out)["results"][0]["message"] == "not done: another operation held the container's lock for 30s"
+
+
+def test_an_older_image_is_named_as_the_cause(run, fleet):
+    fleet.answers["h2"]["status"] = {"schema": "hermes-contract/v0"}
+    code, _, err = run("ps", "h2")
+    assert code == 7 and "older than hermesctl" in err  # that container did not answer; the rest would
+
+
+def test_version_alone():
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+
+
+def _slot_after(change: dict, state: dict | None = None):
+    from hermesctl.probe import snapshot_from_status
+    doc = copy.deepcopy(H1)
+    doc["slots"]["pa"]["status"].update(change)
+    if state is not None:
+        doc["slots"]["pa"]["gateway_state"] = state
+    return snapshot_from_status(doc).slots["pa"]
+
+
+def test_events_name_what_changed_between_two_looks():
+    from hermesctl.probe import snapshot_from_status
+    from hermesctl.streams import gateway_changes
+    before = snapshot_from_status(H1).slots["pa"]
+    killed = _slot_after({"up": False, "pid": None, "signal": "SIGKILL", "exit_code": None, "seconds": 0})
+    assert [(a, f["signal"], f["wanted"]) for a, f in gateway_changes(before, killed)] == [("down", "SIGKILL", "up")]
+    assert [a for a, _ in gateway_changes(killed, before)] == ["up"]
+    assert [(a, f["pid"]) for a, f in gateway_changes(before, _slot_after({"pid": 777, "seconds": 1}))] == [
+        ("restart", 777)]
+    assert [a for a, _ in gateway_changes(before, _slot_after({"wanted_up": False}))] == ["want-down"]
+    stopped = _slot_after({}, state={"gateway_state": "stopped", "desired_state": "stopped"})
+    assert [(a, f["gateway_state"]) for a, f in gateway_changes(before, stopped)] == [("state", "stopped")]
+    assert [a for a, _ in gateway_changes(None, before)] == ["add"]
+    assert [a for a, _ in gateway_changes(before, None)] == ["remove"]
+    assert gateway_changes(before, before) == []
+
+
+def test_shell_completion_is_typers_own(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--show-completion", "bash"])
+    assert exit_.value.code == 0
+    assert "complete -o default -F _hermesctl_completion hermesctl" in capsys.readouterr().out
+
+
+def test_the_live_table_reads_as_the_one_shot_table():
+    import io
+
+    from rich.console import Console
+
+    from hermesctl.commands.ps import GatewayRow, render_table
+    from hermesctl.output import Output
+
+    rows = [GatewayRow("default", "h1", None, p, state, pid=pid, uptime_s=5 if pid else None, wanted="up")
+            for p, state, pid in (("default", "up", 10), ("coder", "crash-loop", None))]
+
+    def drawn(live: bool) -> list[str]:
+        out = Output(console=Console(file=io.StringIO(), width=300))
+        out.print(render_table(out, FakeFleet([], {}), rows, wide=True, live=live))
+        return [line.rstrip() for line in out.console.file.getvalue().splitlines()]
+    assert drawn(live=True) == drawn(live=False)
