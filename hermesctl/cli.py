@@ -380,8 +380,8 @@ def serve(ctx: typer.Context,
                                                    "(default: a random one, printed once)"),
           socket_path: Optional[str] = typer.Option(None, "--socket", help="unix socket the CLI asks (mode 0600; "
                                                     "default $XDG_RUNTIME_DIR/hermesctl/serve.sock)"),
-          interval: float = typer.Option(2.0, "--interval", help="seconds between refreshes (Docker events "
-                                         "refresh at once)"),
+          interval: float = typer.Option(2.0, "--interval", help="seconds between publications when nothing "
+                                         "changed, and between endpoint checks (changes arrive as they happen)"),
           timeout: Optional[float] = TIMEOUT):
     """Serve the fleet: Prometheus /metrics, a live web page, and the state `ps` reads.
 

@@ -79,7 +79,7 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
     prepare_socket_dir(socket_path)
 
     state = FleetState()
-    refresher = Refresher(make_fleet(), state, interval=interval)
+    refresher = Refresher(make_fleet(), state, interval=interval, make_fleet=make_fleet)
     act, log_tail = _actions(make_fleet, refresher)
     app = App(state=state, token=token, scope=scope, act=act, log_tail=log_tail,
               listen=f"{host}:{port}", socket_path=socket_path)
