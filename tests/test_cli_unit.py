@@ -166,7 +166,10 @@ def test_events_name_what_changed_between_two_looks():
     assert gateway_changes(before, before) == []
 
 
-def test_shell_completion_is_typers_own(capsys):
+def test_shell_completion_is_typers_own(capsys, monkeypatch):
+    # Name the shell instead of letting typer detect it from the parent processes (a test run
+    # started in the background has no shell among them).
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     with pytest.raises(SystemExit) as exit_:
         cli.main(["--show-completion", "bash"])
     assert exit_.value.code == 0
