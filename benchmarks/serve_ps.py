@@ -35,7 +35,7 @@ from hermesctl.output import Output  # noqa: E402
 from hermesctl.serve.client import get_json, ps_from_server  # noqa: E402
 from hermesctl.targets import Target  # noqa: E402
 
-SCOPE = {"hosts": [], "contexts": [], "project": None, "fleet_file": None}
+SCOPE = {"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None}
 
 
 def timed(fn, repeat: int) -> float:

@@ -59,7 +59,5 @@ def get_json(path: str, url: str) -> dict | None:
 def ps_from_server(scope: dict, path: str | None = None) -> dict | None:
     """The server's ps document, if a server runs with the same endpoint options as this CLI."""
     path = path or default_socket_path()
-    info = get_json(path, "/api/info")
-    if info is None or info.get("scope") != scope:
-        return None
-    return get_json(path, "/api/ps")
+    doc = get_json(path, "/api/ps")
+    return doc if doc is not None and doc.get("scope") == scope else None

@@ -71,7 +71,7 @@ class Handler(BaseHTTPRequestHandler):
                 "source": {"kind": "serve", "listen": self.app.listen, "socket": self.app.socket_path,
                            "updated_at": snap.updated_at,
                            "age_s": round(max(0.0, time.time() - snap.updated_at), 3) if snap.updated_at else None},
-                "version": snap.version}
+                "version": snap.version, "scope": self.app.scope}
 
     # --- GET -----------------------------------------------------------------------------
     def do_GET(self):  # noqa: N802 - http.server's naming
