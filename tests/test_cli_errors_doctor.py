@@ -65,6 +65,9 @@ def test_doctor_finds_each_pitfall_and_fixes_the_safe_ones(containers, docker_cl
     health = "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8652/health').status)\""
     wait_for(lambda: sh(a, health, check=False).strip() == "200", timeout=60, what="porty serving")
     hermesctl("gateway", "start", f"{a.name}:porty2", "--settle", "3")
+    # A slow machine takes a while to fail the bind: wait until s6 has parked it (exit 78).
+    wait_for(lambda: (lambda st: not st["up"] and st["exitcode"] == 78)(svstat(a, "porty2")), timeout=60,
+             what="porty2 parked")
     # A main program killed by SIGTERM: the container's last exit is 143.
     exited = containers.start("doc143", command=["sh", "-c", "sleep 2; kill -TERM $$"], wait=False)
     assert docker_client.api.wait(exited.id, timeout=60)["StatusCode"] == 143
