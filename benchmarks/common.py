@@ -42,6 +42,16 @@ def run_id() -> str:
     return uuid.uuid4().hex[:6]
 
 
+def timed(fn, repeat: int) -> float:
+    """Median wall time of `repeat` calls of fn()."""
+    runs = []
+    for _ in range(repeat):
+        start = time.monotonic()
+        fn()
+        runs.append(time.monotonic() - start)
+    return statistics.median(runs)
+
+
 def summary(values: list[float]) -> str:
     return (f"min {min(values):.2f}s  median {statistics.median(values):.2f}s  "
             f"max {max(values):.2f}s  (n={len(values)})")

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT))
-from common import IMAGE, client, remove, run_id, start_fleet  # noqa: E402
+from common import IMAGE, client, remove, run_id, start_fleet, timed  # noqa: E402
 
 from rich.console import Console  # noqa: E402
 
@@ -40,15 +40,6 @@ from hermesctl.streams import LiveFleet  # noqa: E402
 from hermesctl.targets import Target  # noqa: E402
 
 LEGACY_PROBE = (Path(__file__).parent / "legacy_probe.sh").read_text()
-
-
-def timed(fn, repeat: int) -> float:
-    runs = []
-    for _ in range(repeat):
-        start = time.monotonic()
-        fn()
-        runs.append(time.monotonic() - start)
-    return statistics.median(runs)
 
 
 def parallel(fn, items):

@@ -12,7 +12,6 @@ import argparse
 import io
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT))
-from common import IMAGE, client, remove, run_id, start_fleet  # noqa: E402
+from common import IMAGE, client, remove, run_id, start_fleet, timed  # noqa: E402
 
 from rich.console import Console  # noqa: E402
 
@@ -36,15 +35,6 @@ from hermesctl.serve.client import get_json, ps_from_server  # noqa: E402
 from hermesctl.targets import Target  # noqa: E402
 
 SCOPE = {"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None}
-
-
-def timed(fn, repeat: int) -> float:
-    runs = []
-    for _ in range(repeat):
-        start = time.monotonic()
-        fn()
-        runs.append(time.monotonic() - start)
-    return statistics.median(runs)
 
 
 def main() -> None:
