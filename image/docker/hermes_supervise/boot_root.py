@@ -115,8 +115,21 @@ def regroup(path: str, gid: int, what: str) -> None:
             return
 
 
+def finish_restore(home: str) -> None:
+    """A restore killed mid-swap left a journal: complete it before anything reads the volume."""
+    from .restore_swap import RestoreError, finish
+    try:
+        result = finish(home)
+    except (RestoreError, OSError) as exc:
+        warn(f"restore: cannot finish an interrupted restore of {home}: {exc}")
+        return
+    if result != "none":
+        log(f"restore: an interrupted restore of {home} was {result}")
+
+
 def main(user: str = "hermes") -> int:
     home = os.environ.get("HERMES_HOME", "/opt/data")
+    finish_restore(home)
     join_groups(user)
     entry = pwd.getpwnam(user)
     report = repair(home, entry.pw_uid, entry.pw_gid)
