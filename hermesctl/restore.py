@@ -37,7 +37,7 @@ def restore_tree(endpoint: Endpoint, container_id: str, archive: Path, image: st
     finish = [BOOT, "restore-finish", DATA_DIR]
     run_helper(endpoint, container_id, image, finish)  # a half-done earlier restore, completed
     try:
-        written = _stage(endpoint, container_id, archive, owners)
+        written = stage_archive(endpoint, container_id, archive, owners)
     except Exception:
         try:
             run_helper(endpoint, container_id, image, finish)  # discards the partial staging
@@ -48,7 +48,9 @@ def restore_tree(endpoint: Endpoint, container_id: str, archive: Path, image: st
     return written
 
 
-def _stage(endpoint: Endpoint, container_id: str, archive: Path, owners: tuple[int, int] | None) -> int:
+def stage_archive(endpoint: Endpoint, container_id: str, archive: Path, owners: tuple[int, int] | None) -> int:
+    """Write the archive's tree as the volume's `.hermesctl-restore/new/` (the workspace root's,
+    0700), nothing else; the old data is untouched until `restore-swap`."""
     written = 0
     with tempfile.TemporaryFile(prefix="hermesctl-restore-") as spool:
         with tarfile.open(archive, "r:gz") as src, tarfile.open(fileobj=spool, mode="w") as out:

@@ -16,6 +16,7 @@ import tempfile
 MAGIC = b"SQLite format 3\x00"
 STAGING_PREFIX = "hermesctl-backup-"
 BUSY_TIMEOUT_S = 10
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
 
 
 def _is_database(name: str, dir_fd: int) -> bool:
@@ -32,12 +33,24 @@ def _is_database(name: str, dir_fd: int) -> bool:
 
 
 def _copy(sqlite3, src: str, dst: str) -> None:
-    source = sqlite3.connect(src, timeout=BUSY_TIMEOUT_S)
+    """Connection.backup retries a locked source in C for ever (no busy timeout, no signal
+    check); its progress callback is Python, so it is where a lock held too long ends the copy
+    and where the deadline's SIGTERM gets handled."""
+    import time
+    give_up = time.monotonic() + BUSY_TIMEOUT_S
+
+    def progress(status, remaining, total):
+        if status in (SQLITE_BUSY, SQLITE_LOCKED) and time.monotonic() > give_up:
+            raise sqlite3.OperationalError(f"database is locked (waited {BUSY_TIMEOUT_S}s)")
+        if status in (SQLITE_BUSY, SQLITE_LOCKED):
+            time.sleep(0.05)
+
+    source = sqlite3.connect(src, timeout=0)  # no busy wait in C: progress() waits
     try:
         target = sqlite3.connect(dst)
         try:
             with target:
-                source.backup(target)
+                source.backup(target, progress=progress, sleep=0.001)
         finally:
             target.close()
     finally:
