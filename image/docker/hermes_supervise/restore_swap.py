@@ -20,7 +20,6 @@ removes trees with shutil.rmtree's descriptor-based walk (it never follows a sym
 import json
 import os
 import shutil
-import signal
 import stat
 
 WORKSPACE = ".hermesctl-restore"
@@ -28,8 +27,10 @@ JOURNAL = "journal"
 NEW, OLD = "new", "old"
 PHASES = ("evacuate", "install", "cleanup")
 JOURNAL_MAX = 4096
-# Fault injection for the crash tests: SIGKILL ourselves before the Nth step (1-based).
-KILL_AT_ENV = "HERMES_RESTORE_KILL_AT"
+# Fault injection for the crash tests: before the Nth step (1-based), say so on stderr and wait
+# to be killed (from outside: in a helper container this is PID 1, which ignores its own SIGKILL).
+PAUSE_AT_ENV = "HERMES_RESTORE_PAUSE_AT"
+PAUSED = "restore-swap: paused before step"
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -39,17 +40,21 @@ class RestoreError(Exception):
 
 
 class _Steps:
-    """Counts the steps that change the volume; with KILL_AT_ENV set, dies before that one."""
+    """Counts the steps that change the volume; with PAUSE_AT_ENV set, stops before that one."""
 
     def __init__(self) -> None:
-        value = os.environ.get(KILL_AT_ENV, "")
-        self.kill_at = int(value) if value.isdigit() else 0
+        value = os.environ.get(PAUSE_AT_ENV, "")
+        self.pause_at = int(value) if value.isdigit() else 0
         self.done = 0
 
     def __call__(self) -> None:
+        if self.done + 1 == self.pause_at:
+            import sys
+            import time
+            print(f"{PAUSED} {self.pause_at}", file=sys.stderr, flush=True)
+            while True:
+                time.sleep(60)
         self.done += 1
-        if self.done == self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _open_dir(name: str, dir_fd: int) -> int:
