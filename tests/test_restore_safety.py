@@ -284,29 +284,53 @@ def test_a_swap_killed_midway_is_finished_by_the_next_boot(docker_client, swap_t
         assert "e" not in tree and "l" not in tree and "x" not in tree
 
 
+def _helper_running(client, container, verb: str) -> bool:
+    found = client.api.containers(all=True, filters={"label": f"{backup.HELPER_FOR_LABEL}={container.id}"})
+    return any(verb in h["Command"] and h["State"] == "running" for h in found)
+
+
+def _helper_created(client, container) -> bool:
+    found = client.api.containers(all=True, filters={"label": f"{backup.HELPER_FOR_LABEL}={container.id}"})
+    return any("restore-swap" in h["Command"] for h in found)
+
+
+def _staging_exists(client, container) -> bool:
+    api = client.api
+    head = api.head(api._url("/containers/{0}/archive", container.id),
+                    params={"path": f"{backup.DATA_DIR}/{backup.WORKSPACE}"})
+    return head.status_code == 200
+
+
 def test_kill_9_of_hermesctl_at_any_moment_leaves_old_or_new(docker_client, swap_target, tmp_path):
     c, endpoint, old, _ = swap_target
     image = c.attrs["Image"]
-    big = _archive(tmp_path / "big.tar.gz", NEW_TREE + [_entry("data/big", body=BIG * 8)])
-    old_tree, new_tree = _expected(OLD_TREE), _expected(NEW_TREE + [_entry("data/big", body=BIG * 8)])
-    seen = set()
-    for delay in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 12.0):
+    big_tree = NEW_TREE + [_entry("data/big", body=BIG * 8)]  # 32 MiB: a staging long enough to catch
+    big = _archive(tmp_path / "big.tar.gz", big_tree)
+    old_tree, new_tree = _expected(OLD_TREE), _expected(big_tree)
+    moments = {  # when hermesctl gets SIGKILL -> what the volume must then hold
+        "while it starts": (lambda: True, old_tree),
+        "while the earlier restore is finished": (lambda: _helper_running(docker_client, c, "restore-finish"), old_tree),
+        "while the new tree is staged": (lambda: _staging_exists(docker_client, c), old_tree),
+        "while the helper swaps": (lambda: _helper_running(docker_client, c, "restore-swap"), new_tree),
+        "right after hermesctl created the swap's helper": (lambda: _helper_created(docker_client, c), None),
+    }
+    for moment, (reached, expected) in moments.items():
         restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
         proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "restore", str(big), c.name], cwd=ROOT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        backup.settle_helpers(endpoint, c.id)  # a swap already started runs to its end
-        tree = _volume_tree(c)
-        assert tree in (old_tree, new_tree), delay
-        seen.add("new" if tree == new_tree else "old")
+        try:
+            time.sleep(0.2)
+            wait_for(reached, timeout=60, interval=0.02, what=moment)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        backup.settle_helpers(endpoint, c.id)  # a swap already started runs to its end without us
+        assert _volume_tree(c) in ((old_tree, new_tree) if expected is None else (expected,)), moment
         # The next restore completes (a half staging is discarded first).
         res = hermesctl("restore", str(big), c.name)
-        assert res.code == 0, res
-        assert _volume_tree(c, skip=()) == new_tree
-    assert seen == {"old", "new"}, seen  # the kills fell both before and after the swap
+        assert res.code == 0, (moment, res)
+        assert _volume_tree(c, skip=()) == new_tree, moment
 
 
 # -- issue 14: an exact rollback -------------------------------------------------------------------
