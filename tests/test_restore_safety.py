@@ -17,7 +17,7 @@ import docker
 import pytest
 
 from conftest import ROOT, RUN_ID, hermesctl, sh, wait_for, wait_ready
-from derived_images import build_bad_tree
+from derived_images import build_bad_tree, build_next
 
 from hermesctl import backup, restore
 from hermesctl.endpoints import Endpoint
@@ -103,6 +103,29 @@ def test_backups_are_0600_in_a_0700_directory_whatever_the_umask(containers, tmp
         as_nobody = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                     "cat", str(archive)], capture_output=True)
         assert as_nobody.returncode != 0 and not as_nobody.stdout
+
+
+def test_upgrade_backups_are_private_too(docker_client, hermes_image, tmp_path):
+    nxt = f"hermes-agent:wtc-privnext-{RUN_ID}"
+    build_next(docker_client, nxt, hermes_image)
+    name = f"wtc-{RUN_ID}-privup"
+    c = docker_client.containers.run(hermes_image, ["sleep", "infinity"], name=name, detach=True)
+    volume = next(m["Name"] for m in c.attrs["Mounts"] if m["Destination"] == "/opt/data")
+    out = tmp_path / "state" / "backups"
+    previous = os.umask(0)
+    try:
+        wait_ready(c)
+        res = hermesctl("upgrade", name, "--image", nxt, "--backup-dir", str(out), "--json")
+        assert res.code == 0, res
+        archive = Path(res.json()["containers"][0]["backup"])
+        assert [_mode(p) for p in (out.parent, out)] == [0o700, 0o700]
+        assert [_mode(p) for p in (archive, archive.with_name(archive.name + ".sha256"))] == [0o600, 0o600]
+    finally:
+        os.umask(previous)
+        for leftover in docker_client.containers.list(all=True, filters={"name": name}):
+            leftover.remove(force=True)
+        docker_client.volumes.get(volume).remove(force=True)
+        docker_client.images.remove(nxt, force=True)
 
 
 # -- issue 14: the snapshot's deadline ------------------------------------------------------------

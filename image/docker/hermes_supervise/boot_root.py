@@ -2,6 +2,8 @@
 anything hermes can write. Runs after the UID/GID remap (shell, before it), before the hermes
 half (boot_user). Every failure is a warning: a container without CAP_CHOWN still boots.
 
+  0. restore:   a restore whose swap was killed half-way is completed (restore_swap.finish)
+                before anything reads the volume
   1. groups:    device and socket gids (docker.sock, /dev/dri) and `--group-add` gids join the
                 hermes user's groups in /etc/group, so they survive the drop to hermes
   2. ownership: the targeted repair of the data volume (ownership.py)
