@@ -187,7 +187,7 @@ def finish(home: str) -> str:
             st = os.stat(WORKSPACE, dir_fd=home_fd, follow_symlinks=False)
         except FileNotFoundError:
             return "none"
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0:
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
             # Not ours (a restore's workspace is root's): never read or enter it; clear the name.
             step()
             if stat.S_ISDIR(st.st_mode):
@@ -215,8 +215,8 @@ def swap(home: str, keep: list[str]) -> dict:
     home_fd = _open_home(home)
     try:
         st = os.stat(WORKSPACE, dir_fd=home_fd, follow_symlinks=False)
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0:
-            raise RestoreError("the restore workspace is not a root-owned directory")
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            raise RestoreError("the restore workspace is not a directory of ours (root's)")
         ws = _open_dir(WORKSPACE, home_fd)
         try:
             if _read_journal(ws) is not None:
