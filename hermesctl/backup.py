@@ -128,6 +128,7 @@ class Snapshot:
     """SQLite copies taken inside a running container, fetched to a host directory."""
     directory: Path
     databases: list[str]
+    not_copied: list[dict]  # databases the agent could not copy (locked too long...): raw copies
 
 
 def _snapshot_databases(endpoint: Endpoint, container_id: str, into: Path, timeout: float) -> Snapshot:
@@ -156,7 +157,8 @@ def _snapshot_databases(endpoint: Endpoint, container_id: str, into: Path, timeo
                     _hash_copy(tar.extractfile(member), fh, member.size)
     finally:
         execs.run(endpoint, target, ["rm", "-rf", "--", staging], timeout=timeout)
-    return Snapshot(into, [d for d in report.get("databases", []) if isinstance(d, str)])
+    return Snapshot(into, [d for d in report.get("databases", []) if isinstance(d, str)],
+                    [d for d in report.get("skipped", []) if isinstance(d, dict)])
 
 
 def private_dir(directory: Path) -> None:
@@ -264,6 +266,8 @@ def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: s
                     sorted(r for r in files if r.endswith(".db")),
                     "profiles": [_profile_entry(p, states.get(p)) for p in ["default", *sorted(profiles)]],
                     "skipped": skipped,
+                    "databases_copied_raw": [{"path": str(d.get("path")), "reason": str(d.get("reason"))}
+                                             for d in snapshot.not_copied] if snapshot else [],
                     "files": files,
                     "data_sha256": data_checksum(files),
                 }
