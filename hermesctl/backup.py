@@ -441,13 +441,21 @@ def run_helper(endpoint: Endpoint, container_id: str, image: str, argv: list[str
 
 
 def settle_helpers(endpoint: Endpoint, container_id: str) -> None:
-    """Helpers an earlier, killed hermesctl left on this container's volumes: one still running
-    may be mid-swap, so it is waited for, then every one is removed."""
+    """Helpers an earlier, killed hermesctl left on this container's volumes. One may be running
+    a swap (or about to: its start was already sent), so none is ever force-removed: a removal
+    Docker refuses because it runs is waited for, then retried."""
     api = endpoint.client.api
     for found in api.containers(all=True, filters={"label": f"{HELPER_FOR_LABEL}={container_id}"}):
-        if found.get("State") == "running":
-            api.wait(found["Id"], timeout=HELPER_WAIT_S)
-        api.remove_container(found["Id"], force=True)
+        for _attempt in range(3):
+            try:
+                api.remove_container(found["Id"])
+                break
+            except docker.errors.NotFound:
+                break
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                api.wait(found["Id"], timeout=HELPER_WAIT_S)
 
 
 def volume_holder(endpoint: Endpoint, image: str, mounts: list[dict], name: str) -> str:

@@ -338,6 +338,7 @@ def test_kill_9_of_hermesctl_at_any_moment_leaves_old_or_new(docker_client, swap
         "right after hermesctl created the swap's helper": (lambda: _helper_created(docker_client, c), None),
     }
     for moment, (reached, expected) in moments.items():
+        backup.settle_helpers(endpoint, c.id)  # also after a failed iteration: leave none behind
         restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
         proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "restore", str(big), c.name], cwd=ROOT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -348,7 +349,7 @@ def test_kill_9_of_hermesctl_at_any_moment_leaves_old_or_new(docker_client, swap
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        backup.settle_helpers(endpoint, c.id)  # a swap already started runs to its end without us
+            backup.settle_helpers(endpoint, c.id)  # a swap already started runs to its end without us
         assert _volume_tree(c) in ((old_tree, new_tree) if expected is None else (expected,)), moment
         # The next restore completes (a half staging is discarded first).
         res = hermesctl("restore", str(big), c.name)
