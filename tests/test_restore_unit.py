@@ -170,6 +170,14 @@ def test_a_workspace_that_is_not_a_directory_of_ours_is_cleared_never_entered(tm
         restore_swap.swap(str(home), [])
 
 
+def test_nothing_to_finish(tmp_path):
+    assert restore_swap.finish(str(tmp_path / "not-created-yet")) == "none"
+    _old(tmp_path / "home")
+    before = _tree(tmp_path / "home")
+    assert restore_swap.finish(str(tmp_path / "home")) == "none"
+    assert _tree(tmp_path / "home") == before
+
+
 def test_a_damaged_journal_is_refused_untouched(tmp_path):
     home = tmp_path / "home"
     _old(home)

@@ -181,7 +181,10 @@ def finish(home: str) -> str:
     """Bring HOME to a whole tree: `none` (no restore was under way), `discarded` (staging had not
     completed: the old tree stays) or `installed` (a started swap was completed)."""
     step = _Steps()
-    home_fd = _open_home(home)
+    try:
+        home_fd = _open_home(home)
+    except FileNotFoundError:
+        return "none"  # a HERMES_HOME not created yet holds no restore
     try:
         try:
             st = os.stat(WORKSPACE, dir_fd=home_fd, follow_symlinks=False)
