@@ -6,10 +6,7 @@ says why in docker logs and the boot log, and `facts` reports it for `hermesctl 
 import os
 import stat
 
-# The directories the image creates and relies on (boot_user makes them; the reconciler, the
-# loggers and hermes write into them).
-STANDARD_DIRS = ("logs", "logs/gateways", "profiles", "cron", "sessions", "memories", "skills",
-                 "hooks", "pairing", "platforms", "platforms/pairing", "backups", "workspace")
+from .contract import STANDARD_DIRS
 
 
 def _what(st: os.stat_result) -> str:
@@ -26,7 +23,7 @@ def _what(st: os.stat_result) -> str:
 
 def problems(home: str) -> list[dict]:
     """One entry per standard directory that exists but is not a real directory:
-    {"path", "found", "target" (a symlink's, else None), "fix"}. A missing one is not a problem
+    {"name" (relative to home), "path", "found", "target" (a symlink's, else None), "fix"}. A missing one is not a problem
     (the boot creates it); one below a broken parent is reported through its parent only."""
     found = []
     broken: list[str] = []
@@ -49,7 +46,7 @@ def problems(home: str) -> list[dict]:
                 target = os.readlink(path)
             except OSError:
                 target = None
-        found.append({"path": path, "found": _what(st), "target": target,
+        found.append({"name": name, "path": path, "found": _what(st), "target": target,
                       "fix": f"rm {path} && mkdir {path} (as hermes), then restart the container"})
     return found
 
