@@ -104,8 +104,7 @@ def test_gateway_run_in_any_form_ends_with_one_supervised_gateway_and_a_breadcru
     _one_supervised_gateway_each(c, ["default", "coder"])
     logs = c.logs().decode()
     assert "gateway default: starting under s6 supervision" in logs
-    assert "gateway coder: starting under s6 supervision" in logs or \
-        "s6 supervision" in sh(c, "cat /opt/data/logs/gateways/coder/current", check=False)
+    assert "gateway coder: starting under s6 supervision" in logs  # a slot hermes registered itself
 
 
 def test_a_dashboard_container_runs_no_gateway_whatever_the_volume_wants(containers):

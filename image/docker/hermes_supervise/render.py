@@ -20,9 +20,6 @@ export HERMES_S6_SUPERVISED_CHILD=1
 # with-contenv keeps the container's API_SERVER_* settings from named profiles (#80310).
 # stderr joins stdout so every line reaches both docker logs and the persistent log.
 exec 2>&1
-# A breadcrumb in docker logs (and the gateway's log) at every start: `hermes gateway run`, as the
-# CMD or through docker exec, starts this slot rather than a second gateway of the profile.
-echo "gateway {profile}: starting under s6 supervision (/run/service/gateway-{profile}); \`hermes{'' if profile == DEFAULT_PROFILE else ' -p ' + profile} gateway run\` in this container starts this slot"
 [ "$(id -u)" = 0 ] || exec {command}
 exec /command/s6-setuidgid hermes {command}
 """
