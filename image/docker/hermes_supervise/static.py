@@ -26,8 +26,14 @@ def names(source: Path = SOURCE) -> list[str]:
         entries = sorted(os.listdir(source / "user" / "contents.d"))
     except OSError:
         return []
-    return [n for n in entries if (source / n / MARKER).is_file()
-            and (source / n / "type").read_text().strip() == "longrun"]
+    return [n for n in entries if (source / n / MARKER).is_file() and _type(source / n) == "longrun"]
+
+
+def _type(service: Path) -> str:
+    try:
+        return (service / "type").read_text().strip()
+    except OSError:
+        return ""
 
 
 def starts_up(name: str) -> bool:
