@@ -115,12 +115,13 @@ def test_a_dashboard_container_runs_no_gateway_whatever_the_volume_wants(contain
     dash = containers.start("dashrole2", volume=volume, command=("dashboard", "--skip-build", "--no-open"),
                             env={"HERMES_DASHBOARD": "1"})
     time.sleep(5)
-    assert _gateways(dash) == {}
-    assert sorted(sh(dash, "ls /run/service").split()) == ["ctl-agent", "dashboard", "main-hermes"]
+    assert _gateways(dash) == {}, sh(dash, "ps -eo pid,ppid,user,args")
+    assert sorted(sh(dash, "ls /run/service").split()) == ["ctl-agent", "dashboard", "main-hermes"], \
+        sh(dash, "ls -la /run/service; cat /opt/data/logs/container-boot.log")
     # hermes' own redirect finds no slot to start: it says so and ends; still no gateway here.
     res = dash.exec_run(["timeout", "120", "hermes", "gateway", "run"], user="hermes")
-    assert res.exit_code == 1, res
-    assert _gateways(dash) == {}
+    assert res.exit_code == 1, res.output
+    assert _gateways(dash) == {}, sh(dash, "ps -eo pid,ppid,user,args")
 
 
 def test_dashboard_home_follows_hermes_real_home(containers):
