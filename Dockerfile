@@ -62,7 +62,7 @@ RUN ln -sf /opt/hermes/docker/stage2-hook.sh /etc/cont-init.d/01-hermes-setup \
  && chmod 0755 /init /etc/hermes-init/stage2 /etc/hermes-init/start-static-services \
       /etc/hermes-init/shutdown /etc/hermes-init/svscan/* /command/with-contenv /command/printcontenv \
       /etc/cont-init.d/* /opt/hermes/docker/*.sh /opt/hermes/docker/hermes-slots \
-      /opt/hermes/docker/hermes-boot /opt/hermes/bin/* /etc/s6-overlay/s6-rc.d/*/run \
+      /opt/hermes/docker/hermes-boot /opt/hermes/docker/dashboard-served /opt/hermes/bin/* /etc/s6-overlay/s6-rc.d/*/run \
  && chmod -R go-w /opt/hermes/docker /opt/hermes/bin /etc/s6-overlay /etc/hermes-init /etc/cont-init.d
 
 LABEL io.hermes-agent.managed="true" \
