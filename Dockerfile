@@ -6,12 +6,12 @@ ARG BASE_IMAGE=debian:bookworm-slim
 
 # SQLite with the WAL-reset fix (sqlite.org/wal.html "walresetbug", fixed in 3.51.3): bookworm's
 # 3.40.1 can lose commits to state.db, which hermes writes in WAL mode from several processes.
-# Built here from Debian unstable's source package: apt checks it against the archive's signature,
-# it is official upstream source, and it always carries a current release (PyPI's apsw and
-# pysqlite3 sdists carry no SQLite source and fetch it from sqlite.org at build time). Debian's
-# own compile options keep behaviour as before; the library goes to /usr/local/lib, which the
-# dynamic linker searches before /usr/lib, so Python's _sqlite3 (system and venv) loads it and
-# dpkg's copy stays untouched. A stage of its own: the final image gets one small file.
+# Built from Debian unstable's source package: apt checks it against the archive's signature, it is
+# pristine upstream source, and unstable always carries a current release (PyPI's apsw and
+# pysqlite3 sdists carry no SQLite source: they fetch it from sqlite.org while building). Compiled
+# with Debian unstable's own options (debian/rules), so Python's sqlite3 behaves as before, and put
+# in /usr/local/lib, which ld.so.cache lists before /usr/lib: the system and venv Pythons' _sqlite3
+# load it, dpkg's copy stays untouched. A stage of its own: the final image gets one 1.5 MB file.
 FROM ${BASE_IMAGE} AS sqlite-build
 ARG DEBIAN_FRONTEND=noninteractive
 ARG SQLITE_SOURCE_MIRROR=http://deb.debian.org/debian
@@ -23,7 +23,8 @@ RUN printf 'deb-src [check-valid-until=no] %s unstable main\n' "$SQLITE_SOURCE_M
  && apt-get install -y --no-install-recommends gcc libc6-dev make xz-utils \
  && mkdir /build && cd /build && apt-get source --download-only sqlite3/unstable \
  && tar xJf sqlite3_*.orig.tar.xz && cd sqlite3-*/ \
- && dpkg --compare-versions "$(cat VERSION)" ge "$SQLITE_MIN_VERSION" \
+ && { dpkg --compare-versions "$(cat VERSION)" ge "$SQLITE_MIN_VERSION" \
+      || { echo "sqlite-build: SQLite $(cat VERSION) is older than $SQLITE_MIN_VERSION" >&2; exit 1; }; } \
  && ./configure --soname=legacy --disable-tcl --enable-threadsafe --enable-load-extension \
       --enable-fts4 --enable-fts5 CFLAGS="-O2 -fno-strict-aliasing -DSQLITE_SECURE_DELETE \
       -DSQLITE_ENABLE_COLUMN_METADATA -DSQLITE_ENABLE_FTS3 -DSQLITE_ENABLE_FTS3_PARENTHESIS \
@@ -34,7 +35,7 @@ RUN printf 'deb-src [check-valid-until=no] %s unstable main\n' "$SQLITE_SOURCE_M
       -DSQLITE_ENABLE_SESSION -DSQLITE_ENABLE_STMTVTAB -DSQLITE_STRICT_SUBTYPE \
       -DSQLITE_MAX_VARIABLE_NUMBER=250000" >/dev/null \
  && make -j2 libsqlite3.so >/dev/null \
- && ls -la lib* && mkdir /out && cp -L libsqlite3.so /out/libsqlite3.so.0 && strip --strip-unneeded /out/libsqlite3.so.0
+ && mkdir /out && cp -L libsqlite3.so /out/libsqlite3.so.0 && strip --strip-unneeded /out/libsqlite3.so.0
 
 FROM ${BASE_IMAGE}
 
