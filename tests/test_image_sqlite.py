@@ -47,6 +47,21 @@ def test_every_python_in_the_image_prints_a_fixed_sqlite_version(gateway_contain
     assert login.exit_code == 0 and has_wal_reset_fix(login.output.decode().strip()), login.output
 
 
+# What bookworm's build offered and Python code may rely on; the new library keeps it.
+KEPT_OPTIONS = {"ENABLE_FTS3", "ENABLE_FTS3_PARENTHESIS", "ENABLE_FTS4", "ENABLE_FTS5", "ENABLE_RTREE",
+                "ENABLE_MATH_FUNCTIONS", "ENABLE_COLUMN_METADATA", "ENABLE_LOAD_EXTENSION", "ENABLE_DBSTAT_VTAB",
+                "ENABLE_UNLOCK_NOTIFY", "ENABLE_UPDATE_DELETE_LIMIT", "ENABLE_PREUPDATE_HOOK", "ENABLE_SESSION",
+                "ENABLE_STMTVTAB", "SECURE_DELETE", "SOUNDEX", "LIKE_DOESNT_MATCH_BLOBS", "USE_URI", "THREADSAFE=1",
+                "MAX_SCHEMA_RETRY=25", "MAX_VARIABLE_NUMBER=250000"}
+
+
+def test_the_library_keeps_debians_compile_options_and_extension_loading(gateway_container):
+    script = ("import sqlite3; c = sqlite3.connect(':memory:'); c.enable_load_extension(False); "
+              "print(' '.join(r[0] for r in c.execute('pragma compile_options')))")
+    options = set(sh(gateway_container, f'python -c "{script}"').split())
+    assert KEPT_OPTIONS <= options, sorted(KEPT_OPTIONS - options)
+
+
 def test_the_running_gateway_has_our_library_mapped_and_no_other(gateway_container):
     pid = svstat(gateway_container, "default")["pid"]
     mapped = set(sh(gateway_container, f"grep -o '/[^ ]*libsqlite3[^ ]*' /proc/{pid}/maps | sort -u").split())
@@ -85,6 +100,7 @@ if __name__ == "__main__":
         p.join()
     db = SessionDB()
     found = db.search_messages("walcheck", limit=1000)
+    fts = {"fts5": db._fts_enabled, "trigram": db._trigram_available}
     db.close()
     conn = sqlite3.connect("/opt/data/state.db", isolation_level=None)
     conn.execute("insert into messages_fts(messages_fts) values('integrity-check')")  # raises if corrupt
@@ -95,6 +111,7 @@ if __name__ == "__main__":
         "exit_codes": [p.exitcode for p in procs],
         "counts": counts,
         "found": len(found),
+        "fts": fts,
         "journal_mode": conn.execute("pragma journal_mode").fetchone()[0],
         "checkpoint_busy": conn.execute("pragma wal_checkpoint(TRUNCATE)").fetchone()[0],
         "integrity": conn.execute("pragma integrity_check").fetchone()[0],
@@ -109,7 +126,8 @@ def test_hermes_session_db_takes_concurrent_writers_in_wal_mode(gateway_containe
     result = json.loads(out.output.decode().strip().splitlines()[-1])
     assert has_wal_reset_fix(result["version"]), result
     assert result["exit_codes"] == [0, 0, 0] and result["counts"] == [150, 150, 150], result
-    assert result["found"] == 450 and result["journal_mode"] == "wal", result
+    assert result["found"] == 450 and result["fts"] == {"fts5": True, "trigram": True}, result
+    assert result["journal_mode"] == "wal", result
     assert result["checkpoint_busy"] == 0 and result["integrity"] == "ok", result
     # The gateway, a writer of the same file throughout, is still up.
     assert svstat(gateway_container, "default")["up"]
