@@ -22,7 +22,9 @@ RUN printf 'deb-src [check-valid-until=no] %s unstable main\n' "$SQLITE_SOURCE_M
  && apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev make xz-utils \
  && mkdir /build && cd /build && apt-get source --download-only sqlite3/unstable \
- && tar xJf sqlite3_*.orig.tar.xz && cd sqlite3-*/ \
+ && tar xJf sqlite3_*.orig.tar.xz && mv sqlite3-*/ src
+# Compiled in a layer of its own, so changing an option does not fetch again.
+RUN cd /build/src \
  && { dpkg --compare-versions "$(cat VERSION)" ge "$SQLITE_MIN_VERSION" \
       || { echo "sqlite-build: SQLite $(cat VERSION) is older than $SQLITE_MIN_VERSION" >&2; exit 1; }; } \
  && ./configure --soname=legacy --disable-tcl --enable-threadsafe --enable-load-extension \
@@ -34,7 +36,7 @@ RUN printf 'deb-src [check-valid-until=no] %s unstable main\n' "$SQLITE_SOURCE_M
       -DSQLITE_USE_URI -DSQLITE_MAX_SCHEMA_RETRY=25 -DSQLITE_ENABLE_PREUPDATE_HOOK \
       -DSQLITE_ENABLE_SESSION -DSQLITE_ENABLE_STMTVTAB -DSQLITE_STRICT_SUBTYPE \
       -DSQLITE_MAX_VARIABLE_NUMBER=250000" >/dev/null \
- && make -j2 libsqlite3.so >/dev/null \
+ && make libsqlite3.so >/dev/null \
  && mkdir /out && cp -L libsqlite3.so /out/libsqlite3.so.0 && strip --strip-unneeded /out/libsqlite3.so.0
 
 FROM ${BASE_IMAGE}
