@@ -107,8 +107,13 @@ def main(argv: list[str]) -> int:
             return tail(rest)
         elif verb == "end-processes":
             return end_processes(rest)
+        elif verb == "snapshot-databases":
+            _site_packages()  # the venv's sqlite3, as hermes-agent itself uses
+            from .dbsnapshot import main as snapshot
+            _print({"schema": C.SCHEMA, "verb": verb, **snapshot(rest)})
         elif verb in ("", "-h", "--help"):
             return fail("usage", "verbs: status profiles facts boot-log health watch tail end-processes "
+                        "snapshot-databases "
                         "and hermes-slots' (operate register unregister adopt desire get-env set-env locked)")
         else:
             _site_packages()

@@ -2,6 +2,8 @@
 anything hermes can write. Runs after the UID/GID remap (shell, before it), before the hermes
 half (boot_user). Every failure is a warning: a container without CAP_CHOWN still boots.
 
+  0. restore:   a restore whose swap was killed half-way is completed (restore_swap.finish)
+                before anything reads the volume
   1. groups:    device and socket gids (docker.sock, /dev/dri) and `--group-add` gids join the
                 hermes user's groups in /etc/group, so they survive the drop to hermes
   2. ownership: the targeted repair of the data volume (ownership.py)
@@ -115,8 +117,21 @@ def regroup(path: str, gid: int, what: str) -> None:
             return
 
 
+def finish_restore(home: str) -> None:
+    """A restore killed mid-swap left a journal: complete it before anything reads the volume."""
+    from .restore_swap import RestoreError, finish
+    try:
+        result = finish(home)
+    except (RestoreError, OSError) as exc:
+        warn(f"restore: cannot finish an interrupted restore of {home}: {exc}")
+        return
+    if result != "none":
+        log(f"restore: an interrupted restore of {home} was {result}")
+
+
 def main(user: str = "hermes") -> int:
     home = os.environ.get("HERMES_HOME", "/opt/data")
+    finish_restore(home)
     join_groups(user)
     entry = pwd.getpwnam(user)
     report = repair(home, entry.pw_uid, entry.pw_gid)
