@@ -382,19 +382,22 @@ def serve(ctx: typer.Context,
                                                     "default $XDG_RUNTIME_DIR/hermesctl/serve.sock)"),
           interval: float = typer.Option(2.0, "--interval", help="seconds between publications when nothing "
                                          "changed, and between endpoint checks (changes arrive as they happen)"),
+          allow_host: List[str] = typer.Option([], "--allow-host", help="a host name this server is reached by "
+                                               "(Host header); IP addresses and localhost always are"),
           timeout: Optional[float] = TIMEOUT):
     """Serve the fleet: Prometheus /metrics, a live web page, and the state `ps` reads.
 
     Binds loopback unless --listen says otherwise, and refuses a non-loopback address without
-    --token-file. Without the token the page is read-only; actions need the token and must come
-    from the page itself (same origin). Runs until Ctrl-C.
+    --token-file. Over TCP everything but the empty page needs the token (Authorization: Bearer;
+    the page keeps it in its own tab); state changes must also come from the page itself. The
+    unix socket (0600) answers reads without it. Runs until Ctrl-C.
     """
     from hermesctl.commands.serve import serve as run_serve
     r = _run(ctx, timeout=timeout)
     if not 0.1 <= interval <= 3600:
         raise UsageError(f"--interval must be between 0.1 and 3600 seconds, not {interval:g}")
     _exit(ctx, run_serve(r.out, r.new_fleet, r.scope(), listen=listen, token_file=token_file,
-                         socket_path=socket_path, interval=interval))
+                         socket_path=socket_path, interval=interval, allow_hosts=allow_host))
 
 
 @app.command("backup")
