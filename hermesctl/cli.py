@@ -330,12 +330,16 @@ def profile_delete(ctx: typer.Context, target: str = typer.Argument(..., help="C
 @app.command()
 def logs(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER[:PROFILE], globs allowed"),
          follow: bool = typer.Option(False, "--follow", "-f", help="keep following, across rotation"),
-         lines: int = typer.Option(20, "--tail", "-n", help="lines per gateway to start with")):
+         lines: int = typer.Option(20, "--tail", "-n", help="lines per gateway to start with"),
+         raw: bool = typer.Option(False, "--raw", help="pass the lines' bytes through as they are, "
+                                  "even to a terminal (by default control characters are shown escaped there)")):
     """Gateway logs (logs/gateways/<p>/current), prefixed per target."""
+    import sys
     from hermesctl.commands.logs import logs as run_logs
     r = _run(ctx)
     parsed = parse_targets(targets)
-    _exit(ctx, run_logs(r.out, r.fleet(), parsed, lines=lines, follow=follow))
+    escape = sys.stdout.isatty() and not raw
+    _exit(ctx, run_logs(r.out, r.fleet(), parsed, lines=lines, follow=follow, escape=escape))
 
 
 @app.command("boot-log")
