@@ -161,3 +161,19 @@ def test_a_server_hermes_puts_at_the_agent_socket_costs_one_bounded_read(contain
     took = time.monotonic() - began
     assert res.code == 0 and [g["profile"] for g in res.json()["gateways"]] == ["default"], res
     assert res.json()["gateways"][0]["state"] == "up" and took < 10, (took, res)
+
+
+def test_a_fleet_value_with_a_lone_surrogate_is_refused_before_anything_is_written(containers, tmp_path):
+    c = containers.start("surr")
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f'version: 1\ncontainers:\n  {c.name}:\n    profiles:\n      coder:\n'
+                     f'        gateway: stopped\n        env: {{HERMES_NOTE: "a\\ud800b"}}\n', encoding="utf-8")
+    before = c.exec_run(["/usr/bin/find", "/opt/data", "-newer", "/opt/data/.env", "-o", "-name", ".env", "-print"],
+                        user="hermes").output
+    res = hermesctl("apply", "-f", str(fleet))
+    assert res.code == 2 and "fleet.yaml:7" in res.stderr and "surrogate" in res.stderr, res
+    assert len(res.stderr.strip().splitlines()) == 1, res
+    assert hermesctl("profile", "list", c.name, "--json").json()["profiles"] == []
+    assert c.exec_run(["/usr/bin/test", "-e", "/opt/data/profiles/coder"]).exit_code == 1
+    assert c.exec_run(["/usr/bin/find", "/opt/data", "-newer", "/opt/data/.env", "-o", "-name", ".env", "-print"],
+                      user="hermes").output == before
