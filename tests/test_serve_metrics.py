@@ -55,6 +55,24 @@ def _start_serve(tmp_path, port: int) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def _socket_status(path) -> int | None:
+    """The status of GET /api/ps over the unix socket (None: not listening yet)."""
+    from hermesctl.serve.client import _UnixConnection
+    if not path.exists():
+        return None
+    conn = _UnixConnection(str(path))
+    try:
+        conn.request("GET", "/api/ps")
+        response = conn.getresponse()
+        if response.status == 200:
+            assert f'"gateways": [' in response.read().decode()
+        return response.status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
 def _stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGINT)
     try:
@@ -90,9 +108,13 @@ def test_metrics_answer_503_until_the_first_look_at_the_fleet_is_in(gateway, tmp
                 break
             assert status == 503, (status, text)
             for path in ("/api/ps", "/api/events"):
-                assert _get(f"http://127.0.0.1:{port}{path}")[0] == 503, path
+                assert _get(f"http://127.0.0.1:{port}{path}")[0] in (503, 200), path
+            socket_answer = _socket_status(tmp_path / "run" / "serve.sock")
+            assert socket_answer in (None, 503, 200), socket_answer
+            answers.append(("socket", socket_answer))
             time.sleep(0.01)
         assert answers and answers[-1] == 200, answers[-5:]
+        assert 503 in answers and ("socket", 503) in answers, answers  # it was caught starting
     finally:
         _stop(proc)
 
