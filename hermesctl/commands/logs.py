@@ -32,8 +32,12 @@ class LinePrinter:
             self.out.print(prefix + Text(safe_line(line)))
         else:
             sys.stdout.flush()
-            sys.stdout.buffer.write(prefix.plain.encode() + line.encode("utf-8", "surrogateescape") + b"\n")
-            sys.stdout.buffer.flush()
+            binary = getattr(sys.stdout, "buffer", None)
+            if binary is None:  # a text-only stream (a test runner's): the text as it is
+                sys.stdout.write(prefix.plain + line + "\n")
+                return
+            binary.write(prefix.plain.encode() + line.encode("utf-8", "surrogateescape") + b"\n")
+            binary.flush()
 
 
 def _tail_argv(profile: str, lines: int, follow: bool) -> list[str]:
