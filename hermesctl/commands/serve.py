@@ -7,6 +7,7 @@ import sys
 import threading
 from dataclasses import asdict
 from typing import Callable
+from urllib.parse import quote
 
 from hermesctl.errors import UsageError
 from hermesctl.exit_codes import ExitStatus
@@ -110,7 +111,7 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
     out.line(f"hermesctl serve: {url} (metrics at {url}metrics), socket {socket_path}")
     if not token_file:
         # After '#': the browser never sends it anywhere; the page keeps it in its own tab.
-        out.line(f"token (shown once): {token}  ->  {url}#token={token}")
+        out.line(f"token (shown once): {token}  ->  {url}#token={quote(token, safe='')}")
     sys.stdout.flush()
     try:
         threading.Event().wait()

@@ -26,8 +26,9 @@ def new_token() -> str:
 
 def read_token_file(path: str) -> str:
     token = Path(path).read_text(encoding="utf-8").strip()
-    if len(token) < 16 or any(c.isspace() for c in token):
-        raise ValueError(f"{path}: the token must be one word of at least 16 characters")
+    # It travels in an HTTP header (Authorization: Bearer): printable ASCII, no spaces.
+    if len(token) < 16 or not all("!" <= c <= "~" for c in token):
+        raise ValueError(f"{path}: the token must be one word of at least 16 printable ASCII characters")
     return token
 
 

@@ -40,9 +40,11 @@ PAGE = r"""<!doctype html>
 </div>
 <script>
 const TOKEN = (() => {
-  const m = location.hash.match(/^#token=([A-Za-z0-9_.~-]+)$/);
-  if (m) {
-    sessionStorage.setItem("__SESSION_KEY__", m[1]);
+  const m = location.hash.match(/^#token=([^&#]+)$/);
+  let token = null;
+  try { token = m && decodeURIComponent(m[1]); } catch (e) { /* malformed: ignored */ }
+  if (token) {
+    sessionStorage.setItem("__SESSION_KEY__", token);
     history.replaceState(null, "", location.pathname + location.search);  // out of the address bar
   }
   return sessionStorage.getItem("__SESSION_KEY__");

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from hermesctl.serve import auth, metrics
 from hermesctl.serve.page import page
@@ -120,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
             if token is not None:
                 # The old address form: the token belongs after '#', which never leaves the browser.
                 if auth.matches(token, self.app.token):
-                    self._send(303, b"", "text/plain", {"Location": "/#token=" + token})
+                    self._send(303, b"", "text/plain", {"Location": "/#token=" + quote(token, safe="")})
                 else:
                     self._send(403, b"wrong token\n", "text/plain")
                 return
