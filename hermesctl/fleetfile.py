@@ -52,6 +52,13 @@ def control_characters(value: str) -> bool:
     return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
 
 
+def not_utf8(value: str) -> bool:
+    """A lone surrogate (YAML's "\\ud800" escape makes one): not text that UTF-8, and so the
+    container's .env, can carry; written as U+FFFD it would never match, and every `apply` would
+    see drift and restart the gateway."""
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+
+
 class _DepthLimitedLoader(yaml.SafeLoader):
     """PyYAML's composer recurses once per nesting level: cap it before Python's stack does."""
 
@@ -234,6 +241,8 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
                 if api_server and key in ("API_SERVER_PORT", "API_SERVER_KEY"):
                     r.fail(k_node, f"{key} is allocated by api_server: true; remove one of them")
                 value_text = r.scalar(v_node, f"env {key}")
+                if not_utf8(value_text):
+                    r.fail(v_node, f"env {key}: a lone surrogate (e.g. \\ud800) is not text UTF-8 can carry")
                 if control_characters(value_text):
                     r.fail(v_node, f"env {key}: control characters (NUL, CR, LF, TAB ...) are not allowed in values")
                 if DOTENV_VARIABLE.search(value_text):
