@@ -10,7 +10,10 @@
           coder:
             gateway: running        # running | stopped; omitted: leave as it is
             api_server: true        # a distinct API_SERVER_PORT and a key, allocated per container
-            env: {OPENROUTER_MODEL: x}   # written to the profile's own .env
+            env:                    # written to the profile's own .env
+              OPENROUTER_MODEL: x
+              OPENROUTER_API_KEY: {from_env: NAME}   # or {from_file: PATH}, {from_secret: NAME}
+                                                     # (hermesctl.references)
 
 Validation walks PyYAML's node tree, so every error names the file and line it is about.
 The file is untrusted input: read with a size cap, as UTF-8 only, nesting depth-limited, values

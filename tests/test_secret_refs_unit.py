@@ -157,3 +157,10 @@ def test_the_image_writes_secrets_into_env_and_reports_only_names(home, tmp_path
     assert "from-swarm" not in json.dumps(done)
     assert secretenv.load(["coder"], check=True, directory=str(secrets)) == \
         {"coder": {"TOKEN_A": "same", "TOKEN_B": "same"}}
+
+
+def test_the_example_fleet_file_holds_references_for_every_secret():
+    spec = load_fleet_file(str(ROOT / "compose" / "fleet.example.yaml"))
+    assert spec.warnings == ()
+    values = [v for c in spec.containers for p in c.profiles for v in p.env.values()]
+    assert values and all(isinstance(v, Reference) for v in values)
