@@ -5,6 +5,7 @@ value: a change is a different secret (swarm secrets are immutable, so its id st
 value), and drift in .env is judged inside the container (`hermes-slots load-secrets --check`).
 """
 import json
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -15,6 +16,8 @@ from hermesctl.inventory import HermesContainer
 from hermesctl.references import secret_references
 
 SECRET_MODE = 0o400
+# The file a from_secret becomes: neither profile names nor keys hold a dot.
+TARGET = re.compile(re.escape(SECRET_ENV_PREFIX) + r"([a-z0-9][a-z0-9_-]{0,63})\.([A-Za-z_][A-Za-z0-9_]{0,127})")
 DEFAULT_UID = "10000"
 BOOT_WAIT_S = 180
 
@@ -61,38 +64,49 @@ def _hermes_ids(container_spec: dict) -> tuple[str, str]:
 
 
 def plan(fleet, container: HermesContainer, cspec: ContainerSpec, ids: dict[str, str]
-         ) -> tuple[ServiceUpdate | None, list[tuple[str, str, str]], dict[tuple[str, str], str]]:
-    """(the service update, or None; (profile, KEY, detail) per changed secret; the keys whose
-    secret is attached already: {(profile, KEY): detail})."""
+         ) -> tuple[ServiceUpdate | None, list[tuple[str, str, str, str]], dict[tuple[str, str], str]]:
+    """(the service update, or None; (profile, KEY, action, detail) per secret to attach or
+    detach; the keys whose secret is attached already: {(profile, KEY): detail}).
+    A hermes-env secret of a profile the file names, for a key that is no from_secret (any more),
+    is detached: the image would otherwise write it over the file's value at every boot."""
+    if getattr(fleet, "manager", None) is None:
+        return None, [], {}
     wanted = {(p.name, key): ref for p in cspec.profiles for key, ref in p.env.items()
               if getattr(ref, "source", None) == "secret"}
-    if not wanted:
-        return None, [], {}
+    named = {p.name for p in cspec.profiles}
     task = fleet.task_of(container)
     if task is None:
         raise HermesctlError(f"{container.name}: not a current swarm task")
     service = fleet.manager.client.api.inspect_service(task.service)
     cs = service["Spec"]["TaskTemplate"]["ContainerSpec"]
     uid, gid = _hermes_ids(cs)
-    names = {target(p, k) for p, k in wanted}
-    attached = {s["File"]["Name"]: s for s in cs.get("Secrets") or [] if s.get("File")}
-    secrets = [s for s in cs.get("Secrets") or [] if (s.get("File") or {}).get("Name") not in names]
-    changed, settled = [], {}
+    secrets, attached, changes, settled = [], {}, [], {}
+    for s in cs.get("Secrets") or []:
+        match = TARGET.fullmatch((s.get("File") or {}).get("Name", ""))
+        if match is None:
+            secrets.append(s)  # not ours: kept as it is
+        elif (match.group(1), match.group(2)) in wanted:
+            attached[s["File"]["Name"]] = s
+        elif match.group(1) in named:
+            changes.append((match.group(1), match.group(2), "unset-secret",
+                            f"{match.group(2)} (secret {s.get('SecretName')} detached; .env keeps its value)"))
+        else:
+            secrets.append(s)  # a profile the file does not name: left alone
     for (profile, key), ref in sorted(wanted.items()):
         file = {"Name": target(profile, key), "UID": uid, "GID": gid, "Mode": SECRET_MODE}
         secrets.append({"SecretID": ids[ref.name], "SecretName": ref.name, "File": file})
         now = attached.get(file["Name"])
-        was = now["SecretID"][:12] if now else "unset"
-        detail = f"{key}={ref.describe()} (secret {ids[ref.name][:12]}, was {was})"
         if now and now["SecretID"] == ids[ref.name] and now["File"] == file:
             settled[(profile, key)] = f"{key}={ref.describe()} (.env differs from the secret)"
         else:
-            changed.append((profile, key, detail))
-    if not changed:
+            was = now["SecretID"][:12] if now else "unset"
+            changes.append((profile, key, "set-secret",
+                            f"{key}={ref.describe()} (secret {ids[ref.name][:12]}, was {was})"))
+    if not changes:
         return None, [], settled
     update = ServiceUpdate(service["ID"], service["Spec"]["Name"], task.node, secrets,
-                           [(p, k) for p, k, _ in changed])
-    return update, changed, settled
+                           [(p, k) for p, k, _, _ in changes])
+    return update, sorted(changes), settled
 
 
 def drift(fleet, container: HermesContainer) -> dict[str, dict[str, str]]:

@@ -125,10 +125,25 @@ def test_a_swarm_secret_reaches_env_through_the_image_and_rotates_with_one_resta
     assert wait_for(lambda: svstat(c, "coder")["up"] and svstat(c, "coder")["pid"]) != pid
     assert "tampered" not in drift.stdout + drift.stderr
 
+    # Back to a value from the operator's environment: the secret is detached (one restart), so
+    # that no boot writes it over the file's value again.
+    fleet.write_text(FLEET.format(secret="x").replace("{from_secret: x}", "{from_env: HCT_TEST_DISCORD}"))
+    env = {"HCT_TEST_DISCORD": "discord-from-env-77"}
+    back = hermesctl("--swarm", url, "apply", "-f", str(fleet), "--json", env=env)
+    assert back.code == 0, back
+    assert [(ch["action"], ch["detail"].split(" (")[0]) for ch in back.json()["changes"]] == [
+        ("set-env", "DISCORD_BOT_TOKEN=from_env:HCT_TEST_DISCORD"), ("unset-secret", "DISCORD_BOT_TOKEN")]
+    assert _tasks(swarm) == tasks + 3
+    c = wait_for(lambda: _task(swarm), timeout=60, what="the task without the secret booted")
+    assert _token(c) == "discord-from-env-77"
+    assert "hermes-env" not in sh(c, "ls /run/secrets 2>/dev/null || true")
+    assert hermesctl("--swarm", url, "apply", "-f", str(fleet), "--json", env=env).json()["changes"] == []
+    assert _tasks(swarm) == tasks + 3
+
     # A secret the swarm does not have: refused with the file's line, nothing changed.
     fleet.write_text(FLEET.format(secret="hct-discord-v9"))
     missing = hermesctl("--swarm", url, "apply", "-f", str(fleet))
     assert missing.code == 2, missing
     assert missing.stderr.strip() == (f"hermesctl: {fleet}:8: env DISCORD_BOT_TOKEN: no swarm secret named "
                                       "'hct-discord-v9' (docker secret create)")
-    assert _tasks(swarm) == tasks + 2
+    assert _tasks(swarm) == tasks + 3

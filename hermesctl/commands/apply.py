@@ -156,8 +156,8 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
         if p.name in reload:
             changes.append(Change(container.endpoint, container.name, p.name, "load-secrets",
                                   ", ".join(reload[p.name])))
-        changes += [Change(container.endpoint, container.name, p.name, "set-secret", detail)
-                    for profile, _, detail in secret_changes if profile == p.name]
+        changes += [Change(container.endpoint, container.name, p.name, action, detail)
+                    for profile, _, action, detail in secret_changes if profile == p.name]
         slot = snapshot.slots.get(p.name)
         wanted_up = bool(slot and slot.status and (slot.status.up or slot.status.wanted_up))
         if p.gateway == "running" and not wanted_up:
@@ -225,7 +225,7 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
         ch.ok, ch.message = res.ok, "deleted" if res.ok else res.stderr.strip()
     if plan.service_update is not None:  # last: everything above is on the task it replaces
         ok, message = swarm_secrets.apply_update(fleet, plan.service_update)
-        for ch in (x for x in plan.changes if x.action == "set-secret"):
+        for ch in (x for x in plan.changes if x.action in ("set-secret", "unset-secret")):
             ch.ok, ch.message = ok, message
 
 
