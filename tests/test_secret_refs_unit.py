@@ -164,3 +164,109 @@ def test_the_example_fleet_file_holds_references_for_every_secret():
     assert spec.warnings == ()
     values = [v for c in spec.containers for p in c.profiles for v in p.env.values()]
     assert values and all(isinstance(v, Reference) for v in values)
+
+
+# apply's branches for from_secret on recorded answers: what it asks, what it plans.
+from hermesctl.commands.apply import make_plan  # noqa: E402
+from hermesctl.contract import AGENT, SLOTS_TOOL  # noqa: E402
+from hermesctl.execs import ExecResult  # noqa: E402
+from hermesctl.swarm import SwarmFleet, SwarmTask  # noqa: E402
+
+from fakefleet import FakeFleet, container, recorded  # noqa: E402
+
+SECRETS = {"tok-v1": "sid1aaaaaaaaaaaaaaaaaaaaa", "tok-v2": "sid2bbbbbbbbbbbbbbbbbbbbb"}
+
+
+class FakeManagerAPI:
+    def __init__(self, attached: list[dict]):
+        self.attached = attached
+
+    def secrets(self):
+        return [{"ID": sid, "Spec": {"Name": name}} for name, sid in SECRETS.items()]
+
+    def inspect_service(self, name):
+        return {"ID": "svc1", "Spec": {"Name": name, "TaskTemplate": {"ContainerSpec": {
+            "Env": ["PUID=1234"], "Secrets": self.attached}}}}
+
+
+class FakeSwarm(FakeFleet, SwarmFleet):
+    """A swarm fleet on recorded answers: one task, `pa` up; get-env and load-secrets --check
+    answered here, every exec recorded."""
+
+    def __init__(self, attached: list[dict], check: dict):
+        h1 = container("h1")
+        super().__init__([h1], {"h1": {"status": recorded("status-h1.json"), "profiles": {
+            "schema": "hermes-contract/v1", "verb": "profiles",
+            "profiles": [{"name": "pa", "readable": True, "has_soul": True, "registered": True}]}}})
+        self.manager = type("Manager", (), {"client": type("Client", (), {"api": FakeManagerAPI(attached)})})()
+        self.tasks = [SwarmTask("t1", "st_h1", "h1", 1, "default", "running", h1.id)]
+        self.check = check
+
+    def run(self, c, argv, **kwargs):
+        if argv[:2] == [SLOTS_TOOL, "get-env"]:
+            self.calls.append((c.name, argv))
+            return ExecResult(0, json.dumps({"pa": {"MODEL": "old"}}), "")
+        if argv == [SLOTS_TOOL, "load-secrets", "--check"]:
+            self.calls.append((c.name, argv))
+            return ExecResult(0, json.dumps(self.check), "")
+        return super().run(c, argv, **kwargs)
+
+
+def _attached(secret: str, uid: str = "1234") -> list[dict]:
+    return [{"SecretID": SECRETS[secret], "SecretName": secret,
+             "File": {"Name": "hermes-env.pa.TOKEN", "UID": uid, "GID": "10000", "Mode": 0o400}},
+            {"SecretID": "other", "SecretName": "tls", "File": {"Name": "tls.pem", "UID": "0", "GID": "0", "Mode": 0o400}}]
+
+
+def _swarm_plan(tmp_path, fleet, secret: str = "tok-v2", model: str = "new"):
+    path = tmp_path / "fleet.yaml"
+    path.write_text(f"version: 1\ncontainers:\n  h1:\n    profiles:\n      pa:\n        env:\n"
+                    f"          TOKEN: {{from_secret: {secret}}}\n          MODEL: {model}\n")
+    [plan] = make_plan(fleet, resolve(load_fleet_file(str(path))), prune=False)
+    return [(ch.action, ch.detail) for ch in plan.changes], plan.service_update
+
+
+def test_a_rotated_secret_is_one_service_update_and_no_gateway_restart(tmp_path):
+    fleet = FakeSwarm(_attached("tok-v1"), check={})
+    changes, update = _swarm_plan(tmp_path, fleet)
+    assert changes == [("set-env", f"MODEL={MASK}"),
+                       ("set-secret", "TOKEN=from_secret:tok-v2 (secret sid2bbbbbbbb, was sid1aaaaaaaa)")]
+    assert [s["SecretName"] for s in update.secrets] == ["tls", "tok-v2"]  # others kept
+    assert update.secrets[1]["File"] == {"Name": "hermes-env.pa.TOKEN", "UID": "1234", "GID": "10000",
+                                         "Mode": 0o400}  # the task's hermes (PUID), owner-only
+    # The host asked for the literal's current value only, never the secret's.
+    [get_env] = [argv for _, argv in fleet.calls if argv[:2] == [SLOTS_TOOL, "get-env"]]
+    assert "TOKEN" not in get_env and "MODEL" in get_env
+    assert all(argv[0] in (SLOTS_TOOL, AGENT) or argv[0].startswith("/command/") for _, argv in fleet.calls)
+
+
+def test_an_attached_secret_env_lost_is_loaded_and_the_gateway_restarted_once(tmp_path):
+    fleet = FakeSwarm(_attached("tok-v2"), check={"pa": {"TOKEN": "differs"}})
+    changes, update = _swarm_plan(tmp_path, fleet, model="old")
+    assert update is None
+    assert changes == [("load-secrets", "TOKEN=from_secret:tok-v2 (.env differs from the secret)"),
+                       ("restart", "settings changed")]
+    fleet = FakeSwarm(_attached("tok-v2"), check={"pa": {"TOKEN": "same"}})
+    assert _swarm_plan(tmp_path, fleet, model="old") == ([], None)
+
+
+def test_a_secret_no_longer_named_is_detached(tmp_path):
+    fleet = FakeSwarm(_attached("tok-v1"), check={})
+    path = tmp_path / "fleet.yaml"
+    path.write_text("version: 1\ncontainers:\n  h1:\n    profiles:\n      pa:\n        env:\n          MODEL: old\n")
+    [plan] = make_plan(fleet, resolve(load_fleet_file(str(path))), prune=False)
+    assert [(ch.action, ch.detail) for ch in plan.changes] == [
+        ("unset-secret", "TOKEN (secret tok-v1 detached; .env keeps its value)")]
+    assert [s["SecretName"] for s in plan.service_update.secrets] == ["tls"]
+
+
+def test_from_secret_needs_a_swarm_and_an_existing_secret(tmp_path):
+    plain = FakeFleet([container("h1")], {})
+    path = tmp_path / "fleet.yaml"
+    path.write_text("version: 1\ncontainers:\n  h1:\n    profiles:\n      pa:\n        env:\n"
+                    "          TOKEN: {from_secret: tok-v1}\n")
+    with pytest.raises(UsageError, match=rf"^{path}:7: env TOKEN: from_secret is a Docker Swarm secret"):
+        make_plan(plain, load_fleet_file(str(path)), prune=False)
+    assert plain.calls == []  # refused before any container was asked
+    with pytest.raises(UsageError, match=rf"^{path}:7: env TOKEN: no swarm secret named 'tok-v9'"):
+        _swarm_plan(tmp_path, FakeSwarm([], check={}), secret="tok-v9")
