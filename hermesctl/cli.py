@@ -447,7 +447,8 @@ def upgrade_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., hel
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Optional[float] = None):
     from hermesctl.fleetfile import load_fleet_file
     r = _run(ctx, json_output, timeout)
-    spec = load_fleet_file(file)  # validated before any endpoint is contacted
+    from hermesctl.references import resolve
+    spec = resolve(load_fleet_file(file))  # validated, references read, before any endpoint is contacted
     if r.fleet_file is None and spec.endpoints:
         r.fleet_file = file
     return r, spec
