@@ -31,7 +31,8 @@ from common import IMAGE, client, remove, run_id, start_fleet, timed  # noqa: E4
 
 from rich.console import Console  # noqa: E402
 
-from hermesctl.commands.ps import collect, live_rows, render_table  # noqa: E402
+from hermesctl.commands.ps import render_table  # noqa: E402
+from hermesctl.engine.rows import collect, live_rows  # noqa: E402
 from hermesctl.contract import AGENT, FAST_STATUS_ARGV  # noqa: E402
 from hermesctl.endpoints import connect, resolve  # noqa: E402
 from hermesctl.fleet import Fleet  # noqa: E402

@@ -26,7 +26,7 @@ from common import IMAGE, client, remove, run_id, start_fleet, timed  # noqa: E4
 
 from rich.console import Console  # noqa: E402
 
-from hermesctl.commands.ps import collect  # noqa: E402
+from hermesctl.engine.rows import collect  # noqa: E402
 from hermesctl.commands.ps_served import show  # noqa: E402
 from hermesctl.endpoints import connect, resolve  # noqa: E402
 from hermesctl.fleet import Fleet  # noqa: E402

@@ -68,3 +68,9 @@ def answer(result, *, where: str) -> dict:
 def ask(fleet, container, verb: str, *args: str, **kwargs) -> dict:
     """One question to the agent of `container`, within the fleet's exec deadline."""
     return answer(fleet.run(container, argv(verb, *args), **kwargs), where=container.name)
+
+
+def tail_argv(profile: str, lines: int, follow: bool) -> list[str]:
+    """The agent's `tail`: its first line is {"pid": N} (tail's own pid after the agent execs it),
+    so a follower can be stopped afterwards: closing the API stream ends nothing inside."""
+    return argv("tail", profile, "--lines", str(lines), *(["--follow"] if follow else []))

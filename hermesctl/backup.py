@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker.errors
 
+from hermesctl.backends.daemon import APIError
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import ExecError, HermesctlError, UsageError
 from hermesctl.exit_codes import ExitStatus
@@ -104,7 +104,7 @@ class _Chunks(io.RawIOBase):
 
 
 def _stream_tar(endpoint: Endpoint, container_id: str, path: str) -> tarfile.TarFile:
-    stream, _ = endpoint.client.api.get_archive(container_id, path, chunk_size=1 << 20)
+    stream = endpoint.daemon.get_archive(container_id, path)
     return tarfile.open(fileobj=io.BufferedReader(_Chunks(stream), 1 << 20), mode="r|")
 
 
@@ -198,8 +198,8 @@ def _container_facts(endpoint: Endpoint, inspect: dict) -> dict:
     version = labels.get(VERSION_LABEL)
     if version is None:
         try:
-            version = (endpoint.client.api.inspect_image(inspect["Image"])["Config"].get("Labels") or {}).get(VERSION_LABEL)
-        except docker.errors.APIError:
+            version = (endpoint.daemon.inspect_image(inspect["Image"])["Config"].get("Labels") or {}).get(VERSION_LABEL)
+        except APIError:
             version = None
     return {"name": inspect["Name"].lstrip("/"), "id": inspect["Id"], "endpoint": endpoint.name,
             "image": inspect["Config"]["Image"], "image_id": inspect["Image"],
@@ -212,7 +212,7 @@ def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: s
     The archive appears only when complete (written under a temporary name, then renamed).
     `describe_as` overrides the manifest's container facts (a swarm service read through a
     stand-in container that only holds its volume)."""
-    inspect = endpoint.client.api.inspect_container(container)
+    inspect = endpoint.daemon.inspect_container(container)
     facts = {**_container_facts(endpoint, inspect), **(describe_as or {})}
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -390,43 +390,40 @@ def restore_archive(endpoint: Endpoint, container_id: str, path: Path, *,
                 written += 1
         spool.seek(0)
         if written:
-            endpoint.client.api.put_archive(container_id, os.path.dirname(DATA_DIR), spool)
+            endpoint.daemon.put_archive(container_id, os.path.dirname(DATA_DIR), spool)
     return written
 
 
 def run_helper(endpoint: Endpoint, container_id: str, image: str, argv: list[str]) -> None:
     """Run argv as root in a throwaway container that shares `container_id`'s volumes: how we
     change a stopped container's /opt/data (exec needs a running container)."""
-    api = endpoint.client.api
-    created = api.create_container(image, entrypoint=[argv[0]], command=argv[1:], user="0:0",
-                                   network_disabled=True, labels={"io.hermes-agent.helper": "restore"},
-                                   host_config=api.create_host_config(volumes_from=[f"{container_id}:rw"],
-                                                                      network_mode="none"))
+    daemon = endpoint.daemon
+    helper = daemon.create_helper(image, entrypoint=[argv[0]], command=argv[1:], user="0:0",
+                                  labels={"io.hermes-agent.helper": "restore"},
+                                  volumes_from=[f"{container_id}:rw"])
     try:
-        api.start(created["Id"])
-        code = api.wait(created["Id"], timeout=120)["StatusCode"]
+        daemon.start(helper)
+        code = daemon.wait(helper, timeout=120)
         if code != 0:
-            logs = api.logs(created["Id"]).decode("utf-8", "replace").strip().splitlines()
+            logs = daemon.logs(helper).decode("utf-8", "replace").strip().splitlines()
             raise ExecError(f"{' '.join(argv[:2])} in a helper container exited {code}: "
                             f"{logs[-1] if logs else 'no output'}")
     finally:
-        api.remove_container(created["Id"], force=True)
+        daemon.remove(helper, force=True)
 
 
 def volume_holder(endpoint: Endpoint, image: str, mounts: list[dict], name: str) -> str:
     """A created, never started container with these swarm volume mounts (Source, Target):
     get_archive/put_archive reach a volume through it while nothing runs on it."""
-    api = endpoint.client.api
+    daemon = endpoint.daemon
     binds = []
     for m in mounts:
         if m.get("Type", "volume") != "volume" or not m.get("Source"):
             continue
-        api.inspect_volume(m["Source"])  # never create an empty stand-in for a missing volume
+        daemon.inspect_volume(m["Source"])  # never create an empty stand-in for a missing volume
         binds.append(f"{m['Source']}:{m['Target']}")
-    created = api.create_container(image, command=["true"], name=name, network_disabled=True,
-                                   labels={"io.hermes-agent.helper": "volume-holder"},
-                                   host_config=api.create_host_config(binds=binds, network_mode="none"))
-    return created["Id"]
+    return daemon.create_helper(image, command=["true"], name=name,
+                                labels={"io.hermes-agent.helper": "volume-holder"}, binds=binds)
 
 
 def clear_data(endpoint: Endpoint, container_id: str, image: str) -> None:

@@ -15,12 +15,6 @@ from hermesctl.parallel import fan_out
 from hermesctl.targets import Target
 
 
-def _tail_argv(profile: str, lines: int, follow: bool) -> list[str]:
-    """The agent's `tail`: its first line is {"pid": N} (tail's own pid after the agent execs it),
-    so a follower can be stopped afterwards: closing the API stream ends nothing inside."""
-    return agent.argv("tail", profile, "--lines", str(lines), *(["--follow"] if follow else []))
-
-
 def _sort_key(line: str) -> str:
     # s6-log's T prefix: "2026-11-25 01:28:04.131110895 ..." sorts lexically.
     return line[:29]
@@ -38,7 +32,7 @@ def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow
 
     def fetch(pair):
         c, p = pair
-        return fleet.run(c, _tail_argv(p, lines, False)).stdout
+        return fleet.run(c, agent.tail_argv(p, lines, False)).stdout
 
     merged = []
     for o in fan_out(fetch, pairs):
@@ -59,10 +53,10 @@ def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int) -> ExitStatu
 
     def reader(c: HermesContainer, p: str) -> None:
         try:
-            api = fleet.endpoint(c.endpoint).client.api
-            ex = api.exec_create(c.id, _tail_argv(p, lines, True), user=execs.HERMES_USER)
+            stream = fleet.endpoint(c.endpoint).daemon.exec_stream(c.id, agent.tail_argv(p, lines, True),
+                                                                   user=execs.HERMES_USER)
             buffer = b""
-            for chunk in api.exec_start(ex["Id"], stream=True):
+            for chunk in stream:
                 buffer += chunk
                 *complete, buffer = buffer.split(b"\n")
                 for raw in complete:

@@ -7,7 +7,8 @@ import fnmatch
 import sys
 from dataclasses import dataclass, fields
 
-from hermesctl.commands.ps import GatewayRow, exit_status, render_table
+from hermesctl.commands.ps import render_table
+from hermesctl.engine.rows import GatewayRow, exit_status
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.output import Output
 from hermesctl.targets import Target
