@@ -14,6 +14,9 @@ from derived_images import NEXT_VERSION, build_bad, build_next, build_unhealthy
 NEXT = f"hermes-agent:wtc-next-{RUN_ID}"
 BAD = f"hermes-agent:wtc-bad-{RUN_ID}"
 UNHEALTHY = f"hermes-agent:wtc-unhealthy-{RUN_ID}"
+# The image's healthcheck, checked every 2 s instead of 30 (upgrade waits for `healthy`).
+QUICK_HEALTH = {"test": ["CMD", "/opt/hermes/docker/healthcheck.sh"], "interval": 2_000_000_000,
+                "timeout": 5_000_000_000, "start_period": 60_000_000_000, "retries": 3}
 @pytest.fixture(scope="module")
 def images(docker_client, hermes_image):
     build_next(docker_client, NEXT, hermes_image)
@@ -38,7 +41,8 @@ def compose_fleet(docker_client, images, request):
         pytest.skip("docker compose v2 is not available")
     project = f"hctc{RUN_ID}{request.node.name[5:9].replace('_', '')}"
     env = {**os.environ, "COMPOSE_PROJECT_NAME": project, "HERMES_IMAGE": images[0],
-           "HERMES_1_DASHBOARD_PORT": str(_free_port()), "HERMES_2_DASHBOARD_PORT": str(_free_port())}
+           "HERMES_1_DASHBOARD_PORT": str(_free_port()), "HERMES_2_DASHBOARD_PORT": str(_free_port()),
+           "HERMES_HEALTH_INTERVAL": "2s"}  # upgrade waits for `healthy`: let Docker check often
     compose = ["docker", "compose", "-f", str(ROOT / "compose" / "compose.yaml")]
     up = subprocess.run(compose + ["up", "-d"], env=env, capture_output=True, text=True)
     assert up.returncode == 0, up.stderr
@@ -169,7 +173,8 @@ def test_upgrade_of_a_plain_container_keeps_its_anonymous_volume(docker_client, 
     # No -v: the image's VOLUME /opt/data gives it an anonymous volume.
     c = docker_client.containers.run(old, ["sleep", "infinity"], name=name, detach=True,
                                      environment={"HERMES_NOTE": "kept"}, labels={"team": "ops"},
-                                     restart_policy={"Name": "on-failure", "MaximumRetryCount": 3})
+                                     restart_policy={"Name": "on-failure", "MaximumRetryCount": 3},
+                                     healthcheck=QUICK_HEALTH)
     volume = next(m["Name"] for m in c.attrs["Mounts"] if m["Destination"] == "/opt/data")
     try:
         wait_ready(c)

@@ -118,19 +118,22 @@ class ContainerInstance:
         self.endpoint.daemon.remove(self.id)
 
     def undo(self) -> None:
+        """Remove the new container (also one an interrupted run created but never recorded:
+        whatever holds the name while the old one is set aside) and give the old its name back."""
         daemon = self.endpoint.daemon
-        if self.new_id is not None:
-            try:
-                daemon.stop(self.new_id, timeout=5)
-            except NotFound:
-                pass
-            try:
-                daemon.remove(self.new_id, force=True)
-            except NotFound:
-                pass
-            self.new_id = None
         if daemon.inspect_container(self.id)["Name"].lstrip("/") != self.name:
+            try:
+                holder = daemon.inspect_container(self.name)["Id"]
+            except NotFound:
+                holder = None
+            for new in {self.new_id, holder} - {None, self.id}:
+                try:
+                    daemon.stop(new, timeout=5)
+                    daemon.remove(new, force=True)
+                except NotFound:
+                    pass
             daemon.rename(self.id, self.name)
+        self.new_id = None
 
     def record(self) -> dict:
         return {"kind": self.kind, "endpoint": self.where, "name": self.name, "id": self.id,

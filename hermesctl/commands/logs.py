@@ -37,8 +37,8 @@ def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow
     merged = []
     for o in fan_out(fetch, pairs):
         (c, p), text = o.item, o.value
-        if not o.ok:
-            out.warn(f"{c.name}:{p}: {describe(o.error)}")
+        if not o.ok:  # reported once at the end, with the exit code of an answer that lacks it (7)
+            fleet.did_not_answer(c, o.error)
             continue
         merged += [(_sort_key(l), prefixes[(c.key, p)], l) for l in text.splitlines()[1:]]
     for _, prefix, line in sorted(merged, key=lambda t: t[0]) if len(pairs) > 1 else merged:

@@ -5,6 +5,7 @@ from dataclasses import asdict
 
 from rich.live import Live
 
+from hermesctl.engine import journal
 from hermesctl.engine.rows import GatewayRow, collect, exit_status, live_rows
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
@@ -40,9 +41,11 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
     if watch:
         return _watch(out, fleet, targets, wide=wide, interval=interval)
     rows = collect(fleet, targets)
+    interrupted = journal.interrupted()
     if out.json:
         out.document("ps", {
             "gateways": [asdict(r) | {"target": r.target} for r in rows],
+            "interrupted_operations": [journal.describe(r) for r in interrupted],
         })
     elif quiet:
         for r in rows:
@@ -50,6 +53,8 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
                 out.line(r.target)
     else:
         out.print(render_table(out, fleet, rows, wide=wide))
+    for r in interrupted:
+        out.warn(f"interrupted: {r.what} (at step {r.step}): `{journal.RECOVER_HINT}` finishes or undoes it")
     return exit_status(rows)
 
 

@@ -85,7 +85,9 @@ def pending() -> list[Record]:
 def alive(record: Record) -> bool:
     """Its process still runs (then it is in progress, not interrupted)."""
     pid = record.body.get("pid")
-    if not isinstance(pid, int) or pid == os.getpid():
+    if pid == os.getpid():
+        return True
+    if not isinstance(pid, int):
         return False
     try:
         os.kill(pid, 0)
@@ -94,6 +96,15 @@ def alive(record: Record) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def describe(record: Record) -> dict:
+    """What ps and doctor show of an interrupted operation, with its fix."""
+    inst = record.body.get("instance") or {}
+    return {"operation": record.body.get("operation"), "instance": inst.get("name") or inst.get("service"),
+            "where": inst.get("endpoint") or inst.get("node"), "image": record.body.get("image"),
+            "step": record.step, "backup": record.body.get("backup"), "record": str(record.path),
+            "fix": RECOVER_HINT}
 
 
 def interrupted() -> list[Record]:
