@@ -250,3 +250,22 @@ def second_dockerd(tag: str, image: str | None, *, extra_args: tuple[str, ...] =
         # dockerd bind-mounts its data root onto itself and leaves that mount behind.
         subprocess.run(["umount", "-l", str(root / "data")], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+DAEMON_FIXTURES = {"docker_client", "hermes_image"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that needs a daemon (directly or through another fixture) is marked `docker`, so
+    `pytest -m "not docker"` is the fast set: the fakes, the parsers, the agent on files."""
+    for item in items:
+        if DAEMON_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)
+
+
+try:  # Hypothesis finds its bugs in our runs, not CI's: the same examples on every run.
+    from hypothesis import settings as _hypothesis_settings
+    _hypothesis_settings.register_profile("derandomized", derandomize=True, database=None)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "derandomized"))
+except ImportError:
+    pass

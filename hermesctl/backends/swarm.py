@@ -161,7 +161,10 @@ class ServiceInstance:
         except ImageNotFound:
             raise NotFoundError(f"image {image} is not on node {self.node} "
                                 "(`docker save | docker load` it there first)") from None
-        return "already on the image" if self.image == image else "upgrade"
+        if self.image == image:
+            return "already on the image"
+        # As a stopped container is: nothing runs to upgrade, and nothing could show it serves.
+        return "skipped: scaled to 0 replicas" if not self.replicas_before else "upgrade"
 
     def _update(self, *, replicas: int, image: str | None = None, spec: dict | None = None) -> None:
         """Set the replica count, and the image or a whole previous task template."""
