@@ -14,7 +14,7 @@ What the verbs mean:
 from dataclasses import dataclass
 
 from hermesctl import agent
-from hermesctl.contract import BUSY_EXIT, FATAL_CONFIG_EXIT, SCANDIR, SLOT_PREFIX, SLOTS_TOOL  # noqa: F401
+from hermesctl.contract import BUSY_EXIT, FATAL_CONFIG_EXIT, SCANDIR, SLOT_PREFIX  # noqa: F401
 from hermesctl.errors import HermesctlError, describe
 from hermesctl.fleet import Fleet, Selection
 from hermesctl.models import Slot

@@ -263,7 +263,8 @@ def test_an_image_whose_healthcheck_never_passes_is_rolled_back(docker_client, i
     try:
         wait_ready(c)
         assert hermesctl("profile", "create", f"{name}:coder", "--start").code == 0
-        res = hermesctl("upgrade", name, "--image", NEVER_HEALTHY, "--settle", "2", "--timeout", "25",
+        # --timeout 45: the old container, back, is checked first after the image's 30 s interval.
+        res = hermesctl("upgrade", name, "--image", NEVER_HEALTHY, "--settle", "2", "--timeout", "45",
                         "--backup-dir", str(tmp_path), "--json")
         assert res.code == 1, res
         [outcome] = res.json()["containers"]

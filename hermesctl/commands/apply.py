@@ -5,11 +5,11 @@ profiles, write their .env settings (values travel in the exec environment, neve
 secrets are never printed), start/stop gateways, restart running ones whose settings changed.
 Nothing is deleted unless --prune. A second apply with no change plans nothing.
 """
-import json
 import secrets
 from dataclasses import asdict, dataclass, field
 
-from hermesctl.commands.profile import SLOTS_TOOL, list_profiles
+from hermesctl import agent
+from hermesctl.commands.profile import list_profiles
 from hermesctl.errors import ExecError, HermesctlError, describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection, Unreachable
@@ -89,10 +89,10 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     snapshot = fleet.probe(container)
     existing = {p["name"]: p for p in list_profiles(fleet, container)}
     keys = sorted({k for p in spec.profiles for k in p.env} | set(API_SERVER_KEYS))
-    got = fleet.run(container, [SLOTS_TOOL, "get-env", *keys])
-    if not got.ok:
-        raise ExecError(f"{container.name}: cannot read profile settings: {got.stderr.strip()}")
-    envs: dict[str, dict] = json.loads(got.stdout)
+    try:
+        envs: dict[str, dict] = fleet.ask(container, "get-env", *keys)["profiles"]
+    except HermesctlError as exc:
+        raise ExecError(f"{container.name}: cannot read profile settings: {describe(exc)}") from None
     owners = port_owners(envs)
     changes: list[Change] = []
     for p in spec.profiles:
@@ -141,16 +141,25 @@ def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool =
     return plans
 
 
+def _agent_error(result, where: str) -> str:
+    """The message of an agent's error document (or what the exec said)."""
+    try:
+        agent.answer(result, where=where)
+        return f"exit {result.exit_code}"
+    except HermesctlError as exc:
+        return describe(exc)
+
+
 def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
     c = plan.container
     for ch in (x for x in plan.changes if x.action == "create"):
         res = run_locked(fleet, c, ["hermes", "profile", "create", ch.profile])
-        ok = res.ok and run_locked(fleet, c, [SLOTS_TOOL, "adopt", ch.profile]).ok
+        ok = res.ok and run_locked(fleet, c, agent.argv("adopt", ch.profile)).ok
         ch.ok, ch.message = ok, "created" if ok else ((res.stderr or res.stdout).strip().splitlines() or ["failed"])[-1]
     for ch in (x for x in plan.changes if x.action == "set-env"):
         env = {f"HERMESCTL_ENV_{k}": v for k, v in ch.env.items()}
-        res = run_locked(fleet, c, [SLOTS_TOOL, "set-env", ch.profile, *sorted(ch.env)], environment=env)
-        ch.ok, ch.message = res.ok, "written" if res.ok else res.stderr.strip()
+        res = run_locked(fleet, c, agent.argv("set-env", ch.profile, *sorted(ch.env)), environment=env)
+        ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
     snapshot = fleet.probe(c) if any(x.action in ("start", "stop", "restart") for x in plan.changes) else plan.snapshot
     for verb in ("stop", "start", "restart"):
         batch = [x for x in plan.changes if x.action == verb]
