@@ -130,3 +130,14 @@ def test_the_checks_see_what_they_check():
     assert "hermesctl.backends.daemon" in graph["hermesctl.execs"]
     assert layer("hermesctl.commands.ps") > layer("hermesctl.serve.refresher") > layer("hermesctl.engine.rows")
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]
+
+
+def test_every_json_document_goes_through_output():
+    """Commands print JSON only through output.Output (document, json_line)."""
+    offenders = []
+    for name, path in _modules().items():
+        if name.startswith(("hermesctl.commands.", "hermesctl.engine.", "hermesctl.cli")):
+            text = path.read_text()
+            if "json.dumps" in text or "sys.stdout.write(json" in text:
+                offenders.append(name)
+    assert offenders == []
