@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +23,9 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # Ryuk's image cannot be pulled here; every container is removed by our own fixtures instead.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 RUN_ID = uuid.uuid4().hex[:6]
+# Records of the tests' own upgrades (hermesctl.engine.journal) and default backups stay out of
+# the operator's ~/.local/state: one directory per test session (subprocesses inherit it).
+os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix=f"hct-{RUN_ID}-state-"))
 
 
 def _unavailable(reason: str):

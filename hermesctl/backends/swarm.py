@@ -370,21 +370,34 @@ class SwarmBackend(Fleet):
         manager = self.manager.daemon
         service = manager.inspect_service(service_name)
         if not node:
-            node = self._last_node(service["ID"])
+            node = self._last_node(service)
         replicas = service["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas") or 0
         self._ensure_node(node)
         return ServiceInstance(self, service["ID"], service["Spec"]["Name"], node, service["Spec"], replicas)
 
-    def _last_node(self, service_id: str) -> str:
-        """The node of the service's most recent task, whatever its state: where its volume is."""
-        tasks = sorted(self.manager.daemon.tasks(filters={"service": service_id}),
-                       key=lambda t: t.get("UpdatedAt") or "", reverse=True)
-        nodes = {n["ID"]: n["Description"]["Hostname"] for n in self.manager.daemon.nodes()}
-        for t in tasks:
-            if nodes.get(t.get("NodeID", "")):
-                return nodes[t["NodeID"]]
-        raise HermesctlError(f"cannot tell which node holds the volume of service {service_id[:12]}: "
-                             "it never ran a task")
+    def _last_node(self, service: dict) -> str:
+        """Where a service with no task keeps its volume: swarm forgets the tasks of a service
+        scaled to 0, so ask every node which one holds the service's named volumes."""
+        sources = [m["Source"] for m in service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Mounts") or []
+                   if m.get("Type", "volume") == "volume" and m.get("Source")]
+        if not sources:
+            raise HermesctlError(f"service {service['Spec']['Name']} has no named volume: nothing to reach")
+        hostnames = sorted(n["Description"]["Hostname"] for n in self.manager.daemon.nodes())
+
+        def holds(hostname: str) -> bool:
+            self._ensure_node(hostname)
+            try:
+                self.endpoint(hostname).daemon.inspect_volume(sources[0])
+                return True
+            except NotFound:
+                return False
+
+        found = [o.item for o in fan_out(holds, hostnames) if o.ok and o.value]
+        if len(found) != 1:
+            raise HermesctlError(f"cannot tell which node holds volume {sources[0]} of service "
+                                 f"{service['Spec']['Name']}: " + (f"{', '.join(found)} all have one" if found
+                                                                   else "no node answering has it"))
+        return found[0]
 
     def _ensure_node(self, hostname: str) -> None:
         """Connect to a node not in use by any current task (a service at 0 replicas)."""

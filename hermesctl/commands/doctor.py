@@ -140,7 +140,8 @@ def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> Ex
             findings.append(Finding(o.item.endpoint, o.item.name, "reachable", False,
                                     f"{entry.reason}: {entry.message}",
                                     "see `docker logs` and the exec that hangs (hermesctl --timeout)"))
-    for r in journal.interrupted():  # the host's own records: hermesctl was stopped mid-operation
+    # The host's own records of operations stopped midway (all of them, or the targets').
+    for r in journal.interrupted(journal.instance_names(containers) if targets else None):
         d = journal.describe(r)
         findings.append(Finding(d["where"] or "-", d["instance"] or "-", "interrupted-operation", False,
                                 f"{r.what} stopped at step {d['step']} (backup {d['backup'] or 'not made'})",

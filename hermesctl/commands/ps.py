@@ -41,7 +41,9 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
     if watch:
         return _watch(out, fleet, targets, wide=wide, interval=interval)
     rows = collect(fleet, targets)
-    interrupted = journal.interrupted()
+    # Operations stopped midway: all of them, or the selected instances'.
+    selected = [c for c in fleet.containers() if any(c.name == r.container for r in rows)]
+    interrupted = journal.interrupted(journal.instance_names(selected) if targets else None)
     if out.json:
         out.document("ps", {
             "gateways": [asdict(r) | {"target": r.target} for r in rows],

@@ -107,5 +107,22 @@ def describe(record: Record) -> dict:
             "fix": RECOVER_HINT}
 
 
-def interrupted() -> list[Record]:
-    return [r for r in pending() if not alive(r)]
+def interrupted(names: set[str] | None = None) -> list[Record]:
+    """Records whose process is gone; with `names`, only those about one of these instances
+    (a container's name, its NAME-pre-upgrade, or a service's name)."""
+    found = [r for r in pending() if not alive(r)]
+    if names is None:
+        return found
+    return [r for r in found if describe(r)["instance"] in names]
+
+
+def instance_names(containers) -> set[str]:
+    """The instance names a list of HermesContainers stands for (for `interrupted`)."""
+    names = set()
+    for c in containers:
+        names.add(c.name)
+        if c.name.endswith("-pre-upgrade"):
+            names.add(c.name[: -len("-pre-upgrade")])
+        if c.service:
+            names.add(c.service)
+    return names
