@@ -20,6 +20,7 @@ from hermesctl.lifecycle import run_locked
 from hermesctl.names import DEFAULT_PROFILE
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
+from hermesctl.results import ItemResult, exit_status
 from hermesctl.probe import ContainerSnapshot
 from hermesctl.targets import Target
 
@@ -44,6 +45,11 @@ class Change:
     env: dict = field(default_factory=dict, repr=False)  # values to write (not rendered)
     ok: bool | None = None
     message: str = ""
+
+    def as_result(self) -> ItemResult:
+        done = self.ok is True  # a change not made (None) did not succeed either
+        return ItemResult(f"{self.endpoint}/{self.container}:{self.profile} {self.action}", done,
+                          "ok" if done else "failed", self.message)
 
 
 @dataclass
@@ -208,7 +214,7 @@ def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: b
                 if ch.ok is None:
                     ch.ok, ch.message = False, describe(o.error)
     render(out, spec, plans, applied=True)
-    return ExitStatus.OK if all(ch.ok for p in plans for ch in p.changes) else ExitStatus.FAILED
+    return exit_status([ch.as_result() for p in plans for ch in p.changes])
 
 
 def diff(out: Output, fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool = False) -> ExitStatus:

@@ -9,6 +9,7 @@ from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
+from hermesctl.results import ItemResult, exit_status
 from hermesctl.probe import snapshot_from_status
 from hermesctl.targets import Target
 
@@ -27,6 +28,11 @@ class Finding:
     fixed: bool = False
     pids: list[int] | None = None  # gateway-orphaned: the processes --fix ends ...
     restart: str | None = None     # ... and the profile it then starts under s6 (desired running)
+
+    def as_result(self) -> ItemResult:
+        good = self.ok or self.fixed
+        return ItemResult(f"{self.endpoint}/{self.container} {self.check}", good, "ok" if good else "problem",
+                          self.detail)
 
 
 def _likely_cause(state) -> str:
@@ -159,4 +165,4 @@ def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> Ex
                  f.detail if not f.ok else "", "" if f.ok or f.fixed else f.fix] for f in findings]
         out.print(out.table(["CONTAINER", "CHECK", "RESULT", "DETAIL", "FIX"], rows,
                             endpoints=[f.endpoint for f in findings]))
-    return ExitStatus.FAILED if problems else ExitStatus.OK
+    return exit_status([f.as_result() for f in findings])
