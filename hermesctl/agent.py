@@ -6,7 +6,7 @@ one of our errors (contract.ERROR_EXITS is the agent's side of the same table).
 """
 import json
 
-from hermesctl.contract import AGENT, SCHEMA
+from hermesctl.contract import AGENT, LIFELINE_OPTION, SCHEMA
 from hermesctl.errors import ExecError, HermesctlError, InvalidNameError, NotFoundError, UsageError
 
 # Error codes with an exit status of ours; the others (busy, failed) raise AgentError(code).
@@ -71,6 +71,7 @@ def ask(fleet, container, verb: str, *args: str, **kwargs) -> dict:
 
 
 def tail_argv(profile: str, lines: int, follow: bool) -> list[str]:
-    """The agent's `tail`: its first line is {"pid": N} (tail's own pid after the agent execs it),
-    so a follower can be stopped afterwards: closing the API stream ends nothing inside."""
-    return argv("tail", profile, "--lines", str(lines), *(["--follow"] if follow else []))
+    """The agent's `tail`: its first line is {"pid": N}, so a follower can be stopped afterwards.
+    A follower also holds its stdin open (the exec attaches it): when this process goes, however
+    it goes, Docker closes that stdin and the follower ends (contract.LIFELINE_OPTION)."""
+    return argv("tail", profile, "--lines", str(lines), *(["--follow", LIFELINE_OPTION] if follow else []))

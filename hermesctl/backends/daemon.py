@@ -128,12 +128,13 @@ class Daemon:
 
     def create_helper(self, image: str, *, command: list[str], entrypoint: list[str] | None = None,
                       name: str | None = None, user: str | None = None, labels: dict | None = None,
-                      volumes_from: list[str] | None = None, binds: list[str] | None = None) -> str:
+                      volumes_from: list[str] | None = None, binds: list[str] | None = None,
+                      environment: dict | None = None) -> str:
         """A container with no network, for reaching volumes (never started, or run once)."""
         host_config = self._api.create_host_config(volumes_from=volumes_from, binds=binds, network_mode="none")
         return self._call("create", lambda: self._api.create_container(
             image, entrypoint=entrypoint, command=command, name=name, user=user, network_disabled=True,
-            labels=labels, host_config=host_config))["Id"]
+            environment=environment, labels=labels, host_config=host_config))["Id"]
 
     # --- archives -------------------------------------------------------------------------
     def get_archive(self, ref: str, path: str) -> Iterator[bytes]:
@@ -151,9 +152,10 @@ class Daemon:
         out, err = self._api.exec_start(created["Id"], demux=True)
         return self._api.exec_inspect(created["Id"])["ExitCode"], out or b"", err or b""
 
-    def exec_stream(self, ref: str, argv: list[str], *, user: str, stderr: bool = True):
-        """argv's output as it comes (a generator of chunks with a close())."""
-        created = self._api.exec_create(ref, argv, user=user, stdout=True, stderr=stderr)
+    def exec_stream(self, ref: str, argv: list[str], *, user: str, stderr: bool = True, stdin: bool = False):
+        """argv's output as it comes (a generator of chunks with a close()). With `stdin`, the
+        exec's stdin is attached and never written: it closes when we go (contract.LIFELINE_OPTION)."""
+        created = self._api.exec_create(ref, argv, user=user, stdout=True, stderr=stderr, stdin=stdin)
         return self._api.exec_start(created["Id"], stream=True)
 
     def events(self, since: int, filters: dict):

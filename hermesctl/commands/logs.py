@@ -53,8 +53,9 @@ def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int) -> ExitStatu
 
     def reader(c: HermesContainer, p: str) -> None:
         try:
+            # A follower holds its stdin open: when we go, Docker closes it and the follower ends.
             stream = fleet.endpoint(c.endpoint).daemon.exec_stream(c.id, agent.tail_argv(p, lines, True),
-                                                                   user=execs.HERMES_USER)
+                                                                   user=execs.HERMES_USER, stdin=True)
             buffer = b""
             for chunk in stream:
                 buffer += chunk

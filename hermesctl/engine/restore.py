@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hermesctl import backup
+from hermesctl.restore import restore_tree
 from hermesctl.backends.base import Instance
 from hermesctl.errors import ContainerRunningError, ExecTimeoutError, UsageError
 from hermesctl.fleet import Fleet
@@ -17,19 +18,19 @@ def reason_of(exc: BaseException) -> str:
     return "timeout" if isinstance(exc, ExecTimeoutError) else "failed"
 
 
-def _one_backup(inst: Instance, out_dir: Path) -> backup.BackupResult:
+def _one_backup(inst: Instance, out_dir: Path, timeout: float) -> backup.BackupResult:
     if inst.kind == "service" and not inst.running:
         with inst.data() as data:
             facts = {"name": inst.name, "service": inst.name, "node": inst.where, "image": inst.image,
                      "running": False}
-            return backup.create_backup(data.endpoint, data.ref, out_dir, describe_as=facts)
+            return backup.create_backup(data.endpoint, data.ref, out_dir, describe_as=facts, timeout=timeout)
     data = inst.live_data()
-    return backup.create_backup(data.endpoint, data.ref, out_dir)
+    return backup.create_backup(data.endpoint, data.ref, out_dir, timeout=timeout)
 
 
 def back_up(fleet: Fleet, targets: list[Target], out_dir: Path) -> list[Outcome]:
     """One archive per instance, in parallel; outcomes per instance."""
-    return fan_out(lambda inst: _one_backup(inst, out_dir), fleet.instances(targets))
+    return fan_out(lambda inst: _one_backup(inst, out_dir, fleet.exec_timeout), fleet.instances(targets))
 
 
 @dataclass
@@ -55,9 +56,11 @@ def restore(fleet: Fleet, archive: Path, target: Target, *, force: bool) -> Rest
                                     "it, restore and start it again")
     if was_running:
         inst.stop()
-    with inst.data() as data:
-        backup.clear_data(data.endpoint, data.ref, data.image)
-        written = backup.restore_archive(data.endpoint, data.ref, archive)
-    if was_running:
-        inst.start()
+    try:
+        with inst.data() as data:
+            owners = backup.hermes_ids(data.endpoint, data.ref)  # from its /etc/passwd: works stopped
+            written = restore_tree(data.endpoint, data.ref, archive, data.image, owners=owners)
+    finally:
+        if was_running:  # restored, or (it failed) the old data: either way it runs again
+            inst.start()
     return Restored(inst, manifest, written, was_running)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from hermesctl import backup
+from hermesctl import backup, restore
 from hermesctl.backends.base import Instance, Started
 from hermesctl.engine import journal
 from hermesctl.errors import HermesctlError, UsageError, describe
@@ -29,7 +29,6 @@ from hermesctl.inventory import HermesContainer
 from hermesctl.results import ItemResult
 
 POLL_S = 0.5
-RM_BATCH = 200  # paths per helper `rm` (argv, never a shell)
 
 
 @dataclass
@@ -115,14 +114,9 @@ def wait_until_serving(fleet: Fleet, started: Started, wanted: list[str], *, tim
 
 
 def put_back(data, made: backup.BackupResult) -> list[str]:
-    """Make a stopped instance's /opt/data what the backup holds again (logs aside): files the
-    new image added are removed, changed ones restored. The paths it touched."""
-    diff = backup.diff_against(data.endpoint, data.ref, made.manifest)
-    for i in range(0, len(diff.added), RM_BATCH):
-        paths = [f"{backup.DATA_DIR}/{p}" for p in diff.added[i:i + RM_BATCH]]
-        backup.run_helper(data.endpoint, data.ref, data.image, ["rm", "-f", "--", *paths])
-    if diff.changed:
-        backup.restore_archive(data.endpoint, data.ref, made.path, only=set(diff.changed))
+    """Make a stopped instance's /opt/data exactly what the backup holds again (logs aside;
+    hermesctl.restore.roll_back_data). The paths it changed or removed."""
+    diff = restore.roll_back_data(data.endpoint, data.ref, data.image, made.path)
     return diff.changed + diff.added
 
 
@@ -163,7 +157,8 @@ class Upgrade:
             with inst.data() as data:
                 facts = {"name": name, "image": old_image, "running": False} if inst.kind == "service" else None
                 made = backup.create_backup(data.endpoint, data.ref, self.backup_dir, describe_as=facts,
-                                            label="pre-upgrade-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+                                            label="pre-upgrade-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+                                            timeout=self.fleet.exec_timeout)
         except Exception as exc:  # noqa: BLE001 - no backup, no upgrade
             self.say(f"{position} {name}: no backup ({describe(exc)}); starting it again, unchanged")
             inst.start()
@@ -266,7 +261,7 @@ def require_writable(directory: Path) -> None:
     """The backup directory, checked before anything is stopped."""
     import os
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        backup.private_dir(directory)
     except OSError as exc:
         raise UsageError(f"cannot create the backup directory {directory}: {exc.strerror}") from None
     if not os.access(directory, os.W_OK | os.X_OK):

@@ -22,14 +22,43 @@ def fail(code: str, message: str) -> int:
 
 
 def tail(args: dict) -> int:
-    """tail PROFILE [--lines N] [--follow]: print {"pid": N}, then become tail(1) on the log
-    (same pid: the host ends a follower with it; closing the API stream ends nothing inside)."""
+    """tail PROFILE [--lines N] [--follow] [--until-stdin-closes]: print {"pid": N}, then become
+    tail(1) on the log (same pid: the host ends a follower with it). With the lifeline option we
+    stay, as tail's parent, until our stdin closes (the host went, however it went), then end it;
+    tail itself also ends within a second of us (--pid), whatever ended us."""
     import os
     path = os.path.join(C.hermes_home(os.environ), C.GATEWAY_LOG.format(profile=args["profile"]))
     _print({"schema": C.SCHEMA, "verb": "tail", "pid": os.getpid(), "path": path})
     sys.stdout.flush()
-    mode = ["-F"] if args["follow"] else []
-    os.execv("/usr/bin/tail", ["tail", "-n", str(args["lines"]), *mode, path])
+    follow = args["follow"]
+    command = ["tail", "-n", str(args["lines"]), *(["-F"] if follow else []), path]
+    if not (follow and args["until-stdin-closes"]):
+        os.execv("/usr/bin/tail", command)
+    return _tail_until_stdin_closes([*command[:-1], f"--pid={os.getpid()}", "-s", "1", path])
+
+
+def _tail_until_stdin_closes(command: list[str]) -> int:
+    import os
+    import select
+    import signal
+    child = os.fork()
+    if child == 0:
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.execv("/usr/bin/tail", command)
+    signal.signal(signal.SIGTERM, lambda *_: (os.kill(child, signal.SIGTERM), os._exit(0)))
+    while True:
+        ready, _, _ = select.select([0], [], [], 1.0)
+        if os.waitpid(child, os.WNOHANG)[0] == child:
+            return 0
+        if ready:
+            try:
+                data = os.read(0, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                os.kill(child, signal.SIGTERM)
+                os.waitpid(child, 0)
+                return 0
 
 
 def end_processes(args: dict) -> int:
@@ -91,7 +120,14 @@ def _serve(args: dict) -> int:
 
 def _watch(args: dict) -> int:
     from .watcher import run
-    return run()
+    return run(lifeline=args["until-stdin-closes"])
+
+
+def _snapshot_databases(args: dict) -> int:
+    _site_packages()  # the venv's sqlite3, as hermes-agent itself uses
+    from .dbsnapshot import main as snapshot
+    _print({"schema": C.SCHEMA, "verb": "snapshot-databases", **snapshot([args["directory"]])})
+    return 0
 
 
 def _slots(verb: str):
@@ -110,6 +146,7 @@ def _slots(verb: str):
 HANDLERS = {
     "profiles": _query("profiles"), "facts": _query("facts"), "boot-log": _boot_log, "health": _health,
     "serve": _serve, "watch": _watch, "tail": tail, "end-processes": end_processes,
+    "snapshot-databases": _snapshot_databases,
     **{verb: _slots(verb) for verb in ("operate", "register", "unregister", "adopt", "desire", "get-env",
                                        "set-env", "locked", "reconcile")},
 }

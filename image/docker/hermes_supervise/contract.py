@@ -27,6 +27,10 @@ STATE_FILE = "gateway_state.json"  # in the profile's directory
 CONTROL_DIR = ".hermesctl"         # HERMES_HOME/.hermesctl: the operation lock and records
 OPERATIONS_DIR = "operations"      # CONTROL_DIR/operations/<profile>: `FROM UNTIL ACTION` lines
 BOOT_LOG = "logs/container-boot.log"
+# Directories of HERMES_HOME the image creates and relies on. One that hermes replaced by a
+# symlink or a file is reported (`facts` -> "layout") and the boot goes on without it.
+STANDARD_DIRS = ("logs", "logs/gateways", "profiles", "cron", "sessions", "memories", "skills",
+                 "hooks", "pairing", "platforms", "platforms/pairing", "backups", "workspace")
 GATEWAY_LOG = "logs/gateways/{profile}/current"
 
 
@@ -72,8 +76,9 @@ def _verb(kind: str, summary: str, fields: str, *args: tuple) -> dict:
 VERBS = {
     "status": _verb("query", "every slot, the boot, PID 1, gateway processes (`ps`, `gateway`, `logs`, `apply` select with it)",
                     "`now` (Unix s), `pid1`, `booted`, `slots{P: {profile, supervised, status{up, wanted_up, normally_up, pid, exit_code, signal, since, seconds}, deaths[{at, how}], gateway_state{…file…}, gateway_state_corrupt, operations[{start, until, action}]}}`, `processes[{pid, ppid, profile}]`"),
-    "watch": _verb("stream", "JSON lines until stdout closes (`events`, `ps --watch`)",
-                   "`event`: `snapshot` (= `status`), `slot` / `slot-added` (`profile`, `slot{…}`), `slot-removed`, `boot`, `processes`, `heartbeat` (every 2 s at least)"),
+    "watch": _verb("stream", "JSON lines until stdout closes, or stdin with `--until-stdin-closes` (`events`, `ps --watch`)",
+                   "`event`: `snapshot` (= `status`), `slot` / `slot-added` (`profile`, `slot{…}`), `slot-removed`, `boot`, `processes`, `heartbeat` (every 2 s at least)",
+                   ("until-stdin-closes", "flag", "bool", False)),
     "serve": _verb("stream", "the resident agent (static service `ctl-agent`): `status` on the agent socket",
                    "one `status` document per connection"),
     "profiles": _verb("query", "profile directories (`profile list`, `create`, `delete`)",
@@ -86,7 +91,11 @@ VERBS = {
     "health": _verb("query", "Docker's HEALTHCHECK (exit 1 when unhealthy)", "`healthy`, `problems[]`"),
     "tail": _verb("stream", "`{\"pid\"}`, then the log lines (`logs`; tail(1) takes the agent's pid)",
                   "`pid`, `path`", ("profile", "arg", "profile", None), ("lines", "option", "int", 20),
-                  ("follow", "flag", "bool", False)),
+                  ("follow", "flag", "bool", False), ("until-stdin-closes", "flag", "bool", False)),
+    "snapshot-databases": _verb("query", "SQLite online-backup copies of DIR's databases in a fresh staging "
+                                "directory (`backup`; regular files only, locks waited on in Python so the "
+                                "deadline ends it)", "`staging`, `databases[]`, `skipped[{path, reason}]`",
+                                ("directory", "arg", "str", None)),
     "operate": _verb("change", "lock, intent, s6-svlisten + s6-svc, records (`gateway start/stop/restart`)",
                      "`waited_s`, `wait_rc`, `gateways{P: {before, after}}` (status fields)",
                      ("action", "arg", "start|stop|restart", None), ("profiles", "args", "profile", None),
@@ -116,6 +125,11 @@ STREAM_VERBS = tuple(v for v, d in VERBS.items() if d["kind"] == "stream")
 WATCH_INTERVAL_S = 0.02            # how often the watcher looks at status files (stat + 35 bytes)
 WATCH_HEARTBEAT_S = 2.0            # a line at least this often: a closed stream ends the watcher
 PROCESS_SCAN_S = 1.0               # gateways outside their supervisor: /proc looked at this often
+# `watch` and `tail --follow` with this option end as soon as their stdin reaches end of file. The
+# host attaches stdin to such an exec and never writes to it: Docker closes the process's stdin
+# when the client's connection goes (Ctrl-C, kill -9, a dropped connection), whereas stdout stays
+# a pipe dockerd keeps draining, so a write never fails and cannot be the signal to stop.
+LIFELINE_OPTION = "--until-stdin-closes"
 DEATHS_KEPT = 10                   # deaths per slot reported (s6-svdt -n 10)
 
 # The resident agent (static service ctl-agent) answers `status` on this socket: one document
