@@ -159,7 +159,8 @@ def test_failed_upgrade_rolls_back_with_no_data_lost(docker_client, compose_flee
     back = _container(docker_client, h1.name)
     assert back.id == h1.id and back.attrs["Config"]["Image"] == old and back.status == "running"
     assert not docker_client.containers.list(all=True, filters={"name": "pre-upgrade"})
-    assert not docker_client.containers.list(all=True, filters={"label": "io.hermes-agent.helper"})
+    # This container's helpers (the daemon may be shared with other runs' helpers).
+    assert not docker_client.containers.list(all=True, filters={"label": f"io.hermes-agent.helper-for={h1.id}"})
     wait_for(lambda: svstat(back, "coder")["up"], what="coder up after the rollback")
     assert json.loads(sh(back, "cat /opt/data/profiles/coder/gateway_state.json"))["desired_state"] == "running"
     assert sh(back, "head -c 4 /opt/data/profiles/coder/state.db-wal 2>/dev/null || true") != "junk"
