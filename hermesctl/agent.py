@@ -6,7 +6,7 @@ one of our errors (contract.ERROR_EXITS is the agent's side of the same table).
 """
 import json
 
-from hermesctl.contract import AGENT, SCHEMA
+from hermesctl.contract import AGENT, LIFELINE_OPTION, SCHEMA
 from hermesctl.errors import ExecError, HermesctlError, InvalidNameError, NotFoundError, UsageError
 
 # Error codes with an exit status of ours; the others (busy, failed) raise AgentError(code).
@@ -68,3 +68,10 @@ def answer(result, *, where: str) -> dict:
 def ask(fleet, container, verb: str, *args: str, **kwargs) -> dict:
     """One question to the agent of `container`, within the fleet's exec deadline."""
     return answer(fleet.run(container, argv(verb, *args), **kwargs), where=container.name)
+
+
+def tail_argv(profile: str, lines: int, follow: bool) -> list[str]:
+    """The agent's `tail`: its first line is {"pid": N}, so a follower can be stopped afterwards.
+    A follower also holds its stdin open (the exec attaches it): when this process goes, however
+    it goes, Docker closes that stdin and the follower ends (contract.LIFELINE_OPTION)."""
+    return argv("tail", profile, "--lines", str(lines), *(["--follow", LIFELINE_OPTION] if follow else []))

@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker.errors
 
 from hermesctl import agent
+from hermesctl.backends.daemon import APIError, NotFound
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import ExecError, HermesctlError, UsageError
 from hermesctl.exit_codes import ExitStatus
@@ -76,7 +76,7 @@ class _Chunks(io.RawIOBase):
 
 
 def _stream_tar(endpoint: Endpoint, container_id: str, path: str) -> tarfile.TarFile:
-    stream, _ = endpoint.client.api.get_archive(container_id, path, chunk_size=1 << 20)
+    stream = endpoint.daemon.get_archive(container_id, path)
     return tarfile.open(fileobj=io.BufferedReader(_Chunks(stream), 1 << 20), mode="r|")
 
 
@@ -198,8 +198,8 @@ def _container_facts(endpoint: Endpoint, inspect: dict) -> dict:
     version = labels.get(VERSION_LABEL)
     if version is None:
         try:
-            version = (endpoint.client.api.inspect_image(inspect["Image"])["Config"].get("Labels") or {}).get(VERSION_LABEL)
-        except docker.errors.APIError:
+            version = (endpoint.daemon.inspect_image(inspect["Image"])["Config"].get("Labels") or {}).get(VERSION_LABEL)
+        except APIError:
             version = None
     return {"name": inspect["Name"].lstrip("/"), "id": inspect["Id"], "endpoint": endpoint.name,
             "image": inspect["Config"]["Image"], "image_id": inspect["Image"],
@@ -213,7 +213,7 @@ def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: s
     in a directory created 0700. `timeout`: the deadline of the in-container database snapshot.
     `describe_as` overrides the manifest's container facts (a swarm service read through a
     stand-in container that only holds its volume)."""
-    inspect = endpoint.client.api.inspect_container(container)
+    inspect = endpoint.daemon.inspect_container(container)
     facts = {**_container_facts(endpoint, inspect), **(describe_as or {})}
     private_dir(out_dir)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -421,54 +421,51 @@ def run_helper(endpoint: Endpoint, container_id: str, image: str, argv: list[str
                environment: dict | None = None) -> str:
     """Run argv as root in a throwaway container that shares `container_id`'s volumes: how we
     change a stopped container's /opt/data (exec needs a running container). Returns its output."""
-    api = endpoint.client.api
-    created = api.create_container(image, entrypoint=[argv[0]], command=argv[1:], user="0:0",
-                                   network_disabled=True, environment=environment,
-                                   labels={HELPER_LABEL: "restore", HELPER_FOR_LABEL: container_id},
-                                   host_config=api.create_host_config(volumes_from=[f"{container_id}:rw"],
-                                                                      network_mode="none"))
+    daemon = endpoint.daemon
+    helper = daemon.create_helper(image, entrypoint=[argv[0]], command=argv[1:], user="0:0",
+                                  environment=environment,
+                                  labels={HELPER_LABEL: "restore", HELPER_FOR_LABEL: container_id},
+                                  volumes_from=[f"{container_id}:rw"])
     try:
-        api.start(created["Id"])
-        code = api.wait(created["Id"], timeout=HELPER_WAIT_S)["StatusCode"]
-        output = api.logs(created["Id"]).decode("utf-8", "replace").strip()
+        daemon.start(helper)
+        code = daemon.wait(helper, timeout=HELPER_WAIT_S)
+        output = daemon.logs(helper).decode("utf-8", "replace").strip()
         if code != 0:
             lines = output.splitlines()
             raise ExecError(f"{' '.join(argv[:2])} in a helper container exited {code}: "
                             f"{lines[-1] if lines else 'no output'}")
         return output
     finally:
-        api.remove_container(created["Id"], force=True)
+        daemon.remove(helper, force=True)
 
 
 def settle_helpers(endpoint: Endpoint, container_id: str) -> None:
     """Helpers an earlier, killed hermesctl left on this container's volumes. One may be running
     a swap (or about to: its start was already sent), so none is ever force-removed: a removal
     Docker refuses because it runs is waited for, then retried."""
-    api = endpoint.client.api
-    for found in api.containers(all=True, filters={"label": f"{HELPER_FOR_LABEL}={container_id}"}):
+    daemon = endpoint.daemon
+    for found in daemon.containers({"label": [f"{HELPER_FOR_LABEL}={container_id}"]}):
         for _attempt in range(3):
             try:
-                api.remove_container(found["Id"])
+                daemon.remove(found["Id"])
                 break
-            except docker.errors.NotFound:
+            except NotFound:
                 break
-            except docker.errors.APIError as exc:
+            except APIError as exc:
                 if exc.status_code != 409:
                     raise
-                api.wait(found["Id"], timeout=HELPER_WAIT_S)
+                daemon.wait(found["Id"], timeout=HELPER_WAIT_S)
 
 
 def volume_holder(endpoint: Endpoint, image: str, mounts: list[dict], name: str) -> str:
     """A created, never started container with these swarm volume mounts (Source, Target):
     get_archive/put_archive reach a volume through it while nothing runs on it."""
-    api = endpoint.client.api
+    daemon = endpoint.daemon
     binds = []
     for m in mounts:
         if m.get("Type", "volume") != "volume" or not m.get("Source"):
             continue
-        api.inspect_volume(m["Source"])  # never create an empty stand-in for a missing volume
+        daemon.inspect_volume(m["Source"])  # never create an empty stand-in for a missing volume
         binds.append(f"{m['Source']}:{m['Target']}")
-    created = api.create_container(image, command=["true"], name=name, network_disabled=True,
-                                   labels={HELPER_LABEL: "volume-holder"},
-                                   host_config=api.create_host_config(binds=binds, network_mode="none"))
-    return created["Id"]
+    return daemon.create_helper(image, command=["true"], name=name, labels={HELPER_LABEL: "volume-holder"},
+                                binds=binds)

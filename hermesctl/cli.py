@@ -76,14 +76,16 @@ class Run:
 
     def _build(self, here) -> "Fleet":
         from hermesctl import compose
-        from hermesctl.multihost import build_fleet
+        from hermesctl.backends.docker import build_fleet
         if self.swarm:
-            from hermesctl.swarm import build_swarm_fleet
-            fleet = build_swarm_fleet(self.swarm, stack=self.project, fleet_file=self.fleet_file)
+            from hermesctl.backends.swarm import build_swarm_fleet
+            fleet = build_swarm_fleet(self.swarm, stack=self.project, fleet_file=self.fleet_file,
+                                      timeout=self.exec_timeout)
             fleet.exec_timeout = self.exec_timeout
             return fleet
         project = self.project or (here.env_project if here else None)
-        fleet = build_fleet(self.hosts, self.contexts, project=project, fleet_file=self.fleet_file)
+        fleet = build_fleet(self.hosts, self.contexts, project=project, fleet_file=self.fleet_file,
+                            timeout=self.exec_timeout)
         if here and not project:
             # The project compose recorded on the containers started from this directory.
             found = compose.project_of(here, fleet.containers())
@@ -147,10 +149,12 @@ def _exit(ctx: typer.Context, status: int) -> None:
     if fleet and fleet.unreachable:
         for u in fleet.unreachable:
             what = f"container {u.container}" if u.container else f"endpoint {u.endpoint}"
-            verb = "did not answer in time" if u.reason == "timeout" else "did not answer"
+            verb = {"timeout": "did not answer in time", "pending": "is pending",
+                    "unreachable": "is unreachable"}.get(u.reason, "did not answer")
             run.out.warn(f"{what} {verb}: {u.message}")
-        if status in (ExitStatus.OK, ExitStatus.NOT_RUNNING):
-            status = ExitStatus.PARTIAL
+    if status in (ExitStatus.OK, ExitStatus.NOT_RUNNING):  # exec's own exit codes pass through
+        from hermesctl.results import exit_status
+        status = exit_status([], fleet.unreachable if fleet else [], base=ExitStatus(status))
     raise typer.Exit(int(status))
 
 
@@ -428,8 +432,10 @@ def restore_cmd(ctx: typer.Context, archive: str = typer.Argument(..., help="an 
 
 
 @app.command("upgrade")
-def upgrade_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER, globs allowed ('*' = all)"),
-                image: str = typer.Option(..., "--image", help="the new image (present on each endpoint)"),
+def upgrade_cmd(ctx: typer.Context, targets: Optional[List[str]] = typer.Argument(None, help="CONTAINER or SERVICE, globs allowed ('*' = all)"),
+                image: Optional[str] = typer.Option(None, "--image", help="the new image (present on each endpoint)"),
+                recover: bool = typer.Option(False, "--recover", help="finish or undo upgrades that were interrupted "
+                                             "(Ctrl-C, kill -9, a lost connection)"),
                 dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
                 backup_dir: Optional[str] = typer.Option(None, "--backup-dir", help="where pre-upgrade backups go "
                                                          "(default ~/.local/state/hermesctl/backups)"),
@@ -438,10 +444,18 @@ def upgrade_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., hel
                 json_output: bool = JSON):
     """Move containers to a new image one at a time: back up, recreate, wait until it serves; roll back on failure."""
     from pathlib import Path
-    from hermesctl.commands.upgrade import upgrade
+    from hermesctl.commands import upgrade as command
     r = _run(ctx, json_output)
-    _exit(ctx, upgrade(r.out, r.fleet(), parse_targets(targets), image, dry_run=dry_run,
-                       backup_dir=Path(backup_dir) if backup_dir else None, timeout=timeout, settle=settle))
+    if recover:
+        if targets or image or dry_run:
+            raise UsageError("upgrade --recover takes no targets, --image or --dry-run: it finishes or undoes "
+                             "what the interrupted upgrades recorded")
+        _exit(ctx, command.recover(r.out, r.fleet(), timeout=timeout, settle=settle))
+    if not targets or not image:
+        raise UsageError("upgrade needs TARGET... and --image IMAGE (or --recover)")
+    _exit(ctx, command.upgrade(r.out, r.fleet(), parse_targets(targets), image, dry_run=dry_run,
+                               backup_dir=Path(backup_dir) if backup_dir else None, timeout=timeout,
+                               settle=settle, scope=r.scope()))
 
 
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Optional[float] = None):

@@ -17,15 +17,18 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import docker
 import docker.errors
 import docker.tls
-import requests.exceptions
 from docker.utils import kwargs_from_env
 
-from hermesctl.errors import DaemonUnreachableError, UsageError
+from hermesctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from hermesctl.backends.daemon import Daemon
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Parallel execs share one HTTP connection pool per endpoint; size it for fleet-wide fan-out.
@@ -52,7 +55,7 @@ class Resolved:
 class Endpoint:
     name: str
     url: str
-    client: docker.DockerClient
+    daemon: "Daemon"  # hermesctl.backends.daemon: the endpoint's Docker API
     in_flight: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(POOL_SIZE))
     cli_args: tuple[str, ...] = ()  # docker CLI global flags that reach this endpoint
 
@@ -231,44 +234,3 @@ def short_reason(exc: BaseException) -> str:
         if needle in text:
             return reason
     return (text.splitlines() or [type(exc).__name__])[0][:160]
-
-
-class _OwnCAClient(docker.APIClient):
-    """requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace a session's own CA (psf/requests
-    #3829, docker/docker-py#2433): with it set, a TLS daemon whose CA is in DOCKER_CERT_PATH or a
-    context fails verification. A TLS endpoint trusts exactly the CA it was configured with."""
-
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):
-        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if verify is None:
-            settings["verify"] = self.verify
-        return settings
-
-
-def _docker_client(**kwargs) -> docker.DockerClient:
-    if kwargs.get("tls") is None:
-        return docker.DockerClient(**kwargs)
-    client = docker.DockerClient.__new__(docker.DockerClient)
-    client.api = _OwnCAClient(**kwargs)  # all DockerClient.__init__ does, with our API client
-    return client
-
-
-def connect(spec: Resolved, *, timeout: int = 120) -> Endpoint:
-    """A client for one endpoint; raises DaemonUnreachableError if it does not answer a ping."""
-    name, url, tls = spec.name, spec.url, spec.tls
-    try:
-        ssh = url.startswith("ssh://")
-        if ssh:
-            from hermesctl import sshcompat
-            sshcompat.install()
-        client = _docker_client(base_url=url, tls=tls, timeout=timeout, use_ssh_client=ssh,
-                                max_pool_size=SSH_CONCURRENCY if ssh else POOL_SIZE)
-        client.api.timeout = 10  # the ping must fail fast; execs get the long timeout back
-        client.ping()
-        client.api.timeout = timeout
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        where = url if name == url else f"{url} ({name})"
-        raise DaemonUnreachableError(f"cannot reach the Docker daemon at {where}: {short_reason(exc)}") from exc
-    limit = SSH_CONCURRENCY if url.startswith("ssh://") else POOL_SIZE
-    return Endpoint(name=name, url=url, client=client, in_flight=threading.BoundedSemaphore(limit),
-                    cli_args=spec.cli_args)

@@ -52,5 +52,11 @@ def describe(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
+class UnansweredError(HermesctlError):
+    """What was asked about exists but could not be answered for (its node is down, its task
+    has no node yet): the answer is partial."""
+    status = ExitStatus.PARTIAL
+
+
 class ExecTimeoutError(HermesctlError):
     """A command inside a container did not finish before its deadline (it was killed)."""

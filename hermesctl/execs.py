@@ -12,9 +12,9 @@ reason, cannot hold the command up).
 import threading
 from dataclasses import dataclass
 
-import docker.errors
 import requests.exceptions
 
+from hermesctl.backends.daemon import APIError, NotFound
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import ContainerStoppedError, DaemonUnreachableError, ExecTimeoutError, NotFoundError
 from hermesctl.inventory import HermesContainer
@@ -39,24 +39,18 @@ class ExecResult:
 
 def _exec(endpoint: Endpoint, container: HermesContainer, argv: list[str], user: str,
           environment: dict | None) -> ExecResult:
-    api = endpoint.client.api
     try:
         with endpoint.in_flight:
-            created = api.exec_create(container.id, argv, user=user, stdout=True, stderr=True,
-                                      environment=environment)
-            out, err = api.exec_start(created["Id"], demux=True)
-            code = api.exec_inspect(created["Id"])["ExitCode"]
-    except docker.errors.NotFound as exc:
+            code, out, err = endpoint.daemon.exec_run(container.id, argv, user=user, environment=environment)
+    except NotFound as exc:
         raise NotFoundError(f"container {container.name} no longer exists") from exc
-    except docker.errors.APIError as exc:
+    except APIError as exc:
         if exc.status_code == 409:
             raise ContainerStoppedError(f"container {container.name} is not running") from exc
         raise
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         raise DaemonUnreachableError(f"lost the Docker daemon at {endpoint.url}: {exc}") from exc
-    return ExecResult(code if code is not None else -1,
-                      (out or b"").decode("utf-8", "replace"),
-                      (err or b"").decode("utf-8", "replace"))
+    return ExecResult(code if code is not None else -1, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
 
 def run(endpoint: Endpoint, container: HermesContainer, argv: list[str], *,

@@ -9,8 +9,9 @@ from hermesctl import agent, execs
 from hermesctl.contract import AGENT_SOCKET
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import (ContainerStoppedError, ExecTimeoutError, HermesctlError, NotFoundError,
-                              NotHermesError, UsageError, describe)
-from hermesctl.inventory import COMPOSE_PROJECT, LABEL, WORKING_DIR, HermesContainer, list_containers
+                              NotHermesError, UnansweredError, UsageError, describe)
+from hermesctl.inventory import (COMPOSE_PROJECT, LABEL, UNANSWERED_STATES, WORKING_DIR, HermesContainer,
+                                 list_containers)
 from hermesctl.parallel import Outcome, fan_out
 from hermesctl.probe import ContainerSnapshot, snapshot_from_status
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
@@ -58,6 +59,14 @@ class Fleet:
     unreachable: list[Unreachable] = field(default_factory=list)
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
     _containers: list[HermesContainer] | None = None
+    kind: str = "docker"  # the backend: docker, swarm (hermesctl.backends)
+
+    def instances(self, targets: list[Target]) -> list:
+        """Whole instances (hermesctl.backends.base.Instance): a backend's to say."""
+        raise NotImplementedError(f"{self.kind}: no whole-instance operations")
+
+    def instance_from_record(self, record: dict):
+        raise NotImplementedError(f"{self.kind}: no whole-instance operations")
 
     def endpoint(self, name: str) -> Endpoint:
         return next(e for e in self.endpoints if e.name == name)
@@ -151,6 +160,9 @@ class Fleet:
             found = self.containers_matching(target)
             matched = sorted({c.name for c in found})
             live = [c for c in found if c.running]
+            unanswered = [c for c in found if c.state in UNANSWERED_STATES]
+            if not live and unanswered:
+                raise UnansweredError("; ".join(f"{c.name} is {c.state}: {c.status}" for c in unanswered))
             if not live:
                 stopped = ", ".join(matched)
                 raise ContainerStoppedError(f"container {stopped} is not running"
@@ -158,7 +170,7 @@ class Fleet:
                                             f"no running container matches {target.container!r} ({stopped} stopped)")
             if not is_glob(target.container):
                 for c in found:
-                    if not c.running:
+                    if not c.running and c.state not in UNANSWERED_STATES:
                         raise ContainerStoppedError(f"container {c.name} is not running ({c.status})")
             for c in live:
                 chosen.setdefault(c.key, (c, []))[1].append(target)
@@ -178,7 +190,7 @@ class Fleet:
         a Hermes container outside the compose project in use."""
         for endpoint in self.endpoints:
             try:
-                labels = endpoint.client.api.inspect_container(name)["Config"].get("Labels") or {}
+                labels = endpoint.daemon.inspect_container(name)["Config"].get("Labels") or {}
             except Exception:  # noqa: BLE001 - absent or unreachable: not a reason to fail here
                 continue
             if labels.get(LABEL) != "true":

@@ -20,7 +20,6 @@ The file is untrusted input: read with a size cap, as UTF-8 only, nesting depth-
 without control characters, and errors never echo what the file holds beyond plain names.
 """
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
 import yaml
@@ -28,6 +27,7 @@ import yaml
 from hermesctl.endpoints import check_context, check_endpoint
 from hermesctl.errors import FleetFileError, InvalidNameError, UsageError
 from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
+from hermesctl.envvalues import DOTENV_VARIABLE, MAX_VALUE, control_characters, not_utf8, value_problem  # noqa: F401 - re-exported
 from hermesctl.references import Reference
 
 # Applied with fullmatch: `$` would also match before a final newline.
@@ -35,7 +35,6 @@ ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MAX_BYTES = 1024 * 1024  # a fleet file is a few KiB; /dev/zero must not be read forever
 MAX_DEPTH = 32           # the schema needs 6 levels; 3,000 would exhaust Python's stack
-MAX_VALUE = 64 * 1024
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 # Keys whose literal value apply warns about: a secret belongs in a reference.
 SECRET_LOOKING = re.compile(r".*_(KEY|TOKEN|SECRET|PASSWORD|PAT)", re.IGNORECASE)
@@ -47,37 +46,6 @@ def shown(text: str) -> str:
     """`text` quoted for an error message when it is a plain name; otherwise a placeholder, so
     a file that is not a fleet file (/etc/shadow) never has its contents printed."""
     return repr(text) if _PLAIN.fullmatch(text) else "(a value that is not a plain name)"
-
-
-# python-dotenv (hermes' .env loader) expands ${NAME} and ${NAME:-default} in every value, quoted
-# or not, and has no escape for it: such a value cannot reach hermes as written.
-DOTENV_VARIABLE = re.compile(r"\$\{[^}:]*(?::-[^}]*)?\}")
-
-
-def value_problem(value: str) -> str | None:
-    """Why a value cannot reach hermes' .env as written; None when it can."""
-    if not_utf8(value):
-        return "a lone surrogate (e.g. \\ud800) is not text UTF-8 can carry"
-    if control_characters(value):
-        return "control characters (NUL, CR, LF, TAB ...) are not allowed in values"
-    if DOTENV_VARIABLE.search(value):
-        return "${...} would be expanded by hermes' .env loader (python-dotenv)"
-    if len(value) > MAX_VALUE:
-        return f"longer than {MAX_VALUE} characters"
-    return None
-
-
-def control_characters(value: str) -> bool:
-    """NUL, CR, LF, TAB and every other C0/C1 control, or a Unicode line/paragraph separator:
-    what the in-container writer (hermes_supervise/envfile.py) refuses too."""
-    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
-
-
-def not_utf8(value: str) -> bool:
-    """A lone surrogate (YAML's "\\ud800" escape makes one): not text that UTF-8, and so the
-    container's .env, can carry; written as U+FFFD it would never match, and every `apply` would
-    see drift and restart the gateway."""
-    return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
 
 
 class _DepthLimitedLoader(yaml.SafeLoader):

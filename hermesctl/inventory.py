@@ -13,6 +13,12 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 WORKING_DIR = "com.docker.compose.project.working_dir"
 SWARM_SERVICE = "com.docker.swarm.service.name"
+# States of an instance the orchestrator wants but that has no container answering here
+# (hermesctl.backends.base); a HermesContainer in one of them has no id.
+PENDING = "pending"            # wanted, no node runs it now
+UNREACHABLE = "unreachable"    # its node (endpoint) does not answer
+SCALED_TO_0 = "scaled-to-0"    # its service asks for 0 replicas
+UNANSWERED_STATES = (PENDING, UNREACHABLE)
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ def list_containers(endpoint: Endpoint, *, project: str | None = None,
         filters["label"].append(f"{COMPOSE_PROJECT}={project}")
     elif project_dir:
         filters["label"].append(f"{WORKING_DIR}={project_dir}")
-    raw = endpoint.client.api.containers(all=True, filters=filters)
+    raw = endpoint.daemon.containers(filters)
     return sorted(
         (HermesContainer(
             endpoint=endpoint.name,

@@ -14,10 +14,11 @@ What the verbs mean:
 from dataclasses import dataclass
 
 from hermesctl import agent
-from hermesctl.contract import BUSY_EXIT, FATAL_CONFIG_EXIT, SCANDIR, SLOT_PREFIX, SLOTS_TOOL  # noqa: F401
+from hermesctl.contract import BUSY_EXIT, FATAL_CONFIG_EXIT, SCANDIR, SLOT_PREFIX  # noqa: F401
 from hermesctl.errors import HermesctlError, describe
 from hermesctl.fleet import Fleet, Selection
 from hermesctl.models import Slot
+from hermesctl.results import ItemResult
 
 
 def slot_dir(profile: str) -> str:
@@ -37,6 +38,9 @@ class GatewayResult:
     @property
     def target(self) -> str:
         return f"{self.container}:{self.profile}"
+
+    def as_result(self) -> ItemResult:
+        return ItemResult(f"{self.endpoint}/{self.target}", self.ok, "ok" if self.ok else "failed", self.message)
 
 
 LOCK_WAIT_MIN_S = 30.0

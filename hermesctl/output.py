@@ -30,12 +30,18 @@ class Output:
         highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 4096))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
 
-    def document(self, kind: str, body: dict) -> None:
+    def document(self, kind: str, body: dict, *, unreachable: list[dict] | None = None) -> None:
         """One JSON document per command: {"schema": "hermesctl.<kind>/v1", ..., "unreachable": [...]}.
-        The kind is the command's name, words joined by '-' (ps, gateway-restart, profile-list)."""
+        The kind is the command's name, words joined by '-' (ps, gateway-restart, profile-list).
+        `unreachable` as already reported elsewhere (by a server), else this run's."""
         doc = {"schema": f"hermesctl.{kind}/v{SCHEMA_VERSION}", **body,
-               "unreachable": [asdict(u) for u in self.unreachable()]}
+               "unreachable": unreachable if unreachable is not None else [asdict(u) for u in self.unreachable()]}
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+        sys.stdout.flush()
+
+    def json_line(self, doc: dict) -> None:
+        """One compact JSON document on a line of its own (event streams), flushed at once."""
+        sys.stdout.write(json.dumps(doc, default=str) + "\n")
         sys.stdout.flush()
 
     def table(self, columns: list[str], rows: list[list[object]], *, endpoints: list[str] | None = None) -> Table:

@@ -89,20 +89,19 @@ def spec_from_inspect(inspect: dict, image_config: dict | None) -> ContainerSpec
     return ContainerSpec(inspect["Name"].lstrip("/"), config, host_config, primary, networks)
 
 
-def create(api, spec: ContainerSpec, image: str) -> str:
-    """Create (not start) the container on `image`; returns its id. Docker before API 1.44
-    takes one network at creation: the others are connected before the first start."""
+def create(daemon, spec: ContainerSpec, image: str) -> str:
+    """Create (not start) the container on `image` (through a backends.daemon.Daemon); returns
+    its id. Docker before API 1.44 takes one network at creation: the others are connected
+    before the first start."""
     body = {**spec.config, "Image": image, "HostConfig": spec.host_config}
     if spec.primary_network:
         body["NetworkingConfig"] = {"EndpointsConfig": {spec.primary_network: spec.networks[spec.primary_network]}}
-    created = api.create_container_from_config(body, name=spec.name)
+    created = daemon.create_from_config(body, spec.name)
     for net, settings in spec.networks.items():
         if net == spec.primary_network or net in BUILTIN_NETWORKS:
             continue
         ipam = settings.get("IPAMConfig") or {}
         links = dict(link.split(":", 1) for link in settings.get("Links") or [] if ":" in link)
-        api.connect_container_to_network(created["Id"], net, aliases=settings.get("Aliases"),
-                                         links=links or None,
-                                         ipv4_address=ipam.get("IPv4Address"),
-                                         ipv6_address=ipam.get("IPv6Address"))
-    return created["Id"]
+        daemon.connect_network(created, net, aliases=settings.get("Aliases"), links=links or None,
+                               ipv4_address=ipam.get("IPv4Address"), ipv6_address=ipam.get("IPv6Address"))
+    return created

@@ -15,6 +15,7 @@ import os
 import stat
 from dataclasses import dataclass, field, replace
 
+from hermesctl.envvalues import value_problem
 from hermesctl.errors import UsageError
 
 MAX_VALUE = 64 * 1024
@@ -71,7 +72,6 @@ def read_file_value(path: str) -> str:
 def resolve(spec):
     """The fleet spec with every from_env and from_file value read, or UsageError (exit 2) naming
     the key and the fleet file's line: called before any container is asked or changed."""
-    from hermesctl.fleetfile import value_problem
     base = os.path.dirname(os.path.abspath(spec.path))
     containers = []
     for c in spec.containers:

@@ -77,7 +77,7 @@ def stage_archive(endpoint: Endpoint, container_id: str, archive: Path, owners: 
                 out.addfile(member, src.extractfile(member) if member.isfile() else None)
                 written += 1
         spool.seek(0)
-        endpoint.client.api.put_archive(container_id, "/", spool)
+        endpoint.daemon.put_archive(container_id, "/", spool)
     return written
 
 

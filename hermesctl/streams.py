@@ -218,12 +218,10 @@ class LiveFleet:
 
     def _watch_lines(self, c: HermesContainer):
         """The agent's `watch` over one exec, line by line (JSON objects)."""
-        api = self.fleet.endpoint(c.endpoint).client.api
         # stdin attached and never written: when we go (Ctrl-C, kill -9, a dropped connection),
         # Docker closes it and the watcher ends (contract.LIFELINE_OPTION).
-        created = api.exec_create(c.id, agent.argv("watch", LIFELINE_OPTION), user=HERMES_USER,
-                                  stdin=True, stdout=True, stderr=False)
-        stream = api.exec_start(created["Id"], stream=True)
+        stream = self.fleet.endpoint(c.endpoint).daemon.exec_stream(
+            c.id, agent.argv("watch", LIFELINE_OPTION), user=HERMES_USER, stderr=False, stdin=True)
         buffer = b""
         try:
             for chunk in stream:
@@ -240,7 +238,7 @@ class LiveFleet:
         if c is None:
             return False
         try:
-            state = self.fleet.endpoint(c.endpoint).client.api.inspect_container(c.id)["State"]
+            state = self.fleet.endpoint(c.endpoint).daemon.inspect_container(c.id)["State"]
         except Exception:  # noqa: BLE001 - gone or unreachable: not running as far as we can tell
             return False
         return bool(state.get("Running")) and not state.get("Paused")
@@ -318,8 +316,8 @@ class LiveFleet:
         attempt = 0
         while True:
             try:
-                stream = endpoint.client.api.events(since=int(since), decode=True,
-                                                    filters={"type": ["container"], "label": [f"{LABEL}=true"]})
+                stream = endpoint.daemon.events(since=int(since),
+                                                 filters={"type": ["container"], "label": [f"{LABEL}=true"]})
                 attempt = 0
                 for ev in stream:
                     since = ev.get("time", since)

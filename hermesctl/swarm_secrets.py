@@ -9,8 +9,9 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from hermesctl.contract import AGENT, SECRET_ENV_PREFIX, SLOTS_TOOL
-from hermesctl.errors import ExecError, HermesctlError, UsageError
+from hermesctl.contract import AGENT, SECRET_ENV_PREFIX
+from hermesctl import agent
+from hermesctl.errors import ExecError, HermesctlError, UsageError, describe
 from hermesctl.fleetfile import ContainerSpec, FleetSpec
 from hermesctl.inventory import HermesContainer
 from hermesctl.references import secret_references
@@ -38,12 +39,11 @@ def check(fleet, spec: FleetSpec) -> dict[str, str]:
     refs = secret_references(spec)
     if not refs:
         return {}
-    from hermesctl.swarm import SwarmFleet
     _, _, key, ref = refs[0]
-    if not isinstance(fleet, SwarmFleet) or fleet.manager is None:
+    if getattr(fleet, "kind", None) != "swarm" or fleet.manager is None:
         raise UsageError(f"{spec.path}:{ref.line}: env {key}: from_secret is a Docker Swarm secret: "
                          "use --swarm MANAGER")
-    ids = {s["Spec"]["Name"]: s["ID"] for s in fleet.manager.client.api.secrets()}
+    ids = {s["Spec"]["Name"]: s["ID"] for s in fleet.manager.daemon.secrets()}
     for _, _, key, ref in refs:
         if ref.name not in ids:
             raise UsageError(f"{spec.path}:{ref.line}: env {key}: no swarm secret named {ref.name!r} "
@@ -77,7 +77,7 @@ def plan(fleet, container: HermesContainer, cspec: ContainerSpec, ids: dict[str,
     task = fleet.task_of(container)
     if task is None:
         raise HermesctlError(f"{container.name}: not a current swarm task")
-    service = fleet.manager.client.api.inspect_service(task.service)
+    service = fleet.manager.daemon.inspect_service(task.service)
     cs = service["Spec"]["TaskTemplate"]["ContainerSpec"]
     uid, gid = _hermes_ids(cs)
     secrets, attached, changes, settled = [], {}, [], {}
@@ -111,18 +111,19 @@ def plan(fleet, container: HermesContainer, cspec: ContainerSpec, ids: dict[str,
 
 def drift(fleet, container: HermesContainer) -> dict[str, dict[str, str]]:
     """{profile: {KEY: same|differs|no-profile|unreadable|refused}} from inside the container."""
-    res = fleet.run(container, [SLOTS_TOOL, "load-secrets", "--check"])
-    if not res.ok:
-        raise ExecError(f"{container.name}: cannot compare secrets with .env: {res.stderr.strip()[:200]}")
-    return json.loads(res.stdout)
+    try:
+        return fleet.ask(container, "load-secrets", "--check")["profiles"]
+    except HermesctlError as exc:
+        raise ExecError(f"{container.name}: cannot compare secrets with .env: {describe(exc)}") from None
 
 
 def load(fleet, container: HermesContainer, profile: str, run_locked) -> tuple[bool, str]:
     """Write the profile's attached secrets into its .env, in the container, as hermes."""
-    res = run_locked(fleet, container, [SLOTS_TOOL, "load-secrets", profile])
-    if not res.ok:
-        return False, res.stderr.strip()[:200] or "failed"
-    outcomes = json.loads(res.stdout).get(profile, {})
+    res = run_locked(fleet, container, agent.argv("load-secrets", profile))
+    try:
+        outcomes = agent.answer(res, where=container.name)["profiles"].get(profile, {})
+    except HermesctlError as exc:
+        return False, describe(exc)[:200]
     bad = sorted(k for k, v in outcomes.items() if v not in ("written", "same"))
     return (not bad), ("written" if not bad else "not written: " + ", ".join(f"{k} {outcomes[k]}" for k in bad))
 
@@ -130,18 +131,14 @@ def load(fleet, container: HermesContainer, profile: str, run_locked) -> tuple[b
 def apply_update(fleet, update: ServiceUpdate) -> tuple[bool, str]:
     """One service update with the new Secrets (one task restart), then wait until the new task
     has booted: at boot it wrote the secrets into .env, and the reconciler restored gateways."""
-    from hermesctl.swarm_service import control_for
-    api = fleet.manager.client.api
-    control = control_for(fleet, update.service_id, update.node)
-    before = control.task_ids()
-    current = api.inspect_service(update.service_id)
-    template = current["Spec"]["TaskTemplate"]
-    template = {**template, "ContainerSpec": {**template["ContainerSpec"], "Secrets": update.secrets}}
-    api.update_service(update.service_id, current["Version"]["Index"], task_template=template,
-                       fetch_current_spec=True)
-    cid, why = control.new_task_container(before, BOOT_WAIT_S)
-    if cid is None:
-        return False, f"{update.service_name}: {why}"
+    instance = fleet.service_instance(update.service_name, update.node)
+    before = instance.task_ids()
+    template = fleet.manager.daemon.inspect_service(update.service_id)["Spec"]["TaskTemplate"]
+    instance.update_template({**template, "ContainerSpec": {**template["ContainerSpec"], "Secrets": update.secrets}})
+    try:
+        cid = instance.new_task_container(before, BOOT_WAIT_S)
+    except HermesctlError as exc:
+        return False, f"{update.service_name}: {describe(exc)}"
     task = HermesContainer(endpoint=update.node, id=cid, name=cid[:12], state="running", status="")
     deadline = time.monotonic() + BOOT_WAIT_S
     while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +23,9 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # Ryuk's image cannot be pulled here; every container is removed by our own fixtures instead.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 RUN_ID = uuid.uuid4().hex[:6]
+# Records of the tests' own upgrades (hermesctl.engine.journal) and default backups stay out of
+# the operator's ~/.local/state: one directory per test session (subprocesses inherit it).
+os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix=f"hct-{RUN_ID}-state-"))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -258,3 +262,22 @@ def second_dockerd(tag: str, image: str | None, *, extra_args: tuple[str, ...] =
         # dockerd bind-mounts its data root onto itself and leaves that mount behind.
         subprocess.run(["umount", "-l", str(root / "data")], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+DAEMON_FIXTURES = {"docker_client", "hermes_image"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that needs a daemon (directly or through another fixture) is marked `docker`, so
+    `pytest -m "not docker"` is the fast set: the fakes, the parsers, the agent on files."""
+    for item in items:
+        if DAEMON_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)
+
+
+try:  # Hypothesis finds its bugs in our runs, not CI's: the same examples on every run.
+    from hypothesis import settings as _hypothesis_settings
+    _hypothesis_settings.register_profile("derandomized", derandomize=True, database=None)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "derandomized"))
+except ImportError:
+    pass

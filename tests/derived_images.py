@@ -57,3 +57,10 @@ def build_unhealthy(client, tag: str, base: str) -> None:
     """Boots fine, but its healthcheck fails at once: Docker reports it unhealthy within seconds
     (the start period is set too, or the base image's 60 s would be inherited)."""
     build(client, tag, base, 'HEALTHCHECK --interval=1s --timeout=2s --start-period=1s --retries=1 CMD ["false"]\n')
+
+
+def build_never_healthy(client, tag: str, base: str) -> None:
+    """Boots and serves by our own gate, but its healthcheck never passes inside a start period
+    longer than any upgrade waits: Docker keeps it `starting` (a failing check in the start
+    period does not count), and swarm would kill and replace it forever."""
+    build(client, tag, base, 'HEALTHCHECK --interval=1s --timeout=2s --start-period=3600s --retries=1 CMD ["false"]\n')

@@ -92,8 +92,8 @@ def test_events_reports_kills_restarts_stops_new_containers_and_reopens_broken_s
 
 def test_ps_watch_rows_follow_changes_without_an_exec_per_refresh(containers, monkeypatch):
     from hermesctl import execs
-    from hermesctl.commands.ps import live_rows
-    from hermesctl.multihost import build_fleet
+    from hermesctl.engine.rows import live_rows
+    from hermesctl.backends.docker import build_fleet
     from hermesctl.streams import LiveFleet
     from hermesctl.targets import parse_targets
 

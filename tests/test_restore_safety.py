@@ -20,6 +20,7 @@ from conftest import ROOT, RUN_ID, hermesctl, sh, wait_for, wait_ready
 from derived_images import build_bad_tree, build_next
 
 from hermesctl import backup, restore
+from hermesctl.backends.daemon import Daemon
 from hermesctl.endpoints import Endpoint
 
 HERMES_IDS = (10000, 10000)
@@ -32,7 +33,7 @@ def _mode(path: Path) -> int:
 
 
 def _endpoint(client) -> Endpoint:
-    return Endpoint(name="local", url="unix:///var/run/docker.sock", client=client)
+    return Endpoint(name="local", url="unix:///var/run/docker.sock", daemon=Daemon(client.api, "local", 60))
 
 
 def _volume_tree(container, *, skip=(backup.WORKSPACE,)) -> dict:

@@ -168,9 +168,9 @@ def test_the_example_fleet_file_holds_references_for_every_secret():
 
 # apply's branches for from_secret on recorded answers: what it asks, what it plans.
 from hermesctl.commands.apply import make_plan  # noqa: E402
-from hermesctl.contract import AGENT, SLOTS_TOOL  # noqa: E402
+from hermesctl.contract import AGENT, SCHEMA  # noqa: E402
 from hermesctl.execs import ExecResult  # noqa: E402
-from hermesctl.swarm import SwarmFleet, SwarmTask  # noqa: E402
+from hermesctl.backends.swarm import SwarmBackend, SwarmTask  # noqa: E402
 
 from fakefleet import FakeFleet, container, recorded  # noqa: E402
 
@@ -189,7 +189,7 @@ class FakeManagerAPI:
             "Env": ["PUID=1234"], "Secrets": self.attached}}}}
 
 
-class FakeSwarm(FakeFleet, SwarmFleet):
+class FakeSwarm(FakeFleet, SwarmBackend):
     """A swarm fleet on recorded answers: one task, `pa` up; get-env and load-secrets --check
     answered here, every exec recorded."""
 
@@ -198,17 +198,18 @@ class FakeSwarm(FakeFleet, SwarmFleet):
         super().__init__([h1], {"h1": {"status": recorded("status-h1.json"), "profiles": {
             "schema": "hermes-contract/v1", "verb": "profiles",
             "profiles": [{"name": "pa", "readable": True, "has_soul": True, "registered": True}]}}})
-        self.manager = type("Manager", (), {"client": type("Client", (), {"api": FakeManagerAPI(attached)})})()
+        self.kind = "swarm"
+        self.manager = type("Manager", (), {"daemon": FakeManagerAPI(attached)})()
         self.tasks = [SwarmTask("t1", "st_h1", "h1", 1, "default", "running", h1.id)]
         self.check = check
 
     def run(self, c, argv, **kwargs):
-        if argv[:2] == [SLOTS_TOOL, "get-env"]:
+        if argv[:2] == [AGENT, "get-env"]:
             self.calls.append((c.name, argv))
-            return ExecResult(0, json.dumps({"pa": {"MODEL": "old"}}), "")
-        if argv == [SLOTS_TOOL, "load-secrets", "--check"]:
+            return ExecResult(0, json.dumps({"schema": SCHEMA, "verb": "get-env", "profiles": {"pa": {"MODEL": "old"}}}), "")
+        if argv == [AGENT, "load-secrets", "--check"]:
             self.calls.append((c.name, argv))
-            return ExecResult(0, json.dumps(self.check), "")
+            return ExecResult(0, json.dumps({"schema": SCHEMA, "verb": "load-secrets", "profiles": self.check}), "")
         return super().run(c, argv, **kwargs)
 
 
@@ -235,9 +236,9 @@ def test_a_rotated_secret_is_one_service_update_and_no_gateway_restart(tmp_path)
     assert update.secrets[1]["File"] == {"Name": "hermes-env.pa.TOKEN", "UID": "1234", "GID": "10000",
                                          "Mode": 0o400}  # the task's hermes (PUID), owner-only
     # The host asked for the literal's current value only, never the secret's.
-    [get_env] = [argv for _, argv in fleet.calls if argv[:2] == [SLOTS_TOOL, "get-env"]]
+    [get_env] = [argv for _, argv in fleet.calls if argv[:2] == [AGENT, "get-env"]]
     assert "TOKEN" not in get_env and "MODEL" in get_env
-    assert all(argv[0] in (SLOTS_TOOL, AGENT) or argv[0].startswith("/command/") for _, argv in fleet.calls)
+    assert all(argv[0] == AGENT or argv[0].startswith("/command/") for _, argv in fleet.calls)
 
 
 def test_an_attached_secret_env_lost_is_loaded_and_the_gateway_restarted_once(tmp_path):

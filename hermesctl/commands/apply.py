@@ -14,8 +14,8 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field
 
-from hermesctl import swarm_secrets
-from hermesctl.commands.profile import SLOTS_TOOL, list_profiles
+from hermesctl import agent, swarm_secrets
+from hermesctl.commands.profile import list_profiles
 from hermesctl.contract import ENV_HMAC_KEY
 from hermesctl.errors import ExecError, HermesctlError, describe
 from hermesctl.exit_codes import ExitStatus
@@ -27,6 +27,7 @@ from hermesctl.lifecycle import run_locked
 from hermesctl.names import DEFAULT_PROFILE
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
+from hermesctl.results import ItemResult, exit_status
 from hermesctl.probe import ContainerSnapshot
 from hermesctl.references import Reference, hmac_of, resolve
 from hermesctl.targets import Target
@@ -81,6 +82,11 @@ class Change:
     ok: bool | None = None
     message: str = ""
 
+    def as_result(self) -> ItemResult:
+        done = self.ok is True  # a change not made (None) did not succeed either
+        return ItemResult(f"{self.endpoint}/{self.container}:{self.profile} {self.action}", done,
+                          "ok" if done else "failed", self.message)
+
 
 @dataclass
 class ContainerPlan:
@@ -133,10 +139,10 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
             if report.get(profile, {}).get(key, "no-profile") != "same":
                 reload.setdefault(profile, []).append(detail)
     keys = sorted({k for p in spec.profiles for k in host_env(p)} | set(API_SERVER_KEYS))
-    got = fleet.run(container, [SLOTS_TOOL, "get-env", *keys])
-    if not got.ok:
-        raise ExecError(f"{container.name}: cannot read profile settings: {got.stderr.strip()}")
-    envs: dict[str, dict] = json.loads(got.stdout)
+    try:
+        envs: dict[str, dict] = fleet.ask(container, "get-env", *keys)["profiles"]
+    except HermesctlError as exc:
+        raise ExecError(f"{container.name}: cannot read profile settings: {describe(exc)}") from None
     owners = port_owners(envs)
     changes: list[Change] = []
     key = None
@@ -197,16 +203,25 @@ def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool =
     return plans
 
 
+def _agent_error(result, where: str) -> str:
+    """The message of an agent's error document (or what the exec said)."""
+    try:
+        agent.answer(result, where=where)
+        return f"exit {result.exit_code}"
+    except HermesctlError as exc:
+        return describe(exc)
+
+
 def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
     c = plan.container
     for ch in (x for x in plan.changes if x.action == "create"):
         res = run_locked(fleet, c, ["hermes", "profile", "create", ch.profile])
-        ok = res.ok and run_locked(fleet, c, [SLOTS_TOOL, "adopt", ch.profile]).ok
+        ok = res.ok and run_locked(fleet, c, agent.argv("adopt", ch.profile)).ok
         ch.ok, ch.message = ok, "created" if ok else ((res.stderr or res.stdout).strip().splitlines() or ["failed"])[-1]
     for ch in (x for x in plan.changes if x.action == "set-env"):
         env = {f"HERMESCTL_ENV_{k}": v for k, v in ch.env.items()}
-        res = run_locked(fleet, c, [SLOTS_TOOL, "set-env", ch.profile, *sorted(ch.env)], environment=env)
-        ch.ok, ch.message = res.ok, "written" if res.ok else res.stderr.strip()
+        res = run_locked(fleet, c, agent.argv("set-env", ch.profile, *sorted(ch.env)), environment=env)
+        ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
     for ch in (x for x in plan.changes if x.action == "load-secrets"):
         ch.ok, ch.message = swarm_secrets.load(fleet, c, ch.profile, run_locked)
     snapshot = fleet.probe(c) if any(x.action in ("start", "stop", "restart") for x in plan.changes) else plan.snapshot
@@ -270,7 +285,7 @@ def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: b
                 if ch.ok is None:
                     ch.ok, ch.message = False, describe(o.error)
     render(out, spec, plans, applied=True)
-    return ExitStatus.OK if all(ch.ok for p in plans for ch in p.changes) else ExitStatus.FAILED
+    return exit_status([ch.as_result() for p in plans for ch in p.changes])
 
 
 def diff(out: Output, fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool = False) -> ExitStatus:

@@ -3,12 +3,14 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 
 from hermesctl import agent, contract
+from hermesctl.engine import journal
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
 from hermesctl.names import is_profile_name
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
+from hermesctl.results import ItemResult, exit_status
 from hermesctl.probe import snapshot_from_status
 from hermesctl.targets import Target
 
@@ -27,6 +29,11 @@ class Finding:
     fixed: bool = False
     pids: list[int] | None = None  # gateway-orphaned: the processes --fix ends ...
     restart: str | None = None     # ... and the profile it then starts under s6 (desired running)
+
+    def as_result(self) -> ItemResult:
+        good = self.ok or self.fixed
+        return ItemResult(f"{self.endpoint}/{self.container} {self.check}", good, "ok" if good else "problem",
+                          self.detail)
 
 
 def _likely_cause(state) -> str:
@@ -58,7 +65,9 @@ def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
     out = [Finding(c.endpoint, c.name, "s6-pid1", snap.pid1 == contract.PID1_NAME,
                    f"PID 1 is {snap.pid1 or 'unknown'}",
                    "recreate the container with the image's ENTRYPOINT (/init) and without --init")]
-    out.append(Finding(c.endpoint, c.name, "command-dir", bool(facts.get("command_dir")), "/command/s6-svc missing",
+    has_command_dir = facts.get("command_dir") is True  # anything but a plain yes is a problem
+    out.append(Finding(c.endpoint, c.name, "command-dir", has_command_dir,
+                       "" if has_command_dir else "/command/s6-svc missing",
                        "use the Hermes image: /command must hold the s6 programs"))
     ownership = facts.get("ownership") or {}
     misowned, count = list(ownership.get("misowned") or []), int(ownership.get("misowned_count") or 0)
@@ -169,16 +178,23 @@ def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> Ex
             findings.append(Finding(o.item.endpoint, o.item.name, "reachable", False,
                                     f"{entry.reason}: {entry.message}",
                                     "see `docker logs` and the exec that hangs (hermesctl --timeout)"))
+    # The host's own records of operations stopped midway (all of them, or the targets').
+    for r in journal.interrupted(journal.instance_names(containers) if targets else None):
+        d = journal.describe(r)
+        findings.append(Finding(d["where"] or "-", d["instance"] or "-", "interrupted-operation", False,
+                                f"{r.what} stopped at step {d['step']} (backup {d['backup'] or 'not made'})",
+                                f"`{journal.RECOVER_HINT}` (with the same --host/--swarm options)"))
     if fix:
         for f in findings:
             if not f.ok and f.fixable and (f.endpoint, f.container) in by_name:
                 f.fixed = _apply_fix(fleet, by_name[(f.endpoint, f.container)], f)
     problems = [f for f in findings if not f.ok and not f.fixed]
     if out.json:
-        out.document("doctor", {"findings": [asdict(f) for f in findings], "problems": len(problems)})
+        out.document("doctor", {"ok": not problems, "findings": [asdict(f) for f in findings],
+                                "problems": len(problems)})
     else:
         rows = [[f.container, f.check, "ok" if f.ok else ("fixed" if f.fixed else "PROBLEM"),
                  f.detail if not f.ok else "", "" if f.ok or f.fixed else f.fix] for f in findings]
         out.print(out.table(["CONTAINER", "CHECK", "RESULT", "DETAIL", "FIX"], rows,
                             endpoints=[f.endpoint for f in findings]))
-    return ExitStatus.FAILED if problems else ExitStatus.OK
+    return exit_status([f.as_result() for f in findings])

@@ -4,8 +4,6 @@ Gateways (from every container's held-open `watch` stream) and containers (from 
 API), on every endpoint. `--json`: JSON lines (hermesctl.event/v1), like `docker events
 --format json`.
 """
-import json
-import sys
 
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
@@ -22,7 +20,6 @@ def events(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
     while True:
         event = live.events.get()
         if out.json:
-            sys.stdout.write(json.dumps(event.document()) + "\n")
-            sys.stdout.flush()
+            out.json_line(event.document())
         else:
             out.line(event.line())

@@ -9,6 +9,7 @@ from hermesctl.lifecycle import GatewayResult, apply, run_locked
 from hermesctl.names import normalize_profile
 from hermesctl.output import Output, duration, state_text
 from hermesctl.parallel import fan_out
+from hermesctl.results import exit_status
 from hermesctl.targets import Target, is_glob
 
 
@@ -26,7 +27,7 @@ def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
                 for r in results]
         out.print(out.table(["TARGET", "RESULT", "STATE", "PID", "DETAIL"], rows,
                             endpoints=[r.endpoint for r in results]))
-    return ExitStatus.OK if all(r.ok for r in results) else ExitStatus.FAILED
+    return exit_status([r.as_result() for r in results])
 
 
 def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,

@@ -11,7 +11,6 @@ import threading
 from rich.text import Text
 
 from hermesctl import agent, execs
-from hermesctl.contract import LIFELINE_OPTION
 from hermesctl.errors import describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
@@ -41,14 +40,6 @@ class LinePrinter:
             binary.flush()
 
 
-def _tail_argv(profile: str, lines: int, follow: bool) -> list[str]:
-    """The agent's `tail`: its first line is {"pid": N}, so a follower can be stopped afterwards.
-    A follower also holds its stdin open (the exec attaches it): when this process goes, however
-    it goes, Docker closes that stdin and the follower ends (contract.LIFELINE_OPTION)."""
-    return agent.argv("tail", profile, "--lines", str(lines),
-                      *(["--follow", LIFELINE_OPTION] if follow else []))
-
-
 def _sort_key(line: str) -> str:
     # s6-log's T prefix: "2026-11-25 01:28:04.131110895 ..." sorts lexically.
     return line[:29]
@@ -68,13 +59,13 @@ def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow
 
     def fetch(pair):
         c, p = pair
-        return fleet.run(c, _tail_argv(p, lines, False)).stdout
+        return fleet.run(c, agent.tail_argv(p, lines, False)).stdout
 
     merged = []
     for o in fan_out(fetch, pairs):
         (c, p), text = o.item, o.value
-        if not o.ok:
-            out.warn(f"{c.name}:{p}: {describe(o.error)}")
+        if not o.ok:  # reported once at the end, with the exit code of an answer that lacks it (7)
+            fleet.did_not_answer(c, o.error)
             continue
         # Only "\n" ends a line (splitlines would also split at \x1c, \x85, \u2028 ...).
         merged += [(_sort_key(l), prefixes[(c.key, p)], l) for l in text.rstrip("\n").split("\n")[1:]]
@@ -90,10 +81,11 @@ def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int, emit: LinePr
 
     def reader(c: HermesContainer, p: str) -> None:
         try:
-            api = fleet.endpoint(c.endpoint).client.api
-            ex = api.exec_create(c.id, _tail_argv(p, lines, True), user=execs.HERMES_USER, stdin=True)
+            # A follower holds its stdin open: when we go, Docker closes it and the follower ends.
+            stream = fleet.endpoint(c.endpoint).daemon.exec_stream(c.id, agent.tail_argv(p, lines, True),
+                                                                   user=execs.HERMES_USER, stdin=True)
             buffer = b""
-            for chunk in api.exec_start(ex["Id"], stream=True):
+            for chunk in stream:
                 buffer += chunk
                 *complete, buffer = buffer.split(b"\n")
                 for raw in complete:

@@ -5,7 +5,7 @@ from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
 from hermesctl import agent
-from hermesctl.lifecycle import SLOTS_TOOL, run_locked  # noqa: F401 - SLOTS_TOOL: apply uses it
+from hermesctl.lifecycle import run_locked
 from hermesctl.names import DEFAULT_PROFILE, is_profile_name, normalize_profile, require_creatable
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out

@@ -1,118 +1,19 @@
 """hermesctl ps: one row per container x gateway, from one exec of the agent's `status` per
 container; `--watch` from one held-open `watch` stream per container (hermesctl.streams)."""
 import queue
-import time
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict
 
 from rich.live import Live
 
+from hermesctl.engine import journal
+from hermesctl.engine.rows import GatewayRow, collect, exit_status, live_rows
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
-from hermesctl.inventory import HermesContainer
-from hermesctl.models import Slot, platforms_summary
+from hermesctl.models import platforms_summary
 from hermesctl.output import Output, duration, state_text
-from hermesctl.probe import ContainerSnapshot
-from hermesctl.targets import Target, match_profiles
+from hermesctl.targets import Target
 
-if TYPE_CHECKING:
-    from hermesctl.streams import LiveFleet
-
-
-@dataclass
-class GatewayRow:
-    endpoint: str
-    container: str
-    service: str | None
-    profile: str | None
-    state: str              # up/down/parked/crash-loop/unsupervised, or the container's state
-    pid: int | None = None
-    uptime_s: int | None = None
-    wanted: str | None = None
-    crash_looping: bool = False
-    parked: bool = False
-    exit_code: int | None = None
-    deaths_recent: int = 0
-    gateway_state: str | None = None
-    desired_state: str | None = None
-    platforms: dict | None = None
-    health: str | None = None
-    error: str | None = None  # the container did not answer (state timeout or error)
-    orphan_pids: list[int] | None = None  # gateway processes of the profile outside its supervisor
-
-    @property
-    def target(self) -> str:
-        return self.container if self.profile is None else f"{self.container}:{self.profile}"
-
-    @property
-    def wanted_but_not_up(self) -> bool:
-        return self.profile is not None and self.state != "up" and (
-            self.wanted == "up" or self.desired_state == "running")
-
-
-def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:
-    s, st = slot.status, slot.state
-    return GatewayRow(
-        endpoint=c.endpoint, container=c.name, service=c.service, profile=slot.profile,
-        state="orphaned" if orphans else slot.run_state, pid=s.pid if s else None, orphan_pids=orphans or None,
-        uptime_s=s.seconds if s and s.up else None,
-        wanted=None if s is None else ("up" if s.wanted_up else "down"),
-        crash_looping=slot.crash_looping, parked=slot.parked,
-        exit_code=s.exit_code if s and not s.up else None, deaths_recent=slot.recent_deaths,
-        gateway_state="corrupt" if st and st.corrupt else (st.gateway_state if st else None),
-        desired_state=st.desired_state if st else None,
-        platforms=st.platforms if st else None, health=c.health)
-
-
-def _container_row(c: HermesContainer, state: str) -> GatewayRow:
-    return GatewayRow(endpoint=c.endpoint, container=c.name, service=c.service,
-                      profile=None, state=state, health=c.health, exit_code=c.exit_code)
-
-
-def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
-    containers = fleet.containers()
-    selected_by = {}
-    if targets:
-        selected_by = {t: {c.key for c in fleet.containers_matching(t)} for t in targets}
-        wanted = set().union(*selected_by.values())
-        containers = [c for c in containers if c.key in wanted]
-    running = [c for c in containers if c.running]
-    snapshots = {o.item.key: o for o in fleet.probe_all(running)}
-    rows: list[GatewayRow] = []
-    for c in containers:
-        if not c.running:
-            code = f" ({c.exit_code})" if c.exit_code is not None else ""
-            rows.append(_container_row(c, f"{c.state}{code}"))
-            continue
-        outcome = snapshots[c.key]
-        if not outcome.ok:
-            entry = fleet.did_not_answer(c, outcome.error)
-            row = _container_row(c, "timeout" if entry.reason == "timeout" else "error")
-            row.error = entry.message
-            rows.append(row)
-            continue
-        snap = outcome.value
-        profiles = _profiles_for(c, snap, selected_by)
-        if not snap.booted and not snap.slots:
-            rows.append(_container_row(c, "booting"))
-        rows.extend(_gateway_row(c, snap.slots[p], snap.orphans(p)) for p in profiles)
-    return rows
-
-
-def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict) -> list[str]:
-    if not selected_by:
-        return sorted(snap.slots)
-    chosen: set[str] = set()
-    for t, keys in selected_by.items():
-        if c.key in keys:
-            chosen.update(match_profiles(t, c.name, list(snap.slots), strict=False))
-    return sorted(chosen)
-
-
-def exit_status(rows: list[GatewayRow]) -> ExitStatus:
-    if any(r.wanted_but_not_up or r.crash_looping or r.parked or r.orphan_pids for r in rows):
-        return ExitStatus.NOT_RUNNING
-    return ExitStatus.OK
+__all__ = ["GatewayRow", "ps", "render_table"]
 
 
 def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool, live: bool = False):
@@ -140,9 +41,13 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
     if watch:
         return _watch(out, fleet, targets, wide=wide, interval=interval)
     rows = collect(fleet, targets)
+    # Operations stopped midway: all of them, or the selected instances'.
+    selected = [c for c in fleet.containers() if any(c.name == r.container for r in rows)]
+    interrupted = journal.interrupted(journal.instance_names(selected) if targets else None)
     if out.json:
         out.document("ps", {
             "gateways": [asdict(r) | {"target": r.target} for r in rows],
+            "interrupted_operations": [journal.describe(r) for r in interrupted],
         })
     elif quiet:
         for r in rows:
@@ -150,31 +55,9 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
                 out.line(r.target)
     else:
         out.print(render_table(out, fleet, rows, wide=wide))
+    for r in interrupted:
+        out.warn(f"interrupted: {r.what} (at step {r.step}): `{journal.RECOVER_HINT}` finishes or undoes it")
     return exit_status(rows)
-
-
-def live_rows(live: "LiveFleet") -> list[GatewayRow]:
-    """The table's rows from the live fleet's snapshots (no exec): uptimes advance locally."""
-    rows: list[GatewayRow] = []
-    now = time.monotonic()
-    with live.lock:
-        items = sorted(live.containers.values(), key=lambda c: (c.name, c.endpoint))
-        snapshots = dict(live.snapshots)
-        received = dict(live.received)
-    for c in items:
-        snap = snapshots.get(c.key)
-        if not c.running or snap is None:
-            code = f" ({c.exit_code})" if c.exit_code is not None else ""
-            rows.append(_container_row(c, f"{c.state}{code}" if not c.running else "connecting"))
-            continue
-        if not snap.booted and not snap.slots:
-            rows.append(_container_row(c, "booting"))
-        for p in live.profiles_of(c, snap):
-            row = _gateway_row(c, snap.slots[p], snap.orphans(p))
-            if row.uptime_s is not None:
-                row.uptime_s += int(now - received.get(f"{c.key}/{p}", now))
-            rows.append(row)
-    return rows
 
 
 def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, interval: float) -> ExitStatus:

@@ -4,10 +4,11 @@ from and how old they are. Targets are matched on the served rows (container and
 a target the served rows cannot resolve (an id prefix, a compose service name, ENDPOINT/…) sends
 the command back to the direct path."""
 import fnmatch
-import sys
 from dataclasses import dataclass, fields
 
-from hermesctl.commands.ps import GatewayRow, exit_status, render_table
+from hermesctl.commands.ps import render_table
+from hermesctl.engine.rows import GatewayRow, exit_status
+from hermesctl import results
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.output import Output
 from hermesctl.targets import Target
@@ -44,12 +45,8 @@ def show(out: Output, doc: dict, targets: list[Target], *, wide: bool, quiet: bo
     source = doc.get("source", {})
     unreachable = doc.get("unreachable", [])
     if out.json:
-        out.unreachable = lambda: []
-        import json
-        document = {"schema": "hermesctl.ps/v1",
-                    "gateways": [{**{k: getattr(r, k) for k in _FIELDS}, "target": r.target} for r in rows],
-                    "unreachable": unreachable, "source": source}
-        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        out.document("ps", {"gateways": [{**{k: getattr(r, k) for k in _FIELDS}, "target": r.target} for r in rows],
+                            "source": source}, unreachable=unreachable)
     elif quiet:
         for r in rows:
             if r.profile is not None:
@@ -62,5 +59,4 @@ def show(out: Output, doc: dict, targets: list[Target], *, wide: bool, quiet: bo
                       " --direct asks the containers)", style="dim")
     for u in unreachable:
         out.warn(f"endpoint {u.get('endpoint')} did not answer")
-    status = exit_status(rows)
-    return ExitStatus.PARTIAL if unreachable and status in (ExitStatus.OK, ExitStatus.NOT_RUNNING) else status
+    return results.exit_status([], unreachable, base=exit_status(rows))

@@ -56,7 +56,7 @@ def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
         return results
 
     def log_tail(target_text: str, lines: int) -> list[str]:
-        from hermesctl.commands.logs import _tail_argv
+        from hermesctl.agent import tail_argv as _tail_argv
         target = parse_target(target_text)
         if target.profile is None or is_glob(target.profile) or is_glob(target.container):
             raise UsageError(f"{target_text}: name one gateway as CONTAINER:PROFILE")

@@ -46,7 +46,7 @@ class Refresher:
             self._publish()
 
     def _publish(self) -> None:
-        from hermesctl.commands.ps import live_rows
+        from hermesctl.engine.rows import live_rows
         rows = live_rows(self.live)
         with self.live.lock:
             containers = dict(self.live.containers)

@@ -1,9 +1,8 @@
 """hermes-ctl-agent: the container's half of the contract (hermes-contract/v1).
 
 Every answer is JSON on stdout with "schema"; a failure is {"schema", "error": {"code",
-"message"}} with the code's exit status (contract.ERROR_EXITS). The queries (`status`,
-`profiles`, `facts`, `boot-log`, `health` for Docker's HEALTHCHECK) and `watch` are ours; every hermes-slots verb (operate, register,
-unregister, adopt, desire, get-env, set-env, locked, reconcile) is accepted too, with JSON errors.
+"message"}} with the code's exit status (contract.ERROR_EXITS). The verbs and their arguments
+are one table, contract.VERBS: parsed by hermes_supervise.verbs, dispatched by HANDLERS here.
 
 Started as `python -IS`: the fast path (status) imports os, struct and _json only.
 """
@@ -22,31 +21,18 @@ def fail(code: str, message: str) -> int:
     return C.ERROR_EXITS[code]
 
 
-def _number(argv: list[str], option: str, default: int) -> int:
-    if option not in argv:
-        return default
-    i = argv.index(option)
-    if i + 1 >= len(argv) or not argv[i + 1].isdigit():
-        raise ValueError(f"{option} needs a whole number")
-    return int(argv[i + 1])
-
-
-def tail(argv: list[str]) -> int:
+def tail(args: dict) -> int:
     """tail PROFILE [--lines N] [--follow] [--until-stdin-closes]: print {"pid": N}, then become
     tail(1) on the log (same pid: the host ends a follower with it). With the lifeline option we
     stay, as tail's parent, until our stdin closes (the host went, however it went), then end it;
     tail itself also ends within a second of us (--pid), whatever ended us."""
     import os
-    from .names import require_valid_profile
-    if not argv:
-        return fail("usage", "tail needs a profile")
-    profile = require_valid_profile(argv[0])
-    path = os.path.join(C.hermes_home(os.environ), C.GATEWAY_LOG.format(profile=profile))
+    path = os.path.join(C.hermes_home(os.environ), C.GATEWAY_LOG.format(profile=args["profile"]))
     _print({"schema": C.SCHEMA, "verb": "tail", "pid": os.getpid(), "path": path})
     sys.stdout.flush()
-    follow = "--follow" in argv
-    command = ["tail", "-n", str(_number(argv, "--lines", 20)), *(["-F"] if follow else []), path]
-    if not (follow and C.LIFELINE_OPTION in argv):
+    follow = args["follow"]
+    command = ["tail", "-n", str(args["lines"]), *(["-F"] if follow else []), path]
+    if not (follow and args["until-stdin-closes"]):
         os.execv("/usr/bin/tail", command)
     return _tail_until_stdin_closes([*command[:-1], f"--pid={os.getpid()}", "-s", "1", path])
 
@@ -75,13 +61,13 @@ def _tail_until_stdin_closes(command: list[str]) -> int:
                 return 0
 
 
-def end_processes(argv: list[str]) -> int:
+def end_processes(args: dict) -> int:
     """end-processes PID...: SIGTERM, then SIGKILL after 5 s, to gateway processes only (a pid
     reused by something else since the host looked is left alone). As hermes: hermes' own only."""
     import os
     import time
     from .snapshot import gateway_processes
-    wanted = {int(a) for a in argv if a.isdigit()}
+    wanted = set(args["pids"])
     targets = [p["pid"] for p in gateway_processes() if p["pid"] in wanted]
     for sig in (15, 9):
         for pid in targets:
@@ -106,53 +92,84 @@ def _site_packages() -> None:
         site.main()
 
 
+def _query(name: str):
+    def run(args: dict) -> int:
+        from . import queries
+        _print(getattr(queries, name)())
+        return 0
+    return run
+
+
+def _boot_log(args: dict) -> int:
+    from .queries import boot_log
+    _print(boot_log(args["tail"]))
+    return 0
+
+
+def _health(args: dict) -> int:
+    from .queries import health
+    doc, healthy = health()
+    _print(doc)
+    return 0 if healthy else 1
+
+
+def _serve(args: dict) -> int:
+    from .server import serve
+    return serve()
+
+
+def _watch(args: dict) -> int:
+    from .watcher import run
+    return run(lifeline=args["until-stdin-closes"])
+
+
+def _snapshot_databases(args: dict) -> int:
+    _site_packages()  # the venv's sqlite3, as hermes-agent itself uses
+    from .dbsnapshot import main as snapshot
+    _print({"schema": C.SCHEMA, "verb": "snapshot-databases", **snapshot([args["directory"]])})
+    return 0
+
+
+def _slots(verb: str):
+    """hermes-slots' verbs (hermes_supervise.cli): they need the venv's packages."""
+    def run(args: dict) -> int:
+        _site_packages()
+        from .cli import Failure, run_verb
+        try:
+            return run_verb(verb, args, answer=_print)
+        except Failure as failure:
+            return fail(failure.code, failure.message)
+    return run
+
+
+# verb -> handler(parsed args); the verbs and their arguments are contract.VERBS.
+HANDLERS = {
+    "profiles": _query("profiles"), "facts": _query("facts"), "boot-log": _boot_log, "health": _health,
+    "serve": _serve, "watch": _watch, "tail": tail, "end-processes": end_processes,
+    "snapshot-databases": _snapshot_databases,
+    **{verb: _slots(verb) for verb in ("operate", "register", "unregister", "adopt", "desire", "get-env",
+                                       "set-env", "load-secrets", "locked", "reconcile")},
+}
+
+
 def main(argv: list[str]) -> int:
     verb, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if verb == "status" and not rest:  # the fast path: nothing to parse, nothing else imported
+        from .snapshot import status
+        _print(status())
+        return 0
+    if verb not in C.VERBS:
+        return fail("usage", f"unknown verb {verb[:40]!r}; verbs: {' '.join(C.VERBS)}" if verb
+                    else f"verbs: {' '.join(C.VERBS)}")
     try:
+        from .verbs import parse
+        args = parse(verb, rest)
         if verb == "status":
             from .snapshot import status
             _print(status())
-        elif verb == "profiles":
-            from .queries import profiles
-            _print(profiles())
-        elif verb == "facts":
-            from .queries import facts
-            _print(facts())
-        elif verb == "boot-log":
-            from .queries import boot_log
-            _print(boot_log(_number(rest, "--tail", 50)))
-        elif verb == "health":
-            from .queries import health
-            doc, healthy = health()
-            _print(doc)
-            return 0 if healthy else 1
-        elif verb == "serve":
-            from .server import serve
-            return serve()
-        elif verb == "watch":
-            from .watcher import run
-            return run(lifeline=C.LIFELINE_OPTION in rest)
-        elif verb == "tail":
-            return tail(rest)
-        elif verb == "end-processes":
-            return end_processes(rest)
-        elif verb == "snapshot-databases":
-            _site_packages()  # the venv's sqlite3, as hermes-agent itself uses
-            from .dbsnapshot import main as snapshot
-            _print({"schema": C.SCHEMA, "verb": verb, **snapshot(rest)})
-        elif verb in ("", "-h", "--help"):
-            return fail("usage", "verbs: status profiles facts boot-log health watch tail end-processes "
-                        "snapshot-databases "
-                        "and hermes-slots' (operate register unregister adopt desire get-env set-env locked)")
-        else:
-            _site_packages()
-            from .cli import Failure, dispatch
-            try:
-                return dispatch(argv)
-            except Failure as failure:
-                return fail(failure.code, failure.message)
+            return 0
+        return HANDLERS[verb](args)
     except ValueError as exc:
         return fail("invalid-name" if str(exc).startswith("invalid profile name") else "usage", str(exc))
     except OSError as exc:
         return fail("failed", str(exc))
-    return 0

@@ -62,10 +62,70 @@ ERROR_EXITS = {
     "failed": 1,         # the request was understood and did not succeed
 }
 
-# Verbs of the agent. Queries print one document; `watch` prints JSON lines until its stdout
-# closes; the others change something and print what they did.
-QUERY_VERBS = ("status", "profiles", "facts", "boot-log")
-STREAM_VERBS = ("watch", "tail")
+# Verbs of the agent, as data: the agent's dispatch, its argument parsing and the verb table of
+# docs/architecture.md all come from this one table (tests/test_contract_table.py checks the
+# doc). An argument is (name, kind, type, default): kind "arg" (positional), "args" (one or
+# more), "opt-args" (zero or more), "flag" (--name, no value), "option" (--name VALUE), "rest" (everything after --).
+# Kinds of verb: query (one document), stream (JSON lines until stdout closes), change (one
+# document saying what changed). Every answer carries "schema" and "verb"; a failure is
+# {"schema", "error": {"code", "message"}} with ERROR_EXITS[code] as exit status.
+def _verb(kind: str, summary: str, fields: str, *args: tuple) -> dict:
+    return {"kind": kind, "summary": summary, "fields": fields, "args": args}
+
+
+VERBS = {
+    "status": _verb("query", "every slot, the boot, PID 1, gateway processes (`ps`, `gateway`, `logs`, `apply` select with it)",
+                    "`now` (Unix s), `pid1`, `booted`, `slots{P: {profile, supervised, status{up, wanted_up, normally_up, pid, exit_code, signal, since, seconds}, deaths[{at, how}], gateway_state{…file…}, gateway_state_corrupt, operations[{start, until, action}]}}`, `processes[{pid, ppid, profile}]`"),
+    "watch": _verb("stream", "JSON lines until stdout closes, or stdin with `--until-stdin-closes` (`events`, `ps --watch`)",
+                   "`event`: `snapshot` (= `status`), `slot` / `slot-added` (`profile`, `slot{…}`), `slot-removed`, `boot`, `processes`, `heartbeat` (every 2 s at least)",
+                   ("until-stdin-closes", "flag", "bool", False)),
+    "serve": _verb("stream", "the resident agent (static service `ctl-agent`): `status` on the agent socket",
+                   "one `status` document per connection"),
+    "profiles": _verb("query", "profile directories (`profile list`, `create`, `delete`)",
+                      "`profiles[{name, readable, has_soul, registered}]`"),
+    "facts": _verb("query", "what `doctor` checks, in the same exec as the status",
+                   "`command_dir`, `ownership{misowned[], misowned_count, refused[]}`, `profiles[…]`, `status{…}`"),
+    "boot-log": _verb("query", "the reconciler's log, parsed (`boot-log`)",
+                      "`entries[{time, profile, prior_state, action, reason, …}]`",
+                      ("tail", "option", "int", 50)),
+    "health": _verb("query", "Docker's HEALTHCHECK (exit 1 when unhealthy)", "`healthy`, `problems[]`"),
+    "tail": _verb("stream", "`{\"pid\"}`, then the log lines (`logs`; tail(1) takes the agent's pid)",
+                  "`pid`, `path`", ("profile", "arg", "profile", None), ("lines", "option", "int", 20),
+                  ("follow", "flag", "bool", False), ("until-stdin-closes", "flag", "bool", False)),
+    "snapshot-databases": _verb("query", "SQLite online-backup copies of DIR's databases in a fresh staging "
+                                "directory (`backup`; regular files only, locks waited on in Python so the "
+                                "deadline ends it)", "`staging`, `databases[]`, `skipped[{path, reason}]`",
+                                ("directory", "arg", "str", None)),
+    "operate": _verb("change", "lock, intent, s6-svlisten + s6-svc, records (`gateway start/stop/restart`)",
+                     "`waited_s`, `wait_rc`, `gateways{P: {before, after}}` (status fields)",
+                     ("action", "arg", "start|stop|restart", None), ("profiles", "args", "profile", None),
+                     ("timeout", "option", "float", 20.0), ("settle", "option", "float", 0.0),
+                     ("lock-wait", "option", "float", 60.0)),
+    "register": _verb("change", "create a profile's s6 slot (`gateway register`)", "`profile`, `started`",
+                      ("profile", "arg", "profile", None), ("up", "flag", "bool", False)),
+    "unregister": _verb("change", "stop and remove a slot (`gateway unregister`, `profile delete`)", "`profile`",
+                        ("profile", "arg", "profile", None), ("timeout", "option", "float", 10.0)),
+    "adopt": _verb("change", "re-render an existing slot's scripts (`profile create`, `apply`)", "`profile`",
+                   ("profile", "arg", "profile", None)),
+    "desire": _verb("change", "record desired_state (stopped: also the planned-stop marker)", "`state`, `profiles[]`",
+                    ("state", "arg", "running|stopped", None), ("profiles", "args", "profile", None)),
+    "get-env": _verb("query", "chosen `.env` keys of every profile (`apply`, `diff`)", "`profiles{P: {KEY: value}}`",
+                     ("keys", "args", "str", None)),
+    "set-env": _verb("change", "set `.env` keys of a profile; values from `HERMESCTL_ENV_<KEY>` (never argv) (`apply`)",
+                     "`profile`, `changed[]`", ("profile", "arg", "profile", None), ("keys", "args", "str", None)),
+    "load-secrets": _verb("change", "swarm secrets (`/run/secrets/hermes-env.P.KEY`) into the profiles' `.env`; "
+                          "`--check` compares only (`apply --swarm`; never a value)",
+                          "`profiles{P: {KEY: written|same|differs|…}}`",
+                          ("profiles", "opt-args", "profile", None), ("check", "flag", "bool", False)),
+    "locked": _verb("change", "a command (argv) under the container's operation lock (`profile`, `apply`)",
+                    "the command's own output and exit", ("wait", "option", "float", 60.0), ("argv", "rest", "str", None)),
+    "end-processes": _verb("change", "end gateway processes outside their supervisor (`doctor --fix`)",
+                           "`ended[]`, `alive[]`, `skipped[]`", ("pids", "args", "int", None)),
+    "reconcile": _verb("change", "recreate every slot from the profiles (the boot; not for the host)",
+                       "nothing (the boot log's lines)"),
+}
+QUERY_VERBS = tuple(v for v, d in VERBS.items() if d["kind"] == "query")
+STREAM_VERBS = tuple(v for v, d in VERBS.items() if d["kind"] == "stream")
 WATCH_INTERVAL_S = 0.02            # how often the watcher looks at status files (stat + 35 bytes)
 WATCH_HEARTBEAT_S = 2.0            # a line at least this often: a closed stream ends the watcher
 PROCESS_SCAN_S = 1.0               # gateways outside their supervisor: /proc looked at this often

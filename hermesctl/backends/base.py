@@ -1,0 +1,94 @@
+"""The seam between hermesctl's engine and an orchestrator.
+
+A backend answers what the engine needs and nothing more:
+  - the instances the orchestrator wants, every one of them: running containers, and those it
+    wants but that have no answering container (`pending` with no node, `unreachable` with a node
+    that does not answer, `scaled-to-0`, `stopped`) — `Fleet.containers()`; an instance that could
+    not be answered for is also in `unreachable[]`, so the exit code says so (7);
+  - an exec in an instance's container (`run`), so the agent can be asked (`ask`, `probe`) and a
+    locked step run (hermesctl.lifecycle.run_locked);
+  - one instance as a whole (`instance(target)` → `Instance`): stop and start it, replace it with
+    another image and undo that, and reach its data volume while nothing runs on it (a stand-in
+    container), for backup, restore and upgrade.
+
+`DockerBackend` (hermesctl.backends.docker: containers on one or more daemons, plain or compose)
+and `SwarmBackend` (hermesctl.backends.swarm: services' tasks, execs on their nodes) implement
+it; docs/kubernetes.md says what a third would map to. Only backends touch the Docker SDK.
+"""
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from hermesctl.endpoints import Endpoint
+
+from hermesctl.inventory import PENDING, SCALED_TO_0, UNANSWERED_STATES, UNREACHABLE  # noqa: F401 - the seam's words
+
+
+@dataclass(frozen=True)
+class DataAccess:
+    """Where an instance's /opt/data can be read and written while it does not run: a container
+    (the instance's own, stopped, or a never-started stand-in) on an endpoint, and the image to
+    run helpers from."""
+    endpoint: Endpoint
+    ref: str
+    image: str
+
+
+@dataclass(frozen=True)
+class Started:
+    """A container the orchestrator started for an instance, to be watched until it serves."""
+    endpoint: Endpoint
+    ref: str
+    name: str
+
+
+@runtime_checkable
+class Instance(Protocol):
+    """One Hermes instance as a whole: a container, or a one-replica swarm service."""
+    name: str
+    where: str                 # endpoint or node
+    kind: str                  # container, service
+
+    @property
+    def image(self) -> str: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def stop(self) -> None:
+        """Nothing of the instance runs afterwards (a container stopped, a service scaled to 0)."""
+
+    def start(self) -> "Started | None":
+        """The instance runs again as it did before `stop` (same replicas); what to watch."""
+
+    def data(self) -> AbstractContextManager[DataAccess]:
+        """Its data volume, while stopped."""
+
+    def live_data(self) -> DataAccess:
+        """Its data volume through its running container (a backup of a live instance)."""
+
+    def replace(self, image: str) -> Started:
+        """Run the instance on `image` (the old one kept aside until `commit` or `undo`)."""
+
+    def commit(self) -> None:
+        """The new image serves: forget the old container."""
+
+    def undo(self) -> None:
+        """Drop what `replace` started and stop; `start` then runs the old image again."""
+
+    def record(self) -> dict:
+        """What an interrupted operation needs to finish or undo it (a JSON object)."""
+
+
+class Backend(Protocol):
+    """What the engine asks of an orchestrator (implemented by Fleet subclasses)."""
+    kind: str
+
+    def containers(self): ...
+    def run(self, container, argv: list[str], **kwargs): ...
+    def ask(self, container, verb: str, *args: str, **kwargs) -> dict: ...
+    def probe(self, container): ...
+    def select(self, targets): ...
+    def instances(self, targets) -> list[Instance]: ...
+    def instance_from_record(self, record: dict) -> Instance: ...
+    def check_image(self, instance: Instance, image: str) -> None: ...

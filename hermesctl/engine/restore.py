@@ -1,0 +1,66 @@
+"""Backups and restores of whole instances, on any backend: a running instance is backed up
+live (SQLite through its online backup API), a stopped one through its own stopped container or
+a stand-in on its node; a restore stops the instance (with --force), replaces its /opt/data
+through a stopped container, and starts it again as it was (same replicas)."""
+from dataclasses import dataclass
+from pathlib import Path
+
+from hermesctl import backup
+from hermesctl.restore import restore_tree
+from hermesctl.backends.base import Instance
+from hermesctl.errors import ContainerRunningError, ExecTimeoutError, UsageError
+from hermesctl.fleet import Fleet
+from hermesctl.parallel import Outcome, fan_out
+from hermesctl.targets import Target, is_glob
+
+
+def reason_of(exc: BaseException) -> str:
+    return "timeout" if isinstance(exc, ExecTimeoutError) else "failed"
+
+
+def _one_backup(inst: Instance, out_dir: Path, timeout: float) -> backup.BackupResult:
+    if inst.kind == "service" and not inst.running:
+        with inst.data() as data:
+            facts = {"name": inst.name, "service": inst.name, "node": inst.where, "image": inst.image,
+                     "running": False}
+            return backup.create_backup(data.endpoint, data.ref, out_dir, describe_as=facts, timeout=timeout)
+    data = inst.live_data()
+    return backup.create_backup(data.endpoint, data.ref, out_dir, timeout=timeout)
+
+
+def back_up(fleet: Fleet, targets: list[Target], out_dir: Path) -> list[Outcome]:
+    """One archive per instance, in parallel; outcomes per instance."""
+    return fan_out(lambda inst: _one_backup(inst, out_dir, fleet.exec_timeout), fleet.instances(targets))
+
+
+@dataclass
+class Restored:
+    instance: Instance
+    manifest: dict
+    written: int
+    restarted: bool
+
+
+def restore(fleet: Fleet, archive: Path, target: Target, *, force: bool) -> Restored:
+    manifest = backup.read_manifest(archive)  # verified before any instance is touched
+    if target.profile is not None or is_glob(target.container):
+        raise UsageError(f"{target}: restore into one instance (NAME, no glob, no :PROFILE)")
+    found = fleet.instances([target])
+    if len(found) > 1:
+        raise UsageError(f"{target.container} names several instances (endpoints): name one as ENDPOINT/NAME")
+    inst = found[0]
+    was_running = inst.running
+    if was_running and not force:
+        what = "service" if inst.kind == "service" else "container"
+        raise ContainerRunningError(f"{what} {inst.name} is running: stop it first, or pass --force to stop "
+                                    "it, restore and start it again")
+    if was_running:
+        inst.stop()
+    try:
+        with inst.data() as data:
+            owners = backup.hermes_ids(data.endpoint, data.ref)  # from its /etc/passwd: works stopped
+            written = restore_tree(data.endpoint, data.ref, archive, data.image, owners=owners)
+    finally:
+        if was_running:  # restored, or (it failed) the old data: either way it runs again
+            inst.start()
+    return Restored(inst, manifest, written, was_running)

@@ -1,0 +1,173 @@
+"""The engine's branches under failure, on the fake backend (tests/fakebackend.py): milliseconds
+each. The same behaviours on real containers and a real swarm: test_upgrade.py, test_swarm.py."""
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fakebackend import FakeBackend, FakeDaemon, FakeInstance, Interrupt, container_state
+from hermesctl import backup
+from hermesctl.backends import daemon as daemon_mod
+from hermesctl.backends.daemon import DeadlineError, bounded
+from hermesctl.engine import journal
+from hermesctl.engine import upgrade as engine
+from hermesctl.errors import DaemonUnreachableError, HermesctlError
+from hermesctl.exit_codes import ExitStatus
+from hermesctl.results import ItemResult, exit_status
+
+MANIFEST = {"profiles": [{"name": "coder", "desired_state": "running"}], "files": {}}
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(engine, "POLL_S", 0.001)
+    made = []
+
+    def fake_backup(endpoint, ref, out_dir, **kwargs):
+        path = Path(out_dir) / f"backup-{len(made)}.tar.gz"
+        path.write_text("x")
+        made.append(ref)
+        return backup.BackupResult(path, MANIFEST, "0" * 64)
+    monkeypatch.setattr(engine.backup, "create_backup", fake_backup)
+    monkeypatch.setattr(engine.backup, "read_manifest", lambda path: MANIFEST)
+    put_back = []
+    monkeypatch.setattr(engine, "put_back", lambda data, made_: put_back.append(data.ref) or ["profiles/x"])
+    return SimpleState(tmp_path, made, put_back)
+
+
+class SimpleState:
+    def __init__(self, root, made, put_back):
+        self.root, self.made, self.put_back = root, made, put_back
+
+
+def _run(backend, image="hermes-agent:new", timeout=0.2):
+    said = []
+    run = engine.Upgrade(backend, image, journal.operations_dir().parent / "backups", timeout=timeout,
+                         settle=0, say=said.append)
+    (journal.operations_dir().parent / "backups").mkdir(parents=True, exist_ok=True)
+    return run.run(engine.plan(backend, [], image)), said
+
+
+def test_a_healthy_image_is_upgraded_and_leaves_no_record():
+    inst = FakeInstance("h1", new_states=[container_state("running", "starting"), container_state("running", "healthy")])
+    [outcome], _ = _run(FakeBackend([inst]))
+    assert outcome.result == "upgraded" and inst.log == ["stop", "data", "replace", "commit"]
+    assert journal.pending() == []
+    assert exit_status([outcome.as_result()]) == ExitStatus.OK
+
+
+def test_an_image_whose_healthcheck_never_passes_is_rolled_back():
+    """Start period forever: `starting` is no pass, whatever our own gate would say."""
+    inst = FakeInstance("h1", new_states=[container_state("running", "starting")])
+    [outcome], _ = _run(FakeBackend([inst]))
+    assert outcome.result == "rolled back" and "health: starting" in outcome.detail
+    assert inst.log == ["stop", "data", "replace", "undo", "data", "start"]
+    assert outcome.changed_files_restored == ["profiles/x"]
+    assert exit_status([outcome.as_result()]) == ExitStatus.FAILED
+
+
+def test_an_unhealthy_image_is_rolled_back_at_once():
+    inst = FakeInstance("h1", new_states=[container_state("running", "unhealthy")])
+    [outcome], _ = _run(FakeBackend([inst]), timeout=60)
+    assert outcome.result == "rolled back" and outcome.detail.startswith("unhealthy")
+
+
+def test_without_a_healthcheck_the_boot_gate_decides(monkeypatch):
+    inst = FakeInstance("h1", new_states=[container_state("exited", healthcheck=False, exit_code=3)])
+    [outcome], _ = _run(FakeBackend([inst]))
+    assert outcome.result == "rolled back" and outcome.detail == "exited with code 3"
+
+
+def test_one_of_n_failing_stops_the_upgrade_there():
+    good = FakeInstance("a")
+    bad = FakeInstance("b", new_states=[container_state("running", "unhealthy")])
+    never = FakeInstance("c")
+    outcomes, _ = _run(FakeBackend([good, bad, never]))
+    assert [o.result for o in outcomes] == ["upgraded", "rolled back", "unchanged"]
+    assert never.log == []
+    assert exit_status([o.as_result() for o in outcomes]) == ExitStatus.FAILED
+
+
+def test_a_failed_backup_changes_nothing_and_starts_it_again():
+    inst = FakeInstance("h1", fail_at={"data": HermesctlError("volume gone")})
+    [outcome], _ = _run(FakeBackend([inst]))
+    assert outcome.result == "unchanged" and "volume gone" in outcome.detail
+    assert inst.log == ["stop", "data", "start"] and journal.pending() == []
+
+
+@pytest.mark.parametrize("step", ["stop", "replace", "undo"])
+def test_an_interrupt_between_steps_leaves_a_record_that_recover_undoes(step):
+    fail = {step: Interrupt()}
+    states = [container_state("running", "unhealthy")] if step == "undo" else [container_state("running", "healthy")]
+    inst = FakeInstance("h1", fail_at=fail, new_states=states)
+    backend = FakeBackend([inst])
+    with pytest.raises(KeyboardInterrupt):
+        _run(backend)
+    [record] = journal.pending()
+    assert record.body["instance"]["name"] == "h1" and record.step != "starting"
+    assert journal.interrupted() == []  # its process (this one) still runs: not interrupted yet
+    record.body["pid"] = 2 ** 22 + 1  # as left by a process that is gone
+    record.update(record.step)
+    assert [r.what for r in journal.interrupted()] == ["upgrade of h1 on node-1 to hermes-agent:new"]
+    inst.fail_at.clear()
+    inst.log.clear()
+    outcomes = engine.recover(backend, lambda text: None, timeout=0.2, settle=0)
+    assert [o.result for o in outcomes] == ["rolled back"]
+    assert inst.log[0] == "undo" and inst.log[-1] == "start" and inst.running
+    assert journal.pending() == []
+
+
+def test_recover_finishes_an_upgrade_interrupted_after_it_served():
+    inst = FakeInstance("h1", fail_at={"commit": Interrupt()})
+    backend = FakeBackend([inst])
+    with pytest.raises(KeyboardInterrupt):
+        _run(backend)
+    [record] = journal.pending()
+    assert record.step == "committing"
+    record.body["pid"] = 2 ** 22 + 1
+    record.update(record.step)
+    inst.fail_at.clear()
+    outcomes = engine.recover(backend, lambda text: None, timeout=0.2, settle=0)
+    assert [(o.result, o.detail) for o in outcomes] == [("upgraded", "finished")]
+    assert inst.image == "hermes-agent:new" and journal.pending() == []
+
+
+def test_a_hung_call_costs_its_deadline_and_no_more():
+    hang = threading.Event()
+    start = time.monotonic()
+    with pytest.raises(DeadlineError):
+        bounded(hang.wait, 0.2, "list containers")
+    assert time.monotonic() - start < 1
+
+
+def test_a_hung_daemon_fails_connect_within_the_timeout(monkeypatch):
+    """The SDK's constructor asks the API version: with the daemon hung, that call never ends."""
+    hang = threading.Event()
+    monkeypatch.setattr(daemon_mod, "_api_client", lambda **kwargs: hang.wait())
+    from hermesctl.endpoints import Resolved
+    start = time.monotonic()
+    with pytest.raises(DaemonUnreachableError, match="no answer within 0.3s"):
+        daemon_mod.connect(Resolved("node-b", "unix:///nowhere.sock"), timeout=0.3)
+    assert time.monotonic() - start < 1.3
+
+
+def test_the_exit_code_of_results_and_what_did_not_answer():
+    ok, down = ItemResult("a", True), ItemResult("b", False, "not-running")
+    assert exit_status([ok]) == ExitStatus.OK
+    assert exit_status([ok, down]) == ExitStatus.NOT_RUNNING
+    assert exit_status([ok, ItemResult("c", False, "timeout")]) == ExitStatus.PARTIAL
+    assert exit_status([ok, down], unreachable=["x"]) == ExitStatus.PARTIAL
+    assert exit_status([ItemResult("c", False, "failed")], unreachable=["x"]) == ExitStatus.FAILED
+    assert exit_status([], unreachable=[], base=ExitStatus.NOT_FOUND) == ExitStatus.NOT_FOUND
+
+
+def test_the_record_is_json_a_person_can_read():
+    record = journal.begin("upgrade", {"swarm": None}, {"kind": "container", "name": "h1", "endpoint": "e"},
+                           image="i")
+    body = json.loads(record.path.read_text())
+    assert body["schema"] == journal.SCHEMA and body["step"] == "starting" and body["instance"]["name"] == "h1"
+    record.done()
+    assert not record.path.exists()

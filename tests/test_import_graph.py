@@ -1,0 +1,143 @@
+"""The module structure issue 14 asks for, checked on the source: no import circles, nothing
+imports upward (cli > commands > serve/engine > backends > the rest), only backends use the
+Docker SDK's API, and no command picks a backend by its class."""
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "hermesctl"
+# Layers, highest first: a module may import its own layer or lower ones only. serve and
+# commands are one layer apart so that the server never reaches into a command.
+LAYERS = [("hermesctl.cli", 6), ("hermesctl.__main__", 6), ("hermesctl.commands", 5), ("hermesctl.serve", 4),
+          ("hermesctl.engine", 3), ("hermesctl.backends.docker", 2), ("hermesctl.backends.swarm", 2),
+          ("hermesctl.backends.base", 2)]
+# Whose own imports of the Docker SDK are allowed: the backends, and endpoint resolution, which
+# reads TLS settings and contexts with the SDK's helpers (no API calls).
+SDK_ALLOWED = ("hermesctl.backends.", "hermesctl.endpoints")
+
+
+def layer(module: str) -> int:
+    return next((rank for prefix, rank in LAYERS if module == prefix or module.startswith(prefix + ".")), 1)
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def imports(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> hermesctl modules it imports (anywhere in it, functions included; imports
+    under `if TYPE_CHECKING` are annotations, not imports)."""
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        skip = _type_checking_lines(tree)
+        deps = set()
+        for node in ast.walk(tree):
+            if getattr(node, "lineno", None) in skip:
+                continue
+            if isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                base = node.module
+                if node.level:
+                    package = name if modules[name].name == "__init__.py" else name.rsplit(".", 1)[0]
+                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base])
+                deps.add(base)
+                deps.update(f"{base}.{a.name}" for a in node.names)
+        graph[name] = {d for d in deps if d in modules and d != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circles():
+    # Package __init__ modules are only docstrings here; an edge to one is no dependency.
+    graph = imports(_modules())
+    assert _cycles(graph) == []
+
+
+def test_nothing_imports_upward():
+    graph = imports(_modules())
+    upward = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps if layer(d) > layer(m))
+    assert upward == []
+
+
+def test_only_backends_use_the_docker_sdk_api():
+    offenders = []
+    for name, path in _modules().items():
+        text = path.read_text()
+        tree = ast.parse(text)
+        uses_sdk = any(isinstance(n, ast.Import) and any(a.name.split(".")[0] == "docker" for a in n.names)
+                       or isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "docker"
+                       for n in ast.walk(tree))
+        if ".client.api" in text or "client.api." in text:
+            offenders.append(f"{name}: .client.api")
+        if uses_sdk and not name.startswith(SDK_ALLOWED):
+            offenders.append(f"{name}: imports docker")
+        if "isinstance(" in text and ("SwarmBackend" in text or "SwarmFleet" in text) and \
+                not name.startswith("hermesctl.backends."):
+            offenders.append(f"{name}: picks a backend by its class")
+    assert offenders == []
+
+
+def test_the_checks_see_what_they_check():
+    """The graph is real: known edges are found, so an empty list above means something."""
+    graph = imports(_modules())
+    assert "hermesctl.engine.upgrade" in graph["hermesctl.commands.upgrade"]
+    assert "hermesctl.backends.daemon" in graph["hermesctl.execs"]
+    assert layer("hermesctl.commands.ps") > layer("hermesctl.serve.refresher") > layer("hermesctl.engine.rows")
+    assert _cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]
+
+
+def test_every_json_document_goes_through_output():
+    """Commands print JSON only through output.Output (document, json_line)."""
+    offenders = []
+    for name, path in _modules().items():
+        if name.startswith(("hermesctl.commands.", "hermesctl.engine.", "hermesctl.cli")):
+            text = path.read_text()
+            if "json.dumps" in text or "sys.stdout.write(json" in text:
+                offenders.append(name)
+    assert offenders == []

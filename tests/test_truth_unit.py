@@ -1,0 +1,123 @@
+"""Truth under failure, on fakes (milliseconds): every instance the orchestrator wants is in the
+answer and anything unanswered is exit 7; logs that time out are 7; doctor does not call a
+missing /command ok; ps and doctor show an interrupted operation with its fix. The real-daemon
+and real-swarm halves: test_upgrade.py, test_swarm.py, test_cli_errors_doctor.py."""
+import copy
+import json
+
+import pytest
+
+import hermesctl.cli as cli
+from fakefleet import FakeFleet, container, recorded
+from hermesctl.backends.swarm import SwarmBackend, SwarmServiceInfo, SwarmTask
+from hermesctl.endpoints import Endpoint
+from hermesctl.engine import journal
+from hermesctl.errors import ExecTimeoutError
+
+H1 = recorded("status-h1.json")
+
+
+def _invoke(monkeypatch, capsys, fleet):
+    def fake(self):
+        self._fleet = fleet
+        self.out.unreachable = lambda: fleet.unreachable
+        return fleet
+    monkeypatch.setattr(cli.Run, "fleet", fake)
+
+    def invoke(*args: str):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(list(args))
+        captured = capsys.readouterr()
+        return exit_.value.code, captured.out, captured.err
+    return invoke
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+def _facts(command_dir) -> dict:
+    return {"schema": "hermes-contract/v1", "verb": "facts", "command_dir": command_dir,
+            "ownership": {"misowned": [], "misowned_count": 0}, "profiles": [], "status": copy.deepcopy(H1)}
+
+
+@pytest.mark.parametrize("command_dir, ok", [(True, True), (False, False), (None, False)])
+def test_doctor_says_ok_only_when_s6_svc_is_there(monkeypatch, capsys, command_dir, ok):
+    run = _invoke(monkeypatch, capsys, FakeFleet([container("h1")], {"h1": {"facts": _facts(command_dir)}}))
+    code, out, _ = run("doctor", "--json")
+    doc = json.loads(out)
+    [finding] = [f for f in doc["findings"] if f["check"] == "command-dir"]
+    assert finding["ok"] is ok and ("missing" in finding["detail"]) is (not ok)
+    assert doc["ok"] is False and code == 1  # h1's recorded gateways crash-loop and park anyway
+
+
+def test_logs_that_time_out_exit_7(monkeypatch, capsys):
+    fleet = FakeFleet([container("h1")], {"h1": {"status": H1, "tail": ExecTimeoutError("h1: no answer within 3s")}})
+    code, _, err = _invoke(monkeypatch, capsys, fleet)("logs", "h1:pa")
+    assert code == 7 and "did not answer in time" in err
+
+
+class ListingDaemon:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def containers(self, filters, all=True):  # noqa: A002
+        if isinstance(self.rows, Exception):
+            raise self.rows
+        return self.rows
+
+
+def _task_row(cid: str, name: str) -> dict:
+    return {"Id": cid, "Names": [f"/{name}"], "State": "running", "Status": "Up 1 minute (healthy)",
+            "Labels": {"io.hermes-agent.managed": "true", "com.docker.swarm.service.name": "st_hermes-1"}}
+
+
+def _swarm(node_b_rows) -> SwarmBackend:
+    a = Endpoint("node-a", "unix:///a", daemon=ListingDaemon([_task_row("c1", "st_hermes-1.1.x")]))
+    b = Endpoint("node-b", "unix:///b", daemon=ListingDaemon(node_b_rows))
+    tasks = [SwarmTask("t1", "st_hermes-1", "hermes-1", 1, "node-a", "running", "c1"),
+             SwarmTask("t2", "st_hermes-2", "hermes-2", 1, "node-b", "running", "c2"),
+             SwarmTask("t3", "st_hermes-3", "hermes-3", 1, "", "pending", None)]
+    services = [SwarmServiceInfo("s1", "st_hermes-1", "hermes-1", 1), SwarmServiceInfo("s2", "st_hermes-2", "hermes-2", 1),
+                SwarmServiceInfo("s3", "st_hermes-3", "hermes-3", 1), SwarmServiceInfo("s4", "st_hermes-4", "hermes-4", 0)]
+    return SwarmBackend(endpoints=[a, b], tasks=tasks, services=services)
+
+
+def test_every_wanted_instance_is_in_ps_and_the_unanswered_make_it_7(monkeypatch, capsys):
+    """Node B down, hermes-3 pending with no node, hermes-4 at 0 replicas: all four are rows."""
+    fleet = _swarm(ConnectionError("node-b: connection refused"))
+    answers = {"st_hermes-1.1.x": {"status": H1}}
+    fleet.run = FakeFleet([], answers).run
+    code, out, err = _invoke(monkeypatch, capsys, fleet)("ps", "--json")
+    doc = json.loads(out)
+    states = {}
+    for g in doc["gateways"]:
+        states.setdefault(g["container"], set()).add(g["state"])
+    assert states["st_hermes-2.1"] == {"unreachable"} and states["st_hermes-3.1"] == {"pending"}
+    assert states["st_hermes-4"] == {"scaled-to-0"} and "st_hermes-1.1.x" in states
+    reasons = {(u["container"], u["reason"]) for u in doc["unreachable"]}
+    assert ("st_hermes-2.1", "unreachable") in reasons and ("st_hermes-3.1", "pending") in reasons
+    assert code == 7
+
+
+def test_a_target_that_is_pending_is_7_not_not_found(monkeypatch, capsys):
+    fleet = _swarm([])
+    code, _, err = _invoke(monkeypatch, capsys, fleet)("gateway", "status", "hermes-3:coder")
+    assert code == 7 and "pending" in err
+
+
+def test_ps_and_doctor_show_an_interrupted_operation_with_its_fix(monkeypatch, capsys):
+    record = journal.begin("upgrade", {}, {"kind": "container", "name": "h1", "endpoint": "default"},
+                           image="hermes-agent:new")
+    record.body["pid"] = 2 ** 22 + 1  # its process is gone
+    record.update("replacing", backup="/x.tar.gz")
+    fleet = FakeFleet([container("h1")], {"h1": {"status": H1, "facts": _facts(True)}})
+    run = _invoke(monkeypatch, capsys, fleet)
+    code, out, err = run("ps", "--json")
+    [op] = json.loads(out)["interrupted_operations"]
+    assert op["instance"] == "h1" and op["step"] == "replacing" and op["fix"] == journal.RECOVER_HINT
+    assert "upgrade --recover" in err
+    code, out, _ = run("doctor", "--json")
+    [f] = [f for f in json.loads(out)["findings"] if f["check"] == "interrupted-operation"]
+    assert not f["ok"] and "upgrade --recover" in f["fix"] and code == 1
