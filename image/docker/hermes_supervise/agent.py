@@ -2,7 +2,7 @@
 
 Every answer is JSON on stdout with "schema"; a failure is {"schema", "error": {"code",
 "message"}} with the code's exit status (contract.ERROR_EXITS). The queries (`status`,
-`profiles`, `facts`, `boot-log`, `health` for Docker's HEALTHCHECK) and `watch` are ours; every hermes-slots verb (operate, register,
+`profiles`, `facts`, `boot-log`, `health` for Docker's HEALTHCHECK, `usage`) and `watch` are ours; every hermes-slots verb (operate, register,
 unregister, adopt, desire, get-env, set-env, locked, reconcile) is accepted too, with JSON errors.
 
 Started as `python -IS`: the fast path (status) imports os, struct and _json only.
@@ -97,6 +97,9 @@ def main(argv: list[str]) -> int:
             doc, healthy = health()
             _print(doc)
             return 0 if healthy else 1
+        elif verb == "usage":
+            from .usage import main as usage_main
+            _print(usage_main(rest))
         elif verb == "serve":
             from .server import serve
             return serve()
@@ -108,7 +111,7 @@ def main(argv: list[str]) -> int:
         elif verb == "end-processes":
             return end_processes(rest)
         elif verb in ("", "-h", "--help"):
-            return fail("usage", "verbs: status profiles facts boot-log health watch tail end-processes "
+            return fail("usage", "verbs: status profiles facts boot-log health usage watch tail end-processes "
                         "and hermes-slots' (operate register unregister adopt desire get-env set-env locked)")
         else:
             _site_packages()
