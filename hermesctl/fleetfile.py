@@ -11,6 +11,8 @@
             gateway: running        # running | stopped; omitted: leave as it is
             api_server: true        # a distinct API_SERVER_PORT and a key, allocated per container
             env: {OPENROUTER_MODEL: x}   # written to the profile's own .env
+            budget: {daily_usd: 5}  # hermesctl usage / serve: spend over it is flagged
+        budget: {daily_usd: 20}     # optional: the whole container's
 
 Validation walks PyYAML's node tree, so every error names the file and line it is about.
 The file is untrusted input: read with a size cap, as UTF-8 only, nesting depth-limited, values
@@ -84,6 +86,7 @@ class ProfileSpec:
     gateway: str | None = None
     api_server: bool = False
     env: dict = field(default_factory=dict)
+    budget_daily_usd: float | None = None  # read by usage and serve; apply leaves it alone
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class ContainerSpec:
     name: str
     endpoint: str | None
     profiles: tuple[ProfileSpec, ...]
+    budget_daily_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -183,12 +187,13 @@ def load_fleet_file(path: str) -> FleetSpec:
     for name, (key_node, node) in r.mapping(top["containers"][1], "containers").items():
         if not CONTAINER_NAME.fullmatch(name):
             r.fail(key_node, f"{shown(name)} is not a container name")
-        body = r.mapping(node, f"container {name}", {"endpoint", "profiles"})
+        body = r.mapping(node, f"container {name}", {"endpoint", "profiles", "budget"})
         endpoint = r.scalar(body["endpoint"][1], "endpoint") if "endpoint" in body else None
         if endpoint is not None and endpoint not in names:
             r.fail(body["endpoint"][1], f"endpoint {endpoint!r} is not defined under 'endpoints'")
         profiles = _profiles(r, name, body["profiles"][1]) if "profiles" in body else ()
-        containers.append(ContainerSpec(name, endpoint, profiles))
+        budget = _budget(r, body["budget"][1], f"budget of {name}") if "budget" in body else None
+        containers.append(ContainerSpec(name, endpoint, profiles, budget))
     return FleetSpec(path, endpoints, tuple(containers))
 
 
@@ -218,7 +223,7 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
             name = normalize_profile(raw) if raw == DEFAULT_PROFILE else require_creatable(raw)
         except InvalidNameError as exc:
             r.fail(key_node, exc.message)
-        body = r.mapping(value, f"profile {raw}", {"gateway", "api_server", "env"}) \
+        body = r.mapping(value, f"profile {raw}", {"gateway", "api_server", "env", "budget"}) \
             if not (isinstance(value, yaml.ScalarNode) and value.value in ("", "null")) else {}
         gateway = None
         if "gateway" in body:
@@ -241,5 +246,25 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
                 if len(value_text) > MAX_VALUE:
                     r.fail(v_node, f"env {key}: longer than {MAX_VALUE} characters")
                 env[key] = value_text
-        specs.append(ProfileSpec(name, gateway, api_server, env))
+        budget = _budget(r, body["budget"][1], f"budget of {raw}") if "budget" in body else None
+        specs.append(ProfileSpec(name, gateway, api_server, env, budget))
     return tuple(specs)
+
+
+MAX_BUDGET_USD = 1e9
+
+
+def _budget(r: _Reader, node, what: str) -> float:
+    """`{daily_usd: N}`: a finite, non-negative number of US dollars per day."""
+    body = r.mapping(node, what, {"daily_usd"})
+    if "daily_usd" not in body:
+        r.fail(node, f"{what}: give daily_usd")
+    text = r.scalar(body["daily_usd"][1], f"{what} daily_usd")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= MAX_BUDGET_USD:  # also refuses nan and inf
+        r.fail(body["daily_usd"][1], f"{what}: daily_usd must be a number of dollars from 0 to "
+               f"{MAX_BUDGET_USD:.0e}, not {shown(text)}")
+    return value
