@@ -39,8 +39,7 @@ class Window:
 def parse_since(text: str, *, now: float | None = None) -> Window:
     """`30m`, `24h`, `7d`, `2w`, or a date/time (`2026-05-01`, `2026-05-01T12:00`, with an
     offset or UTC): one line of error otherwise."""
-    text = text.strip()
-    found = _RELATIVE.fullmatch(text)
+    found = _RELATIVE.fullmatch(text)  # whole: a trailing newline is not dropped
     if found:
         seconds = int(found.group(1)) * _UNIT_S[found.group(2)]
         if seconds > MAX_WINDOW_S:
