@@ -416,6 +416,8 @@ def serve(ctx: typer.Context,
                                                     "default $XDG_RUNTIME_DIR/hermesctl/serve.sock)"),
           interval: float = typer.Option(2.0, "--interval", help="seconds between publications when nothing "
                                          "changed, and between endpoint checks (changes arrive as they happen)"),
+          usage_interval: float = typer.Option(15.0, "--usage-interval", help="seconds between looks at each "
+                                               "profile's state.db (a stat; a read only when it changed)"),
           timeout: Optional[float] = TIMEOUT):
     """Serve the fleet: Prometheus /metrics, a live web page, and the state `ps` reads.
 
@@ -427,8 +429,16 @@ def serve(ctx: typer.Context,
     r = _run(ctx, timeout=timeout)
     if not 0.1 <= interval <= 3600:
         raise UsageError(f"--interval must be between 0.1 and 3600 seconds, not {interval:g}")
+    if not 0.2 <= usage_interval <= 3600:
+        raise UsageError(f"--usage-interval must be between 0.2 and 3600 seconds, not {usage_interval:g}")
+    budgets = None
+    if r.fleet_file:  # budgets of the fleet file serve spans: exported for the alert rules
+        from hermesctl.fleetfile import load_fleet_file
+        from hermesctl.serve.usage_feed import budgets_of
+        budgets = budgets_of(load_fleet_file(r.fleet_file))
     _exit(ctx, run_serve(r.out, r.new_fleet, r.scope(), listen=listen, token_file=token_file,
-                         socket_path=socket_path, interval=interval))
+                         socket_path=socket_path, interval=interval, usage_interval=usage_interval,
+                         budgets=budgets))
 
 
 @app.command("backup")

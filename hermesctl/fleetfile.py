@@ -11,7 +11,7 @@
             gateway: running        # running | stopped; omitted: leave as it is
             api_server: true        # a distinct API_SERVER_PORT and a key, allocated per container
             env: {OPENROUTER_MODEL: x}   # written to the profile's own .env
-            budget: {daily_usd: 5}  # hermesctl usage / serve: spend over it is flagged
+            budget: {daily_usd: 5, hourly_usd: 1}  # usage (daily) and serve's alerts
         budget: {daily_usd: 20}     # optional: the whole container's
 
 Validation walks PyYAML's node tree, so every error names the file and line it is about.
@@ -87,6 +87,7 @@ class ProfileSpec:
     api_server: bool = False
     env: dict = field(default_factory=dict)
     budget_daily_usd: float | None = None  # read by usage and serve; apply leaves it alone
+    budget_hourly_usd: float | None = None  # serve's alert rule only
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class ContainerSpec:
     endpoint: str | None
     profiles: tuple[ProfileSpec, ...]
     budget_daily_usd: float | None = None
+    budget_hourly_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -192,8 +194,8 @@ def load_fleet_file(path: str) -> FleetSpec:
         if endpoint is not None and endpoint not in names:
             r.fail(body["endpoint"][1], f"endpoint {endpoint!r} is not defined under 'endpoints'")
         profiles = _profiles(r, name, body["profiles"][1]) if "profiles" in body else ()
-        budget = _budget(r, body["budget"][1], f"budget of {name}") if "budget" in body else None
-        containers.append(ContainerSpec(name, endpoint, profiles, budget))
+        budget = _budget(r, body["budget"][1], f"budget of {name}") if "budget" in body else (None, None)
+        containers.append(ContainerSpec(name, endpoint, profiles, *budget))
     return FleetSpec(path, endpoints, tuple(containers))
 
 
@@ -246,25 +248,31 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
                 if len(value_text) > MAX_VALUE:
                     r.fail(v_node, f"env {key}: longer than {MAX_VALUE} characters")
                 env[key] = value_text
-        budget = _budget(r, body["budget"][1], f"budget of {raw}") if "budget" in body else None
-        specs.append(ProfileSpec(name, gateway, api_server, env, budget))
+        budget = _budget(r, body["budget"][1], f"budget of {raw}") if "budget" in body else (None, None)
+        specs.append(ProfileSpec(name, gateway, api_server, env, *budget))
     return tuple(specs)
 
 
 MAX_BUDGET_USD = 1e9
 
 
-def _budget(r: _Reader, node, what: str) -> float:
-    """`{daily_usd: N}`: a finite, non-negative number of US dollars per day."""
-    body = r.mapping(node, what, {"daily_usd"})
-    if "daily_usd" not in body:
-        r.fail(node, f"{what}: give daily_usd")
-    text = r.scalar(body["daily_usd"][1], f"{what} daily_usd")
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value <= MAX_BUDGET_USD:  # also refuses nan and inf
-        r.fail(body["daily_usd"][1], f"{what}: daily_usd must be a number of dollars from 0 to "
-               f"{MAX_BUDGET_USD:.0e}, not {shown(text)}")
-    return value
+def _budget(r: _Reader, node, what: str) -> tuple[float | None, float | None]:
+    """`{daily_usd: N, hourly_usd: M}` (either or both): finite, non-negative US dollars."""
+    body = r.mapping(node, what, {"daily_usd", "hourly_usd"})
+    if not body:
+        r.fail(node, f"{what}: give daily_usd (and/or hourly_usd)")
+    values = []
+    for key in ("daily_usd", "hourly_usd"):
+        if key not in body:
+            values.append(None)
+            continue
+        text = r.scalar(body[key][1], f"{what} {key}")
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 <= value <= MAX_BUDGET_USD:  # also refuses nan and inf
+            r.fail(body[key][1], f"{what}: {key} must be a number of dollars from 0 to "
+                   f"{MAX_BUDGET_USD:.0e}, not {shown(text)}")
+        values.append(value)
+    return values[0], values[1]

@@ -9,6 +9,7 @@ bash scripts/ensure-docker.sh
 bash scripts/ensure-compose.sh
 bash scripts/ensure-base-image.sh
 bash scripts/ensure-browser.sh
+bash scripts/ensure-prometheus.sh
 pip_log=$(mktemp)
 if ! python3 -m pip install -q --disable-pip-version-check -e '.[test]' >"$pip_log" 2>&1; then
   cat "$pip_log" >&2

@@ -66,7 +66,8 @@ def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
 
 
 def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: str,
-          token_file: str | None, socket_path: str | None, interval: float) -> ExitStatus:
+          token_file: str | None, socket_path: str | None, interval: float,
+          usage_interval: float = 15.0, budgets: dict | None = None) -> ExitStatus:
     host, port = parse_listen(listen)
     if not _is_loopback(host) and not token_file:
         raise UsageError(f"refusing to listen on {host} without --token-file: "
@@ -88,6 +89,9 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
     except OSError as exc:
         raise UsageError(f"cannot listen on {listen} / {socket_path}: {exc.strerror or exc}") from None
     refresher.start()
+    from hermesctl.serve.usage_feed import UsageFeed
+    state.usage_feed = UsageFeed(refresher.live, refresher.fleet, interval=usage_interval, budgets=budgets)
+    state.usage_feed.start()
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     bound = servers[0].server_address
@@ -101,6 +105,7 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
     finally:
         app.stopping.set()
         refresher.stop()
+        state.usage_feed.stop()
         for server in servers:
             server.shutdown()
             server.server_close()

@@ -100,6 +100,9 @@ def main(argv: list[str]) -> int:
         elif verb == "usage":
             from .usage import main as usage_main
             _print(usage_main(rest))
+        elif verb == "usage-watch":
+            from .usage_watch import run as usage_watch
+            return usage_watch(rest)
         elif verb == "serve":
             from .server import serve
             return serve()
@@ -111,7 +114,7 @@ def main(argv: list[str]) -> int:
         elif verb == "end-processes":
             return end_processes(rest)
         elif verb in ("", "-h", "--help"):
-            return fail("usage", "verbs: status profiles facts boot-log health usage watch tail end-processes "
+            return fail("usage", "verbs: status profiles facts boot-log health usage usage-watch watch tail end-processes "
                         "and hermes-slots' (operate register unregister adopt desire get-env set-env locked)")
         else:
             _site_packages()

@@ -61,7 +61,7 @@ ERROR_EXITS = {
 # Verbs of the agent. Queries print one document; `watch` prints JSON lines until its stdout
 # closes; the others change something and print what they did.
 QUERY_VERBS = ("status", "profiles", "facts", "boot-log", "usage")
-STREAM_VERBS = ("watch", "tail")
+STREAM_VERBS = ("watch", "tail", "usage-watch")
 WATCH_INTERVAL_S = 0.02            # how often the watcher looks at status files (stat + 35 bytes)
 WATCH_HEARTBEAT_S = 2.0            # a line at least this often: a closed stream ends the watcher
 PROCESS_SCAN_S = 1.0               # gateways outside their supervisor: /proc looked at this often

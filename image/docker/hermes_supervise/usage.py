@@ -44,10 +44,14 @@ def _z(expr: str) -> str:
     return f"coalesce({expr}, 0)"
 
 
-def _breakdown_sql(with_usage: bool) -> str:
-    """Per (source, model): distinct sessions, the five token kinds, stored estimated cost,
-    actual cost, API calls; usage rows whose cost must be estimated are summed apart (priced
-    row by row in Python, as insights does)."""
+WINDOW = "SELECT * FROM sessions WHERE started_at >= ?"
+
+
+def _breakdown_sql(with_usage: bool, sessions: str = WINDOW, key: str = "source") -> str:
+    """Per (key, model) over the sessions the `sessions` query selects: distinct sessions, the
+    five token kinds, stored estimated cost, actual cost, API calls; usage rows whose cost must
+    be estimated are summed apart (priced row by row in Python, as insights does). `key` is
+    `source` (per platform) or `sid` (per session, for the incremental reader)."""
     usage_rows = f"""
       SELECT s.source AS source, u.session_id AS sid, u.model AS model,
              {_z('u.input_tokens')} AS i, {_z('u.output_tokens')} AS o, {_z('u.cache_read_tokens')} AS cr,
@@ -66,7 +70,7 @@ def _breakdown_sql(with_usage: bool) -> str:
       ut AS (SELECT NULL AS sid, 0 AS i, 0 AS o, 0 AS cr, 0 AS cw, 0 AS calls, 0.0 AS est, 0.0 AS act
                WHERE 0),"""
     return f"""
-    WITH w AS (SELECT * FROM sessions WHERE started_at >= ?),{per_session}
+    WITH w AS ({sessions}),{per_session}
     rows AS ({usage_rows}
       SELECT * FROM (
         SELECT s.source AS source, s.id AS sid, s.model AS model,
@@ -78,16 +82,19 @@ def _breakdown_sql(with_usage: bool) -> str:
                max(0.0, {_z('s.actual_cost_usd')} - {_z('ut.act')}) AS act, 1 AS stored
           FROM w s LEFT JOIN ut ON ut.sid = s.id)
        WHERE i OR o OR cr OR cw OR calls OR est OR act)
-    SELECT source, {_DISPLAY.format(m='model')} AS display, count(DISTINCT sid), sum(i), sum(o), sum(cr), sum(cw),
+    SELECT {key}, {_DISPLAY.format(m='model')} AS display, count(DISTINCT sid), sum(i), sum(o), sum(cr), sum(cw),
            sum(r), sum(calls), total(CASE WHEN stored THEN est END), total(act)
       FROM rows GROUP BY 1, 2"""
 
 
-_UNSTORED_SQL = """
-    SELECT s.source, u.model, u.billing_provider, u.billing_base_url, u.input_tokens, u.output_tokens,
-           u.cache_read_tokens, u.cache_write_tokens
-      FROM session_model_usage u JOIN sessions s ON s.id = u.session_id
-     WHERE s.started_at >= ? AND coalesce(u.cost_status, '') = '' AND coalesce(u.cost_source, '') = ''"""
+def unstored_sql(sessions: str = WINDOW, key: str = "source") -> str:
+    """Usage rows without a recorded cost (priced by hermes' own estimate, row by row)."""
+    return f"""
+    WITH w AS ({sessions})
+    SELECT s.{key if key == 'source' else 'id'}, u.model, u.billing_provider, u.billing_base_url, u.input_tokens,
+           u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
+      FROM session_model_usage u JOIN w s ON s.id = u.session_id
+     WHERE coalesce(u.cost_status, '') = '' AND coalesce(u.cost_source, '') = ''"""
 
 _SOURCES_SQL = f"""
     SELECT source, count(*), sum(ended_at IS NULL), sum({_z('message_count')}), sum({_z('tool_call_count')}),
@@ -154,7 +161,13 @@ def check_schema(conn) -> tuple[bool, int | None]:
     return with_usage, version
 
 
-def _estimator():
+def estimate_row(estimate, model, provider, base_url, i, o, cr, cw) -> float:
+    amount, _status = estimate(model or "unknown", i or 0, o or 0, cache_read_tokens=cr or 0,
+                               cache_write_tokens=cw or 0, provider=provider or None, base_url=base_url)
+    return amount
+
+
+def estimator():
     """hermes' own price estimate (what insights uses for rows without a recorded cost), or
     None when this image's hermes-agent does not have it."""
     import sys
@@ -180,7 +193,7 @@ def _model(cell: dict, name: str) -> dict:
                                             "actual_usd": 0.0})
 
 
-def _display(model) -> str:
+def display_name(model) -> str:
     model = model or "unknown"
     return model.split("/")[-1] if "/" in model else model
 
@@ -206,17 +219,15 @@ def read_profile(path: str, cutoff: float) -> dict:
             m.update(sessions=n, input_tokens=i, output_tokens=o, cache_read_tokens=cr, cache_write_tokens=cw,
                      reasoning_tokens=r, api_calls=calls, estimated_usd=est, actual_usd=act)
         if with_usage:
-            unstored = conn.execute(_UNSTORED_SQL, (cutoff,)).fetchall()
-            estimate = _estimator() if unstored else None
+            unstored = conn.execute(unstored_sql(), (cutoff,)).fetchall()
+            estimate = estimator() if unstored else None
             for source, model, provider, base_url, i, o, cr, cw in unstored:
                 cell = sources.setdefault(str(source), _cell())
                 if estimate is None:
                     cell["unpriced_rows"] += 1
                     continue
-                amount, _status = estimate(model or "unknown", i or 0, o or 0, cache_read_tokens=cr or 0,
-                                           cache_write_tokens=cw or 0, provider=provider or None,
-                                           base_url=base_url)
-                _model(cell, _display(model))["estimated_usd"] += amount
+                _model(cell, display_name(model))["estimated_usd"] += estimate_row(
+                    estimate, model, provider, base_url, i, o, cr, cw)
         for source, display, tools in conn.execute(_TOOLS_BY_MODEL_SQL, (cutoff,)):
             _model(sources.setdefault(str(source), _cell()), str(display))["tool_calls"] += tools or 0
         for cell in sources.values():  # the overview is the sum of the model breakdown
@@ -226,16 +237,22 @@ def read_profile(path: str, cutoff: float) -> dict:
         last = last_activity(conn, with_usage)
         conn.execute("COMMIT")
     except sqlite3.OperationalError as exc:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            raise ProfileError("locked", f"state.db is locked ({text})") from None
-        raise ProfileError("corrupt" if "malformed" in text or "not a database" in text else "unreadable",
-                           f"state.db: {text}") from None
+        raise sqlite_error(exc) from None
     except sqlite3.DatabaseError as exc:
-        raise ProfileError("corrupt", f"state.db: {exc}") from None
+        raise sqlite_error(exc) from None
     finally:
         conn.close()
     return {"schema_version": version, "sources": sources, "last_activity": last}
+
+
+def sqlite_error(exc: Exception) -> ProfileError:
+    """An SQLite failure as one of the per-profile error codes."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return ProfileError("locked", f"state.db is locked ({text})")
+    if "malformed" in text or "not a database" in text or type(exc).__name__ == "DatabaseError":
+        return ProfileError("corrupt", f"state.db: {text}")
+    return ProfileError("unreadable", f"state.db: {text}")
 
 
 def last_activity(conn, with_usage: bool) -> float | None:
