@@ -103,8 +103,8 @@ class UsageFeed:
             self.profiles[key] = doc
             points = self.history.setdefault(key, deque())
             point = (now, spend(doc), doc.get("sessions_total") or 0)
-            if points and now - points[-1][0] < HISTORY_STEP_S:
-                points[-1] = (points[-1][0], point[1], point[2])
+            if len(points) >= 2 and now - points[-2][0] < HISTORY_STEP_S:
+                points[-1] = point  # within the minute: the latest replaces the latest (the first stays)
             else:
                 points.append(point)
             while points and points[0][0] < now - HISTORY_S:

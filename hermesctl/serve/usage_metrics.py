@@ -28,7 +28,7 @@ class UsageCollector:
         for (endpoint, container, profile), doc in sorted(snap["profiles"].items()):
             labels = [endpoint, container, profile]
             if not doc.get("ok"):
-                code = str((doc.get("error") or {}).get("code") or "failed")
+                code = str((doc.get("read_error") or {}).get("code") or "failed")
                 if code != "missing":  # a profile that has not run a session yet is not an error
                     errors.add_metric(labels + [code], 1)
                 continue

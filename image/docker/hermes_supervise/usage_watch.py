@@ -36,6 +36,8 @@ class ProfileCounters:
         self.sessions_total = 0
         self.last_activity = None
         self.error = None
+        self.days: dict[str, list] = {}  # UTC date a session started -> [sessions, estimated_usd]
+        self.started: dict[str, str] = {}  # open session -> its day
 
     def _stat(self, path: str):
         def one(p):
@@ -76,8 +78,8 @@ class ProfileCounters:
             conn.execute("BEGIN")
             with_usage, _version = check_schema(conn)
             params = (self.mark, json.dumps(list(self.open)))
-            meta = conn.execute(f"SELECT rid, id, ended_at FROM ({DELTA_SESSIONS})", params).fetchall()
-            contributions: dict[str, dict] = {sid: {} for _rowid, sid, _ended in meta}
+            meta = conn.execute(f"SELECT rid, id, ended_at, started_at FROM ({DELTA_SESSIONS})", params).fetchall()
+            contributions: dict[str, dict] = {sid: {} for _rowid, sid, _ended, _started in meta}
             for sid, display, _n, *figures in conn.execute(_breakdown_sql(with_usage, DELTA_SESSIONS, "sid"), params):
                 i, o, cr, cw, r, calls, est, act = figures
                 contributions.setdefault(sid, {})[str(display)] = [i, o, cr, cw, r, calls, est, act]
@@ -96,35 +98,58 @@ class ProfileCounters:
         finally:
             conn.close()
         seen = set()
-        for rowid, sid, ended in meta:
+        for rowid, sid, ended, started in meta:
             seen.add(sid)
             previous = self.open.pop(sid, None)
+            day = _day(started)
             if rowid > self.mark:
                 self.mark = rowid
                 if previous is None:
                     self.sessions_total += 1
-            self._add(contributions.get(sid, {}), previous or {})
+                    self.days.setdefault(day, [0, 0.0])[0] += 1
+            added = self._add(contributions.get(sid, {}), previous or {})
+            self.days.setdefault(day, [0, 0.0])[1] += added
             if ended is None:
                 self.open[sid] = contributions.get(sid, {})
+        for old in sorted(self.days)[:-2]:  # today and yesterday are enough for the page
+            del self.days[old]
         for gone in set(self.open) - seen:  # deleted while open: what it contributed stays counted
             del self.open[gone]
 
-    def _add(self, now: dict, before: dict) -> None:
+    def _add(self, now: dict, before: dict) -> float:
+        """Add a session's growth to the counters; its estimated cost growth."""
+        cost = 0.0
         for model, figures in now.items():
             total = self.models.setdefault(model, [0] * len(FIELDS))
             old = before.get(model, [0] * len(FIELDS))
             for k, (new, was) in enumerate(zip(figures, old)):
-                total[k] += max(0, (new or 0) - (was or 0))  # counters only go up
+                grown = max(0, (new or 0) - (was or 0))  # counters only go up
+                total[k] += grown
+                if FIELDS[k] == "estimated_usd":
+                    cost += grown
+        return cost
 
     def document_key(self):
         return (self.sessions_total, len(self.open), self.last_activity,
-                tuple(sorted((m, tuple(f)) for m, f in self.models.items())))
+                tuple(sorted((m, tuple(f)) for m, f in self.models.items())),
+                tuple(sorted((d, tuple(v)) for d, v in self.days.items())))
 
     def document(self) -> dict:
+        # `read_error`, not `error`: a top-level `error` is the contract's failure of the whole answer
         return {"schema": C.SCHEMA, "verb": "usage-watch", "profile": self.profile, "ok": self.error is None,
-                "error": self.error, "sessions_total": self.sessions_total, "sessions_active": len(self.open),
+                "read_error": self.error, "sessions_total": self.sessions_total, "sessions_active": len(self.open),
                 "last_activity": self.last_activity,
+                "days": {d: {"sessions": n, "estimated_usd": usd} for d, (n, usd) in sorted(self.days.items())},
                 "models": {m: dict(zip(FIELDS, f)) for m, f in sorted(self.models.items())}}
+
+
+def _day(started) -> str:
+    """The UTC date a session started on (sessions are counted on the day they started, as
+    insights counts them in the window they started in)."""
+    try:
+        return time.strftime("%Y-%m-%d", time.gmtime(float(started)))
+    except (TypeError, ValueError, OverflowError):
+        return "unknown"
 
 
 def run(argv: list[str]) -> int:
