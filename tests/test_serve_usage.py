@@ -99,25 +99,38 @@ def _all_time(c) -> dict:
     return {p["profile"]: p for p in res.json()["profiles"]}
 
 
-def _matches_usage(c, served: Served) -> bool:
-    """Every counter serve exports equals `hermesctl usage` over all time (a full read)."""
-    samples, usage = served.samples(), _all_time(c)
+def _mismatches(c, served: Served) -> list:
+    """Where a counter serve exports differs from `hermesctl usage` over all time (a full read)."""
+    samples, usage, found = served.samples(), _all_time(c), []
+
+    def same(name, labels, want, tolerance=0.0):
+        got = samples.get((name, labels))
+        if got is None or abs(got - want) > tolerance:
+            found.append((name, dict(labels), got, want))
     for profile, row in usage.items():
-        if samples.get(("hermes_sessions_total", _labels(c, profile))) != row["sessions"]:
-            return False
-        if samples.get(("hermes_sessions_active", _labels(c, profile))) != row["active"]:
-            return False
+        same("hermes_sessions_total", _labels(c, profile), row["sessions"])
+        same("hermes_sessions_active", _labels(c, profile), row["active"])
         for model, m in row["models"].items():
             for kind in ("input", "output", "cache_read", "cache_write", "reasoning"):
-                if samples.get(("hermes_tokens_total", _labels(c, profile, model=model, kind=kind))) != m[f"{kind}_tokens"]:
-                    return False
-            est = samples.get(("hermes_cost_usd_total", _labels(c, profile, model=model, kind="estimated")))
-            if est is None or abs(est - m["estimated_usd"]) > 1e-6 * max(1, m["estimated_usd"]):
-                return False
-    return True
+                same("hermes_tokens_total", _labels(c, profile, model=model, kind=kind), m[f"{kind}_tokens"])
+            same("hermes_cost_usd_total", _labels(c, profile, model=model, kind="estimated"), m["estimated_usd"],
+                 1e-6 * max(1, m["estimated_usd"]))
+    return found
 
 
-# New sessions, and the open sessions of before: one grows, one ends.
+def _equal_to_usage(c, served: Served, what: str) -> None:
+    last = []
+
+    def check():
+        last[:] = _mismatches(c, served)
+        return not last
+    try:
+        wait_for(check, timeout=30, what=what)
+    except AssertionError:
+        raise AssertionError(f"{what}: {last[:5]}") from None
+
+
+# New sessions, and the open sessions of before: one grows (with a message), one ends.
 GROW = r"""
 import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
@@ -125,6 +138,8 @@ open_ids = [r[0] for r in c.execute("select id from sessions where ended_at is n
 c.execute("begin immediate")
 c.execute("update sessions set input_tokens = input_tokens + 12345, estimated_cost_usd = estimated_cost_usd + 2.5 "
           "where id = ?", (open_ids[0],))
+c.execute("insert into messages (session_id, role, content, timestamp) values (?, 'assistant', 'more', ?)",
+          (open_ids[0], time.time()))
 c.execute("update sessions set ended_at = ?, output_tokens = output_tokens + 777 where id = ?", (time.time(), open_ids[1]))
 c.execute("commit")
 print(open_ids)
@@ -135,13 +150,13 @@ def test_serve_usage_metrics_are_incremental_and_equal_usage(usage_served):
     c, served, _ = usage_served
     wait_for(lambda: ("hermes_sessions_total", _labels(c, "coder")) in served.samples(), timeout=60,
              what="serve's usage counters")
-    wait_for(lambda: _matches_usage(c, served), timeout=30, what="counters equal to hermesctl usage")
+    _equal_to_usage(c, served, "counters equal to hermesctl usage")
     before = served.samples()[("hermes_sessions_total", _labels(c, "coder"))]
     seed(c, "/opt/data/profiles/coder/state.db", 40, 23)          # 40 new sessions
     sh(c, f"{VENV_PYTHON} -c '{GROW}' /opt/data/profiles/coder/state.db")
     wait_for(lambda: served.samples().get(("hermes_sessions_total", _labels(c, "coder"))) == before + 40,
              timeout=30, what="the new sessions counted")
-    wait_for(lambda: _matches_usage(c, served), timeout=30, what="counters equal after the changes")
+    _equal_to_usage(c, served, "counters equal after the changes")
     samples = served.samples()
     assert samples[("hermes_budget_daily_usd", frozenset({"container": c.name, "profile": "coder"}.items()))] == 0.01
     assert samples[("hermes_budget_daily_usd", frozenset({"container": c.name, "profile": ""}.items()))] == 100000

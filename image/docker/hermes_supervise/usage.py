@@ -58,14 +58,14 @@ def _breakdown_sql(with_usage: bool, sessions: str = WINDOW, key: str = "source"
              {_z('u.cache_write_tokens')} AS cw, {_z('u.reasoning_tokens')} AS r, {_z('u.api_call_count')} AS calls,
              {_z('u.estimated_cost_usd')} AS est, {_z('u.actual_cost_usd')} AS act,
              (coalesce(u.cost_status, '') <> '' OR coalesce(u.cost_source, '') <> '') AS stored
-        FROM session_model_usage u JOIN w s ON s.id = u.session_id
+        FROM w s CROSS JOIN session_model_usage u ON u.session_id = s.id
       UNION ALL""" if with_usage else ""
     per_session = f"""
       ut AS (SELECT u.session_id AS sid, sum({_z('u.input_tokens')}) AS i, sum({_z('u.output_tokens')}) AS o,
                     sum({_z('u.cache_read_tokens')}) AS cr, sum({_z('u.cache_write_tokens')}) AS cw,
                     sum({_z('u.api_call_count')}) AS calls, total(u.estimated_cost_usd) AS est,
                     total(u.actual_cost_usd) AS act
-               FROM session_model_usage u JOIN w s ON s.id = u.session_id GROUP BY u.session_id),""" \
+               FROM w s CROSS JOIN session_model_usage u ON u.session_id = s.id GROUP BY u.session_id),""" \
         if with_usage else """
       ut AS (SELECT NULL AS sid, 0 AS i, 0 AS o, 0 AS cr, 0 AS cw, 0 AS calls, 0.0 AS est, 0.0 AS act
                WHERE 0),"""
@@ -93,7 +93,7 @@ def unstored_sql(sessions: str = WINDOW, key: str = "source") -> str:
     WITH w AS ({sessions})
     SELECT s.{key if key == 'source' else 'id'}, u.model, u.billing_provider, u.billing_base_url, u.input_tokens,
            u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
-      FROM session_model_usage u JOIN w s ON s.id = u.session_id
+      FROM w s CROSS JOIN session_model_usage u ON u.session_id = s.id
      WHERE coalesce(u.cost_status, '') = '' AND coalesce(u.cost_source, '') = ''"""
 
 _SOURCES_SQL = f"""
@@ -161,26 +161,6 @@ def check_schema(conn) -> tuple[bool, int | None]:
     return with_usage, version
 
 
-def estimate_row(estimate, model, provider, base_url, i, o, cr, cw) -> float:
-    amount, _status = estimate(model or "unknown", i or 0, o or 0, cache_read_tokens=cr or 0,
-                               cache_write_tokens=cw or 0, provider=provider or None, base_url=base_url)
-    return amount
-
-
-def estimator():
-    """hermes' own price estimate (what insights uses for rows without a recorded cost), or
-    None when this image's hermes-agent does not have it."""
-    import sys
-    if sys.flags.no_site:  # the agent starts with -S; hermes' packages live in the venv's site
-        import site
-        site.main()
-    try:
-        from agent.insights import _estimate_cost
-        return _estimate_cost
-    except Exception:  # noqa: BLE001 - any import failure: the rows are counted as unpriced
-        return None
-
-
 def _cell() -> dict:
     return {"sessions": 0, "active": 0, "messages": 0, "tool_calls": 0,
             **{f"{k}_tokens": 0 for k in TOKEN_KINDS}, "estimated_usd": 0.0, "actual_usd": 0.0,
@@ -198,7 +178,7 @@ def display_name(model) -> str:
     return model.split("/")[-1] if "/" in model else model
 
 
-def read_profile(path: str, cutoff: float) -> dict:
+def read_profile(path: str, cutoff: float, prices=None) -> dict:
     """One profile's sources (cells) in the window since `cutoff`, and its last activity."""
     import sqlite3
     try:
@@ -220,14 +200,17 @@ def read_profile(path: str, cutoff: float) -> dict:
                      reasoning_tokens=r, api_calls=calls, estimated_usd=est, actual_usd=act)
         if with_usage:
             unstored = conn.execute(unstored_sql(), (cutoff,)).fetchall()
-            estimate = estimator() if unstored else None
+            if unstored and prices is None:
+                from .pricing import Prices
+                prices = Prices()
             for source, model, provider, base_url, i, o, cr, cw in unstored:
                 cell = sources.setdefault(str(source), _cell())
-                if estimate is None:
+                try:
+                    amount = prices.cost(model, provider, base_url, i, o, cr, cw)
+                except Exception:  # noqa: BLE001 - hermes' pricing unavailable: counted, not guessed
                     cell["unpriced_rows"] += 1
                     continue
-                _model(cell, display_name(model))["estimated_usd"] += estimate_row(
-                    estimate, model, provider, base_url, i, o, cr, cw)
+                _model(cell, display_name(model))["estimated_usd"] += amount
         for source, display, tools in conn.execute(_TOOLS_BY_MODEL_SQL, (cutoff,)):
             _model(sources.setdefault(str(source), _cell()), str(display))["tool_calls"] += tools or 0
         for cell in sources.values():  # the overview is the sum of the model breakdown
@@ -279,12 +262,14 @@ def state_db(profile: str) -> str:
 
 def usage(profiles: list[str], cutoff: float) -> dict:
     """Every profile asked for, each answering alone."""
-    answers = {}
+    from .pricing import Prices
+    answers, prices = {}, Prices.lazy()
     for profile in profiles:
         try:
-            answers[profile] = {"ok": True, **read_profile(state_db(profile), cutoff)}
+            answers[profile] = {"ok": True, **read_profile(state_db(profile), cutoff, prices)}
         except ProfileError as exc:
             answers[profile] = {"ok": False, "error": {"code": exc.code, "message": exc.message}}
+    prices.save()
     return {"schema": C.SCHEMA, "verb": "usage", "now": time.time(), "cutoff": cutoff, "profiles": answers}
 
 

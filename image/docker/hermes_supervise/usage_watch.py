@@ -1,13 +1,15 @@
 """The agent's `usage-watch` verb: all-time usage counters per profile and model, kept current
 incrementally and printed as JSON lines (hermesctl serve holds one such stream per container).
 
-Each profile's state is kept in memory: the highest session rowid read, the sessions still open
-(ended_at NULL) with what each contributed so far, and the counters. Every interval it stats
-state.db and its -wal (size, mtime, inode): unchanged means no query at all. Changed means one
-read of the new sessions (rowid above the mark) and the open ones (by primary key), each
-session's contribution computed as `usage` does (insights' definitions), and only the
-difference added: counters never go down, and never scan the table again. A replaced database
-(another inode) starts over, which Prometheus sees as a counter reset.
+Each profile's state is kept in memory: the highest session rowid and message id read, the
+sessions still open (ended_at NULL) with what each contributed so far, and the counters. Every
+interval it stats state.db and its -wal (size, mtime, inode): unchanged means no query at all.
+Changed means one read, by index only, of the new sessions (rowid above the mark) and of the
+open ones that got a message since (messages' id above the mark); every FULL_EVERY-th read
+takes all open sessions (an end, or tokens counted without a message). Each session's
+contribution is computed as `usage` does (insights' definitions) and only its growth is added:
+counters never go down, and the tables are never scanned again. A replaced database (another
+inode) starts over, which Prometheus sees as a counter reset.
 """
 import json
 import os
@@ -15,14 +17,16 @@ import sys
 import time
 
 from . import contract as C
-from .usage import (ProfileError, _breakdown_sql, check_schema, connect, display_name, estimate_row, estimator,
-                    last_activity, sqlite_error, state_db, unstored_sql)
+from .usage import (ProfileError, _breakdown_sql, check_schema, connect, display_name, last_activity,
+                    sqlite_error, state_db, unstored_sql)
 
 FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
           "api_calls", "estimated_usd", "actual_usd")
-# The sessions read on each pass: new ones, and those still open at the last pass (json_each:
-# any number of ids as one parameter).
-DELTA_SESSIONS = ("SELECT rowid AS rid, * FROM sessions WHERE rowid > ? OR id IN (SELECT value FROM json_each(?))")
+# The sessions read on each pass: new ones (rowid range), and chosen open ones (primary key;
+# json_each: any number of ids as one parameter). Two indexed halves, never a scan.
+DELTA_SESSIONS = ("SELECT rowid AS rid, * FROM sessions WHERE rowid > ?1 UNION ALL "
+                  "SELECT rowid AS rid, * FROM sessions WHERE id IN (SELECT value FROM json_each(?2)) AND rowid <= ?1")
+FULL_EVERY = 4
 
 
 class ProfileCounters:
@@ -31,6 +35,8 @@ class ProfileCounters:
         self.identity = None          # (inode, size, mtime) of state.db and -wal at the last read
         self.inode = None
         self.mark = 0                 # highest rowid read
+        self.message_mark = None      # highest messages.id read (None: not read yet)
+        self.passes = 0
         self.open: dict[str, dict] = {}  # session id -> {model: [FIELDS...]} contributed so far
         self.models: dict[str, list] = {}
         self.sessions_total = 0
@@ -48,7 +54,7 @@ class ProfileCounters:
                 return None
         return one(path), one(path + "-wal")
 
-    def refresh(self, estimate_cache: list) -> bool:
+    def refresh(self, prices) -> bool:
         """Read what changed; True when the counters (or the error) changed."""
         path = state_db(self.profile)
         identity = self._stat(path)
@@ -56,14 +62,14 @@ class ProfileCounters:
             return False
         before = (self.document_key(), self.error)
         try:
-            self._read(path, identity, estimate_cache)
+            self._read(path, identity, prices)
             self.error = None
         except ProfileError as exc:
             self.error = {"code": exc.code, "message": exc.message}
         self.identity = identity
         return (self.document_key(), self.error) != before
 
-    def _read(self, path: str, identity, estimate_cache: list) -> None:
+    def _read(self, path: str, identity, prices) -> None:
         import sqlite3
         if identity[0] is None:
             raise ProfileError("missing", "no state.db (the profile has not run a session yet)")
@@ -77,33 +83,53 @@ class ProfileCounters:
         try:
             conn.execute("BEGIN")
             with_usage, _version = check_schema(conn)
-            params = (self.mark, json.dumps(list(self.open)))
+            has_messages = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'"
+                                        ).fetchone() is not None
+            first = self.message_mark is None
+            full = first or self.passes % FULL_EVERY == 0 or not has_messages
+            if full:
+                ids = list(self.open)
+            else:  # open sessions with a new message
+                touched = {row[0] for row in conn.execute(
+                    "SELECT DISTINCT session_id FROM messages WHERE id > ?", (self.message_mark,))}
+                ids = [sid for sid in self.open if sid in touched]
+            self.passes += 1
+            params = (self.mark, json.dumps(ids))
             meta = conn.execute(f"SELECT rid, id, ended_at, started_at FROM ({DELTA_SESSIONS})", params).fetchall()
             contributions: dict[str, dict] = {sid: {} for _rowid, sid, _ended, _started in meta}
             for sid, display, _n, *figures in conn.execute(_breakdown_sql(with_usage, DELTA_SESSIONS, "sid"), params):
-                i, o, cr, cw, r, calls, est, act = figures
-                contributions.setdefault(sid, {})[str(display)] = [i, o, cr, cw, r, calls, est, act]
+                contributions.setdefault(sid, {})[str(display)] = list(figures)
             if with_usage:
-                unstored = conn.execute(unstored_sql(DELTA_SESSIONS, "sid"), params).fetchall()
-                if unstored and not estimate_cache:
-                    estimate_cache.append(estimator())
-                for sid, model, provider, base_url, i, o, cr, cw in unstored:
-                    if estimate_cache[0] is not None:
-                        cell = contributions.setdefault(sid, {}).setdefault(display_name(model), [0] * 8)
-                        cell[6] += estimate_row(estimate_cache[0], model, provider, base_url, i, o, cr, cw)
-            self.last_activity = last_activity(conn, with_usage)
+                for sid, model, provider, base_url, i, o, cr, cw in conn.execute(
+                        unstored_sql(DELTA_SESSIONS, "sid"), params).fetchall():
+                    try:
+                        amount = prices.cost(model, provider, base_url, i, o, cr, cw)
+                    except Exception:  # noqa: BLE001 - hermes' pricing unavailable: not guessed
+                        continue
+                    contributions.setdefault(sid, {}).setdefault(display_name(model), [0] * len(FIELDS))[6] += amount
+            newest = conn.execute("SELECT max(id) FROM messages").fetchone()[0] if has_messages else None
+            if first:
+                self.last_activity = last_activity(conn, with_usage)
+            else:
+                moments = [self.last_activity] + [m for row in meta for m in (row[2], row[3])]
+                if has_messages and self.message_mark is not None:
+                    moments.append(conn.execute("SELECT max(timestamp) FROM messages WHERE id > ?",
+                                                (self.message_mark,)).fetchone()[0])
+                numbers = [m for m in moments if isinstance(m, (int, float))]
+                self.last_activity = max(numbers) if numbers else None
+            self.message_mark = newest or 0
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise sqlite_error(exc) from None
         finally:
             conn.close()
-        seen = set()
+        seen, mark = set(), self.mark
         for rowid, sid, ended, started in meta:
             seen.add(sid)
             previous = self.open.pop(sid, None)
             day = _day(started)
-            if rowid > self.mark:
-                self.mark = rowid
+            if rowid > mark:  # a new session (rows come in no particular order)
+                self.mark = max(self.mark, rowid)
                 if previous is None:
                     self.sessions_total += 1
                     self.days.setdefault(day, [0, 0.0])[0] += 1
@@ -113,8 +139,9 @@ class ProfileCounters:
                 self.open[sid] = contributions.get(sid, {})
         for old in sorted(self.days)[:-2]:  # today and yesterday are enough for the page
             del self.days[old]
-        for gone in set(self.open) - seen:  # deleted while open: what it contributed stays counted
-            del self.open[gone]
+        if full:
+            for gone in set(self.open) - seen:  # deleted while open: what it contributed stays counted
+                del self.open[gone]
 
     def _add(self, now: dict, before: dict) -> float:
         """Add a session's growth to the counters; its estimated cost growth."""
@@ -166,16 +193,18 @@ def run(argv: list[str]) -> int:
             raise ValueError("--interval needs a number of seconds") from None
         if not 0.2 <= interval <= 3600:
             raise ValueError("--interval must be between 0.2 and 3600 seconds")
+    from .pricing import Prices
     counters: dict[str, ProfileCounters] = {}
-    estimate_cache: list = []
+    prices = Prices.lazy()
     try:
         while True:
             started = time.monotonic()
             profiles = all_profiles()
             for name in profiles:
                 c = counters.setdefault(name, ProfileCounters(name))
-                if c.refresh(estimate_cache):
+                if c.refresh(prices):
                     sys.stdout.write(json.dumps(c.document()) + "\n")
+            prices.save()
             for gone in set(counters) - set(profiles):
                 del counters[gone]
                 sys.stdout.write(json.dumps({"schema": C.SCHEMA, "verb": "usage-watch", "profile": gone,
