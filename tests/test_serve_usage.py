@@ -153,7 +153,8 @@ def test_serve_usage_metrics_are_incremental_and_equal_usage(usage_served):
     _equal_to_usage(c, served, "counters equal to hermesctl usage")
     before = served.samples()[("hermes_sessions_total", _labels(c, "coder"))]
     seed(c, "/opt/data/profiles/coder/state.db", 40, 23)          # 40 new sessions
-    sh(c, f"{VENV_PYTHON} -c '{GROW}' /opt/data/profiles/coder/state.db")
+    grown = c.exec_run([VENV_PYTHON, "-c", GROW, "/opt/data/profiles/coder/state.db"], user="hermes")
+    assert grown.exit_code == 0, grown.output.decode()
     wait_for(lambda: served.samples().get(("hermes_sessions_total", _labels(c, "coder"))) == before + 40,
              timeout=30, what="the new sessions counted")
     _equal_to_usage(c, served, "counters equal after the changes")

@@ -44,7 +44,10 @@ def _z(expr: str) -> str:
     return f"coalesce({expr}, 0)"
 
 
-WINDOW = "SELECT * FROM sessions WHERE started_at >= ?"
+# Only the columns the breakdown reads: materialising whole rows (system prompts...) costs.
+SESSION_FIELDS = ("id, source, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+                  "api_call_count, estimated_cost_usd, actual_cost_usd")
+WINDOW = f"SELECT {SESSION_FIELDS} FROM sessions WHERE started_at >= ?"
 
 
 def _breakdown_sql(with_usage: bool, sessions: str = WINDOW, key: str = "source") -> str:
@@ -239,15 +242,14 @@ def sqlite_error(exc: Exception) -> ProfileError:
 
 
 def last_activity(conn, with_usage: bool) -> float | None:
-    """The latest moment the database records anything happening: a session starting or ending,
-    a model call (session_model_usage.last_seen), a message in a session still open. All
-    indexed or bounded by the open sessions, never a scan of messages."""
-    moments = list(conn.execute("SELECT max(started_at), max(ended_at) FROM sessions").fetchone())
-    moments.append(conn.execute(
-        "SELECT max(m.timestamp) FROM sessions s JOIN messages m ON m.session_id = s.id "
-        "WHERE s.ended_at IS NULL").fetchone()[0] if _has_table(conn, "messages") else None)
-    if with_usage and "last_seen" in _columns(conn, "session_model_usage"):
-        moments.append(conn.execute("SELECT max(last_seen) FROM session_model_usage").fetchone()[0])
+    """The latest moment the database records anything happening: the newest session's start
+    and the newest message (hermes appends messages in time order: the highest id). Both are
+    index lookups, whatever the size of the tables."""
+    moments = [conn.execute("SELECT max(started_at) FROM sessions").fetchone()[0]]
+    if _has_table(conn, "messages"):
+        moments.append(conn.execute("SELECT timestamp FROM messages WHERE id = (SELECT max(id) FROM messages)"
+                                    ).fetchone() or [None])
+        moments[-1] = moments[-1][0] if moments[-1] else None
     numbers = [m for m in moments if isinstance(m, (int, float))]
     return max(numbers) if numbers else None
 

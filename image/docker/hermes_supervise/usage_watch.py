@@ -5,9 +5,9 @@ Each profile's state is kept in memory: the highest session rowid and message id
 sessions still open (ended_at NULL) with what each contributed so far, and the counters. Every
 interval it stats state.db and its -wal (size, mtime, inode): unchanged means no query at all.
 Changed means one read, by index only, of the new sessions (rowid above the mark) and of the
-open ones that got a message since (messages' id above the mark); every FULL_EVERY-th read
-takes all open sessions (an end, or tokens counted without a message). Each session's
-contribution is computed as `usage` does (insights' definitions) and only its growth is added:
+open ones that got a message since (messages' id above the mark). After a change, at most
+FULL_EVERY intervals later (5 minutes), a read takes every open session (an end, or tokens
+counted without a message) and checks the schema again. Each session's contribution is computed as `usage` does (insights' definitions) and only its growth is added:
 counters never go down, and the tables are never scanned again. A replaced database (another
 inode) starts over, which Prometheus sees as a counter reset.
 """
@@ -17,33 +17,45 @@ import sys
 import time
 
 from . import contract as C
-from .usage import (ProfileError, _breakdown_sql, check_schema, connect, display_name, last_activity,
-                    sqlite_error, state_db, unstored_sql)
+from .usage import (SESSION_FIELDS, ProfileError, _breakdown_sql, check_schema, connect, display_name,
+                    last_activity, sqlite_error, state_db, unstored_sql)
 
 FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
           "api_calls", "estimated_usd", "actual_usd")
 # The sessions read on each pass: new ones (rowid range), and chosen open ones (primary key;
 # json_each: any number of ids as one parameter). Two indexed halves, never a scan.
-DELTA_SESSIONS = ("SELECT rowid AS rid, * FROM sessions WHERE rowid > ?1 UNION ALL "
-                  "SELECT rowid AS rid, * FROM sessions WHERE id IN (SELECT value FROM json_each(?2)) AND rowid <= ?1")
-FULL_EVERY = 4
+DELTA_SESSIONS = (f"SELECT rowid AS rid, started_at, ended_at, {SESSION_FIELDS} FROM sessions WHERE rowid > ?1 "
+                  f"UNION ALL SELECT rowid AS rid, started_at, ended_at, {SESSION_FIELDS} FROM sessions "
+                  "WHERE id IN (SELECT value FROM json_each(?2)) AND rowid <= ?1")
+FULL_EVERY = 20  # intervals (5 minutes at 15 s) between reads of every open session, after a change
 
 
 class ProfileCounters:
-    def __init__(self, profile: str):
+    def __init__(self, profile: str, full_every_s: float = 300.0):
         self.profile = profile
+        self.full_every_s = full_every_s  # all open sessions re-read at least this often after a change
+        self.last_full = 0.0
+        self.dirty = False                # changed since the last full read
         self.identity = None          # (inode, size, mtime) of state.db and -wal at the last read
         self.inode = None
         self.mark = 0                 # highest rowid read
         self.message_mark = None      # highest messages.id read (None: not read yet)
-        self.passes = 0
+        self.with_usage = self.has_messages = False
+        self.conn = None
         self.open: dict[str, dict] = {}  # session id -> {model: [FIELDS...]} contributed so far
         self.models: dict[str, list] = {}
         self.sessions_total = 0
         self.last_activity = None
         self.error = None
         self.days: dict[str, list] = {}  # UTC date a session started -> [sessions, estimated_usd]
-        self.started: dict[str, str] = {}  # open session -> its day
+
+    def close(self) -> None:
+        if getattr(self, "conn", None) is not None:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+            self.conn = None
 
     def _stat(self, path: str):
         def one(p):
@@ -58,7 +70,8 @@ class ProfileCounters:
         """Read what changed; True when the counters (or the error) changed."""
         path = state_db(self.profile)
         identity = self._stat(path)
-        if identity == self.identity and self.error is None:
+        due = self.dirty and time.monotonic() - self.last_full >= self.full_every_s
+        if identity == self.identity and self.error is None and not due:
             return False
         before = (self.document_key(), self.error)
         try:
@@ -72,28 +85,36 @@ class ProfileCounters:
     def _read(self, path: str, identity, prices) -> None:
         import sqlite3
         if identity[0] is None:
+            self.close()
             raise ProfileError("missing", "no state.db (the profile has not run a session yet)")
         if identity[0][0] != self.inode:  # a new database: start over
-            self.__init__(self.profile)
+            self.close()
+            self.__init__(self.profile, self.full_every_s)
             self.inode = identity[0][0]
-        try:
-            conn = connect(path)
-        except sqlite3.Error as exc:
-            raise ProfileError("unreadable", str(exc)) from None
+        if self.conn is None:
+            # Kept open between reads (its compiled statements too): in WAL mode an idle
+            # read-only connection holds no lock; it is closed on any error and reopened.
+            try:
+                self.conn = connect(path)
+            except sqlite3.Error as exc:
+                raise ProfileError("unreadable", str(exc)) from None
+        conn = self.conn
         try:
             conn.execute("BEGIN")
-            with_usage, _version = check_schema(conn)
-            has_messages = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'"
-                                        ).fetchone() is not None
             first = self.message_mark is None
-            full = first or self.passes % FULL_EVERY == 0 or not has_messages
+            full = first or time.monotonic() - self.last_full >= self.full_every_s or not self.has_messages
+            self.last_full, self.dirty = (time.monotonic(), False) if full else (self.last_full, True)
+            if full:  # the schema is checked on full passes (another hermes-agent: another inode)
+                self.with_usage, _version = check_schema(conn)
+                self.has_messages = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                                 "name = 'messages'").fetchone() is not None
+            with_usage, has_messages = self.with_usage, self.has_messages
             if full:
                 ids = list(self.open)
             else:  # open sessions with a new message
                 touched = {row[0] for row in conn.execute(
                     "SELECT DISTINCT session_id FROM messages WHERE id > ?", (self.message_mark,))}
                 ids = [sid for sid in self.open if sid in touched]
-            self.passes += 1
             params = (self.mark, json.dumps(ids))
             meta = conn.execute(f"SELECT rid, id, ended_at, started_at FROM ({DELTA_SESSIONS})", params).fetchall()
             contributions: dict[str, dict] = {sid: {} for _rowid, sid, _ended, _started in meta}
@@ -120,9 +141,8 @@ class ProfileCounters:
             self.message_mark = newest or 0
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
+            self.close()
             raise sqlite_error(exc) from None
-        finally:
-            conn.close()
         seen, mark = set(), self.mark
         for rowid, sid, ended, started in meta:
             seen.add(sid)
@@ -201,12 +221,12 @@ def run(argv: list[str]) -> int:
             started = time.monotonic()
             profiles = all_profiles()
             for name in profiles:
-                c = counters.setdefault(name, ProfileCounters(name))
+                c = counters.setdefault(name, ProfileCounters(name, FULL_EVERY * interval))
                 if c.refresh(prices):
                     sys.stdout.write(json.dumps(c.document()) + "\n")
             prices.save()
             for gone in set(counters) - set(profiles):
-                del counters[gone]
+                counters.pop(gone).close()
                 sys.stdout.write(json.dumps({"schema": C.SCHEMA, "verb": "usage-watch", "profile": gone,
                                              "removed": True}) + "\n")
             cpu = time.process_time()
