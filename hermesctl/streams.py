@@ -10,7 +10,8 @@ snapshots. No exec per refresh: a query over a stream that is already open costs
 A stream that breaks while its container still runs is reopened (its first line, the whole
 status, is compared with what we knew, so a change made meanwhile is still reported); a
 container that starts is picked up by its Docker event. Every thread is a daemon: hermesctl ends
-with os._exit, and an in-container watcher ends at its next heartbeat once nobody reads it.
+with os._exit, and an in-container watcher ends as soon as its stdin closes (Docker closes it when
+the client connection goes).
 """
 import fnmatch
 import queue
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from hermesctl import agent
+from hermesctl.contract import LIFELINE_OPTION
 from hermesctl.errors import HermesctlError, describe
 from hermesctl.execs import HERMES_USER
 from hermesctl.fleet import Fleet
@@ -216,7 +218,10 @@ class LiveFleet:
     def _watch_lines(self, c: HermesContainer):
         """The agent's `watch` over one exec, line by line (JSON objects)."""
         api = self.fleet.endpoint(c.endpoint).client.api
-        created = api.exec_create(c.id, agent.argv("watch"), user=HERMES_USER, stdout=True, stderr=False)
+        # stdin attached and never written: when we go (Ctrl-C, kill -9, a dropped connection),
+        # Docker closes it and the watcher ends (contract.LIFELINE_OPTION).
+        created = api.exec_create(c.id, agent.argv("watch", LIFELINE_OPTION), user=HERMES_USER,
+                                  stdin=True, stdout=True, stderr=False)
         stream = api.exec_start(created["Id"], stream=True)
         buffer = b""
         try:
