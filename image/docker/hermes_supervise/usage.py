@@ -34,79 +34,57 @@ USAGE_COLUMNS = ("session_id", "model", "billing_provider", "billing_base_url", 
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 BUSY_TIMEOUT_S = 1.0  # a database locked longer than this is reported `locked`, not waited on
 
-# The model's name as insights displays it: after the last '/' (rtrim strips every trailing
-# character that is not a '/'), `unknown` when NULL or empty.
-_DISPLAY = ("substr(coalesce(nullif({m}, ''), 'unknown'), length(rtrim(coalesce(nullif({m}, ''), 'unknown'), "
-            "replace(coalesce(nullif({m}, ''), 'unknown'), '/', ''))) + 1)")
-
-
-def _z(expr: str) -> str:
-    return f"coalesce({expr}, 0)"
-
-
-# Only the columns the breakdown reads: materialising whole rows (system prompts...) costs.
-SESSION_FIELDS = ("id, source, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
-                  "api_call_count, estimated_cost_usd, actual_cost_usd")
+# The sessions of the window and their per-model rows, read as insights reads them (the same
+# join, so each session's rows come in the same order: insights' float sums and its "is there a
+# residual" test depend on it) and summed in Python exactly as insights sums them.
+SESSION_FIELDS = ("id, source, model, started_at, ended_at, message_count, tool_call_count, input_tokens, "
+                  "output_tokens, cache_read_tokens, cache_write_tokens, billing_provider, billing_base_url, "
+                  "estimated_cost_usd, actual_cost_usd, api_call_count")
 WINDOW = f"SELECT {SESSION_FIELDS} FROM sessions WHERE started_at >= ?"
+USAGE_FIELDS = ("u.session_id, u.model, u.billing_provider, u.billing_base_url, u.api_call_count, u.input_tokens, "
+                "u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens, "
+                "u.estimated_cost_usd, u.actual_cost_usd, u.cost_status, u.cost_source")
+WINDOW_USAGE = (f"SELECT {USAGE_FIELDS} FROM session_model_usage u JOIN sessions s ON s.id = u.session_id "
+                "WHERE s.started_at >= ?")
+# Per model: input, output, cache read, cache write, reasoning, API calls, estimated, actual.
+FIGURES = 8
 
 
-def _breakdown_sql(with_usage: bool, sessions: str = WINDOW, key: str = "source") -> str:
-    """Per (key, model) over the sessions the `sessions` query selects: distinct sessions, the
-    five token kinds, stored estimated cost, actual cost, API calls; usage rows whose cost must
-    be estimated are summed apart (priced row by row in Python, as insights does). `key` is
-    `source` (per platform) or `sid` (per session, for the incremental reader)."""
-    usage_rows = f"""
-      SELECT s.source AS source, u.session_id AS sid, u.model AS model,
-             {_z('u.input_tokens')} AS i, {_z('u.output_tokens')} AS o, {_z('u.cache_read_tokens')} AS cr,
-             {_z('u.cache_write_tokens')} AS cw, {_z('u.reasoning_tokens')} AS r, {_z('u.api_call_count')} AS calls,
-             {_z('u.estimated_cost_usd')} AS est, {_z('u.actual_cost_usd')} AS act,
-             (coalesce(u.cost_status, '') <> '' OR coalesce(u.cost_source, '') <> '') AS stored
-        FROM w s CROSS JOIN session_model_usage u ON u.session_id = s.id
-      UNION ALL""" if with_usage else ""
-    per_session = f"""
-      ut AS (SELECT u.session_id AS sid, sum({_z('u.input_tokens')}) AS i, sum({_z('u.output_tokens')}) AS o,
-                    sum({_z('u.cache_read_tokens')}) AS cr, sum({_z('u.cache_write_tokens')}) AS cw,
-                    sum({_z('u.api_call_count')}) AS calls, total(u.estimated_cost_usd) AS est,
-                    total(u.actual_cost_usd) AS act
-               FROM w s CROSS JOIN session_model_usage u ON u.session_id = s.id GROUP BY u.session_id),""" \
-        if with_usage else """
-      ut AS (SELECT NULL AS sid, 0 AS i, 0 AS o, 0 AS cr, 0 AS cw, 0 AS calls, 0.0 AS est, 0.0 AS act
-               WHERE 0),"""
-    return f"""
-    WITH w AS ({sessions}),{per_session}
-    rows AS ({usage_rows}
-      SELECT * FROM (
-        SELECT s.source AS source, s.id AS sid, s.model AS model,
-               max(0, {_z('s.input_tokens')} - {_z('ut.i')}) AS i, max(0, {_z('s.output_tokens')} - {_z('ut.o')}) AS o,
-               max(0, {_z('s.cache_read_tokens')} - {_z('ut.cr')}) AS cr,
-               max(0, {_z('s.cache_write_tokens')} - {_z('ut.cw')}) AS cw, 0 AS r,
-               max(0, {_z('s.api_call_count')} - {_z('ut.calls')}) AS calls,
-               max(0.0, {_z('s.estimated_cost_usd')} - {_z('ut.est')}) AS est,
-               max(0.0, {_z('s.actual_cost_usd')} - {_z('ut.act')}) AS act, 1 AS stored
-          FROM w s LEFT JOIN ut ON ut.sid = s.id)
-       WHERE i OR o OR cr OR cw OR calls OR est OR act)
-    SELECT {key}, {_DISPLAY.format(m='model')} AS display, count(DISTINCT sid), sum(i), sum(o), sum(cr), sum(cw),
-           sum(r), sum(calls), total(CASE WHEN stored THEN est END), total(act)
-      FROM rows GROUP BY 1, 2"""
+def contributions(sessions: list, rows: list, prices) -> dict[str, dict[str, list]]:
+    """Session id -> model (as insights names it) -> FIGURES, from its rows and its residual
+    (what its counters hold beyond its rows), as insights' _compute_model_breakdown does.
+    `sessions` rows are SESSION_FIELDS, `rows` USAGE_FIELDS."""
+    out: dict[str, dict[str, list]] = {}
+    totals: dict[str, list] = {}
+    for (sid, model, provider, base_url, calls, i, o, cr, cw, r, est, act, status, source) in rows:
+        t = totals.setdefault(sid, [0, 0, 0, 0, 0, 0.0, 0.0])
+        t[0] += i or 0
+        t[1] += o or 0
+        t[2] += cr or 0
+        t[3] += cw or 0
+        t[4] += calls or 0
+        t[5] += est or 0.0
+        t[6] += act or 0.0
+        if status or source:
+            cost = float(est or 0.0)
+        else:
+            cost = prices.cost(model or "unknown", provider, base_url, i or 0, o or 0, cr or 0, cw or 0)
+        _add(out.setdefault(sid, {}), model, [i or 0, o or 0, cr or 0, cw or 0, r or 0, calls or 0, cost,
+                                            float(act or 0.0)])
+    for (sid, _source, model, _started, _ended, _m, _t, si, so, scr, scw, _p, _u, sest, sact, scalls) in sessions:
+        t = totals.get(sid) or [0, 0, 0, 0, 0, 0.0, 0.0]
+        residual = [max(0, (si or 0) - t[0]), max(0, (so or 0) - t[1]), max(0, (scr or 0) - t[2]),
+                    max(0, (scw or 0) - t[3]), 0, max(0, (scalls or 0) - t[4]),
+                    max(0.0, float(sest or 0.0) - t[5]), max(0.0, float(sact or 0.0) - t[6])]
+        if any(residual):
+            _add(out.setdefault(sid, {}), model, residual)
+    return out
 
 
-def unstored_sql(sessions: str = WINDOW, key: str = "source") -> str:
-    """Usage rows without a recorded cost (priced by hermes' own estimate, row by row)."""
-    return f"""
-    WITH w AS ({sessions})
-    SELECT s.{key if key == 'source' else 'id'}, u.model, u.billing_provider, u.billing_base_url, u.input_tokens,
-           u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
-      FROM w s CROSS JOIN session_model_usage u ON u.session_id = s.id
-     WHERE coalesce(u.cost_status, '') = '' AND coalesce(u.cost_source, '') = ''"""
-
-_SOURCES_SQL = f"""
-    SELECT source, count(*), sum(ended_at IS NULL), sum({_z('message_count')}), sum({_z('tool_call_count')}),
-           total(actual_cost_usd)
-      FROM sessions WHERE started_at >= ? GROUP BY source"""
-
-_TOOLS_BY_MODEL_SQL = f"""
-    SELECT source, {_DISPLAY.format(m='model')}, sum({_z('tool_call_count')})
-      FROM sessions WHERE started_at >= ? AND {_z('tool_call_count')} <> 0 GROUP BY 1, 2"""
+def _add(models: dict, model, figures: list) -> None:
+    mine = models.setdefault(display_name(model), [0] * FIGURES)
+    for k, v in enumerate(figures):
+        mine[k] += v
 
 
 class ProfileError(Exception):
@@ -184,6 +162,8 @@ def display_name(model) -> str:
 def read_profile(path: str, cutoff: float, prices=None) -> dict:
     """One profile's sources (cells) in the window since `cutoff`, and its last activity."""
     import sqlite3
+    from .pricing import Prices
+    prices = prices or Prices.lazy()
     try:
         conn = connect(path)
     except sqlite3.Error as exc:
@@ -191,43 +171,38 @@ def read_profile(path: str, cutoff: float, prices=None) -> dict:
     try:
         conn.execute("BEGIN")  # one snapshot for every query below
         with_usage, version = check_schema(conn)
-        sources: dict[str, dict] = {}
-        for source, n, active, messages, tools, actual in conn.execute(_SOURCES_SQL, (cutoff,)):
-            cell = sources.setdefault(str(source), _cell())
-            cell.update(sessions=n, active=active or 0, messages=messages or 0, tool_calls=tools or 0,
-                        actual_usd=actual or 0.0)
-        for source, display, n, i, o, cr, cw, r, calls, est, act in conn.execute(_breakdown_sql(with_usage), (cutoff,)):
-            cell = sources.setdefault(str(source), _cell())
-            m = _model(cell, str(display))
-            m.update(sessions=n, input_tokens=i, output_tokens=o, cache_read_tokens=cr, cache_write_tokens=cw,
-                     reasoning_tokens=r, api_calls=calls, estimated_usd=est, actual_usd=act)
-        if with_usage:
-            unstored = conn.execute(unstored_sql(), (cutoff,)).fetchall()
-            if unstored and prices is None:
-                from .pricing import Prices
-                prices = Prices()
-            for source, model, provider, base_url, i, o, cr, cw in unstored:
-                cell = sources.setdefault(str(source), _cell())
-                try:
-                    amount = prices.cost(model, provider, base_url, i, o, cr, cw)
-                except Exception:  # noqa: BLE001 - hermes' pricing unavailable: counted, not guessed
-                    cell["unpriced_rows"] += 1
-                    continue
-                _model(cell, display_name(model))["estimated_usd"] += amount
-        for source, display, tools in conn.execute(_TOOLS_BY_MODEL_SQL, (cutoff,)):
-            _model(sources.setdefault(str(source), _cell()), str(display))["tool_calls"] += tools or 0
-        for cell in sources.values():  # the overview is the sum of the model breakdown
-            for kind in TOKEN_KINDS:
-                cell[f"{kind}_tokens"] = sum(m[f"{kind}_tokens"] for m in cell["models"].values())
-            cell["estimated_usd"] = sum(m["estimated_usd"] for m in cell["models"].values())
+        sessions = conn.execute(WINDOW + " ORDER BY started_at DESC", (cutoff,)).fetchall()
+        rows = conn.execute(WINDOW_USAGE, (cutoff,)).fetchall() if with_usage else []
         last = last_activity(conn, with_usage)
         conn.execute("COMMIT")
-    except sqlite3.OperationalError as exc:
-        raise sqlite_error(exc) from None
     except sqlite3.DatabaseError as exc:
         raise sqlite_error(exc) from None
     finally:
         conn.close()
+    try:
+        per_session = contributions(sessions, rows, prices)
+    except Exception as exc:  # noqa: BLE001 - hermes' pricing missing or failing: this profile says so
+        raise ProfileError("unreadable", f"pricing rows without a recorded cost failed: {exc}") from None
+    sources: dict[str, dict] = {}
+    for (sid, source, model, _started, ended, messages, tools, *_rest) in sessions:
+        cell = sources.setdefault(str(source), _cell())
+        cell["sessions"] += 1
+        cell["active"] += ended is None
+        cell["messages"] += messages or 0
+        cell["tool_calls"] += tools or 0
+        cell["actual_usd"] += float(_rest[-2] or 0.0)
+        if tools:
+            _model(cell, display_name(model))["tool_calls"] += tools
+        for name, f in per_session.get(sid, {}).items():
+            m = _model(cell, name)
+            m["sessions"] += 1
+            for key, value in zip(("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                                   "reasoning_tokens", "api_calls", "estimated_usd", "actual_usd"), f):
+                m[key] += value
+    for cell in sources.values():  # the overview is the sum of the model breakdown
+        for kind in TOKEN_KINDS:
+            cell[f"{kind}_tokens"] = sum(m[f"{kind}_tokens"] for m in cell["models"].values())
+        cell["estimated_usd"] = sum(m["estimated_usd"] for m in cell["models"].values())
     return {"schema_version": version, "sources": sources, "last_activity": last}
 
 

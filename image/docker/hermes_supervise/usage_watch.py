@@ -17,16 +17,19 @@ import sys
 import time
 
 from . import contract as C
-from .usage import (SESSION_FIELDS, ProfileError, _breakdown_sql, check_schema, connect, display_name,
-                    last_activity, sqlite_error, state_db, unstored_sql)
+from .usage import (SESSION_FIELDS, USAGE_FIELDS, ProfileError, check_schema, connect, contributions,
+                    last_activity, sqlite_error, state_db)
 
 FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
           "api_calls", "estimated_usd", "actual_usd")
 # The sessions read on each pass: new ones (rowid range), and chosen open ones (primary key;
 # json_each: any number of ids as one parameter). Two indexed halves, never a scan.
-DELTA_SESSIONS = (f"SELECT rowid AS rid, started_at, ended_at, {SESSION_FIELDS} FROM sessions WHERE rowid > ?1 "
-                  f"UNION ALL SELECT rowid AS rid, started_at, ended_at, {SESSION_FIELDS} FROM sessions "
+DELTA_SESSIONS = (f"SELECT {SESSION_FIELDS}, rowid AS rid FROM sessions WHERE rowid > ?1 "
+                  f"UNION ALL SELECT {SESSION_FIELDS}, rowid AS rid FROM sessions "
                   "WHERE id IN (SELECT value FROM json_each(?2)) AND rowid <= ?1")
+# Their rows, each session's in rowid order (the session_id index), as insights reads them.
+DELTA_USAGE = (f"WITH w AS ({DELTA_SESSIONS}) SELECT {USAGE_FIELDS} FROM w "
+               "CROSS JOIN session_model_usage u ON u.session_id = w.id")
 FULL_EVERY = 20  # intervals (5 minutes at 15 s) between reads of every open session, after a change
 
 
@@ -116,18 +119,15 @@ class ProfileCounters:
                     "SELECT DISTINCT session_id FROM messages WHERE id > ?", (self.message_mark,))}
                 ids = [sid for sid in self.open if sid in touched]
             params = (self.mark, json.dumps(ids))
-            meta = conn.execute(f"SELECT rid, id, ended_at, started_at FROM ({DELTA_SESSIONS})", params).fetchall()
-            contributions: dict[str, dict] = {sid: {} for _rowid, sid, _ended, _started in meta}
-            for sid, display, _n, *figures in conn.execute(_breakdown_sql(with_usage, DELTA_SESSIONS, "sid"), params):
-                contributions.setdefault(sid, {})[str(display)] = list(figures)
-            if with_usage:
-                for sid, model, provider, base_url, i, o, cr, cw in conn.execute(
-                        unstored_sql(DELTA_SESSIONS, "sid"), params).fetchall():
-                    try:
-                        amount = prices.cost(model, provider, base_url, i, o, cr, cw)
-                    except Exception:  # noqa: BLE001 - hermes' pricing unavailable: not guessed
-                        continue
-                    contributions.setdefault(sid, {}).setdefault(display_name(model), [0] * len(FIELDS))[6] += amount
+            sessions = conn.execute(DELTA_SESSIONS, params).fetchall()
+            rows = conn.execute(DELTA_USAGE, params).fetchall() if with_usage else []
+            meta = [(row[-1], row[0], row[4], row[3]) for row in sessions]  # rowid, id, ended_at, started_at
+            try:
+                found = contributions([row[:-1] for row in sessions], rows, prices)
+            except sqlite3.DatabaseError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - hermes' pricing failing: this profile says so
+                raise ProfileError("unreadable", f"pricing rows without a recorded cost failed: {exc}") from None
             newest = conn.execute("SELECT max(id) FROM messages").fetchone()[0] if has_messages else None
             if first:
                 self.last_activity = last_activity(conn, with_usage)
@@ -153,10 +153,10 @@ class ProfileCounters:
                 if previous is None:
                     self.sessions_total += 1
                     self.days.setdefault(day, [0, 0.0])[0] += 1
-            added = self._add(contributions.get(sid, {}), previous or {})
+            added = self._add(found.get(sid, {}), previous or {})
             self.days.setdefault(day, [0, 0.0])[1] += added
             if ended is None:
-                self.open[sid] = contributions.get(sid, {})
+                self.open[sid] = found.get(sid, {})
         for old in sorted(self.days)[:-2]:  # today and yesterday are enough for the page
             del self.days[old]
         if full:
