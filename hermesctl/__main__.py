@@ -5,10 +5,10 @@ from hermesctl import interrupt
 
 
 def entry() -> None:
-    interrupt.install()
     status = interrupt.INTERRUPTED
     try:
         try:
+            interrupt.install()  # a Ctrl-C that came during start-up is raised here
             from hermesctl.cli import main
             main()
             status = 0

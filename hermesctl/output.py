@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hermesctl.terminal import is_safe, safe
+
 SCHEMA_VERSION = 1
 # Colour rotation for per-target prefixes, as `docker compose logs` does.
 PREFIX_COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
@@ -46,15 +48,15 @@ class Output:
         for column in columns:
             table.add_column(column, no_wrap=True)
         for row in rows:
-            table.add_row(*[cell if isinstance(cell, Text) else Text("-" if cell is None else str(cell))
-                            for cell in row])
+            table.add_row(*[_cell(cell) for cell in row])
         return table
 
     def text_table(self, columns: list[str], rows: list[list[object]]) -> "PlainTable":
         """The same table as `table` (columns two spaces apart, `-` for nothing), laid out here
         as lines of styled segments: about twenty times cheaper to draw than a rich Table of
         hundreds of rows, which is what `ps --watch` redraws on every change."""
-        every = ([[Text(c, style="bold") for c in columns]] if not self.no_headers else []) + rows
+        every = ([[Text(c, style="bold") for c in columns]] if not self.no_headers else []) + \
+            [[_cell(c) if c is not None else None for c in row] for row in rows]
         plain = [["-" if c is None else c.plain if isinstance(c, Text) else str(c) for c in row] for row in every]
         widths = [max((len(r[i]) for r in plain if i < len(r)), default=0) for i in range(len(columns))]
         lines = []
@@ -76,13 +78,20 @@ class Output:
         self.console.print(renderable)
 
     def line(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+        self.console.print(safe(text), markup=False, highlight=False)
 
     def error(self, text: str) -> None:
-        self.err.print(Text(f"hermesctl: {text}", style="red"))
+        self.err.print(Text(f"hermesctl: {safe(text)}", style="red"))
 
     def warn(self, text: str) -> None:
-        self.err.print(Text(f"hermesctl: {text}", style="yellow"))
+        self.err.print(Text(f"hermesctl: {safe(text)}", style="yellow"))
+
+
+def _cell(cell: object) -> Text:
+    """A table cell; what a container reported may hold escape sequences: shown escaped."""
+    if isinstance(cell, Text):
+        return cell if is_safe(cell.plain) else Text(safe(cell.plain), style=cell.style)
+    return Text("-" if cell is None else safe(str(cell)))
 
 
 class PlainTable:

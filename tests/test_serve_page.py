@@ -75,7 +75,7 @@ def test_the_page_summary_groups_chart_and_words_at_three_widths(page_served, tm
     driver = _browser()
     shots = os.environ.get("HERMESCTL_SCREENSHOTS")
     try:
-        driver.get(served.url + "?token=" + served.token)
+        driver.get(served.url + "#token=" + served.token)
         js = "return document.querySelector(arguments[0]) && document.querySelector(arguments[0]).textContent"
         wait_for(lambda: "spent today" in (driver.execute_script(js, "#summary") or ""), timeout=60,
                  what="the summary line")

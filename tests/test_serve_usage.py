@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -52,9 +53,15 @@ class Served:
             return res.read().decode()
 
     def samples(self) -> dict:
-        """(name, frozenset(labels)) -> value, for the usage families."""
+        """(name, frozenset(labels)) -> value; nothing while serve answers 503 (its first look)."""
         found = {}
-        for family in text_string_to_metric_families(self.metrics_text()):
+        try:
+            text = self.metrics_text()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 503:
+                return found
+            raise
+        for family in text_string_to_metric_families(text):
             for s in family.samples:
                 found[(s.name, frozenset(s.labels.items()))] = s.value
         return found
