@@ -105,7 +105,8 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
         raise UsageError(f"cannot listen on {listen} / {socket_path}: {exc.strerror or exc}") from None
     refresher.start()
     from hermesctl.serve.usage_feed import UsageFeed
-    state.usage_feed = UsageFeed(refresher.live, refresher.fleet, interval=usage_interval, budgets=budgets)
+    state.usage_feed = UsageFeed(refresher.live, refresher.fleet, interval=usage_interval, budgets=budgets,
+                                 ready=getattr(state, "ready", None))
     state.usage_feed.start()
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()

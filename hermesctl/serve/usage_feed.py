@@ -17,10 +17,12 @@ DEFAULT_INTERVAL_S = 15.0
 HISTORY_S = 86400            # the page's chart: the last day
 HISTORY_STEP_S = 60.0        # one point per profile per minute at most
 REOPEN_DELAYS_S = (1.0, 2.0, 5.0, 10.0)
+OPEN_PER_TICK = 8            # streams opened every 2 s at most: a big fleet is not hit at once
 
 
 class UsageFeed:
-    def __init__(self, live, fleet, *, interval: float = DEFAULT_INTERVAL_S, budgets: dict | None = None):
+    def __init__(self, live, fleet, *, interval: float = DEFAULT_INTERVAL_S, budgets: dict | None = None,
+                 ready=None):
         self.live, self.fleet, self.interval = live, fleet, interval
         # (container, profile) or (container, None) -> {"daily_usd": N, "hourly_usd": M}
         self.budgets = budgets or {}
@@ -30,6 +32,7 @@ class UsageFeed:
         self.history: dict[tuple[str, str, str], deque] = {}
         self._streaming: set[str] = set()
         self._stop = threading.Event()
+        self._ready = ready  # the server's first look: usage streams wait for it (gateways first)
 
     def start(self) -> None:
         threading.Thread(target=self._containers, name="usage-feed", daemon=True).start()
@@ -38,10 +41,13 @@ class UsageFeed:
         self._stop.set()
 
     def _containers(self) -> None:
+        while self._ready is not None and not self._ready.wait(1.0):
+            if self._stop.is_set():
+                return
         while not self._stop.is_set():
             with self.live.lock:
                 running = [c for c in self.live.containers.values() if c.running]
-            for c in running:
+            for c in [c for c in running if c.key not in self._streaming][:OPEN_PER_TICK]:
                 if c.key not in self._streaming:
                     self._streaming.add(c.key)
                     threading.Thread(target=self._stream, args=(c,), daemon=True, name=f"usage-{c.name}").start()
