@@ -378,6 +378,40 @@ def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     _exit(ctx, run_doctor(r.out, r.fleet(), parsed, fix=fix))
 
 
+@app.command()
+def usage(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
+          since: str = typer.Option("24h", "--since", help="30m, 24h, 7d, 2w, or a date (2026-05-01, UTC unless it says)"),
+          by: str = typer.Option("profile", "--by", help="rows per profile (container x profile), container, model or platform"),
+          source: Optional[str] = typer.Option(None, "--source", help="one platform only (cli, telegram, ...), as hermes insights --source"),
+          file: Optional[str] = typer.Option(None, "--file", "-f", help="fleet file whose budgets apply (default: --fleet's)"),
+          json_output: bool = JSON, timeout: Optional[float] = TIMEOUT, no_headers: bool = NO_HEADERS):
+    """Sessions (total, active), messages, tool calls, tokens (input, output, cache read/write,
+    reasoning), estimated and actual cost, top model and last activity of every profile, from
+    its state.db (read-only, one exec per container), with hermes insights' definitions: one
+    profile and --source equal `hermes -p PROFILE insights --source S` over the same window.
+
+    Budgets (`budget: {daily_usd: N}` on a profile or container in the fleet file) apply to
+    the estimated cost, scaled to the window. Exit 0, 3 when something is over budget, 7 when a
+    container did not answer or a profile's state.db could not be read (locked, corrupt, of an
+    unknown schema); the rest is shown.
+    """
+    from hermesctl.commands.usage import usage as run_usage
+    from hermesctl.usage import GROUPINGS, parse_since
+    r = _run(ctx, json_output, timeout, no_headers)
+    window = parse_since(since)
+    if by not in GROUPINGS:
+        raise UsageError(f"--by must be one of {', '.join(GROUPINGS)}, not {by[:40]!r}")
+    if source is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", source):
+        raise UsageError("--source: a platform name (letters, digits, _ . : -)")
+    parsed = parse_targets(targets or [])
+    spec = None
+    budget_file = file or r.fleet_file
+    if budget_file:
+        from hermesctl.fleetfile import load_fleet_file
+        spec = load_fleet_file(budget_file)
+    _exit(ctx, run_usage(r.out, r.fleet(), parsed, window, by=by, source=source, spec=spec))
+
+
 SHOW_VALUES = typer.Option(False, "--show-values", help="print .env values (masked by default: they hold secrets)")
 
 
@@ -390,6 +424,8 @@ def serve(ctx: typer.Context,
                                                     "default $XDG_RUNTIME_DIR/hermesctl/serve.sock)"),
           interval: float = typer.Option(2.0, "--interval", help="seconds between publications when nothing "
                                          "changed, and between endpoint checks (changes arrive as they happen)"),
+          usage_interval: float = typer.Option(15.0, "--usage-interval", help="seconds between looks at each "
+                                               "profile's state.db (a stat; a read only when it changed)"),
           allow_host: List[str] = typer.Option([], "--allow-host", help="a host name this server is reached by "
                                                "(Host header); IP addresses and localhost always are"),
           timeout: Optional[float] = TIMEOUT):
@@ -404,8 +440,16 @@ def serve(ctx: typer.Context,
     r = _run(ctx, timeout=timeout)
     if not 0.1 <= interval <= 3600:
         raise UsageError(f"--interval must be between 0.1 and 3600 seconds, not {interval:g}")
+    if not 0.2 <= usage_interval <= 3600:
+        raise UsageError(f"--usage-interval must be between 0.2 and 3600 seconds, not {usage_interval:g}")
+    budgets = None
+    if r.fleet_file:  # budgets of the fleet file serve spans: exported for the alert rules
+        from hermesctl.fleetfile import load_fleet_file
+        from hermesctl.serve.usage_feed import budgets_of
+        budgets = budgets_of(load_fleet_file(r.fleet_file))
     _exit(ctx, run_serve(r.out, r.new_fleet, r.scope(), listen=listen, token_file=token_file,
-                         socket_path=socket_path, interval=interval, allow_hosts=allow_host))
+                         socket_path=socket_path, interval=interval, allow_hosts=allow_host,
+                         usage_interval=usage_interval, budgets=budgets))
 
 
 @app.command("backup")

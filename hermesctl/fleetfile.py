@@ -14,6 +14,8 @@
               OPENROUTER_MODEL: x
               OPENROUTER_API_KEY: {from_env: NAME}   # or {from_file: PATH}, {from_secret: NAME}
                                                      # (hermesctl.references)
+            budget: {daily_usd: 5, hourly_usd: 1}  # usage (daily) and serve's alerts
+        budget: {daily_usd: 20}     # optional: the whole container's
 
 Validation walks PyYAML's node tree, so every error names the file and line it is about.
 The file is untrusted input: read with a size cap, as UTF-8 only, nesting depth-limited, values
@@ -80,6 +82,8 @@ class ProfileSpec:
     gateway: str | None = None
     api_server: bool = False
     env: dict = field(default_factory=dict)  # KEY -> literal str, or a references.Reference
+    budget_daily_usd: float | None = None  # read by usage and serve; apply leaves it alone
+    budget_hourly_usd: float | None = None  # serve's alert rule only
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ class ContainerSpec:
     name: str
     endpoint: str | None
     profiles: tuple[ProfileSpec, ...]
+    budget_daily_usd: float | None = None
+    budget_hourly_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -181,12 +187,13 @@ def load_fleet_file(path: str) -> FleetSpec:
     for name, (key_node, node) in r.mapping(top["containers"][1], "containers").items():
         if not CONTAINER_NAME.fullmatch(name):
             r.fail(key_node, f"{shown(name)} is not a container name")
-        body = r.mapping(node, f"container {name}", {"endpoint", "profiles"})
+        body = r.mapping(node, f"container {name}", {"endpoint", "profiles", "budget"})
         endpoint = r.scalar(body["endpoint"][1], "endpoint") if "endpoint" in body else None
         if endpoint is not None and endpoint not in names:
             r.fail(body["endpoint"][1], f"endpoint {endpoint!r} is not defined under 'endpoints'")
         profiles = _profiles(r, name, body["profiles"][1]) if "profiles" in body else ()
-        containers.append(ContainerSpec(name, endpoint, profiles))
+        budget = _budget(r, body["budget"][1], f"budget of {name}") if "budget" in body else (None, None)
+        containers.append(ContainerSpec(name, endpoint, profiles, *budget))
     return FleetSpec(path, endpoints, tuple(containers), tuple(r.warnings))
 
 
@@ -216,7 +223,7 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
             name = normalize_profile(raw) if raw == DEFAULT_PROFILE else require_creatable(raw)
         except InvalidNameError as exc:
             r.fail(key_node, exc.message)
-        body = r.mapping(value, f"profile {raw}", {"gateway", "api_server", "env"}) \
+        body = r.mapping(value, f"profile {raw}", {"gateway", "api_server", "env", "budget"}) \
             if not (isinstance(value, yaml.ScalarNode) and value.value in ("", "null")) else {}
         gateway = None
         if "gateway" in body:
@@ -243,7 +250,8 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
                     r.warnings.append(f"{r.path}:{v_node.start_mark.line + 1}: env {key} is a literal value "
                                       "in the fleet file; use {from_env: NAME}, {from_file: PATH} or "
                                       "{from_secret: NAME}")
-        specs.append(ProfileSpec(name, gateway, api_server, env))
+        budget = _budget(r, body["budget"][1], f"budget of {raw}") if "budget" in body else (None, None)
+        specs.append(ProfileSpec(name, gateway, api_server, env, *budget))
     return tuple(specs)
 
 
@@ -263,3 +271,28 @@ def _reference(r: _Reader, key: str, node) -> Reference:
     if kind == "from_file" and (not target or control_characters(target)):
         r.fail(v_node, f"env {key}: from_file needs a path")
     return Reference(kind.removeprefix("from_"), target, line)
+
+
+MAX_BUDGET_USD = 1e9
+
+
+def _budget(r: _Reader, node, what: str) -> tuple[float | None, float | None]:
+    """`{daily_usd: N, hourly_usd: M}` (either or both): finite, non-negative US dollars."""
+    body = r.mapping(node, what, {"daily_usd", "hourly_usd"})
+    if not body:
+        r.fail(node, f"{what}: give daily_usd (and/or hourly_usd)")
+    values = []
+    for key in ("daily_usd", "hourly_usd"):
+        if key not in body:
+            values.append(None)
+            continue
+        text = r.scalar(body[key][1], f"{what} {key}")
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 <= value <= MAX_BUDGET_USD:  # also refuses nan and inf
+            r.fail(body[key][1], f"{what}: {key} must be a number of dollars from 0 to "
+                   f"{MAX_BUDGET_USD:.0e}, not {shown(text)}")
+        values.append(value)
+    return values[0], values[1]

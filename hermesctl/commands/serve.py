@@ -81,7 +81,7 @@ def parse_allowed_hosts(names: list[str]) -> frozenset[str]:
 
 def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: str,
           token_file: str | None, socket_path: str | None, interval: float,
-          allow_hosts: list[str] = ()) -> ExitStatus:
+          allow_hosts: list[str] = (), usage_interval: float = 15.0, budgets: dict | None = None) -> ExitStatus:
     host, port = parse_listen(listen)
     allowed_hosts = parse_allowed_hosts(list(allow_hosts))
     if not _is_loopback(host) and not token_file:
@@ -104,6 +104,10 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
     except OSError as exc:
         raise UsageError(f"cannot listen on {listen} / {socket_path}: {exc.strerror or exc}") from None
     refresher.start()
+    from hermesctl.serve.usage_feed import UsageFeed
+    state.usage_feed = UsageFeed(refresher.live, refresher.fleet, interval=usage_interval, budgets=budgets,
+                                 ready=getattr(state, "ready", None))
+    state.usage_feed.start()
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     bound = servers[0].server_address
@@ -118,6 +122,7 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
     finally:
         app.stopping.set()
         refresher.stop()
+        state.usage_feed.stop()
         for server in servers:
             server.shutdown()
             server.server_close()

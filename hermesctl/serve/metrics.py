@@ -84,4 +84,8 @@ class FleetCollector:
 def render(state: FleetState) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FleetCollector(state))
+    feed = getattr(state, "usage_feed", None)  # set by `serve` (serve/usage_feed.py)
+    if feed is not None:
+        from hermesctl.serve.usage_metrics import UsageCollector
+        registry.register(UsageCollector(feed))
     return generate_latest(registry)

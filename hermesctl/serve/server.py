@@ -135,6 +135,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, metrics.render(self.app.state), "text/plain; version=0.0.4; charset=utf-8")
         elif url.path == "/api/ps":
             self._json(200, self._ps_document())
+        elif url.path == "/api/overview":
+            from hermesctl.serve.overview import document as overview_document
+            self._json(200, overview_document(self.app.state))
         elif url.path == "/api/info":
             self._json(200, {"schema": "hermesctl.serve-info/v1", "scope": self.app.scope, "pid": os.getpid()})
         elif url.path == "/api/events":

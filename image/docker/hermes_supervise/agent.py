@@ -106,6 +106,23 @@ def _boot_log(args: dict) -> int:
     return 0
 
 
+def _usage(args: dict) -> int:
+    import time
+    from .paths import all_profiles
+    from .usage import usage
+    if args["window"] is not None:
+        cutoff = time.time() - args["window"]  # back from the container's clock, as `hermes insights --days`
+    else:
+        cutoff = args["since"] or 0.0
+    _print(usage(args["profiles"] or all_profiles(), cutoff))
+    return 0
+
+
+def _usage_watch(args: dict) -> int:
+    from .usage_watch import run
+    return run(["--interval", repr(args["interval"])])
+
+
 def _health(args: dict) -> int:
     from .queries import health
     doc, healthy = health()
@@ -146,7 +163,7 @@ def _slots(verb: str):
 HANDLERS = {
     "profiles": _query("profiles"), "facts": _query("facts"), "boot-log": _boot_log, "health": _health,
     "serve": _serve, "watch": _watch, "tail": tail, "end-processes": end_processes,
-    "snapshot-databases": _snapshot_databases,
+    "snapshot-databases": _snapshot_databases, "usage": _usage, "usage-watch": _usage_watch,
     **{verb: _slots(verb) for verb in ("operate", "register", "unregister", "adopt", "desire", "get-env",
                                        "set-env", "load-secrets", "locked", "reconcile")},
 }

@@ -96,6 +96,12 @@ VERBS = {
                                 "directory (`backup`; regular files only, locks waited on in Python so the "
                                 "deadline ends it)", "`staging`, `databases[]`, `skipped[{path, reason}]`",
                                 ("directory", "arg", "str", None)),
+    "usage": _verb("query", "each profile's `state.db` read-only, as `hermes insights` counts it (`usage`)",
+                   "`now`, `cutoff`, `profiles{P: {ok, error{code: missing|locked|corrupt|schema|unreadable, message}, schema_version, last_activity, sources{platform: {sessions, active, messages, tool_calls, *_tokens, estimated_usd, actual_usd, unpriced_rows, models{M: {…}}}}}}`",
+                   ("window", "option", "float", None), ("since", "option", "float", None),
+                   ("profiles", "opt-args", "profile", None)),
+    "usage-watch": _verb("stream", "a line per profile whose usage counters changed, incrementally (`serve`)",
+                         "per changed profile `profile, ok, read_error, sessions_total, days{date: {sessions, estimated_usd}}, sessions_active, last_activity, models{M: {*_tokens, api_calls, estimated_usd, actual_usd}}`; `heartbeat` (with `cpu_s`) every interval", ("interval", "option", "float", 15.0)),
     "operate": _verb("change", "lock, intent, s6-svlisten + s6-svc, records (`gateway start/stop/restart`)",
                      "`waited_s`, `wait_rc`, `gateways{P: {before, after}}` (status fields)",
                      ("action", "arg", "start|stop|restart", None), ("profiles", "args", "profile", None),

@@ -1,0 +1,197 @@
+"""`hermesctl usage` and serve's usage counters on one fleet, in one run.
+
+- one-shot usage: one exec of the agent's `usage` per container, in parallel, every profile's
+  state.db read (in-process, and the CLI as a subprocess), beside the floor (one no-op exec per
+  container, in parallel), interleaved so that load from elsewhere falls on each alike.
+- serve's incremental refresh: the agent's `usage-watch` held open in every container (the
+  stream serve keeps), while a writer adds a session to every profile every 5 s; the watcher's
+  own CPU time (its heartbeat's cpu_s, read by the host) after its first full read, per profile
+  per minute.
+
+Each profile's state.db holds --sessions seeded sessions (tests/usage_seed.py: the schema of the
+image's hermes-agent, several models and platforms), copied into every profile of every container.
+
+    python benchmarks/usage_fleet.py --containers 20 --profiles 3 --sessions 10000 [--repeat 3] [--minutes 2]
+"""
+import argparse
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+from common import client, remove, run_id, start_fleet, timed  # noqa: E402
+from usage_seed import SEED_SCRIPT, VENV_PYTHON  # noqa: E402
+
+from hermesctl.commands.usage import collect  # noqa: E402
+from hermesctl.contract import AGENT  # noqa: E402
+from hermesctl.endpoints import connect, resolve  # noqa: E402
+from hermesctl.fleet import Fleet  # noqa: E402
+from hermesctl.targets import Target  # noqa: E402
+from hermesctl.usage import parse_since  # noqa: E402
+
+WRITER = r"""
+import sqlite3, sys, time
+paths = sys.argv[2:]
+end = time.time() + float(sys.argv[1])
+n = 0
+while time.time() < end:
+    for p in paths:
+        c = sqlite3.connect(p, isolation_level=None, timeout=5)
+        c.execute("begin immediate")
+        c.execute("insert into sessions (id, source, model, started_at, input_tokens, output_tokens, estimated_cost_usd, "
+                  "cost_status, api_call_count) values (?, 'cli', 'claude-opus-4-8', ?, 1000, 100, 0.01, 'estimated', 1)",
+                  (f"bench-{n}-{p[-20:]}", time.time()))
+        c.execute("commit")
+        c.close()
+    n += 1
+    time.sleep(5)
+"""
+
+
+def parallel(fn, items):
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        return list(pool.map(fn, items))
+
+
+def profile_paths(profiles: int) -> list[str]:
+    return ["/opt/data/state.db"] + [f"/opt/data/profiles/p{i}/state.db" for i in range(1, profiles)]
+
+
+def seed_fleet(containers, profiles: int, sessions: int) -> float:
+    """Seed one state.db in the first container, then copy its bytes into every profile."""
+    first = containers[0]
+    started = time.monotonic()
+    res = first.exec_run([VENV_PYTHON, "-c", SEED_SCRIPT, "/tmp/seed/state.db", str(sessions), "17"],
+                         user="hermes", environment={"HOME": "/opt/data"})
+    assert res.exit_code == 0, res.output.decode()[-2000:]
+    seeded = time.monotonic() - started
+    stream, _ = first.get_archive("/tmp/seed/state.db")
+    data = tarfile.open(fileobj=io.BytesIO(b"".join(stream))).extractfile("state.db").read()
+
+    def fill(c):
+        for i in range(1, profiles):
+            c.exec_run(["sh", "-c", f"mkdir -p /opt/data/profiles/p{i} && echo soul > /opt/data/profiles/p{i}/SOUL.md"],
+                       user="hermes")
+        for path in profile_paths(profiles):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                info = tarfile.TarInfo("state.db")
+                info.size, info.uid, info.gid, info.mode = len(data), 10000, 10000, 0o644
+                tar.addfile(info, io.BytesIO(data))
+            assert c.put_archive(path.rsplit("/", 1)[0], buf.getvalue())
+    parallel(fill, containers)
+    return seeded
+
+
+def one_shot(containers, prefix: str, profiles: int, repeat: int) -> dict:
+    endpoint = connect(resolve())
+    window = parse_since("7d")
+
+    def engine():
+        rows, _ = collect(Fleet(endpoints=[endpoint]), [Target(f"{prefix}-*", None)], window)
+        assert len(rows) == len(containers) * profiles and all(r.error is None for r in rows), \
+            [r.error for r in rows if r.error][:3]
+
+    def cli():
+        subprocess.run([sys.executable, "-m", "hermesctl", "usage", "--json", "--since", "7d", f"{prefix}-*"],
+                       cwd=ROOT, check=False, capture_output=True)
+
+    def floor():
+        parallel(lambda c: c.exec_run(["true"], user="hermes"), containers)
+
+    def single():
+        containers[0].exec_run([AGENT, "usage", "--window", "604800"], user="hermes")
+
+    results = {k: [] for k in ("floor", "engine", "cli", "single")}
+    for _ in range(repeat):
+        for name, fn in (("floor", floor), ("engine", engine), ("cli", cli), ("single", single)):
+            results[name].append(timed(fn, 1))
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+def watch_cost(containers, profiles: int, minutes: float) -> dict:
+    """The watcher's CPU in every container while a writer adds a session per profile every 5 s."""
+    beats: dict[str, list[tuple[float, float]]] = {c.name: [] for c in containers}
+    stop = threading.Event()
+
+    def follow(c):
+        api = c.client.api
+        created = api.exec_create(c.id, [AGENT, "usage-watch", "--interval", "15"], user="hermes")
+        stream = api.exec_start(created["Id"], stream=True)
+        buffer = b""
+        for chunk in stream:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                doc = json.loads(line)
+                if "heartbeat" in doc:
+                    beats[c.name].append((time.monotonic(), doc["cpu_s"]))
+            if stop.is_set():
+                break
+        stream.close()
+
+    threads = [threading.Thread(target=follow, args=(c,), daemon=True) for c in containers]
+    for t in threads:
+        t.start()
+    # The first full read (every seeded session) is the start-up cost; count from the first beat.
+    deadline = time.monotonic() + 300
+    while any(not b for b in beats.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    first_reads = [b[0][1] for b in beats.values() if b]
+    seconds = minutes * 60
+    for c in containers:
+        c.exec_run([VENV_PYTHON, "-c", WRITER, str(seconds), *profile_paths(profiles)], user="hermes", detach=True)
+    time.sleep(seconds + 16)
+    stop.set()
+    per_profile_minute = []
+    for b in beats.values():
+        if len(b) >= 2:
+            (t0, cpu0), (t1, cpu1) = b[0], b[-1]
+            per_profile_minute.append((cpu1 - cpu0) / profiles / ((t1 - t0) / 60) * 1000)
+    return {"first_read_s": statistics.median(first_reads), "ms_per_profile_minute": statistics.median(per_profile_minute),
+            "max_ms_per_profile_minute": max(per_profile_minute), "containers_measured": len(per_profile_minute)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--containers", type=int, default=20)
+    parser.add_argument("--profiles", type=int, default=3)
+    parser.add_argument("--sessions", type=int, default=10000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--image", default="hermes-agent:local")
+    args = parser.parse_args()
+    dc = client()
+    prefix = f"hct-usage-bench-{run_id()}"
+    containers = start_fleet(dc, args.containers, prefix, args.image)
+    try:
+        seeded = seed_fleet(containers, args.profiles, args.sessions)
+        print(f"{args.containers} containers x {args.profiles} profiles x {args.sessions} sessions "
+              f"(seeding one state.db: {seeded:.1f} s)")
+        f = one_shot(containers, prefix, args.profiles, args.repeat)
+        print(f"hermesctl usage (in-process), one exec per container: {f['engine']:.2f} s = "
+              f"{f['engine'] / f['floor']:.2f}x the floor")
+        print(f"hermesctl usage (CLI, Python start included): {f['cli']:.2f} s")
+        print(f"floor: one no-op exec per container, in parallel: {f['floor']:.2f} s")
+        print(f"one container's agent `usage` ({args.profiles} profiles), one exec: {f['single']:.3f} s")
+        w = watch_cost(containers, args.profiles, args.minutes)
+        print(f"serve's usage-watch: first full read {w['first_read_s'] * 1000:.0f} ms CPU per container; then, "
+              f"with a session added to every profile every 5 s, {w['ms_per_profile_minute']:.2f} ms CPU per "
+              f"profile per minute (median of {w['containers_measured']} containers, max "
+              f"{w['max_ms_per_profile_minute']:.2f})")
+    finally:
+        remove(containers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Usage counters for `hermesctl serve`: one held-open `usage-watch` stream per running
+container (hermes_supervise/usage_watch.py), each printing a profile's all-time counters when
+they change. The feed keeps the latest line per profile, a day of spend/activity history per
+profile for the page, and the budgets of the fleet file; scrapes and pages read it, never exec.
+
+A stream that breaks is reopened while its container runs; containers are taken from the live
+fleet the refresher already keeps (no extra Docker listing)."""
+import threading
+import time
+from collections import deque
+
+from hermesctl import agent
+from hermesctl.errors import describe
+from hermesctl.execs import HERMES_USER
+
+DEFAULT_INTERVAL_S = 15.0
+HISTORY_S = 86400            # the page's chart: the last day
+HISTORY_STEP_S = 60.0        # one point per profile per minute at most
+REOPEN_DELAYS_S = (1.0, 2.0, 5.0, 10.0)
+OPEN_PER_TICK = 8            # streams opened every 2 s at most: a big fleet is not hit at once
+
+
+class UsageFeed:
+    def __init__(self, live, fleet, *, interval: float = DEFAULT_INTERVAL_S, budgets: dict | None = None,
+                 ready=None):
+        self.live, self.fleet, self.interval = live, fleet, interval
+        # (container, profile) or (container, None) -> {"daily_usd": N, "hourly_usd": M}
+        self.budgets = budgets or {}
+        self.lock = threading.Lock()
+        self.profiles: dict[tuple[str, str, str], dict] = {}   # (endpoint, container, profile) -> line
+        self.watchers: dict[tuple[str, str], dict] = {}        # (endpoint, container) -> heartbeat
+        self.history: dict[tuple[str, str, str], deque] = {}
+        self._streaming: set[str] = set()
+        self._stop = threading.Event()
+        self._ready = ready  # the server's first look: usage streams wait for it (gateways first)
+
+    def start(self) -> None:
+        threading.Thread(target=self._containers, name="usage-feed", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _containers(self) -> None:
+        while self._ready is not None and not self._ready.wait(1.0):
+            if self._stop.is_set():
+                return
+        while not self._stop.is_set():
+            with self.live.lock:
+                running = [c for c in self.live.containers.values() if c.running]
+            for c in [c for c in running if c.key not in self._streaming][:OPEN_PER_TICK]:
+                if c.key not in self._streaming:
+                    self._streaming.add(c.key)
+                    threading.Thread(target=self._stream, args=(c,), daemon=True, name=f"usage-{c.name}").start()
+            self._stop.wait(2.0)
+
+    def _running(self, c) -> bool:
+        with self.live.lock:
+            now = self.live.containers.get(c.key)
+        return now is not None and now.running and now.id == c.id
+
+    def _stream(self, c) -> None:
+        attempt = 0
+        try:
+            while not self._stop.is_set() and self._running(c):
+                try:
+                    for doc in self._lines(c):
+                        attempt = 0
+                        self._apply(c, doc)
+                        if self._stop.is_set():
+                            return
+                except Exception as exc:  # noqa: BLE001 - reopened below; recorded for the page
+                    with self.lock:
+                        self.watchers[(c.endpoint, c.name)] = {"error": describe(exc), "time": time.time()}
+                self._stop.wait(REOPEN_DELAYS_S[min(attempt, len(REOPEN_DELAYS_S) - 1)])
+                attempt += 1
+        finally:
+            self._streaming.discard(c.key)
+            with self.lock:  # a container that is gone no longer reports usage
+                for key in [k for k in self.profiles if k[:2] == (c.endpoint, c.name)]:
+                    del self.profiles[key]
+
+    def _lines(self, c):
+        stream = self.fleet.endpoint(c.endpoint).daemon.exec_stream(
+            c.id, agent.argv("usage-watch", "--interval", f"{self.interval:g}"), user=HERMES_USER, stderr=False)
+        buffer = b""
+        try:
+            for chunk in stream:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield agent.parse(line.decode("utf-8", "replace"), where=c.name)
+        finally:
+            stream.close()
+
+    def _apply(self, c, doc: dict) -> None:
+        now = time.time()
+        with self.lock:
+            if "heartbeat" in doc:
+                self.watchers[(c.endpoint, c.name)] = {"cpu_s": doc.get("cpu_s"), "time": now,
+                                                        "profiles": doc.get("profiles")}
+                return
+            key = (c.endpoint, c.name, str(doc.get("profile")))
+            if doc.get("removed"):
+                self.profiles.pop(key, None)
+                return
+            self.profiles[key] = doc
+            points = self.history.setdefault(key, deque())
+            point = (now, spend(doc), doc.get("sessions_total") or 0)
+            if len(points) >= 2 and now - points[-2][0] < HISTORY_STEP_S:
+                points[-1] = point  # within the minute: the latest replaces the latest (the first stays)
+            else:
+                points.append(point)
+            while points and points[0][0] < now - HISTORY_S:
+                points.popleft()
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {"profiles": dict(self.profiles), "watchers": dict(self.watchers),
+                    "history": {k: list(v) for k, v in self.history.items()}, "budgets": dict(self.budgets)}
+
+
+def spend(doc: dict) -> float:
+    """All-time estimated cost of a profile (insights' cost), summed over its models."""
+    return sum((m.get("estimated_usd") or 0.0) for m in (doc.get("models") or {}).values())
+
+
+def budgets_of(spec) -> dict:
+    """(container, profile|None) -> budget, from a fleet file."""
+    found = {}
+    def of(x) -> dict:
+        return {k: v for k, v in (("daily_usd", x.budget_daily_usd), ("hourly_usd", x.budget_hourly_usd))
+                if v is not None}
+    for c in spec.containers if spec else ():
+        if of(c):
+            found[(c.name, None)] = of(c)
+        for p in c.profiles:
+            if of(p):
+                found[(c.name, p.name)] = of(p)
+    return found
