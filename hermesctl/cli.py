@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from hermesctl import __version__
+from hermesctl import __version__, cli_values
 from hermesctl.errors import HermesctlError, UsageError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
@@ -34,6 +34,8 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not running, 4 not found, 5 container sto
 the rest is shown), 8 not a Hermes container, 9 container running (restore), 69 Docker daemon
 unreachable, 130 interrupted; `exec` passes the command's own exit code through.
 """
+
+cli_values.install()  # str/int/float options converted without importing pydantic
 
 COMPOSE_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")  # compose's own rule
 
