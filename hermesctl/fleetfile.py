@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from hermesctl.endpoints import check_context, check_endpoint
+from hermesctl.endpoint_urls import check_context, check_endpoint
 from hermesctl.errors import FleetFileError, InvalidNameError, UsageError
 from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
 

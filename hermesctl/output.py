@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hermesctl.plain_table import Styled, duration, layout, state_cell  # noqa: F401 - duration re-exported
+
 SCHEMA_VERSION = 1
 # Colour rotation for per-target prefixes, as `docker compose logs` does.
 PREFIX_COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
@@ -46,31 +48,16 @@ class Output:
         for column in columns:
             table.add_column(column, no_wrap=True)
         for row in rows:
-            table.add_row(*[cell if isinstance(cell, Text) else Text("-" if cell is None else str(cell))
-                            for cell in row])
+            table.add_row(*[cell if isinstance(cell, Text) else Text(cell.text, style=cell.style or "")
+                            if isinstance(cell, Styled) else Text("-" if cell is None else str(cell)) for cell in row])
         return table
 
     def text_table(self, columns: list[str], rows: list[list[object]]) -> "PlainTable":
         """The same table as `table` (columns two spaces apart, `-` for nothing), laid out here
-        as lines of styled segments: about twenty times cheaper to draw than a rich Table of
-        hundreds of rows, which is what `ps --watch` redraws on every change."""
-        every = ([[Text(c, style="bold") for c in columns]] if not self.no_headers else []) + rows
-        plain = [["-" if c is None else c.plain if isinstance(c, Text) else str(c) for c in row] for row in every]
-        widths = [max((len(r[i]) for r in plain if i < len(r)), default=0) for i in range(len(columns))]
-        lines = []
-        for row, texts in zip(every, plain):
-            parts, pending = [], ""
-            last = len(texts) - 1
-            for i, (cell, text) in enumerate(zip(row, texts)):
-                pad = "" if i == last else " " * (widths[i] - len(text) + 2)
-                if isinstance(cell, Text) and cell.style:
-                    parts += [(pending, None), (text, cell.style)]
-                    pending = pad
-                else:
-                    pending += text + pad
-            parts.append((pending.rstrip(), None))
-            lines.append(parts)
-        return PlainTable(lines)
+        as lines of styled segments (hermesctl.plain_table): about twenty times cheaper to draw
+        than a rich Table of hundreds of rows, which is what `ps --watch` redraws on every change."""
+        cells = [[Styled(c.plain, c.style or None) if isinstance(c, Text) else c for c in row] for row in rows]
+        return PlainTable(layout(columns, cells, headers=not self.no_headers))
 
     def print(self, renderable: object = "") -> None:
         self.console.print(renderable)
@@ -101,22 +88,6 @@ class PlainTable:
             yield newline
 
 
-STATE_STYLES = {"up": "green", "down": "dim", "parked": "yellow", "crash-loop": "bold red",
-                "unsupervised": "red", "booting": "yellow", "exited": "red", "timeout:": "bold red",
-                "error:": "red", "orphaned": "bold red"}
-
-
 def state_text(state: str) -> Text:
-    return Text(state, style=STATE_STYLES.get(state.split()[0], ""))
-
-
-def duration(seconds: int | None) -> str | None:
-    if seconds is None:
-        return None
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+    cell = state_cell(state)
+    return Text(cell.text, style=cell.style)

@@ -2,7 +2,7 @@
 container; `--watch` from one held-open `watch` stream per container (hermesctl.streams)."""
 import queue
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from rich.live import Live
@@ -10,44 +10,14 @@ from rich.live import Live
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
-from hermesctl.models import Slot, platforms_summary
-from hermesctl.output import Output, duration, state_text
+from hermesctl.models import Slot
+from hermesctl.output import Output
 from hermesctl.probe import ContainerSnapshot
+from hermesctl.ps_rows import GatewayRow, exit_status, table_cells  # noqa: F401 - GatewayRow, exit_status re-exported
 from hermesctl.targets import Target, match_profiles
 
 if TYPE_CHECKING:
     from hermesctl.streams import LiveFleet
-
-
-@dataclass
-class GatewayRow:
-    endpoint: str
-    container: str
-    service: str | None
-    profile: str | None
-    state: str              # up/down/parked/crash-loop/unsupervised, or the container's state
-    pid: int | None = None
-    uptime_s: int | None = None
-    wanted: str | None = None
-    crash_looping: bool = False
-    parked: bool = False
-    exit_code: int | None = None
-    deaths_recent: int = 0
-    gateway_state: str | None = None
-    desired_state: str | None = None
-    platforms: dict | None = None
-    health: str | None = None
-    error: str | None = None  # the container did not answer (state timeout or error)
-    orphan_pids: list[int] | None = None  # gateway processes of the profile outside its supervisor
-
-    @property
-    def target(self) -> str:
-        return self.container if self.profile is None else f"{self.container}:{self.profile}"
-
-    @property
-    def wanted_but_not_up(self) -> bool:
-        return self.profile is not None and self.state != "up" and (
-            self.wanted == "up" or self.desired_state == "running")
 
 
 def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:
@@ -109,29 +79,10 @@ def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict
     return sorted(chosen)
 
 
-def exit_status(rows: list[GatewayRow]) -> ExitStatus:
-    if any(r.wanted_but_not_up or r.crash_looping or r.parked or r.orphan_pids for r in rows):
-        return ExitStatus.NOT_RUNNING
-    return ExitStatus.OK
-
-
 def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool, live: bool = False):
     """The ps table; `live` (ps --watch, redrawn on every change): the same columns as plain lines."""
     multi = fleet.configured > 1 or out.several_endpoints
-    compose = wide or any(r.service for r in rows)
-    columns = ([out.endpoint_column] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if compose else []) + [
-        "PROFILE", "STATE", "PID", "UPTIME", "WANTED", "GATEWAY", "DESIRED", "PLATFORMS"]
-    if wide:
-        columns += ["EXIT", "DEATHS/60s", "HEALTH"]
-    body = []
-    for r in rows:
-        container = r.container if r.health in (None, "healthy") or wide else f"{r.container} ({r.health})"
-        row = ([r.endpoint] if multi or wide else []) + [container] + ([r.service] if compose else []) + [
-            r.profile, state_text(f"{r.state}: {r.error}" if r.error else r.state), r.pid, duration(r.uptime_s), r.wanted,
-            r.gateway_state, r.desired_state, platforms_summary(r.platforms) or None]
-        if wide:
-            row += [r.exit_code, r.deaths_recent, r.health]
-        body.append(row)
+    columns, body = table_cells(rows, multi=multi, wide=wide, endpoint_column=out.endpoint_column)
     return out.text_table(columns, body) if live else out.table(columns, body)
 
 
