@@ -1,11 +1,10 @@
 """The Docker SDK's ssh transport, loaded only for an ssh:// endpoint, and the one workaround it needs.
 
 Importing `docker` imports `docker.transport.sshconn`, which imports paramiko: about 0.15 s of
-every command's start, for a transport a unix socket or tcp:// endpoint never uses (hermesctl
-reaches ssh:// through the system `ssh`, `use_ssh_client=True`, so paramiko itself is never
-needed). `defer()` runs before `docker` is first imported (hermesctl/__init__.py): the SDK then
-finds no ssh transport, as it would without paramiko installed, and `install()` loads it, for
-real, the moment an ssh:// endpoint is connected.
+every command's start, for a transport a unix socket or tcp:// endpoint never uses. `defer()`
+runs before `docker` is first imported (hermesctl/__init__.py): the SDK then finds no ssh
+transport, as it would without paramiko installed, and `install()` loads it, for real, the
+moment an ssh:// endpoint is connected.
 
 The workaround (docker/docker-py#3218, open in 7.1): when an exec's output has been read,
 docker-py closes the connection; SSHSocket.close() flushes stdin of an ssh process that has
@@ -13,12 +12,10 @@ already exited and raises BrokenPipeError, so exec_start loses output it had rea
 socket whose process is gone is simply done: we let it be.
 """
 import importlib.abc
-import importlib.util
 import sys
 import threading
 
 SSH_TRANSPORT = "docker.transport.sshconn"
-PARAMIKO = "paramiko"
 _lock = threading.Lock()
 
 
@@ -42,21 +39,6 @@ def defer() -> None:
         sys.meta_path.insert(0, _finder)
 
 
-def _lazy(name: str) -> None:
-    """`name` imported on first attribute access: sshconn imports paramiko at its top but uses it
-    only for its own ssh client, which shell-out connections never create."""
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        return  # not installed: the SDK says so itself if it ever needs it
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-
-
 def _close_tolerating_exited_ssh(self) -> None:
     try:
         _original_close(self)
@@ -74,7 +56,6 @@ def install() -> None:
     with _lock:
         if _finder in sys.meta_path:
             sys.meta_path.remove(_finder)
-        _lazy(PARAMIKO)
         import docker.api.client
         import docker.transport
         import docker.transport.sshconn as sshconn
