@@ -14,15 +14,18 @@ with os._exit, and an in-container watcher ends at its next heartbeat once nobod
 """
 import fnmatch
 import queue
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
+
+from docker.utils.socket import STDOUT, frames_iter
 
 from hermesctl import agent
 from hermesctl.errors import HermesctlError, describe
 from hermesctl.execs import HERMES_USER
 from hermesctl.fleet import Fleet
-from hermesctl.inventory import LABEL, HermesContainer, list_containers
+from hermesctl.inventory import COMPOSE_PROJECT, LABEL, WORKING_DIR, HermesContainer, list_containers
 from hermesctl.models import CRASH_DEATHS, GatewayProcess, Slot
 from hermesctl.probe import ContainerSnapshot, slot_from_dict, snapshot_from_status
 from hermesctl.targets import Target, match_profiles
@@ -214,20 +217,38 @@ class LiveFleet:
             attempt += 1
 
     def _watch_lines(self, c: HermesContainer):
-        """The agent's `watch` over one exec, line by line (JSON objects)."""
-        api = self.fleet.endpoint(c.endpoint).client.api
-        created = api.exec_create(c.id, agent.argv("watch"), user=HERMES_USER, stdout=True, stderr=False)
-        stream = api.exec_start(created["Id"], stream=True)
+        """The agent's `watch` over one exec, line by line (JSON objects).
+
+        The exec's stdin is attached and left open: it is the watcher's lease. A `docker exec`
+        whose client has gone keeps running (dockerd drains its stdout), so without the lease
+        every stream ever opened would leave a watcher behind; with it, dockerd closes the
+        watcher's stdin when this connection closes (or this process dies) and it ends. Over
+        ssh:// the SDK hands out no socket for that, and the stream is read as before."""
+        endpoint = self.fleet.endpoint(c.endpoint)
+        api = endpoint.client.api
+        leased = not endpoint.url.startswith("ssh://")
+        with endpoint.in_flight:  # opening counts against the endpoint's bound; holding it does not
+            created = api.exec_create(c.id, agent.argv("watch", *(["--until-stdin-closes"] if leased else [])),
+                                      user=HERMES_USER, stdin=leased, stdout=True, stderr=False)
+            if leased:
+                sock = api.exec_start(created["Id"], socket=True)
+                chunks = (data for kind, data in frames_iter(sock, tty=False) if kind == STDOUT)
+            else:
+                stream = api.exec_start(created["Id"], stream=True)
+                chunks = stream
         buffer = b""
         try:
-            for chunk in stream:
+            for chunk in chunks:
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
                         yield agent.parse(line.decode("utf-8", "replace"), where=c.name)
         finally:
-            stream.close()
+            if leased:
+                _hang_up(sock)
+            else:
+                stream.close()
 
     def _still_running(self, key: str) -> bool:
         c = self.containers.get(key)
@@ -311,7 +332,7 @@ class LiveFleet:
         while True:
             try:
                 stream = endpoint.client.api.events(since=int(since), decode=True,
-                                                    filters={"type": ["container"], "label": [f"{LABEL}=true"]})
+                                                    filters={"type": ["container"], "label": self._event_labels()})
                 attempt = 0
                 for ev in stream:
                     since = ev.get("time", since)
@@ -320,6 +341,16 @@ class LiveFleet:
                 self._emit(Event(endpoint.name, "", "stream", "lost", attributes={"error": describe(exc)}))
             time.sleep(REOPEN_DELAYS_S[min(attempt, len(REOPEN_DELAYS_S) - 1)])
             attempt += 1
+
+    def _event_labels(self) -> list[str]:
+        """Docker's events for the fleet's containers only (all labels must match): with
+        --project or a compose directory, other projects' containers are not ours to report."""
+        labels = [f"{LABEL}=true"]
+        if self.fleet.project:
+            labels.append(f"{COMPOSE_PROJECT}={self.fleet.project}")
+        elif self.fleet.project_dir:
+            labels.append(f"{WORKING_DIR}={self.fleet.project_dir}")
+        return labels
 
     def _container_event(self, endpoint, ev: dict) -> None:
         action = str(ev.get("Action") or ev.get("status") or "")
@@ -350,7 +381,7 @@ class LiveFleet:
     def _refresh(self, endpoint, key: str, c: HermesContainer, action: str) -> None:
         """The container's listing again (state, health); a started one gets its stream."""
         try:
-            listed = list_containers(endpoint, project=self.fleet.project)
+            listed = list_containers(endpoint, project=self.fleet.project, project_dir=self.fleet.project_dir)
         except Exception:  # noqa: BLE001 - the next event will tell
             return
         fresh = next((x for x in listed if x.name == c.name), None)
@@ -363,6 +394,16 @@ class LiveFleet:
             self.containers[key] = fresh
         if fresh.running:
             self._open(fresh)
+
+
+def _hang_up(sock) -> None:
+    """Close an exec's hijacked connection for good: dockerd then closes the exec's stdin."""
+    raw = getattr(sock, "_sock", sock)
+    for close in (lambda: raw.shutdown(socket.SHUT_RDWR), raw.close, sock.close):
+        try:
+            close()
+        except OSError:
+            pass
 
 
 def _copy(snap: ContainerSnapshot) -> ContainerSnapshot:

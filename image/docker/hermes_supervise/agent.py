@@ -102,7 +102,7 @@ def main(argv: list[str]) -> int:
             return serve()
         elif verb == "watch":
             from .watcher import run
-            return run()
+            return run(until_stdin_closes="--until-stdin-closes" in rest)
         elif verb == "tail":
             return tail(rest)
         elif verb == "end-processes":

@@ -6,6 +6,12 @@ changed: the slot's new facts), `slot-added`, `slot-removed`, `boot` (stage 2 fi
 `processes` (the gateway processes, for orphans), and `heartbeat` when nothing else was said for
 WATCH_HEARTBEAT_S, so a host that went away ends us at the next write (EPIPE).
 
+A write to a `docker exec` whose client went away does not fail, though: dockerd keeps reading
+our stdout and drops it, so a watcher would outlive every `events`, `ps --watch` and `serve`
+(9-10 MB each, per container, for good). With `--until-stdin-closes` the host attaches stdin and
+never writes to it; dockerd closes it when the client's connection ends (closed, or the client
+died), and we end at that EOF.
+
 What wakes us: inotify (through ctypes; no Python package) on the scan directory, every slot and
 its supervise/, every profile directory and the operation records; a change is then found by
 comparing fingerprints (status bytes, stat of the other files), so a spurious wake-up prints
@@ -123,8 +129,18 @@ class Watcher:
         return paths
 
 
+def _stdin_closed(ready: list) -> bool:
+    """stdin (the host's lease) reached EOF; what the host might send is read and ignored."""
+    if 0 not in ready:
+        return False
+    try:
+        return not os.read(0, 4096)
+    except OSError:
+        return True
+
+
 def run(interval: float = C.WATCH_INTERVAL_S, heartbeat: float = C.WATCH_HEARTBEAT_S,
-        process_scan: float = C.PROCESS_SCAN_S) -> int:
+        process_scan: float = C.PROCESS_SCAN_S, until_stdin_closes: bool = False) -> int:
     def write(line: str) -> None:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
@@ -137,17 +153,23 @@ def run(interval: float = C.WATCH_INTERVAL_S, heartbeat: float = C.WATCH_HEARTBE
         except (OSError, AttributeError):
             notify = None
         next_scan = time.monotonic() + process_scan
+        lease = [0] if until_stdin_closes else []
         while True:
             if notify:
                 for path in watcher.watched_paths():
                     notify.watch(path)
-                ready, _, _ = select.select([notify.fd], [], [], min(RESCAN_S, heartbeat))
-                if ready:
+                ready, _, _ = select.select([notify.fd, *lease], [], [], min(RESCAN_S, heartbeat))
+                if notify.fd in ready:
                     notify.drain()
                     for gone in set(watcher.prints) - set(slot_names()):
                         notify.forget(slot_path(gone))
+            elif lease:
+                ready, _, _ = select.select(lease, [], [], interval)
             else:
+                ready = []
                 time.sleep(interval)
+            if _stdin_closed(ready):
+                os._exit(0)
             watcher.compare()
             if time.monotonic() >= next_scan:
                 watcher.scan_processes()
