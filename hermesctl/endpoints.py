@@ -28,6 +28,12 @@ from hermesctl.errors import DaemonUnreachableError, UsageError
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Parallel execs share one HTTP connection pool per endpoint; size it for fleet-wide fan-out.
 POOL_SIZE = 64
+# Requests in flight per endpoint: execs (each one is a process dockerd, containerd and runc set
+# up) and openings of `watch` streams (held open afterwards without counting). Past a dozen or
+# so, more at once only queue inside dockerd on a small host, and with hundreds of containers
+# an unbounded fan-out would hand it hundreds at once; so a fleet-wide command goes in waves of
+# this many containers per endpoint (`gateway restart '*'` restarts 16 containers at a time).
+EXEC_CONCURRENCY = 16
 # Over ssh every connection is an ssh process, and sshd refuses more than 10 at once while they
 # authenticate (MaxStartups): at most this many requests in flight per ssh endpoint.
 SSH_CONCURRENCY = 4
@@ -47,7 +53,7 @@ class Endpoint:
     name: str
     url: str
     client: docker.DockerClient
-    in_flight: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(POOL_SIZE))
+    in_flight: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(EXEC_CONCURRENCY))
     cli_args: tuple[str, ...] = ()  # docker CLI global flags that reach this endpoint
 
 
@@ -212,6 +218,6 @@ def connect(spec: Resolved, *, timeout: int = 120) -> Endpoint:
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         where = url if name == url else f"{url} ({name})"
         raise DaemonUnreachableError(f"cannot reach the Docker daemon at {where}: {short_reason(exc)}") from exc
-    limit = SSH_CONCURRENCY if url.startswith("ssh://") else POOL_SIZE
+    limit = SSH_CONCURRENCY if url.startswith("ssh://") else EXEC_CONCURRENCY
     return Endpoint(name=name, url=url, client=client, in_flight=threading.BoundedSemaphore(limit),
                     cli_args=spec.cli_args)
