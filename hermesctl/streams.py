@@ -125,6 +125,8 @@ class LiveFleet:
         self._started: dict[str, threading.Event] = {}  # set when Docker says the container started
         self.ready = threading.Event()                  # every first snapshot is in
         self._orphans: dict[str, tuple[int, ...]] = {}  # key/profile -> orphan pids last reported
+        self._stopped = threading.Event()
+        self._closers: dict[int, object] = {}           # what stop() closes: watch sockets, event streams
 
     # --- selection -------------------------------------------------------------------------
     def _selected(self, c: HermesContainer) -> bool:
@@ -164,6 +166,17 @@ class LiveFleet:
             first.wait(self.fleet.exec_timeout)
         self.ready.set()
 
+    def stop(self) -> None:
+        """Close every stream (each in-container watcher then ends); no thread reopens one."""
+        self._stopped.set()
+        for started in list(self._started.values()):
+            started.set()
+        for close in list(self._closers.values()):
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - already closed or broken: closed enough
+                pass
+
     def _open(self, c: HermesContainer) -> threading.Event:
         """A stream thread for `c` (one per container while it exists); returns an event set at
         its first answer."""
@@ -181,7 +194,7 @@ class LiveFleet:
         attempt = 0
         while True:
             c = self.containers.get(key)
-            if c is None:  # destroyed: this thread's work is done
+            if c is None or self._stopped.is_set():  # destroyed, or stopped: this thread's work is done
                 with self.lock:
                     self._streaming.discard(key)
                 first.set()
@@ -206,6 +219,8 @@ class LiveFleet:
             except Exception as exc:  # noqa: BLE001 - a broken stream is reopened, whatever broke it
                 error = describe(exc)
             first.set()
+            if self._stopped.is_set():
+                continue
             if not self._still_running(key):
                 # Docker's `die` cleared it; its `start` sets it again.
                 self._started[key].wait()
@@ -236,8 +251,11 @@ class LiveFleet:
             else:
                 stream = api.exec_start(created["Id"], stream=True)
                 chunks = stream
+        self._closers[id(chunks)] = (lambda: _hang_up(sock)) if leased else stream.close
         buffer = b""
         try:
+            if self._stopped.is_set():  # stop() came while this one was opening
+                return
             for chunk in chunks:
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
@@ -245,6 +263,7 @@ class LiveFleet:
                     if line.strip():
                         yield agent.parse(line.decode("utf-8", "replace"), where=c.name)
         finally:
+            self._closers.pop(id(chunks), None)
             if leased:
                 _hang_up(sock)
             else:
@@ -329,15 +348,18 @@ class LiveFleet:
     # --- Docker events -----------------------------------------------------------------------
     def _docker_events(self, endpoint, since: float) -> None:
         attempt = 0
-        while True:
+        while not self._stopped.is_set():
             try:
                 stream = endpoint.client.api.events(since=int(since), decode=True,
                                                     filters={"type": ["container"], "label": self._event_labels()})
+                self._closers[id(endpoint)] = stream.close
                 attempt = 0
                 for ev in stream:
                     since = ev.get("time", since)
                     self._container_event(endpoint, ev)
             except Exception as exc:  # noqa: BLE001 - the daemon went away: say so, try again
+                if self._stopped.is_set():
+                    return
                 self._emit(Event(endpoint.name, "", "stream", "lost", attributes={"error": describe(exc)}))
             time.sleep(REOPEN_DELAYS_S[min(attempt, len(REOPEN_DELAYS_S) - 1)])
             attempt += 1
