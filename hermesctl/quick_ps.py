@@ -8,6 +8,7 @@ else (--watch, --direct, --help, an unknown or malformed option, a bad value, no
 the same endpoint options, targets the served rows cannot resolve) returns None, and the full
 CLI runs as if this module did not exist: it prints the errors and asks the containers.
 """
+import os
 import sys
 
 _GLOBAL_VALUES = {"-H": "hosts", "--host": "hosts", "-c": "contexts", "--context": "contexts",
@@ -95,8 +96,16 @@ def run(argv: list[str]) -> int | None:
     if doc is None:
         return None
     from hermesctl.commands.ps_served import render
-    status = render(doc, targets, json_output=opts["json"], wide=opts["wide"], quiet=opts["quiet"],
-                    no_headers=opts["no_headers"])
+    try:
+        status = render(doc, targets, json_output=opts["json"], wide=opts["wide"], quiet=opts["quiet"],
+                        no_headers=opts["no_headers"])
+    except BrokenPipeError:  # `hermesctl ps | head -1`: the reader has what it wanted
+        return 1
+    except Exception:  # noqa: BLE001 - the full CLI runs instead, and reports it in one line
+        # (rows are drawn before anything is written, so nothing was printed yet)
+        if os.environ.get("HERMESCTL_DEBUG"):
+            raise
+        return None
     return None if status is None else int(status)
 
 
