@@ -3,6 +3,42 @@
 # fastest, so editing anything under image/ rebuilds in seconds. Nothing is re-owned or
 # re-moded after the fact (that would copy the 220 MB venv into a second layer).
 ARG BASE_IMAGE=debian:bookworm-slim
+
+# SQLite with the WAL-reset fix (sqlite.org/wal.html "walresetbug", fixed in 3.51.3): bookworm's
+# 3.40.1 can lose commits to state.db, which hermes writes in WAL mode from several processes.
+# Built from Debian unstable's source package: apt checks it against the archive's signature, it is
+# pristine upstream source, and unstable always carries a current release (PyPI's apsw and
+# pysqlite3 sdists carry no SQLite source: they fetch it from sqlite.org while building). Compiled
+# with Debian unstable's own options (debian/rules), so Python's sqlite3 behaves as before, and put
+# in /usr/local/lib, which ld.so.cache lists before /usr/lib: the system and venv Pythons' _sqlite3
+# load it, dpkg's copy stays untouched. A stage of its own: the final image gets one 1.5 MB file.
+FROM ${BASE_IMAGE} AS sqlite-build
+ARG DEBIAN_FRONTEND=noninteractive
+ARG SQLITE_SOURCE_MIRROR=http://deb.debian.org/debian
+ARG SQLITE_MIN_VERSION=3.51.3
+# check-valid-until=no: a dated mirror of unstable is still signed, and VERSION is checked below.
+RUN printf 'deb-src [check-valid-until=no] %s unstable main\n' "$SQLITE_SOURCE_MIRROR" \
+      > /etc/apt/sources.list.d/sqlite-source.list \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev make xz-utils \
+ && mkdir /build && cd /build && apt-get source --download-only sqlite3/unstable \
+ && tar xJf sqlite3_*.orig.tar.xz && mv sqlite3-*/ src
+# Compiled in a layer of its own, so changing an option does not fetch again.
+RUN cd /build/src \
+ && { dpkg --compare-versions "$(cat VERSION)" ge "$SQLITE_MIN_VERSION" \
+      || { echo "sqlite-build: SQLite $(cat VERSION) is older than $SQLITE_MIN_VERSION" >&2; exit 1; }; } \
+ && ./configure --soname=legacy --disable-tcl --enable-threadsafe --enable-load-extension \
+      --enable-fts4 --enable-fts5 CFLAGS="-O2 -fno-strict-aliasing -DSQLITE_SECURE_DELETE \
+      -DSQLITE_ENABLE_COLUMN_METADATA -DSQLITE_ENABLE_FTS3 -DSQLITE_ENABLE_FTS3_PARENTHESIS \
+      -DSQLITE_ENABLE_RTREE -DSQLITE_SOUNDEX -DSQLITE_ENABLE_UNLOCK_NOTIFY -DSQLITE_ENABLE_DBSTAT_VTAB \
+      -DSQLITE_ENABLE_DBPAGE_VTAB -DSQLITE_ALLOW_ROWID_IN_VIEW -DSQLITE_ENABLE_UPDATE_DELETE_LIMIT \
+      -DSQLITE_ENABLE_LOAD_EXTENSION -DSQLITE_LIKE_DOESNT_MATCH_BLOBS -DSQLITE_THREADSAFE=1 \
+      -DSQLITE_USE_URI -DSQLITE_MAX_SCHEMA_RETRY=25 -DSQLITE_ENABLE_PREUPDATE_HOOK \
+      -DSQLITE_ENABLE_SESSION -DSQLITE_ENABLE_STMTVTAB -DSQLITE_STRICT_SUBTYPE \
+      -DSQLITE_MAX_VARIABLE_NUMBER=250000" >/dev/null \
+ && make libsqlite3.so >/dev/null \
+ && mkdir /out && cp -L libsqlite3.so /out/libsqlite3.so.0 && strip --strip-unneeded /out/libsqlite3.so.0
+
 FROM ${BASE_IMAGE}
 
 ARG HERMES_AGENT_VERSION=0.19.0
@@ -29,6 +65,13 @@ RUN umask 022 \
  && /opt/hermes/.venv/bin/hermes --version >/dev/null \
  && printf 'docker\n' > /opt/hermes/.install_method \
  && printf 'docker\n' > "$(/opt/hermes/.venv/bin/python -c 'import hermes_cli, pathlib; print(pathlib.Path(hermes_cli.__file__).parent.parent)')/.install_method"
+
+# The SQLite built in sqlite-build (see there), ahead of Debian's on the linker's path.
+COPY --from=sqlite-build /out/libsqlite3.so.0 /usr/local/lib/
+RUN ldconfig \
+ && for py in python3 /opt/hermes/.venv/bin/python; do \
+      "$py" -c 'import sqlite3, sys; print(sys.executable, sqlite3.sqlite_version); sys.exit(sqlite3.sqlite_version_info < (3, 51, 3))' || exit 1; \
+    done
 
 RUN groupadd -g 10000 hermes \
  && useradd -u 10000 -g hermes -d /opt/data -M -s /bin/sh hermes \
@@ -62,7 +105,7 @@ RUN ln -sf /opt/hermes/docker/stage2-hook.sh /etc/cont-init.d/01-hermes-setup \
  && chmod 0755 /init /etc/hermes-init/stage2 /etc/hermes-init/start-static-services \
       /etc/hermes-init/shutdown /etc/hermes-init/svscan/* /command/with-contenv /command/printcontenv \
       /etc/cont-init.d/* /opt/hermes/docker/*.sh /opt/hermes/docker/hermes-slots \
-      /opt/hermes/docker/hermes-boot /opt/hermes/bin/* /etc/s6-overlay/s6-rc.d/*/run \
+      /opt/hermes/docker/hermes-boot /opt/hermes/docker/dashboard-served /opt/hermes/bin/* /etc/s6-overlay/s6-rc.d/*/run \
  && chmod -R go-w /opt/hermes/docker /opt/hermes/bin /etc/s6-overlay /etc/hermes-init /etc/cont-init.d
 
 LABEL io.hermes-agent.managed="true" \

@@ -11,19 +11,22 @@ files are left out, since a stale WAL beside a newer database corrupts it. A sto
 has no writer, so its files are copied as they are. Everything travels through the Docker API
 (get_archive/put_archive), so the same code works on any endpoint, ssh:// included.
 """
+import errno
 import hashlib
 import io
 import json
 import os
 import re
+import stat
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
 
+from hermesctl import agent
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import ExecError, HermesctlError, UsageError
 from hermesctl.exit_codes import ExitStatus
@@ -34,46 +37,15 @@ ARCHIVE_ROOT = "data"          # get_archive("/opt/data") names its members data
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "hermesctl.backup-manifest/v1"
 VERSION_LABEL = "io.hermes-agent.version"
-VENV_PYTHON = "/opt/hermes/.venv/bin/python"
-SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDE_FILES = ("-wal", "-shm", "-journal")
 STAGING = re.compile(r"^/tmp/hermesctl-backup-[A-Za-z0-9_]+$")
-
-# Runs as hermes inside the container. Constant: the only argument is the data directory.
-# Copies every SQLite database under it with the online backup API into a fresh directory and
-# prints {"staging": dir, "databases": [relative paths]}. A database hermes cannot read is
-# skipped here (and then copied as a file).
-SNAPSHOT_SCRIPT = r"""
-import json, os, sqlite3, sys, tempfile
-root = sys.argv[1]
-stage = tempfile.mkdtemp(prefix="hermesctl-backup-", dir="/tmp")
-done = []
-for top, dirs, files in os.walk(root):
-    dirs.sort()
-    for name in sorted(files):
-        if not name.endswith(".db"):
-            continue
-        src = os.path.join(top, name)
-        try:
-            if os.path.islink(src):
-                continue
-            with open(src, "rb") as fh:
-                if fh.read(16) != b"SQLite format 3\x00":
-                    continue
-            rel = os.path.relpath(src, root)
-            dst = os.path.join(stage, rel)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            source = sqlite3.connect(src, timeout=30)
-            target = sqlite3.connect(dst)
-            with target:
-                source.backup(target)
-            target.close()
-            source.close()
-            done.append(rel)
-        except (OSError, sqlite3.Error) as exc:
-            print("skipped %s: %s" % (src, exc), file=sys.stderr)
-print(json.dumps({"staging": stage, "databases": done}))
-"""
+# A restore's staging area in the volume (the image's restore_swap.WORKSPACE): never backed up,
+# never accepted from an archive.
+WORKSPACE = ".hermesctl-restore"
+SNAPSHOT_VERB = "snapshot-databases"
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+# What an archive may hold under data/: files, directories, symlinks, hard links to its own files.
+KEPT_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE)
 
 
 class BackupError(HermesctlError):
@@ -156,20 +128,22 @@ class Snapshot:
     """SQLite copies taken inside a running container, fetched to a host directory."""
     directory: Path
     databases: list[str]
+    not_copied: list[dict]  # databases the agent could not copy (locked too long...): raw copies
 
 
-def _snapshot_databases(endpoint: Endpoint, container_id: str, into: Path) -> Snapshot:
+def _snapshot_databases(endpoint: Endpoint, container_id: str, into: Path, timeout: float) -> Snapshot:
+    """The agent copies every database with SQLite's online backup API into a staging directory
+    (as hermes, under the exec deadline: a FIFO named x.db or a lock held forever costs at most
+    `timeout`); the copies are fetched into `into` and the staging directory removed."""
     from hermesctl import execs
     from hermesctl.inventory import HermesContainer
     target = HermesContainer(endpoint=endpoint.name, id=container_id, name=container_id[:12], state="running", status="")
-    result = execs.run(endpoint, target, [VENV_PYTHON, "-c", SNAPSHOT_SCRIPT, DATA_DIR])
-    if not result.ok:
-        raise ExecError(f"SQLite online backup failed in {container_id[:12]}: "
-                        f"{(result.stderr.strip().splitlines() or ['no output'])[-1]}")
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    staging = report["staging"]
-    if not STAGING.match(staging):
-        raise ExecError(f"unexpected staging directory {staging!r}")
+    where = f"SQLite online backup in {container_id[:12]}"
+    report = agent.answer(execs.run(endpoint, target, agent.argv(SNAPSHOT_VERB, DATA_DIR), timeout=timeout),
+                          where=where)
+    staging = report.get("staging")
+    if not isinstance(staging, str) or not STAGING.match(staging):
+        raise ExecError(f"{where}: unexpected staging directory {staging!r}")
     try:
         with _stream_tar(endpoint, container_id, staging) as tar:
             prefix = os.path.basename(staging) + "/"
@@ -182,8 +156,34 @@ def _snapshot_databases(endpoint: Endpoint, container_id: str, into: Path) -> Sn
                 with open(dst, "wb") as fh:
                     _hash_copy(tar.extractfile(member), fh, member.size)
     finally:
-        execs.run(endpoint, target, ["rm", "-rf", "--", staging])
-    return Snapshot(into, report["databases"])
+        execs.run(endpoint, target, ["rm", "-rf", "--", staging], timeout=timeout)
+    return Snapshot(into, [d for d in report.get("databases", []) if isinstance(d, str)],
+                    [d for d in report.get("skipped", []) if isinstance(d, dict)])
+
+
+def private_dir(directory: Path) -> None:
+    """Create `directory` (and missing parents) 0700 whatever the umask: backups hold every
+    profile's .env. An existing directory keeps its mode (the operator chose it)."""
+    missing = []
+    for path in [directory, *directory.parents]:
+        if path.exists():
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, PRIVATE_DIR)
+        except FileExistsError:
+            continue
+        os.chmod(path, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
+    if not directory.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
+
+
+def _private_file(path: Path):
+    """A new file, 0600 whatever the umask, opened for writing (never an existing one)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)
+    return os.fdopen(fd, "wb")
 
 
 @dataclass
@@ -207,34 +207,39 @@ def _container_facts(endpoint: Endpoint, inspect: dict) -> dict:
 
 
 def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: str | None = None,
-                  describe_as: dict | None = None) -> BackupResult:
+                  describe_as: dict | None = None, timeout: float = 30.0) -> BackupResult:
     """Back up one container's /opt/data into `out_dir`; returns the archive and its manifest.
-    The archive appears only when complete (written under a temporary name, then renamed).
+    The archive appears only when complete (written under a temporary name, then renamed), 0600
+    in a directory created 0700. `timeout`: the deadline of the in-container database snapshot.
     `describe_as` overrides the manifest's container facts (a swarm service read through a
     stand-in container that only holds its volume)."""
     inspect = endpoint.client.api.inspect_container(container)
     facts = {**_container_facts(endpoint, inspect), **(describe_as or {})}
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     final = out_dir / f"{facts['name']}-{label or stamp}.tar.gz"
     with tempfile.TemporaryDirectory(prefix="hermesctl-backup-") as scratch:
         snapshot = None
         if facts["running"]:
-            snapshot = _snapshot_databases(endpoint, inspect["Id"], Path(scratch))
+            snapshot = _snapshot_databases(endpoint, inspect["Id"], Path(scratch), timeout)
         files, profiles, states, skipped = {}, [], {}, []
         partial = final.with_name(final.name + ".partial")
+        partial.unlink(missing_ok=True)  # left by a killed backup
         try:
-            with tarfile.open(partial, "w:gz", compresslevel=6) as out, \
+            with _private_file(partial) as raw_out, \
+                    tarfile.open(fileobj=raw_out, mode="w:gz", compresslevel=6) as out, \
                     _stream_tar(endpoint, inspect["Id"], DATA_DIR) as source:
                 copied = set(snapshot.databases) if snapshot else set()
                 side = {db + suffix for db in copied for suffix in SIDE_FILES}
                 for member in source:
                     rel = _relative(member.name)
-                    if rel is None or rel in side:
+                    if rel is None or rel in side or rel.split("/")[0] == WORKSPACE:
                         continue
-                    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+                    if member.type not in KEPT_TYPES:
                         skipped.append(rel)  # sockets, fifos, devices: nothing to keep
                         continue
+                    # A set-id bit means nothing in a data volume, and restore refuses it.
+                    member.mode &= ~(stat.S_ISUID | stat.S_ISGID)
                     if member.isdir() and re.fullmatch(r"profiles/[^/]+", rel):
                         profiles.append(rel.split("/")[1])
                     if member.isfile():
@@ -261,6 +266,8 @@ def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: s
                     sorted(r for r in files if r.endswith(".db")),
                     "profiles": [_profile_entry(p, states.get(p)) for p in ["default", *sorted(profiles)]],
                     "skipped": skipped,
+                    "databases_copied_raw": [{"path": str(d.get("path")), "reason": str(d.get("reason"))}
+                                             for d in snapshot.not_copied] if snapshot else [],
                     "files": files,
                     "data_sha256": data_checksum(files),
                 }
@@ -273,7 +280,12 @@ def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: s
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-    final.with_name(final.name + ".sha256").write_text(f"{archive_sha}  {final.name}\n")
+    sidecar = final.with_name(final.name + ".sha256")
+    sidecar_partial = sidecar.with_name(sidecar.name + ".partial")
+    sidecar_partial.unlink(missing_ok=True)
+    with _private_file(sidecar_partial) as fh:
+        fh.write(f"{archive_sha}  {final.name}\n".encode())
+    os.replace(sidecar_partial, sidecar)
     return BackupResult(final, manifest, archive_sha)
 
 
@@ -308,9 +320,52 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _EntryRules:
+    """What restore accepts, entry by entry, in archive order: under data/ only plain files,
+    directories, symlinks and hard links to a file the archive already holds; every entry's
+    parent a directory of the archive (so nothing is written through a symlink, the root `data`
+    itself a directory); no set-id bits; no name twice; not the restore's own workspace.
+    A symlink's target is data: it is written as a link and never followed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.kinds: dict[str, bytes] = {}
+
+    def refuse(self, member: tarfile.TarInfo, why: str):
+        return BackupError(f"{self.path}: entry {member.name!r} {why}")
+
+    def check(self, member: tarfile.TarInfo, rel: str) -> None:
+        if member.type not in KEPT_TYPES:
+            raise self.refuse(member, "is not a file, directory or link (a device, FIFO or other special file)")
+        if member.mode & (stat.S_ISUID | stat.S_ISGID):
+            raise self.refuse(member, "has a setuid/setgid bit")
+        if rel in self.kinds:
+            raise self.refuse(member, "appears twice")
+        if rel == "":
+            if member.type != tarfile.DIRTYPE:
+                raise self.refuse(member, "(the data root) is not a directory")
+        else:
+            self.kinds.setdefault("", tarfile.DIRTYPE)  # an archive may leave its root implicit
+            parent = rel.rpartition("/")[0]
+            kind = self.kinds.get(parent)
+            if kind == tarfile.SYMTYPE:
+                raise self.refuse(member, "lies under a symlink of the archive")
+            if kind != tarfile.DIRTYPE:
+                raise self.refuse(member, "lies under " + ("nothing the archive holds" if kind is None
+                                                           else "a file of the archive"))
+            if rel.split("/")[0] == WORKSPACE:
+                raise self.refuse(member, "uses a name reserved for restores")
+        if member.type == tarfile.LNKTYPE:
+            target = _relative(member.linkname)
+            if target is None or self.kinds.get(target) not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+                raise self.refuse(member, f"is a hard link to {member.linkname!r}, not to a file of the archive")
+        self.kinds[rel] = member.type
+
+
 def read_manifest(path: Path) -> dict:
-    """The manifest of an archive, after checking every file against it (and the archive
-    against its sidecar .sha256 when there is one). Raises BackupError on any mismatch."""
+    """The manifest of an archive, after checking every entry against what a restore accepts,
+    every file against the manifest, and the archive against its sidecar .sha256 when there is
+    one. Raises BackupError (exit 2) on anything else: nothing has been touched yet."""
     if not path.is_file():
         raise UsageError(f"no backup archive at {path}")
     sidecar = path.with_name(path.name + ".sha256")
@@ -319,26 +374,18 @@ def read_manifest(path: Path) -> dict:
         if expected != file_sha256(path):
             raise BackupError(f"{path}: archive checksum does not match {sidecar.name}")
     seen: dict[str, str] = {}
-    symlinks: set[str] = set()
+    rules = _EntryRules(path)
     manifest = None
     try:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar:
-                if member.name == MANIFEST:
+                if member.name == MANIFEST and member.isfile() and manifest is None:
                     manifest = json.loads(tar.extractfile(member).read())
                     continue
                 rel = _relative(member.name)
                 if rel is None:
                     raise BackupError(f"{path}: unexpected member {member.name!r}")
-                if member.islnk() and _relative(member.linkname) is None:
-                    raise BackupError(f"{path}: hard link {member.name!r} leaves the data directory")
-                # Nothing may be written through a symlink the archive itself just made (it could
-                # point anywhere in the container); get_archive never produces such an entry.
-                parts = rel.split("/")
-                if any("/".join(parts[:i]) in symlinks for i in range(1, len(parts))):
-                    raise BackupError(f"{path}: {member.name!r} lies under a symlink of the archive")
-                if member.issym():
-                    symlinks.add(rel)
+                rules.check(member, rel)
                 if member.isfile():
                     seen[rel] = _hash_copy(tar.extractfile(member), None, member.size)
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
@@ -365,52 +412,50 @@ def hermes_ids(endpoint: Endpoint, container_id: str) -> tuple[int, int]:
     raise ExecError(f"container {container_id[:12]} has no hermes user")
 
 
-def restore_archive(endpoint: Endpoint, container_id: str, path: Path, *,
-                    only: set[str] | None = None) -> int:
-    """Write the archive's data into the container's /opt/data (through put_archive), every
-    entry owned by hermes. `only`: just these relative paths (and their parent directories).
-    Returns how many entries were written."""
-    uid, gid = hermes_ids(endpoint, container_id)
-    wanted_dirs = set()
-    if only is not None:
-        for rel in only:
-            parts = rel.split("/")
-            wanted_dirs.update("/".join(parts[:i]) for i in range(len(parts)))
-    written = 0
-    with tempfile.TemporaryFile(prefix="hermesctl-restore-") as spool:
-        with tarfile.open(path, "r:gz") as src, tarfile.open(fileobj=spool, mode="w") as out:
-            for member in src:
-                rel = _relative(member.name)
-                if member.name == MANIFEST or rel is None:
-                    continue
-                if only is not None and rel not in only and rel not in wanted_dirs:
-                    continue
-                member.uid, member.gid, member.uname, member.gname = uid, gid, "hermes", "hermes"
-                out.addfile(member, src.extractfile(member) if member.isfile() else None)
-                written += 1
-        spool.seek(0)
-        if written:
-            endpoint.client.api.put_archive(container_id, os.path.dirname(DATA_DIR), spool)
-    return written
+HELPER_LABEL = "io.hermes-agent.helper"
+HELPER_FOR_LABEL = "io.hermes-agent.helper-for"  # the container whose volumes a helper changes
+HELPER_WAIT_S = 600
 
 
-def run_helper(endpoint: Endpoint, container_id: str, image: str, argv: list[str]) -> None:
+def run_helper(endpoint: Endpoint, container_id: str, image: str, argv: list[str], *,
+               environment: dict | None = None) -> str:
     """Run argv as root in a throwaway container that shares `container_id`'s volumes: how we
-    change a stopped container's /opt/data (exec needs a running container)."""
+    change a stopped container's /opt/data (exec needs a running container). Returns its output."""
     api = endpoint.client.api
     created = api.create_container(image, entrypoint=[argv[0]], command=argv[1:], user="0:0",
-                                   network_disabled=True, labels={"io.hermes-agent.helper": "restore"},
+                                   network_disabled=True, environment=environment,
+                                   labels={HELPER_LABEL: "restore", HELPER_FOR_LABEL: container_id},
                                    host_config=api.create_host_config(volumes_from=[f"{container_id}:rw"],
                                                                       network_mode="none"))
     try:
         api.start(created["Id"])
-        code = api.wait(created["Id"], timeout=120)["StatusCode"]
+        code = api.wait(created["Id"], timeout=HELPER_WAIT_S)["StatusCode"]
+        output = api.logs(created["Id"]).decode("utf-8", "replace").strip()
         if code != 0:
-            logs = api.logs(created["Id"]).decode("utf-8", "replace").strip().splitlines()
+            lines = output.splitlines()
             raise ExecError(f"{' '.join(argv[:2])} in a helper container exited {code}: "
-                            f"{logs[-1] if logs else 'no output'}")
+                            f"{lines[-1] if lines else 'no output'}")
+        return output
     finally:
         api.remove_container(created["Id"], force=True)
+
+
+def settle_helpers(endpoint: Endpoint, container_id: str) -> None:
+    """Helpers an earlier, killed hermesctl left on this container's volumes. One may be running
+    a swap (or about to: its start was already sent), so none is ever force-removed: a removal
+    Docker refuses because it runs is waited for, then retried."""
+    api = endpoint.client.api
+    for found in api.containers(all=True, filters={"label": f"{HELPER_FOR_LABEL}={container_id}"}):
+        for _attempt in range(3):
+            try:
+                api.remove_container(found["Id"])
+                break
+            except docker.errors.NotFound:
+                break
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                api.wait(found["Id"], timeout=HELPER_WAIT_S)
 
 
 def volume_holder(endpoint: Endpoint, image: str, mounts: list[dict], name: str) -> str:
@@ -424,38 +469,6 @@ def volume_holder(endpoint: Endpoint, image: str, mounts: list[dict], name: str)
         api.inspect_volume(m["Source"])  # never create an empty stand-in for a missing volume
         binds.append(f"{m['Source']}:{m['Target']}")
     created = api.create_container(image, command=["true"], name=name, network_disabled=True,
-                                   labels={"io.hermes-agent.helper": "volume-holder"},
+                                   labels={HELPER_LABEL: "volume-holder"},
                                    host_config=api.create_host_config(binds=binds, network_mode="none"))
     return created["Id"]
-
-
-def clear_data(endpoint: Endpoint, container_id: str, image: str) -> None:
-    """Empty /opt/data (the mount point itself stays): a restore must not leave a newer
-    database's -wal beside the restored database."""
-    run_helper(endpoint, container_id, image, ["find", DATA_DIR, "-mindepth", "1", "-delete"])
-
-
-@dataclass
-class DataDiff:
-    changed: list[str] = field(default_factory=list)   # differs from, or missing against, the backup
-    added: list[str] = field(default_factory=list)     # not in the backup
-
-    @property
-    def empty(self) -> bool:
-        return not self.changed and not self.added
-
-
-def diff_against(endpoint: Endpoint, container_id: str, manifest: dict, *,
-                 ignore_prefixes: tuple[str, ...] = ("logs/",)) -> DataDiff:
-    """How a (stopped) container's /opt/data differs from a backup's files. Logs are ignored:
-    they only grow, and a failed boot's log lines are worth keeping."""
-    expected: dict[str, str] = manifest["files"]
-    found: dict[str, str] = {}
-    with _stream_tar(endpoint, container_id, DATA_DIR) as tar:
-        for member in tar:
-            rel = _relative(member.name)
-            if rel and member.isfile() and not rel.startswith(ignore_prefixes):
-                found[rel] = _hash_copy(tar.extractfile(member), None, member.size)
-    relevant = {r: h for r, h in expected.items() if not r.startswith(ignore_prefixes)}
-    return DataDiff(changed=sorted(r for r, h in relevant.items() if found.get(r) != h),
-                    added=sorted(r for r in found if r not in relevant))

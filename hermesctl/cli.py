@@ -400,11 +400,11 @@ def serve(ctx: typer.Context,
 @app.command("backup")
 def backup_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER, globs allowed"),
                output_dir: str = typer.Option(..., "--output", "-o", help="directory for the archives"),
-               json_output: bool = JSON):
-    """Back up containers' /opt/data: one archive each, SQLite copied consistently, with a manifest."""
+               json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
+    """Back up containers' /opt/data: one archive each (0600, in a directory created 0700), SQLite copied consistently, with a manifest."""
     from pathlib import Path
     from hermesctl.commands.backup import backup_command
-    r = _run(ctx, json_output)
+    r = _run(ctx, json_output, timeout)
     _exit(ctx, backup_command(r.out, r.fleet(), parse_targets(targets), Path(output_dir)))
 
 

@@ -10,18 +10,17 @@ snapshots. No exec per refresh: a query over a stream that is already open costs
 A stream that breaks while its container still runs is reopened (its first line, the whole
 status, is compared with what we knew, so a change made meanwhile is still reported); a
 container that starts is picked up by its Docker event. Every thread is a daemon: hermesctl ends
-with os._exit, and an in-container watcher ends at its next heartbeat once nobody reads it.
+with os._exit, and an in-container watcher ends as soon as its stdin closes (Docker closes it when
+the client connection goes).
 """
 import fnmatch
 import queue
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 
-from docker.utils.socket import STDOUT, frames_iter
-
 from hermesctl import agent
+from hermesctl.contract import LIFELINE_OPTION
 from hermesctl.errors import HermesctlError, describe
 from hermesctl.execs import HERMES_USER
 from hermesctl.fleet import Fleet
@@ -232,42 +231,29 @@ class LiveFleet:
             attempt += 1
 
     def _watch_lines(self, c: HermesContainer):
-        """The agent's `watch` over one exec, line by line (JSON objects).
-
-        The exec's stdin is attached and left open: it is the watcher's lease. A `docker exec`
-        whose client has gone keeps running (dockerd drains its stdout), so without the lease
-        every stream ever opened would leave a watcher behind; with it, dockerd closes the
-        watcher's stdin when this connection closes (or this process dies) and it ends. Over
-        ssh:// the SDK hands out no socket for that, and the stream is read as before."""
+        """The agent's `watch` over one exec, line by line (JSON objects)."""
         endpoint = self.fleet.endpoint(c.endpoint)
         api = endpoint.client.api
-        leased = not endpoint.url.startswith("ssh://")
         with endpoint.in_flight:  # opening counts against the endpoint's bound; holding it does not
-            created = api.exec_create(c.id, agent.argv("watch", *(["--until-stdin-closes"] if leased else [])),
-                                      user=HERMES_USER, stdin=leased, stdout=True, stderr=False)
-            if leased:
-                sock = api.exec_start(created["Id"], socket=True)
-                chunks = (data for kind, data in frames_iter(sock, tty=False) if kind == STDOUT)
-            else:
-                stream = api.exec_start(created["Id"], stream=True)
-                chunks = stream
-        self._closers[id(chunks)] = (lambda: _hang_up(sock)) if leased else stream.close
+            # stdin attached and never written: when we go (Ctrl-C, kill -9, a dropped connection),
+            # Docker closes it and the watcher ends (contract.LIFELINE_OPTION).
+            created = api.exec_create(c.id, agent.argv("watch", LIFELINE_OPTION), user=HERMES_USER,
+                                      stdin=True, stdout=True, stderr=False)
+            stream = api.exec_start(created["Id"], stream=True)
+        self._closers[id(stream)] = stream.close
         buffer = b""
         try:
             if self._stopped.is_set():  # stop() came while this one was opening
                 return
-            for chunk in chunks:
+            for chunk in stream:
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
                         yield agent.parse(line.decode("utf-8", "replace"), where=c.name)
         finally:
-            self._closers.pop(id(chunks), None)
-            if leased:
-                _hang_up(sock)
-            else:
-                stream.close()
+            self._closers.pop(id(stream), None)
+            stream.close()
 
     def _still_running(self, key: str) -> bool:
         c = self.containers.get(key)
@@ -416,16 +402,6 @@ class LiveFleet:
             self.containers[key] = fresh
         if fresh.running:
             self._open(fresh)
-
-
-def _hang_up(sock) -> None:
-    """Close an exec's hijacked connection for good: dockerd then closes the exec's stdin."""
-    raw = getattr(sock, "_sock", sock)
-    for close in (lambda: raw.shutdown(socket.SHUT_RDWR), raw.close, sock.close):
-        try:
-            close()
-        except OSError:
-            pass
 
 
 def _copy(snap: ContainerSnapshot) -> ContainerSnapshot:

@@ -9,6 +9,20 @@ BROKEN_MIGRATION = ("#!/bin/sh\n"
                     "sed -i s/running/stopped/ /opt/data/profiles/coder/gateway_state.json\n"
                     "echo junk > /opt/data/profiles/coder/state.db-wal\n"
                     "exit 3\n")
+# A cont-init that changes every kind of entry (symlinks and an empty directory added, modes
+# changed, a file and a symlink replaced by other symlinks, an empty directory removed), then fails
+# the boot: the rollback must give back exactly the backup's tree.
+TREE_MIGRATION = ("#!/bin/sh\n"
+                  "set -e\n"
+                  "ln -s /etc/passwd /opt/data/added-link\n"
+                  "mkdir /opt/data/added-empty\n"
+                  "mkdir /opt/data/profiles/coder/added-dir && echo x > /opt/data/profiles/coder/added-dir/f\n"
+                  "chmod 0600 /opt/data/config.yaml\n"
+                  "chmod 0700 /opt/data/profiles\n"
+                  "rm /opt/data/profiles/coder/.env && ln -s /nowhere /opt/data/profiles/coder/.env\n"
+                  "rm /opt/data/soul-link && ln -s /etc/hostname /opt/data/soul-link\n"
+                  "rmdir /opt/data/kept-empty\n"
+                  "exit 3\n")
 NEXT_VERSION = "0.19.0-next"
 
 
@@ -32,6 +46,11 @@ def build_next(client, tag: str, base: str) -> None:
 def build_bad(client, tag: str, base: str) -> None:
     build(client, tag, base, "COPY 99-broken-migration /etc/cont-init.d/99-broken-migration\n",
           {"99-broken-migration": BROKEN_MIGRATION})
+
+
+def build_bad_tree(client, tag: str, base: str) -> None:
+    build(client, tag, base, "COPY 99-tree-migration /etc/cont-init.d/99-tree-migration\n",
+          {"99-tree-migration": TREE_MIGRATION})
 
 
 def build_unhealthy(client, tag: str, base: str) -> None:

@@ -223,3 +223,54 @@ def test_health_is_judged_on_wanted_up_gateways(box, monkeypatch, tmp_path):
     assert not healthy and doc["problems"] == ["crash:down-but-wanted-up", "parked:parked-exit-78"]
     box.profile("parked", state='{"desired_state": "stopped"}')  # parked on purpose: fine
     assert queries.health()[0]["problems"] == ["crash:down-but-wanted-up"]
+
+
+def test_only_hermes_itself_counts_as_a_gateway_process():
+    """Stage 2's shell of a `gateway run` CMD carries the words too; it is not a gateway."""
+    from hermes_supervise.snapshot import _is_gateway_run
+    assert _is_gateway_run(["/opt/hermes/.venv/bin/python3", "/opt/hermes/.venv/bin/hermes", "gateway", "run", "--replace"])
+    assert _is_gateway_run(["/opt/hermes/.venv/bin/python3", "/opt/hermes/.venv/bin/hermes", "-p", "coder", "gateway", "run"])
+    assert _is_gateway_run(["hermes", "--profile=coder", "gateway", "run"])
+    assert not _is_gateway_run(["/bin/sh", "/etc/hermes-init/stage2", "/opt/hermes/docker/main-wrapper.sh", "gateway", "run"])
+    assert not _is_gateway_run(["sh", "-c", "hermes gateway run"])
+    assert not _is_gateway_run(["hermes", "-p"])
+    assert not _is_gateway_run(["hermes", "gateway", "status"])
+
+
+def test_env_values_without_a_utf8_form_are_refused_before_writing(tmp_path):
+    from hermes_supervise.envfile import EnvValueError, problem, set_env
+    path = tmp_path / ".env"
+    path.write_text("KEEP=1\n")
+    for value in ("a\ud800b", "\udcff", "x\udfff"):
+        assert "surrogate" in problem("TOKEN", value)
+        with pytest.raises(EnvValueError):
+            set_env(path, {"TOKEN": value})
+    assert path.read_text() == "KEEP=1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
+def test_the_watcher_ends_as_soon_as_its_stdin_closes(tmp_path):
+    """Through Docker a write to a gone host never fails; the closed stdin is the signal."""
+    import subprocess
+    import time
+    (tmp_path / "data").mkdir()
+    (tmp_path / "service").mkdir()
+    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'image' / 'docker')!r})\n"
+              "from hermes_supervise import contract, watcher\n"
+              f"contract.SCANDIR = {str(tmp_path / 'service')!r}\n"
+              f"contract.BOOTED_MARKER = {str(tmp_path / 'stage2-done')!r}\n"
+              f"watcher.run(lifeline=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env={**os.environ, "HERMES_HOME": str(tmp_path / "data")})
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "snapshot"
+        proc.stdin.write(b"ignored\n")  # anything the host might send is not an end
+        proc.stdin.flush()
+        time.sleep(0.3)
+        assert proc.poll() is None
+        closed = time.monotonic()
+        proc.stdin.close()
+        assert proc.wait(timeout=5) == 0
+        assert time.monotonic() - closed < 1.5
+    finally:
+        proc.kill()

@@ -38,7 +38,7 @@ def test_status_matches_s6_tools_and_the_fast_path_and_falls_back(containers):
         {p: s["status"]["pid"] for p, s in doc["slots"].items()}
 
     # the resident agent down (or an image without it): the host asks the one-shot agent
-    sh(c, "/command/s6-svc -d /run/s6/services/ctl-agent", user="root")
+    sh(c, "/command/s6-svc -d /run/service/ctl-agent")
     res = hermesctl("ps", c.name, "--json")
     assert res.code == 0, res
     assert {g["profile"]: g["state"] for g in res.json()["gateways"]} == {"coder": "up", "default": "down"}

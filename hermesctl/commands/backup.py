@@ -1,8 +1,8 @@
 """hermesctl backup TARGET... -o DIR, and hermesctl restore ARCHIVE CONTAINER."""
 from pathlib import Path
 
-from hermesctl import backup
-from hermesctl.errors import ContainerRunningError, UsageError, describe
+from hermesctl import backup, restore
+from hermesctl.errors import ContainerRunningError, ExecTimeoutError, UsageError, describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
@@ -30,12 +30,16 @@ def _profiles_text(manifest: dict) -> str:
 
 def backup_command(out: Output, fleet: Fleet, targets: list[Target], out_dir: Path) -> ExitStatus:
     containers = containers_for(fleet, targets)
-    outcomes = fan_out(lambda c: backup.create_backup(fleet.endpoint(c.endpoint), c.id, out_dir), containers)
-    doc, failed = [], False
+    outcomes = fan_out(lambda c: backup.create_backup(fleet.endpoint(c.endpoint), c.id, out_dir,
+                                                      timeout=fleet.exec_timeout), containers)
+    doc, failed, timed_out = [], False, False
     for o in outcomes:
         c, result = o.item, o.value
         if not o.ok:
-            failed = True
+            if isinstance(o.error, ExecTimeoutError):
+                timed_out = True
+            else:
+                failed = True
             doc.append({"endpoint": c.endpoint, "container": c.name, "ok": False, "error": describe(o.error)})
             if not out.json:
                 out.error(f"{c.name}: backup failed: {describe(o.error)}")
@@ -51,7 +55,7 @@ def backup_command(out: Output, fleet: Fleet, targets: list[Target], out_dir: Pa
                      f"sha256 {result.archive_sha256[:12]})")
     if out.json:
         out.document("backup", {"backups": doc})
-    return ExitStatus.FAILED if failed else ExitStatus.OK
+    return ExitStatus.FAILED if failed else ExitStatus.PARTIAL if timed_out else ExitStatus.OK
 
 
 def restore_command(out: Output, fleet: Fleet, archive: Path, target: Target, *, force: bool) -> ExitStatus:
@@ -72,12 +76,14 @@ def restore_command(out: Output, fleet: Fleet, archive: Path, target: Target, *,
     if was_running and not force:
         raise ContainerRunningError(f"container {container.name} is running: stop it first, or pass "
                                     "--force to stop it, restore and start it again")
+    owners = backup.hermes_ids(endpoint, container.id)
     if was_running:
         api.stop(container.id, timeout=STOP_TIMEOUT)
-    backup.clear_data(endpoint, container.id, inspect["Image"])
-    written = backup.restore_archive(endpoint, container.id, archive)
-    if was_running:
-        api.start(container.id)
+    try:
+        written = restore.restore_tree(endpoint, container.id, archive, inspect["Image"], owners=owners)
+    finally:
+        if was_running:  # restored, or (it failed) the old data: either way it runs again
+            api.start(container.id)
     body = {"container": container.name, "endpoint": container.endpoint, "archive": str(archive),
             "entries": written, "from": manifest["container"], "profiles": manifest["profiles"],
             "restarted": was_running}
@@ -106,8 +112,8 @@ def _restore_service(out: Output, fleet, archive: Path, manifest: dict, target: 
         service.update(replicas=0)
         service.wait_stopped()
     with service.volume() as holder:
-        backup.clear_data(endpoint, holder, service.image)
-        written = backup.restore_archive(endpoint, holder, archive)
+        written = restore.restore_tree(endpoint, holder, archive, service.image,
+                                       owners=backup.hermes_ids(endpoint, holder))
     if replicas:
         service.update(replicas=replicas)
     body = {"service": service.name, "node": service.node, "archive": str(archive), "entries": written,

@@ -64,6 +64,7 @@ def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
     out.append(Finding(c.endpoint, c.name, "ownership", not misowned,
                        f"{count} paths not owned by hermes, e.g. {misowned[0]}" if misowned else "",
                        f"re-run {SETUP_HOOK} as root (re-owns the image's state, never symlinks)", fixable=True))
+    out += layout_findings(c, facts.get("layout") or [])
     profiles = facts.get("profiles") or []
     for name in (p["name"] for p in profiles if not p.get("readable")):
         out.append(Finding(c.endpoint, c.name, "profile-readable", False,
@@ -91,6 +92,26 @@ def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
             kind = "parked (exit 78)" if slot.parked else "crash-looping"
             out.append(Finding(c.endpoint, c.name, "gateway-health", False, f"{p}: {kind}; {_likely_cause(slot.state)}",
                                "fix the cause, then `hermesctl gateway restart " + f"{c.name}:{p}`"))
+    return out
+
+
+def layout_findings(c: HermesContainer, problems: list) -> list[Finding]:
+    """Standard directories of HERMES_HOME that hermes replaced by a symlink or a file: the
+    container still boots, without them (its gateways may not log, its profiles may be skipped).
+    Only names of the contract's list are believed; what the container says is shown escaped."""
+    out = []
+    for problem in problems:
+        name = problem.get("name") if isinstance(problem, dict) else None
+        if name not in contract.STANDARD_DIRS:
+            continue
+        found = problem.get("found")
+        found = found if found in ("symlink", "regular file", "FIFO", "socket", "special file") else "non-directory"
+        target = problem.get("target")
+        what = f"{found} to {target[:200]!r}" if isinstance(target, str) else found  # repr escapes controls
+        out.append(Finding(c.endpoint, c.name, "data-layout", False,
+                           f"$HERMES_HOME/{name} is a {what}, not a directory",
+                           f"docker exec -u hermes {c.name} rm $HERMES_HOME/{name}, then "
+                           f"docker restart {c.name} (the boot recreates it)"))
     return out
 
 

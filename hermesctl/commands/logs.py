@@ -6,6 +6,7 @@ import threading
 from rich.text import Text
 
 from hermesctl import agent, execs
+from hermesctl.contract import LIFELINE_OPTION
 from hermesctl.errors import describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
@@ -16,9 +17,11 @@ from hermesctl.targets import Target
 
 
 def _tail_argv(profile: str, lines: int, follow: bool) -> list[str]:
-    """The agent's `tail`: its first line is {"pid": N} (tail's own pid after the agent execs it),
-    so a follower can be stopped afterwards: closing the API stream ends nothing inside."""
-    return agent.argv("tail", profile, "--lines", str(lines), *(["--follow"] if follow else []))
+    """The agent's `tail`: its first line is {"pid": N}, so a follower can be stopped afterwards.
+    A follower also holds its stdin open (the exec attaches it): when this process goes, however
+    it goes, Docker closes that stdin and the follower ends (contract.LIFELINE_OPTION)."""
+    return agent.argv("tail", profile, "--lines", str(lines),
+                      *(["--follow", LIFELINE_OPTION] if follow else []))
 
 
 def _sort_key(line: str) -> str:
@@ -60,7 +63,7 @@ def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int) -> ExitStatu
     def reader(c: HermesContainer, p: str) -> None:
         try:
             api = fleet.endpoint(c.endpoint).client.api
-            ex = api.exec_create(c.id, _tail_argv(p, lines, True), user=execs.HERMES_USER)
+            ex = api.exec_create(c.id, _tail_argv(p, lines, True), user=execs.HERMES_USER, stdin=True)
             buffer = b""
             for chunk in api.exec_start(ex["Id"], stream=True):
                 buffer += chunk

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import docker.errors
 
-from hermesctl import backup, recreate
+from hermesctl import backup, recreate, restore
 from hermesctl.commands.backup import containers_for
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import HermesctlError, NotFoundError, UsageError, describe
@@ -34,13 +34,12 @@ from hermesctl.targets import Target
 OLD_SUFFIX = "-pre-upgrade"
 STOP_TIMEOUT = 15
 POLL_S = 0.5
-RM_BATCH = 200  # paths per helper `rm` (argv, never a shell)
 
 
 def require_writable(directory: Path) -> None:
     """The backup directory, checked before anything is stopped."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        backup.private_dir(directory)
     except OSError as exc:
         raise UsageError(f"cannot create the backup directory {directory}: {exc.strerror}") from None
     if not os.access(directory, os.W_OK | os.X_OK):
@@ -222,23 +221,17 @@ class Upgrade:
         name, old_id = plan.container.name, plan.inspect["Id"]
         restored: list[str] = []
         try:
+            diff = restore.DataDiff()
             if new_id is not None:
                 try:
                     api.stop(new_id, timeout=5)
                 except docker.errors.APIError:
                     pass
-                diff = backup.diff_against(plan.endpoint, new_id, made.manifest)
                 api.remove_container(new_id, v=False, force=True)
-            else:
-                diff = backup.DataDiff()
             if api.inspect_container(old_id)["Name"].lstrip("/") != name:
                 api.rename(old_id, name)
-            if diff.added:
-                for i in range(0, len(diff.added), RM_BATCH):
-                    paths = [f"{backup.DATA_DIR}/{p}" for p in diff.added[i:i + RM_BATCH]]
-                    backup.run_helper(plan.endpoint, old_id, plan.inspect["Image"], ["rm", "-f", "--", *paths])
-            if diff.changed:
-                backup.restore_archive(plan.endpoint, old_id, made.path, only=set(diff.changed))
+            if new_id is not None:  # the old container has the same volumes: put them back exactly
+                diff = restore.roll_back_data(plan.endpoint, old_id, plan.inspect["Image"], made.path)
             restored = diff.changed + diff.added
             if restored:
                 self.say(f"{position} {name}: put back {len(diff.changed)} changed and removed "

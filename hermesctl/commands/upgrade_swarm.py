@@ -20,7 +20,7 @@ from pathlib import Path
 
 import docker.errors
 
-from hermesctl import backup
+from hermesctl import backup, restore
 from hermesctl.commands.upgrade import (Outcome, Upgrade, default_backup_dir, require_writable,
                                         wait_until_serving)
 from hermesctl.errors import NotFoundError, UsageError, describe
@@ -30,7 +30,6 @@ from hermesctl.swarm import SwarmFleet
 from hermesctl.swarm_service import ServiceControl, control_for
 from hermesctl.targets import Target
 
-RM_BATCH = 200
 
 
 @dataclass
@@ -114,12 +113,7 @@ class SwarmUpgrade(Upgrade):
             service.update(replicas=0)
             service.wait_stopped()
             with service.volume() as holder:
-                diff = backup.diff_against(endpoint, holder, made.manifest)
-                for i in range(0, len(diff.added), RM_BATCH):
-                    paths = [f"{backup.DATA_DIR}/{p}" for p in diff.added[i:i + RM_BATCH]]
-                    backup.run_helper(endpoint, holder, service.image, ["rm", "-f", "--", *paths])
-                if diff.changed:
-                    backup.restore_archive(endpoint, holder, made.path, only=set(diff.changed))
+                diff = restore.roll_back_data(endpoint, holder, service.image, made.path)
             restored = diff.changed + diff.added
             if restored:
                 self.say(f"{position} {name}: put back {len(diff.changed)} changed and removed "

@@ -32,8 +32,10 @@ def _number(argv: list[str], option: str, default: int) -> int:
 
 
 def tail(argv: list[str]) -> int:
-    """tail PROFILE [--lines N] [--follow]: print {"pid": N}, then become tail(1) on the log
-    (same pid: the host ends a follower with it; closing the API stream ends nothing inside)."""
+    """tail PROFILE [--lines N] [--follow] [--until-stdin-closes]: print {"pid": N}, then become
+    tail(1) on the log (same pid: the host ends a follower with it). With the lifeline option we
+    stay, as tail's parent, until our stdin closes (the host went, however it went), then end it;
+    tail itself also ends within a second of us (--pid), whatever ended us."""
     import os
     from .names import require_valid_profile
     if not argv:
@@ -42,8 +44,35 @@ def tail(argv: list[str]) -> int:
     path = os.path.join(C.hermes_home(os.environ), C.GATEWAY_LOG.format(profile=profile))
     _print({"schema": C.SCHEMA, "verb": "tail", "pid": os.getpid(), "path": path})
     sys.stdout.flush()
-    mode = ["-F"] if "--follow" in argv else []
-    os.execv("/usr/bin/tail", ["tail", "-n", str(_number(argv, "--lines", 20)), *mode, path])
+    follow = "--follow" in argv
+    command = ["tail", "-n", str(_number(argv, "--lines", 20)), *(["-F"] if follow else []), path]
+    if not (follow and C.LIFELINE_OPTION in argv):
+        os.execv("/usr/bin/tail", command)
+    return _tail_until_stdin_closes([*command[:-1], f"--pid={os.getpid()}", "-s", "1", path])
+
+
+def _tail_until_stdin_closes(command: list[str]) -> int:
+    import os
+    import select
+    import signal
+    child = os.fork()
+    if child == 0:
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.execv("/usr/bin/tail", command)
+    signal.signal(signal.SIGTERM, lambda *_: (os.kill(child, signal.SIGTERM), os._exit(0)))
+    while True:
+        ready, _, _ = select.select([0], [], [], 1.0)
+        if os.waitpid(child, os.WNOHANG)[0] == child:
+            return 0
+        if ready:
+            try:
+                data = os.read(0, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                os.kill(child, signal.SIGTERM)
+                os.waitpid(child, 0)
+                return 0
 
 
 def end_processes(argv: list[str]) -> int:
@@ -102,13 +131,18 @@ def main(argv: list[str]) -> int:
             return serve()
         elif verb == "watch":
             from .watcher import run
-            return run(until_stdin_closes="--until-stdin-closes" in rest)
+            return run(lifeline=C.LIFELINE_OPTION in rest)
         elif verb == "tail":
             return tail(rest)
         elif verb == "end-processes":
             return end_processes(rest)
+        elif verb == "snapshot-databases":
+            _site_packages()  # the venv's sqlite3, as hermes-agent itself uses
+            from .dbsnapshot import main as snapshot
+            _print({"schema": C.SCHEMA, "verb": verb, **snapshot(rest)})
         elif verb in ("", "-h", "--help"):
             return fail("usage", "verbs: status profiles facts boot-log health watch tail end-processes "
+                        "snapshot-databases "
                         "and hermes-slots' (operate register unregister adopt desire get-env set-env locked)")
         else:
             _site_packages()

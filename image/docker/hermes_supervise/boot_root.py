@@ -2,6 +2,8 @@
 anything hermes can write. Runs after the UID/GID remap (shell, before it), before the hermes
 half (boot_user). Every failure is a warning: a container without CAP_CHOWN still boots.
 
+  0. restore:   a restore whose swap was killed half-way is completed (restore_swap.finish)
+                before anything reads the volume
   1. groups:    device and socket gids (docker.sock, /dev/dri) and `--group-add` gids join the
                 hermes user's groups in /etc/group, so they survive the drop to hermes
   2. ownership: the targeted repair of the data volume (ownership.py)
@@ -115,10 +117,61 @@ def regroup(path: str, gid: int, what: str) -> None:
             return
 
 
+def finish_restore(home: str) -> None:
+    """A restore killed mid-swap left a journal: complete it before anything reads the volume."""
+    from .restore_swap import RestoreError, finish
+    try:
+        result = finish(home)
+    except (RestoreError, OSError) as exc:
+        warn(f"restore: cannot finish an interrupted restore of {home}: {exc}")
+        return
+    if result != "none":
+        log(f"restore: an interrupted restore of {home} was {result}")
+
+
+def create_home(path: str) -> bool:
+    """Create HERMES_HOME where hermes could not (`-e HERMES_HOME=/home/hermes/.hermes`: only root
+    may create /home/hermes). Missing parents are created root-owned 0755, the last component too;
+    the ownership repair then gives it to hermes as it does /opt/data. The walk goes by directory
+    descriptor and never follows a symlink, so nothing hermes planted redirects it. True if the
+    directory exists afterwards."""
+    if not os.path.isabs(path):
+        warn(f"HERMES_HOME={path!r} is not an absolute path")
+        return False
+    parts = [p for p in path.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        warn(f"HERMES_HOME={path!r} holds . or ..; not created")
+        return False
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in parts:
+            try:
+                os.mkdir(name, 0o755, dir_fd=fd)
+                log(f"created {name!r} for HERMES_HOME={path}")
+            except FileExistsError:
+                pass
+            try:
+                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                warn(f"cannot create HERMES_HOME={path}: {name!r}: {exc.strerror}")
+                return False
+            os.close(fd)
+            fd = child
+        return True
+    except OSError as exc:
+        warn(f"cannot create HERMES_HOME={path}: {exc.strerror}")
+        return False
+    finally:
+        os.close(fd)
+
+
 def main(user: str = "hermes") -> int:
-    home = os.environ.get("HERMES_HOME", "/opt/data")
+    home = os.environ.get("HERMES_HOME") or "/opt/data"
+    finish_restore(home)
     join_groups(user)
     entry = pwd.getpwnam(user)
+    if not os.path.isdir(home) and not create_home(home):
+        return 0
     report = repair(home, entry.pw_uid, entry.pw_gid)
     log_report(report, warn, log)
     own("/run/service", entry.pw_uid, entry.pw_gid, "/run/service")

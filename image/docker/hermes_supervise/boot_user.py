@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from .layout import STANDARD_DIRS, describe, problems
+
 SEED_DIR = Path("/opt/hermes/docker/seed")
-STANDARD_DIRS = ("logs", "logs/gateways", "profiles", "cron", "sessions", "memories", "skills",
-                 "hooks", "pairing", "platforms", "platforms/pairing", "backups", "workspace")
 SEEDS = ((".env", 0o600), ("config.yaml", 0o640), ("SOUL.md", 0o644))
 MODES = ((".env", 0o600), ("config.yaml", 0o640))
 PRIVATE_TMP = Path("/tmp/hermes-files")
@@ -44,15 +44,19 @@ def _exists(path: Path) -> bool:
 
 
 def ensure_dirs(home: Path) -> None:
+    """Create the missing standard directories; one replaced by a symlink or a file is left as it
+    is and reported (the boot goes on without it)."""
+    bad = problems(str(home))
+    for problem in bad:
+        log(f"warning: {describe(problem)}")
+    skipped = [os.path.relpath(p["path"], home) for p in bad]
     for name in STANDARD_DIRS:
-        path = home / name
-        if path.is_symlink():
-            log(f"refusing to use {path}: it is a symlink")
+        if any(name == s or name.startswith(s + "/") for s in skipped):
             continue
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            (home / name).mkdir(exist_ok=True)
         except OSError as exc:
-            log(f"cannot create {path}: {exc.strerror}")
+            log(f"cannot create {home / name}: {exc.strerror}")
 
 
 def seed(home: Path) -> None:

@@ -27,6 +27,10 @@ STATE_FILE = "gateway_state.json"  # in the profile's directory
 CONTROL_DIR = ".hermesctl"         # HERMES_HOME/.hermesctl: the operation lock and records
 OPERATIONS_DIR = "operations"      # CONTROL_DIR/operations/<profile>: `FROM UNTIL ACTION` lines
 BOOT_LOG = "logs/container-boot.log"
+# Directories of HERMES_HOME the image creates and relies on. One that hermes replaced by a
+# symlink or a file is reported (`facts` -> "layout") and the boot goes on without it.
+STANDARD_DIRS = ("logs", "logs/gateways", "profiles", "cron", "sessions", "memories", "skills",
+                 "hooks", "pairing", "platforms", "platforms/pairing", "backups", "workspace")
 GATEWAY_LOG = "logs/gateways/{profile}/current"
 
 
@@ -65,6 +69,11 @@ STREAM_VERBS = ("watch", "tail")
 WATCH_INTERVAL_S = 0.02            # how often the watcher looks at status files (stat + 35 bytes)
 WATCH_HEARTBEAT_S = 2.0            # a line at least this often: a closed stream ends the watcher
 PROCESS_SCAN_S = 1.0               # gateways outside their supervisor: /proc looked at this often
+# `watch` and `tail --follow` with this option end as soon as their stdin reaches end of file. The
+# host attaches stdin to such an exec and never writes to it: Docker closes the process's stdin
+# when the client's connection goes (Ctrl-C, kill -9, a dropped connection), whereas stdout stays
+# a pipe dockerd keeps draining, so a write never fails and cannot be the signal to stop.
+LIFELINE_OPTION = "--until-stdin-closes"
 DEATHS_KEPT = 10                   # deaths per slot reported (s6-svdt -n 10)
 
 # The resident agent (static service ctl-agent) answers `status` on this socket: one document

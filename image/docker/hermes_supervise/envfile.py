@@ -48,6 +48,12 @@ def problem(key: str, value: str) -> str | None:
         return "not an environment variable name"
     if not isinstance(value, str):
         return "the value is not text"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (from undecodable bytes, or "\ud800" in JSON) has no UTF-8 form: it
+        # would be written as something else and read back different forever.
+        return "the value is not valid Unicode text (a lone surrogate), which .env cannot carry"
     if len(value) > MAX_VALUE:
         return f"the value is longer than {MAX_VALUE} characters"
     if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):

@@ -41,8 +41,10 @@ def facts() -> dict:
         ownership = _ownership()
     except (OSError, KeyError) as exc:
         ownership = {"error": str(exc), "misowned": [], "misowned_count": 0, "refused": []}
+    from .layout import problems
     return {"schema": C.SCHEMA, "verb": "facts",
             "command_dir": os.access(f"{C.S6_DIR}/s6-svc", os.X_OK),
+            "layout": problems(home()),
             "ownership": ownership,
             "profiles": profiles()["profiles"],
             "status": status()}

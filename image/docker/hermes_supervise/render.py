@@ -41,6 +41,11 @@ def log_run_script(profile: str) -> str:
 # timestamp, to $HERMES_HOME/logs/gateways/{profile}/current (10 archives of 1 MB).
 # Runs as hermes (the scanner of /run/service does), so nothing here needs or gets privilege.
 dir="${{{HOME_ENV}:-{DEFAULT_HOME}}}/{posixpath.dirname(GATEWAY_LOG.format(profile=profile))}"
-mkdir -p "$dir"
-exec /command/s6-log -b -- 1 n10 s1000000 T "$dir"
+if mkdir -p "$dir" 2>/dev/null && [ -d "$dir" ] && [ -w "$dir" ]; then
+  exec /command/s6-log -b -- 1 n10 s1000000 T "$dir"
+fi
+# logs/ replaced by a symlink or a file (hermesctl doctor names it): docker logs only, never a
+# restart loop that would block the gateway on a full pipe.
+echo "gateway {profile}: cannot write $dir: its log goes to docker logs only" >&2
+exec /command/s6-log -b -- 1
 """

@@ -90,6 +90,8 @@ def gateway_processes() -> list[dict]:
         if not raw or b"gateway\0run" not in raw:
             continue
         args = raw.decode("utf-8", "replace").split("\0")
+        if not _is_gateway_run(args):
+            continue
         stat = read_small(f"/proc/{entry}/stat", 4096)
         if not stat:
             continue
@@ -99,6 +101,24 @@ def gateway_processes() -> list[dict]:
             continue
         found.append({"pid": int(entry), "ppid": ppid, "profile": _profile_of(args)})
     return sorted(found, key=lambda p: p["pid"])
+
+
+def _is_gateway_run(args: list[str]) -> bool:
+    """hermes itself running `gateway run`: `[python] .../hermes [-p P] gateway run ...`. Not a
+    process that merely carries those words (stage 2's shell, `sh -c 'hermes gateway run'`)."""
+    if args and os.path.basename(args[0]).startswith("python"):
+        args = args[1:]
+    if not args or os.path.basename(args[0]) != "hermes":
+        return False
+    i = 1
+    while i < len(args):
+        if args[i] in ("-p", "--profile"):
+            i += 2
+        elif args[i].startswith("--profile="):
+            i += 1
+        else:
+            break
+    return args[i:i + 2] == ["gateway", "run"]
 
 
 def _profile_of(args: list[str]) -> str:

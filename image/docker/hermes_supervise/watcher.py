@@ -4,13 +4,9 @@ The first line is the whole status (`"event": "snapshot"`); after it, one line p
 `slot` (a slot's s6 status, deaths, gateway_state.json, operation records or `down` file
 changed: the slot's new facts), `slot-added`, `slot-removed`, `boot` (stage 2 finished) and
 `processes` (the gateway processes, for orphans), and `heartbeat` when nothing else was said for
-WATCH_HEARTBEAT_S, so a host that went away ends us at the next write (EPIPE).
-
-A write to a `docker exec` whose client went away does not fail, though: dockerd keeps reading
-our stdout and drops it, so a watcher would outlive every `events`, `ps --watch` and `serve`
-(9-10 MB each, per container, for good). With `--until-stdin-closes` the host attaches stdin and
-never writes to it; dockerd closes it when the client's connection ends (closed, or the client
-died), and we end at that EOF.
+WATCH_HEARTBEAT_S, so a host that went away ends us at the next write (EPIPE) where the stream
+is a plain pipe. Through Docker a write never fails (dockerd keeps reading the exec's stdout), so
+the host also holds our stdin open (contract.LIFELINE_OPTION): its end of file ends us at once.
 
 What wakes us: inotify (through ctypes; no Python package) on the scan directory, every slot and
 its supervise/, every profile directory and the operation records; a change is then found by
@@ -129,18 +125,18 @@ class Watcher:
         return paths
 
 
-def _stdin_closed(ready: list) -> bool:
-    """stdin (the host's lease) reached EOF; what the host might send is read and ignored."""
-    if 0 not in ready:
-        return False
+def _stdin_closed() -> bool:
+    """Read what is there (the host never writes; anything is discarded): True at end of file."""
     try:
-        return not os.read(0, 4096)
+        return os.read(0, 4096) == b""
+    except BlockingIOError:
+        return False
     except OSError:
         return True
 
 
 def run(interval: float = C.WATCH_INTERVAL_S, heartbeat: float = C.WATCH_HEARTBEAT_S,
-        process_scan: float = C.PROCESS_SCAN_S, until_stdin_closes: bool = False) -> int:
+        process_scan: float = C.PROCESS_SCAN_S, lifeline: bool = False) -> int:
     def write(line: str) -> None:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
@@ -153,23 +149,23 @@ def run(interval: float = C.WATCH_INTERVAL_S, heartbeat: float = C.WATCH_HEARTBE
         except (OSError, AttributeError):
             notify = None
         next_scan = time.monotonic() + process_scan
-        lease = [0] if until_stdin_closes else []
+        stdin = [0] if lifeline else []
         while True:
             if notify:
                 for path in watcher.watched_paths():
                     notify.watch(path)
-                ready, _, _ = select.select([notify.fd, *lease], [], [], min(RESCAN_S, heartbeat))
+                ready, _, _ = select.select([notify.fd, *stdin], [], [], min(RESCAN_S, heartbeat))
                 if notify.fd in ready:
                     notify.drain()
                     for gone in set(watcher.prints) - set(slot_names()):
                         notify.forget(slot_path(gone))
-            elif lease:
-                ready, _, _ = select.select(lease, [], [], interval)
+            elif stdin:
+                ready, _, _ = select.select(stdin, [], [], interval)
             else:
                 ready = []
                 time.sleep(interval)
-            if _stdin_closed(ready):
-                os._exit(0)
+            if 0 in ready and _stdin_closed():
+                os._exit(0)  # the host is gone: nobody reads what we would print
             watcher.compare()
             if time.monotonic() >= next_scan:
                 watcher.scan_processes()

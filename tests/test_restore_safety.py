@@ -1,0 +1,399 @@
+"""Issue 15 items 4-5 and issue 14's backup findings, against real containers: backups are
+private, the database snapshot has a deadline, restore refuses what it must and is atomic under
+kill -9 (of hermesctl, or of the helper doing the swap), and a rollback is exact."""
+import hashlib
+import io
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from conftest import ROOT, RUN_ID, hermesctl, sh, wait_for, wait_ready
+from derived_images import build_bad_tree, build_next
+
+from hermesctl import backup, restore
+from hermesctl.endpoints import Endpoint
+
+HERMES_IDS = (10000, 10000)
+SWAP = [restore.BOOT, "restore-swap", backup.DATA_DIR]
+FINISH = [restore.BOOT, "restore-finish", backup.DATA_DIR]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _endpoint(client) -> Endpoint:
+    return Endpoint(name="local", url="unix:///var/run/docker.sock", client=client)
+
+
+def _volume_tree(container, *, skip=(backup.WORKSPACE,)) -> dict:
+    """/opt/data as (type, mode, uid, gid, content hash or link target) per path, read through
+    get_archive (works on a stopped container)."""
+    stream, _ = container.get_archive(backup.DATA_DIR)
+    tree = {}
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        for m in tar:
+            rel = m.name[len("data/"):] if m.name.startswith("data/") else ""
+            if rel.split("/")[0] in skip:
+                continue
+            what = hashlib.sha256(tar.extractfile(m).read()).hexdigest() if m.isfile() else m.linkname
+            tree[rel] = (m.type, stat.S_IMODE(m.mode), m.uid, m.gid, what)
+    return tree
+
+
+def _entry(name: str, kind=tarfile.REGTYPE, *, mode=None, body=b"", link="", ids=HERMES_IDS):
+    info = tarfile.TarInfo(name)
+    default = {tarfile.DIRTYPE: 0o755, tarfile.SYMTYPE: 0o777}.get(kind, 0o644)
+    info.type, info.mode, info.linkname = kind, default if mode is None else mode, link
+    info.uid, info.gid = ids
+    info.mtime = 1_700_000_000
+    if kind == tarfile.REGTYPE:
+        info.size = len(body)
+    return info, body
+
+
+def _archive(path: Path, entries: list) -> Path:
+    """An archive as `hermesctl backup` writes one, with whatever entries we give it."""
+    files = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for info, body in entries:
+            if info.type == tarfile.REGTYPE:
+                tar.addfile(info, io.BytesIO(body))
+                files[info.name[len("data/"):]] = hashlib.sha256(body).hexdigest()
+            else:
+                tar.addfile(info)
+        raw = json.dumps({"schema": backup.MANIFEST_SCHEMA, "container": {"name": "crafted"}, "profiles": [],
+                          "files": files, "data_sha256": backup.data_checksum(files)}).encode()
+        manifest = tarfile.TarInfo(backup.MANIFEST)
+        manifest.size = len(raw)
+        tar.addfile(manifest, io.BytesIO(raw))
+    return path
+
+
+def _helpers(client, container) -> list:
+    return client.containers.list(all=True, filters={"label": f"{backup.HELPER_FOR_LABEL}={container.id}"})
+
+
+# -- item 4: private backups ---------------------------------------------------------------------
+
+def test_backups_are_0600_in_a_0700_directory_whatever_the_umask(containers, tmp_path):
+    c = containers.start("private")
+    for umask in (0o022, 0o000):
+        out = tmp_path / f"umask{umask:o}" / "nested" / "backups"
+        previous = os.umask(umask)
+        try:
+            res = hermesctl("backup", c.name, "-o", str(out), "--json")
+        finally:
+            os.umask(previous)
+        assert res.code == 0, res
+        archive = Path(res.json()["backups"][0]["archive"])
+        sidecar = archive.with_name(archive.name + ".sha256")
+        assert [_mode(p) for p in (out.parent, out)] == [0o700, 0o700]
+        assert [_mode(p) for p in (archive, sidecar)] == [0o600, 0o600]
+        assert sorted(p.name for p in out.iterdir()) == [archive.name, sidecar.name]  # no .partial left
+        as_nobody = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                    "cat", str(archive)], capture_output=True)
+        assert as_nobody.returncode != 0 and not as_nobody.stdout
+
+
+def test_upgrade_backups_are_private_too(docker_client, hermes_image, tmp_path):
+    nxt = f"hermes-agent:wtc-privnext-{RUN_ID}"
+    build_next(docker_client, nxt, hermes_image)
+    name = f"wtc-{RUN_ID}-privup"
+    c = docker_client.containers.run(hermes_image, ["sleep", "infinity"], name=name, detach=True)
+    volume = next(m["Name"] for m in c.attrs["Mounts"] if m["Destination"] == "/opt/data")
+    out = tmp_path / "state" / "backups"
+    previous = os.umask(0)
+    try:
+        wait_ready(c)
+        res = hermesctl("upgrade", name, "--image", nxt, "--backup-dir", str(out), "--json")
+        assert res.code == 0, res
+        archive = Path(res.json()["containers"][0]["backup"])
+        assert [_mode(p) for p in (out.parent, out)] == [0o700, 0o700]
+        assert [_mode(p) for p in (archive, archive.with_name(archive.name + ".sha256"))] == [0o600, 0o600]
+    finally:
+        os.umask(previous)
+        for leftover in docker_client.containers.list(all=True, filters={"name": name}):
+            leftover.remove(force=True)
+        docker_client.volumes.get(volume).remove(force=True)
+        docker_client.images.remove(nxt, force=True)
+
+
+# -- issue 14: the snapshot's deadline ------------------------------------------------------------
+
+LOCKER = r"""
+import sqlite3, time
+c = sqlite3.connect('/opt/data/locked.db', isolation_level=None)
+c.execute('create table if not exists t (x)')
+c.execute('begin exclusive')
+c.execute('insert into t values (1)')
+open('/tmp/locker-ready', 'w').close()
+time.sleep(3600)
+"""
+
+
+def test_backup_snapshot_skips_a_fifo_and_has_a_deadline(containers, tmp_path):
+    c = containers.start("deadline")
+    sh(c, "mkfifo /opt/data/x.db && mkdir -p /opt/data/sub && mkfifo /opt/data/sub/y.db && "
+          "/opt/hermes/.venv/bin/python -c \"import sqlite3; c=sqlite3.connect('/opt/data/real.db'); "
+          "c.execute('create table t (x)'); c.execute('insert into t values (7)'); c.commit()\"")
+    started = time.monotonic()
+    res = hermesctl("backup", c.name, "-o", str(tmp_path / "a"), "--json", timeout=90)
+    assert res.code == 0, res
+    assert time.monotonic() - started < 60
+    [entry] = res.json()["backups"]
+    assert "real.db" in entry["databases"] and "x.db" not in entry["databases"]
+    with tarfile.open(entry["archive"]) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+    assert {"x.db", "sub/y.db"} <= set(manifest["skipped"])  # a FIFO is not data
+
+    # A database whose lock is held for longer than the deadline: the in-container copy is killed
+    # at --timeout, the command says so (exit 7), and no staging directory is left behind.
+    c.exec_run(["/opt/hermes/.venv/bin/python", "-c", LOCKER], user="hermes", detach=True)
+    wait_for(lambda: c.exec_run(["test", "-e", "/tmp/locker-ready"]).exit_code == 0, what="the lock holder")
+    started = time.monotonic()
+    res = hermesctl("--timeout", "3", "backup", c.name, "-o", str(tmp_path / "b"), timeout=90)
+    took = time.monotonic() - started
+    assert res.code == 7, res
+    assert took < 20, took
+    assert len(res.stderr.strip().splitlines()) == 1 and "3s" in res.stderr, res
+    assert not list((tmp_path / "b").iterdir())
+    wait_for(lambda: sh(c, "ls /tmp | grep -c hermesctl-backup || true").strip() == "0",
+             timeout=10, what="the staging directory removed")
+
+
+# -- item 5: what restore refuses ------------------------------------------------------------------
+
+ROOT_DIR = _entry("data", tarfile.DIRTYPE, mode=0o755)
+REFUSED = {
+    "symlinked root": ([_entry("data", tarfile.SYMTYPE, link="/etc"), _entry("data/passwd", body=b"x")],
+                       "data root"),
+    "hard link through a symlink": ([ROOT_DIR, _entry("data/l", tarfile.SYMTYPE, link="/etc"),
+                                     _entry("data/h", tarfile.LNKTYPE, link="data/l/passwd")], "hard link"),
+    "symlink through a symlink": ([ROOT_DIR, _entry("data/l", tarfile.SYMTYPE, link="/etc"),
+                                   _entry("data/l/s", tarfile.SYMTYPE, link="/")], "under a symlink"),
+    "hard link out of data": ([ROOT_DIR, _entry("data/h", tarfile.LNKTYPE, link="etc/shadow")], "hard link"),
+    "device node": ([ROOT_DIR, _entry("data/null", tarfile.CHRTYPE, mode=0o666)], "device"),
+    "block device": ([ROOT_DIR, _entry("data/disk", tarfile.BLKTYPE, mode=0o660)], "device"),
+    "fifo": ([ROOT_DIR, _entry("data/pipe", tarfile.FIFOTYPE)], "FIFO"),
+    "setuid file": ([ROOT_DIR, _entry("data/tool", mode=0o4755, body=b"#!/bin/sh\n")], "setuid"),
+    "setgid directory": ([ROOT_DIR, _entry("data/shared", tarfile.DIRTYPE, mode=0o2775)], "setgid"),
+    "file through a file": ([ROOT_DIR, _entry("data/f", body=b"1"), _entry("data/f/g", body=b"2")],
+                            "under a file"),
+    "the restore workspace": ([ROOT_DIR, _entry("data/.hermesctl-restore", tarfile.DIRTYPE, mode=0o700)],
+                              "reserved"),
+}
+
+
+def test_restore_refuses_unsafe_archives_and_changes_nothing(docker_client, containers, tmp_path):
+    c = containers.start("refuse", volume=containers.volume("refuse"))
+    sh(c, "echo keep > /opt/data/marker && ln -s marker /opt/data/link")
+    c.stop(timeout=10)
+    before = _volume_tree(c)
+    for case, (entries, phrase) in REFUSED.items():
+        archive = _archive(tmp_path / f"{case.replace(' ', '-')}.tar.gz", entries)
+        res = hermesctl("restore", str(archive), c.name)
+        assert res.code == 2, (case, res)
+        assert len(res.stderr.strip().splitlines()) == 1 and phrase in res.stderr, (case, res)
+        assert _volume_tree(c) == before, case
+        assert not _helpers(docker_client, c), case
+
+
+# -- item 5: atomic under kill -9 -------------------------------------------------------------------
+
+BIG = hashlib.sha256(b"seed").digest() * (1 << 17)  # 4 MiB, the same every run
+OLD_TREE = [ROOT_DIR, _entry("data/a", tarfile.DIRTYPE), _entry("data/a/f", body=b"old file"),
+            _entry("data/l", tarfile.SYMTYPE, link="a/f"), _entry("data/e", tarfile.DIRTYPE, mode=0o700),
+            _entry("data/x", mode=0o640, body=b"old x")]
+NEW_TREE = [_entry("data", tarfile.DIRTYPE, mode=0o750), _entry("data/b", tarfile.DIRTYPE),
+            _entry("data/b/g", body=b"new file"), _entry("data/m", tarfile.SYMTYPE, link="/etc/hostname"),
+            _entry("data/a", mode=0o600, body=b"a is a file now"),
+            _entry("data/h", tarfile.LNKTYPE, mode=0o600, link="data/a"),  # a hard link reads back with a's mode
+            _entry("data/d", tarfile.DIRTYPE, mode=0o711)]
+
+
+def _expected(entries) -> dict:
+    """The tree an archive of these entries must restore to (hard links read back as such)."""
+    tree = {}
+    for info, body in entries:
+        rel = info.name[len("data/"):] if info.name.startswith("data/") else ""
+        what = hashlib.sha256(body).hexdigest() if info.type == tarfile.REGTYPE else info.linkname
+        tree[rel] = (info.type, info.mode, *HERMES_IDS, what)
+    return tree
+
+
+@pytest.fixture
+def swap_target(docker_client, containers, tmp_path):
+    """A stopped Hermes container, its endpoint, and two archives: OLD and NEW."""
+    c = containers.start("swap", volume=containers.volume("swap"))
+    c.stop(timeout=10)
+    old = _archive(tmp_path / "old.tar.gz", OLD_TREE)
+    new = _archive(tmp_path / "new.tar.gz", NEW_TREE)
+    return c, _endpoint(docker_client), old, new
+
+
+def _swap_killed_before(client, container, image: str, step: int) -> bool:
+    """Run the swap as restore does (a helper container of the image, root, the volumes of
+    `container`), paused before `step`, and kill -9 it there. False: it finished first."""
+    helper = client.containers.create(image, SWAP[1:], entrypoint=SWAP[0], user="0:0", network_mode="none",
+                                      volumes_from=[f"{container.id}:rw"],
+                                      environment={"HERMES_RESTORE_PAUSE_AT": str(step)},
+                                      labels={backup.HELPER_FOR_LABEL: container.id})
+    try:
+        helper.start()
+        paused = f"paused before step {step}".encode()
+        wait_for(lambda: paused in helper.logs() or (helper.reload() or helper.status == "exited"),
+                 what=f"the swap at step {step}")
+        helper.reload()
+        if helper.status == "exited":
+            assert helper.wait()["StatusCode"] == 0, helper.logs()
+            return False
+        helper.kill(signal="SIGKILL")
+        assert helper.wait()["StatusCode"] == 137
+        return True
+    finally:
+        helper.remove(force=True)
+
+
+def test_swap_killed_at_every_step_recovers_to_old_or_new(docker_client, swap_target):
+    c, endpoint, old, new = swap_target
+    image = c.attrs["Image"]
+    restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+    assert _volume_tree(c) == _expected(OLD_TREE)
+    restore.restore_tree(endpoint, c.id, new, image, owners=HERMES_IDS)
+    assert _volume_tree(c) == _expected(NEW_TREE)  # types, modes, owners, links: exact
+    old_tree, new_tree = _expected(OLD_TREE), _expected(NEW_TREE)
+    outcomes = {}
+    for step in range(1, 40):
+        restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+        restore.stage_archive(endpoint, c.id, new, HERMES_IDS)
+        if not _swap_killed_before(docker_client, c, image, step):
+            assert _volume_tree(c, skip=()) == new_tree
+            break
+        backup.run_helper(endpoint, c.id, image, FINISH)
+        outcomes[step] = _volume_tree(c, skip=())  # nothing of the workspace is left either
+        assert outcomes[step] == (old_tree if step == 1 else new_tree), step  # step 1 writes the journal
+    assert len(outcomes) >= 12, sorted(outcomes)
+    assert not _helpers(docker_client, c)
+
+
+def test_a_swap_killed_midway_is_finished_by_the_next_boot(docker_client, swap_target):
+    c, endpoint, old, new = swap_target
+    image = c.attrs["Image"]
+    for step in (4, 10):  # while the old entries move aside; while the new ones move in
+        restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+        restore.stage_archive(endpoint, c.id, new, HERMES_IDS)
+        assert _swap_killed_before(docker_client, c, image, step)
+        half = _volume_tree(c)
+        assert half != _expected(OLD_TREE) and half != _expected(NEW_TREE)  # really half-way
+        c.start()
+        wait_ready(c)
+        assert "interrupted restore" in c.logs().decode()
+        c.stop(timeout=10)
+        tree = _volume_tree(c, skip=())
+        assert backup.WORKSPACE not in tree
+        for rel, entry in _expected(NEW_TREE).items():
+            if rel:  # the boot itself owns the root and seeds its files beside these
+                assert tree.get(rel) == entry, (step, rel)
+        assert "e" not in tree and "l" not in tree and "x" not in tree
+
+
+def _helper_running(client, container, verb: str) -> bool:
+    found = client.api.containers(all=True, filters={"label": f"{backup.HELPER_FOR_LABEL}={container.id}"})
+    return any(verb in h["Command"] and h["State"] == "running" for h in found)
+
+
+def _helper_created(client, container) -> bool:
+    found = client.api.containers(all=True, filters={"label": f"{backup.HELPER_FOR_LABEL}={container.id}"})
+    return any("restore-swap" in h["Command"] for h in found)
+
+
+def _staging_exists(client, container) -> bool:
+    api = client.api
+    head = api.head(api._url("/containers/{0}/archive", container.id),
+                    params={"path": f"{backup.DATA_DIR}/{backup.WORKSPACE}"})
+    return head.status_code == 200
+
+
+def test_kill_9_of_hermesctl_at_any_moment_leaves_old_or_new(docker_client, swap_target, tmp_path):
+    c, endpoint, old, _ = swap_target
+    image = c.attrs["Image"]
+    big_tree = NEW_TREE + [_entry("data/big", body=BIG * 8)]  # 32 MiB: a staging long enough to catch
+    big = _archive(tmp_path / "big.tar.gz", big_tree)
+    old_tree, new_tree = _expected(OLD_TREE), _expected(big_tree)
+    moments = {  # when hermesctl gets SIGKILL -> what the volume must then hold
+        "while it starts": (lambda: True, old_tree),
+        "while the earlier restore is finished": (lambda: _helper_running(docker_client, c, "restore-finish"), old_tree),
+        "while the new tree is staged": (lambda: _staging_exists(docker_client, c), old_tree),
+        "while the helper swaps": (lambda: _helper_running(docker_client, c, "restore-swap"), new_tree),
+        "right after hermesctl created the swap's helper": (lambda: _helper_created(docker_client, c), None),
+    }
+    for moment, (reached, expected) in moments.items():
+        backup.settle_helpers(endpoint, c.id)  # also after a failed iteration: leave none behind
+        restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+        proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "restore", str(big), c.name], cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.2)
+            wait_for(reached, timeout=60, interval=0.02, what=moment)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            backup.settle_helpers(endpoint, c.id)  # a swap already started runs to its end without us
+        assert _volume_tree(c) in ((old_tree, new_tree) if expected is None else (expected,)), moment
+        # The next restore completes (a half staging is discarded first).
+        res = hermesctl("restore", str(big), c.name)
+        assert res.code == 0, (moment, res)
+        assert _volume_tree(c, skip=()) == new_tree, moment
+
+
+# -- issue 14: an exact rollback -------------------------------------------------------------------
+
+BAD_TREE = f"hermes-agent:wtc-badtree-{RUN_ID}"
+
+
+def test_rollback_restores_the_tree_exactly_whatever_the_new_image_added(docker_client, hermes_image, tmp_path):
+    build_bad_tree(docker_client, BAD_TREE, hermes_image)
+    name, volume = f"wtc-{RUN_ID}-exact", f"wtc-{RUN_ID}-exact-data"
+    c = docker_client.containers.run(hermes_image, ["sleep", "infinity"], name=name, detach=True,
+                                     volumes={volume: {"bind": "/opt/data", "mode": "rw"}})
+    try:
+        wait_ready(c)
+        assert hermesctl("profile", "create", f"{name}:coder").code == 0
+        sh(c, "chmod 0640 /opt/data/config.yaml && ln -s SOUL.md /opt/data/soul-link && mkdir /opt/data/kept-empty")
+        c.stop(timeout=10)
+        before = _volume_tree(c, skip=(backup.WORKSPACE, "logs"))
+        c.start()
+        wait_ready(c)
+        res = hermesctl("upgrade", name, "--image", BAD_TREE, "--timeout", "60", "--backup-dir", str(tmp_path), "--json")
+        assert res.code == 1, res
+        [outcome] = res.json()["containers"]
+        assert outcome["result"] == "rolled back", outcome
+        for rel in ("added-link", "added-empty", "profiles/coder/added-dir", "config.yaml", "profiles",
+                    "profiles/coder/.env", "soul-link", "kept-empty"):
+            assert rel in outcome["changed_files_restored"], (rel, outcome)
+        back = docker_client.containers.get(name)
+        assert back.id == c.id
+        back.stop(timeout=10)
+        after = _volume_tree(back, skip=(backup.WORKSPACE, "logs"))
+        # Exactly the backup's tree (logs aside), after the old image booted on it again: the
+        # symlink and the empty directory the new image added are gone, every mode is back.
+        assert after == before
+    finally:
+        for leftover in docker_client.containers.list(all=True, filters={"name": name}):
+            leftover.remove(force=True)
+        try:
+            docker_client.volumes.get(volume).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        docker_client.images.remove(BAD_TREE, force=True)
