@@ -74,12 +74,18 @@ def median_of(fn, repeat: int) -> float:
     return statistics.median(wall(fn) for _ in range(repeat))
 
 
-def cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """hermesctl ARGS; a failure is reported (one run of 200 containers must not stop at it)."""
     res = subprocess.run([sys.executable, "-m", "hermesctl", *args], cwd=ROOT, env={**ENV, **(env or {})},
                          capture_output=True, text=True)
-    if check and res.returncode not in (0, 3):
-        raise SystemExit(f"hermesctl {' '.join(args)} failed ({res.returncode}): {res.stderr[-500:]}")
+    if res.returncode not in (0, 3):
+        say(f"  ! hermesctl {' '.join(args)} exited {res.returncode}: {res.stderr.strip()[-300:]}")
     return res
+
+
+def check(ok: bool, what: str) -> None:
+    if not ok:
+        say(f"  ! {what}")
 
 
 def quiet_out() -> Output:
@@ -143,7 +149,8 @@ class Bench:
         def engine():
             out = quiet_out()
             rows = collect(self.fleet(), [])
-            assert sum(1 for r in rows if r.profile) == size, len(rows)
+            answered = sum(1 for r in rows if r.profile)
+            check(answered == size, f"direct ps: {answered} of {size} containers answered")
             out.print(render_table(out, self.fleet(), rows, wide=False))
         t_engine = median_of(engine, self.args.repeat)
         t_cli = median_of(lambda: cli("--project", self.project, "ps", "--direct"), self.args.repeat)
@@ -194,7 +201,10 @@ class Bench:
             proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "--project", self.project, "events", "--json"],
                                     cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             try:
-                proc.stdout.readline()
+                reader = threading.Thread(target=proc.stdout.readline, daemon=True)
+                reader.start()
+                reader.join(60)
+                check(not reader.is_alive(), "events printed nothing within 60 s")
             finally:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(timeout=20)
@@ -219,7 +229,7 @@ class Bench:
         live = LiveFleet(self.fleet(), [])
         try:
             t = wall(live.start)
-            assert len(live.snapshots) == size, len(live.snapshots)
+            check(len(live.snapshots) == size, f"events: {len(live.snapshots)} of {size} streams open")
         finally:
             live.stop()
         return t
@@ -264,7 +274,8 @@ class Bench:
             figures["served_engine"] = median_of(served, self.args.repeat * 3)
             figures["served_cli"] = median_of(lambda: cli("--project", self.project, "ps", env=env),
                                               self.args.repeat * 3)
-            assert "from hermesctl serve" in cli("--project", self.project, "ps", env=env).stderr
+            check("from hermesctl serve" in cli("--project", self.project, "ps", env=env).stderr,
+                  "ps did not come from serve")
             scrapes = []
             for _ in range(20):
                 start = time.monotonic()
@@ -287,8 +298,11 @@ class Bench:
     def restart_all(self, size: int) -> tuple[float, float]:
         def restart():
             res = cli("--project", self.project, "gateway", "restart", "*:default", "--json")
-            results = json.loads(res.stdout)["results"]
-            assert sum(1 for r in results if r["ok"]) == size, res.stderr[-500:]
+            try:
+                ok = sum(1 for r in json.loads(res.stdout)["results"] if r["ok"])
+            except (ValueError, KeyError):
+                ok = 0
+            check(ok == size, f"gateway restart: {ok} of {size} ok")
         t_restart = wall(restart)
         t_stop = wall(lambda: cli("--project", self.project, "gateway", "stop", "*:default"))
         return t_restart, t_stop
