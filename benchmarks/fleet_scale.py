@@ -83,6 +83,16 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return res
 
 
+def child_cpu(fn) -> float:
+    """CPU seconds (user + system) the subprocesses fn() ran took: what a loaded machine does not
+    inflate as it does wall time."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    fn()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
 def check(ok: bool, what: str) -> None:
     if not ok:
         say(f"  ! {what}")
@@ -138,6 +148,8 @@ class Bench:
     def python_start(self) -> float:
         t = median_of(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 7)
         self.figures["python"] = t
+        self.figures["python_cpu"] = statistics.median(
+            child_cpu(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)) for _ in range(7))
         return t
 
     def floor(self) -> float:
@@ -172,9 +184,11 @@ class Bench:
         for name, (engine, argv) in cases.items():
             t_engine = median_of(engine, self.args.repeat)
             t_cli = median_of(lambda: cli(*argv), self.args.repeat)
-            self.figures[f"overhead {name}"] = (t_cli, t_engine)
+            cpu = statistics.median(child_cpu(lambda: cli(*argv)) for _ in range(self.args.repeat))
+            self.figures[f"overhead {name}"] = (t_cli, t_engine, cpu)
             say(f"  {name:16s} CLI {t_cli * 1000:6.0f} ms  in-process {t_engine * 1000:6.0f} ms  "
-                f"overhead {(t_cli - t_engine) * 1000:5.0f} ms")
+                f"overhead {(t_cli - t_engine) * 1000:5.0f} ms; the CLI's own CPU {cpu * 1000:4.0f} ms "
+                f"(python3 -c pass: {self.figures['python_cpu'] * 1000:.0f} ms)")
         t_cli, t_engine = self.events_first_line()
         self.figures["overhead events"] = (t_cli, t_engine)
         say(f"  {'events 1st line':16s} CLI {t_cli * 1000:6.0f} ms  in-process {t_engine * 1000:6.0f} ms  "
@@ -274,6 +288,8 @@ class Bench:
             figures["served_engine"] = median_of(served, self.args.repeat * 3)
             figures["served_cli"] = median_of(lambda: cli("--project", self.project, "ps", env=env),
                                               self.args.repeat * 3)
+            figures["served_cpu"] = statistics.median(
+                child_cpu(lambda: cli("--project", self.project, "ps", env=env)) for _ in range(self.args.repeat * 3))
             check("from hermesctl serve" in cli("--project", self.project, "ps", env=env).stderr,
                   "ps did not come from serve")
             scrapes = []
@@ -445,7 +461,9 @@ def main() -> None:
                 f"{s['scrape_median'] * 1000:.1f} ms (max {s['scrape_max'] * 1000:.1f} ms of 20); "
                 f"watch streams per container with the page open: {s['streams'][0]}..{s['streams'][1]}")
             say(f"ps via serve: CLI {s['served_cli'] * 1000:.0f} ms = Python start + "
-                f"{(s['served_cli'] - python) * 1000:.0f} ms; in-process {s['served_engine'] * 1000:.1f} ms")
+                f"{(s['served_cli'] - python) * 1000:.0f} ms; in-process {s['served_engine'] * 1000:.1f} ms; "
+                f"the CLI's CPU {s['served_cpu'] * 1000:.0f} ms (python3 -c pass: "
+                f"{bench.figures['python_cpu'] * 1000:.0f} ms)")
             bench.figures[size] = {"floor": floor, "direct_engine": engine, "direct_cli": command,
                                    "events_ready": ready, **s}
             restart, stop = bench.restart_all(size)
