@@ -10,6 +10,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -218,3 +219,47 @@ def test_plain_str_and_list_values_are_passed_through_and_others_left_to_typer()
     assert cli_values._plain_value("bool", "yes") is cli_values._UNSET
     assert cli_values._plain_value("int", True) is cli_values._UNSET
     assert cli_values._plain_value("str", b"x") is cli_values._UNSET
+
+
+class _SlowExecs:
+    """A Docker API stand-in whose every exec takes `seconds`, counting how many run at once."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.running, self.most = seconds, 0, 0
+        self.lock = threading.Lock()
+
+    def exec_create(self, container_id, argv, **kwargs):
+        return {"Id": container_id}
+
+    def exec_start(self, exec_id, demux=False):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running -= 1
+        return b"{}", b""
+
+    def exec_inspect(self, exec_id):
+        return {"ExitCode": 0}
+
+
+def test_execs_wait_their_turn_per_endpoint_and_the_deadline_starts_with_it():
+    # Bound 2, three execs of 2 s each: the third starts at 2 s and ends at 4 s, past its
+    # 0.1 s + grace deadline had that counted from the queue (hermesctl.execs.run).
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from hermesctl import execs
+    from hermesctl.endpoints import EXEC_CONCURRENCY, Endpoint
+    from hermesctl.inventory import HermesContainer
+
+    api = _SlowExecs(2.0)
+    endpoint = Endpoint("default", "unix:///x", SimpleNamespace(api=api), threading.BoundedSemaphore(2))
+    box = [HermesContainer("default", f"id{i}", f"c{i}", "running", "Up") for i in range(3)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda c: execs.run(endpoint, c, ["true"], timeout=0.1), box))
+    assert [r.exit_code for r in results] == [0, 0, 0] and api.most == 2
+    assert time.monotonic() - started >= 4.0
+    assert Endpoint("default", "unix:///x", None).in_flight._initial_value == EXEC_CONCURRENCY == 16

@@ -70,7 +70,7 @@ def test_ps_answers_for_the_whole_fleet(fleet):
     assert doc["unreachable"] == []
 
 
-def test_serve_events_and_restart_at_scale_one_stream_per_container_none_left(fleet, tmp_path):
+def test_serve_events_and_restart_at_scale_one_stream_per_container_none_left(fleet, docker_client, tmp_path):
     socket_path = str(tmp_path / "serve.sock")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HERMESCTL_SOCKET": socket_path}
     serve = subprocess.Popen([sys.executable, "-m", "hermesctl", "--project", PROJECT, "serve", "--listen",
@@ -96,6 +96,9 @@ def test_serve_events_and_restart_at_scale_one_stream_per_container_none_left(fl
         # serve and events each hold one stream per container; the page and ps add none.
         wait_for(lambda: set(_watchers(fleet).values()) == {2}, timeout=120, what="two watchers per container")
 
+        # A Hermes container of another project comes and goes: not this fleet's, not reported.
+        docker_client.containers.run(fleet[0].image.id, ["true"], name=f"{PROJECT}x-other", remove=True,
+                                     labels={"com.docker.compose.project": f"{PROJECT}x"})
         restart = hermesctl("--project", PROJECT, "gateway", "restart", "*:default", "--json")
         assert restart.code == 0, restart
         results = restart.json()["results"]
@@ -105,6 +108,7 @@ def test_serve_events_and_restart_at_scale_one_stream_per_container_none_left(fl
         wait_for(lambda: {e["container"] for e in list(lines) if e["type"] == "gateway" and e["action"] == "up"}
                  == {c.name for c in fleet}, timeout=60, what="an `up` event from every container")
         wait_for(lambda: set(served_rows().values()) == {"up"}, timeout=60, what="serve: every gateway up")
+        assert {e["container"] for e in list(lines) if e["type"] == "container"} <= {c.name for c in fleet}
         served = hermesctl("--project", PROJECT, "ps", "--json", env={"HERMESCTL_SOCKET": socket_path})
         assert served.code == 0 and served.json()["source"]["kind"] == "serve", served
         assert set(_rows(served.json()).values()) == {"up"} and len(served.json()["gateways"]) == SIZE
