@@ -124,7 +124,7 @@ class Bench:
                 labels={"com.docker.compose.project": self.project},
                 volumes={str(self.stub): {"bind": "/opt/hermes/.venv/bin/hermes", "mode": "ro"}})
         begun = time.monotonic()
-        with ThreadPoolExecutor(max_workers=6) as pool:
+        with ThreadPoolExecutor(max_workers=8) as pool:
             new = list(pool.map(start, range(len(self.containers), size)))
             self.containers += new
             list(pool.map(lambda c: wait_booted(c, timeout=600), new))
