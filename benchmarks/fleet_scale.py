@@ -259,6 +259,11 @@ class Bench:
         figures: dict = {}
         try:
             url = re.search(r"(http://\S+/) ", proc.stdout.readline()).group(1)
+            token = re.search(r"token \(shown once\): (\S+)", proc.stdout.readline()).group(1)
+
+            def get(path: str):  # every read over TCP needs the token
+                return urllib.request.urlopen(urllib.request.Request(
+                    url + path, headers={"Authorization": f"Bearer {token}"}), timeout=60)
             while True:
                 doc = ps_from_server(scope, socket_path, again=True)
                 if doc and sum(1 for g in doc["gateways"] if g.get("profile")) == size:
@@ -268,7 +273,7 @@ class Bench:
                 time.sleep(0.2)
             figures["ready"] = time.monotonic() - begun
             time.sleep(3)
-            page = urllib.request.urlopen(url + "api/events", timeout=60)
+            page = get("api/events")
             page.readline()
             daemons = _main_daemon()
             cpu0, d0, t0 = _cpu_seconds(proc.pid), sum(map(_cpu_seconds, daemons)), time.monotonic()
@@ -295,7 +300,7 @@ class Bench:
             scrapes = []
             for _ in range(20):
                 start = time.monotonic()
-                with urllib.request.urlopen(url + "metrics", timeout=30) as res:
+                with get("metrics") as res:
                     body = res.read()
                 scrapes.append(time.monotonic() - start)
             figures["scrape_median"], figures["scrape_max"] = statistics.median(scrapes), max(scrapes)

@@ -9,6 +9,7 @@ COPY image/extra-ca/ /usr/local/share/ca-certificates/extra/
 RUN update-ca-certificates >/dev/null 2>&1 || true
 COPY pyproject.toml README.md /src/
 COPY hermesctl/ /src/hermesctl/
+COPY bin/ /src/bin/
 RUN python3 -m venv /opt/hermesctl \
  && PIP_CERT=/etc/ssl/certs/ca-certificates.crt /opt/hermesctl/bin/pip install --no-cache-dir /src \
  && rm -rf /src

@@ -7,10 +7,10 @@ from hermesctl import interrupt
 
 
 def entry() -> None:
-    interrupt.install()
     status = interrupt.INTERRUPTED
     try:
         try:
+            interrupt.install()  # a Ctrl-C that came during start-up is raised here
             from hermesctl import quick_ps
             served = quick_ps.run(sys.argv[1:])  # `ps` answered by a running serve, before typer
             if served is not None:

@@ -330,12 +330,16 @@ def profile_delete(ctx: typer.Context, target: str = typer.Argument(..., help="C
 @app.command()
 def logs(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER[:PROFILE], globs allowed"),
          follow: bool = typer.Option(False, "--follow", "-f", help="keep following, across rotation"),
-         lines: int = typer.Option(20, "--tail", "-n", help="lines per gateway to start with")):
+         lines: int = typer.Option(20, "--tail", "-n", help="lines per gateway to start with"),
+         raw: bool = typer.Option(False, "--raw", help="pass the lines' bytes through as they are, "
+                                  "even to a terminal (by default control characters are shown escaped there)")):
     """Gateway logs (logs/gateways/<p>/current), prefixed per target."""
+    import sys
     from hermesctl.commands.logs import logs as run_logs
     r = _run(ctx)
     parsed = parse_targets(targets)
-    _exit(ctx, run_logs(r.out, r.fleet(), parsed, lines=lines, follow=follow))
+    escape = sys.stdout.isatty() and not raw
+    _exit(ctx, run_logs(r.out, r.fleet(), parsed, lines=lines, follow=follow, escape=escape))
 
 
 @app.command("boot-log")
@@ -382,19 +386,22 @@ def serve(ctx: typer.Context,
                                                     "default $XDG_RUNTIME_DIR/hermesctl/serve.sock)"),
           interval: float = typer.Option(2.0, "--interval", help="seconds between publications when nothing "
                                          "changed, and between endpoint checks (changes arrive as they happen)"),
+          allow_host: List[str] = typer.Option([], "--allow-host", help="a host name this server is reached by "
+                                               "(Host header); IP addresses and localhost always are"),
           timeout: Optional[float] = TIMEOUT):
     """Serve the fleet: Prometheus /metrics, a live web page, and the state `ps` reads.
 
     Binds loopback unless --listen says otherwise, and refuses a non-loopback address without
-    --token-file. Without the token the page is read-only; actions need the token and must come
-    from the page itself (same origin). Runs until Ctrl-C.
+    --token-file. Over TCP everything but the empty page needs the token (Authorization: Bearer;
+    the page keeps it in its own tab); state changes must also come from the page itself. The
+    unix socket (0600) answers reads without it. Runs until Ctrl-C.
     """
     from hermesctl.commands.serve import serve as run_serve
     r = _run(ctx, timeout=timeout)
     if not 0.1 <= interval <= 3600:
         raise UsageError(f"--interval must be between 0.1 and 3600 seconds, not {interval:g}")
     _exit(ctx, run_serve(r.out, r.new_fleet, r.scope(), listen=listen, token_file=token_file,
-                         socket_path=socket_path, interval=interval))
+                         socket_path=socket_path, interval=interval, allow_hosts=allow_host))
 
 
 @app.command("backup")
@@ -440,7 +447,8 @@ def upgrade_cmd(ctx: typer.Context, targets: List[str] = typer.Argument(..., hel
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Optional[float] = None):
     from hermesctl.fleetfile import load_fleet_file
     r = _run(ctx, json_output, timeout)
-    spec = load_fleet_file(file)  # validated before any endpoint is contacted
+    from hermesctl.references import resolve
+    spec = resolve(load_fleet_file(file))  # validated, references read, before any endpoint is contacted
     if r.fleet_file is None and spec.endpoints:
         r.fleet_file = file
     return r, spec

@@ -2,10 +2,11 @@
 import fnmatch
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 
 from hermesctl import agent, execs
-from hermesctl.contract import FAST_STATUS_ARGV
+from hermesctl.contract import AGENT_SOCKET
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import (ContainerStoppedError, ExecTimeoutError, HermesctlError, NotFoundError,
                               NotHermesError, UsageError, describe)
@@ -14,7 +15,16 @@ from hermesctl.parallel import Outcome, fan_out
 from hermesctl.probe import ContainerSnapshot, snapshot_from_status
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.targets import Target, is_glob, match_containers, match_profiles
+from hermesctl.terminal import safe
 
+# The resident agent's answer is one document of some KB. hermes owns /run/service and may put
+# anything at the socket's path, even a server that streams forever: whatever answers there gets
+# one read of at most FAST_MAX_BYTES within FAST_TIMEOUT_S (head(1) on the connection, which
+# s6-ipcclient hands over as fd 6), then the one-shot agent is asked instead.
+FAST_MAX_BYTES = 4 << 20
+FAST_TIMEOUT_S = 5.0
+BOUNDED_STATUS_ARGV = ("/command/s6-ipcclient", AGENT_SOCKET, "/usr/lib/execline/bin/fdmove", "0", "6",
+                       "/usr/bin/head", "-c", str(FAST_MAX_BYTES))
 
 
 @dataclass
@@ -84,8 +94,16 @@ class Fleet:
         """Everything about the container's gateways, in one exec: the resident agent's answer
         through a C client (no Python starts), or, when it does not answer (an older image, the
         service down), the one-shot agent's `status` in a second exec."""
-        fast = self.run(container, list(FAST_STATUS_ARGV))
-        if fast.ok and fast.stdout.startswith("{"):
+        deadline = time.monotonic() + self.exec_timeout  # for both execs together
+        try:
+            fast = self.run(container, list(BOUNDED_STATUS_ARGV), timeout=min(FAST_TIMEOUT_S, self.exec_timeout))
+        except ExecTimeoutError as exc:
+            if deadline - time.monotonic() < 1.0:
+                raise  # the whole deadline is spent: the container did not answer
+            fast, why = None, describe(exc)
+        if fast is None:
+            pass
+        elif fast.ok and fast.stdout.startswith("{") and len(fast.stdout) < FAST_MAX_BYTES:
             try:
                 return snapshot_from_status(agent.answer(fast, where=container.name))
             except HermesctlError as exc:
@@ -93,8 +111,8 @@ class Fleet:
         else:
             why = f"exit {fast.exit_code}: {fast.stderr.strip()[:200]}"
         if os.environ.get("HERMESCTL_DEBUG"):
-            print(f"hermesctl: {container.name}: the resident agent did not answer ({why})", file=sys.stderr)
-        return snapshot_from_status(self.ask(container, "status"))
+            print(f"hermesctl: {container.name}: the resident agent did not answer ({safe(why)})", file=sys.stderr)
+        return snapshot_from_status(self.ask(container, "status", timeout=max(1.0, deadline - time.monotonic())))
 
     def probe_all(self, containers: list[HermesContainer]) -> list[Outcome[HermesContainer, ContainerSnapshot]]:
         return fan_out(self.probe, containers)

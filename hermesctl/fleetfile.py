@@ -10,7 +10,10 @@
           coder:
             gateway: running        # running | stopped; omitted: leave as it is
             api_server: true        # a distinct API_SERVER_PORT and a key, allocated per container
-            env: {OPENROUTER_MODEL: x}   # written to the profile's own .env
+            env:                    # written to the profile's own .env
+              OPENROUTER_MODEL: x
+              OPENROUTER_API_KEY: {from_env: NAME}   # or {from_file: PATH}, {from_secret: NAME}
+                                                     # (hermesctl.references)
 
 Validation walks PyYAML's node tree, so every error names the file and line it is about.
 The file is untrusted input: read with a size cap, as UTF-8 only, nesting depth-limited, values
@@ -25,6 +28,7 @@ import yaml
 from hermesctl.endpoint_urls import check_context, check_endpoint
 from hermesctl.errors import FleetFileError, InvalidNameError, UsageError
 from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
+from hermesctl.references import Reference
 
 # Applied with fullmatch: `$` would also match before a final newline.
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -33,6 +37,10 @@ MAX_BYTES = 1024 * 1024  # a fleet file is a few KiB; /dev/zero must not be read
 MAX_DEPTH = 32           # the schema needs 6 levels; 3,000 would exhaust Python's stack
 MAX_VALUE = 64 * 1024
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+# Keys whose literal value apply warns about: a secret belongs in a reference.
+SECRET_LOOKING = re.compile(r".*_(KEY|TOKEN|SECRET|PASSWORD|PAT)", re.IGNORECASE)
+SWARM_SECRET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+REFERENCE_KINDS = ("from_env", "from_file", "from_secret")
 
 
 def shown(text: str) -> str:
@@ -46,10 +54,30 @@ def shown(text: str) -> str:
 DOTENV_VARIABLE = re.compile(r"\$\{[^}:]*(?::-[^}]*)?\}")
 
 
+def value_problem(value: str) -> str | None:
+    """Why a value cannot reach hermes' .env as written; None when it can."""
+    if not_utf8(value):
+        return "a lone surrogate (e.g. \\ud800) is not text UTF-8 can carry"
+    if control_characters(value):
+        return "control characters (NUL, CR, LF, TAB ...) are not allowed in values"
+    if DOTENV_VARIABLE.search(value):
+        return "${...} would be expanded by hermes' .env loader (python-dotenv)"
+    if len(value) > MAX_VALUE:
+        return f"longer than {MAX_VALUE} characters"
+    return None
+
+
 def control_characters(value: str) -> bool:
     """NUL, CR, LF, TAB and every other C0/C1 control, or a Unicode line/paragraph separator:
     what the in-container writer (hermes_supervise/envfile.py) refuses too."""
     return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
+
+
+def not_utf8(value: str) -> bool:
+    """A lone surrogate (YAML's "\\ud800" escape makes one): not text that UTF-8, and so the
+    container's .env, can carry; written as U+FFFD it would never match, and every `apply` would
+    see drift and restart the gateway."""
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
 
 
 class _DepthLimitedLoader(yaml.SafeLoader):
@@ -83,7 +111,7 @@ class ProfileSpec:
     name: str
     gateway: str | None = None
     api_server: bool = False
-    env: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)  # KEY -> literal str, or a references.Reference
 
 
 @dataclass(frozen=True)
@@ -98,11 +126,13 @@ class FleetSpec:
     path: str
     endpoints: tuple[EndpointSpec, ...]
     containers: tuple[ContainerSpec, ...]
+    warnings: tuple[str, ...] = ()  # file:line: literal values whose key looks like a secret
 
 
 class _Reader:
     def __init__(self, path: str):
         self.path = path
+        self.warnings: list[str] = []
 
     def fail(self, node, message: str):
         line = node.start_mark.line + 1 if node is not None else 1
@@ -189,7 +219,7 @@ def load_fleet_file(path: str) -> FleetSpec:
             r.fail(body["endpoint"][1], f"endpoint {endpoint!r} is not defined under 'endpoints'")
         profiles = _profiles(r, name, body["profiles"][1]) if "profiles" in body else ()
         containers.append(ContainerSpec(name, endpoint, profiles))
-    return FleetSpec(path, endpoints, tuple(containers))
+    return FleetSpec(path, endpoints, tuple(containers), tuple(r.warnings))
 
 
 def _endpoints(r: _Reader, node) -> tuple[EndpointSpec, ...]:
@@ -233,13 +263,35 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
                     r.fail(k_node, f"{shown(key)} is not an environment variable name")
                 if api_server and key in ("API_SERVER_PORT", "API_SERVER_KEY"):
                     r.fail(k_node, f"{key} is allocated by api_server: true; remove one of them")
+                if isinstance(v_node, yaml.MappingNode):
+                    env[key] = _reference(r, key, v_node)
+                    continue
                 value_text = r.scalar(v_node, f"env {key}")
-                if control_characters(value_text):
-                    r.fail(v_node, f"env {key}: control characters (NUL, CR, LF, TAB ...) are not allowed in values")
-                if DOTENV_VARIABLE.search(value_text):
-                    r.fail(v_node, f"env {key}: ${{...}} would be expanded by hermes' .env loader (python-dotenv)")
-                if len(value_text) > MAX_VALUE:
-                    r.fail(v_node, f"env {key}: longer than {MAX_VALUE} characters")
+                why = value_problem(value_text)
+                if why:
+                    r.fail(v_node, f"env {key}: {why}")
                 env[key] = value_text
+                if SECRET_LOOKING.fullmatch(key):
+                    r.warnings.append(f"{r.path}:{v_node.start_mark.line + 1}: env {key} is a literal value "
+                                      "in the fleet file; use {from_env: NAME}, {from_file: PATH} or "
+                                      "{from_secret: NAME}")
         specs.append(ProfileSpec(name, gateway, api_server, env))
     return tuple(specs)
+
+
+def _reference(r: _Reader, key: str, node) -> Reference:
+    """`{from_env: NAME}`, `{from_file: PATH}` or `{from_secret: NAME}`: checked here for form
+    only; references.resolve reads the environment and files (apply and diff, not ps)."""
+    body = r.mapping(node, f"env {key}", set(REFERENCE_KINDS))
+    if len(body) != 1:
+        r.fail(node, f"env {key}: give exactly one of {', '.join(REFERENCE_KINDS)}")
+    (kind, (_, v_node)), = body.items()
+    target = r.scalar(v_node, f"env {key} {kind}")
+    line = v_node.start_mark.line + 1
+    if kind == "from_env" and not ENV_KEY.fullmatch(target):
+        r.fail(v_node, f"env {key}: from_env needs an environment variable name, not {shown(target)}")
+    if kind == "from_secret" and not SWARM_SECRET_NAME.fullmatch(target):
+        r.fail(v_node, f"env {key}: from_secret needs a Docker secret name, not {shown(target)}")
+    if kind == "from_file" and (not target or control_characters(target)):
+        r.fail(v_node, f"env {key}: from_file needs a path")
+    return Reference(kind.removeprefix("from_"), target, line)

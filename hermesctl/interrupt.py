@@ -41,6 +41,9 @@ def _on_sigint(signum, frame) -> None:
 
 
 def install() -> None:
-    """Take over SIGINT (only in the main thread, as signal requires)."""
+    """Take over SIGINT (only in the main thread, as signal requires), then let it in: the
+    `hermesctl` launcher (bin/hermesctl) starts us with SIGINT blocked, so a Ctrl-C during the
+    interpreter's start-up is pending now and lands here, raising KeyboardInterrupt."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_sigint)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])

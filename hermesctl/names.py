@@ -10,6 +10,12 @@ DEFAULT_PROFILE = "default"
 COMPOSE_PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")  # compose's own rule (--project)
 
 
+def is_profile_name(name: object) -> bool:
+    """Is this, as a container reported it, a profile name? (Never lowercased: a slot named
+    `Coder` or `x\x1b[2J` is not a profile of ours, whatever the agent says.)"""
+    return isinstance(name, str) and PROFILE_NAME.fullmatch(name) is not None
+
+
 def normalize_profile(name: str) -> str:
     """Lowercase (hermes -p silently ignores uppercase names) and validate. Non-ASCII text is
     refused before lowercasing: the Kelvin sign (U+212A) would otherwise become a valid `k`."""

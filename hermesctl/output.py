@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hermesctl.plain_table import Styled, duration, layout, state_cell  # noqa: F401 - duration re-exported
+from hermesctl.terminal import is_safe, safe
 
 SCHEMA_VERSION = 1
 # Colour rotation for per-target prefixes, as `docker compose logs` does.
@@ -48,28 +49,37 @@ class Output:
         for column in columns:
             table.add_column(column, no_wrap=True)
         for row in rows:
-            table.add_row(*[cell if isinstance(cell, Text) else Text(cell.text, style=cell.style or "")
-                            if isinstance(cell, Styled) else Text("-" if cell is None else str(cell)) for cell in row])
+            table.add_row(*[_cell(cell) for cell in row])
         return table
 
     def text_table(self, columns: list[str], rows: list[list[object]]) -> "PlainTable":
         """The same table as `table` (columns two spaces apart, `-` for nothing), laid out here
         as lines of styled segments (hermesctl.plain_table): about twenty times cheaper to draw
         than a rich Table of hundreds of rows, which is what `ps --watch` redraws on every change."""
-        cells = [[Styled(c.plain, c.style or None) if isinstance(c, Text) else c for c in row] for row in rows]
+        cells = [[None if c is None else Styled((t := _cell(c)).plain, t.style or None) for c in row] for row in rows]
         return PlainTable(layout(columns, cells, headers=not self.no_headers))
 
     def print(self, renderable: object = "") -> None:
         self.console.print(renderable)
 
     def line(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+        self.console.print(safe(text), markup=False, highlight=False)
 
     def error(self, text: str) -> None:
-        self.err.print(Text(f"hermesctl: {text}", style="red"))
+        self.err.print(Text(f"hermesctl: {safe(text)}", style="red"))
 
     def warn(self, text: str) -> None:
-        self.err.print(Text(f"hermesctl: {text}", style="yellow"))
+        self.err.print(Text(f"hermesctl: {safe(text)}", style="yellow"))
+
+
+def _cell(cell: object) -> Text:
+    """A table cell; what a container reported may hold escape sequences: shown escaped."""
+    if isinstance(cell, Styled):
+        cell = Text(cell.text, style=cell.style or "")
+    if isinstance(cell, Text):
+        return cell if is_safe(cell.plain) else Text(safe(cell.plain), style=cell.style)
+    return Text("-" if cell is None else safe(str(cell)))
+
 
 
 class PlainTable:

@@ -9,6 +9,8 @@ shown escaped, never sent to the terminal. Stdlib only.
 import os
 from typing import NamedTuple
 
+from hermesctl.terminal import safe
+
 STATE_STYLES = {"up": "green", "down": "dim", "parked": "yellow", "crash-loop": "bold red",
                 "unsupervised": "red", "booting": "yellow", "exited": "red", "timeout:": "bold red",
                 "error:": "red", "orphaned": "bold red"}
@@ -47,10 +49,9 @@ def platforms_summary(platforms: dict | None) -> str:
 
 
 def printable(text: str) -> str:
-    """`text` with every non-printable character (ESC, CR, BEL, ...) written as an escape."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    """`text` with every control character (ESC, CR, BEL, bidi overrides, ...) written as an
+    escape (hermesctl.terminal)."""
+    return safe(text)
 
 
 Line = list[tuple[str, str | None]]

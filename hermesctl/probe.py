@@ -4,6 +4,7 @@ the live view (hermesctl.streams) applies each watched change with."""
 from dataclasses import dataclass, field
 
 from hermesctl.models import Death, GatewayProcess, GatewayState, Operation, Slot, SvStatus
+from hermesctl.names import is_profile_name
 
 
 @dataclass
@@ -14,6 +15,9 @@ class ContainerSnapshot:
     complete: bool = False  # a whole answer arrived
     processes: list[GatewayProcess] = field(default_factory=list)
     now: float | None = None
+    # Slots whose name is not a profile name (hermes can create any directory in /run/service):
+    # never treated as profiles; `doctor` reports them.
+    invalid_slots: list[str] = field(default_factory=list)
 
     def orphans(self, profile: str) -> list[int]:
         """Gateway processes of `profile` that its slot's supervisor does not run: neither the
@@ -43,5 +47,7 @@ def snapshot_from_status(doc: dict) -> ContainerSnapshot:
     slots = doc.get("slots") if isinstance(doc.get("slots"), dict) else {}
     return ContainerSnapshot(
         pid1=str(doc.get("pid1", "")), booted=bool(doc.get("booted")),
-        slots={p: slot_from_dict(p, s, now) for p, s in sorted(slots.items()) if isinstance(s, dict)},
-        complete=True, processes=GatewayProcess.from_list(doc.get("processes")), now=now)
+        slots={p: slot_from_dict(p, s, now) for p, s in sorted(slots.items())
+               if isinstance(s, dict) and is_profile_name(p)},
+        complete=True, processes=GatewayProcess.from_list(doc.get("processes")), now=now,
+        invalid_slots=sorted(p for p in slots if not is_profile_name(p)))

@@ -26,6 +26,7 @@ from hermesctl.execs import HERMES_USER
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import COMPOSE_PROJECT, LABEL, WORKING_DIR, HermesContainer, list_containers
 from hermesctl.models import CRASH_DEATHS, GatewayProcess, Slot
+from hermesctl.names import is_profile_name
 from hermesctl.probe import ContainerSnapshot, slot_from_dict, snapshot_from_status
 from hermesctl.targets import Target, match_profiles
 
@@ -283,6 +284,8 @@ class LiveFleet:
                 self._mark(c.key, new.slots)
             elif old is None:
                 return
+            elif kind in ("slot", "slot-added", "slot-removed") and not is_profile_name(doc.get("profile")):
+                return  # not a profile (doctor says so): never a row, never an event
             elif kind in ("slot", "slot-added"):
                 p = doc.get("profile")
                 new = _copy(old)
@@ -406,5 +409,5 @@ class LiveFleet:
 
 def _copy(snap: ContainerSnapshot) -> ContainerSnapshot:
     return ContainerSnapshot(pid1=snap.pid1, booted=snap.booted, slots=dict(snap.slots), complete=snap.complete,
-                             processes=list(snap.processes), now=snap.now)
+                             processes=list(snap.processes), now=snap.now, invalid_slots=list(snap.invalid_slots))
 

@@ -34,7 +34,7 @@ try:
     subprocess.run([sys.executable, "-m", "hermesctl", "gateway", "restart", "shot-hermes-2:coder"],
                    cwd=ROOT, capture_output=True)
     driver = _browser()
-    driver.get(url + "?token=" + token)
+    driver.get(url + "#token=" + token)
     time.sleep(3)
     driver.execute_script("const f = document.querySelector('#filter'); f.value = 'shot-*'; f.oninput();")
     driver.execute_script("document.querySelector(\"tr[data-target='shot-hermes-1:coder']\").click()")

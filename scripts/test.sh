@@ -9,6 +9,7 @@ bash scripts/ensure-docker.sh
 bash scripts/ensure-compose.sh
 bash scripts/ensure-base-image.sh
 bash scripts/ensure-browser.sh
+bash scripts/ensure-prometheus.sh
 pip_log=$(mktemp)
 if ! python3 -m pip install -q --disable-pip-version-check -e '.[test]' >"$pip_log" 2>&1; then
   cat "$pip_log" >&2
@@ -17,8 +18,15 @@ if ! python3 -m pip install -q --disable-pip-version-check -e '.[test]' >"$pip_l
 fi
 rm -f "$pip_log"
 
+# The image is built once here, not by each pytest worker (the fixture only checks it exists).
+bash scripts/build-image.sh >/dev/null
+export HERMES_TEST_SKIP_BUILD=1
+# Most of a Docker test's time is spent waiting for containers, not computing: several workers
+# share the two cores well. A file stays on one worker (its module fixtures are made once).
+workers=${HERMES_TEST_WORKERS:-4}
+
 set +e
-python3 -m pytest -q -p no:cacheprovider "$@"
+python3 -m pytest -q -p no:cacheprovider -n "$workers" --dist loadfile "$@"
 status=$?
 set -e
 # pytest exits 5 when it collected nothing: that is a failure, not a pass.

@@ -4,7 +4,8 @@ milliseconds. Only what crosses Docker is faked; every command runs as it does f
 import json
 from pathlib import Path
 
-from hermesctl.contract import AGENT, FAST_STATUS_ARGV
+from hermesctl.contract import AGENT
+from hermesctl.fleet import BOUNDED_STATUS_ARGV
 from hermesctl.execs import ExecResult
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
@@ -36,7 +37,7 @@ class FakeFleet(Fleet):
 
     def run(self, container: HermesContainer, argv: list[str], **kwargs) -> ExecResult:
         self.calls.append((container.name, argv))
-        if argv == list(FAST_STATUS_ARGV):  # the resident agent's status: the same document
+        if argv == list(BOUNDED_STATUS_ARGV):  # the resident agent's status: the same document
             argv = [AGENT, "status"]
         if argv[0] != AGENT:
             raise AssertionError(f"the host ran something other than the agent: {argv}")

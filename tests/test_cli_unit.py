@@ -192,3 +192,18 @@ def test_the_live_table_reads_as_the_one_shot_table():
         out.print(render_table(out, FakeFleet([], {}), rows, wide=True, live=live))
         return [line.rstrip() for line in out.console.file.getvalue().splitlines()]
     assert drawn(live=True) == drawn(live=False)
+
+
+def test_a_slot_that_is_no_profile_name_is_neither_row_nor_target_and_text_is_escaped(fleet, run):
+    hostile = _healthy()
+    hostile["slots"]["x\x1b[2J\x1b[Hfake"] = copy.deepcopy(hostile["slots"]["default"])
+    hostile["slots"]["default"]["gateway_state"] = {"gateway_state": "running\x1b]52;c;Zm9v\x07",
+                                                    "platforms": {"tele\x1b[1A": {"state": "connected"}}}
+    fleet.answers["h2"]["status"] = hostile
+    code, out, err = run("ps", "h2:*", "--json")
+    assert code == 0 and [g["profile"] for g in json.loads(out)["gateways"]] == ["default"]
+    code, out, err = run("ps", "h2", "--wide")
+    assert code == 0 and "\x1b" not in out + err
+    assert "\\x1b]52;c;Zm9v\\x07" in out and "tele\\x1b[1A" in out
+    code, out, err = run("gateway", "status", "h2:*")
+    assert code == 0 and "\x1b" not in out + err

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -79,14 +80,23 @@ def test_serve_events_and_restart_at_scale_one_stream_per_container_none_left(fl
     events = None
     try:
         url = re.search(r"(http://\S+/) ", serve.stdout.readline()).group(1)
+        token = re.search(r"token \(shown once\): (\S+)", serve.stdout.readline()).group(1)
+
+        def get(path: str, timeout: float = 10):
+            request = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {token}"})
+            return urllib.request.urlopen(request, timeout=timeout)
 
         def served_rows() -> dict:
-            with urllib.request.urlopen(url + "api/ps", timeout=10) as res:
-                return _rows(json.loads(res.read()))
+            try:
+                with get("api/ps") as res:
+                    return _rows(json.loads(res.read()))
+            except urllib.error.HTTPError as exc:  # 503 until its first look is in
+                assert exc.code == 503, exc
+                return {}
         wait_for(lambda: len(served_rows()) == SIZE, timeout=120, what=f"serve sees {SIZE} containers")
 
         # The page's live stream open beside it: still one watch stream per container.
-        page = urllib.request.urlopen(url + "api/events", timeout=30)
+        page = get("api/events", timeout=30)
         assert page.readline().startswith(b"event: state")
         events = subprocess.Popen([sys.executable, "-m", "hermesctl", "--project", PROJECT, "events", "--json"],
                                   cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -113,7 +123,7 @@ def test_serve_events_and_restart_at_scale_one_stream_per_container_none_left(fl
         assert served.code == 0 and served.json()["source"]["kind"] == "serve", served
         assert set(_rows(served.json()).values()) == {"up"} and len(served.json()["gateways"]) == SIZE
 
-        with urllib.request.urlopen(url + "metrics", timeout=10) as res:
+        with get("metrics") as res:
             families = {f.name: f for f in text_string_to_metric_families(res.read().decode())}
         up = [s for s in families["hermes_gateway_up"].samples if s.labels["container"].startswith(PROJECT)]
         assert len(up) == SIZE and all(s.value == 1 for s in up)

@@ -1,5 +1,6 @@
 """hermesctl serve: /metrics, the live page in a real headless Chromium (Debian's), the token
 and same-origin rules, and `ps` answered from the server's socket."""
+import http.server
 import json
 import os
 import re
@@ -7,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,13 +20,30 @@ from conftest import IN_CI, ROOT, hermesctl, sh, svstat, wait_for
 
 
 class Server:
-    def __init__(self, proc, url, token, socket_path):
+    def __init__(self, proc, url, token, socket_path, login_url=None):
         self.proc, self.url, self.token, self.socket_path = proc, url, token, socket_path
+        self.login_url = login_url  # the address serve printed for the browser
+
+    @property
+    def auth(self):
+        return {"Authorization": f"Bearer {self.token}"}
 
     def get(self, path, headers=None):
-        req = urllib.request.Request(self.url + path.lstrip("/"), headers=headers or {})
+        """A read as a script does it: with the token (every read over TCP needs it)."""
+        req = urllib.request.Request(self.url + path.lstrip("/"), headers={**self.auth, **(headers or {})})
         with urllib.request.urlopen(req, timeout=10) as res:
             return res.status, res.read().decode()
+
+    def status(self, path, headers=None, method="GET"):
+        """The status of a request sent exactly with `headers` (no token unless given)."""
+        req = urllib.request.Request(self.url + path.lstrip("/"), headers=headers or {}, method=method,
+                                     data=b'{"target": "x:default"}' if method == "POST" else None)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as res:
+                res.read(1)
+                return res.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
 
     def post(self, path, body, headers=None):
         req = urllib.request.Request(self.url + path.lstrip("/"), data=json.dumps(body).encode(), method="POST",
@@ -50,8 +69,10 @@ def served(containers, tmp_path):
         second = proc.stdout.readline()
         url = re.search(r"(http://\S+/) ", first).group(1)
         token = re.search(r"token \(shown once\): (\S+)", second).group(1)
-        server = Server(proc, url, token, socket_path)
-        wait_for(lambda: c.name in server.get("/api/ps")[1], what="the server sees the container")
+        login = re.search(r"->\s+(\S+)", second).group(1)
+        server = Server(proc, url, token, socket_path, login)
+        wait_for(lambda: server.status("/api/ps", server.auth) == 200 and c.name in server.get("/api/ps")[1],
+                 what="the server sees the container")
         yield c, server, env
     finally:
         proc.send_signal(signal.SIGINT)
@@ -150,28 +171,131 @@ def _row_pid(driver, target):
     return None if cells is None else cells[3]
 
 
-def test_the_page_in_chromium_is_live_read_only_without_token_and_acts_with_it(served, tmp_path):
+def test_the_page_in_chromium_needs_the_token_is_live_and_acts_with_it(served, tmp_path):
     c, server, env = served
     target = f"{c.name}:default"
     driver = _browser()
     try:
+        # Without the token the page is an empty shell: every read over TCP needs it.
         driver.get(server.url)
+        wait_for(lambda: "serve" in driver.find_element("id", "mode").text, what="the page asks for the token")
+        time.sleep(1)
+        assert driver.execute_script("return document.querySelectorAll('#fleet tbody tr').length") == 0
+        # The address serve printed: rows, buttons, and the token leaves the address bar.
+        driver.get(server.login_url)
         wait_for(lambda: _row_pid(driver, target) not in (None, "-"), what="the row on the page")
-        assert driver.execute_script("return document.querySelectorAll('button').length") == 0
+        wait_for(lambda: driver.execute_script(
+            f"return document.querySelectorAll(`tr[data-target='{target}'] button`).length") == 3,
+            what="buttons with the token")
+        assert server.token not in driver.current_url
         pid = _row_pid(driver, target)
         # A restart from the CLI shows on the page by itself.
         assert hermesctl("gateway", "restart", target).code == 0
         wait_for(lambda: _row_pid(driver, target) not in (pid, "-", None), timeout=10, what="the new pid on the page")
         pid = _row_pid(driver, target)
-        # With the token: buttons, and the restart button works.
-        driver.get(server.url + "?token=" + server.token)
-        wait_for(lambda: driver.execute_script(
-            f"return document.querySelectorAll(`tr[data-target='{target}'] button`).length") == 3,
-            what="buttons with the token")
-        assert "token=" not in driver.current_url
         driver.save_screenshot(str(tmp_path / "page.png"))
         driver.execute_script(f"document.querySelector(`tr[data-target='{target}'] button[data-verb=restart]`).click()")
         wait_for(lambda: _row_pid(driver, target) not in (pid, "-", None), timeout=30, what="restarted from the page")
         assert svstat(c, "default")["up"]
     finally:
         driver.quit()
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """What a container (or any local user) could serve on another loopback port: it records
+    every request's headers, and its page asks it again with every credential the browser has."""
+    seen: list = []
+    PAGE = (b"<!doctype html><script>fetch('/probe', {credentials: 'include'}).then(() => "
+            b"document.title = 'probed')</script>")
+
+    def do_GET(self):  # noqa: N802
+        self.seen.append((self.path, dict(self.headers)))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(self.PAGE)))
+        self.end_headers()
+        self.wfile.write(self.PAGE)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_page_on_another_loopback_port_sees_no_credential(served):
+    c, server, _ = served
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    other_url = f"http://127.0.0.1:{other.server_address[1]}/"
+    driver = _browser()
+    try:
+        driver.get(server.login_url)  # exactly what the operator opens
+        wait_for(lambda: driver.execute_script(
+            f"return document.querySelectorAll(`tr[data-target='{c.name}:default'] button`).length") == 3,
+            what="the page with the token")
+        driver.get(other_url)  # the same tab, then another one: neither carries anything over
+        wait_for(lambda: driver.title == "probed", what="the other port's page asked again")
+        driver.switch_to.new_window("tab")
+        driver.get(other_url + "again")
+        wait_for(lambda: len(_Recorder.seen) >= 4, what="four requests on the other port")
+        for path, headers in _Recorder.seen:
+            assert not {"cookie", "authorization"} & {h.lower() for h in headers}, (path, headers)
+            assert server.token not in repr(headers)
+        assert driver.execute_script("return document.cookie + sessionStorage.length + localStorage.length") == "00"
+    finally:
+        driver.quit()
+        other.shutdown()
+
+
+def test_a_host_header_of_another_name_is_refused(served):
+    c, server, _ = served
+    evil = {"Host": "evil.example", **server.auth}
+    for path in ("/", "/metrics", "/api/ps", "/api/events", f"/api/logs?target={c.name}:default", "/api/info"):
+        assert server.status(path, evil) == 403, path
+    assert server.status("/api/gateway/restart", evil, method="POST") == 403
+    port = server.url.rstrip("/").rsplit(":", 1)[1]
+    for host in ("evil.example:" + port, "127.0.0.1.evil.example", "localhost.evil.example:" + port, ""):
+        assert server.status("/api/ps", {"Host": host, **server.auth}) in (400, 403), host
+    # The names it serves: IP literals and localhost (a DNS name needs --allow-host).
+    for host in ("127.0.0.1:" + port, "localhost:" + port, "localhost"):
+        assert server.status("/api/ps", {"Host": host, **server.auth}) == 200, host
+
+
+def test_reads_over_tcp_need_the_token_and_the_socket_is_the_operators(served):
+    c, server, _ = served
+    paths = ("/metrics", "/api/ps", "/api/events", f"/api/logs?target={c.name}:default&n=1", "/api/info")
+    for path in paths:
+        assert server.status(path) == 401, path
+        assert server.status(path, {"Authorization": "Bearer " + "x" * len(server.token)}) == 401, path
+    for path in ("/metrics", "/api/ps", f"/api/logs?target={c.name}:default&n=1", "/api/info"):
+        assert server.status(path, server.auth) == 200, path
+    assert server.status("/") == 200  # the page itself is an empty shell
+    assert server.status("/", {"Cookie": f"hermesctl_token={server.token}"}) == 200
+    assert server.status("/api/ps", {"Cookie": f"hermesctl_token={server.token}"}) == 401
+    # The unix socket (0600, the operator's) answers without the token.
+    from hermesctl.serve.client import get_json
+    assert c.name in json.dumps(get_json(server.socket_path, "/api/ps"))
+
+
+def test_compose_serve_is_not_on_the_fleets_network_and_scrapes_with_the_token(tmp_path):
+    if not shutil.which("docker") or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode:
+        if IN_CI:
+            pytest.fail("docker compose is needed (scripts/ensure-compose.sh)")
+        pytest.skip("no docker compose")
+    work = tmp_path / "compose"
+    shutil.copytree(ROOT / "compose", work)
+    (work / "hermesctl_token").write_text("t" * 32)
+    res = subprocess.run(["docker", "compose", "-f", "compose.yaml", "-f", "serve.yaml", "--profile", "prometheus",
+                          "config", "--format", "json"], cwd=work, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    services = json.loads(res.stdout)["services"]
+    fleet = [s for s in services.values() if s.get("labels", {}).get("io.hermes-agent.managed") == "true"]
+    assert len(fleet) >= 2
+    fleet_networks = set().union(*(set(s.get("networks") or {"default": None}) for s in fleet))
+    for name in ("hermesctl-serve", "prometheus"):
+        assert not set(services[name].get("networks") or {"default": None}) & fleet_networks, name
+    command = services["hermesctl-serve"]["command"]
+    assert "--token-file" in command and "--allow-host" in command
+    import yaml
+    scrape = yaml.safe_load((work / "prometheus" / "prometheus.yml").read_text())["scrape_configs"][0]
+    assert scrape["authorization"]["credentials_file"] == "/run/secrets/hermesctl_token"
+    assert any(s.get("source") == "hermesctl_token" or s == "hermesctl_token"
+               for s in services["prometheus"].get("secrets", []))

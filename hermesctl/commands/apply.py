@@ -4,12 +4,19 @@ Plan first (read-only, one pass per container, in parallel), print it, then act:
 profiles, write their .env settings (values travel in the exec environment, never in argv, and
 secrets are never printed), start/stop gateways, restart running ones whose settings changed.
 Nothing is deleted unless --prune. A second apply with no change plans nothing.
+
+Referenced values ({from_env}, {from_file}: hermesctl.references) are written like literals but
+shown only as a keyed hash, even with --show-values; {from_secret} (swarm) is attached to the
+service and written by the image (hermesctl.swarm_secrets): one task restart, no gateway restart.
 """
 import json
+import re
 import secrets
 from dataclasses import asdict, dataclass, field
 
+from hermesctl import swarm_secrets
 from hermesctl.commands.profile import SLOTS_TOOL, list_profiles
+from hermesctl.contract import ENV_HMAC_KEY
 from hermesctl.errors import ExecError, HermesctlError, describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection, Unreachable
@@ -21,17 +28,46 @@ from hermesctl.names import DEFAULT_PROFILE
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
 from hermesctl.probe import ContainerSnapshot
+from hermesctl.references import Reference, hmac_of, resolve
 from hermesctl.targets import Target
 
 API_PORT_BASE = 8642
 LIFECYCLE_WAIT_S = 20  # as `gateway start/stop/restart --timeout`
 MASK = "<hidden>"
+_RUN_KEY = secrets.token_bytes(32)  # for an image without its own key: hashes agree within one run
 
 
-def show_env(diff: dict, *, show_values: bool) -> str:
-    """The settings a change writes, for tables and JSON. Every value is masked unless the user
-    asked for --show-values: no name heuristic can tell DATABASE_URL or SMTP_PASS from a note."""
-    return ", ".join(f"{k}={v if show_values else MASK}" for k, v in sorted(diff.items()))
+def show_env(diff: dict, *, show_values: bool, refs: dict | None = None, current: dict | None = None,
+             key: bytes = _RUN_KEY) -> str:
+    """The settings a change writes, for tables and JSON. Every literal is masked unless the user
+    asked for --show-values: no name heuristic can tell DATABASE_URL or SMTP_PASS from a note.
+    A referenced value is never shown: its source and keyed hashes, new and before."""
+    refs, current = refs or {}, current or {}
+    parts = []
+    for k, v in sorted(diff.items()):
+        if k in refs:
+            was = hmac_of(key, current[k]) if k in current else "unset"
+            parts.append(f"{k}={refs[k].describe()} (hmac {hmac_of(key, v)}, was {was})")
+        else:
+            parts.append(f"{k}={v if show_values else MASK}")
+    return ", ".join(parts)
+
+
+def host_env(spec: ProfileSpec) -> dict:
+    """KEY -> value for literals and resolved from_env/from_file; from_secret stays out (the
+    host never has its value)."""
+    return {k: (v.value if isinstance(v, Reference) else v) for k, v in spec.env.items()
+            if not (isinstance(v, Reference) and v.source == "secret")}
+
+
+def container_key(fleet: Fleet, container: HermesContainer) -> bytes:
+    """The container's own HMAC key (root's file: hermes can neither read nor replace it)."""
+    try:
+        res = fleet.run(container, ["cat", ENV_HMAC_KEY], user="root")
+    except HermesctlError:
+        return _RUN_KEY
+    text = res.stdout.strip() if res.ok else ""
+    return bytes.fromhex(text) if re.fullmatch(r"[0-9a-f]{64}", text) else _RUN_KEY
 
 
 @dataclass
@@ -51,6 +87,7 @@ class ContainerPlan:
     container: HermesContainer
     snapshot: ContainerSnapshot
     changes: list[Change]
+    service_update: "swarm_secrets.ServiceUpdate | None" = None
 
 
 def port_owners(envs: dict[str, dict]) -> dict[int, str]:
@@ -67,7 +104,7 @@ def port_owners(envs: dict[str, dict]) -> dict[int, str]:
 def desired_env(spec: ProfileSpec, current: dict, owners: dict[int, str]) -> dict:
     """The .env values the file asks for; api_server: true keeps a profile's own port and key
     and allocates what is missing (ports above 8642 that no other profile of the container uses)."""
-    env = dict(spec.env)
+    env = host_env(spec)
     if spec.api_server:
         env.setdefault("API_SERVER_ENABLED", "true")
         env.setdefault("API_SERVER_HOST", "127.0.0.1")
@@ -85,16 +122,24 @@ def desired_env(spec: ProfileSpec, current: dict, owners: dict[int, str]) -> dic
 
 
 def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec, *, prune: bool,
-                   show_values: bool = False) -> ContainerPlan:
+                   show_values: bool = False, secret_ids: dict | None = None) -> ContainerPlan:
     snapshot = fleet.probe(container)
     existing = {p["name"]: p for p in list_profiles(fleet, container)}
-    keys = sorted({k for p in spec.profiles for k in p.env} | set(API_SERVER_KEYS))
+    update, secret_changes, attached = swarm_secrets.plan(fleet, container, spec, secret_ids or {})
+    reload: dict[str, list[str]] = {}  # profile -> details: attached secrets .env does not hold
+    if attached:
+        report = swarm_secrets.drift(fleet, container)
+        for (profile, key), detail in attached.items():
+            if report.get(profile, {}).get(key, "no-profile") != "same":
+                reload.setdefault(profile, []).append(detail)
+    keys = sorted({k for p in spec.profiles for k in host_env(p)} | set(API_SERVER_KEYS))
     got = fleet.run(container, [SLOTS_TOOL, "get-env", *keys])
     if not got.ok:
         raise ExecError(f"{container.name}: cannot read profile settings: {got.stderr.strip()}")
     envs: dict[str, dict] = json.loads(got.stdout)
     owners = port_owners(envs)
     changes: list[Change] = []
+    key = None
     for p in spec.profiles:
         exists = p.name == DEFAULT_PROFILE or (p.name in existing and existing[p.name]["has_soul"])
         if not exists:
@@ -103,26 +148,37 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
         wanted_env = desired_env(p, current, owners)
         diff = {k: v for k, v in wanted_env.items() if current.get(k) != v}
         if diff:
-            shown = show_env(diff, show_values=show_values)
+            refs = {k: v for k, v in p.env.items() if isinstance(v, Reference) and k in diff}
+            if refs and key is None:
+                key = container_key(fleet, container)
+            shown = show_env(diff, show_values=show_values, refs=refs, current=current, key=key or _RUN_KEY)
             changes.append(Change(container.endpoint, container.name, p.name, "set-env", shown, env=diff))
+        if p.name in reload:
+            changes.append(Change(container.endpoint, container.name, p.name, "load-secrets",
+                                  ", ".join(reload[p.name])))
+        changes += [Change(container.endpoint, container.name, p.name, action, detail)
+                    for profile, _, action, detail in secret_changes if profile == p.name]
         slot = snapshot.slots.get(p.name)
         wanted_up = bool(slot and slot.status and (slot.status.up or slot.status.wanted_up))
         if p.gateway == "running" and not wanted_up:
             changes.append(Change(container.endpoint, container.name, p.name, "start"))
         elif p.gateway == "stopped" and wanted_up:
             changes.append(Change(container.endpoint, container.name, p.name, "stop"))
-        elif diff and wanted_up and p.gateway != "stopped":
+        elif (diff or p.name in reload) and wanted_up and p.gateway != "stopped" and update is None:
+            # With a service update the whole task restarts: a gateway restart would be a second one.
             changes.append(Change(container.endpoint, container.name, p.name, "restart", "settings changed"))
     if prune:
         named = {p.name for p in spec.profiles}
         changes += [Change(container.endpoint, container.name, name, "delete", "not in the fleet file")
                     for name in sorted(existing) if name not in named]
-    return ContainerPlan(container, snapshot, changes)
+    return ContainerPlan(container, snapshot, changes, update)
 
 
 def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool = False) -> list[ContainerPlan]:
     """One plan per container that answers; a container that is missing, stopped, fails or
-    times out is recorded in fleet.unreachable and the others are still planned."""
+    times out is recorded in fleet.unreachable and the others are still planned. A reference
+    that cannot be read fails the whole run first (usage error, file:line), before any change."""
+    secret_ids = swarm_secrets.check(fleet, spec)
     pairs = []
     for cspec in spec.containers:
         try:
@@ -130,8 +186,8 @@ def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool =
         except HermesctlError as exc:
             fleet.unreachable.append(Unreachable(cspec.endpoint or "-", describe(exc), cspec.name))
     plans = []
-    for o in fan_out(lambda pair: plan_container(fleet, pair[0], pair[1], prune=prune, show_values=show_values),
-                     pairs):
+    for o in fan_out(lambda pair: plan_container(fleet, pair[0], pair[1], prune=prune, show_values=show_values,
+                                                 secret_ids=secret_ids), pairs):
         if o.ok:
             plans.append(o.value)
         else:
@@ -151,6 +207,8 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
         env = {f"HERMESCTL_ENV_{k}": v for k, v in ch.env.items()}
         res = run_locked(fleet, c, [SLOTS_TOOL, "set-env", ch.profile, *sorted(ch.env)], environment=env)
         ch.ok, ch.message = res.ok, "written" if res.ok else res.stderr.strip()
+    for ch in (x for x in plan.changes if x.action == "load-secrets"):
+        ch.ok, ch.message = swarm_secrets.load(fleet, c, ch.profile, run_locked)
     snapshot = fleet.probe(c) if any(x.action in ("start", "stop", "restart") for x in plan.changes) else plan.snapshot
     for verb in ("stop", "start", "restart"):
         batch = [x for x in plan.changes if x.action == verb]
@@ -165,6 +223,10 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
     for ch in (x for x in plan.changes if x.action == "delete"):
         res = run_locked(fleet, c, ["hermes", "profile", "delete", ch.profile, "-y"])
         ch.ok, ch.message = res.ok, "deleted" if res.ok else res.stderr.strip()
+    if plan.service_update is not None:  # last: everything above is on the task it replaces
+        ok, message = swarm_secrets.apply_update(fleet, plan.service_update)
+        for ch in (x for x in plan.changes if x.action in ("set-secret", "unset-secret")):
+            ch.ok, ch.message = ok, message
 
 
 def render(out: Output, spec: FleetSpec, plans: list[ContainerPlan], *, applied: bool,
@@ -183,8 +245,17 @@ def render(out: Output, spec: FleetSpec, plans: list[ContainerPlan], *, applied:
     out.print(out.table(columns, rows, endpoints=[ch.endpoint for ch in changes]))
 
 
+def prepare(out: Output, spec: FleetSpec) -> FleetSpec:
+    """References read (UsageError on a missing one), warnings about literal secrets printed."""
+    spec = resolve(spec)
+    for warning in spec.warnings:
+        out.warn(warning)
+    return spec
+
+
 def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: bool,
           show_values: bool = False) -> ExitStatus:
+    spec = prepare(out, spec)
     plans = make_plan(fleet, spec, prune=prune, show_values=show_values)
     if dry_run or not any(p.changes for p in plans):
         render(out, spec, plans, applied=False)
@@ -204,6 +275,7 @@ def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: b
 
 def diff(out: Output, fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool = False) -> ExitStatus:
     """What apply would change; exit 1 when there is drift, 0 when none (as `kubectl diff`)."""
+    spec = prepare(out, spec)
     plans = make_plan(fleet, spec, prune=prune, show_values=show_values)
     render(out, spec, plans, applied=False, kind="diff")
     return ExitStatus.FAILED if any(p.changes for p in plans) else ExitStatus.OK

@@ -6,6 +6,7 @@ from hermesctl import agent, contract
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
+from hermesctl.names import is_profile_name
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
 from hermesctl.probe import snapshot_from_status
@@ -65,7 +66,17 @@ def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
                        f"{count} paths not owned by hermes, e.g. {misowned[0]}" if misowned else "",
                        f"re-run {SETUP_HOOK} as root (re-owns the image's state, never symlinks)", fixable=True))
     out += layout_findings(c, facts.get("layout") or [])
-    profiles = facts.get("profiles") or []
+    for name in snap.invalid_slots:
+        out.append(Finding(c.endpoint, c.name, "slot-name", False,
+                           f"/run/service/gateway-{name} is not a profile's slot ({ascii(name)} is not a profile name): "
+                           "hermesctl ignores it",
+                           "remove it as hermes (s6-svc -d, then rm -r the directory), or restart the container"))
+    profiles = [p for p in facts.get("profiles") or [] if isinstance(p, dict)]
+    for name in (p.get("name") for p in profiles if not is_profile_name(p.get("name"))):
+        out.append(Finding(c.endpoint, c.name, "profile-name", False,
+                           f"profiles/{name} is not a profile name ({ascii(name)}): hermesctl ignores it",
+                           "rename or remove the directory"))
+    profiles = [p for p in profiles if is_profile_name(p.get("name"))]
     for name in (p["name"] for p in profiles if not p.get("readable")):
         out.append(Finding(c.endpoint, c.name, "profile-readable", False,
                            f"profiles/{name} is not readable by hermes: its gateway cannot start",

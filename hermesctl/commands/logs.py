@@ -1,6 +1,11 @@
-"""hermesctl logs: gateways' persistent logs, prefixed per target like `docker compose logs`."""
+"""hermesctl logs: gateways' persistent logs, prefixed per target like `docker compose logs`.
+
+Log lines are whatever the gateway (hermes) wrote: on a terminal their control characters are
+shown escaped, so no escape sequence reaches it; piped, or with --raw, they pass through as
+they are."""
 import json
 import queue
+import sys
 import threading
 
 from rich.text import Text
@@ -14,6 +19,26 @@ from hermesctl.inventory import HermesContainer
 from hermesctl.output import PREFIX_COLOURS, Output
 from hermesctl.parallel import fan_out
 from hermesctl.targets import Target
+from hermesctl.terminal import safe_line
+
+
+class LinePrinter:
+    """Prefixed lines: escaped and coloured for a terminal, or the line's bytes as they came."""
+
+    def __init__(self, out: Output, escape: bool):
+        self.out, self.escape = out, escape
+
+    def __call__(self, prefix: Text, line: str) -> None:
+        if self.escape:
+            self.out.print(prefix + Text(safe_line(line)))
+        else:
+            sys.stdout.flush()
+            binary = getattr(sys.stdout, "buffer", None)
+            if binary is None:  # a text-only stream (a test runner's): the text as it is
+                sys.stdout.write(prefix.plain + line + "\n")
+                return
+            binary.write(prefix.plain.encode() + line.encode("utf-8", "surrogateescape") + b"\n")
+            binary.flush()
 
 
 def _tail_argv(profile: str, lines: int, follow: bool) -> list[str]:
@@ -29,7 +54,9 @@ def _sort_key(line: str) -> str:
     return line[:29]
 
 
-def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow: bool) -> ExitStatus:
+def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow: bool,
+         escape: bool = True) -> ExitStatus:
+    emit = LinePrinter(out, escape)
     pairs = [(sel.container, p) for sel in fleet.select(targets) for p in sel.profiles]
     # With several endpoints, prefixes say where: ENDPOINT/CONTAINER:PROFILE.
     names = {(c.key, p): (f"{c.endpoint}/" if out.several_endpoints else "") + f"{c.name}:{p}" for c, p in pairs}
@@ -37,7 +64,7 @@ def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow
     prefixes = {key: Text(name.ljust(width) + " | ", style=PREFIX_COLOURS[i % len(PREFIX_COLOURS)])
                 for i, (key, name) in enumerate(names.items())}
     if follow:
-        return _follow(out, fleet, pairs, prefixes, lines)
+        return _follow(out, fleet, pairs, prefixes, lines, emit)
 
     def fetch(pair):
         c, p = pair
@@ -49,13 +76,14 @@ def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow
         if not o.ok:
             out.warn(f"{c.name}:{p}: {describe(o.error)}")
             continue
-        merged += [(_sort_key(l), prefixes[(c.key, p)], l) for l in text.splitlines()[1:]]
+        # Only "\n" ends a line (splitlines would also split at \x1c, \x85, \u2028 ...).
+        merged += [(_sort_key(l), prefixes[(c.key, p)], l) for l in text.rstrip("\n").split("\n")[1:]]
     for _, prefix, line in sorted(merged, key=lambda t: t[0]) if len(pairs) > 1 else merged:
-        out.print(prefix + Text(line))
+        emit(prefix, line)
     return ExitStatus.OK
 
 
-def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int) -> ExitStatus:
+def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int, emit: LinePrinter) -> ExitStatus:
     """Stream every target until Ctrl-C; `tail -F` keeps following across s6-log rotation."""
     lines_q: queue.Queue = queue.Queue()
     pids: dict = {}
@@ -69,7 +97,7 @@ def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int) -> ExitStatu
                 buffer += chunk
                 *complete, buffer = buffer.split(b"\n")
                 for raw in complete:
-                    text = raw.decode("utf-8", "replace")
+                    text = raw.decode("utf-8", "surrogateescape")
                     if (c.key, p) not in pids and text.startswith("{"):
                         pids[(c.key, p)] = (c, str(json.loads(text).get("pid")))
                         continue
@@ -88,7 +116,7 @@ def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int) -> ExitStatu
                 ended += 1
                 out.warn(text)
             else:
-                out.print(prefix + Text(text))
+                emit(prefix, text)
         return ExitStatus.FAILED
     except KeyboardInterrupt:
         for c, pid in pids.values():

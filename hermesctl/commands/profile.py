@@ -6,14 +6,16 @@ from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
 from hermesctl import agent
 from hermesctl.lifecycle import SLOTS_TOOL, run_locked  # noqa: F401 - SLOTS_TOOL: apply uses it
-from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
+from hermesctl.names import DEFAULT_PROFILE, is_profile_name, normalize_profile, require_creatable
 from hermesctl.output import Output
 from hermesctl.parallel import fan_out
 from hermesctl.targets import Target
 
 def list_profiles(fleet: Fleet, container: HermesContainer) -> list[dict]:
-    """Profile directories (name, has_soul, registered, readable), from the agent's `profiles`."""
-    return fleet.ask(container, "profiles")["profiles"]
+    """Profile directories (name, has_soul, registered, readable), from the agent's `profiles`;
+    a directory whose name is not a profile name is none (`doctor` reports it)."""
+    return [p for p in fleet.ask(container, "profiles")["profiles"]
+            if isinstance(p, dict) and is_profile_name(p.get("name"))]
 
 
 def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitStatus:

@@ -2,10 +2,12 @@
 keeps the fleet's state current (serve.refresher), and serves it (serve.server) on a TCP
 listener and a private unix socket; lifecycle buttons run the CLI's own lifecycle code."""
 import ipaddress
+import re
 import sys
 import threading
 from dataclasses import asdict
 from typing import Callable
+from urllib.parse import quote
 
 from hermesctl.errors import UsageError
 from hermesctl.exit_codes import ExitStatus
@@ -19,6 +21,7 @@ from hermesctl.serve.state import FleetState
 from hermesctl.targets import is_glob, parse_target
 
 DEFAULT_LISTEN = "127.0.0.1:9477"
+HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -65,9 +68,22 @@ def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
     return act, log_tail
 
 
+def parse_allowed_hosts(names: list[str]) -> frozenset[str]:
+    """--allow-host names: DNS names (what a Host header may carry besides IP literals)."""
+    allowed = {"localhost"}
+    for name in names:
+        lowered = name.lower()
+        if not HOST_NAME.fullmatch(lowered) or len(lowered) > 253:
+            raise UsageError(f"--allow-host {ascii(name)}: expected a DNS name such as hermesctl-serve or ops.example.com")
+        allowed.add(lowered)
+    return frozenset(allowed)
+
+
 def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: str,
-          token_file: str | None, socket_path: str | None, interval: float) -> ExitStatus:
+          token_file: str | None, socket_path: str | None, interval: float,
+          allow_hosts: list[str] = ()) -> ExitStatus:
     host, port = parse_listen(listen)
+    allowed_hosts = parse_allowed_hosts(list(allow_hosts))
     if not _is_loopback(host) and not token_file:
         raise UsageError(f"refusing to listen on {host} without --token-file: "
                          "a non-loopback listener needs a token you chose")
@@ -82,7 +98,7 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
     refresher = Refresher(make_fleet(), state, interval=interval, make_fleet=make_fleet)
     act, log_tail = _actions(make_fleet, refresher)
     app = App(state=state, token=token, scope=scope, act=act, log_tail=log_tail,
-              listen=f"{host}:{port}", socket_path=socket_path)
+              listen=f"{host}:{port}", socket_path=socket_path, allowed_hosts=allowed_hosts)
     try:
         servers = make_servers(app, host, port, socket_path)
     except OSError as exc:
@@ -94,7 +110,8 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
     url = f"http://{host if ':' not in host else f'[{host}]'}:{bound[1]}/"
     out.line(f"hermesctl serve: {url} (metrics at {url}metrics), socket {socket_path}")
     if not token_file:
-        out.line(f"token (shown once): {token}  ->  {url}?token={token}")
+        # After '#': the browser never sends it anywhere; the page keeps it in its own tab.
+        out.line(f"token (shown once): {token}  ->  {url}#token={quote(token, safe='')}")
     sys.stdout.flush()
     try:
         threading.Event().wait()

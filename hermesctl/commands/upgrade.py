@@ -30,6 +30,7 @@ from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
 from hermesctl.output import Output
 from hermesctl.targets import Target
+from hermesctl.terminal import safe
 
 OLD_SUFFIX = "-pre-upgrade"
 STOP_TIMEOUT = 15
@@ -176,7 +177,7 @@ class Upgrade:
         """Progress: plain lines (stderr under --json, so stdout stays one document)."""
         stamp = time.strftime("%H:%M:%S")
         if self.out.json:
-            self.out.err.print(f"{stamp} {text}", markup=False, highlight=False)
+            self.out.err.print(f"{stamp} {safe(text)}", markup=False, highlight=False)
         else:
             self.out.line(f"{stamp} {text}")
 

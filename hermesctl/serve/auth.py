@@ -1,12 +1,23 @@
-"""Who may act: a request carrying the server's token, as a bearer header (scripts) or as the
-cookie the page sets after `/?token=…` (browsers). A cookie-borne request that changes state must
-also come from the page itself (same origin), so another site cannot ride the cookie."""
+"""Who may ask what of `hermesctl serve`.
+
+The credential is the server's token, sent as `Authorization: Bearer TOKEN`, never as a cookie:
+browsers send a host's cookies to every port of that host, so a cookie set by this server would
+also reach whatever a container (or another local user) serves on another port of 127.0.0.1. The
+page keeps the token in its own tab's sessionStorage, which is scoped to scheme, host *and* port,
+and attaches the header itself; a request from any other origin cannot attach it (a custom
+header needs a CORS preflight, which this server never grants).
+
+Every request is also checked for its Host: a DNS-rebinding page (evil.example resolving to
+127.0.0.1) sends `Host: evil.example`, which names nothing this server serves. IP literals and
+`localhost` cannot be rebound; other names must be given with --allow-host.
+"""
 import hmac
+import ipaddress
 import secrets
-from http.cookies import SimpleCookie
 from pathlib import Path
 
-COOKIE = "hermesctl_token"
+# The page keeps the token under this sessionStorage key (see page.py).
+SESSION_KEY = "hermesctl-token"
 
 
 def new_token() -> str:
@@ -15,12 +26,13 @@ def new_token() -> str:
 
 def read_token_file(path: str) -> str:
     token = Path(path).read_text(encoding="utf-8").strip()
-    if len(token) < 16 or any(c.isspace() for c in token):
-        raise ValueError(f"{path}: the token must be one word of at least 16 characters")
+    # It travels in an HTTP header (Authorization: Bearer): printable ASCII, no spaces.
+    if len(token) < 16 or not all("!" <= c <= "~" for c in token):
+        raise ValueError(f"{path}: the token must be one word of at least 16 printable ASCII characters")
     return token
 
 
-def _matches(candidate: str | None, token: str) -> bool:
+def matches(candidate: str | None, token: str) -> bool:
     return bool(candidate) and hmac.compare_digest(candidate.encode(), token.encode())
 
 
@@ -29,36 +41,48 @@ def bearer(headers) -> str | None:
     return value[7:].strip() if value.startswith("Bearer ") else None
 
 
-def cookie(headers) -> str | None:
-    jar = SimpleCookie()
+def has_token(headers, token: str) -> bool:
+    return matches(bearer(headers), token)
+
+
+def host_name(host_header: str) -> str | None:
+    """The name part of a Host header (`name`, `name:port`, `[v6]:port`); None if malformed."""
+    host = host_header.strip()
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0 or (host[end + 1:] and not _is_port(host[end + 1:])):
+            return None
+        return host[1:end]
+    name, sep, port = host.rpartition(":")
+    if not sep:
+        return host or None
+    return name if name and _is_port(":" + port) else None
+
+
+def _is_port(text: str) -> bool:
+    return text.startswith(":") and text[1:].isdigit() and len(text) <= 6
+
+
+def host_allowed(headers, allowed_names: frozenset[str]) -> bool:
+    """Does the request name this server (an IP literal, localhost, or an --allow-host name)?"""
+    name = host_name(headers.get("Host", ""))
+    if name is None:
+        return False
     try:
-        jar.load(headers.get("Cookie", ""))
-    except Exception:  # noqa: BLE001 - a malformed cookie header is simply no token
-        return None
-    return jar[COOKIE].value if COOKIE in jar else None
-
-
-def can_read_as_actor(headers, token: str) -> bool:
-    """Does this request carry the token at all (to show the page's buttons)?"""
-    return _matches(bearer(headers), token) or _matches(cookie(headers), token)
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name.lower() in allowed_names
 
 
 def can_act(headers, token: str) -> bool:
-    """May this request change state? Bearer: yes (browsers cannot attach it cross-site).
-    Cookie: only from the page's own origin."""
-    if _matches(bearer(headers), token):
-        return True
-    if not _matches(cookie(headers), token):
+    """May this request change state? The token, and, when a browser says where the request
+    comes from, the page's own origin."""
+    if not has_token(headers, token):
         return False
     host = headers.get("Host", "")
     origin = headers.get("Origin")
     fetch_site = headers.get("Sec-Fetch-Site")
     if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
         return False
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        return False
-    return origin is not None or fetch_site is not None
-
-
-def set_cookie_header(token: str) -> str:
-    return f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+    return fetch_site is None or fetch_site in ("same-origin", "none")

@@ -2,7 +2,7 @@
 scrape reads the state the refresher keeps; it never reaches a container."""
 import time
 
-from prometheus_client.core import CollectorRegistry, GaugeMetricFamily
+from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 
 from hermesctl.serve.state import FleetState
@@ -23,12 +23,15 @@ class FleetCollector:
             "wanted": ("hermes_gateway_wanted_up", "1 when s6 is asked to keep the gateway up"),
             "desired": ("hermes_gateway_desired_running", "1 when desired_state (gateway_state.json) is running"),
             "uptime": ("hermes_gateway_uptime_seconds", "seconds since the gateway process started"),
-            "restarts": ("hermes_gateway_restarts_seen_total", "new gateway pids this server has seen"),
             "deaths": ("hermes_gateway_deaths_recent", "unplanned deaths in the last 60 s"),
             "crash": ("hermes_gateway_crash_looping", "1 when the gateway is crash-looping"),
             "parked": ("hermes_gateway_parked", "1 when s6 parked the gateway (fatal configuration)"),
         }
         families = {k: GaugeMetricFamily(n, h, labels=GATEWAY_LABELS) for k, (n, h) in gauges.items()}
+        # Only ever grows while this server runs (a restart of serve starts it again at 0, which
+        # Prometheus' rate() reads as a counter reset): a counter, exposed as ..._total.
+        families["restarts"] = CounterMetricFamily("hermes_gateway_restarts_seen",
+                                                   "new gateway pids this server has seen", labels=GATEWAY_LABELS)
         state_family = GaugeMetricFamily("hermes_gateway_state", "1 for the gateway_state the gateway recorded",
                                          labels=GATEWAY_LABELS + ["state"])
         platform_family = GaugeMetricFamily("hermes_gateway_platform_connected",

@@ -1,6 +1,11 @@
 """The fleet page: the `hermesctl ps` table, live over server-sent events, filterable by a target
-glob, with recent changes beside it and a gateway's log tail on click. Buttons exist only when
-the server says this request carries its token (CAN_ACT); the server enforces it anyway."""
+glob, with recent changes beside it and a gateway's log tail on click.
+
+The page itself is static and holds nothing secret. It takes the token from its address's
+fragment (`/#token=…`, which the browser never sends), keeps it in sessionStorage (this tab, this
+origin: scheme, host and port) and sends it as an Authorization header on each request, so no
+cookie exists that the browser could hand to another port of the same host. The server checks
+the token on every request anyway."""
 
 PAGE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -34,11 +39,32 @@ PAGE = r"""<!doctype html>
  <div><h2 style="font-size:1em;margin-top:0">Recent changes</h2><div id="events"></div></div>
 </div>
 <script>
-const CAN_ACT = __CAN_ACT__;
+const TOKEN = (() => {
+  const m = location.hash.match(/^#token=([^&#]+)$/);
+  let token = null;
+  try { token = m && decodeURIComponent(m[1]); } catch (e) { /* malformed: ignored */ }
+  if (token) {
+    sessionStorage.setItem("__SESSION_KEY__", token);
+    history.replaceState(null, "", location.pathname + location.search);  // out of the address bar
+  }
+  return sessionStorage.getItem("__SESSION_KEY__");
+})();
+// The address pasted into a tab already on this page only changes its fragment: start over.
+window.addEventListener("hashchange", () => { if (location.hash.startsWith("#token=")) location.reload(); });
+let CAN_ACT = false;
 let rows = [], events = [];
 const $ = (s) => document.querySelector(s);
-$("#mode").textContent = CAN_ACT ? "" : "read-only (open the page with ?token=… to act)";
-$("#actions-head").textContent = CAN_ACT ? "ACTIONS" : "";
+function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {}, TOKEN ? {"Authorization": "Bearer " + TOKEN} : {});
+  return fetch(path, Object.assign({}, options, {headers, credentials: "omit", cache: "no-store"}));
+}
+function setMode(ok) {
+  CAN_ACT = ok;
+  $("#mode").textContent = ok ? "" : (TOKEN ? "the token was refused: open the address `hermesctl serve` printed"
+                                            : "open the address `hermesctl serve` printed (…/#token=…)");
+  $("#actions-head").textContent = ok ? "ACTIONS" : "";
+}
+setMode(false);
 
 function globToRegExp(glob) {
   return new RegExp("^" + glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$");
@@ -90,7 +116,7 @@ function render() {
 async function act(verb, target, button) {
   button.disabled = true;
   try {
-    const res = await fetch("/api/gateway/" + verb, {method: "POST", credentials: "same-origin",
+    const res = await api("/api/gateway/" + verb, {method: "POST",
       headers: {"Content-Type": "application/json"}, body: JSON.stringify({target})});
     const doc = await res.json();
     $("#status").textContent = res.ok ? verb + " " + target + ": " + doc.results.map(x => x.message).join(", ")
@@ -99,26 +125,56 @@ async function act(verb, target, button) {
 }
 async function showLog(target) {
   $("#log-target").textContent = target;
-  const res = await fetch("/api/logs?target=" + encodeURIComponent(target) + "&n=100");
+  const res = await api("/api/logs?target=" + encodeURIComponent(target) + "&n=100");
   const doc = await res.json();
   $("#log").textContent = res.ok ? (doc.lines.join("\n") || "(empty)") : (doc.error || res.status);
 }
 $("#filter").oninput = render;
-function connect() {
-  const source = new EventSource("/api/events");
-  source.addEventListener("state", (m) => {
-    const doc = JSON.parse(m.data);
-    rows = doc.gateways; events = doc.events;
-    $("#status").textContent = "live · " + rows.filter(r => r.profile).length + " gateways · v" + doc.version;
-    document.body.dataset.version = doc.version;
-    render();
-  });
-  source.onerror = () => { $("#status").textContent = "reconnecting…"; };
+function onState(doc) {
+  rows = doc.gateways; events = doc.events;
+  $("#status").textContent = "live · " + rows.filter(r => r.profile).length + " gateways · v" + doc.version;
+  document.body.dataset.version = doc.version;
+  render();
+}
+function onBlock(block) {  // one server-sent event: "event: NAME" and "data: …" lines
+  let name = "message", data = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event: ")) name = line.slice(7);
+    else if (line.startsWith("data: ")) data.push(line.slice(6));
+  }
+  if (name === "state") onState(JSON.parse(data.join("\n")));
+}
+// EventSource cannot send a header: read the stream with fetch instead.
+async function connect() {
+  if (!TOKEN) { $("#status").textContent = "no token"; return; }
+  for (;;) {
+    try {
+      const res = await api("/api/events");
+      if (res.status === 401 || res.status === 403) { setMode(false); $("#status").textContent = "refused"; return; }
+      if (res.ok) {
+        setMode(true);
+        const reader = res.body.getReader(), decoder = new TextDecoder();
+        let buffer = "";
+        for (;;) {
+          const {value, done} = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, {stream: true});
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) { onBlock(buffer.slice(0, end)); buffer = buffer.slice(end + 2); }
+        }
+      } else {
+        $("#status").textContent = res.status === 503 ? "starting…" : "error " + res.status;
+      }
+    } catch (e) { /* dropped: reconnect */ }
+    if ($("#status").textContent.startsWith("live")) $("#status").textContent = "reconnecting…";
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 connect();
 </script></body></html>
 """
 
 
-def page(can_act: bool) -> bytes:
-    return PAGE.replace("__CAN_ACT__", "true" if can_act else "false").encode()
+def page() -> bytes:
+    from hermesctl.serve.auth import SESSION_KEY
+    return PAGE.replace("__SESSION_KEY__", SESSION_KEY).encode()

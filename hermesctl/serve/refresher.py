@@ -30,8 +30,12 @@ class Refresher:
         """Changes arrive by themselves; nothing to trigger."""
 
     def _run(self) -> None:
+        # LiveFleet.start returns once every endpoint was listed and every running container's
+        # first snapshot is in (or its exec deadline passed: then it is reported as such).
         self.live.start()
+        self._publish_endpoints(self.fleet)
         self._publish()
+        self.state.ready.set()
         while not self._stop.is_set():
             try:
                 self.live.events.get(timeout=self.interval)
@@ -61,7 +65,10 @@ class Refresher:
             fleet = self._make_fleet() if self._make_fleet else None
             if fleet is not None:
                 fleet.containers()
-                down = {u.endpoint for u in fleet.unreachable if u.container is None}
-                for endpoint in fleet.endpoints:
-                    self.state.set_endpoint(endpoint.name, endpoint.name not in down)
+                self._publish_endpoints(fleet)
             self._stop.wait(max(self.interval, 1.0))
+
+    def _publish_endpoints(self, fleet: Fleet) -> None:
+        down = {u.endpoint for u in fleet.unreachable if u.container is None}
+        for endpoint in fleet.endpoints:
+            self.state.set_endpoint(endpoint.name, endpoint.name not in down)

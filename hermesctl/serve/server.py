@@ -1,13 +1,19 @@
 """The HTTP side of `hermesctl serve`: one handler class, served on a TCP listener and on a unix
 socket (mode 0600) that the CLI asks before exec'ing into containers.
 
-  GET  /                 the fleet page (buttons only for a request with the token)
+  GET  /                 the fleet page (static: it holds no data and no token)
   GET  /metrics          Prometheus exposition
   GET  /api/ps           the ps document (as `hermesctl ps --json`), with where and how fresh
   GET  /api/events       server-sent events: the state on every change
   GET  /api/logs         ?target=C:P&n=N: a gateway's log tail
   GET  /api/info         what this server watches (its endpoint options)
   POST /api/gateway/VERB {"target": "C:P"}: start|stop|restart, through the CLI's lifecycle code
+
+Who may ask (serve.auth): every request must name this server in its Host header (DNS
+rebinding). On TCP, which every local user and possibly other machines reach, everything but the
+static page needs the token; the unix socket (0600, the operator's only) answers reads without
+it. /metrics, /api/ps and /api/events answer 503 until the first look at every endpoint is in: an
+empty fleet before it would read as every gateway gone.
 """
 import json
 import os
@@ -18,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from hermesctl.serve import auth, metrics
 from hermesctl.serve.page import page
@@ -37,11 +43,26 @@ class App:
     log_tail: Callable[[str, int], list[str]]   # (target, lines) -> lines
     listen: str = ""
     socket_path: str = ""
+    allowed_hosts: frozenset = frozenset({"localhost"})
     stopping: threading.Event = field(default_factory=threading.Event)
+
+
+# Sent with every answer: the page loads nothing from elsewhere, is never framed, never
+# sends a Referer.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                               "img-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+# Paths that read the fleet's state: 503 until it is complete.
+NEEDS_READY = ("/metrics", "/api/ps", "/api/events")
 
 
 class Handler(BaseHTTPRequestHandler):
     app: App = None  # set on the subclass made per server
+    reads_need_token = True  # False only on the unix socket, which is the operator's alone
     protocol_version = "HTTP/1.1"
     server_version = "hermesctl-serve"
 
@@ -55,13 +76,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
-        for k, v in (headers or {}).items():
+        for k, v in {**SECURITY_HEADERS, **(headers or {})}.items():
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, doc: dict) -> None:
-        self._send(status, json.dumps(doc, default=str).encode(), "application/json")
+    def _json(self, status: int, doc: dict, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(doc, default=str).encode(), "application/json", headers)
 
     def _ps_document(self) -> dict:
         snap = self.app.state.snapshot()
@@ -73,20 +94,43 @@ class Handler(BaseHTTPRequestHandler):
                            "age_s": round(max(0.0, time.time() - snap.updated_at), 3) if snap.updated_at else None},
                 "version": snap.version, "scope": self.app.scope}
 
+    def _admitted(self) -> bool:
+        """The checks every request passes first; answers the refusal itself."""
+        if not auth.host_allowed(self.headers, self.app.allowed_hosts):
+            self._json(403, {"error": "this server does not serve that host name (Host header); "
+                                      "add it with --allow-host if it is yours"})
+            return False
+        return True
+
+    def _may_read(self) -> bool:
+        if self.reads_need_token and not auth.has_token(self.headers, self.app.token):
+            self._json(401, {"error": "this needs the server's token (Authorization: Bearer TOKEN)"},
+                       {"WWW-Authenticate": 'Bearer realm="hermesctl"'})
+            return False
+        return True
+
     # --- GET -----------------------------------------------------------------------------
     def do_GET(self):  # noqa: N802 - http.server's naming
+        if not self._admitted():
+            return
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         if url.path == "/":
             token = (query.get("token") or [None])[0]
             if token is not None:
-                if auth._matches(token, self.app.token):
-                    # Keep the token out of the address bar and history: cookie, then redirect.
-                    self._send(303, b"", "text/plain", {"Location": "/", "Set-Cookie": auth.set_cookie_header(token)})
+                # The old address form: the token belongs after '#', which never leaves the browser.
+                if auth.matches(token, self.app.token):
+                    self._send(303, b"", "text/plain", {"Location": "/#token=" + quote(token, safe="")})
                 else:
                     self._send(403, b"wrong token\n", "text/plain")
                 return
-            self._send(200, page(auth.can_read_as_actor(self.headers, self.app.token)), "text/html; charset=utf-8")
+            self._send(200, page(), "text/html; charset=utf-8")
+            return
+        if not self._may_read():
+            return
+        if url.path in NEEDS_READY and not self.app.state.ready.is_set():
+            self._json(503, {"error": "starting: the first look at every endpoint is not in yet"},
+                       {"Retry-After": "1"})
         elif url.path == "/metrics":
             self._send(200, metrics.render(self.app.state), "text/plain; version=0.0.4; charset=utf-8")
         elif url.path == "/api/ps":
@@ -136,13 +180,16 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- POST ----------------------------------------------------------------------------
     def do_POST(self):  # noqa: N802
+        if not self._admitted():
+            return
         url = urlsplit(self.path)
         parts = url.path.strip("/").split("/")
         if len(parts) != 3 or parts[:2] != ["api", "gateway"] or parts[2] not in ("start", "stop", "restart"):
             self._json(404, {"error": f"no such action {url.path}"})
             return
         if not auth.can_act(self.headers, self.app.token):
-            self._json(403, {"error": "this request may not act: it needs the server's token, from this page"})
+            self._json(403, {"error": "this request may not act: it needs the server's token "
+                                      "(Authorization: Bearer), from this server's own page"})
             return
         try:
             length = int(self.headers.get("Content-Length", "0"))
@@ -174,6 +221,7 @@ class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
 
 def make_servers(app: App, host: str, port: int, socket_path: str | None):
     handler = type("BoundHandler", (Handler,), {"app": app})
+    local_handler = type("LocalHandler", (Handler,), {"app": app, "reads_need_token": False})
     ThreadingHTTPServer.daemon_threads = True
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     tcp = type("TCP", (ThreadingHTTPServer,), {"address_family": family})((host, port), handler)
@@ -183,7 +231,7 @@ def make_servers(app: App, host: str, port: int, socket_path: str | None):
             os.unlink(socket_path)  # a previous server's, left behind
         old = os.umask(0o177)
         try:
-            unix = _UnixHTTPServer(socket_path, handler)
+            unix = _UnixHTTPServer(socket_path, local_handler)
         finally:
             os.umask(old)
         os.chmod(socket_path, 0o600)

@@ -42,6 +42,9 @@ class FleetState:
     version: int = 0
     updated_at: float = 0.0
     _lock: threading.Condition = field(default_factory=threading.Condition)
+    # Set once the first look at every endpoint and every container is in: before it, the
+    # state would read as an empty fleet (a scrape would record every gateway as gone).
+    ready: threading.Event = field(default_factory=threading.Event)
 
     def set_endpoint(self, name: str, reachable: bool) -> None:
         with self._lock:

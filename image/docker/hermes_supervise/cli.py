@@ -5,6 +5,7 @@ import os
 import sys
 
 from .names import require_valid_profile
+from . import secretenv
 from .envfile import read_env, set_env
 from .paths import DEFAULT_PROFILE, all_profiles, profile_dir
 from .reconcile import reconcile
@@ -45,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                              "HERMESCTL_ENV_<KEY> in the environment (never argv)")
     put_env.add_argument("profile")
     put_env.add_argument("keys", nargs="+")
+    secrets = sub.add_parser("load-secrets", help="write swarm secrets (/run/secrets/hermes-env.P.KEY) "
+                             "into the profiles' .env; prints outcomes per key as JSON, never a value")
+    secrets.add_argument("profiles", nargs="*", help="only these profiles (default: every one)")
+    secrets.add_argument("--check", action="store_true", help="compare only, write nothing")
     desire = sub.add_parser(
         "desire", help="record desired_state (and, for stopped, the planned-stop marker)")
     desire.add_argument("state", choices=["running", "stopped"])
@@ -99,6 +104,9 @@ def dispatch(argv: list[str]) -> int:
                 raise Failure("usage", f"no value for {', '.join(missing)} (HERMESCTL_ENV_<KEY>)", 2)
             values = {k: os.environ[f"HERMESCTL_ENV_{k}"] for k in args.keys}
             print(json.dumps({"changed": set_env(directory / ".env", values)}))
+        elif args.command == "load-secrets":
+            wanted = [require_valid_profile(p) for p in args.profiles] or None
+            print(json.dumps(secretenv.load(wanted, check=args.check)))
         elif args.command == "operate":
             print(operate_json(args.verb, args.profiles, timeout_s=args.timeout, settle_s=args.settle,
                                lock_wait_s=args.lock_wait))

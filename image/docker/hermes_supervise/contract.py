@@ -82,3 +82,11 @@ AGENT_SOCKET = "/run/service/.hermes-ctl-agent.sock"
 # The fast path: connect (s6-ipcclient), then copy the answer to stdout (s6-ioconnect): two C
 # programs, one exec'ing the other, about 3 ms of CPU against about 25 ms for a Python start.
 FAST_STATUS_ARGV = ("/command/s6-ipcclient", AGENT_SOCKET, "/command/s6-ioconnect")
+
+# Fleet-file secrets. On a swarm, `{from_secret: NAME}` for profile P's KEY is attached as the
+# file SECRET_DIR/SECRET_ENV_PREFIX + "P.KEY" (hermes', 0400); the image writes it into P's .env
+# at boot (cont-init 01-secret-env) and on `hermes-slots load-secrets`. ENV_HMAC_KEY (root's,
+# 0600, made at first boot) keys the hashes `hermesctl diff` shows instead of referenced values.
+SECRET_DIR = "/run/secrets"
+SECRET_ENV_PREFIX = "hermes-env."
+ENV_HMAC_KEY = "/var/lib/hermesctl/env-hmac.key"

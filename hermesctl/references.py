@@ -1,0 +1,114 @@
+"""Fleet-file values that are references, not literals, so the file can live in git:
+
+    env:
+      OPENROUTER_API_KEY: {from_env: OPENROUTER_API_KEY}   # the operator's environment
+      TELEGRAM_BOT_TOKEN: {from_file: secrets/telegram}    # a file, relative to the fleet file
+      DISCORD_BOT_TOKEN: {from_secret: discord-token-v2}   # --swarm: a Docker Swarm secret
+
+A file's value is its whole content without one final newline; it must be one line, and the
+file must be readable by its owner only (mode 0600 or 0400), as ssh demands of private keys.
+A swarm secret is never read here: apply attaches it to the service and the image writes it
+into .env inside the container. What is shown instead of a value: `hmac()`, a keyed hash.
+"""
+import hmac
+import os
+import stat
+from dataclasses import dataclass, field, replace
+
+from hermesctl.errors import UsageError
+
+MAX_VALUE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Reference:
+    source: str   # env, file or secret
+    name: str     # variable name, path as written, or secret name
+    line: int     # where the fleet file names it
+    value: str | None = field(default=None, repr=False, compare=False)  # env and file, once resolved
+
+    def describe(self) -> str:
+        return f"from_{self.source}:{self.name}"
+
+
+def _fail(path: str, ref: Reference, key: str, why: str):
+    raise UsageError(f"{path}:{ref.line}: env {key}: {why}")
+
+
+def read_file_value(path: str) -> str:
+    """The one-line value of a private file; ValueError saying why not (never the content)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ValueError("no such file") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_mode & 0o077:
+            raise ValueError(f"mode {stat.S_IMODE(st.st_mode):04o} lets group or others read or write it; "
+                             "chmod 600 it")
+        data = b""
+        while len(data) <= MAX_VALUE + 2:
+            chunk = os.read(fd, MAX_VALUE + 3 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if "\n" in text or "\r" in text:
+        raise ValueError("holds more than one line (a value is the file's one line)")
+    return text
+
+
+def resolve(spec):
+    """The fleet spec with every from_env and from_file value read, or UsageError (exit 2) naming
+    the key and the fleet file's line: called before any container is asked or changed."""
+    from hermesctl.fleetfile import value_problem
+    base = os.path.dirname(os.path.abspath(spec.path))
+    containers = []
+    for c in spec.containers:
+        profiles = []
+        for p in c.profiles:
+            env = dict(p.env)
+            for key, ref in p.env.items():
+                if not isinstance(ref, Reference) or ref.source == "secret" or ref.value is not None:
+                    continue
+                if ref.source == "env":
+                    value = os.environ.get(ref.name)
+                    if value is None:
+                        _fail(spec.path, ref, key, f"{ref.name} is not set in the environment")
+                else:
+                    try:
+                        value = read_file_value(os.path.join(base, ref.name))
+                    except ValueError as exc:
+                        _fail(spec.path, ref, key, f"from_file {ref.name!r}: {exc}")
+                if value == "":
+                    _fail(spec.path, ref, key, f"{ref.describe()} is empty")
+                why = value_problem(value)
+                if why:
+                    _fail(spec.path, ref, key, f"{ref.describe()}: {why}")
+                env[key] = replace(ref, value=value)
+            profiles.append(replace(p, env=env))
+        containers.append(replace(c, profiles=tuple(profiles)))
+    return replace(spec, containers=tuple(containers))
+
+
+def secret_references(spec) -> list[tuple[str, str, str, Reference]]:
+    """(container, profile, KEY, reference) for every from_secret in the file."""
+    return [(c.name, p.name, key, ref) for c in spec.containers for p in c.profiles
+            for key, ref in p.env.items() if isinstance(ref, Reference) and ref.source == "secret"]
+
+
+def hmac_of(key: bytes, value: str) -> str:
+    """What diff and apply show for a referenced value: HMAC-SHA256 under the container's own
+    key, 12 hex digits. Enough to see that a value changed (or is the one a file holds, for
+    whoever holds the key) while the output, in CI logs say, gives nothing to guess against."""
+    return hmac.new(key, value.encode("utf-8"), "sha256").hexdigest()[:12]

@@ -1,0 +1,65 @@
+"""Ctrl-C at any moment of a command's life, Python's own start-up included, exits 130 without a
+traceback: the `hermesctl` command as pip installs it (bin/hermesctl, a launcher that starts
+Python with SIGINT blocked, and bin/hermesctl-start, whose `#!python` line pip rewrites to the
+interpreter's path)."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT, svstat, wait_for
+
+MOMENTS = [i * 0.04 for i in range(50)]  # 0 to 1.96 s, evenly: the same moments on every run
+
+
+def _installed(tmp_path) -> str:
+    """bin/ as pip lays it out: the launcher as it is, hermesctl-start's `#!python` rewritten."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy(ROOT / "bin" / "hermesctl", bin_dir / "hermesctl")
+    start = (ROOT / "bin" / "hermesctl-start").read_text().splitlines(keepends=True)
+    assert start[0].strip() == "#!python"
+    (bin_dir / "hermesctl-start").write_text(f"#!{sys.executable}\n" + "".join(start[1:]))
+    for name in ("hermesctl", "hermesctl-start"):
+        os.chmod(bin_dir / name, 0o755)
+    return str(bin_dir / "hermesctl")
+
+
+def test_ctrl_c_at_fifty_moments_of_the_first_two_seconds_exits_130_without_a_traceback(containers, tmp_path):
+    c = containers.start("intr", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
+    wait_for(lambda: svstat(c, "default")["up"], what="default gateway up")
+    command = _installed(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # `events` runs until Ctrl-C: every moment finds it at work (start-up, imports, listing the
+    # containers, opening the stream, streaming).
+    outcomes = []
+    for after in MOMENTS:
+        proc = subprocess.Popen([command, "events", c.name], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        time.sleep(after)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=10)
+        finally:
+            proc.kill()
+        took = time.monotonic() - sent
+        outcomes.append((after, proc.returncode))
+        assert b"Traceback" not in err and b"Fatal" not in err and b"Error" not in err, (after, err)
+        # 130 from hermesctl; or, before any code ran at all (the shell or env not yet exec'd
+        # into Python), SIGINT's default action, silent, which a shell reports as 130 too.
+        assert proc.returncode == 130 or (proc.returncode == -signal.SIGINT and not out and not err), \
+            (after, proc.returncode, out, err)
+        assert took < 2.0, (after, took)
+    assert sum(code == 130 for _, code in outcomes) >= 45, outcomes
+
+
+def test_the_launcher_passes_arguments_and_exit_codes_through(tmp_path):
+    command = _installed(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    version = subprocess.run([command, "--version"], env=env, capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("hermesctl "), version
+    bad = subprocess.run([command, "ps", "bad target with spaces"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad
