@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from hermesctl import __version__
+from hermesctl import __version__, cli_values
 from hermesctl.errors import HermesctlError, UsageError
 from hermesctl.exit_codes import ExitStatus
+from hermesctl.names import COMPOSE_PROJECT_NAME as COMPOSE_PROJECT
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.targets import parse_target, parse_targets
 
@@ -35,7 +36,7 @@ the rest is shown), 8 not a Hermes container, 9 container running (restore), 69 
 unreachable, 130 interrupted; `exec` passes the command's own exit code through.
 """
 
-COMPOSE_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")  # compose's own rule
+cli_values.install()  # str/int/float options converted without importing pydantic
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -181,7 +182,7 @@ def main_options(
     version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True,
                                  callback=_print_version),
 ):
-    from hermesctl.endpoints import check_context, check_endpoint
+    from hermesctl.endpoint_urls import check_context, check_endpoint
     for url in host:  # an empty or malformed endpoint is a usage error, never the local daemon
         check_endpoint(url)
     for name in context:

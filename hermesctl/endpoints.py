@@ -10,21 +10,19 @@ endpoint also knows the docker CLI flags that reach it (`--context NAME`, or `-H
 TLS flags), for `hermesctl exec` on a TTY.
 """
 import hashlib
-import ipaddress
 import json
 import os
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import docker
 import docker.errors
 import docker.tls
 from docker.utils import kwargs_from_env
 
+from hermesctl.endpoint_urls import CONTEXT_NAME, check_context, check_endpoint  # noqa: F401 - re-exported
 from hermesctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -33,13 +31,15 @@ if TYPE_CHECKING:
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Parallel execs share one HTTP connection pool per endpoint; size it for fleet-wide fan-out.
 POOL_SIZE = 64
+# Requests in flight per endpoint: execs (each one is a process dockerd, containerd and runc set
+# up) and openings of `watch` streams (held open afterwards without counting). Past a dozen or
+# so, more at once only queue inside dockerd on a small host, and with hundreds of containers
+# an unbounded fan-out would hand it hundreds at once; so a fleet-wide command goes in waves of
+# this many containers per endpoint (`gateway restart '*'` restarts 16 containers at a time).
+EXEC_CONCURRENCY = 16
 # Over ssh every connection is an ssh process, and sshd refuses more than 10 at once while they
 # authenticate (MaxStartups): at most this many requests in flight per ssh endpoint.
 SSH_CONCURRENCY = 4
-# The docker CLI's own rule for context names.
-CONTEXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
-_HOSTNAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})")
-_SSH_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -56,59 +56,8 @@ class Endpoint:
     name: str
     url: str
     daemon: "Daemon"  # hermesctl.backends.daemon: the endpoint's Docker API
-    in_flight: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(POOL_SIZE))
+    in_flight: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(EXEC_CONCURRENCY))
     cli_args: tuple[str, ...] = ()  # docker CLI global flags that reach this endpoint
-
-
-def check_endpoint(url: str) -> str:
-    """A Docker endpoint URL the SDK and the docker CLI read the same way, or a UsageError.
-    unix:///path, tcp://host:port (a port in 1..65535), ssh://[user@]host[:port]; nothing an
-    ssh client could take for an option (a host, user or port starting with '-')."""
-    what = f"invalid Docker endpoint {url[:100]!r}"
-    if not url:
-        raise UsageError("empty Docker endpoint URL (give unix://, tcp:// or ssh://, or leave the option out)")
-    if not url.isascii() or not url.isprintable() or len(url) > 1024:
-        raise UsageError(f"{what}: only printable ASCII")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        hostname = parts.hostname
-    except ValueError as exc:
-        raise UsageError(f"{what}: {exc}") from None
-    if parts.query or parts.fragment or parts.password is not None:
-        raise UsageError(f"{what}: no query, fragment or password allowed")
-    if parts.scheme == "unix":
-        if not (parts.path or hostname):
-            raise UsageError(f"{what}: unix:// needs a socket path")
-        return url
-    if parts.scheme not in ("tcp", "ssh", "http", "https"):
-        raise UsageError(f"{what}: the scheme must be unix://, tcp:// or ssh://")
-    if not hostname:
-        raise UsageError(f"{what}: no host")
-    if port is not None and not 1 <= port <= 65535:
-        raise UsageError(f"{what}: port out of range")
-    if parts.scheme != "ssh" and port is None:
-        raise UsageError(f"{what}: a port is required (tcp://HOST:2376)")
-    if parts.scheme == "ssh" and parts.path not in ("", "/"):
-        raise UsageError(f"{what}: no path allowed for ssh://")
-    if ":" in hostname:
-        try:
-            ipaddress.IPv6Address(hostname)
-        except ValueError:
-            raise UsageError(f"{what}: not an IPv6 address") from None
-    elif not _HOSTNAME.fullmatch(hostname):
-        raise UsageError(f"{what}: not a host name")
-    if parts.username is not None and not _SSH_USER.fullmatch(parts.username):
-        raise UsageError(f"{what}: not a user name")
-    return url
-
-
-def check_context(name: str) -> str:
-    if not name:
-        raise UsageError("empty Docker context name")
-    if not CONTEXT_NAME.fullmatch(name):
-        raise UsageError(f"invalid Docker context name {name[:100]!r}")
-    return name
 
 
 def _config_dir() -> Path:

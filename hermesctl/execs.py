@@ -40,8 +40,8 @@ class ExecResult:
 def _exec(endpoint: Endpoint, container: HermesContainer, argv: list[str], user: str,
           environment: dict | None) -> ExecResult:
     try:
-        with endpoint.in_flight:
-            code, out, err = endpoint.daemon.exec_run(container.id, argv, user=user, environment=environment)
+        # run() holds the endpoint's in_flight slot around this call.
+        code, out, err = endpoint.daemon.exec_run(container.id, argv, user=user, environment=environment)
     except NotFound as exc:
         raise NotFoundError(f"container {container.name} no longer exists") from exc
     except APIError as exc:
@@ -56,9 +56,13 @@ def _exec(endpoint: Endpoint, container: HermesContainer, argv: list[str], user:
 def run(endpoint: Endpoint, container: HermesContainer, argv: list[str], *,
         user: str = HERMES_USER, environment: dict | None = None,
         timeout: float | None = None) -> ExecResult:
-    """argv in the container; with `timeout` (seconds), ExecTimeoutError when it is not done by then."""
+    """argv in the container; with `timeout` (seconds), ExecTimeoutError when it is not done by then.
+
+    At most `endpoint.in_flight` execs run at once per endpoint (hermesctl.endpoints); the
+    deadline counts from the moment this one may start, not while it waits for its turn."""
     if timeout is None:
-        return _exec(endpoint, container, argv, user, environment)
+        with endpoint.in_flight:
+            return _exec(endpoint, container, argv, user, environment)
     wrapped = [TIMEOUT_PROGRAM, "-k", str(KILL_AFTER_S), f"{timeout:g}", *argv]
     outcome: dict = {}
     done = threading.Event()
@@ -69,10 +73,16 @@ def run(endpoint: Endpoint, container: HermesContainer, argv: list[str], *,
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             outcome["error"] = exc
         finally:
+            endpoint.in_flight.release()  # only once dockerd is done with it, late or not
             done.set()
 
+    endpoint.in_flight.acquire()
     # A daemon thread: if the read never returns, it must not keep the process alive.
-    threading.Thread(target=call, name=f"exec-{container.name}", daemon=True).start()
+    try:
+        threading.Thread(target=call, name=f"exec-{container.name}", daemon=True).start()
+    except BaseException:
+        endpoint.in_flight.release()
+        raise
     late = ExecTimeoutError(f"{container.name}: no answer within {timeout:g}s ({argv[0]})")
     if not done.wait(timeout + KILL_AFTER_S + HOST_GRACE_S):
         raise late

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from hermesctl.endpoints import check_context, check_endpoint
+from hermesctl.endpoint_urls import check_context, check_endpoint
 from hermesctl.errors import FleetFileError, InvalidNameError, UsageError
 from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
 from hermesctl.envvalues import DOTENV_VARIABLE, MAX_VALUE, control_characters, not_utf8, value_problem  # noqa: F401 - re-exported

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from hermesctl.contract import FATAL_CONFIG_EXIT
+from hermesctl.plain_table import platforms_summary  # noqa: F401 - re-exported
 
 CRASH_WINDOW_S = 60     # unplanned deaths counted over this window ...
 CRASH_DEATHS = 3        # ... this many or more, while barely up, is a crash loop
@@ -113,15 +114,6 @@ class GatewayState:
             platforms=platforms if isinstance(platforms, dict) else {},
             updated_at=None if updated is None else str(updated),
         )
-
-
-def platforms_summary(platforms: dict | None) -> str:
-    """`telegram:connected,discord:fatal` for tables."""
-    parts = []
-    for name, info in sorted((platforms or {}).items()):
-        state = info.get("state") if isinstance(info, dict) else None
-        parts.append(f"{name}:{state or '?'}")
-    return ",".join(parts)
 
 
 def _str_or_none(value: object) -> str | None:

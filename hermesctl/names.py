@@ -7,6 +7,7 @@ from hermesctl.errors import InvalidNameError
 PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 RESERVED_FOR_CREATION = frozenset({"hermes", "default", "test", "tmp", "root", "sudo"})
 DEFAULT_PROFILE = "default"
+COMPOSE_PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")  # compose's own rule (--project)
 
 
 def is_profile_name(name: object) -> bool:

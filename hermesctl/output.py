@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hermesctl.documents import SCHEMA_VERSION, document_text  # noqa: F401 - SCHEMA_VERSION re-exported
+from hermesctl.plain_table import Styled, duration, layout, state_cell  # noqa: F401 - duration re-exported
 from hermesctl.terminal import is_safe, safe
 
-SCHEMA_VERSION = 1
 # Colour rotation for per-target prefixes, as `docker compose logs` does.
 PREFIX_COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
                   "bright_green", "bright_magenta", "bright_blue")
@@ -34,9 +35,8 @@ class Output:
         """One JSON document per command: {"schema": "hermesctl.<kind>/v1", ..., "unreachable": [...]}.
         The kind is the command's name, words joined by '-' (ps, gateway-restart, profile-list).
         `unreachable` as already reported elsewhere (by a server), else this run's."""
-        doc = {"schema": f"hermesctl.{kind}/v{SCHEMA_VERSION}", **body,
-               "unreachable": unreachable if unreachable is not None else [asdict(u) for u in self.unreachable()]}
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+        sys.stdout.write(document_text(kind, body, unreachable if unreachable is not None
+                                       else [asdict(u) for u in self.unreachable()]))
         sys.stdout.flush()
 
     def json_line(self, doc: dict) -> None:
@@ -59,26 +59,10 @@ class Output:
 
     def text_table(self, columns: list[str], rows: list[list[object]]) -> "PlainTable":
         """The same table as `table` (columns two spaces apart, `-` for nothing), laid out here
-        as lines of styled segments: about twenty times cheaper to draw than a rich Table of
-        hundreds of rows, which is what `ps --watch` redraws on every change."""
-        every = ([[Text(c, style="bold") for c in columns]] if not self.no_headers else []) + \
-            [[_cell(c) if c is not None else None for c in row] for row in rows]
-        plain = [["-" if c is None else c.plain if isinstance(c, Text) else str(c) for c in row] for row in every]
-        widths = [max((len(r[i]) for r in plain if i < len(r)), default=0) for i in range(len(columns))]
-        lines = []
-        for row, texts in zip(every, plain):
-            parts, pending = [], ""
-            last = len(texts) - 1
-            for i, (cell, text) in enumerate(zip(row, texts)):
-                pad = "" if i == last else " " * (widths[i] - len(text) + 2)
-                if isinstance(cell, Text) and cell.style:
-                    parts += [(pending, None), (text, cell.style)]
-                    pending = pad
-                else:
-                    pending += text + pad
-            parts.append((pending.rstrip(), None))
-            lines.append(parts)
-        return PlainTable(lines)
+        as lines of styled segments (hermesctl.plain_table): about twenty times cheaper to draw
+        than a rich Table of hundreds of rows, which is what `ps --watch` redraws on every change."""
+        cells = [[None if c is None else Styled((t := _cell(c)).plain, t.style or None) for c in row] for row in rows]
+        return PlainTable(layout(columns, cells, headers=not self.no_headers))
 
     def print(self, renderable: object = "") -> None:
         self.console.print(renderable)
@@ -95,9 +79,12 @@ class Output:
 
 def _cell(cell: object) -> Text:
     """A table cell; what a container reported may hold escape sequences: shown escaped."""
+    if isinstance(cell, Styled):
+        cell = Text(cell.text, style=cell.style or "")
     if isinstance(cell, Text):
         return cell if is_safe(cell.plain) else Text(safe(cell.plain), style=cell.style)
     return Text("-" if cell is None else safe(str(cell)))
+
 
 
 class PlainTable:
@@ -116,22 +103,6 @@ class PlainTable:
             yield newline
 
 
-STATE_STYLES = {"up": "green", "down": "dim", "parked": "yellow", "crash-loop": "bold red",
-                "unsupervised": "red", "booting": "yellow", "exited": "red", "timeout:": "bold red",
-                "error:": "red", "orphaned": "bold red"}
-
-
 def state_text(state: str) -> Text:
-    return Text(state, style=STATE_STYLES.get(state.split()[0], ""))
-
-
-def duration(seconds: int | None) -> str | None:
-    if seconds is None:
-        return None
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+    cell = state_cell(state)
+    return Text(cell.text, style=cell.style)

@@ -24,7 +24,7 @@ from hermesctl.contract import LIFELINE_OPTION
 from hermesctl.errors import HermesctlError, describe
 from hermesctl.execs import HERMES_USER
 from hermesctl.fleet import Fleet
-from hermesctl.inventory import LABEL, HermesContainer, list_containers
+from hermesctl.inventory import COMPOSE_PROJECT, LABEL, WORKING_DIR, HermesContainer, list_containers
 from hermesctl.models import CRASH_DEATHS, GatewayProcess, Slot
 from hermesctl.names import is_profile_name
 from hermesctl.probe import ContainerSnapshot, slot_from_dict, snapshot_from_status
@@ -125,6 +125,8 @@ class LiveFleet:
         self._started: dict[str, threading.Event] = {}  # set when Docker says the container started
         self.ready = threading.Event()                  # every first snapshot is in
         self._orphans: dict[str, tuple[int, ...]] = {}  # key/profile -> orphan pids last reported
+        self._stopped = threading.Event()
+        self._closers: dict[int, object] = {}           # what stop() closes: watch sockets, event streams
 
     # --- selection -------------------------------------------------------------------------
     def _selected(self, c: HermesContainer) -> bool:
@@ -164,6 +166,17 @@ class LiveFleet:
             first.wait(self.fleet.exec_timeout)
         self.ready.set()
 
+    def stop(self) -> None:
+        """Close every stream (each in-container watcher then ends); no thread reopens one."""
+        self._stopped.set()
+        for started in list(self._started.values()):
+            started.set()
+        for close in list(self._closers.values()):
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - already closed or broken: closed enough
+                pass
+
     def _open(self, c: HermesContainer) -> threading.Event:
         """A stream thread for `c` (one per container while it exists); returns an event set at
         its first answer."""
@@ -181,7 +194,7 @@ class LiveFleet:
         attempt = 0
         while True:
             c = self.containers.get(key)
-            if c is None:  # destroyed: this thread's work is done
+            if c is None or self._stopped.is_set():  # destroyed, or stopped: this thread's work is done
                 with self.lock:
                     self._streaming.discard(key)
                 first.set()
@@ -206,6 +219,8 @@ class LiveFleet:
             except Exception as exc:  # noqa: BLE001 - a broken stream is reopened, whatever broke it
                 error = describe(exc)
             first.set()
+            if self._stopped.is_set():
+                continue
             if not self._still_running(key):
                 # Docker's `die` cleared it; its `start` sets it again.
                 self._started[key].wait()
@@ -218,12 +233,17 @@ class LiveFleet:
 
     def _watch_lines(self, c: HermesContainer):
         """The agent's `watch` over one exec, line by line (JSON objects)."""
-        # stdin attached and never written: when we go (Ctrl-C, kill -9, a dropped connection),
-        # Docker closes it and the watcher ends (contract.LIFELINE_OPTION).
-        stream = self.fleet.endpoint(c.endpoint).daemon.exec_stream(
-            c.id, agent.argv("watch", LIFELINE_OPTION), user=HERMES_USER, stderr=False, stdin=True)
+        endpoint = self.fleet.endpoint(c.endpoint)
+        with endpoint.in_flight:  # opening counts against the endpoint's bound; holding it does not
+            # stdin attached and never written: when we go (Ctrl-C, kill -9, a dropped connection),
+            # Docker closes it and the watcher ends (contract.LIFELINE_OPTION).
+            stream = endpoint.daemon.exec_stream(c.id, agent.argv("watch", LIFELINE_OPTION), user=HERMES_USER,
+                                                 stderr=False, stdin=True)
+        self._closers[id(stream)] = stream.close
         buffer = b""
         try:
+            if self._stopped.is_set():  # stop() came while this one was opening
+                return
             for chunk in stream:
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
@@ -231,6 +251,7 @@ class LiveFleet:
                     if line.strip():
                         yield agent.parse(line.decode("utf-8", "replace"), where=c.name)
         finally:
+            self._closers.pop(id(stream), None)
             stream.close()
 
     def _still_running(self, key: str) -> bool:
@@ -314,18 +335,31 @@ class LiveFleet:
     # --- Docker events -----------------------------------------------------------------------
     def _docker_events(self, endpoint, since: float) -> None:
         attempt = 0
-        while True:
+        while not self._stopped.is_set():
             try:
                 stream = endpoint.daemon.events(since=int(since),
-                                                 filters={"type": ["container"], "label": [f"{LABEL}=true"]})
+                                                filters={"type": ["container"], "label": self._event_labels()})
+                self._closers[id(endpoint)] = stream.close
                 attempt = 0
                 for ev in stream:
                     since = ev.get("time", since)
                     self._container_event(endpoint, ev)
             except Exception as exc:  # noqa: BLE001 - the daemon went away: say so, try again
+                if self._stopped.is_set():
+                    return
                 self._emit(Event(endpoint.name, "", "stream", "lost", attributes={"error": describe(exc)}))
             time.sleep(REOPEN_DELAYS_S[min(attempt, len(REOPEN_DELAYS_S) - 1)])
             attempt += 1
+
+    def _event_labels(self) -> list[str]:
+        """Docker's events for the fleet's containers only (all labels must match): with
+        --project or a compose directory, other projects' containers are not ours to report."""
+        labels = [f"{LABEL}=true"]
+        if self.fleet.project:
+            labels.append(f"{COMPOSE_PROJECT}={self.fleet.project}")
+        elif self.fleet.project_dir:
+            labels.append(f"{WORKING_DIR}={self.fleet.project_dir}")
+        return labels
 
     def _container_event(self, endpoint, ev: dict) -> None:
         action = str(ev.get("Action") or ev.get("status") or "")
@@ -356,7 +390,7 @@ class LiveFleet:
     def _refresh(self, endpoint, key: str, c: HermesContainer, action: str) -> None:
         """The container's listing again (state, health); a started one gets its stream."""
         try:
-            listed = list_containers(endpoint, project=self.fleet.project)
+            listed = list_containers(endpoint, project=self.fleet.project, project_dir=self.fleet.project_dir)
         except Exception:  # noqa: BLE001 - the next event will tell
             return
         fresh = next((x for x in listed if x.name == c.name), None)

@@ -28,14 +28,6 @@ RUN_ID = uuid.uuid4().hex[:6]
 os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix=f"hct-{RUN_ID}-state-"))
 
 
-def pytest_collection_modifyitems(config, items):
-    """A test that reaches the daemon (directly or through any fixture) is a `docker` test, so
-    `pytest -m "not docker"` is the fast set without a daemon."""
-    for item in items:
-        if "docker_client" in item.fixturenames:
-            item.add_marker(pytest.mark.docker)
-
-
 def _unavailable(reason: str):
     if IN_CI:
         pytest.fail(f"Docker tests cannot run in CI: {reason}", pytrace=False)

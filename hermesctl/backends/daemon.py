@@ -12,7 +12,7 @@ import docker.errors
 import docker.tls
 import requests.exceptions
 
-from hermesctl.endpoints import POOL_SIZE, SSH_CONCURRENCY, Endpoint, Resolved, short_reason
+from hermesctl.endpoints import EXEC_CONCURRENCY, POOL_SIZE, SSH_CONCURRENCY, Endpoint, Resolved, short_reason
 from hermesctl.errors import DaemonUnreachableError, ExecTimeoutError, HermesctlError
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
 
@@ -212,6 +212,6 @@ def connect(spec: Resolved, *, timeout: float = DEFAULT_EXEC_TIMEOUT) -> Endpoin
         raise DaemonUnreachableError(f"cannot reach the Docker daemon at {where}: {short_reason(exc)}") from exc
     except HermesctlError:
         raise
-    limit = SSH_CONCURRENCY if ssh else POOL_SIZE
+    limit = SSH_CONCURRENCY if ssh else EXEC_CONCURRENCY
     return Endpoint(name=name, url=url, daemon=Daemon(api, name, timeout),
                     in_flight=threading.BoundedSemaphore(limit), cli_args=spec.cli_args)

@@ -9,7 +9,6 @@ Referenced values ({from_env}, {from_file}: hermesctl.references) are written li
 shown only as a keyed hash, even with --show-values; {from_secret} (swarm) is attached to the
 service and written by the image (hermesctl.swarm_secrets): one task restart, no gateway restart.
 """
-import json
 import re
 import secrets
 from dataclasses import asdict, dataclass, field

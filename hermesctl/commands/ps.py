@@ -9,9 +9,10 @@ from hermesctl.engine import journal
 from hermesctl.engine.rows import GatewayRow, collect, exit_status, live_rows
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
-from hermesctl.models import platforms_summary
-from hermesctl.output import Output, duration, state_text
+from hermesctl.output import Output
 from hermesctl.targets import Target
+
+from hermesctl.ps_rows import table_cells
 
 __all__ = ["GatewayRow", "ps", "render_table"]
 
@@ -19,20 +20,7 @@ __all__ = ["GatewayRow", "ps", "render_table"]
 def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool, live: bool = False):
     """The ps table; `live` (ps --watch, redrawn on every change): the same columns as plain lines."""
     multi = fleet.configured > 1 or out.several_endpoints
-    compose = wide or any(r.service for r in rows)
-    columns = ([out.endpoint_column] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if compose else []) + [
-        "PROFILE", "STATE", "PID", "UPTIME", "WANTED", "GATEWAY", "DESIRED", "PLATFORMS"]
-    if wide:
-        columns += ["EXIT", "DEATHS/60s", "HEALTH"]
-    body = []
-    for r in rows:
-        container = r.container if r.health in (None, "healthy") or wide else f"{r.container} ({r.health})"
-        row = ([r.endpoint] if multi or wide else []) + [container] + ([r.service] if compose else []) + [
-            r.profile, state_text(f"{r.state}: {r.error}" if r.error else r.state), r.pid, duration(r.uptime_s), r.wanted,
-            r.gateway_state, r.desired_state, platforms_summary(r.platforms) or None]
-        if wide:
-            row += [r.exit_code, r.deaths_recent, r.health]
-        body.append(row)
+    columns, body = table_cells(rows, multi=multi, wide=wide, endpoint_column=out.endpoint_column)
     return out.text_table(columns, body) if live else out.table(columns, body)
 
 

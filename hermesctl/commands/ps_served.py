@@ -1,24 +1,24 @@
 """`hermesctl ps` answered by a running `hermesctl serve` (its unix socket) instead of by one
-exec per container: the same rows, rendered by the same code, with a note of where they came
-from and how old they are. Targets are matched on the served rows (container and profile globs);
-a target the served rows cannot resolve (an id prefix, a compose service name, ENDPOINT/…) sends
-the command back to the direct path."""
-import fnmatch
-from dataclasses import dataclass, fields
+exec per container: the same rows and columns as direct ps (hermesctl.ps_rows), with a note of
+where they came from and how old they are. Targets are matched on the served rows (container
+and profile globs); a target the served rows cannot resolve (an id prefix, a compose service
+name, ENDPOINT/…) sends the command back to the direct path.
 
-from hermesctl.commands.ps import render_table
-from hermesctl.engine.rows import GatewayRow, exit_status
+Stdlib only (drawn with hermesctl.plain_table, not rich): hermesctl.quick_ps runs this before
+typer, rich or the Docker SDK are imported, so that a served `ps` costs little more than
+Python's own start."""
+import fnmatch
+import sys
+from dataclasses import fields
+
 from hermesctl import results
+from hermesctl.documents import document_text
 from hermesctl.exit_codes import ExitStatus
-from hermesctl.output import Output
+from hermesctl.plain_table import ansi, layout, printable, wants_colour
+from hermesctl.ps_rows import GatewayRow, exit_status, table_cells
 from hermesctl.targets import Target
 
-_FIELDS = {f.name for f in fields(GatewayRow)}
-
-
-@dataclass
-class _Scope:
-    configured: int
+_FIELDS = [f.name for f in fields(GatewayRow)]
 
 
 def _select(rows: list[GatewayRow], targets: list[Target]) -> list[GatewayRow] | None:
@@ -36,27 +36,40 @@ def _select(rows: list[GatewayRow], targets: list[Target]) -> list[GatewayRow] |
     return chosen
 
 
-def show(out: Output, doc: dict, targets: list[Target], *, wide: bool, quiet: bool) -> ExitStatus | None:
-    """Render the served document; None when the targets need the direct path."""
-    rows = [GatewayRow(**{k: v for k, v in r.items() if k in _FIELDS}) for r in doc.get("gateways", [])]
+def render(doc: dict, targets: list[Target], *, json_output: bool, wide: bool, quiet: bool,
+           no_headers: bool, stdout=None, stderr=None) -> ExitStatus | None:
+    """Print the served document as `ps` would; None (nothing printed) when the targets need
+    the direct path."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    rows = [GatewayRow(**{k: v for k, v in r.items() if k in _FIELDS})
+            for r in doc.get("gateways", []) if isinstance(r, dict)]
     rows = _select(rows, targets)
     if rows is None:
         return None
     source = doc.get("source", {})
     unreachable = doc.get("unreachable", [])
-    if out.json:
-        out.document("ps", {"gateways": [{**{k: getattr(r, k) for k in _FIELDS}, "target": r.target} for r in rows],
-                            "source": source}, unreachable=unreachable)
+    if json_output:
+        body = {"gateways": [{**{k: getattr(r, k) for k in _FIELDS}, "target": r.target} for r in rows],
+                "source": source}
+        stdout.write(document_text("ps", body, unreachable))
     elif quiet:
-        for r in rows:
-            if r.profile is not None:
-                out.line(r.target)
+        stdout.write("".join(printable(r.target) + "\n" for r in rows if r.profile is not None))
     else:
-        # Plain styled lines (as ps --watch draws): a rich Table of 200 rows costs ~200 ms.
-        out.print(render_table(out, _Scope(configured=len({r.endpoint for r in rows})), rows, wide=wide, live=True))
+        columns, cells = table_cells(rows, multi=len({r.endpoint for r in rows}) > 1, wide=wide)
+        stdout.write(ansi(layout(columns, cells, headers=not no_headers), colour=wants_colour(stdout)))
         age = source.get("age_s")
-        out.err.print(f"(from hermesctl serve at {source.get('socket')}, {age if age is not None else '?'} s old;"
-                      " --direct asks the containers)", style="dim")
+        note = (f"(from hermesctl serve at {source.get('socket')}, {age if age is not None else '?'} s old;"
+                " --direct asks the containers)")
+        stderr.write(ansi([[(printable(note), "dim")]], colour=wants_colour(stderr)))
+    warn = wants_colour(stderr)
     for u in unreachable:
-        out.warn(f"endpoint {u.get('endpoint')} did not answer")
+        endpoint = u.get("endpoint") if isinstance(u, dict) else u
+        stderr.write(ansi([[(printable(f"hermesctl: endpoint {endpoint} did not answer"), "yellow")]], colour=warn))
     return results.exit_status([], unreachable, base=exit_status(rows))
+
+
+def show(out, doc: dict, targets: list[Target], *, wide: bool, quiet: bool) -> ExitStatus | None:
+    """render() with the settings of the run's Output (the typer path)."""
+    stdout = out.console.file if out.console.file is not sys.stdout else None
+    return render(doc, targets, json_output=out.json, wide=wide, quiet=quiet, no_headers=out.no_headers,
+                  stdout=stdout)

@@ -3,49 +3,17 @@ without a gateway answer (stopped, booting, timeout, pending, unreachable, scale
 the same way everywhere: from one `status` per container (collect) or from the live fleet's
 snapshots (live_rows)."""
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
 from hermesctl.models import Slot
 from hermesctl.probe import ContainerSnapshot
+from hermesctl.ps_rows import GatewayRow, exit_status  # noqa: F401 - one row model, also for the quick ps path
 from hermesctl.targets import Target, match_profiles
 
 if TYPE_CHECKING:
     from hermesctl.streams import LiveFleet
-
-
-@dataclass
-class GatewayRow:
-    endpoint: str
-    container: str
-    service: str | None
-    profile: str | None
-    state: str              # up/down/parked/crash-loop/unsupervised, or the container's state
-    pid: int | None = None
-    uptime_s: int | None = None
-    wanted: str | None = None
-    crash_looping: bool = False
-    parked: bool = False
-    exit_code: int | None = None
-    deaths_recent: int = 0
-    gateway_state: str | None = None
-    desired_state: str | None = None
-    platforms: dict | None = None
-    health: str | None = None
-    error: str | None = None  # the container did not answer (state timeout or error)
-    orphan_pids: list[int] | None = None  # gateway processes of the profile outside its supervisor
-
-    @property
-    def target(self) -> str:
-        return self.container if self.profile is None else f"{self.container}:{self.profile}"
-
-    @property
-    def wanted_but_not_up(self) -> bool:
-        return self.profile is not None and self.state != "up" and (
-            self.wanted == "up" or self.desired_state == "running")
 
 
 def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:
@@ -108,12 +76,6 @@ def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict
         if c.key in keys:
             chosen.update(match_profiles(t, c.name, list(snap.slots), strict=False))
     return sorted(chosen)
-
-
-def exit_status(rows: list[GatewayRow]) -> ExitStatus:
-    if any(r.wanted_but_not_up or r.crash_looping or r.parked or r.orphan_pids for r in rows):
-        return ExitStatus.NOT_RUNNING
-    return ExitStatus.OK
 
 
 def live_rows(live: "LiveFleet") -> list[GatewayRow]:
