@@ -62,7 +62,7 @@ def test_start_stop_restart_and_status(containers):
     assert state["desired_state"] == "stopped"
     # hermes' planned-stop marker made the gateway record a clean stop
     wait_for(lambda: json.loads(sh(b, "cat /opt/data/profiles/coder/gateway_state.json")).get("gateway_state")
-             == "stopped", what="gateway_state=stopped")
+             == "stopped", timeout=90, what="gateway_state=stopped")  # a loaded host stops slowly
     status = hermesctl("gateway", "status", glob)
     assert status.code == 3 and "down" in status.stdout
 
@@ -175,7 +175,7 @@ def test_one_exec_per_container_whatever_the_number_of_gateways(containers, dock
 
 def test_ps_shows_booting_and_unhealthy_containers(containers, tmp_path):
     slow = tmp_path / "00-slow"
-    slow.write_text("#!/bin/sh\nsleep 8\n")
+    slow.write_text("#!/bin/sh\nsleep 45\n")  # long enough to be seen booting on a loaded host
     slow.chmod(0o755)
     booting = containers.start("boot", binds={str(slow): "/etc/cont-init.d/00-slow"}, wait=False)
     # The image's healthcheck, every half second, so that health is seen within the test.
