@@ -218,7 +218,10 @@ def test_two_endpoints_in_one_ps_and_one_stopped_mid_run(containers, second_daem
     ps = hermesctl("--fleet", str(fleet), "ps", "--json")
     assert ps.code == 7, ps
     doc = ps.json()
-    assert [u["endpoint"] for u in doc["unreachable"]] == ["there"]
+    assert "there" in [u["endpoint"] for u in doc["unreachable"]]
+    # Other test files' containers on this daemon may vanish while ps asks them (parallel
+    # workers): only ours must have answered.
+    assert not any(u.get("container") == local.name for u in doc["unreachable"]), doc["unreachable"]
     assert {r["container"] for r in doc["gateways"]} >= {local.name}
     assert all(r["endpoint"] == "here" for r in doc["gateways"])
     assert "endpoint there did not answer" in ps.stderr

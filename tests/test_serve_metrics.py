@@ -57,10 +57,17 @@ def _start_serve(tmp_path, port: int) -> subprocess.Popen:
 
 def _socket_status(path) -> int | None:
     """The status of GET /api/ps over the unix socket (None: not listening yet)."""
-    from hermesctl.serve.client import _UnixConnection
+    import http.client
+    import socket
+
+    class _UnixConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(path))
+
     if not path.exists():
         return None
-    conn = _UnixConnection(str(path))
+    conn = _UnixConnection("localhost")
     try:
         conn.request("GET", "/api/ps")
         response = conn.getresponse()
