@@ -48,3 +48,23 @@ class FakeFleet(Fleet):
             raise answer
         code, doc = answer if isinstance(answer, tuple) else (0, answer)
         return ExecResult(code, json.dumps(doc), "")
+
+
+def cli_on(fleet, monkeypatch, capsys):
+    """hermesctl ARGS in-process on `fleet` instead of the endpoints': a function returning
+    (exit code, stdout, stderr)."""
+    import pytest
+    import hermesctl.cli as cli
+
+    def fake(self):
+        self._fleet = fleet
+        self.out.unreachable = lambda: fleet.unreachable
+        return fleet
+    monkeypatch.setattr(cli.Run, "fleet", fake)
+
+    def invoke(*args: str):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(list(args))
+        captured = capsys.readouterr()
+        return exit_.value.code, captured.out, captured.err
+    return invoke

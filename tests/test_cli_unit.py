@@ -8,7 +8,7 @@ import pytest
 
 import hermesctl.cli as cli
 from hermesctl.errors import ExecTimeoutError
-from fakefleet import FakeFleet, container, recorded
+from fakefleet import FakeFleet, cli_on, container, recorded
 
 H1 = recorded("status-h1.json")  # coder stopped, crashy crash-looping, default down, pa up, pb parked
 
@@ -37,18 +37,7 @@ def fleet():
 @pytest.fixture
 def run(fleet, monkeypatch, capsys):
     """hermesctl ARGS in-process on the fake fleet: (exit code, stdout, stderr)."""
-    def fake(self):
-        self._fleet = fleet
-        self.out.unreachable = lambda: fleet.unreachable
-        return fleet
-    monkeypatch.setattr(cli.Run, "fleet", fake)
-
-    def invoke(*args: str):
-        with pytest.raises(SystemExit) as exit_:
-            cli.main(list(args))
-        captured = capsys.readouterr()
-        return exit_.value.code, captured.out, captured.err
-    return invoke
+    return cli_on(fleet, monkeypatch, capsys)
 
 
 def test_ps_judges_the_recorded_states_and_exits_3(run):

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-import hermesctl.cli as cli
-from fakefleet import FakeFleet, container, recorded
+from fakefleet import FakeFleet, cli_on, container, recorded
 from hermesctl.backends.swarm import SwarmBackend, SwarmServiceInfo, SwarmTask
 from hermesctl.endpoints import Endpoint
 from hermesctl.engine import journal
@@ -18,18 +17,7 @@ H1 = recorded("status-h1.json")
 
 
 def _invoke(monkeypatch, capsys, fleet):
-    def fake(self):
-        self._fleet = fleet
-        self.out.unreachable = lambda: fleet.unreachable
-        return fleet
-    monkeypatch.setattr(cli.Run, "fleet", fake)
-
-    def invoke(*args: str):
-        with pytest.raises(SystemExit) as exit_:
-            cli.main(list(args))
-        captured = capsys.readouterr()
-        return exit_.value.code, captured.out, captured.err
-    return invoke
+    return cli_on(fleet, monkeypatch, capsys)
 
 
 @pytest.fixture(autouse=True)

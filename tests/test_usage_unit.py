@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-import hermesctl.cli as cli
 from hermesctl.errors import ExecTimeoutError
-from fakefleet import FakeFleet, container, recorded
+from fakefleet import FakeFleet, cli_on, container, recorded
 
 USAGE = recorded("usage-h1.json")  # default and coder seeded; broken: a corrupt state.db
 
@@ -28,18 +27,7 @@ def fleet():
 
 @pytest.fixture
 def run(fleet, monkeypatch, capsys):
-    def fake(self):
-        self._fleet = fleet
-        self.out.unreachable = lambda: fleet.unreachable
-        return fleet
-    monkeypatch.setattr(cli.Run, "fleet", fake)
-
-    def invoke(*args: str):
-        with pytest.raises(SystemExit) as exit_:
-            cli.main(list(args))
-        captured = capsys.readouterr()
-        return exit_.value.code, captured.out, captured.err
-    return invoke
+    return cli_on(fleet, monkeypatch, capsys)
 
 
 def _cell_sum(profile: str, key: str) -> float:
