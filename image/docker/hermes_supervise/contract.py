@@ -75,7 +75,7 @@ def _verb(kind: str, summary: str, fields: str, *args: tuple) -> dict:
 
 VERBS = {
     "status": _verb("query", "every slot, the boot, PID 1, gateway processes (`ps`, `gateway`, `logs`, `apply` select with it)",
-                    "`now` (Unix s), `pid1`, `booted`, `slots{P: {profile, supervised, status{up, wanted_up, normally_up, pid, exit_code, signal, since, seconds}, deaths[{at, how}], gateway_state{…file…}, gateway_state_corrupt, operations[{start, until, action}]}}`, `processes[{pid, ppid, profile}]`"),
+                    "`now` (Unix s), `pid1`, `booted`, `slots{P: {profile, supervised, status{up, wanted_up, normally_up, pid, exit_code, signal, since, seconds}, deaths[{at, how}], gateway_state{…file…}, gateway_state_corrupt, operations[{start, until, action}]}}`, `processes[{pid, ppid, profile, supervisor}]` (`supervisor`: the service whose s6-supervise is the parent, or null)"),
     "watch": _verb("stream", "JSON lines until stdout closes, or stdin with `--until-stdin-closes` (`events`, `ps --watch`)",
                    "`event`: `snapshot` (= `status`), `slot` / `slot-added` (`profile`, `slot{…}`), `slot-removed`, `boot`, `processes`, `heartbeat` (every 2 s at least)",
                    ("until-stdin-closes", "flag", "bool", False)),

@@ -81,7 +81,10 @@ def slot(profile: str, now: float) -> dict:
 
 
 def gateway_processes() -> list[dict]:
-    """Every `hermes [-p P] gateway run` process, supervised or not: pid, ppid, profile."""
+    """Every `hermes [-p P] gateway run` process, supervised or not: pid, ppid, profile, and
+    `supervisor`, the service its parent s6-supervise runs (None for any other parent). The
+    parent, not the slot's pid in svstat, says whether a process is supervised: svstat is read
+    at another moment, and a restart in between would make the new gateway look orphaned."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -99,8 +102,18 @@ def gateway_processes() -> list[dict]:
             ppid = int(stat.rsplit(b")", 1)[1].split()[1])
         except (IndexError, ValueError):
             continue
-        found.append({"pid": int(entry), "ppid": ppid, "profile": _profile_of(args)})
+        found.append({"pid": int(entry), "ppid": ppid, "profile": _profile_of(args),
+                      "supervisor": _supervised_service(ppid)})
     return sorted(found, key=lambda p: p["pid"])
+
+
+def _supervised_service(pid: int) -> str | None:
+    """The service directory name when `pid` is `s6-supervise NAME`, else None."""
+    raw = read_small(f"/proc/{pid}/cmdline", 4096)
+    args = raw.decode("utf-8", "replace").split("\0") if raw else []
+    if len(args) >= 2 and os.path.basename(args[0]) == "s6-supervise":
+        return args[1]
+    return None
 
 
 def _is_gateway_run(args: list[str]) -> bool:
