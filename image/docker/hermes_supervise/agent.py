@@ -147,6 +147,17 @@ def _snapshot_databases(args: dict) -> int:
     return 0
 
 
+def _owner_ids(args: dict) -> int:
+    import os
+    from .owners import OwnerError, owner_ids
+    try:
+        ids = owner_ids(os.environ)
+    except OwnerError as exc:
+        return fail(exc.code, str(exc))
+    _print({"schema": C.SCHEMA, "verb": "owner-ids", **ids})
+    return 0
+
+
 def _slots(verb: str):
     """hermes-slots' verbs (hermes_supervise.cli): they need the venv's packages."""
     def run(args: dict) -> int:
@@ -164,6 +175,7 @@ HANDLERS = {
     "profiles": _query("profiles"), "facts": _query("facts"), "boot-log": _boot_log, "health": _health,
     "serve": _serve, "watch": _watch, "tail": tail, "end-processes": end_processes,
     "snapshot-databases": _snapshot_databases, "usage": _usage, "usage-watch": _usage_watch,
+    "owner-ids": _owner_ids,
     **{verb: _slots(verb) for verb in ("operate", "register", "unregister", "adopt", "desire", "get-env",
                                        "set-env", "load-secrets", "locked", "reconcile")},
 }

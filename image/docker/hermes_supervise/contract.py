@@ -96,6 +96,9 @@ VERBS = {
                                 "directory (`backup`; regular files only, locks waited on in Python so the "
                                 "deadline ends it)", "`staging`, `databases[]`, `skipped[{path, reason}]`",
                                 ("directory", "arg", "str", None)),
+    "owner-ids": _verb("query", "the uid and gid of hermes' files: HERMES_UID/PUID and HERMES_GID/PGID (the boot's "
+                       "remap), else the hermes user's (`restore`, in a helper with a stopped container's environment)",
+                       "`user`, `uid`, `gid`; `not-found` without a hermes user, `failed` for a remap the boot refuses"),
     "usage": _verb("query", "each profile's `state.db` read-only, as `hermes insights` counts it (`usage`)",
                    "`now`, `cutoff`, `profiles{P: {ok, error{code: missing|locked|corrupt|schema|unreadable, message}, schema_version, last_activity, sources{platform: {sessions, active, messages, tool_calls, *_tokens, estimated_usd, actual_usd, unpriced_rows, models{M: {…}}}}}}`",
                    ("window", "option", "float", None), ("since", "option", "float", None),
