@@ -18,7 +18,7 @@ from hermesctl.errors import ExecError, NotFoundError
 from hermesctl.targets import parse_target
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "image" / "docker"))
+sys.path.insert(0, str(ROOT / "image" / "hermes" / "docker"))
 
 from hermes_supervise import agent, owners  # noqa: E402
 
