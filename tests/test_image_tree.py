@@ -115,6 +115,8 @@ def test_the_image_holds_the_tree_root_owned_and_read_only_for_hermes(containers
     assert ran == sorted(p.name for p in CONT_INIT.iterdir())
     assert sh(c, "ls /etc/cont-init.d").split() == ran
     assert sh(c, "find /etc/cont-init.d ! -type f ! -type d") == ""  # no link to a script elsewhere
+    # The setup hook's older path still leads to it (entrypoint.sh, derived images).
+    assert sh(c, "readlink -f /opt/hermes/docker/stage2-hook.sh").strip() == "/etc/cont-init.d/01-hermes-setup"
 
 
 def test_hermes_programs_run_as_hermes_whoever_starts_them(containers):
