@@ -19,6 +19,12 @@ The fleet's gateways are a stand-in (`sleep`, bind-mounted over the venv's `herm
 the Docker API); the real gateway's own cost is measured on --real-gateways containers.
 
     python benchmarks/fleet_scale.py --sizes 10,50,200 [--repeat 3] [--image hermes-agent:local]
+
+Every Docker call goes to DOCKER_HOST (the local socket without it): a run of 200 containers
+belongs on a dockerd of its own, so that it cannot wedge the daemon other work shares, e.g.
+
+    DOCKER_HOST=unix:///run/speed-docker.sock python benchmarks/fleet_scale.py \
+        --dockerd-pidfile /var/lib/speed-docker/docker.pid
 """
 import argparse
 import io
@@ -275,7 +281,7 @@ class Bench:
             time.sleep(3)
             page = get("api/events")
             page.readline()
-            daemons = _main_daemon()
+            daemons = _daemon_processes(self.args.dockerd_pidfile)
             cpu0, d0, t0 = _cpu_seconds(proc.pid), sum(map(_cpu_seconds, daemons)), time.monotonic()
             time.sleep(self.args.idle_window)
             elapsed = time.monotonic() - t0
@@ -379,11 +385,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _main_daemon() -> list[int]:
-    """The main dockerd (its pid file) and the containerd it runs (other dockerds on this host,
-    e.g. tests' second daemons, are not ours to count)."""
+def _daemon_processes(pidfile: str) -> list[int]:
+    """The dockerd the benchmark talks to (its pid file) and the containerd it runs (other
+    dockerds on this host, e.g. tests' second daemons, are not ours to count)."""
     try:
-        dockerd = int(Path("/var/run/docker.pid").read_text())
+        dockerd = int(Path(pidfile).read_text())
     except (OSError, ValueError):
         return []
     found = [dockerd]
@@ -436,6 +442,8 @@ def main() -> None:
     parser.add_argument("--image", default=IMAGE)
     parser.add_argument("--idle-window", type=float, default=20.0, help="seconds serve's idle CPU is averaged over")
     parser.add_argument("--real-gateways", type=int, default=3, help="containers whose real gateway is measured")
+    parser.add_argument("--dockerd-pidfile", default="/var/run/docker.pid",
+                        help="pid file of the dockerd at DOCKER_HOST (its CPU, and its containerd's, is reported)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     # As pip installs it: byte-compiled (PYTHONDONTWRITEBYTECODE would otherwise make every
@@ -444,7 +452,8 @@ def main() -> None:
     bench = Bench(args)
     load = os.getloadavg()
     say(f"{time.strftime('%Y-%m-%d %H:%M:%S')} load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
-        f"{os.cpu_count()} CPUs; image {args.image}; at most {EXEC_CONCURRENCY} execs in flight per endpoint")
+        f"{os.cpu_count()} CPUs; image {args.image}; endpoint {bench.endpoint.url}; "
+        f"at most {EXEC_CONCURRENCY} execs in flight per endpoint")
     try:
         python = bench.python_start()
         say(f"bare Python start (python3 -c pass): {python * 1000:.0f} ms")
