@@ -53,7 +53,8 @@ from hermesctl.commands.gateway import status as gateway_status  # noqa: E402
 from hermesctl.commands.logs import logs as gateway_logs  # noqa: E402
 from hermesctl.commands.ps import collect, render_table  # noqa: E402
 from hermesctl.commands.ps_served import render as render_served  # noqa: E402
-from hermesctl.endpoints import EXEC_CONCURRENCY, connect, resolve  # noqa: E402
+from hermesctl.backends.daemon import connect  # noqa: E402
+from hermesctl.endpoints import EXEC_CONCURRENCY, resolve  # noqa: E402
 from hermesctl.fleet import Fleet  # noqa: E402
 from hermesctl.output import Output  # noqa: E402
 from hermesctl.serve.client import ps_from_server  # noqa: E402
