@@ -51,7 +51,8 @@ from rich.console import Console  # noqa: E402
 
 from hermesctl.commands.gateway import status as gateway_status  # noqa: E402
 from hermesctl.commands.logs import logs as gateway_logs  # noqa: E402
-from hermesctl.commands.ps import collect, render_table  # noqa: E402
+from hermesctl.commands.ps import render_table  # noqa: E402
+from hermesctl.engine.rows import collect  # noqa: E402
 from hermesctl.commands.ps_served import render as render_served  # noqa: E402
 from hermesctl.backends.daemon import connect  # noqa: E402
 from hermesctl.endpoints import EXEC_CONCURRENCY, resolve  # noqa: E402
@@ -159,21 +160,34 @@ class Bench:
             child_cpu(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)) for _ in range(7))
         return t
 
-    def floor(self) -> float:
-        with ThreadPoolExecutor(max_workers=EXEC_CONCURRENCY) as pool:
-            return median_of(lambda: list(pool.map(lambda c: c.exec_run(["true"], user="hermes"), self.containers)),
-                             self.args.repeat)
+    def floor_once(self, pool) -> float:
+        """One no-op exec per container through the same Docker API (create, start, inspect),
+        EXEC_CONCURRENCY at once, as hermesctl goes."""
+        return wall(lambda: list(pool.map(lambda c: c.exec_run(["true"], user="hermes"), self.containers)))
 
-    def direct_ps(self, size: int) -> tuple[float, float]:
+    def direct_ps(self, size: int, rounds: int) -> dict:
+        """Direct ps beside its floor, in interleaved rounds (floor, `python3 -c pass`, the CLI,
+        in-process) so that every figure sees the same load; medians over the rounds, and the
+        median of each round's CLI / (floor + Python start)."""
         def engine():
             out = quiet_out()
             rows = collect(self.fleet(), [])
             answered = sum(1 for r in rows if r.profile)
             check(answered == size, f"direct ps: {answered} of {size} containers answered")
             out.print(render_table(out, self.fleet(), rows, wide=False))
-        t_engine = median_of(engine, self.args.repeat)
-        t_cli = median_of(lambda: cli("--project", self.project, "ps", "--direct"), self.args.repeat)
-        return t_engine, t_cli
+
+        runs: dict[str, list[float]] = {"floor": [], "python": [], "cli": [], "engine": [], "ratio": [], "cli_cpu": []}
+        with ThreadPoolExecutor(max_workers=EXEC_CONCURRENCY) as pool:
+            for _ in range(rounds):
+                runs["floor"].append(self.floor_once(pool))
+                runs["python"].append(wall(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)))
+                box: dict = {}
+                runs["cli_cpu"].append(child_cpu(lambda: box.update(
+                    t=wall(lambda: cli("--project", self.project, "ps", "--direct")))))
+                runs["cli"].append(box["t"])
+                runs["engine"].append(wall(engine))
+                runs["ratio"].append(runs["cli"][-1] / (runs["floor"][-1] + runs["python"][-1]))
+        return {k: statistics.median(v) for k, v in runs.items()}
 
     def overhead(self) -> None:
         """CLI against the same work in-process, per command, on the first container."""
@@ -292,14 +306,18 @@ class Bench:
             except OSError:
                 figures["daemon_cpu"] = float("nan")
             figures["rss_mib"] = _rss_kib(proc.pid) / 1024
+            figures["daemon_rss_mib"] = [_rss_kib(pid) / 1024 for pid in daemons]
 
             def served():
                 doc = ps_from_server(scope, socket_path, again=True)
                 render_served(doc, [], json_output=False, wide=False, quiet=False, no_headers=False,
                               stdout=io.StringIO(), stderr=io.StringIO())
             figures["served_engine"] = median_of(served, self.args.repeat * 3)
-            figures["served_cli"] = median_of(lambda: cli("--project", self.project, "ps", env=env),
-                                              self.args.repeat * 3)
+            served, bare = [], []  # interleaved with a bare Python start: the same load for both
+            for _ in range(self.args.repeat * 3):
+                served.append(wall(lambda: cli("--project", self.project, "ps", env=env)))
+                bare.append(wall(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)))
+            figures["served_cli"], figures["served_python"] = statistics.median(served), statistics.median(bare)
             figures["served_cpu"] = statistics.median(
                 child_cpu(lambda: cli("--project", self.project, "ps", env=env)) for _ in range(self.args.repeat * 3))
             check("from hermesctl serve" in cli("--project", self.project, "ps", env=env).stderr,
@@ -461,10 +479,13 @@ def main() -> None:
         for i, size in enumerate(sizes):
             say(f"--- {size} containers ---")
             bench.grow(size)
-            floor = bench.floor()
-            engine, command = bench.direct_ps(size)
-            say(f"direct ps: CLI {command:.2f} s, in-process {engine:.2f} s; floor ({size} no-op execs) {floor:.2f} s; "
-                f"CLI / (floor + Python start) = {command / (floor + python):.2f}")
+            d = bench.direct_ps(size, args.repeat * 3 if size <= 10 else args.repeat)
+            floor, engine, command = d["floor"], d["engine"], d["cli"]
+            say(f"direct ps (median of {args.repeat * 3 if size <= 10 else args.repeat} interleaved rounds): "
+                f"CLI {command:.2f} s ({d['cli_cpu'] * 1000:.0f} ms of its CPU), in-process {engine:.2f} s; "
+                f"floor ({size} no-op execs, {EXEC_CONCURRENCY} at once) {floor:.2f} s; python3 -c pass "
+                f"{d['python'] * 1000:.0f} ms; CLI / (floor + Python start) = {d['ratio']:.2f} "
+                f"(of the medians: {command / (floor + d['python']):.2f})")
             if i == 0:
                 bench.overhead()
             ready = bench.events_ready(size)
@@ -474,9 +495,10 @@ def main() -> None:
                 f"{s['cpu_idle'] * 100:.1f}% of a core (dockerd+containerd meanwhile {s['daemon_cpu'] * 100:.0f}%, "
                 f"shared with everyone's work); /metrics {s['scrape_bytes'] // 1024} KiB in "
                 f"{s['scrape_median'] * 1000:.1f} ms (max {s['scrape_max'] * 1000:.1f} ms of 20); "
-                f"watch streams per container with the page open: {s['streams'][0]}..{s['streams'][1]}")
-            say(f"ps via serve: CLI {s['served_cli'] * 1000:.0f} ms = Python start + "
-                f"{(s['served_cli'] - python) * 1000:.0f} ms; in-process {s['served_engine'] * 1000:.1f} ms; "
+                f"watch streams per container with the page open: {s['streams'][0]}..{s['streams'][1]}; "
+                f"dockerd, containerd RSS: {', '.join(f'{m:.0f} MiB' for m in s['daemon_rss_mib'])}")
+            say(f"ps via serve: CLI {s['served_cli'] * 1000:.0f} ms = Python start ({s['served_python'] * 1000:.0f} ms "
+                f"in the same rounds) + {(s['served_cli'] - s['served_python']) * 1000:.0f} ms; in-process {s['served_engine'] * 1000:.1f} ms; "
                 f"the CLI's CPU {s['served_cpu'] * 1000:.0f} ms (python3 -c pass: "
                 f"{bench.figures['python_cpu'] * 1000:.0f} ms)")
             bench.figures[size] = {"floor": floor, "direct_engine": engine, "direct_cli": command,
