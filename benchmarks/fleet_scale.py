@@ -114,7 +114,7 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.dc = client()
-        self.prefix = f"bench-scale-{run_id()}"
+        self.prefix = f"{args.prefix}-{run_id()}"
         self.project = self.prefix
         self.containers: list = []
         self.extra: list = []
@@ -464,6 +464,7 @@ def main() -> None:
     parser.add_argument("--image", default=IMAGE)
     parser.add_argument("--idle-window", type=float, default=20.0, help="seconds serve's idle CPU is averaged over")
     parser.add_argument("--real-gateways", type=int, default=3, help="containers whose real gateway is measured")
+    parser.add_argument("--prefix", default="bench-scale", help="container names start with PREFIX-RUNID")
     parser.add_argument("--dockerd-pidfile", default="/var/run/docker.pid",
                         help="pid file of the dockerd at DOCKER_HOST (its CPU, and its containerd's, is reported)")
     args = parser.parse_args()
