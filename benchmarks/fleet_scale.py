@@ -19,6 +19,12 @@ The fleet's gateways are a stand-in (`sleep`, bind-mounted over the venv's `herm
 the Docker API); the real gateway's own cost is measured on --real-gateways containers.
 
     python benchmarks/fleet_scale.py --sizes 10,50,200 [--repeat 3] [--image hermes-agent:local]
+
+Every Docker call goes to DOCKER_HOST (the local socket without it): a run of 200 containers
+belongs on a dockerd of its own, so that it cannot wedge the daemon other work shares, e.g.
+
+    DOCKER_HOST=unix:///run/speed-docker.sock python benchmarks/fleet_scale.py \
+        --dockerd-pidfile /var/lib/speed-docker/docker.pid
 """
 import argparse
 import io
@@ -45,9 +51,11 @@ from rich.console import Console  # noqa: E402
 
 from hermesctl.commands.gateway import status as gateway_status  # noqa: E402
 from hermesctl.commands.logs import logs as gateway_logs  # noqa: E402
-from hermesctl.commands.ps import collect, render_table  # noqa: E402
+from hermesctl.commands.ps import render_table  # noqa: E402
+from hermesctl.engine.rows import collect  # noqa: E402
 from hermesctl.commands.ps_served import render as render_served  # noqa: E402
-from hermesctl.endpoints import EXEC_CONCURRENCY, connect, resolve  # noqa: E402
+from hermesctl.backends.daemon import connect  # noqa: E402
+from hermesctl.endpoints import EXEC_CONCURRENCY, resolve  # noqa: E402
 from hermesctl.fleet import Fleet  # noqa: E402
 from hermesctl.output import Output  # noqa: E402
 from hermesctl.serve.client import ps_from_server  # noqa: E402
@@ -106,7 +114,7 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.dc = client()
-        self.prefix = f"bench-scale-{run_id()}"
+        self.prefix = f"{args.prefix}-{run_id()}"
         self.project = self.prefix
         self.containers: list = []
         self.extra: list = []
@@ -152,21 +160,34 @@ class Bench:
             child_cpu(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)) for _ in range(7))
         return t
 
-    def floor(self) -> float:
-        with ThreadPoolExecutor(max_workers=EXEC_CONCURRENCY) as pool:
-            return median_of(lambda: list(pool.map(lambda c: c.exec_run(["true"], user="hermes"), self.containers)),
-                             self.args.repeat)
+    def floor_once(self, pool) -> float:
+        """One no-op exec per container through the same Docker API (create, start, inspect),
+        EXEC_CONCURRENCY at once, as hermesctl goes."""
+        return wall(lambda: list(pool.map(lambda c: c.exec_run(["true"], user="hermes"), self.containers)))
 
-    def direct_ps(self, size: int) -> tuple[float, float]:
+    def direct_ps(self, size: int, rounds: int) -> dict:
+        """Direct ps beside its floor, in interleaved rounds (floor, `python3 -c pass`, the CLI,
+        in-process) so that every figure sees the same load; medians over the rounds, and the
+        median of each round's CLI / (floor + Python start)."""
         def engine():
             out = quiet_out()
             rows = collect(self.fleet(), [])
             answered = sum(1 for r in rows if r.profile)
             check(answered == size, f"direct ps: {answered} of {size} containers answered")
             out.print(render_table(out, self.fleet(), rows, wide=False))
-        t_engine = median_of(engine, self.args.repeat)
-        t_cli = median_of(lambda: cli("--project", self.project, "ps", "--direct"), self.args.repeat)
-        return t_engine, t_cli
+
+        runs: dict[str, list[float]] = {"floor": [], "python": [], "cli": [], "engine": [], "ratio": [], "cli_cpu": []}
+        with ThreadPoolExecutor(max_workers=EXEC_CONCURRENCY) as pool:
+            for _ in range(rounds):
+                runs["floor"].append(self.floor_once(pool))
+                runs["python"].append(wall(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)))
+                box: dict = {}
+                runs["cli_cpu"].append(child_cpu(lambda: box.update(
+                    t=wall(lambda: cli("--project", self.project, "ps", "--direct")))))
+                runs["cli"].append(box["t"])
+                runs["engine"].append(wall(engine))
+                runs["ratio"].append(runs["cli"][-1] / (runs["floor"][-1] + runs["python"][-1]))
+        return {k: statistics.median(v) for k, v in runs.items()}
 
     def overhead(self) -> None:
         """CLI against the same work in-process, per command, on the first container."""
@@ -275,7 +296,7 @@ class Bench:
             time.sleep(3)
             page = get("api/events")
             page.readline()
-            daemons = _main_daemon()
+            daemons = _daemon_processes(self.args.dockerd_pidfile)
             cpu0, d0, t0 = _cpu_seconds(proc.pid), sum(map(_cpu_seconds, daemons)), time.monotonic()
             time.sleep(self.args.idle_window)
             elapsed = time.monotonic() - t0
@@ -285,24 +306,31 @@ class Bench:
             except OSError:
                 figures["daemon_cpu"] = float("nan")
             figures["rss_mib"] = _rss_kib(proc.pid) / 1024
+            figures["daemon_rss_mib"] = [_rss_kib(pid) / 1024 for pid in daemons]
 
             def served():
                 doc = ps_from_server(scope, socket_path, again=True)
                 render_served(doc, [], json_output=False, wide=False, quiet=False, no_headers=False,
                               stdout=io.StringIO(), stderr=io.StringIO())
             figures["served_engine"] = median_of(served, self.args.repeat * 3)
-            figures["served_cli"] = median_of(lambda: cli("--project", self.project, "ps", env=env),
-                                              self.args.repeat * 3)
+            served, bare = [], []  # interleaved with a bare Python start: the same load for both
+            for _ in range(self.args.repeat * 3):
+                served.append(wall(lambda: cli("--project", self.project, "ps", env=env)))
+                bare.append(wall(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)))
+            figures["served_cli"], figures["served_python"] = statistics.median(served), statistics.median(bare)
             figures["served_cpu"] = statistics.median(
                 child_cpu(lambda: cli("--project", self.project, "ps", env=env)) for _ in range(self.args.repeat * 3))
             check("from hermesctl serve" in cli("--project", self.project, "ps", env=env).stderr,
                   "ps did not come from serve")
             scrapes = []
+            cpu_before = _cpu_seconds(proc.pid)
             for _ in range(20):
                 start = time.monotonic()
                 with get("metrics") as res:
                     body = res.read()
                 scrapes.append(time.monotonic() - start)
+            # serve's own CPU per scrape (its idle CPU is small beside it): what load does not inflate
+            figures["scrape_cpu"] = (_cpu_seconds(proc.pid) - cpu_before) / 20
             figures["scrape_median"], figures["scrape_max"] = statistics.median(scrapes), max(scrapes)
             figures["scrape_bytes"] = len(body)
             counts = self.watchers()
@@ -379,11 +407,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _main_daemon() -> list[int]:
-    """The main dockerd (its pid file) and the containerd it runs (other dockerds on this host,
-    e.g. tests' second daemons, are not ours to count)."""
+def _daemon_processes(pidfile: str) -> list[int]:
+    """The dockerd the benchmark talks to (its pid file) and the containerd it runs (other
+    dockerds on this host, e.g. tests' second daemons, are not ours to count)."""
     try:
-        dockerd = int(Path("/var/run/docker.pid").read_text())
+        dockerd = int(Path(pidfile).read_text())
     except (OSError, ValueError):
         return []
     found = [dockerd]
@@ -436,6 +464,9 @@ def main() -> None:
     parser.add_argument("--image", default=IMAGE)
     parser.add_argument("--idle-window", type=float, default=20.0, help="seconds serve's idle CPU is averaged over")
     parser.add_argument("--real-gateways", type=int, default=3, help="containers whose real gateway is measured")
+    parser.add_argument("--prefix", default="bench-scale", help="container names start with PREFIX-RUNID")
+    parser.add_argument("--dockerd-pidfile", default="/var/run/docker.pid",
+                        help="pid file of the dockerd at DOCKER_HOST (its CPU, and its containerd's, is reported)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     # As pip installs it: byte-compiled (PYTHONDONTWRITEBYTECODE would otherwise make every
@@ -444,17 +475,21 @@ def main() -> None:
     bench = Bench(args)
     load = os.getloadavg()
     say(f"{time.strftime('%Y-%m-%d %H:%M:%S')} load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
-        f"{os.cpu_count()} CPUs; image {args.image}; at most {EXEC_CONCURRENCY} execs in flight per endpoint")
+        f"{os.cpu_count()} CPUs; image {args.image}; endpoint {bench.endpoint.url}; "
+        f"at most {EXEC_CONCURRENCY} execs in flight per endpoint")
     try:
         python = bench.python_start()
         say(f"bare Python start (python3 -c pass): {python * 1000:.0f} ms")
         for i, size in enumerate(sizes):
             say(f"--- {size} containers ---")
             bench.grow(size)
-            floor = bench.floor()
-            engine, command = bench.direct_ps(size)
-            say(f"direct ps: CLI {command:.2f} s, in-process {engine:.2f} s; floor ({size} no-op execs) {floor:.2f} s; "
-                f"CLI / (floor + Python start) = {command / (floor + python):.2f}")
+            d = bench.direct_ps(size, args.repeat * 3 if size <= 10 else args.repeat)
+            floor, engine, command = d["floor"], d["engine"], d["cli"]
+            say(f"direct ps (median of {args.repeat * 3 if size <= 10 else args.repeat} interleaved rounds): "
+                f"CLI {command:.2f} s ({d['cli_cpu'] * 1000:.0f} ms of its CPU), in-process {engine:.2f} s; "
+                f"floor ({size} no-op execs, {EXEC_CONCURRENCY} at once) {floor:.2f} s; python3 -c pass "
+                f"{d['python'] * 1000:.0f} ms; CLI / (floor + Python start) = {d['ratio']:.2f} "
+                f"(of the medians: {command / (floor + d['python']):.2f})")
             if i == 0:
                 bench.overhead()
             ready = bench.events_ready(size)
@@ -463,10 +498,12 @@ def main() -> None:
             say(f"serve: whole fleet held {s['ready']:.1f} s after start; RSS {s['rss_mib']:.0f} MiB; idle CPU "
                 f"{s['cpu_idle'] * 100:.1f}% of a core (dockerd+containerd meanwhile {s['daemon_cpu'] * 100:.0f}%, "
                 f"shared with everyone's work); /metrics {s['scrape_bytes'] // 1024} KiB in "
-                f"{s['scrape_median'] * 1000:.1f} ms (max {s['scrape_max'] * 1000:.1f} ms of 20); "
-                f"watch streams per container with the page open: {s['streams'][0]}..{s['streams'][1]}")
-            say(f"ps via serve: CLI {s['served_cli'] * 1000:.0f} ms = Python start + "
-                f"{(s['served_cli'] - python) * 1000:.0f} ms; in-process {s['served_engine'] * 1000:.1f} ms; "
+                f"{s['scrape_median'] * 1000:.1f} ms (max {s['scrape_max'] * 1000:.1f} ms of 20; serve's CPU "
+                f"{s['scrape_cpu'] * 1000:.1f} ms per scrape); "
+                f"watch streams per container with the page open: {s['streams'][0]}..{s['streams'][1]}; "
+                f"dockerd, containerd RSS: {', '.join(f'{m:.0f} MiB' for m in s['daemon_rss_mib'])}")
+            say(f"ps via serve: CLI {s['served_cli'] * 1000:.0f} ms = Python start ({s['served_python'] * 1000:.0f} ms "
+                f"in the same rounds) + {(s['served_cli'] - s['served_python']) * 1000:.0f} ms; in-process {s['served_engine'] * 1000:.1f} ms; "
                 f"the CLI's CPU {s['served_cpu'] * 1000:.0f} ms (python3 -c pass: "
                 f"{bench.figures['python_cpu'] * 1000:.0f} ms)")
             bench.figures[size] = {"floor": floor, "direct_engine": engine, "direct_cli": command,

@@ -71,7 +71,7 @@ class Run:
                 self.out.several_endpoints = fleet.configured > 1
             self.out.unreachable = lambda: fleet.unreachable
             if not fleet.containers():
-                self.out.warn(self._empty_reason(here))
+                self.out.warn(fleet.empty_reason(here, project_given=bool(self.project)))
         self._fleet.exec_timeout = self.exec_timeout
         return self._fleet
 
@@ -103,17 +103,6 @@ class Run:
         """The endpoint options as given: a running `hermesctl serve` answers for the same."""
         return {"hosts": list(self.hosts), "contexts": list(self.contexts), "project": self.project,
                 "fleet_file": self.fleet_file, "swarm": self.swarm}
-
-    def _empty_reason(self, here) -> str:
-        fleet = self._fleet
-        if fleet.project:
-            source = f" (the project of {here.describe()})" if here and not self.project else ""
-            return f"no Hermes container in compose project {fleet.project!r}{source}"
-        if fleet.project_dir:
-            return (f"no Hermes container was started by docker compose from {here.describe()}; "
-                    "outside this directory (or with --project) hermesctl sees every Hermes container")
-        return "no Hermes container (label io.hermes-agent.managed=true) on " + \
-            ", ".join(e.name for e in fleet.endpoints)
 
 
 
@@ -149,10 +138,7 @@ def _exit(ctx: typer.Context, status: int) -> None:
     fleet = run._fleet if run else None
     if fleet and fleet.unreachable:
         for u in fleet.unreachable:
-            what = f"container {u.container}" if u.container else f"endpoint {u.endpoint}"
-            verb = {"timeout": "did not answer in time", "pending": "is pending",
-                    "unreachable": "is unreachable"}.get(u.reason, "did not answer")
-            run.out.warn(f"{what} {verb}: {u.message}")
+            run.out.warn(u.warning())
     if status in (ExitStatus.OK, ExitStatus.NOT_RUNNING):  # exec's own exit codes pass through
         from hermesctl.results import exit_status
         status = exit_status([], fleet.unreachable if fleet else [], base=ExitStatus(status))

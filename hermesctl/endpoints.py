@@ -17,15 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import docker
-import docker.errors
-import docker.tls
-from docker.utils import kwargs_from_env
-
 from hermesctl.endpoint_urls import CONTEXT_NAME, check_context, check_endpoint  # noqa: F401 - re-exported
 from hermesctl.errors import UsageError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the SDK is imported where TLS or a context needs it: a local socket never does
+    import docker.tls
+
     from hermesctl.backends.daemon import Daemon
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
@@ -47,7 +44,7 @@ class Resolved:
     """One endpoint before connecting: its display name, URL, TLS config and docker CLI flags."""
     name: str
     url: str
-    tls: docker.tls.TLSConfig | None = None
+    tls: "docker.tls.TLSConfig | None" = None
     cli_args: tuple[str, ...] = ()
 
 
@@ -64,7 +61,7 @@ def _config_dir() -> Path:
     return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
 
 
-def _tls_args(tls: docker.tls.TLSConfig | None) -> tuple[str, ...]:
+def _tls_args(tls: "docker.tls.TLSConfig | None") -> tuple[str, ...]:
     """The docker CLI flags for a TLS config: --tlsverify with the CA, or --tls without."""
     if tls is None:
         return ()
@@ -76,10 +73,12 @@ def _tls_args(tls: docker.tls.TLSConfig | None) -> tuple[str, ...]:
     return tuple(args)
 
 
-def _tls_from_env(url: str) -> docker.tls.TLSConfig | None:
+def _tls_from_env(url: str) -> "docker.tls.TLSConfig | None":
     """DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, read by the SDK, for a tcp:// endpoint."""
     if not url.startswith(("tcp://", "https://")):
         return None
+    import docker.errors
+    from docker.utils import kwargs_from_env
     try:
         return kwargs_from_env({**os.environ, "DOCKER_HOST": url}).get("tls")
     except docker.errors.TLSParameterError as exc:
@@ -94,6 +93,7 @@ def _host(url: str, name: str | None = None) -> Resolved:
 
 def _sdk_context(name: str):
     """The context through docker-py's context API, when docker-py finds the CLI's store."""
+    import docker.errors
     from docker.context import Context
     from docker.context.config import get_context_dir
     ours = _config_dir() / "contexts"
@@ -131,8 +131,10 @@ def _context(name: str) -> Resolved:
     return Resolved(name, url, tls, ("--context", name))
 
 
-def _context_tls(digest: str, *, verify: bool) -> docker.tls.TLSConfig | None:
+def _context_tls(digest: str, *, verify: bool) -> "docker.tls.TLSConfig | None":
     """A context's TLS files (ca.pem, cert.pem, key.pem; any may be absent), as the CLI stores them."""
+    import docker.errors
+    import docker.tls
     tls_dir = _config_dir() / "contexts" / "tls" / digest / "docker"
     ca, cert, key = (tls_dir / "ca.pem", tls_dir / "cert.pem", tls_dir / "key.pem")
     if not (ca.exists() or cert.exists()):
@@ -183,3 +185,13 @@ def short_reason(exc: BaseException) -> str:
         if needle in text:
             return reason
     return (text.splitlines() or [type(exc).__name__])[0][:160]
+
+
+def resolve_local(hosts: list[str]) -> list[Resolved] | None:
+    """The endpoints of `hosts` (or of the environment when there are none) when every one is a
+    local socket (unix://, no TLS) found without a Docker context; None otherwise. Such an
+    endpoint is spoken to without the Docker SDK (hermesctl.backends.unix_api)."""
+    if not hosts and not os.environ.get("DOCKER_HOST") and _current_context() not in (None, "", "default"):
+        return None
+    specs = [resolve(host=h) for h in hosts] if hosts else [resolve()]
+    return specs if all(s.url.startswith("unix://") and s.tls is None for s in specs) else None

@@ -12,9 +12,7 @@ reason, cannot hold the command up).
 import threading
 from dataclasses import dataclass
 
-import requests.exceptions
-
-from hermesctl.backends.daemon import APIError, NotFound
+from hermesctl.backends import sdk_errors
 from hermesctl.endpoints import Endpoint
 from hermesctl.errors import ContainerStoppedError, DaemonUnreachableError, ExecTimeoutError, NotFoundError
 from hermesctl.inventory import HermesContainer
@@ -42,13 +40,14 @@ def _exec(endpoint: Endpoint, container: HermesContainer, argv: list[str], user:
     try:
         # run() holds the endpoint's in_flight slot around this call.
         code, out, err = endpoint.daemon.exec_run(container.id, argv, user=user, environment=environment)
-    except NotFound as exc:
+    # The SDK's exception classes are looked up only when something was raised (sdk_errors).
+    except sdk_errors.NotFound as exc:
         raise NotFoundError(f"container {container.name} no longer exists") from exc
-    except APIError as exc:
+    except sdk_errors.APIError as exc:
         if exc.status_code == 409:
             raise ContainerStoppedError(f"container {container.name} is not running") from exc
         raise
-    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+    except sdk_errors.CONNECTION_ERRORS as exc:
         raise DaemonUnreachableError(f"lost the Docker daemon at {endpoint.url}: {exc}") from exc
     return ExecResult(code if code is not None else -1, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 

@@ -41,6 +41,13 @@ class Unreachable:
         return cls(container.endpoint, describe(exc), container.name,
                    "timeout" if isinstance(exc, ExecTimeoutError) else "error")
 
+    def warning(self) -> str:
+        """The line every command ends with for it."""
+        what = f"container {self.container}" if self.container else f"endpoint {self.endpoint}"
+        verb = {"timeout": "did not answer in time", "pending": "is pending",
+                "unreachable": "is unreachable"}.get(self.reason, "did not answer")
+        return f"{what} {verb}: {self.message}"
+
 
 @dataclass
 class Selection:
@@ -67,6 +74,17 @@ class Fleet:
 
     def instance_from_record(self, record: dict):
         raise NotImplementedError(f"{self.kind}: no whole-instance operations")
+
+    def empty_reason(self, here=None, *, project_given: bool = False) -> str:
+        """Why no Hermes container was found: the compose project in use (`here`, the compose
+        directory the command runs in, hermesctl.compose), or the endpoints asked."""
+        if self.project:
+            source = f" (the project of {here.describe()})" if here and not project_given else ""
+            return f"no Hermes container in compose project {self.project!r}{source}"
+        if self.project_dir:
+            return (f"no Hermes container was started by docker compose from {here.describe()}; "
+                    "outside this directory (or with --project) hermesctl sees every Hermes container")
+        return f"no Hermes container (label {LABEL}=true) on " + ", ".join(e.name for e in self.endpoints)
 
     def endpoint(self, name: str) -> Endpoint:
         return next(e for e in self.endpoints if e.name == name)

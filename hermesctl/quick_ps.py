@@ -1,12 +1,13 @@
-"""`hermesctl ps` answered by a running `hermesctl serve`, before typer, rich or the Docker SDK
-are imported: what a user waits for is then Python's start plus a few milliseconds.
+"""`hermesctl ps` before typer, rich or the Docker SDK are imported: answered by a running
+`hermesctl serve` (what a user waits for is then Python's start plus a few milliseconds), or
+else, on local Docker sockets, by asking the containers directly (hermesctl.quick_direct).
 
 Only a plain invocation takes this path: global options -H/--host, -c/--context, -p/--project,
 --fleet, --swarm, --json, --no-headers, --timeout; then `ps` with targets and --json, --wide/-w,
---quiet/-q, --no-headers, --timeout. Every value is checked as the full CLI checks it. Anything
-else (--watch, --direct, --help, an unknown or malformed option, a bad value, no server with
-the same endpoint options, targets the served rows cannot resolve) returns None, and the full
-CLI runs as if this module did not exist: it prints the errors and asks the containers.
+--quiet/-q, --no-headers, --timeout, --direct. Every value is checked as the full CLI checks it.
+Anything else (--watch, --help, an unknown or malformed option, a bad value, targets the served
+rows cannot resolve and endpoints quick_direct does not cover) returns None, and the full CLI
+runs as if this module did not exist: it prints the errors and asks the containers.
 """
 import os
 import sys
@@ -17,14 +18,14 @@ _GLOBAL_VALUES = {"-H": "hosts", "--host": "hosts", "-c": "contexts", "--context
 _GLOBAL_FLAGS = {"--json": "json", "--no-headers": "no_headers"}
 _PS_VALUES = {"--timeout": "timeout"}
 _PS_FLAGS = {"--json": "json", "--no-headers": "no_headers", "--wide": "wide", "-w": "wide",
-             "--quiet": "quiet", "-q": "quiet"}
+             "--quiet": "quiet", "-q": "quiet", "--direct": "direct"}
 
 
 def parse(argv: list[str]) -> dict | None:
     """The options of a plain `ps` invocation, or None when it is anything else."""
     opts: dict = {"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None,
                   "timeout": [], "json": False, "no_headers": False, "wide": False, "quiet": False,
-                  "targets": []}
+                  "direct": False, "targets": []}
     command = None
     i = 0
     while i < len(argv):
@@ -89,16 +90,11 @@ def run(argv: list[str]) -> int | None:
     targets = _valid(opts)
     if targets is None:
         return None
-    from hermesctl.serve.client import ps_from_server
-    scope = {"hosts": opts["hosts"], "contexts": opts["contexts"], "project": opts["project"],
-             "fleet_file": opts["fleet_file"], "swarm": opts["swarm"]}
-    doc = ps_from_server(scope)
-    if doc is None:
-        return None
-    from hermesctl.commands.ps_served import render
     try:
-        status = render(doc, targets, json_output=opts["json"], wide=opts["wide"], quiet=opts["quiet"],
-                        no_headers=opts["no_headers"])
+        status = None if opts["direct"] else _served(opts, targets)
+        if status is None:
+            from hermesctl import quick_direct
+            status = quick_direct.run(opts, targets)
     except BrokenPipeError:  # `hermesctl ps | head -1`: the reader has what it wanted
         return 1
     except Exception:  # noqa: BLE001 - the full CLI runs instead, and reports it in one line
@@ -106,6 +102,19 @@ def run(argv: list[str]) -> int | None:
         if os.environ.get("HERMESCTL_DEBUG"):
             raise
         return None
+    return status
+
+
+def _served(opts: dict, targets: list) -> int | None:
+    from hermesctl.serve.client import ps_from_server
+    scope = {"hosts": opts["hosts"], "contexts": opts["contexts"], "project": opts["project"],
+             "fleet_file": opts["fleet_file"], "swarm": opts["swarm"]}
+    doc = ps_from_server(scope)
+    if doc is None:
+        return None
+    from hermesctl.commands.ps_served import render
+    status = render(doc, targets, json_output=opts["json"], wide=opts["wide"], quiet=opts["quiet"],
+                    no_headers=opts["no_headers"])
     return None if status is None else int(status)
 
 

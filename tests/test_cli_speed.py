@@ -140,7 +140,7 @@ def test_served_ps_exit_3_when_a_wanted_gateway_is_down_and_text_from_containers
 
 
 @pytest.mark.parametrize("args", [
-    ("ps", "--watch"), ("ps", "--direct"), ("ps", "--help"), ("ps", "-wq"), ("ps", "--json=1"),
+    ("ps", "--watch"), ("ps", "--help"), ("ps", "-wq"), ("ps", "--json=1"),
     ("ps", "--", "x"), ("gateway", "status", "x:y"), ("-H", "", "ps"), ("ps", "--timeout", "0"),
     ("ps", "x:Bad!"), ("--project", "Bad", "ps"), ("ps", "--timeout"), ("--version",), (),
 ])
@@ -150,16 +150,19 @@ def test_anything_but_a_plain_ps_goes_to_the_full_cli(args):
 
 
 def test_a_scope_the_server_does_not_watch_goes_direct(stand_in):
-    # The server watches project speedtest; this ps asks for another one: the full CLI answers
-    # (here: no daemon at DOCKER_HOST, exit 69), having asked the server only once.
+    # The server watches project speedtest; this ps asks for another one: the containers are
+    # asked directly (here: no daemon at DOCKER_HOST, exit 69), having asked the server only
+    # once, still without the full CLI (a local socket: hermesctl.quick_direct).
     code, _, err, modules = _cli("-p", "other", "ps", socket_path=stand_in.path)
-    assert code == 69 and "cannot reach the Docker daemon" in err
-    assert "from hermesctl serve" not in err and "hermesctl.cli" in modules
+    assert code == 69 and "cannot reach the Docker daemon at unix:///nonexistent/docker.sock" in err
+    assert "from hermesctl serve" not in err and "hermesctl.quick_direct" in modules
+    assert [m for m in _heavy(modules) if m not in ("hermesctl.fleet", "hermesctl.endpoints")] == []
 
 
 def test_direct_commands_import_no_ssh_transport_and_no_pydantic(tmp_path):
-    for args in (("ps",), ("gateway", "status", "x:default", "--timeout", "2.5"), ("logs", "-n", "5", "x"),
-                 ("events",)):
+    # ps on a tcp:// endpoint: the full CLI (hermesctl.quick_direct covers local sockets only).
+    for args in (("-H", "tcp://127.0.0.1:1", "ps"), ("gateway", "status", "x:default", "--timeout", "2.5"),
+                 ("logs", "-n", "5", "x"), ("events",)):
         code, _, err, modules = _cli(*args, socket_path=str(tmp_path / "none.sock"))
         assert code == 69 and "cannot reach the Docker daemon" in err, (args, err)
         assert "docker" in modules and "hermesctl.cli" in modules

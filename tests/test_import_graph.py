@@ -7,7 +7,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "hermesctl"
 # Layers, highest first: a module may import its own layer or lower ones only. serve and
 # commands are one layer apart so that the server never reaches into a command.
-LAYERS = [("hermesctl.cli", 6), ("hermesctl.__main__", 6), ("hermesctl.quick_ps", 6), ("hermesctl.commands", 5), ("hermesctl.serve", 4),
+LAYERS = [("hermesctl.cli", 6), ("hermesctl.__main__", 6), ("hermesctl.quick_ps", 6), ("hermesctl.quick_direct", 6), ("hermesctl.commands", 5), ("hermesctl.serve", 4),
           ("hermesctl.engine", 3), ("hermesctl.backends.docker", 2), ("hermesctl.backends.swarm", 2),
           ("hermesctl.backends.base", 2)]
 # Whose own imports of the Docker SDK are allowed: the backends, and endpoint resolution, which
@@ -127,7 +127,7 @@ def test_the_checks_see_what_they_check():
     """The graph is real: known edges are found, so an empty list above means something."""
     graph = imports(_modules())
     assert "hermesctl.engine.upgrade" in graph["hermesctl.commands.upgrade"]
-    assert "hermesctl.backends.daemon" in graph["hermesctl.execs"]
+    assert "hermesctl.backends.daemon" in graph["hermesctl.backends.docker"]
     assert layer("hermesctl.commands.ps") > layer("hermesctl.serve.refresher") > layer("hermesctl.engine.rows")
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]
 

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from rich.live import Live
 
 from hermesctl.engine import journal
-from hermesctl.engine.rows import GatewayRow, collect, exit_status, live_rows
+from hermesctl.engine.rows import GatewayRow, exit_status, live_rows, ps_answer
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.output import Output
@@ -28,10 +28,7 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
        watch: bool, interval: float) -> ExitStatus:
     if watch:
         return _watch(out, fleet, targets, wide=wide, interval=interval)
-    rows = collect(fleet, targets)
-    # Operations stopped midway: all of them, or the selected instances'.
-    selected = [c for c in fleet.containers() if any(c.name == r.container for r in rows)]
-    interrupted = journal.interrupted(journal.instance_names(selected) if targets else None)
+    rows, interrupted = ps_answer(fleet, targets)
     if out.json:
         out.document("ps", {
             "gateways": [asdict(r) | {"target": r.target} for r in rows],

@@ -5,6 +5,7 @@ snapshots (live_rows)."""
 import time
 from typing import TYPE_CHECKING
 
+from hermesctl.engine import journal
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
 from hermesctl.models import Slot
@@ -66,6 +67,14 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
             rows.append(_container_row(c, "booting"))
         rows.extend(_gateway_row(c, snap.slots[p], snap.orphans(p)) for p in profiles)
     return rows
+
+
+def ps_answer(fleet: Fleet, targets: list[Target]) -> tuple[list[GatewayRow], list[journal.Record]]:
+    """What `ps` shows: the rows, and the operations stopped midway (all of them, or the
+    selected instances')."""
+    rows = collect(fleet, targets)
+    selected = [c for c in fleet.containers() if any(c.name == r.container for r in rows)]
+    return rows, journal.interrupted(journal.instance_names(selected) if targets else None)
 
 
 def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict) -> list[str]:

@@ -5,6 +5,7 @@ import time
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 
+from hermesctl.serve import exposition
 from hermesctl.serve.state import FleetState
 
 GATEWAY_LABELS = ["endpoint", "container", "service", "profile"]
@@ -82,10 +83,27 @@ class FleetCollector:
 
 
 def render(state: FleetState) -> bytes:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(state))
+    families = list(FleetCollector(state).collect())
+    if all(exposition.covered(f) for f in families):
+        body = exposition.text(families).encode()
+    else:  # not ours to write: the client's own writer
+        body = _generate(families)
     feed = getattr(state, "usage_feed", None)  # set by `serve` (serve/usage_feed.py)
     if feed is not None:
         from hermesctl.serve.usage_metrics import UsageCollector
-        registry.register(UsageCollector(feed))
+        body += _generate(list(UsageCollector(feed).collect()))
+    return body
+
+
+class _Families:
+    def __init__(self, families):
+        self.families = families
+
+    def collect(self):
+        return self.families
+
+
+def _generate(families) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
     return generate_latest(registry)
