@@ -110,8 +110,9 @@ def test_ps_flags_parked_and_crash_looping_gateways(containers):
     assert hermesctl("gateway", "start", f"{a.name}:one").code == 0
     health = "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8651/health').status)\""
     wait_for(lambda: sh(a, health, check=False).strip() == "200", timeout=60, what="one serving")
-    res = hermesctl("gateway", "start", f"{a.name}:two", "--settle", "4")
-    assert res.code == 1 and "parked" in res.stdout
+    # long enough for a gateway on a loaded host to reach its bind and be refused (exit 78)
+    res = hermesctl("gateway", "start", f"{a.name}:two", "--settle", "12")
+    assert res.code == 1 and "parked" in res.stdout, res
     sh(a, "chmod 000 /opt/data/profiles/loop", user="root")
     sh(a, "/command/s6-svc -u /run/service/gateway-loop")
     wait_for(lambda: int(sh(a, "/command/s6-svdt /run/service/gateway-loop | wc -l")) >= 3, what="deaths")
