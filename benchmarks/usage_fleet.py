@@ -34,7 +34,8 @@ from usage_seed import SEED_SCRIPT, VENV_PYTHON  # noqa: E402
 
 from hermesctl.commands.usage import collect  # noqa: E402
 from hermesctl.contract import AGENT  # noqa: E402
-from hermesctl.endpoints import connect, resolve  # noqa: E402
+from hermesctl.backends.daemon import connect  # noqa: E402
+from hermesctl.endpoints import resolve  # noqa: E402
 from hermesctl.fleet import Fleet  # noqa: E402
 from hermesctl.targets import Target  # noqa: E402
 from hermesctl.usage import parse_since  # noqa: E402
