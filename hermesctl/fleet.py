@@ -106,7 +106,8 @@ class Fleet:
         deadline = time.monotonic() + self.exec_timeout  # for both execs together
         why = None
         try:
-            fast = self.run(container, agent.resident_argv(verb, *args),
+            argv, environment = agent.resident_question(verb, *args)
+            fast = self.run(container, argv, environment=environment,
                             timeout=max(min(FAST_TIMEOUT_S, self.exec_timeout), self.exec_timeout / 2))
             if fast.ok and fast.stdout.startswith("{") and len(fast.stdout) < agent.RESIDENT_MAX_BYTES:
                 return agent.parse(fast.stdout, where=container.name)

@@ -4,7 +4,7 @@ milliseconds. Only what crosses Docker is faked; every command runs as it does f
 import json
 from pathlib import Path
 
-from hermesctl.contract import AGENT, AGENT_QUERY_SOCKET
+from hermesctl.contract import AGENT, AGENT_QUERY_SOCKET, QUERY_ENV
 from hermesctl.fleet import BOUNDED_STATUS_ARGV
 from hermesctl.execs import ExecResult
 from hermesctl.fleet import Fleet
@@ -40,7 +40,7 @@ class FakeFleet(Fleet):
     def run(self, container: HermesContainer, argv: list[str], **kwargs) -> ExecResult:
         resident = argv[:2] == ["/command/s6-ipcclient", AGENT_QUERY_SOCKET]
         if resident:  # the same question, for the resident agent
-            argv = [AGENT, *json.loads(argv[4])]
+            argv = [AGENT, *json.loads(kwargs["environment"][QUERY_ENV])]
             self.resident.append(container.name)
         self.calls.append((container.name, argv))
         if argv == list(BOUNDED_STATUS_ARGV):  # the resident agent's status: the same document

@@ -212,3 +212,29 @@ def test_the_query_socket_refuses_bad_requests(line, code):
 def test_the_query_socket_answers_usage(home, store, now):
     doc = server.query(json.dumps(["usage", "--since", str(NOW - 7 * DAY), "default"]).encode(), store)
     assert doc["verb"] == "usage" and doc["profiles"]["default"]["ok"]
+
+
+CLIENT = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); " \
+         "data = b''\nwhile True:\n    chunk = s.recv(65536)\n    if not chunk: break\n    data += chunk\n" \
+         "sys.stdout.write(data.decode())"
+
+
+@pytest.mark.parametrize("question", [["usage", "--window", str(7 * DAY), "default"], None])
+def test_the_question_rides_in_the_connected_process_environment(home, store, now, tmp_path, question):
+    """The agent reads the question from /proc/PID/environ of the process at the other end (its
+    own user's), as it does for s6-ipcclient -> fdmove -> head in the container."""
+    import subprocess
+    listener = server.bind(str(tmp_path / "q.sock"))
+    env = {k: v for k, v in os.environ.items() if k != server.C.QUERY_ENV}
+    if question is not None:
+        env[server.C.QUERY_ENV] = json.dumps(question)
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, str(tmp_path / "q.sock")], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    conn, _ = listener.accept()
+    server.answer_query(conn, store)
+    doc = json.loads(client.communicate(timeout=30)[0])
+    listener.close()
+    if question is None:
+        assert doc["error"]["code"] == "usage" and server.C.QUERY_ENV in doc["error"]["message"]
+    else:
+        assert doc["profiles"]["default"]["ok"] and doc["verb"] == "usage"

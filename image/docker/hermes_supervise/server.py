@@ -2,16 +2,16 @@
 
 - contract.AGENT_SOCKET: one connection, one `status` document, computed when the client connects
   (never cached, so it is as fresh as the one-shot). The client sends nothing.
-- contract.AGENT_QUERY_SOCKET: the client sends one line, a JSON array (a verb of
-  contract.QUERY_SOCKET_VERBS and its arguments, parsed as on the command line), and gets that
-  verb's document: `usage` from the tallies this process keeps (usage_store), so that a question
-  costs neither a Python start nor a read of every session in the window.
+- contract.AGENT_QUERY_SOCKET: the connected process carries its question in its environment
+  (contract.QUERY_ENV: a JSON array, a verb of contract.QUERY_SOCKET_VERBS and its arguments,
+  parsed as on the command line), and gets that verb's document: `usage` from the tallies this
+  process keeps (usage_store), so that a question costs neither a Python start nor a read of
+  every session in the window.
 
 Clients are handled one at a time: a status answer takes about a millisecond, a usage answer
-a few over an unchanged database. A client that never writes its line is given up after
-QUERY_READ_TIMEOUT_S; one that never reads cannot block us for long (a status document fits in
-the socket's buffer and a send that would block is given up; a query's answer gets
-QUERY_SEND_TIMEOUT_S).
+a few over an unchanged database. A client that never reads cannot block us for long (a status
+document fits in the socket's buffer and a send that would block is given up; a query's answer
+gets QUERY_SEND_TIMEOUT_S).
 """
 import os
 import socket
@@ -21,7 +21,6 @@ from . import contract as C
 from .fastjson import dumps
 from .snapshot import status
 
-QUERY_READ_TIMEOUT_S = 1.0
 QUERY_SEND_TIMEOUT_S = 5.0
 
 
@@ -60,15 +59,15 @@ def _error(code: str, message: str) -> dict:
 
 
 def query(line: bytes, store) -> dict:
-    """The document for one request line (never raises: a bad request is an error document)."""
+    """The document for one question (never raises: a bad one is an error document)."""
     from .fastjson import loads
     from .verbs import parse
     try:
         request = loads(line.decode("utf-8", "strict"))
     except (UnicodeDecodeError, ValueError):
-        return _error("usage", "the request is not a JSON line")
+        return _error("usage", "the question is not JSON")
     if not (isinstance(request, list) and request and all(isinstance(a, str) for a in request)):
-        return _error("usage", "the request is not a JSON array of strings")
+        return _error("usage", "the question is not a JSON array of strings")
     verb = request[0]
     if verb not in C.QUERY_SOCKET_VERBS:
         return _error("usage", f"{verb[:40]!r} is not answered on this socket; here: {' '.join(C.QUERY_SOCKET_VERBS)}")
@@ -92,23 +91,42 @@ def _usage(args: dict, store) -> dict:
     return store.usage(args["profiles"] or all_profiles(), cutoff)
 
 
+def peer_question(conn: socket.socket) -> bytes | None:
+    """The question the connected process carries in its environment (contract.QUERY_ENV), read
+    from /proc/PID/environ: a process of our own user only. None when there is none."""
+    import struct
+    pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                         struct.calcsize("3i")))
+    if uid != os.getuid() or pid <= 0:
+        return None
+    key = C.QUERY_ENV.encode() + b"="
+    for attempt in range(3):  # the client may be between two exec()s (s6-ipcclient -> fdmove -> head)
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read(1 << 20)
+        except OSError:
+            return None
+        found = next((e[len(key):] for e in environ.split(b"\0") if e.startswith(key)), None)
+        if found is not None:
+            return found
+        import time
+        time.sleep(0.002)
+    return None
+
+
 def answer_query(conn: socket.socket, store) -> None:
     try:
-        conn.settimeout(QUERY_READ_TIMEOUT_S)
-        data = b""
-        while b"\n" not in data and len(data) < C.QUERY_MAX_BYTES:
-            chunk = conn.recv(C.QUERY_MAX_BYTES - len(data))
-            if not chunk:
-                break
-            data += chunk
-        if b"\n" not in data:
-            doc = _error("usage", f"no request line (at most {C.QUERY_MAX_BYTES} bytes, ending in a newline)")
+        question = peer_question(conn)
+        if question is None:
+            doc = _error("usage", f"no question: the client's environment has no {C.QUERY_ENV}")
+        elif len(question) > C.QUERY_MAX_BYTES:
+            doc = _error("usage", f"the question is longer than {C.QUERY_MAX_BYTES} bytes")
         else:
-            doc = query(data.split(b"\n", 1)[0], store)
+            doc = query(question, store)
         conn.settimeout(QUERY_SEND_TIMEOUT_S)
         conn.sendall((dumps(doc) + "\n").encode())
     except OSError:
-        pass  # the client went away, stalled, or would not read
+        pass  # the client went away, or would not read
     finally:
         conn.close()
 
