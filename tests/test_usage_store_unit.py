@@ -238,3 +238,10 @@ def test_the_question_rides_in_the_connected_process_environment(home, store, no
         assert doc["error"]["code"] == "usage" and server.C.QUERY_ENV in doc["error"]["message"]
     else:
         assert doc["profiles"]["default"]["ok"] and doc["verb"] == "usage"
+
+
+def test_a_profile_gone_is_closed(home, store, now):
+    check(store, NOW - DAY)
+    assert store.profiles["default"].conn is not None
+    store.forget_others(["coder"])
+    assert store.profiles == {}

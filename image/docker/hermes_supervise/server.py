@@ -88,7 +88,11 @@ def _usage(args: dict, store) -> dict:
         cutoff = time.time() - args["window"]  # back from the container's clock, as `hermes insights --days`
     else:
         cutoff = args["since"] or 0.0
-    return store.usage(args["profiles"] or all_profiles(), cutoff)
+    if args["profiles"]:
+        return store.usage(args["profiles"], cutoff)
+    profiles = all_profiles()
+    store.forget_others(profiles)
+    return store.usage(profiles, cutoff)
 
 
 def peer_question(conn: socket.socket) -> bytes | None:

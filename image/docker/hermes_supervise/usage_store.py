@@ -298,6 +298,12 @@ class Store:
     def __init__(self):
         self.profiles: dict[str, ProfileStore] = {}
 
+    def forget_others(self, profiles: list[str]) -> None:
+        """Close the stores of profiles that are gone (an open file would keep a deleted
+        state.db's space)."""
+        for gone in set(self.profiles) - set(profiles):
+            self.profiles.pop(gone).close()
+
     def usage(self, profiles: list[str], cutoff: float) -> dict:
         """The `usage` verb's document, as usage.usage() gives it, from the held tallies."""
         import time
