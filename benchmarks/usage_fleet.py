@@ -216,7 +216,14 @@ def main() -> None:
               f"profile per minute (median of {w['containers_measured']} containers, max "
               f"{w['max_ms_per_profile_minute']:.2f})")
     finally:
-        remove(containers)
+        try:
+            remove(containers)
+        except Exception:  # noqa: BLE001 - a loaded daemon may fail one removal: once more, one by one
+            for c in containers:
+                try:
+                    c.remove(force=True, v=True)
+                except Exception as exc:  # noqa: BLE001
+                    print(f"could not remove {c.name}: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":
