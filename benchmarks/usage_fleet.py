@@ -108,6 +108,15 @@ def seed_fleet(containers, profiles: int, sessions: int) -> float:
     return seeded
 
 
+def container_cpu(containers) -> float | None:
+    """The containers' CPU time so far (cgroup v1 cpuacct of a local daemon), in seconds: what
+    runs in them (execs, the resident agent) whatever the load from elsewhere; None elsewhere."""
+    try:
+        return sum(int(Path(f"/sys/fs/cgroup/cpuacct/docker/{c.id}/cpuacct.usage").read_text()) for c in containers) / 1e9
+    except OSError:
+        return None
+
+
 def one_shot(containers, prefix: str, profiles: int, repeat: int) -> dict:
     endpoint = connect(resolve())
     window = parse_since("7d")
@@ -135,11 +144,17 @@ def one_shot(containers, prefix: str, profiles: int, repeat: int) -> dict:
 
     first = timed(engine, 1)  # every container's resident agent reads the window once
     results = {k: [] for k in ("floor", "engine", "oneshot", "cli", "raw_floor", "single")}
+    cpu = {k: [] for k in ("floor", "engine", "oneshot")}
     for _ in range(repeat):
         for name, fn in (("floor", floor), ("engine", engine), ("oneshot", lambda: engine(OneShotFleet)),
                          ("cli", cli), ("raw_floor", raw_floor), ("single", single)):
+            before = container_cpu(containers)
             results[name].append(timed(fn, 1))
-    return {"first": first, **{k: statistics.median(v) for k, v in results.items()}}
+            after = container_cpu(containers)
+            if name in cpu and before is not None and after is not None:
+                cpu[name].append((after - before) / len(containers) * 1000)
+    return {"first": first, **{k: statistics.median(v) for k, v in results.items()},
+            **{f"cpu_{k}": statistics.median(v) if v else None for k, v in cpu.items()}}
 
 
 def watch_cost(containers, profiles: int, minutes: float) -> dict:
@@ -207,6 +222,9 @@ def main() -> None:
               f"{f['engine'] / f['floor']:.2f}x the floor (median of {args.repeat})")
         print(f"  its first question per container (each agent reads the window once): {f['first']:.2f} s")
         print(f"  the one-shot agent instead (before): {f['oneshot']:.2f} s = {f['oneshot'] / f['floor']:.2f}x the floor")
+        if f["cpu_floor"] is not None:
+            print(f"container CPU per container (cgroup): floor {f['cpu_floor']:.1f} ms, resident answer "
+                  f"{f['cpu_engine']:.1f} ms, one-shot agent {f['cpu_oneshot']:.1f} ms")
         print(f"hermesctl usage (CLI, Python start included): {f['cli']:.2f} s")
         print(f"raw floor (SDK exec_run of `true`, 32 at once, no deadline wrapper): {f['raw_floor']:.2f} s")
         print(f"one container's one-shot agent `usage` ({args.profiles} profiles), one exec: {f['single']:.3f} s")
