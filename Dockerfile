@@ -87,24 +87,33 @@ ENV HERMES_HOME=/opt/data \
     HERMES_DISABLE_LAZY_INSTALLS=1 \
     HERMES_WRITE_SAFE_ROOT=/opt/data:/tmp/hermes-files
 
-COPY image/command/ /command/
-COPY image/init/init /init
-COPY image/init/ /etc/hermes-init/
-COPY image/s6-rc.d/ /etc/s6-overlay/s6-rc.d/
-COPY image/docker/ /opt/hermes/docker/
+# The source tree says who runs what: image/root/ (root: /init, stage 2, cont-init, the scanner's
+# supervisor, the boot's and restore's privileged Python), image/hermes/ (hermes: the agent, the
+# slot tool, the services the hermes-run scanner supervises), image/either/ (whoever calls them).
+# Every file lands root-owned and read-only for others; installed paths are the same as ever.
 COPY image/seed/ /opt/hermes/docker/seed/
-COPY image/bin/ /opt/hermes/bin/
-COPY image/profile.d/hermes-venv.sh /etc/profile.d/hermes-venv.sh
-COPY image/cont-init.d/ /etc/cont-init.d/
-RUN ln -sf /opt/hermes/docker/stage2-hook.sh /etc/cont-init.d/01-hermes-setup \
+COPY image/either/command/ /command/
+COPY image/either/bin/ /opt/hermes/bin/
+COPY image/either/profile.d/hermes-venv.sh /etc/profile.d/hermes-venv.sh
+COPY image/root/init/init /init
+COPY image/root/init/ /etc/hermes-init/
+COPY image/root/cont-init.d/ /etc/cont-init.d/
+COPY image/root/s6-rc.d/ /etc/s6-overlay/s6-rc.d/
+COPY image/root/bin/ /opt/hermes/bin/
+COPY image/root/docker/ /opt/hermes/docker/
+COPY image/hermes/s6-rc.d/ /etc/s6-overlay/s6-rc.d/
+COPY image/hermes/docker/ /opt/hermes/docker/
+# stage2-hook.sh: the setup hook's path before cont-init had a folder of its own (entrypoint.sh
+# and derived images call it).
+RUN ln -s /etc/cont-init.d/01-hermes-setup /opt/hermes/docker/stage2-hook.sh \
  && ln -sf /opt/hermes/bin/tini /usr/bin/tini \
  && HOME=/tmp HERMES_HOME=/tmp/hh /opt/hermes/.venv/bin/python /opt/hermes/docker/list-subcommands.py > /opt/hermes/docker/hermes-subcommands \
  && grep -qx dashboard /opt/hermes/docker/hermes-subcommands && rm -rf /tmp/hh /tmp/.hermes \
  && rm -f /etc/hermes-init/init \
- && /opt/hermes/.venv/bin/python -m compileall -q /opt/hermes/docker/hermes_supervise \
+ && /opt/hermes/.venv/bin/python -m compileall -q /opt/hermes/docker/hermes_supervise /opt/hermes/docker/hermes_root \
  && chmod 0755 /init /etc/hermes-init/stage2 /etc/hermes-init/start-static-services \
       /etc/hermes-init/shutdown /etc/hermes-init/svscan/* /command/with-contenv /command/printcontenv \
-      /etc/cont-init.d/* /opt/hermes/docker/*.sh /opt/hermes/docker/hermes-slots \
+      /etc/cont-init.d/* /opt/hermes/docker/*.sh /opt/hermes/docker/hermes-slots /opt/hermes/docker/hermes-boot-user \
       /opt/hermes/docker/hermes-boot /opt/hermes/docker/dashboard-served /opt/hermes/bin/* /etc/s6-overlay/s6-rc.d/*/run \
  && chmod -R go-w /opt/hermes/docker /opt/hermes/bin /etc/s6-overlay /etc/hermes-init /etc/cont-init.d
 

@@ -8,9 +8,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git ls-files -z | xargs -0 -I{} cp --parents {} "$work"
 cp image/extra-ca/*.crt "$work/image/extra-ca/" 2>/dev/null || true
-echo "# edited $(date +%s%N)" >> "$work/image/docker/healthcheck.sh"
+echo "# edited $(date +%s%N)" >> "$work/image/root/docker/healthcheck.sh"
 start=$(date +%s.%N)
 (cd "$work" && DOCKER_BUILDKIT=0 docker build -q -t hermes-agent:rebuild-bench . >/dev/null 2>&1)
 end=$(date +%s.%N)
 docker rmi -f hermes-agent:rebuild-bench >/dev/null
-printf 'rebuild after editing image/docker/healthcheck.sh: %.1f s\n' "$(python3 -c "print($end - $start)")"
+printf 'rebuild after editing image/root/docker/healthcheck.sh: %.1f s\n' "$(python3 -c "print($end - $start)")"

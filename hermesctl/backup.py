@@ -43,6 +43,7 @@ STAGING = re.compile(r"^/tmp/hermesctl-backup-[A-Za-z0-9_]+$")
 # never accepted from an archive.
 WORKSPACE = ".hermesctl-restore"
 SNAPSHOT_VERB = "snapshot-databases"
+OWNER_IDS_VERB = "owner-ids"
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 # What an archive may hold under data/: files, directories, symlinks, hard links to its own files.
 KEPT_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE)
@@ -399,19 +400,6 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
-def hermes_ids(endpoint: Endpoint, container_id: str) -> tuple[int, int]:
-    """The hermes user's uid and gid in a container, from its /etc/passwd (works stopped).
-    A container that boots with PUID/PGID re-owns the volume to the remapped ids itself."""
-    with _stream_tar(endpoint, container_id, "/etc/passwd") as tar:
-        for member in tar:
-            if member.isfile():
-                for line in tar.extractfile(member).read().decode("utf-8", "replace").splitlines():
-                    fields = line.split(":")
-                    if len(fields) >= 4 and fields[0] == "hermes":
-                        return int(fields[2]), int(fields[3])
-    raise ExecError(f"container {container_id[:12]} has no hermes user")
-
-
 HELPER_LABEL = "io.hermes-agent.helper"
 HELPER_FOR_LABEL = "io.hermes-agent.helper-for"  # the container whose volumes a helper changes
 HELPER_WAIT_S = 600
@@ -439,6 +427,33 @@ def run_helper(endpoint: Endpoint, container_id: str, image: str, argv: list[str
         daemon.remove(helper, force=True)
 
 
+def ask_in_helper(endpoint: Endpoint, container_id: str, image: str, verb: str, *args: str) -> dict:
+    """The agent's answer to a query about a stopped container (exec needs a running one): the
+    image's agent, as hermes, in a throwaway container with the container's environment and
+    nothing else (no volume, no network). Errors are the agent's typed ones (agent.parse)."""
+    daemon = endpoint.daemon
+    environment = (daemon.inspect_container(container_id).get("Config") or {}).get("Env") or []
+    helper = daemon.create_helper(image, entrypoint=[agent.AGENT], command=[verb, *args], user="hermes",
+                                  environment=environment, labels={HELPER_LABEL: "query"})
+    try:
+        daemon.start(helper)
+        daemon.wait(helper, timeout=HELPER_WAIT_S)
+        output = daemon.logs(helper).decode("utf-8", "replace")
+    finally:
+        daemon.remove(helper, force=True)
+    return agent.parse(output, where=f"{container_id[:12]} ({verb} in a helper of its image)")
+
+
+def owner_ids(endpoint: Endpoint, container_id: str, image: str) -> tuple[int, int]:
+    """The uid and gid hermes' files have in a stopped container: its agent's `owner-ids` (the
+    boot's HERMES_UID/PUID remap, else the image's hermes user)."""
+    doc = ask_in_helper(endpoint, container_id, image, OWNER_IDS_VERB)
+    uid, gid = doc.get("uid"), doc.get("gid")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 32 for v in (uid, gid)):
+        raise ExecError(f"container {container_id[:12]}: owner-ids answered {uid!r}, {gid!r}, not two ids")
+    return uid, gid
+
+
 def settle_helpers(endpoint: Endpoint, container_id: str) -> None:
     """Helpers an earlier, killed hermesctl left on this container's volumes. One may be running
     a swap (or about to: its start was already sent), so none is ever force-removed: a removal
@@ -457,9 +472,11 @@ def settle_helpers(endpoint: Endpoint, container_id: str) -> None:
                 daemon.wait(found["Id"], timeout=HELPER_WAIT_S)
 
 
-def volume_holder(endpoint: Endpoint, image: str, mounts: list[dict], name: str) -> str:
+def volume_holder(endpoint: Endpoint, image: str, mounts: list[dict], name: str,
+                  environment: list[str] | None = None) -> str:
     """A created, never started container with these swarm volume mounts (Source, Target):
-    get_archive/put_archive reach a volume through it while nothing runs on it."""
+    get_archive/put_archive reach a volume through it while nothing runs on it. `environment`:
+    the task's, so that what the agent says about it (owner-ids) is what the task would say."""
     daemon = endpoint.daemon
     binds = []
     for m in mounts:
@@ -468,4 +485,4 @@ def volume_holder(endpoint: Endpoint, image: str, mounts: list[dict], name: str)
         daemon.inspect_volume(m["Source"])  # never create an empty stand-in for a missing volume
         binds.append(f"{m['Source']}:{m['Target']}")
     return daemon.create_helper(image, command=["true"], name=name, labels={HELPER_LABEL: "volume-holder"},
-                                binds=binds)
+                                binds=binds, environment=environment)

@@ -1,1 +1,1 @@
-../image/docker/hermes_supervise/contract.py
+../image/hermes/docker/hermes_supervise/contract.py

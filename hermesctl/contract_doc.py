@@ -1,4 +1,4 @@
-"""The agent's verb table for docs/architecture.md, made from contract.VERBS (the one table):
+"""The agent's verb table for docs/contract.md, made from contract.VERBS (the one table):
 `python3 -m hermesctl.contract_doc` prints it; tests/test_contract_table.py checks the doc."""
 from hermesctl.contract import VERBS
 

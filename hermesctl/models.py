@@ -72,10 +72,12 @@ class GatewayProcess:
     pid: int
     ppid: int
     profile: str
+    supervisor: str | None = None  # the service whose s6-supervise is the parent (agents since 2026-12)
 
     @classmethod
     def from_list(cls, items: object) -> list["GatewayProcess"]:
-        return [cls(p["pid"], p["ppid"], str(p.get("profile", "default"))) for p in items or []
+        return [cls(p["pid"], p["ppid"], str(p.get("profile", "default")),
+                    p["supervisor"] if isinstance(p.get("supervisor"), str) else None) for p in items or []
                 if isinstance(p, dict) and _int_or_none(p.get("pid")) and _int_or_none(p.get("ppid")) is not None]
 
 

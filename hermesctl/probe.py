@@ -20,13 +20,17 @@ class ContainerSnapshot:
     invalid_slots: list[str] = field(default_factory=list)
 
     def orphans(self, profile: str) -> list[int]:
-        """Gateway processes of `profile` that its slot's supervisor does not run: neither the
-        supervised pid nor a child of it (nor of another one of these)."""
+        """Gateway processes of `profile` that its slot's supervisor does not run: not a child of
+        the slot's s6-supervise, neither the supervised pid nor a child of it (nor of another
+        one of these). The parent is the agent's word; the pid in svstat can be a moment older
+        than the process list (a restart in between)."""
         slot = self.slots.get(profile)
         supervised = slot.status.pid if slot and slot.status else None
+        service = f"gateway-{profile}"
         mine = [g for g in self.processes if g.profile == profile]
         pids = {g.pid for g in mine}
-        return [g.pid for g in mine if g.pid != supervised and g.ppid != supervised and g.ppid not in pids]
+        return [g.pid for g in mine if g.supervisor != service and g.pid != supervised
+                and g.ppid != supervised and g.ppid not in pids]
 
 
 def slot_from_dict(profile: str, d: dict, now: float | None) -> Slot:

@@ -273,3 +273,16 @@ try:  # Hypothesis finds its bugs in our runs, not CI's: the same examples on ev
     _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "derandomized"))
 except ImportError:
     pass
+
+
+def installed_launcher(tmp_path) -> str:
+    """The `hermesctl` command with bin/ as pip lays it out: the launcher as it is, hermesctl-start's `#!python` rewritten."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy(ROOT / "bin" / "hermesctl", bin_dir / "hermesctl")
+    start = (ROOT / "bin" / "hermesctl-start").read_text().splitlines(keepends=True)
+    assert start[0].strip() == "#!python"
+    (bin_dir / "hermesctl-start").write_text(f"#!{sys.executable}\n" + "".join(start[1:]))
+    for name in ("hermesctl", "hermesctl-start"):
+        os.chmod(bin_dir / name, 0o755)
+    return str(bin_dir / "hermesctl")

@@ -1,4 +1,4 @@
-"""The container's half of the contract (image/docker/hermes_supervise), run on the host against
+"""The container's half of the contract (image/hermes/docker/hermes_supervise), run on the host against
 a temporary HERMES_HOME and scan directory: s6's files are written here in s6 2.11's formats
 (checked against s6-svstat and s6-svdt in tests/test_contract.py), so no s6 program is needed."""
 import json
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "image" / "docker"))
+sys.path.insert(0, str(ROOT / "image" / "hermes" / "docker"))
 
 from hermes_supervise import agent, contract, fastjson, queries, snapshot, watcher  # noqa: E402
 from hermes_supervise.s6state import parse_deaths  # noqa: E402
@@ -255,7 +255,7 @@ def test_the_watcher_ends_as_soon_as_its_stdin_closes(tmp_path):
     import time
     (tmp_path / "data").mkdir()
     (tmp_path / "service").mkdir()
-    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'image' / 'docker')!r})\n"
+    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'image' / 'hermes' / 'docker')!r})\n"
               "from hermes_supervise import contract, watcher\n"
               f"contract.SCANDIR = {str(tmp_path / 'service')!r}\n"
               f"contract.BOOTED_MARKER = {str(tmp_path / 'stage2-done')!r}\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "image" / "docker"))
+sys.path.insert(0, str(ROOT / "image" / "hermes" / "docker"))
 
 from hermes_supervise import agent, contract, verbs  # noqa: E402
 from hermesctl import contract_doc  # noqa: E402
@@ -19,7 +19,7 @@ def test_the_agent_dispatches_exactly_the_table():
 
 
 def test_the_doc_table_is_made_from_the_table():
-    doc = (ROOT / "docs" / "architecture.md").read_text()
+    doc = (ROOT / "docs" / "contract.md").read_text()
     assert contract_doc.table() in doc
     assert doc.count("| verb | kind | answers | fields |") == 1
 

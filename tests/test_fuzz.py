@@ -2,7 +2,7 @@
 names, fleet files, endpoint URLs and .env values. No Docker: these are the parsers.
 
 The .env properties run the real python-dotenv (the version in the image's venv) against the
-very writer the container runs (image/docker/hermes_supervise/envfile.py)."""
+very writer the container runs (image/hermes/docker/hermes_supervise/envfile.py)."""
 import io
 import sys
 from pathlib import Path
@@ -19,7 +19,7 @@ from hermesctl.fleetfile import FleetFileError, load_fleet_file
 from hermesctl.names import PROFILE_NAME, normalize_profile
 from hermesctl.targets import is_glob, parse_target
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "image" / "docker"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "image" / "hermes" / "docker"))
 from hermes_supervise import envfile  # noqa: E402  the in-container module, as the image runs it
 
 # Derandomized, no example database: every run, on every machine, tries the same examples (a

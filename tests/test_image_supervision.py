@@ -1,8 +1,7 @@
 """Issue 15 item 1 and issue 16: where the static services live and who supervises them, `hermes
-gateway run` in every form, the dashboard's role, HOME and HERMES_HOME, a refused dashboard on a
-slow host, and a boot that says "ready" only when /run/service answers."""
+gateway run` in every form, the dashboard's role, HOME and HERMES_HOME, and a refused dashboard on a
+slow host (a boot that says "ready" only when /run/service answers: test_image_boot_load.py)."""
 import json
-import threading
 import time
 
 from conftest import sh, svstat, wait_for
@@ -172,42 +171,3 @@ def test_a_slow_refused_dashboard_is_parked_after_3_and_a_crashed_one_restarts(c
         wait_for(lambda: sh(ok, "/command/s6-svstat -o pid /run/service/dashboard").strip() not in (pid, "-1"),
                  timeout=30, what="dashboard restarted")
     assert "service=dashboard action=parked" not in sh(ok, f"cat {log}")
-
-
-BOOT_PROBE = r"""
-log=/opt/data/logs/container-boot.log
-until grep -q 'profile=default' "$log" 2>/dev/null; do sleep 0.02; done
-/command/s6-svscanctl -a /run/service || echo "SCANNER-NOT-LISTENING"
-hermes profile create early 2>&1 | grep -i "could not register" && echo "REGISTRATION-FAILED"
-/command/s6-svstat /run/service/gateway-early || echo "SLOT-UNSUPERVISED"
-/command/s6-svstat /run/service/gateway-default || echo "DEFAULT-UNSUPERVISED"
-test -e /run/s6/stage2-done || until test -e /run/s6/stage2-done; do sleep 0.02; done
-/command/s6-svstat /run/service/dashboard || echo "DASHBOARD-UNSUPERVISED"
-echo PROBE-DONE
-"""
-
-
-def test_boot_is_ready_only_once_run_service_is_supervised_under_load(containers):
-    """Several boots at once under --cpus 0.5: the moment the boot log says ready, the scanner
-    listens and `hermes profile create` registers its slot."""
-    failures = []
-    for round_ in range(3):
-        started = [containers.start(f"load{round_}-{i}", wait=False, cpu_quota=50000, cpu_period=100000,
-                                    env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"}) for i in range(4)]
-        outputs: dict[str, str] = {}
-
-        def probe(c):
-            outputs[c.name] = c.exec_run(["timeout", "240", "sh", "-c", BOOT_PROBE], user="hermes").output.decode()
-
-        threads = [threading.Thread(target=probe, args=(c,)) for c in started]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for name, out in outputs.items():
-            if "PROBE-DONE" not in out or any(word in out for word in (
-                    "NOT-LISTENING", "REGISTRATION-FAILED", "UNSUPERVISED")):
-                failures.append((name, out))
-        for c in started:
-            c.remove(force=True, v=True)
-    assert not failures, failures

@@ -9,28 +9,15 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, svstat, wait_for
+from conftest import ROOT, installed_launcher, svstat, wait_for
 
 MOMENTS = [i * 0.04 for i in range(50)]  # 0 to 1.96 s, evenly: the same moments on every run
-
-
-def _installed(tmp_path) -> str:
-    """bin/ as pip lays it out: the launcher as it is, hermesctl-start's `#!python` rewritten."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shutil.copy(ROOT / "bin" / "hermesctl", bin_dir / "hermesctl")
-    start = (ROOT / "bin" / "hermesctl-start").read_text().splitlines(keepends=True)
-    assert start[0].strip() == "#!python"
-    (bin_dir / "hermesctl-start").write_text(f"#!{sys.executable}\n" + "".join(start[1:]))
-    for name in ("hermesctl", "hermesctl-start"):
-        os.chmod(bin_dir / name, 0o755)
-    return str(bin_dir / "hermesctl")
 
 
 def test_ctrl_c_at_fifty_moments_of_the_first_two_seconds_exits_130_without_a_traceback(containers, tmp_path):
     c = containers.start("intr", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
     wait_for(lambda: svstat(c, "default")["up"], what="default gateway up")
-    command = _installed(tmp_path)
+    command = installed_launcher(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # `events` runs until Ctrl-C: every moment finds it at work (start-up, imports, listing the
     # containers, opening the stream, streaming).
@@ -57,7 +44,7 @@ def test_ctrl_c_at_fifty_moments_of_the_first_two_seconds_exits_130_without_a_tr
 
 
 def test_the_launcher_passes_arguments_and_exit_codes_through(tmp_path):
-    command = _installed(tmp_path)
+    command = installed_launcher(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     version = subprocess.run([command, "--version"], env=env, capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("hermesctl "), version

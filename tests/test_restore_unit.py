@@ -16,8 +16,8 @@ import pytest
 from hermesctl.backup import MANIFEST, MANIFEST_SCHEMA, BackupError, data_checksum, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "image" / "docker"))
-from hermes_supervise import restore_swap  # noqa: E402
+sys.path.insert(0, str(ROOT / "image" / "root" / "docker"))
+from hermes_root import restore_swap  # noqa: E402
 
 
 def _entry(name, kind=tarfile.REGTYPE, *, mode=None, body=b"", link=""):
@@ -122,8 +122,8 @@ def _stage_new(home: Path) -> None:
 def _swap_killed_before(home: Path, step: int, keep: list[str]) -> bool:
     """swap() in a child process paused before `step`, then SIGKILLed there; False: it finished."""
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from hermes_supervise import "
-         "restore_swap as r; sys.exit(r.main(sys.argv[2:]))", str(ROOT / "image" / "docker"),
+        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from hermes_root import "
+         "restore_swap as r; sys.exit(r.main(sys.argv[2:]))", str(ROOT / "image" / "root" / "docker"),
          "restore-swap", str(home), *keep],
         env={**os.environ, restore_swap.PAUSE_AT_ENV: str(step)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = child.stderr.readline()

@@ -15,7 +15,7 @@ from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleetfile import load_fleet_file
 from hermesctl.references import Reference, hmac_of, resolve, secret_references
 
-sys.path.insert(0, str(ROOT / "image" / "docker"))
+sys.path.insert(0, str(ROOT / "image" / "hermes" / "docker"))
 from hermes_supervise import secretenv  # noqa: E402
 
 HEAD = "version: 1\ncontainers:\n  c1:\n    profiles:\n      coder:\n        env:\n"

@@ -109,3 +109,28 @@ def test_ps_and_doctor_show_an_interrupted_operation_with_its_fix(monkeypatch, c
     code, out, _ = run("doctor", "--json")
     [f] = [f for f in json.loads(out)["findings"] if f["check"] == "interrupted-operation"]
     assert not f["ok"] and "upgrade --recover" in f["fix"] and code == 1
+
+
+def _status_with(svstat_pid: int, processes: list[dict]) -> dict:
+    return {"now": 100.0, "pid1": "s6-svscan", "booted": True, "processes": processes,
+            "slots": {"on": {"profile": "on", "supervised": True, "status": {
+                "up": True, "wanted_up": True, "normally_up": True, "pid": svstat_pid, "since": 100.0,
+                "seconds": 0}}}}
+
+
+def test_a_gateway_its_slot_supervisor_runs_is_not_orphaned_whatever_svstat_said_a_moment_before():
+    from hermesctl.probe import snapshot_from_status
+    # svstat read while gateway 40 ran; the process list after a restart replaced it with 41
+    restarted = snapshot_from_status(_status_with(40, [
+        {"pid": 41, "ppid": 30, "profile": "on", "supervisor": "gateway-on"}]))
+    assert restarted.orphans("on") == []
+    # one left behind by a killed supervisor (now a child of the scanner) is orphaned
+    left = snapshot_from_status(_status_with(41, [
+        {"pid": 41, "ppid": 30, "profile": "on", "supervisor": "gateway-on"},
+        {"pid": 12, "ppid": 1, "profile": "on", "supervisor": None}]))
+    assert left.orphans("on") == [12]
+    # under another slot's supervisor is not under its own; an older agent's list has no
+    # supervisor: the pid rule alone
+    assert snapshot_from_status(_status_with(41, [
+        {"pid": 50, "ppid": 31, "profile": "on", "supervisor": "gateway-other"}])).orphans("on") == [50]
+    assert snapshot_from_status(_status_with(41, [{"pid": 41, "ppid": 30, "profile": "on"}])).orphans("on") == []

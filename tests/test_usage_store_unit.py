@@ -1,4 +1,4 @@
-"""The resident agent's usage tallies (image/docker/hermes_supervise/usage_store.py) on the host,
+"""The resident agent's usage tallies (image/hermes/docker/hermes_supervise/usage_store.py) on the host,
 against a state.db with the columns hermes-agent's schema gives them: every answer equals a
 direct read (usage.read_profile, the one-shot agent's, proven equal to `hermes insights` in
 test_usage.py) of the same database, after every kind of change; an unchanged database costs no
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "image" / "docker"))
+sys.path.insert(0, str(ROOT / "image" / "hermes" / "docker"))
 
 from hermes_supervise import server, usage, usage_store  # noqa: E402
 

@@ -235,9 +235,10 @@ class ServiceInstance:
         the stopped task's own container is removed by swarm soon after a scale-down."""
         from hermesctl import backup
         endpoint = self.endpoint
-        mounts = self.spec["TaskTemplate"]["ContainerSpec"].get("Mounts") or []
-        holder = backup.volume_holder(endpoint, self.image, mounts,
-                                      f"{self.name}-hermesctl-{int(time.time() * 1000) % 10**8}")
+        container_spec = self.spec["TaskTemplate"]["ContainerSpec"]
+        holder = backup.volume_holder(endpoint, self.image, container_spec.get("Mounts") or [],
+                                      f"{self.name}-hermesctl-{int(time.time() * 1000) % 10**8}",
+                                      environment=container_spec.get("Env"))
         try:
             yield DataAccess(endpoint, holder, self.image)
         finally:

@@ -58,7 +58,7 @@ def restore(fleet: Fleet, archive: Path, target: Target, *, force: bool) -> Rest
         inst.stop()
     try:
         with inst.data() as data:
-            owners = backup.hermes_ids(data.endpoint, data.ref)  # from its /etc/passwd: works stopped
+            owners = backup.owner_ids(data.endpoint, data.ref, data.image)  # its agent's answer; works stopped
             written = restore_tree(data.endpoint, data.ref, archive, data.image, owners=owners)
     finally:
         if was_running:  # restored, or (it failed) the old data: either way it runs again

@@ -1,1 +1,0 @@
-"""In-container supervision helpers for Hermes gateway slots (stdlib only, runs as hermes)."""

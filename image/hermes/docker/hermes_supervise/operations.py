@@ -1,0 +1,152 @@
+# Runs as hermes: imported by the agent, hermes-slots or hermes-boot-user, which run as hermes only.
+"""One operation at a time per container, and a record of the operator's own actions.
+
+The lock is an flock on $HERMES_HOME/.hermesctl/lock (the volume is hermes' own; a lock held by
+a process that dies is released by the kernel). A second hermesctl command waits for it, up to a
+limit, then does its work and reports what it found then, not what it saw before waiting.
+
+Operator records ($HERMES_HOME/.hermesctl/operations/<profile>, one `FROM UNTIL ACTION` line
+per operation, Unix seconds) let `hermesctl ps` leave the deaths a start, stop or restart caused
+out of its crash-loop count. They are hermes-writable, so readers treat them as hints for
+display only and parse them strictly.
+"""
+import fcntl
+import json
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .contract import BUSY_EXIT, CONTROL_DIR, OPERATIONS_DIR, SCHEMA
+from .names import require_valid_profile
+from .paths import hermes_home, profile_dir, s6, slot_dir
+from .state import write_desired_state, write_planned_stop_marker
+
+LOCK_HELD_ENV = "HERMES_SLOTS_LOCK_HELD"  # set for a command run under `hermes-slots locked`
+KEEP_RECORDS = 20
+RECORD_MARGIN_S = 1.0                     # a death this soon after the operation is still its own
+SVSTAT_FIELDS = "up,wantedup,pid,exitcode,signal,updownfor"
+
+
+class Busy(Exception):
+    """Another operation held the container's lock for longer than we could wait."""
+
+
+def control_dir() -> Path:
+    return hermes_home() / CONTROL_DIR
+
+
+@contextmanager
+def container_lock(wait_s: float):
+    """Hold the container's operation lock; yields the seconds spent waiting for it."""
+    if os.environ.get(LOCK_HELD_ENV) == "1":  # our parent (`hermes-slots locked`) holds it
+        yield 0.0
+        return
+    control_dir().mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(control_dir() / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - started >= wait_s:
+                    raise Busy(f"another operation held the container's lock for {wait_s:g}s") from None
+                time.sleep(0.05)
+        yield time.monotonic() - started
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def run_locked(argv: list[str], wait_s: float) -> int:
+    """Run argv (no shell) while holding the lock; its exit code is ours."""
+    with container_lock(wait_s):
+        return subprocess.run(argv, env={**os.environ, LOCK_HELD_ENV: "1"}).returncode
+
+
+def record_operation(profile: str, action: str, started: float, ended: float) -> None:
+    """Append `FROM UNTIL ACTION` (read, trim to the last records, atomic rename)."""
+    directory = control_dir() / OPERATIONS_DIR
+    directory.mkdir(parents=True, mode=0o700, exist_ok=True)
+    path = directory / profile
+    try:
+        old = [line for line in path.read_text().splitlines() if line.strip()][-(KEEP_RECORDS - 1):]
+    except (OSError, UnicodeDecodeError):
+        old = []
+    lines = old + [f"{started:.3f} {ended + RECORD_MARGIN_S:.3f} {action}"]
+    tmp = path.with_name(f".{profile}.{os.getpid()}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def slot_status(profile: str) -> dict | None:
+    """s6-svstat of the slot as a dict, or None when no supervisor answers."""
+    result = subprocess.run([s6("s6-svstat"), "-o", SVSTAT_FIELDS, str(slot_dir(profile))],
+                            capture_output=True, text=True)
+    parts = result.stdout.split()
+    if result.returncode != 0 or len(parts) != 6:
+        return None
+    up, wanted, pid, code, signal, seconds = parts
+    return {"up": up == "true", "wanted_up": wanted == "true", "pid": int(pid) if int(pid) > 0 else None,
+            "exit_code": int(code) if int(code) >= 0 else None,
+            "signal": None if signal == "NA" else signal, "seconds": int(seconds)}
+
+
+def _listen_and_act(profiles: list[str], event: str, flag: str, timeout_s: float) -> int:
+    """Subscribe to the slots first, then act on each (s6-svlisten): no change slips between."""
+    if not profiles:
+        return 0
+    dirs = [str(slot_dir(p)) for p in profiles]
+    argv = [s6("s6-svlisten"), event, "-a", "-t", str(int(timeout_s * 1000)), *dirs, "",
+            # s6-svc takes one directory: a constant loop over "$@" (argv, never spliced).
+            "/bin/sh", "-c", 'f=$1; shift; rc=0; for d in "$@"; do /command/s6-svc "$f" "$d" || rc=$?; done; exit $rc',
+            "s6-svc-each", flag, *dirs]
+    return subprocess.run(argv, capture_output=True).returncode
+
+
+def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float, lock_wait_s: float) -> dict:
+    """start, stop or restart gateways under the lock; what each was before and after."""
+    profiles = [require_valid_profile(p) for p in profiles]
+    with container_lock(lock_wait_s) as waited:
+        before = {p: slot_status(p) for p in profiles}
+        want_up = verb in ("start", "restart")
+        started = time.time()
+        for p in profiles:
+            write_desired_state(profile_dir(p), "running" if want_up else "stopped")
+            pid = (before[p] or {}).get("pid") if verb == "stop" else None
+            if pid and (before[p] or {}).get("up"):
+                write_planned_stop_marker(profile_dir(p), pid)
+        supervised = [p for p in profiles if before[p] is not None]
+        for p in supervised:
+            # The slot's `down` file follows the intent too, so a supervisor that is killed and
+            # respawned by s6-svscan starts (or keeps down) what the operator asked for.
+            down = slot_dir(p) / "down"
+            if want_up:
+                down.unlink(missing_ok=True)
+            else:
+                down.touch()
+        if verb == "start":
+            rc = _listen_and_act(supervised, "-u", "-u", timeout_s)
+        elif verb == "stop":
+            rc = _listen_and_act(supervised, "-D", "-d", timeout_s)
+        elif verb == "restart":
+            running = [p for p in supervised if before[p]["up"]]
+            # -u as well as -t: a slot left wanted-down would otherwise be killed and stay down.
+            rc = _listen_and_act(running, "-r", "-tu", timeout_s)
+            rc = _listen_and_act([p for p in supervised if p not in running], "-u", "-u", timeout_s) or rc
+        else:
+            raise ValueError(f"unknown operation {verb!r}")
+        acted = time.time()
+        for p in supervised:
+            record_operation(p, verb, started, acted)
+        if want_up and settle_s > 0:
+            time.sleep(settle_s)  # a gateway that dies right after starting must not count as up
+        after = {p: slot_status(p) for p in profiles}
+    return {"schema": SCHEMA, "verb": verb, "waited_s": round(waited, 3), "wait_rc": rc,
+            "gateways": {p: {"before": before[p], "after": after[p]} for p in profiles}}
+
+
+def operate_json(verb: str, profiles: list[str], **kwargs) -> str:
+    return json.dumps(operate(verb, profiles, **kwargs))

@@ -1,0 +1,180 @@
+# Runs as root: cont-init 01-hermes-setup (hermes-boot root) at every boot.
+"""The root half of cont-init 01-hermes-setup: what only root can do, done without trusting
+anything hermes can write. Runs after the UID/GID remap (shell, before it), before the hermes
+half (boot_user). Every failure is a warning: a container without CAP_CHOWN still boots.
+
+  0. restore:   a restore whose swap was killed half-way is completed (restore_swap.finish)
+                before anything reads the volume
+  1. groups:    device and socket gids (docker.sock, /dev/dri) and `--group-add` gids join the
+                hermes user's groups in /etc/group, so they survive the drop to hermes
+  2. ownership: the targeted repair of the data volume (ownership.py)
+  3. runtime:   /run/service and the saved container environment belong to the current hermes
+                ids (they change with a remap)
+Warnings go to stderr (docker logs) and to /run/s6/boot-warnings, which the reconciler copies
+into logs/container-boot.log.
+"""
+import grp
+import os
+import pwd
+import stat
+import subprocess
+import sys
+
+from .ownership import log_report, repair
+
+WARNINGS = "/run/s6/boot-warnings"
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+DRI_DIR = "/dev/dri"
+
+
+def log(message: str) -> None:
+    print(f"01-hermes-setup: {message}", file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    log(message)
+    try:
+        fd = os.open(WARNINGS, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "a") as f:
+            f.write(" ".join(message.split()) + "\n")
+    except OSError:
+        pass
+
+
+def device_gids() -> dict[int, str]:
+    """gid -> what grants it: the Docker socket, /dev/dri nodes, and `docker run --group-add`."""
+    found: dict[int, str] = {}
+    for path in DOCKER_SOCKETS:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISSOCK(st.st_mode):
+            found.setdefault(st.st_gid, path)
+            break
+    try:
+        nodes = sorted(os.listdir(DRI_DIR))
+    except OSError:
+        nodes = []
+    for name in nodes:
+        try:
+            st = os.stat(os.path.join(DRI_DIR, name))
+        except OSError:
+            continue
+        if stat.S_ISCHR(st.st_mode):
+            found.setdefault(st.st_gid, f"{DRI_DIR}/{name}")
+    for gid in os.getgroups():
+        found.setdefault(gid, "--group-add")
+    # A root-owned node (or group-add 0) never makes hermes a member of root's group.
+    found.pop(0, None)
+    return found
+
+
+def join_groups(user: str) -> None:
+    entry = pwd.getpwnam(user)
+    member_of = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    for gid, source in sorted(device_gids().items()):
+        if gid in member_of:
+            continue
+        try:
+            name = grp.getgrgid(gid).gr_name
+        except KeyError:
+            name = f"hermes-gid-{gid}"
+            if subprocess.run(["groupadd", "-g", str(gid), name], capture_output=True).returncode:
+                warn(f"groups: cannot create group {gid} for {source}")
+                continue
+        if subprocess.run(["usermod", "-aG", name, user], capture_output=True).returncode:
+            warn(f"groups: cannot add {user} to group {name} ({gid}) for {source}")
+        else:
+            log(f"groups: added {user} to group {name} ({gid}) for {source}")
+
+
+def own(path: str, uid: int, gid: int, what: str) -> None:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if (st.st_uid, st.st_gid) == (uid, gid):
+        return
+    try:
+        os.chown(path, uid, gid, follow_symlinks=False)
+    except OSError as exc:
+        warn(f"warning: cannot give {what} to hermes ({exc.strerror}); continuing")
+
+
+def regroup(path: str, gid: int, what: str) -> None:
+    """Root-owned, readable by the hermes group: for the saved container environment."""
+    try:
+        entries = [path] + [os.path.join(path, n) for n in os.listdir(path)]
+    except OSError:
+        return
+    for p in entries:
+        try:
+            st = os.stat(p, follow_symlinks=False)
+            if st.st_gid != gid:
+                os.chown(p, 0, gid, follow_symlinks=False)
+        except OSError as exc:
+            warn(f"warning: cannot give the hermes group read access to {what} ({exc.strerror})")
+            return
+
+
+def finish_restore(home: str) -> None:
+    """A restore killed mid-swap left a journal: complete it before anything reads the volume."""
+    from .restore_swap import RestoreError, finish
+    try:
+        result = finish(home)
+    except (RestoreError, OSError) as exc:
+        warn(f"restore: cannot finish an interrupted restore of {home}: {exc}")
+        return
+    if result != "none":
+        log(f"restore: an interrupted restore of {home} was {result}")
+
+
+def create_home(path: str) -> bool:
+    """Create HERMES_HOME where hermes could not (`-e HERMES_HOME=/home/hermes/.hermes`: only root
+    may create /home/hermes). Missing parents are created root-owned 0755, the last component too;
+    the ownership repair then gives it to hermes as it does /opt/data. The walk goes by directory
+    descriptor and never follows a symlink, so nothing hermes planted redirects it. True if the
+    directory exists afterwards."""
+    if not os.path.isabs(path):
+        warn(f"HERMES_HOME={path!r} is not an absolute path")
+        return False
+    parts = [p for p in path.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        warn(f"HERMES_HOME={path!r} holds . or ..; not created")
+        return False
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in parts:
+            try:
+                os.mkdir(name, 0o755, dir_fd=fd)
+                log(f"created {name!r} for HERMES_HOME={path}")
+            except FileExistsError:
+                pass
+            try:
+                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                warn(f"cannot create HERMES_HOME={path}: {name!r}: {exc.strerror}")
+                return False
+            os.close(fd)
+            fd = child
+        return True
+    except OSError as exc:
+        warn(f"cannot create HERMES_HOME={path}: {exc.strerror}")
+        return False
+    finally:
+        os.close(fd)
+
+
+def main(user: str = "hermes") -> int:
+    home = os.environ.get("HERMES_HOME") or "/opt/data"
+    finish_restore(home)
+    join_groups(user)
+    entry = pwd.getpwnam(user)
+    if not os.path.isdir(home) and not create_home(home):
+        return 0
+    report = repair(home, entry.pw_uid, entry.pw_gid)
+    log_report(report, warn, log)
+    own("/run/service", entry.pw_uid, entry.pw_gid, "/run/service")
+    regroup("/run/s6/container_environment", entry.pw_gid, "the container environment")
+    return 0
