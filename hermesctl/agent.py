@@ -6,7 +6,7 @@ one of our errors (contract.ERROR_EXITS is the agent's side of the same table).
 """
 import json
 
-from hermesctl.contract import AGENT, LIFELINE_OPTION, SCHEMA
+from hermesctl.contract import AGENT, AGENT_QUERY_SOCKET, LIFELINE_OPTION, QUERY_ENV, QUERY_MAX_BYTES, SCHEMA
 from hermesctl.errors import ExecError, HermesctlError, InvalidNameError, NotFoundError, UsageError
 
 # Error codes with an exit status of ours; the others (busy, failed) raise AgentError(code).
@@ -23,6 +23,23 @@ class AgentError(HermesctlError):
 
 def argv(verb: str, *args: str) -> list[str]:
     return [AGENT, verb, *args]
+
+
+# The resident agent's answer to a question is read as its status is (fleet.BOUNDED_STATUS_ARGV):
+# hermes owns the socket's directory, so at most RESIDENT_MAX_BYTES are read, by head(1).
+RESIDENT_MAX_BYTES = 4 << 20
+RESIDENT_ARGV = ("/command/s6-ipcclient", AGENT_QUERY_SOCKET, "/usr/lib/execline/bin/fdmove", "0", "6",
+                 "/usr/bin/head", "-c", str(RESIDENT_MAX_BYTES))
+
+
+def resident_question(verb: str, *args: str) -> tuple[list[str], dict]:
+    """The same question for the resident agent: (argv, environment) of an exec of C programs
+    only (no Python starts). s6-ipcclient connects to the agent's query socket and becomes
+    head(1) on it; the agent reads the question from that process's environment (QUERY_ENV)."""
+    question = json.dumps([verb, *args])
+    if len(question.encode()) > QUERY_MAX_BYTES:
+        raise ValueError("question too long for the resident agent")
+    return list(RESIDENT_ARGV), {QUERY_ENV: question}
 
 
 def parse(text: str, *, where: str) -> dict:

@@ -117,6 +117,30 @@ class Fleet:
         """One question to the container's agent (hermes-contract/v1); its JSON answer."""
         return agent.ask(self, container, verb, *args, **kwargs)
 
+    def ask_resident(self, container: HermesContainer, verb: str, *args: str) -> dict:
+        """A question (contract.QUERY_SOCKET_VERBS) for the resident agent over its query socket,
+        in one exec of C programs; when it does not answer (an older image, the service down,
+        any error), the one-shot agent in a second exec, which also says what was wrong."""
+        deadline = time.monotonic() + self.exec_timeout  # for both execs together
+        why = None
+        try:
+            argv, environment = agent.resident_question(verb, *args)
+            fast = self.run(container, argv, environment=environment,
+                            timeout=max(min(FAST_TIMEOUT_S, self.exec_timeout), self.exec_timeout / 2))
+            if fast.ok and fast.stdout.startswith("{") and len(fast.stdout) < agent.RESIDENT_MAX_BYTES:
+                return agent.parse(fast.stdout, where=container.name)
+            why = f"exit {fast.exit_code}: {fast.stderr.strip()[:200]}"
+        except ExecTimeoutError as exc:
+            if deadline - time.monotonic() < 1.0:
+                raise  # the whole deadline is spent: the container did not answer
+            why = describe(exc)
+        except (HermesctlError, ValueError) as exc:
+            why = describe(exc)
+        if os.environ.get("HERMESCTL_DEBUG"):
+            print(f"hermesctl: {container.name}: the resident agent did not answer {verb} ({safe(why)})",
+                  file=sys.stderr)
+        return self.ask(container, verb, *args, timeout=max(1.0, deadline - time.monotonic()))
+
     def probe(self, container: HermesContainer) -> ContainerSnapshot:
         """Everything about the container's gateways, in one exec: the resident agent's answer
         through a C client (no Python starts), or, when it does not answer (an older image, the

@@ -4,7 +4,7 @@ milliseconds. Only what crosses Docker is faked; every command runs as it does f
 import json
 from pathlib import Path
 
-from hermesctl.contract import AGENT
+from hermesctl.contract import AGENT, AGENT_QUERY_SOCKET, QUERY_ENV
 from hermesctl.fleet import BOUNDED_STATUS_ARGV
 from hermesctl.execs import ExecResult
 from hermesctl.fleet import Fleet
@@ -23,25 +23,36 @@ def container(name: str, *, state: str = "running", status: str = "Up 5 minutes 
 
 
 class FakeFleet(Fleet):
-    """answers: container name -> agent verb -> a document (exit 0), (exit code, document), or an
-    exception to raise (a timeout, a container that went away)."""
+    """answers: container name -> agent verb -> a document (exit 0), (exit code, document), an
+    ExecResult as it is, or an exception to raise (a timeout, a container that went away).
+    `VERB@resident`: what the resident agent's query socket answers instead, once."""
 
     def __init__(self, containers: list[HermesContainer], answers: dict[str, dict]):
         super().__init__(endpoints=[])
         self._containers = containers
         self.answers = answers
-        self.calls: list[tuple[str, list[str]]] = []
+        self.calls: list[tuple[str, list[str]]] = []  # the agent's argv each exec asked for
+        self.resident: list[str] = []  # containers asked through the resident agent's query socket
 
     def containers(self) -> list[HermesContainer]:
         return self._containers
 
     def run(self, container: HermesContainer, argv: list[str], **kwargs) -> ExecResult:
+        resident = argv[:2] == ["/command/s6-ipcclient", AGENT_QUERY_SOCKET]
+        if resident:  # the same question, for the resident agent
+            argv = [AGENT, *json.loads(kwargs["environment"][QUERY_ENV])]
+            self.resident.append(container.name)
         self.calls.append((container.name, argv))
         if argv == list(BOUNDED_STATUS_ARGV):  # the resident agent's status: the same document
             argv = [AGENT, "status"]
         if argv[0] != AGENT:
             raise AssertionError(f"the host ran something other than the agent: {argv}")
-        answer = self.answers.get(container.name, {}).get(argv[1])
+        mine = self.answers.get(container.name, {})
+        answer = mine.get(argv[1])
+        if resident and f"{argv[1]}@resident" in mine:
+            answer = mine.pop(f"{argv[1]}@resident")  # the resident agent's own answer, once
+        if isinstance(answer, ExecResult):
+            return answer
         if answer is None:
             raise AssertionError(f"no recorded answer for {container.name}: {argv[1:]}")
         if isinstance(answer, Exception):

@@ -8,6 +8,8 @@ import time
 import pytest
 
 from conftest import hermesctl, sh, wait_for
+from hermesctl.agent import RESIDENT_ARGV
+from hermesctl.contract import QUERY_ENV
 from usage_seed import VENV_PYTHON, insights, seed
 
 WINDOWS = (1, 7, 30)
@@ -109,6 +111,41 @@ def test_usage_table_totals_and_a_profile_without_state_db(seeded):
     assert doc["unreachable"] == []
     res = hermesctl("usage", c.name, "--since", "30d")
     assert res.code == 0 and "TOTAL" in res.stdout and "coder" in res.stdout, res
+
+
+def _same(mine, ref, path=""):
+    if isinstance(ref, dict):
+        assert set(mine) == set(ref), (path, set(mine) ^ set(ref))
+        for k in ref:
+            _same(mine[k], ref[k], f"{path}/{k}")
+    elif isinstance(ref, float) or isinstance(mine, float):
+        assert _same_money(mine, ref), (path, mine, ref)
+    else:
+        assert mine == ref, (path, mine, ref)
+
+
+ADD_SESSION = ("import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+               "c.execute(\"insert into sessions (id, source, model, started_at, input_tokens, message_count) "
+               "values ('added-' || ?, 'cli', 'claude-opus-4-8', ?, 1234, 3)\", (sys.argv[2], time.time()))")
+
+
+def test_the_resident_agent_answers_and_equals_the_one_shot(seeded):
+    """`usage` is answered by the resident agent (no fall-back), from its tallies, before and
+    after a change, with what the one-shot agent reads from the database itself."""
+    c = seeded
+    since = str(time.time() - 7 * 86400)
+    res = hermesctl("usage", c.name, "--since", "7d", "--json", env={"HERMESCTL_DEBUG": "1"})
+    assert res.code == 0 and "did not answer" not in res.stderr, res
+    for n in range(2):
+        resident = c.exec_run(list(RESIDENT_ARGV), user="hermes",
+                              environment={QUERY_ENV: json.dumps(["usage", "--since", since, "default", "coder"])})
+        one_shot = c.exec_run(["/opt/hermes/docker/hermes-ctl-agent", "usage", "--since", since, "default", "coder"],
+                              user="hermes")
+        mine, theirs = json.loads(resident.output), json.loads(one_shot.output)
+        _same(mine["profiles"], theirs["profiles"])
+        assert mine["profiles"]["default"]["sources"]["cli"]["sessions"] > 0
+        if n == 0:  # a new session: the next answer has it
+            assert c.exec_run([VENV_PYTHON, "-c", ADD_SESSION, "/opt/data/state.db", "r"], user="hermes").exit_code == 0
 
 
 # A writer that commits one small session every 10 ms through a WAL database, as the gateway
@@ -216,3 +253,39 @@ def test_budget_over_exits_3(seeded, tmp_path):
     assert over[0]["budget_usd"] == pytest.approx(3.5)
     table = hermesctl("usage", c.name, "--since", "7d", "-f", str(fleet))
     assert table.code == 3 and "OVER" in table.stdout and "over budget" in table.stderr
+
+
+HOSTILE_QUERY_SERVER = r"""
+import os, socket, sys, threading, time
+path = "/run/service/.hermes-ctl-agent-query.sock"
+server = socket.socket(socket.AF_UNIX)
+server.bind(path + ".evil")
+os.replace(path + ".evil", path)
+server.listen(16)
+def flood(conn):
+    try:
+        while True:
+            conn.sendall(b"{" + b"x" * 65535)  # a document that never ends
+    except OSError:
+        conn.close()
+while True:
+    conn, _ = server.accept()
+    threading.Thread(target=flood if sys.argv[1] == "flood" else lambda c: time.sleep(3600), args=(conn,),
+                     daemon=True).start()
+"""
+
+
+@pytest.mark.parametrize("kind", ["flood", "silent"])
+def test_a_server_hermes_puts_at_the_query_socket_costs_one_bounded_read(containers, kind):
+    """hermes owns /run/service: whatever answers at the query socket gets at most 4 MiB or half
+    the deadline, then the one-shot agent answers `usage` as it would without the resident."""
+    c = containers.start("qsock-" + kind)
+    seed(c, "/opt/data/state.db", 50, 3)
+    c.exec_run(["/usr/bin/python3", "-c", HOSTILE_QUERY_SERVER, kind], user="hermes", detach=True)
+    wait_for(lambda: c.exec_run(["/usr/bin/pgrep", "-f", "import os, socket"]).exit_code == 0
+             and b"evil" not in c.exec_run(["/bin/ls", "-a", "/run/service"]).output, what="the server bound")
+    began = time.monotonic()
+    res = hermesctl("--timeout", "20", "usage", c.name, "--since", "30d", "--json", timeout=60)
+    took = time.monotonic() - began
+    assert res.code == 0 and res.json()["rows"][0]["sessions"] > 0, res
+    assert took < 25, (took, res)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from hermesctl.errors import ExecTimeoutError
+from hermesctl.execs import ExecResult
 from fakefleet import FakeFleet, cli_on, container, recorded
 
 USAGE = recorded("usage-h1.json")  # default and coder seeded; broken: a corrupt state.db
@@ -44,6 +45,26 @@ def test_one_exec_per_container_rows_and_totals(run, fleet):
     assert rows["coder"]["estimated_usd"] == pytest.approx(_cell_sum("coder", "estimated_usd"))
     assert doc["totals"]["sessions"] == rows["default"]["sessions"] + rows["coder"]["sessions"]
     assert fleet.calls == [("h2", ["/opt/hermes/docker/hermes-ctl-agent", "usage", "--window", "86400"])]
+
+
+def test_the_resident_agent_is_asked_first_and_the_one_shot_when_it_cannot(monkeypatch, capsys):
+    """One exec of C programs to the resident agent's query socket; an image without it (the
+    client cannot connect) or an error there costs a second exec, of the one-shot agent."""
+    one = _only(USAGE, "default")
+    fleet = FakeFleet([container("new"), container("old"), container("broken")],
+                      {"new": {"usage": one},
+                       "old": {"usage": one, "usage@resident": ExecResult(111, "", "s6-ipcclient: fatal: unable to connect")},
+                       "broken": {"usage": one, "usage@resident": (1, {"schema": "hermes-contract/v1",
+                                                                      "error": {"code": "failed", "message": "x"}})}})
+    code, out, _ = cli_on(fleet, monkeypatch, capsys)("usage", "--since", "7d", "--json")
+    assert code == 0, out
+    assert sorted(fleet.resident) == ["broken", "new", "old"]
+    asked = sorted(fleet.calls)
+    question = ["/opt/hermes/docker/hermes-ctl-agent", "usage", "--window", "604800"]
+    assert asked == [("broken", question)] * 2 + [("new", question)] + [("old", question)] * 2
+    rows = json.loads(out)["rows"]
+    assert [r["container"] for r in rows] == ["broken", "new", "old"]
+    assert len({r["sessions"] for r in rows}) == 1 and rows[0]["sessions"] == _cell_sum("default", "sessions")
 
 
 def test_named_profiles_are_asked_by_name_and_windows_reach_the_agent(run, fleet):

@@ -2,11 +2,12 @@
 
 Each container's agent reads its profiles' state.db read-only (`usage` verb) and answers per
 profile, source and model with hermes insights' definitions; rows here are sums of those cells.
+The resident agent answers from the hourly tallies it keeps (hermes_supervise/usage_store.py)
+over its query socket, through C programs; the one-shot agent when it cannot.
 """
 import fnmatch
 import time
 
-from hermesctl import agent
 from hermesctl.errors import UsageError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
@@ -47,7 +48,7 @@ def collect(fleet: Fleet, targets: list[Target], window: Window) -> tuple[list[P
     def ask(item: tuple[HermesContainer, list[Target]]) -> dict:
         container, by = item
         names = _asked_profiles(by) if targets else []
-        return agent.ask(fleet, container, "usage", *window.agent_args(), *names)
+        return fleet.ask_resident(container, "usage", *window.agent_args(), *names)
 
     found: list[ProfileUsage] = []
     now = time.time()

@@ -152,6 +152,16 @@ AGENT_SOCKET = "/run/service/.hermes-ctl-agent.sock"
 # The fast path: connect (s6-ipcclient), then copy the answer to stdout (s6-ioconnect): two C
 # programs, one exec'ing the other, about 3 ms of CPU against about 25 ms for a Python start.
 FAST_STATUS_ARGV = ("/command/s6-ipcclient", AGENT_SOCKET, "/command/s6-ioconnect")
+# Questions with arguments go to a second socket, through the same C client as `status`: the
+# question rides in the client's environment, QUERY_ENV = a JSON array (the verb and its
+# arguments, as on the agent's command line), which the agent reads from /proc/PID/environ of
+# the connected process (SO_PEERCRED; a process of its own user only). No program writes to the
+# socket, so the client is s6-ipcclient, fdmove and head, as for `status`. Only
+# QUERY_SOCKET_VERBS are answered there (`usage`: from the tallies the resident agent keeps).
+AGENT_QUERY_SOCKET = "/run/service/.hermes-ctl-agent-query.sock"
+QUERY_ENV = "HERMESCTL_QUERY"
+QUERY_SOCKET_VERBS = ("usage",)
+QUERY_MAX_BYTES = 4096             # the question, at most
 
 # Fleet-file secrets. On a swarm, `{from_secret: NAME}` for profile P's KEY is attached as the
 # file SECRET_DIR/SECRET_ENV_PREFIX + "P.KEY" (hermes', 0400); the image writes it into P's .env

@@ -47,6 +47,18 @@ USAGE_FIELDS = ("u.session_id, u.model, u.billing_provider, u.billing_base_url, 
                 "u.estimated_cost_usd, u.actual_cost_usd, u.cost_status, u.cost_source")
 WINDOW_USAGE = (f"SELECT {USAGE_FIELDS} FROM session_model_usage u JOIN sessions s ON s.id = u.session_id "
                 "WHERE s.started_at >= ?")
+# Chosen sessions (a JSON array of ids) with every figure insights reads of them and of their
+# per-model rows (SESSION_PRINTS_USAGE, when the table exists): equal rows, nothing changed.
+SESSION_PRINTS = (
+    "SELECT s.id, s.started_at, s.ended_at, s.source, s.model, s.message_count, s.tool_call_count, "
+    "s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.estimated_cost_usd, "
+    "s.actual_cost_usd, s.api_call_count{usage} FROM sessions s WHERE s.id IN (SELECT value FROM json_each(?))")
+SESSION_PRINTS_USAGE = (
+    ", (SELECT printf('%d %d %d %d %d %d %d %.17g %.17g %d %d', count(*), total(u.api_call_count), "
+    "total(u.input_tokens), total(u.output_tokens), total(u.cache_read_tokens), total(u.cache_write_tokens), "
+    "total(u.reasoning_tokens), total(u.estimated_cost_usd), total(u.actual_cost_usd), "
+    "total(u.cost_status IS NULL AND u.cost_source IS NULL), total(length(u.model))) "
+    "FROM session_model_usage u WHERE u.session_id = s.id)")
 # Per model: input, output, cache read, cache write, reasoning, API calls, estimated, actual.
 FIGURES = 8
 
@@ -143,16 +155,76 @@ def check_schema(conn) -> tuple[bool, int | None]:
     return with_usage, version
 
 
-def _cell() -> dict:
-    return {"sessions": 0, "active": 0, "messages": 0, "tool_calls": 0,
-            **{f"{k}_tokens": 0 for k in TOKEN_KINDS}, "estimated_usd": 0.0, "actual_usd": 0.0,
-            "unpriced_rows": 0, "models": {}}
+# A tally: what sessions add up to, as a flat, summable dict (hour buckets of the resident
+# agent's store add up the same way as one window read): (source, None) -> SOURCE_FIGURES,
+# (source, model as insights names it) -> MODEL_FIGURES.
+SOURCE_FIGURES = ("sessions", "active", "messages", "tool_calls", "actual_usd")
+MODEL_FIGURES = ("sessions", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                 "reasoning_tokens", "api_calls", "estimated_usd", "actual_usd", "tool_calls")
 
 
-def _model(cell: dict, name: str) -> dict:
-    return cell["models"].setdefault(name, {"sessions": 0, **{f"{k}_tokens": 0 for k in TOKEN_KINDS},
-                                            "api_calls": 0, "tool_calls": 0, "estimated_usd": 0.0,
-                                            "actual_usd": 0.0})
+def tally(sessions: list, rows: list, prices, into: dict | None = None) -> dict:
+    """Add sessions (SESSION_FIELDS) and their per-model rows (USAGE_FIELDS) to a tally."""
+    into = {} if into is None else into
+    per_session = contributions(sessions, rows, prices)
+    for (sid, source, model, _started, ended, messages, tools, *_rest) in sessions:
+        source = str(source)
+        figures = into.get((source, None))
+        if figures is None:
+            figures = into[(source, None)] = [0, 0, 0, 0, 0.0]
+        figures[0] += 1
+        figures[1] += ended is None
+        figures[2] += messages or 0
+        figures[3] += tools or 0
+        figures[4] += float(_rest[-2] or 0.0)
+        if tools:
+            _model_figures(into, source, display_name(model))[9] += tools
+        for name, f in per_session.get(sid, {}).items():
+            m = _model_figures(into, source, name)
+            m[0] += 1
+            for k, value in enumerate(f, 1):
+                m[k] += value
+    return into
+
+
+def _model_figures(into: dict, source: str, name: str) -> list:
+    figures = into.get((source, name))
+    if figures is None:
+        figures = into[(source, name)] = [0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, 0]
+    return figures
+
+
+def merge(into: dict, tallied: dict) -> dict:
+    """Add one tally to another."""
+    for key, figures in tallied.items():
+        mine = into.get(key)
+        if mine is None:
+            into[key] = list(figures)
+        else:
+            for k, value in enumerate(figures):
+                mine[k] += value
+    return into
+
+
+def sources_document(tallied: dict) -> dict:
+    """A tally as the verb's `sources`: per source its figures and its models; the overview's
+    tokens and estimated cost are the sum of its model breakdown, as insights' are."""
+    sources: dict[str, dict] = {}
+    for (source, name), figures in sorted(tallied.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        cell = sources.get(source)
+        if cell is None:
+            cell = sources[source] = {"sessions": 0, "active": 0, "messages": 0, "tool_calls": 0,
+                                      **{f"{k}_tokens": 0 for k in TOKEN_KINDS}, "estimated_usd": 0.0,
+                                      "actual_usd": 0.0, "unpriced_rows": 0, "models": {}}
+        if name is None:
+            cell.update(zip(SOURCE_FIGURES, figures))
+        else:
+            cell["models"][name] = dict(zip(MODEL_FIGURES, figures))
+    for cell in sources.values():
+        for kind in TOKEN_KINDS:
+            cell[f"{kind}_tokens"] = sum(m[f"{kind}_tokens"] for m in cell["models"].values())
+        cell["estimated_usd"] = sum(m["estimated_usd"] for m in cell["models"].values())
+    return sources
 
 
 def display_name(model) -> str:
@@ -180,31 +252,16 @@ def read_profile(path: str, cutoff: float, prices=None) -> dict:
         raise sqlite_error(exc) from None
     finally:
         conn.close()
+    return {"schema_version": version, "sources": sources_document(priced_tally(sessions, rows, prices)),
+            "last_activity": last}
+
+
+def priced_tally(sessions: list, rows: list, prices, into: dict | None = None) -> dict:
+    """tally(), with a failure of hermes' pricing reported as this profile's error."""
     try:
-        per_session = contributions(sessions, rows, prices)
+        return tally(sessions, rows, prices, into)
     except Exception as exc:  # noqa: BLE001 - hermes' pricing missing or failing: this profile says so
         raise ProfileError("unreadable", f"pricing rows without a recorded cost failed: {exc}") from None
-    sources: dict[str, dict] = {}
-    for (sid, source, model, _started, ended, messages, tools, *_rest) in sessions:
-        cell = sources.setdefault(str(source), _cell())
-        cell["sessions"] += 1
-        cell["active"] += ended is None
-        cell["messages"] += messages or 0
-        cell["tool_calls"] += tools or 0
-        cell["actual_usd"] += float(_rest[-2] or 0.0)
-        if tools:
-            _model(cell, display_name(model))["tool_calls"] += tools
-        for name, f in per_session.get(sid, {}).items():
-            m = _model(cell, name)
-            m["sessions"] += 1
-            for key, value in zip(("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-                                   "reasoning_tokens", "api_calls", "estimated_usd", "actual_usd"), f):
-                m[key] += value
-    for cell in sources.values():  # the overview is the sum of the model breakdown
-        for kind in TOKEN_KINDS:
-            cell[f"{kind}_tokens"] = sum(m[f"{kind}_tokens"] for m in cell["models"].values())
-        cell["estimated_usd"] = sum(m["estimated_usd"] for m in cell["models"].values())
-    return {"schema_version": version, "sources": sources, "last_activity": last}
 
 
 def sqlite_error(exc: Exception) -> ProfileError:

@@ -7,8 +7,9 @@ sessions still open (ended_at NULL) with what each contributed so far, and the c
 interval it stats state.db and its -wal (size, mtime, inode): unchanged means no query at all.
 Changed means one read, by index only, of the new sessions (rowid above the mark) and of the
 open ones that got a message since (messages' id above the mark). After a change, at most
-FULL_EVERY intervals later (5 minutes), a read takes every open session (an end, or tokens
-counted without a message) and checks the schema again. Each session's contribution is computed as `usage` does (insights' definitions) and only its growth is added:
+FULL_EVERY intervals later (5 minutes), every open session's figures (and its per-model rows')
+are compared with those it had when read, in one indexed query, and the ones that differ (an
+end, or tokens counted without a message) are read again; the schema is checked again then. Each session's contribution is computed as `usage` does (insights' definitions) and only its growth is added:
 counters never go down, and the tables are never scanned again. A replaced database (another
 inode) starts over, which Prometheus sees as a counter reset.
 """
@@ -18,8 +19,8 @@ import sys
 import time
 
 from . import contract as C
-from .usage import (SESSION_FIELDS, USAGE_FIELDS, ProfileError, check_schema, connect, contributions,
-                    last_activity, sqlite_error, state_db)
+from .usage import (SESSION_FIELDS, SESSION_PRINTS, SESSION_PRINTS_USAGE, USAGE_FIELDS, ProfileError, check_schema,
+                    connect, contributions, last_activity, sqlite_error, state_db)
 
 FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
           "api_calls", "estimated_usd", "actual_usd")
@@ -31,7 +32,10 @@ DELTA_SESSIONS = (f"SELECT {SESSION_FIELDS}, rowid AS rid FROM sessions WHERE ro
 # Their rows, each session's in rowid order (the session_id index), as insights reads them.
 DELTA_USAGE = (f"WITH w AS ({DELTA_SESSIONS}) SELECT {USAGE_FIELDS} FROM w "
                "CROSS JOIN session_model_usage u ON u.session_id = w.id")
-FULL_EVERY = 20  # intervals (5 minutes at 15 s) between reads of every open session, after a change
+FULL_EVERY = 20  # intervals (5 minutes at 15 s) between looks at every open session, after a change
+# Sessions with a message above the mark: a range of messages' rowid (DISTINCT would read the
+# whole session_id index, every pass).
+MESSAGED = "SELECT session_id FROM messages WHERE id > ?"
 
 
 class ProfileCounters:
@@ -47,6 +51,7 @@ class ProfileCounters:
         self.with_usage = self.has_messages = False
         self.conn = None
         self.open: dict[str, dict] = {}  # session id -> {model: [FIELDS...]} contributed so far
+        self.prints: dict[str, tuple] = {}  # open session id -> its figures when read (SESSION_PRINTS)
         self.models: dict[str, list] = {}
         self.sessions_total = 0
         self.last_activity = None
@@ -113,11 +118,14 @@ class ProfileCounters:
                 self.has_messages = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                                                  "name = 'messages'").fetchone() is not None
             with_usage, has_messages = self.with_usage, self.has_messages
-            if full:
-                ids = list(self.open)
+            prints_sql = SESSION_PRINTS.format(usage=SESSION_PRINTS_USAGE if with_usage else "")
+            gone = set()
+            if full:  # open sessions whose figures changed (compared in one indexed query)
+                current = {row[0]: row for row in conn.execute(prints_sql, (json.dumps(list(self.open)),))}
+                ids = [sid for sid in self.open if sid in current and current[sid] != self.prints.get(sid)]
+                gone = set(self.open) - set(current)
             else:  # open sessions with a new message
-                touched = {row[0] for row in conn.execute(
-                    "SELECT DISTINCT session_id FROM messages WHERE id > ?", (self.message_mark,))}
+                touched = {row[0] for row in conn.execute(MESSAGED, (self.message_mark,))}
                 ids = [sid for sid in self.open if sid in touched]
             params = (self.mark, json.dumps(ids))
             sessions = conn.execute(DELTA_SESSIONS, params).fetchall()
@@ -140,6 +148,9 @@ class ProfileCounters:
                 numbers = [m for m in moments if isinstance(m, (int, float))]
                 self.last_activity = max(numbers) if numbers else None
             self.message_mark = newest or 0
+            still_open = [row[0] for row in sessions if row[4] is None]
+            read_prints = {row[0]: row for row in conn.execute(prints_sql, (json.dumps(still_open),))} \
+                if still_open else {}
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self.close()
@@ -156,13 +167,15 @@ class ProfileCounters:
                     self.days.setdefault(day, [0, 0.0])[0] += 1
             added = self._add(found.get(sid, {}), previous or {})
             self.days.setdefault(day, [0, 0.0])[1] += added
+            self.prints.pop(sid, None)
             if ended is None:
                 self.open[sid] = found.get(sid, {})
+                self.prints[sid] = read_prints.get(sid)
         for old in sorted(self.days)[:-2]:  # today and yesterday are enough for the page
             del self.days[old]
-        if full:
-            for gone in set(self.open) - seen:  # deleted while open: what it contributed stays counted
-                del self.open[gone]
+        for sid in gone - seen:  # deleted while open: what it contributed stays counted
+            self.open.pop(sid, None)
+            self.prints.pop(sid, None)
 
     def _add(self, now: dict, before: dict) -> float:
         """Add a session's growth to the counters; its estimated cost growth."""
