@@ -10,16 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, ROOT, RUN_ID, hermesctl, sh, svstat, wait_for, wait_ready
+from conftest import IN_CI, QUICK_HEALTH, ROOT, RUN_ID, hermesctl, sh, svstat, wait_for, wait_ready
 from derived_images import NEXT_VERSION, build_bad, build_never_healthy, build_next, build_unhealthy
 
 NEXT = f"hermes-agent:wtc-next-{RUN_ID}"
 BAD = f"hermes-agent:wtc-bad-{RUN_ID}"
 UNHEALTHY = f"hermes-agent:wtc-unhealthy-{RUN_ID}"
 NEVER_HEALTHY = f"hermes-agent:wtc-neverhealthy-{RUN_ID}"
-# The image's healthcheck, checked every 2 s instead of 30 (upgrade waits for `healthy`).
-QUICK_HEALTH = {"test": ["CMD", "/opt/hermes/docker/healthcheck.sh"], "interval": 2_000_000_000,
-                "timeout": 5_000_000_000, "start_period": 60_000_000_000, "retries": 3}
+
 @pytest.fixture(scope="module")
 def images(docker_client, hermes_image):
     build_next(docker_client, NEXT, hermes_image)
