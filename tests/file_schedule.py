@@ -15,10 +15,20 @@ Only the order and grouping change: every collected test runs exactly once, as b
 """
 from xdist.scheduler import LoadFileScheduling
 
-# Measured per-file totals (seconds of one worker, on a loaded 2-core machine; README, "How
-# the suite runs"); only their order matters. A file not listed goes after these.
+# Rough per-unit totals, seconds of one worker (this 2-core machine, loaded by other suites:
+# `pytest --durations=0` per file); only their order matters. Units not listed follow, the ones
+# with the most tests first. Add a file here when it grows past a minute or two.
 LONG_FILES = {
-    "swarm": 420,
+    "swarm": 600,                            # one cluster, two stacks, nodes killed and hung
+    "tests/test_upgrade.py": 400,            # compose fleets, rollbacks that wait for `healthy`
+    "tests/test_restore_safety.py": 300,     # kill -9 at every step
+    "tests/test_fleet_scale.py": 300,        # 30 containers
+    "tests/test_image_supervision.py": 240,  # a dashboard parked at --cpus 0.25
+    "tests/test_image_upstream.py": 200,
+    "tests/test_fleet_compose.py": 180,
+    "tests/test_serve_usage.py": 150,        # a real Prometheus
+    "tests/test_usage.py": 120,
+    "tests/test_faults.py": 120,
 }
 
 # Files whose tests share a session fixture too costly to make twice: one unit of work.
