@@ -262,6 +262,28 @@ def second_dockerd(tag: str, image: str | None, *, extra_args: tuple[str, ...] =
         shutil.rmtree(root, ignore_errors=True)
 
 
+# Images the upgrade tests move to (tests/derived_images.py), one set per worker process.
+UPGRADE_NEXT = f"hermes-agent:wtc-next-{RUN_ID}"
+UPGRADE_BAD = f"hermes-agent:wtc-bad-{RUN_ID}"
+UPGRADE_UNHEALTHY = f"hermes-agent:wtc-unhealthy-{RUN_ID}"
+UPGRADE_NEVER_HEALTHY = f"hermes-agent:wtc-neverhealthy-{RUN_ID}"
+
+
+@pytest.fixture(scope="module")
+def upgrade_images(docker_client, hermes_image):
+    """(ours, next, bad), built on top of ours in seconds (the unhealthy ones too), removed after
+    the module. test_upgrade.py and test_upgrade_plain.py each build them: two files that
+    xdist can run side by side."""
+    from derived_images import build_bad, build_never_healthy, build_next, build_unhealthy
+    build_next(docker_client, UPGRADE_NEXT, hermes_image)
+    build_bad(docker_client, UPGRADE_BAD, hermes_image)
+    build_unhealthy(docker_client, UPGRADE_UNHEALTHY, hermes_image)
+    build_never_healthy(docker_client, UPGRADE_NEVER_HEALTHY, hermes_image)
+    yield hermes_image, UPGRADE_NEXT, UPGRADE_BAD
+    for tag in (UPGRADE_NEXT, UPGRADE_BAD, UPGRADE_UNHEALTHY, UPGRADE_NEVER_HEALTHY):
+        docker_client.images.remove(tag, force=True)
+
+
 # Images the swarm tests upgrade to, loaded on the nodes with ours when the cluster is made.
 SWARM_NEXT = f"hermes-agent:wtc-swnext-{RUN_ID}"
 SWARM_BAD = f"hermes-agent:wtc-swbad-{RUN_ID}"

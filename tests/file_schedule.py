@@ -15,20 +15,22 @@ Only the order and grouping change: every collected test runs exactly once, as b
 """
 from xdist.scheduler import LoadFileScheduling
 
-# Rough per-unit totals, seconds of one worker (this 2-core machine, loaded by other suites:
-# `pytest --durations=0` per file); only their order matters. Units not listed follow, the ones
-# with the most tests first. Add a file here when it grows past a minute or two.
+# Per-unit totals, seconds of one worker, from a full run on this 2-core machine while other
+# suites kept its load average around 20 (`pytest -v` completion times per worker); only their
+# order matters. Units not listed follow, the ones with the most tests first. Add a file here
+# when it grows past a minute or two.
 LONG_FILES = {
-    "swarm": 600,                            # one cluster, two stacks, nodes killed and hung
-    "tests/test_upgrade.py": 400,            # compose fleets, rollbacks that wait for `healthy`
-    "tests/test_restore_safety.py": 300,     # kill -9 at every step
-    "tests/test_fleet_scale.py": 300,        # 30 containers
-    "tests/test_image_supervision.py": 240,  # a dashboard parked at --cpus 0.25
-    "tests/test_image_upstream.py": 200,
-    "tests/test_fleet_compose.py": 180,
-    "tests/test_serve_usage.py": 150,        # a real Prometheus
-    "tests/test_usage.py": 120,
-    "tests/test_faults.py": 120,
+    "swarm": 490,                            # one cluster, two stacks, a node unplugged and hung
+    "tests/test_image_supervision.py": 380,  # a dashboard parked at --cpus 0.25
+    "tests/test_restore_safety.py": 375,     # a swap killed at every step
+    "tests/test_upgrade_plain.py": 290,      # rollbacks that wait for Docker's `healthy`
+    "tests/test_upgrade.py": 230,            # two compose fleets
+    "tests/test_image_upstream.py": 185,
+    "tests/test_fleet_compose.py": 175,
+    "tests/test_usage.py": 155,
+    "tests/test_fleet_scale.py": 130,        # 30 containers
+    "tests/test_faults.py": 105,
+    "tests/test_serve_usage.py": 95,         # a real Prometheus
 }
 
 # Files whose tests share a session fixture too costly to make twice: one unit of work.
