@@ -111,6 +111,12 @@ def _started_at(container) -> float:
     return datetime.fromisoformat(whole + "+00:00").timestamp() + float("0." + (frac or "0"))
 
 
+# The image's healthcheck, checked every 2 s instead of its 30: `upgrade` waits for `healthy`
+# (and so does its rollback), and a recreated container keeps this setting.
+QUICK_HEALTH = {"test": ["CMD", "/opt/hermes/docker/healthcheck.sh"], "interval": 2_000_000_000,
+                "timeout": 5_000_000_000, "start_period": 60_000_000_000, "retries": 3}
+
+
 def wait_ready(container, timeout: float = 60.0) -> None:
     """Boot is complete when stage 2 has run cont-init and started the static services, in THIS
     run of the container: /run survives `docker restart`, so a stage2-done left by the previous
@@ -256,6 +262,63 @@ def second_dockerd(tag: str, image: str | None, *, extra_args: tuple[str, ...] =
         shutil.rmtree(root, ignore_errors=True)
 
 
+# Images the upgrade tests move to (tests/derived_images.py), one set per worker process.
+UPGRADE_NEXT = f"hermes-agent:wtc-next-{RUN_ID}"
+UPGRADE_BAD = f"hermes-agent:wtc-bad-{RUN_ID}"
+UPGRADE_UNHEALTHY = f"hermes-agent:wtc-unhealthy-{RUN_ID}"
+UPGRADE_NEVER_HEALTHY = f"hermes-agent:wtc-neverhealthy-{RUN_ID}"
+
+
+@pytest.fixture(scope="module")
+def upgrade_images(docker_client, hermes_image):
+    """(ours, next, bad), built on top of ours in seconds (the unhealthy ones too), removed after
+    the module. test_upgrade.py and test_upgrade_plain.py each build them: two files that
+    xdist can run side by side."""
+    from derived_images import build_bad, build_never_healthy, build_next, build_unhealthy
+    build_next(docker_client, UPGRADE_NEXT, hermes_image)
+    build_bad(docker_client, UPGRADE_BAD, hermes_image)
+    build_unhealthy(docker_client, UPGRADE_UNHEALTHY, hermes_image)
+    build_never_healthy(docker_client, UPGRADE_NEVER_HEALTHY, hermes_image)
+    yield hermes_image, UPGRADE_NEXT, UPGRADE_BAD
+    for tag in (UPGRADE_NEXT, UPGRADE_BAD, UPGRADE_UNHEALTHY, UPGRADE_NEVER_HEALTHY):
+        docker_client.images.remove(tag, force=True)
+
+
+# Images the swarm tests upgrade to, loaded on the nodes with ours when the cluster is made.
+SWARM_NEXT = f"hermes-agent:wtc-swnext-{RUN_ID}"
+SWARM_BAD = f"hermes-agent:wtc-swbad-{RUN_ID}"
+
+
+@pytest.fixture(scope="session")
+def swarm_cluster(docker_client, hermes_image):
+    """One real two-node swarm for the session, with each instance's node labelled. Making one
+    costs a minute or two, so test_swarm.py and test_secret_swarm.py share it (tests/file_schedule.py
+    keeps both on one worker); each deploys its own stack on it and removes it at its end."""
+    from derived_images import build_bad, build_next
+    from swarm_cluster import SwarmCluster
+
+    missing = [t for t in ("dockerd", "nsenter", "unshare", "ip", "iptables") if shutil.which(t) is None]
+    missing += ["root"] if os.geteuid() != 0 else []
+    if missing:
+        if IN_CI:
+            pytest.fail(f"a two-node swarm needs: {', '.join(missing)}")
+        pytest.skip(f"a two-node swarm needs: {', '.join(missing)}")
+    build_next(docker_client, SWARM_NEXT, hermes_image)
+    build_bad(docker_client, SWARM_BAD, hermes_image)
+    cluster = SwarmCluster(f"hctc{RUN_ID}", subnet=f"10.231.{int(RUN_ID[:2], 16)}")
+    try:
+        cluster.up([hermes_image, SWARM_NEXT, SWARM_BAD])
+        cluster.label_instances()
+        yield cluster
+    finally:
+        cluster.down()
+        for tag in (SWARM_NEXT, SWARM_BAD):
+            try:
+                docker_client.images.remove(tag, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+
+
 DAEMON_FIXTURES = {"docker_client", "hermes_image"}
 
 
@@ -286,3 +349,13 @@ def installed_launcher(tmp_path) -> str:
     for name in ("hermesctl", "hermesctl-start"):
         os.chmod(bin_dir / name, 0o755)
     return str(bin_dir / "hermesctl")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With `--dist loadfile` (scripts/test.sh): the long files first, a file's tests on one
+    worker, the swarm files together (tests/file_schedule.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from file_schedule import LongestFirstFileScheduling
+    return LongestFirstFileScheduling(config, log)

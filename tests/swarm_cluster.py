@@ -96,6 +96,29 @@ class SwarmCluster:
             time.sleep(0.5)
         raise RuntimeError(f"swarm nodes not ready: {ready}")
 
+    def label_instances(self) -> None:
+        """Pin hermes-1 to node 1 and hermes-2 to node 2 (compose/stack.yaml's placement); the
+        manager's own node is reached through the manager, the worker through its label."""
+        n1, n2 = self.nodes
+        n1.docker("node", "update", "--label-add", "io.hermes-agent.instance.hermes-1=true", n1.hostname)
+        n1.docker("node", "update", "--label-add", "io.hermes-agent.instance.hermes-2=true", n2.hostname)
+        n1.docker("node", "update", "--label-add", f"io.hermes-agent.endpoint={n2.url}", n2.hostname)
+
+    def deploy_stack(self, stack: str, compose_file: Path, env: dict) -> None:
+        self.manager.docker("stack", "deploy", "-c", str(compose_file), "--resolve-image", "never", stack, env=env)
+
+    def remove_stack(self, stack: str, timeout: float = 120) -> None:
+        """The stack's services go, and then its containers on every node (a later stack on this
+        cluster lists only its own); its volumes stay until down()."""
+        self.manager.docker("stack", "rm", stack, check=False)
+        label = f"label=com.docker.stack.namespace={stack}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not any(node.docker("ps", "-aq", "--filter", label, check=False).stdout.split() for node in self.nodes):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"containers of stack {stack} still there after {timeout}s")
+
     def _plumb(self, node: Node, i: int) -> None:
         host_side, inner = f"{self.name}h{i}"[:15], f"{self.name}p{i}"[:15]
         _run("ip", "netns", "add", node.netns)

@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from conftest import ROOT, RUN_ID, hermesctl, sh, wait_for, wait_ready
+from conftest import QUICK_HEALTH, ROOT, RUN_ID, hermesctl, sh, wait_for, wait_ready
 from derived_images import build_bad_tree, build_next
 
 from hermesctl import backup, restore
@@ -110,7 +110,8 @@ def test_upgrade_backups_are_private_too(docker_client, hermes_image, tmp_path):
     nxt = f"hermes-agent:wtc-privnext-{RUN_ID}"
     build_next(docker_client, nxt, hermes_image)
     name = f"wtc-{RUN_ID}-privup"
-    c = docker_client.containers.run(hermes_image, ["sleep", "infinity"], name=name, detach=True)
+    c = docker_client.containers.run(hermes_image, ["sleep", "infinity"], name=name, detach=True,
+                                     healthcheck=QUICK_HEALTH)
     volume = next(m["Name"] for m in c.attrs["Mounts"] if m["Destination"] == "/opt/data")
     out = tmp_path / "state" / "backups"
     previous = os.umask(0)
@@ -366,8 +367,10 @@ BAD_TREE = f"hermes-agent:wtc-badtree-{RUN_ID}"
 def test_rollback_restores_the_tree_exactly_whatever_the_new_image_added(docker_client, hermes_image, tmp_path):
     build_bad_tree(docker_client, BAD_TREE, hermes_image)
     name, volume = f"wtc-{RUN_ID}-exact", f"wtc-{RUN_ID}-exact-data"
+    # A failed boot exits at once, and the old container, back, is healthy in seconds.
     c = docker_client.containers.run(hermes_image, ["sleep", "infinity"], name=name, detach=True,
-                                     volumes={volume: {"bind": "/opt/data", "mode": "rw"}})
+                                     volumes={volume: {"bind": "/opt/data", "mode": "rw"}}, healthcheck=QUICK_HEALTH,
+                                     environment={"S6_BEHAVIOUR_IF_STAGE2_FAILS": "2"})
     try:
         wait_ready(c)
         assert hermesctl("profile", "create", f"{name}:coder").code == 0

@@ -3,16 +3,15 @@ the profile's .env at boot by the image as hermes; never in argv, environment or
 a rotated secret is one task restart; drift in .env is put right without one."""
 import json
 import os
-import shutil
 
 import pytest
 
-from conftest import IN_CI, ROOT, RUN_ID, hermesctl, sh, svstat, wait_for
-from swarm_cluster import SwarmCluster
+from conftest import ROOT, hermesctl, sh, svstat, wait_for
 
 STACK = "hcsec"
 V1 = "discord-v1-3b7e1f09a4"
 V2 = "discord-v2-c2d85e6f11"
+SECRETS = (("hct-discord-v1", V1), ("hct-discord-v2", V2))
 FLEET = """version: 1
 containers:
   hermes-2:
@@ -25,29 +24,19 @@ containers:
 
 
 @pytest.fixture(scope="module")
-def swarm(docker_client, hermes_image):
-    missing = [t for t in ("dockerd", "nsenter", "unshare", "ip", "iptables") if shutil.which(t) is None]
-    missing += ["root"] if os.geteuid() != 0 else []
-    if missing:
-        if IN_CI:
-            pytest.fail(f"a two-node swarm needs: {', '.join(missing)}")
-        pytest.skip(f"a two-node swarm needs: {', '.join(missing)}")
-    cluster = SwarmCluster(f"hsec{RUN_ID}", subnet=f"10.233.{int(RUN_ID[:2], 16)}")
+def swarm(swarm_cluster, hermes_image):
+    """This file's stack and secrets on the session's two-node swarm (conftest.swarm_cluster)."""
+    env = {**os.environ, "HERMES_IMAGE": hermes_image, "HERMES_HEALTH_INTERVAL": "5s"}
+    manager = swarm_cluster.manager
+    swarm_cluster.deploy_stack(STACK, ROOT / "compose" / "stack.yaml", env)
     try:
-        cluster.up([hermes_image])
-        n1, n2 = cluster.nodes
-        n1.docker("node", "update", "--label-add", "io.hermes-agent.instance.hermes-1=true", n1.hostname)
-        n1.docker("node", "update", "--label-add", "io.hermes-agent.instance.hermes-2=true", n2.hostname)
-        n1.docker("node", "update", "--label-add", f"io.hermes-agent.endpoint={n2.url}", n2.hostname)
-        env = {**os.environ, "HERMES_IMAGE": hermes_image, "HERMES_HEALTH_INTERVAL": "5s"}
-        n1.docker("stack", "deploy", "-c", str(ROOT / "compose" / "stack.yaml"), "--resolve-image", "never",
-                  STACK, env=env)
-        wait_for(lambda: _task(cluster) is not None, timeout=120, what="hermes-2 running on node 2")
-        for name, value in (("hct-discord-v1", V1), ("hct-discord-v2", V2)):
-            n1.docker("secret", "create", name, "-", input=value + "\n")
-        yield cluster
+        wait_for(lambda: _task(swarm_cluster) is not None, timeout=120, what="hermes-2 running on node 2")
+        for name, value in SECRETS:
+            manager.docker("secret", "create", name, "-", input=value + "\n")
+        yield swarm_cluster
     finally:
-        cluster.down()
+        swarm_cluster.remove_stack(STACK)
+        manager.docker("secret", "rm", *(name for name, _ in SECRETS), check=False)
 
 
 def _task(cluster):

@@ -1,58 +1,29 @@
 """Issue 8, points 1-3 on a real two-node swarm: compose/stack.yaml, hermesctl --swarm, upgrade."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
-import docker
 import pytest
 
-from conftest import IN_CI, ROOT, RUN_ID, hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for
-from derived_images import NEXT_VERSION, build_bad, build_next
-from swarm_cluster import SwarmCluster
+from conftest import ROOT, SWARM_BAD as BAD, SWARM_NEXT as NEXT, hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for
+from derived_images import NEXT_VERSION
 
 STACK = "hctcs"
-NEXT = f"hermes-agent:wtc-swnext-{RUN_ID}"
-BAD = f"hermes-agent:wtc-swbad-{RUN_ID}"
-
-
-def _missing_tools() -> list[str]:
-    missing = [t for t in ("dockerd", "nsenter", "unshare", "ip", "iptables") if shutil.which(t) is None]
-    return missing + (["root"] if os.geteuid() != 0 else [])
 
 
 @pytest.fixture(scope="module")
-def swarm(docker_client, hermes_image):
-    missing = _missing_tools()
-    if missing:
-        if IN_CI:
-            pytest.fail(f"a two-node swarm needs: {', '.join(missing)}")
-        pytest.skip(f"a two-node swarm needs: {', '.join(missing)}")
-    build_next(docker_client, NEXT, hermes_image)
-    build_bad(docker_client, BAD, hermes_image)
-    cluster = SwarmCluster(f"hctc{RUN_ID}", subnet=f"10.231.{int(RUN_ID[:2], 16)}")
+def swarm(swarm_cluster, hermes_image):
+    """This file's stack on the session's two-node swarm (conftest.swarm_cluster)."""
+    env = {**os.environ, "HERMES_IMAGE": hermes_image, "HERMES_HEALTH_INTERVAL": "5s"}
+    swarm_cluster.deploy_stack(STACK, ROOT / "compose" / "stack.yaml", env)
     try:
-        cluster.up([hermes_image, NEXT, BAD])
-        n1, n2 = cluster.nodes
-        n1.docker("node", "update", "--label-add", "io.hermes-agent.instance.hermes-1=true", n1.hostname)
-        n1.docker("node", "update", "--label-add", "io.hermes-agent.instance.hermes-2=true", n2.hostname)
-        # The manager's own node is reached through the manager; the worker through its label.
-        n1.docker("node", "update", "--label-add", f"io.hermes-agent.endpoint={n2.url}", n2.hostname)
-        env = {**os.environ, "HERMES_IMAGE": hermes_image, "HERMES_HEALTH_INTERVAL": "5s"}
-        n1.docker("stack", "deploy", "-c", str(ROOT / "compose" / "stack.yaml"), "--resolve-image", "never",
-                  STACK, env=env)
-        wait_for(lambda: _serving(cluster) == 2, timeout=120, what="both Hermes tasks booted")
-        yield cluster
+        wait_for(lambda: _serving(swarm_cluster) == 2, timeout=120, what="both Hermes tasks booted")
+        yield swarm_cluster
     finally:
-        cluster.down()
-        for tag in (NEXT, BAD):
-            try:
-                docker_client.images.remove(tag, force=True)
-            except docker.errors.ImageNotFound:
-                pass
+        swarm_cluster.remove_stack(STACK)
 
 
 def _serving(cluster) -> int:

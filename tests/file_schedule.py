@@ -1,0 +1,86 @@
+"""How the suite's test files are spread over pytest-xdist workers (`-n N --dist loadfile`,
+what `scripts/test.sh` runs); conftest.py hands this scheduler to xdist.
+
+The suite's wall time is its busiest worker's total, and a few files (a real swarm, upgrades,
+a 30-container fleet) take minutes each while most take seconds. xdist's own loadfile hands
+out files by how many tests they hold (the many-test, fast files first, the long ones last:
+the run then ends with one worker on a swarm file and the others idle), and gives a worker its
+next file two tests before it is done with the one it has. This scheduler:
+- hands out the long files first, longest first (LONG_FILES), then the rest as xdist would;
+- gives a worker its next file only when it is idle (a file taken early cannot go to a worker
+  that frees up sooner);
+- keeps files that share one expensive session fixture on one worker, as one unit
+  (SHARED_UNITS: both swarm files use one two-node cluster, made once).
+Only the order and grouping change: every collected test runs exactly once, as before.
+"""
+from xdist.scheduler import LoadFileScheduling
+
+# Per-unit totals, seconds of one worker, from a full run on this 2-core machine while other
+# suites kept its load average around 20 (`pytest -v` completion times per worker); only their
+# order matters. Units not listed follow, the ones with the most tests first. Add a file here
+# when it grows past a minute or two.
+LONG_FILES = {
+    "swarm": 490,                            # one cluster, two stacks, a node unplugged and hung
+    "tests/test_image_boot_load.py": 240,    # 50 boots at --cpus 0.5 (measured alone at load ~20-60)
+    "tests/test_image_supervision.py": 230,  # a dashboard parked at --cpus 0.25 (380 with the old boot test)
+    "tests/test_image_hostile.py": 200,      # one test of 166 s
+    "tests/test_restore_safety.py": 375,     # a swap killed at every step
+    "tests/test_upgrade_plain.py": 290,      # rollbacks that wait for Docker's `healthy`
+    "tests/test_upgrade.py": 230,            # two compose fleets
+    "tests/test_image_upstream.py": 185,
+    "tests/test_fleet_compose.py": 175,
+    "tests/test_usage.py": 155,
+    "tests/test_fleet_scale.py": 130,        # 30 containers
+    "tests/test_faults.py": 105,
+    "tests/test_serve_usage.py": 95,         # a real Prometheus
+}
+
+# Files whose tests share a session fixture too costly to make twice: one unit of work.
+SHARED_UNITS = {
+    "tests/test_swarm.py": "swarm",
+    "tests/test_secret_swarm.py": "swarm",
+}
+
+
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file, or its file's shared unit."""
+    path = nodeid.split("::", 1)[0]
+    return SHARED_UNITS.get(path, path)
+
+
+class LongestFirstFileScheduling(LoadFileScheduling):
+    def _split_scope(self, nodeid: str) -> str:
+        return unit_of(nodeid)
+
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if self.collection is not None:  # a worker was added later: give it work
+            for node in self.nodes:
+                self._reschedule(node)
+            return
+        if not self._check_nodes_have_same_collection():
+            self.log("**Different tests collected, aborting run**")
+            return
+        self.collection = list(next(iter(self.registered_collections.values())))
+        if not self.collection:
+            return
+        units: dict[str, dict[str, bool]] = {}
+        for nodeid in self.collection:
+            units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+        for unit in sorted(units, key=lambda u: (-LONG_FILES.get(u, 0), -len(units[u]))):
+            self.workqueue[unit] = units[unit]
+        for _ in range(len(self.nodes) - len(self.workqueue)):  # more workers than units
+            unused, _ = self.assigned_work.popitem()
+            unused.shutdown()
+        for node in self.nodes:
+            self._reschedule(node)
+
+    def _reschedule(self, node) -> None:
+        # A worker holds back the last test it was given until it knows the next one (or that
+        # there is none): one pending test means it is idle, and that is when it gets more.
+        if node.shutting_down:
+            return
+        while self.workqueue and self._pending_of(self.assigned_work[node]) <= 1:
+            self._assign_work_unit(node)
+        if not self.workqueue:
+            node.shutdown()
