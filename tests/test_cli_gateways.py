@@ -55,6 +55,10 @@ def test_start_stop_restart_and_status(containers):
     assert res.code == 0, res
     assert res.json()["results"][0]["pid"] not in (None, old_pid)
 
+    # a gateway records its clean stop once it has started; on a loaded host a start reported
+    # `up` can still be importing hermes, and a SIGTERM then ends it before it records anything
+    wait_for(lambda: json.loads(sh(b, "cat /opt/data/profiles/coder/gateway_state.json")).get("gateway_state")
+             == "running", timeout=90, what="b's gateway running")
     res = hermesctl("gateway", "stop", f"{b.name}:coder")
     assert res.code == 0, res
     assert not svstat(b, "coder")["up"]

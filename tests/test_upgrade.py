@@ -102,7 +102,9 @@ def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, upg
         assert now.id != c.id and now.attrs["Config"]["Image"] == new
         assert now.labels["io.hermes-agent.version"] == NEXT_VERSION  # the new image's label
         assert _settings(now) == before[c.name]
-    assert not docker_client.containers.list(all=True, filters={"name": "pre-upgrade"})
+    # (these containers' own: another worker's upgrade test may hold a `-pre-upgrade` now)
+    assert not [c for name in (h1.name, h2.name)
+                for c in docker_client.containers.list(all=True, filters={"name": name + "-pre-upgrade"})]
     # Compose still owns them; the profiles and their desired states came along.
     ps = subprocess.run(compose + ["ps", "--format", "json"], env=env, capture_output=True, text=True)
     assert h1.name in ps.stdout and h2.name in ps.stdout
@@ -139,7 +141,8 @@ def test_failed_upgrade_rolls_back_with_no_data_lost(docker_client, compose_flee
 
     back = _container(docker_client, h1.name)
     assert back.id == h1.id and back.attrs["Config"]["Image"] == old and back.status == "running"
-    assert not docker_client.containers.list(all=True, filters={"name": "pre-upgrade"})
+    assert not [c for name in (h1.name, h2.name)
+                for c in docker_client.containers.list(all=True, filters={"name": name + "-pre-upgrade"})]
     # This container's helpers (the daemon may be shared with other runs' helpers).
     assert not docker_client.containers.list(all=True, filters={"label": f"io.hermes-agent.helper-for={h1.id}"})
     wait_for(lambda: svstat(back, "coder")["up"], what="coder up after the rollback")

@@ -160,7 +160,8 @@ def test_kill_9_mid_upgrade_is_shown_and_recover_undoes_it(docker_client, upgrad
             "profiles/coder/gateway_state.json", "profiles/coder/state.db-wal"], outcome
         back = _container(docker_client, name)
         assert back.id == c.id and back.attrs["Config"]["Image"] == old and back.status == "running"
-        assert not docker_client.containers.list(all=True, filters={"name": "pre-upgrade"})
+        # (its own name: another worker's upgrade test may hold a `-pre-upgrade` of its own now)
+        assert not docker_client.containers.list(all=True, filters={"name": name + "-pre-upgrade"})
         assert json.loads(sh(back, "cat /opt/data/profiles/coder/gateway_state.json"))["desired_state"] == "running"
         assert hermesctl("ps", name, "--json", env=env).json()["interrupted_operations"] == []
     finally:
