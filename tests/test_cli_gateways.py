@@ -198,6 +198,9 @@ def test_ps_shows_booting_and_unhealthy_containers(containers, tmp_path):
                                    hermesctl("ps", "--json", f"{containers.name('')}*").json()["gateways"]})
                     and r.get((booting.name, None), {}).get("state") == "booting" and r, what="booting row")
     assert rows[(booting.name, None)]["state"] == "booting"
-    wait_for(lambda: '"unhealthy"' in hermesctl("ps", "--json", sick.name).stdout, what="unhealthy")
+    # unhealthy, and the broken gateway judged a crash loop: on a loaded host its `exit 1` script
+    # spends long enough `up` that a table taken before its third death could show it up
+    wait_for(lambda: '"unhealthy"' in (doc := hermesctl("ps", "--json", sick.name)).stdout and any(
+        g["profile"] == "broken" and g["crash_looping"] for g in doc.json()["gateways"]), what="unhealthy, crash loop")
     table = hermesctl("ps", sick.name)
     assert f"{sick.name} (unhealthy)" in table.stdout and table.code == 3
