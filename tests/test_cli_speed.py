@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from cli_modules import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,29 +75,10 @@ def stand_in(tmp_path):
     server.server_close()
 
 
-# Runs the CLI's own entry point and writes sys.modules where hermesctl ends (os._exit).
-DRIVER = """
-import json, os, sys
-real_exit = os._exit
-def dump_and_exit(status):
-    with open(os.environ["HERMESCTL_TEST_MODULES"], "w") as f:
-        json.dump(sorted(sys.modules), f)
-    real_exit(status)
-os._exit = dump_and_exit
-sys.argv = ["hermesctl", *sys.argv[1:]]
-from hermesctl.__main__ import entry
-entry()
-"""
-
-
 def _cli(*args: str, socket_path: str, env: dict | None = None) -> tuple[int, str, str, set[str]]:
     """hermesctl ARGS as a user runs it: (exit code, stdout, stderr, the modules it imported)."""
-    modules_file = Path(socket_path).with_name("modules.json")
-    res = subprocess.run([sys.executable, "-c", DRIVER, *args], capture_output=True, text=True, timeout=60, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), "HERMESCTL_SOCKET": socket_path,
-                              "HERMESCTL_TEST_MODULES": str(modules_file),
-                              "DOCKER_HOST": "unix:///nonexistent/docker.sock", **(env or {})})
-    return res.returncode, res.stdout, res.stderr, set(json.loads(modules_file.read_text()))
+    return run_cli(args, modules_file=Path(socket_path).with_name("modules.json"), env={
+        "HERMESCTL_SOCKET": socket_path, "DOCKER_HOST": "unix:///nonexistent/docker.sock", **(env or {})})
 
 
 def _heavy(modules: set[str]) -> list[str]:

@@ -5,10 +5,7 @@ container list and execs (the recorded status document of tests/fixtures/), and 
 path and the full CLI (the SDK) ask it. Real containers answer the same `ps` in test_cli_gateways
 and test_fleet_scale."""
 import json
-import os
 import socketserver
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -16,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cli_modules import run_cli
 
 from hermesctl.backends.unix_api import demux
 
@@ -118,36 +116,10 @@ def docker_api(tmp_path):
     api.server_close()
 
 
-# The CLI's own entry point (quick path first), or the full CLI alone; writes sys.modules at the end.
-DRIVER = """
-import json, os, sys
-real_exit = os._exit
-def dump_and_exit(status):
-    with open(os.environ["HERMESCTL_TEST_MODULES"], "w") as f:
-        json.dump(sorted(sys.modules), f)
-    real_exit(status)
-os._exit = dump_and_exit
-sys.argv = ["hermesctl", *sys.argv[2:]]
-if sys.argv and os.environ["HERMESCTL_TEST_PATH"] == "full":
-    from hermesctl import interrupt
-    from hermesctl.cli import main
-    try:
-        main(sys.argv[1:])
-    except SystemExit as exc:
-        interrupt.hard_exit(exc.code or 0)
-from hermesctl.__main__ import entry
-entry()
-"""
-
-
 def _cli(api, *args: str, full: bool = False, env: dict | None = None) -> tuple[int, str, str, set[str]]:
-    modules_file = Path(api.path).with_name("modules.json")
-    res = subprocess.run([sys.executable, "-c", DRIVER, "-", *args], capture_output=True, text=True, timeout=60,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "DOCKER_HOST": f"unix://{api.path}",
-                                        "HERMESCTL_SOCKET": str(Path(api.path).with_name("no-serve.sock")),
-                                        "HERMESCTL_TEST_MODULES": str(modules_file),
-                                        "HERMESCTL_TEST_PATH": "full" if full else "quick", **(env or {})})
-    return res.returncode, res.stdout, res.stderr, set(json.loads(modules_file.read_text()))
+    return run_cli(args, modules_file=Path(api.path).with_name("modules.json"), full=full, env={
+        "DOCKER_HOST": f"unix://{api.path}", "HERMESCTL_SOCKET": str(Path(api.path).with_name("no-serve.sock")),
+        **(env or {})})
 
 
 def _heavy(modules: set[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
