@@ -40,10 +40,20 @@ def _on_sigint(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _on_unraisable(unraisable) -> None:
+    """A KeyboardInterrupt raised where Python cannot propagate it (a weakref callback of the
+    import machinery, a __del__) is swallowed and printed as "Exception ignored in ...". The
+    user's Ctrl-C was still meant: leave now, silently, instead of waiting for the fuse."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):
+        hard_exit()
+    sys.__unraisablehook__(unraisable)
+
+
 def install() -> None:
     """Take over SIGINT (only in the main thread, as signal requires), then let it in: the
     `hermesctl` launcher (bin/hermesctl) starts us with SIGINT blocked, so a Ctrl-C during the
     interpreter's start-up is pending now and lands here, raising KeyboardInterrupt."""
     if threading.current_thread() is threading.main_thread():
+        sys.unraisablehook = _on_unraisable
         signal.signal(signal.SIGINT, _on_sigint)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
