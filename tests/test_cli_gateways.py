@@ -143,14 +143,17 @@ def test_register_and_unregister(containers):
 
 
 def exec_counts(docker_client, names, since, until):
-    """exec_create events per container between two instants, from the daemon's event stream."""
-    counts = dict.fromkeys(names, 0)
+    """exec_create events per container between two instants, from the daemon's event stream, with
+    what each exec ran (an assertion's message then says where an unexpected one came from)."""
+    counts, ran = dict.fromkeys(names, 0), []
     for event in docker_client.events(since=since, until=until, decode=True, filters={"event": "exec_create"}):
         name = event.get("Actor", {}).get("Attributes", {}).get("name")
         # Docker's own HEALTHCHECK runs as an exec too ("exec_create: /opt/hermes/docker/healthcheck.sh").
-        if name in counts and "healthcheck.sh" not in event.get("Action", event.get("status", "")):
+        action = event.get("Action", event.get("status", ""))
+        if name in counts and "healthcheck.sh" not in action:
             counts[name] += 1
-    return counts
+            ran.append((name, action))
+    return counts, ran
 
 
 def test_one_exec_per_container_whatever_the_number_of_gateways(containers, docker_client):
@@ -163,7 +166,8 @@ def test_one_exec_per_container_whatever_the_number_of_gateways(containers, dock
     assert hermesctl("ps", "--json", glob).code == 0
     time.sleep(1.1)
     until = int(time.time()) + 1
-    assert exec_counts(docker_client, names, since, until) == dict.fromkeys(names, 1)
+    counts, ran = exec_counts(docker_client, names, since, until)
+    assert counts == dict.fromkeys(names, 1), ran
     # A lifecycle command costs a fixed number of execs per container, not per gateway:
     # the probe, then one `hermes-slots operate` (lock, intent, s6-svlisten+s6-svc, before/after).
     time.sleep(1.1)
@@ -171,7 +175,8 @@ def test_one_exec_per_container_whatever_the_number_of_gateways(containers, dock
     assert hermesctl("gateway", "start", f"{glob}:p*", "--settle", "0").code == 0
     time.sleep(1.1)
     until = int(time.time()) + 1
-    assert exec_counts(docker_client, names, since, until) == dict.fromkeys(names, 2)
+    counts, ran = exec_counts(docker_client, names, since, until)
+    assert counts == dict.fromkeys(names, 2), ran
     # ... and every one of the three gateways per container was started by it, and stops.
     assert all(svstat(c, p)["up"] for c in fleet for p in ("p1", "p2", "p3"))
     assert hermesctl("gateway", "stop", f"{glob}:p*").code == 0

@@ -16,7 +16,11 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import IN_CI, ROOT, hermesctl, sh, svstat, wait_for
+from conftest import IN_CI, ROOT, RUN_ID, hermesctl, sh, svstat, wait_for
+
+# The server watches its own compose project only: a server over the whole daemon would exec into
+# other workers' containers and skew their exec counts (test_cli_gateways counts them).
+PROJECT = f"hct{RUN_ID}srv"
 
 
 class Server:
@@ -57,11 +61,12 @@ class Server:
 
 @pytest.fixture
 def served(containers, tmp_path):
-    c = containers.start("srv", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
+    c = containers.start("srv", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"},
+                         labels={"com.docker.compose.project": PROJECT})
     wait_for(lambda: svstat(c, "default")["up"], what="default gateway up")
     socket_path = str(tmp_path / "run" / "serve.sock")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HERMESCTL_SOCKET": socket_path}
-    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "serve", "--listen", "127.0.0.1:0",
+    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "--project", PROJECT, "serve", "--listen", "127.0.0.1:0",
                              "--interval", "0.3"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -133,12 +138,12 @@ def test_a_request_without_the_token_cannot_act(served):
 
 def test_ps_reads_the_server_and_direct_asks_the_containers(served):
     c, server, env = served
-    res = hermesctl("ps", c.name, env={"HERMESCTL_SOCKET": server.socket_path})
+    res = hermesctl("--project", PROJECT, "ps", c.name, env={"HERMESCTL_SOCKET": server.socket_path})
     assert res.code == 0 and "from hermesctl serve" in res.stderr and "default" in res.stdout
-    doc = hermesctl("ps", c.name, "--json", env={"HERMESCTL_SOCKET": server.socket_path}).json()
+    doc = hermesctl("--project", PROJECT, "ps", c.name, "--json", env={"HERMESCTL_SOCKET": server.socket_path}).json()
     assert doc["source"]["kind"] == "serve" and doc["source"]["age_s"] < 5
     assert [g["profile"] for g in doc["gateways"]] == ["default"]
-    direct = hermesctl("ps", c.name, "--direct", env={"HERMESCTL_SOCKET": server.socket_path})
+    direct = hermesctl("--project", PROJECT, "ps", c.name, "--direct", env={"HERMESCTL_SOCKET": server.socket_path})
     assert direct.code == 0 and "from hermesctl serve" not in direct.stderr
     assert os.stat(server.socket_path).st_mode & 0o777 == 0o600
 

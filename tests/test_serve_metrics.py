@@ -17,7 +17,9 @@ import urllib.request
 import pytest
 import yaml
 
-from conftest import IN_CI, ROOT, svstat, wait_for
+from conftest import IN_CI, ROOT, RUN_ID, svstat, wait_for
+
+PROJECT = f"hct{RUN_ID}met"  # the server watches only this: other workers' containers are not its business
 
 TOKEN = "metrics-test-token-0123456789abcdef"
 
@@ -60,7 +62,7 @@ def _start_serve(tmp_path, port: int) -> subprocess.Popen:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HERMESCTL_SOCKET": str(tmp_path / "run" / "serve.sock")}
-    return subprocess.Popen([sys.executable, "-m", "hermesctl", "serve", "--listen", f"127.0.0.1:{port}",
+    return subprocess.Popen([sys.executable, "-m", "hermesctl", "--project", PROJECT, "serve", "--listen", f"127.0.0.1:{port}",
                              "--token-file", str(token_file), "--interval", "0.5"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -101,7 +103,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def gateway(containers):
-    c = containers.start("met", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
+    c = containers.start("met", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"},
+                         labels={"com.docker.compose.project": PROJECT})
     wait_for(lambda: svstat(c, "default")["up"], what="default gateway up")
     return c
 
