@@ -13,7 +13,9 @@ display only and parse them strictly.
 import fcntl
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,6 +108,52 @@ def _listen_and_act(profiles: list[str], event: str, flag: str, timeout_s: float
     return subprocess.run(argv, capture_output=True).returncode
 
 
+# The program s6-svlisten runs once it has subscribed, for a stop: a constant (argv carries the
+# profile names, never code).
+_SIGNAL_PLANNED_STOPS = ("import sys; sys.path.insert(0, '/opt/hermes/docker'); "
+                         "from hermes_supervise.operations import signal_planned_stops; "
+                         "sys.exit(signal_planned_stops(sys.argv[1:]))")
+
+
+def signal_planned_stops(profiles: list[str]) -> int:
+    """Stop each gateway as hermes' own `gateway stop` does: its planned-stop marker, then one
+    SIGTERM at once from the same process.
+
+    Why not `s6-svc -d`: s6-svlisten and s6-svc start between our marker and s6's SIGTERM, and
+    hermes polls for the marker every 0.5 s too; on a loaded host the poll can win, shut the
+    gateway down and consume the marker, and s6's SIGTERM then arrives as a second, unexpected
+    signal, after which hermes records no clean stop and exits non-zero. So s6 is told not to
+    restart the gateway (-O: no signal), and the only signal is ours, sent right after the marker."""
+    rc = 0
+    for profile in profiles:
+        slot = str(slot_dir(profile))
+        if subprocess.run([s6("s6-svc"), "-O", slot]).returncode != 0:
+            rc = 1
+            continue
+        pid = (slot_status(profile) or {}).get("pid")  # after -O: no restart can change it now
+        if pid is None:
+            continue
+        write_planned_stop_marker(profile_dir(profile), pid)
+        try:
+            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)  # as s6 does: a stopped process must see its SIGTERM
+        except ProcessLookupError:
+            pass  # it died on its own meanwhile: down, as wanted
+    return rc
+
+
+def _listen_and_stop(profiles: list[str], timeout_s: float) -> int:
+    if not profiles:
+        return 0
+    argv = [s6("s6-svlisten"), "-D", "-a", "-t", str(int(timeout_s * 1000)), *map(str, map(slot_dir, profiles)), "",
+            sys.executable, "-I", "-c", _SIGNAL_PLANNED_STOPS, *profiles]
+    rc = subprocess.run(argv, capture_output=True).returncode
+    # Wanted down for good (-O only forgoes the restart): what `s6-svc -d` would have left.
+    for profile in profiles:
+        subprocess.run([s6("s6-svc"), "-d", str(slot_dir(profile))], capture_output=True)
+    return rc
+
+
 def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float, lock_wait_s: float) -> dict:
     """start, stop or restart gateways under the lock; what each was before and after."""
     profiles = [require_valid_profile(p) for p in profiles]
@@ -115,9 +163,6 @@ def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float
         started = time.time()
         for p in profiles:
             write_desired_state(profile_dir(p), "running" if want_up else "stopped")
-            pid = (before[p] or {}).get("pid") if verb == "stop" else None
-            if pid and (before[p] or {}).get("up"):
-                write_planned_stop_marker(profile_dir(p), pid)
         supervised = [p for p in profiles if before[p] is not None]
         for p in supervised:
             # The slot's `down` file follows the intent too, so a supervisor that is killed and
@@ -130,7 +175,7 @@ def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float
         if verb == "start":
             rc = _listen_and_act(supervised, "-u", "-u", timeout_s)
         elif verb == "stop":
-            rc = _listen_and_act(supervised, "-D", "-d", timeout_s)
+            rc = _listen_and_stop(supervised, timeout_s)
         elif verb == "restart":
             running = [p for p in supervised if before[p]["up"]]
             # -u as well as -t: a slot left wanted-down would otherwise be killed and stay down.
