@@ -103,7 +103,7 @@ def test_100_interrupted_events_and_followers_leave_no_process_in_the_container(
         # Ctrl-C and kill -9, alternately, each once the watcher in the container is running.
         for i in range(100):
             proc = _start(url, "events", c.name)
-            wait_for(lambda: any("watch" in line for line in _agent_streams(c)), timeout=60, interval=0.05,
+            wait_for(lambda: any("watch" in line for line in _agent_streams(c)), timeout=60, interval=0.25,
                      what="the watcher")
             proc.send_signal(signal.SIGINT if i % 2 == 0 else signal.SIGKILL)
             proc.wait(timeout=20)
