@@ -19,7 +19,6 @@ from hermesctl.references import secret_references
 SECRET_MODE = 0o400
 # The file a from_secret becomes: neither profile names nor keys hold a dot.
 TARGET = re.compile(re.escape(SECRET_ENV_PREFIX) + r"([a-z0-9][a-z0-9_-]{0,63})\.([A-Za-z_][A-Za-z0-9_]{0,127})")
-DEFAULT_UID = "10000"
 BOOT_WAIT_S = 180
 
 
@@ -55,12 +54,14 @@ def target(profile: str, key: str) -> str:
     return f"{SECRET_ENV_PREFIX}{profile}.{key}"
 
 
-def _hermes_ids(container_spec: dict) -> tuple[str, str]:
-    """The hermes UID and GID the task will run with (HERMES_UID, else PUID, else 10000)."""
-    env = dict(e.split("=", 1) for e in container_spec.get("Env") or [] if "=" in e)
-    uid = env.get("HERMES_UID") or env.get("PUID") or DEFAULT_UID
-    gid = env.get("HERMES_GID") or env.get("PGID") or DEFAULT_UID
-    return (uid if uid.isdigit() else DEFAULT_UID), (gid if gid.isdigit() else DEFAULT_UID)
+def _hermes_ids(fleet, container: HermesContainer) -> tuple[str, str]:
+    """The uid and gid hermes' files have in the running task: its agent's `owner-ids` (the
+    boot's remap rule lives in the image only). The updated task keeps the same environment."""
+    doc = agent.ask(fleet, container, "owner-ids")
+    uid, gid = doc.get("uid"), doc.get("gid")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 32 for v in (uid, gid)):
+        raise ExecError(f"{container.name}: owner-ids answered {uid!r}, {gid!r}, not two ids")
+    return str(uid), str(gid)
 
 
 def plan(fleet, container: HermesContainer, cspec: ContainerSpec, ids: dict[str, str]
@@ -79,7 +80,7 @@ def plan(fleet, container: HermesContainer, cspec: ContainerSpec, ids: dict[str,
         raise HermesctlError(f"{container.name}: not a current swarm task")
     service = fleet.manager.daemon.inspect_service(task.service)
     cs = service["Spec"]["TaskTemplate"]["ContainerSpec"]
-    uid, gid = _hermes_ids(cs)
+    uid, gid = _hermes_ids(fleet, container)
     secrets, attached, changes, settled = [], {}, [], {}
     for s in cs.get("Secrets") or []:
         match = TARGET.fullmatch((s.get("File") or {}).get("Name", ""))

@@ -397,7 +397,7 @@ def swarm_cluster(docker_client, hermes_image):
         cluster.label_instances()
         yield cluster
     finally:
-        cluster.down()
+        cluster.down_after_background()
         for tag in (SWARM_NEXT, SWARM_BAD):
             try:
                 docker_client.images.remove(tag, force=True)
@@ -406,6 +406,31 @@ def swarm_cluster(docker_client, hermes_image):
 
 
 DAEMON_FIXTURES = {"docker_client", "hermes_image"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Once this worker's last test on the swarm is torn down, the cluster goes in the background
+    (a minute of waiting on two daemons' shutdown) while the worker runs its next file; the
+    session's end waits for it. Left to the session's end, that minute was the run's last."""
+    yield
+    uses = lambda i: i is not None and "swarm_cluster" in getattr(i, "fixturenames", ())  # noqa: E731
+    if uses(item) and not uses(nextitem):
+        cluster = item.funcargs.get("swarm_cluster") if hasattr(item, "funcargs") else None
+        if cluster is None:
+            cluster = _made_swarm_cluster(item)
+        if cluster is not None:
+            cluster.down_in_background()
+
+
+def _made_swarm_cluster(item):
+    """The session's cluster, if this test's fixtures made it (a test may reach it indirectly)."""
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.get("swarm_cluster", ()) if info else ()):
+        cached = getattr(defs, "cached_result", None)
+        if cached is not None and cached[0] is not None:
+            return cached[0]
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

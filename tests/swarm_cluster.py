@@ -165,6 +165,21 @@ class SwarmCluster:
                 raise RuntimeError(f"docker load failed: {err.decode()[-500:]}")
         archive.unlink()
 
+    def down_in_background(self) -> None:
+        """Start down() in a thread (once); down_after_background() waits for it."""
+        import threading
+        if getattr(self, "_going", None) is None:
+            self._going = threading.Thread(target=self.down, name=f"down-{self.name}", daemon=True)
+            self._going.start()
+
+    def down_after_background(self) -> None:
+        """down(), or the end of the down() started in the background."""
+        going = getattr(self, "_going", None)
+        if going is None:
+            self.down()
+        else:
+            going.join()
+
     def down(self) -> None:
         """Everything up() made goes, whatever state it is in."""
         for node in reversed(self.nodes) if self.nodes else self._guess_nodes():

@@ -185,8 +185,10 @@ class FakeManagerAPI:
         return [{"ID": sid, "Spec": {"Name": name}} for name, sid in SECRETS.items()]
 
     def inspect_service(self, name):
+        # No PUID here: the ids a secret file gets are the task's agent's answer (owner-ids), the
+        # remap rule is the image's alone.
         return {"ID": "svc1", "Spec": {"Name": name, "TaskTemplate": {"ContainerSpec": {
-            "Env": ["PUID=1234"], "Secrets": self.attached}}}}
+            "Env": [], "Secrets": self.attached}}}}
 
 
 class FakeSwarm(FakeFleet, SwarmBackend):
@@ -207,6 +209,9 @@ class FakeSwarm(FakeFleet, SwarmBackend):
         if argv[:2] == [AGENT, "get-env"]:
             self.calls.append((c.name, argv))
             return ExecResult(0, json.dumps({"schema": SCHEMA, "verb": "get-env", "profiles": {"pa": {"MODEL": "old"}}}), "")
+        if argv == [AGENT, "owner-ids"]:
+            self.calls.append((c.name, argv))
+            return ExecResult(0, json.dumps({"schema": SCHEMA, "verb": "owner-ids", "uid": 1234, "gid": 10000}), "")
         if argv == [AGENT, "load-secrets", "--check"]:
             self.calls.append((c.name, argv))
             return ExecResult(0, json.dumps({"schema": SCHEMA, "verb": "load-secrets", "profiles": self.check}), "")
@@ -234,7 +239,7 @@ def test_a_rotated_secret_is_one_service_update_and_no_gateway_restart(tmp_path)
                        ("set-secret", "TOKEN=from_secret:tok-v2 (secret sid2bbbbbbbb, was sid1aaaaaaaa)")]
     assert [s["SecretName"] for s in update.secrets] == ["tls", "tok-v2"]  # others kept
     assert update.secrets[1]["File"] == {"Name": "hermes-env.pa.TOKEN", "UID": "1234", "GID": "10000",
-                                         "Mode": 0o400}  # the task's hermes (PUID), owner-only
+                                         "Mode": 0o400}  # the task's hermes (its agent's owner-ids), owner-only
     # The host asked for the literal's current value only, never the secret's.
     [get_env] = [argv for _, argv in fleet.calls if argv[:2] == [AGENT, "get-env"]]
     assert "TOKEN" not in get_env and "MODEL" in get_env
