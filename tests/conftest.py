@@ -281,6 +281,16 @@ def _read_text(path: str) -> str:
 _ZYGOTE = _Zygote()
 
 
+def ctrl_c(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """End a server or follower the way its user would (SIGINT); killed if it does not end in time."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def hermesctl_until_interrupted(args: list[str], during) -> CliResult:
     """Start hermesctl in the background, call during(), then Ctrl-C it (SIGINT) and collect."""
     import signal

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fakebackend import FakeBackend, FakeDaemon, FakeInstance, Interrupt, container_state
+from fakebackend import FakeBackend, FakeInstance, Interrupt, container_state
 from hermesctl import backup
 from hermesctl.backends import daemon as daemon_mod
 from hermesctl.backends.daemon import DeadlineError, bounded

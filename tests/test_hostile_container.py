@@ -3,7 +3,6 @@ in real containers: escape sequences in slot names, labels, gateway state and lo
 reach the operator's terminal raw; a slot that is not a profile name is a `doctor` finding, never
 a profile; a server hermes puts at the resident agent's socket costs one bounded read."""
 import fcntl
-import json
 import os
 import pty
 import select

@@ -3,7 +3,6 @@ traceback: the `hermesctl` command as pip installs it (bin/hermesctl, a launcher
 Python with SIGINT blocked, and bin/hermesctl-start, whose `#!python` line pip rewrites to the
 interpreter's path)."""
 import os
-import shutil
 import signal
 import subprocess
 import sys

@@ -5,7 +5,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import IN_CI, ROOT, RUN_ID, hermesctl, sh, svstat, wait_for
+from conftest import IN_CI, ROOT, RUN_ID, ctrl_c, hermesctl, sh, svstat, wait_for
 
 # The server watches its own compose project only: a server over the whole daemon would exec into
 # other workers' containers and skew their exec counts (test_cli_gateways counts them).
@@ -80,11 +79,7 @@ def served(containers, tmp_path):
                  what="the server sees the container")
         yield c, server, env
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        ctrl_c(proc)
 
 
 def _metric(server, name, container):

@@ -5,7 +5,6 @@ compose/prometheus/ proven by `promtool test rules`."""
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import urllib.request
 import pytest
 import yaml
 
-from conftest import IN_CI, ROOT, RUN_ID, svstat, wait_for
+from conftest import IN_CI, ROOT, RUN_ID, ctrl_c, svstat, wait_for
 
 PROJECT = f"hct{RUN_ID}met"  # the server watches only this: other workers' containers are not its business
 
@@ -84,21 +83,12 @@ def _socket_status(path) -> int | None:
         conn.request("GET", "/api/ps")
         response = conn.getresponse()
         if response.status == 200:
-            assert f'"gateways": [' in response.read().decode()
+            assert '"gateways": [' in response.read().decode()
         return response.status
     except OSError:
         return None
     finally:
         conn.close()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture
@@ -136,7 +126,7 @@ def test_metrics_answer_503_until_the_first_look_at_the_fleet_is_in(gateway, tmp
         assert answers and answers[-1] == 200, answers[-5:]
         assert 503 in answers and ("socket", 503) in answers, answers  # it was caught starting
     finally:
-        _stop(proc)
+        ctrl_c(proc)
 
 
 def test_promtool_finds_the_metrics_clean(gateway, tmp_path):
@@ -152,7 +142,7 @@ def test_promtool_finds_the_metrics_clean(gateway, tmp_path):
         lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
         assert lint.returncode == 0 and not lint.stdout.strip() and not lint.stderr.strip(), lint
     finally:
-        _stop(proc)
+        ctrl_c(proc)
 
 
 def _listening(port: int) -> bool:
@@ -202,7 +192,7 @@ def test_a_real_prometheus_scrapes_serve_with_the_token(gateway, tmp_path):
             prom.wait(timeout=10)
         except subprocess.TimeoutExpired:
             prom.kill()
-        _stop(proc)
+        ctrl_c(proc)
 
 
 def test_promtool_proves_the_alert_rules():

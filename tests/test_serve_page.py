@@ -6,14 +6,13 @@ serve's own history, changes in words, and nothing overlapping from 1024 to 1920
 HERMESCTL_SCREENSHOTS=DIR also saves the three screenshots there (docs/ holds the last ones)."""
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, RUN_ID, hermesctl, svstat, wait_for
+from conftest import ROOT, RUN_ID, ctrl_c, hermesctl, svstat, wait_for
 from test_serve import _browser
 from test_serve_usage import Served
 from usage_seed import seed
@@ -42,11 +41,7 @@ def page_served(containers, tmp_path):
         url = re.search(r"(http://\S+/) ", proc.stdout.readline()).group(1)
         yield web, other, Served(url, token.read_text().strip())
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        ctrl_c(proc)
 
 
 OVERLAPS = """

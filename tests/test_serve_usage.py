@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import IN_CI, ROOT, RUN_ID, hermesctl, sh, wait_for
+from conftest import IN_CI, ROOT, RUN_ID, ctrl_c, hermesctl, wait_for
 from usage_seed import VENV_PYTHON, seed
 
 PROMETHEUS_TOOLS = shutil.which("promtool") and shutil.which("prometheus")
@@ -89,11 +89,7 @@ def usage_served(containers, tmp_path):
         url = re.search(r"(http://\S+/) ", proc.stdout.readline()).group(1)
         yield c, Served(url, token.read_text().strip()), token
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        ctrl_c(proc)
 
 
 def _labels(c, profile: str, **more) -> frozenset:
