@@ -426,21 +426,7 @@ def pytest_runtest_teardown(item, nextitem):
     yield
     uses = lambda i: i is not None and "swarm_cluster" in getattr(i, "fixturenames", ())  # noqa: E731
     if uses(item) and not uses(nextitem):
-        cluster = item.funcargs.get("swarm_cluster") if hasattr(item, "funcargs") else None
-        if cluster is None:
-            cluster = _made_swarm_cluster(item)
-        if cluster is not None:
-            cluster.down_in_background()
-
-
-def _made_swarm_cluster(item):
-    """The session's cluster, if this test's fixtures made it (a test may reach it indirectly)."""
-    info = getattr(item, "_fixtureinfo", None)
-    for defs in (info.name2fixturedefs.get("swarm_cluster", ()) if info else ()):
-        cached = getattr(defs, "cached_result", None)
-        if cached is not None and cached[0] is not None:
-            return cached[0]
-    return None
+        item.funcargs["swarm_cluster"].down_in_background()  # funcargs: the whole fixture closure
 
 
 def pytest_collection_modifyitems(config, items):

@@ -17,6 +17,26 @@ def _container(client, name):
     return c
 
 
+def _cleanup(docker_client, name, volume):
+    for leftover in docker_client.containers.list(all=True, filters={"name": name}):
+        leftover.remove(force=True)
+    docker_client.volumes.get(volume).remove(force=True)
+
+
+def _with_coder_running(docker_client, image, name, volume):
+    """A container of `image` on a named volume, booted, its `coder` gateway started. No quick
+    healthcheck: a new container gets the new image's own (recreate keeps a container's setting)."""
+    c = docker_client.containers.run(image, ["sleep", "infinity"], name=name, detach=True,
+                                     volumes={volume: {"bind": "/opt/data", "mode": "rw"}})
+    try:
+        wait_ready(c)
+        assert hermesctl("profile", "create", f"{name}:coder", "--start").code == 0
+    except BaseException:
+        _cleanup(docker_client, name, volume)
+        raise
+    return c
+
+
 def test_upgrade_of_a_plain_container_keeps_its_anonymous_volume(docker_client, upgrade_images, tmp_path):
     old, new, _ = upgrade_images
     name = f"wtc-{RUN_ID}-plain"
@@ -39,20 +59,15 @@ def test_upgrade_of_a_plain_container_keeps_its_anonymous_volume(docker_client, 
         assert now.attrs["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
         assert svstat(now, "coder")["up"]
     finally:
-        for leftover in docker_client.containers.list(all=True, filters={"name": name}):
-            leftover.remove(force=True)
-        docker_client.volumes.get(volume).remove(force=True)
+        _cleanup(docker_client, name, volume)
 
 
 def test_an_image_that_turns_unhealthy_is_rolled_back(docker_client, upgrade_images, tmp_path):
     old = upgrade_images[0]
     name = f"wtc-{RUN_ID}-unhealthy"
     volume = f"wtc-{RUN_ID}-unhealthy-data"
-    c = docker_client.containers.run(old, ["sleep", "infinity"], name=name, detach=True,
-                                     volumes={volume: {"bind": "/opt/data", "mode": "rw"}})
+    c = _with_coder_running(docker_client, old, name, volume)
     try:
-        wait_ready(c)
-        assert hermesctl("profile", "create", f"{name}:coder", "--start").code == 0
         # --settle 5: Docker's verdict (within ~1 s here) comes before ours would.
         res = hermesctl("upgrade", name, "--image", UNHEALTHY, "--settle", "5", "--timeout", "60",
                         "--backup-dir", str(tmp_path), "--json")
@@ -63,9 +78,7 @@ def test_an_image_that_turns_unhealthy_is_rolled_back(docker_client, upgrade_ima
         assert back.id == c.id and back.attrs["Config"]["Image"] == old and back.status == "running"
         wait_for(lambda: svstat(back, "coder")["up"], what="coder up after the rollback")
     finally:
-        for leftover in docker_client.containers.list(all=True, filters={"name": name}):
-            leftover.remove(force=True)
-        docker_client.volumes.get(volume).remove(force=True)
+        _cleanup(docker_client, name, volume)
 
 
 def test_a_container_started_with_rm_is_refused_untouched(docker_client, upgrade_images, tmp_path):
@@ -91,12 +104,6 @@ def _plain(docker_client, image, name, volume):
     return c
 
 
-def _cleanup(docker_client, name, volume):
-    for leftover in docker_client.containers.list(all=True, filters={"name": name}):
-        leftover.remove(force=True)
-    docker_client.volumes.get(volume).remove(force=True)
-
-
 def test_an_image_whose_healthcheck_never_passes_is_rolled_back(docker_client, upgrade_images, tmp_path):
     """Issue 14: the start period is no pass. Our own gate (booted, gateways up for --settle)
     would accept this image; Docker's verdict never comes, so it is rolled back."""
@@ -104,11 +111,8 @@ def test_an_image_whose_healthcheck_never_passes_is_rolled_back(docker_client, u
     name, volume = f"wtc-{RUN_ID}-neverhealthy", f"wtc-{RUN_ID}-neverhealthy-data"
     # The container's own quick healthcheck is a setting recreate keeps; the test image's is a
     # new image default, so drop ours for this one: the new container must get the image's.
-    c = docker_client.containers.run(old, ["sleep", "infinity"], name=name, detach=True,
-                                     volumes={volume: {"bind": "/opt/data", "mode": "rw"}})
+    c = _with_coder_running(docker_client, old, name, volume)
     try:
-        wait_ready(c)
-        assert hermesctl("profile", "create", f"{name}:coder", "--start").code == 0
         # --timeout 45: the old container, back, is checked first after the image's 30 s interval.
         res = hermesctl("upgrade", name, "--image", NEVER_HEALTHY, "--settle", "2", "--timeout", "45",
                         "--backup-dir", str(tmp_path), "--json")
