@@ -103,6 +103,7 @@ COPY image/root/bin/ /opt/hermes/bin/
 COPY image/root/docker/ /opt/hermes/docker/
 COPY image/hermes/s6-rc.d/ /etc/s6-overlay/s6-rc.d/
 COPY image/hermes/docker/ /opt/hermes/docker/
+COPY image/either/docker/ /opt/hermes/docker/
 # stage2-hook.sh: the setup hook's path before cont-init had a folder of its own (entrypoint.sh
 # and derived images call it).
 RUN ln -s /etc/cont-init.d/01-hermes-setup /opt/hermes/docker/stage2-hook.sh \
@@ -110,7 +111,7 @@ RUN ln -s /etc/cont-init.d/01-hermes-setup /opt/hermes/docker/stage2-hook.sh \
  && HOME=/tmp HERMES_HOME=/tmp/hh /opt/hermes/.venv/bin/python /opt/hermes/docker/list-subcommands.py > /opt/hermes/docker/hermes-subcommands \
  && grep -qx dashboard /opt/hermes/docker/hermes-subcommands && rm -rf /tmp/hh /tmp/.hermes \
  && rm -f /etc/hermes-init/init \
- && /opt/hermes/.venv/bin/python -m compileall -q /opt/hermes/docker/hermes_supervise /opt/hermes/docker/hermes_root \
+ && /opt/hermes/.venv/bin/python -m compileall -q /opt/hermes/docker/hermes_supervise /opt/hermes/docker/hermes_root /opt/hermes/docker/owner_rule.py \
  && chmod 0755 /init /etc/hermes-init/stage2 /etc/hermes-init/start-static-services \
       /etc/hermes-init/shutdown /etc/hermes-init/svscan/* /command/with-contenv /command/printcontenv \
       /etc/cont-init.d/* /opt/hermes/docker/*.sh /opt/hermes/docker/hermes-slots /opt/hermes/docker/hermes-boot-user \

@@ -18,6 +18,9 @@ import docker
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The image's modules that both root's and hermes' code import (owner_rule) sit beside their
+# packages in /opt/hermes/docker; tests that import those packages from the tree need them too.
+sys.path.insert(0, str(ROOT / "image" / "either" / "docker"))
 IMAGE = os.environ.get("HERMES_IMAGE", "hermes-agent:local")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Ryuk's image cannot be pulled here; every container is removed by our own fixtures instead.
@@ -240,35 +243,92 @@ class _Zygote:
                 call.setdefault("status", None)
                 call["done"].set()
 
-    def run(self, args: list[str], env: dict, cwd: str, timeout: float) -> CliResult:
+    def spawn(self, args: list[str], env: dict, cwd: str) -> "ZygoteCall":
+        """Fork one call; returns at once with its handle (its pid once the fork is answered)."""
         import json
         import threading
         out = tempfile.NamedTemporaryFile(prefix="hct-cli-", delete=False)
         err = tempfile.NamedTemporaryFile(prefix="hct-cli-", delete=False)
         out.close()
         err.close()
+        call = {"done": threading.Event()}
         with self.lock:
             if self.proc is None or self.proc.poll() is not None:
                 self._start()
             self.next_id += 1
-            call = {"done": threading.Event()}
             ident = str(self.next_id)
             self.waiting[ident] = call
             request = {"id": ident, "args": args, "env": env, "cwd": cwd, "stdout": out.name, "stderr": err.name}
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
+        return ZygoteCall(self, ident, call, args, out.name, err.name)
+
+    def forget(self, ident: str) -> None:
+        with self.lock:
+            self.waiting.pop(ident, None)
+
+    def run(self, args: list[str], env: dict, cwd: str, timeout: float) -> CliResult:
+        call = self.spawn(args, env, cwd)
         try:
-            if not call["done"].wait(timeout):
-                if call.get("pid"):
-                    os.kill(call["pid"], signal.SIGKILL)
-                raise subprocess.TimeoutExpired([sys.executable, "-m", "hermesctl", *args], timeout)
-            if call["status"] is None:
-                raise RuntimeError("tests/cli_zygote.py ended during a call")
-            return CliResult(call["status"], _read_text(out.name), _read_text(err.name))
+            call.wait(timeout)
+            return call.result()
         finally:
-            with self.lock:
-                self.waiting.pop(ident, None)
-            os.unlink(out.name)
-            os.unlink(err.name)
+            call.kill()
+            call.close()
+
+
+class ZygoteCall:
+    """A hermesctl call forked by the zygote, handled as tests handle a subprocess.Popen: pid,
+    poll, wait, send_signal, kill; its output is collected in files (result())."""
+
+    def __init__(self, zygote: _Zygote, ident: str, call: dict, args: list[str], out: str, err: str):
+        self.zygote, self.ident, self.call, self.args, self.out, self.err = zygote, ident, call, args, out, err
+
+    @property
+    def pid(self) -> int | None:
+        return self.call.get("pid")
+
+    @property
+    def returncode(self) -> int | None:
+        return self.call.get("status") if self.call["done"].is_set() else None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self.call["done"].wait(timeout):
+            raise subprocess.TimeoutExpired([sys.executable, "-m", "hermesctl", *self.args], timeout)
+        if self.call["status"] is None:
+            raise RuntimeError("tests/cli_zygote.py ended during a call")
+        return self.call["status"]
+
+    def _forked_pid(self) -> int | None:
+        # The fork's answer follows the request within milliseconds; a signal must reach the child.
+        deadline = time.monotonic() + 10
+        while self.pid is None and not self.call["done"].is_set() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.pid
+
+    def send_signal(self, sig: int) -> None:
+        pid = self._forked_pid()
+        if pid is not None and not self.call["done"].is_set():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def result(self) -> CliResult:
+        return CliResult(self.call["status"], _read_text(self.out), _read_text(self.err))
+
+    def close(self) -> None:
+        self.zygote.forget(self.ident)
+        for path in (self.out, self.err):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def _read_text(path: str) -> str:
@@ -291,18 +351,50 @@ def ctrl_c(proc: subprocess.Popen, timeout: float = 10) -> None:
         proc.wait()
 
 
+def popen_hermesctl(*args: str, env: dict | None = None):
+    """Start `python -m hermesctl ARGS` in the background, for a test that signals it (Ctrl-C,
+    kill -9): forked by the zygote like hermesctl(), else a subprocess. Either handle has pid,
+    poll, wait, send_signal, kill; close_and_collect() ends it and returns its CliResult."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    if _ZYGOTE.usable and not _changes_interpreter_start(env or {}):
+        return _ZYGOTE.spawn(list(args), full_env, str(ROOT))
+    out = tempfile.NamedTemporaryFile(prefix="hct-cli-", delete=False)
+    err = tempfile.NamedTemporaryFile(prefix="hct-cli-", delete=False)
+    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", *args], cwd=ROOT, stdout=out, stderr=err,
+                            env=full_env)
+    out.close()
+    err.close()
+    proc.out, proc.err, proc.args_ = out.name, err.name, args
+    return proc
+
+
+def close_and_collect(proc, timeout: float = 20) -> CliResult:
+    """Wait for a popen_hermesctl() process to end (killed after timeout), its output read and removed."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    result = CliResult(proc.returncode, _read_text(proc.out), _read_text(proc.err))
+    if isinstance(proc, ZygoteCall):
+        proc.close()
+    else:
+        for path in (proc.out, proc.err):
+            os.unlink(path)
+    return result
+
+
 def hermesctl_until_interrupted(args: list[str], during) -> CliResult:
     """Start hermesctl in the background, call during(), then Ctrl-C it (SIGINT) and collect."""
-    import signal
-    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = popen_hermesctl(*args)
     try:
         during()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
+    except BaseException:
         proc.kill()
-    return CliResult(proc.returncode, out, err)
+        close_and_collect(proc)
+        raise
+    return close_and_collect(proc)
 
 
 def _client(url: str, **kwargs):
@@ -363,6 +455,7 @@ UPGRADE_NEXT = f"hermes-agent:wtc-next-{RUN_ID}"
 UPGRADE_BAD = f"hermes-agent:wtc-bad-{RUN_ID}"
 UPGRADE_UNHEALTHY = f"hermes-agent:wtc-unhealthy-{RUN_ID}"
 UPGRADE_NEVER_HEALTHY = f"hermes-agent:wtc-neverhealthy-{RUN_ID}"
+UPGRADE_QUICK_HEALTH = f"hermes-agent:wtc-quickhealth-{RUN_ID}"
 
 
 @pytest.fixture(scope="module")
@@ -370,13 +463,14 @@ def upgrade_images(docker_client, hermes_image):
     """(ours, next, bad), built on top of ours in seconds (the unhealthy ones too), removed after
     the module. test_upgrade.py and test_upgrade_plain.py each build them: two files that
     xdist can run side by side."""
-    from derived_images import build_bad, build_never_healthy, build_next, build_unhealthy
+    from derived_images import build_bad, build_never_healthy, build_next, build_quick_health, build_unhealthy
     build_next(docker_client, UPGRADE_NEXT, hermes_image)
+    build_quick_health(docker_client, UPGRADE_QUICK_HEALTH, hermes_image)
     build_bad(docker_client, UPGRADE_BAD, hermes_image)
     build_unhealthy(docker_client, UPGRADE_UNHEALTHY, hermes_image)
     build_never_healthy(docker_client, UPGRADE_NEVER_HEALTHY, hermes_image)
     yield hermes_image, UPGRADE_NEXT, UPGRADE_BAD
-    for tag in (UPGRADE_NEXT, UPGRADE_BAD, UPGRADE_UNHEALTHY, UPGRADE_NEVER_HEALTHY):
+    for tag in (UPGRADE_NEXT, UPGRADE_BAD, UPGRADE_UNHEALTHY, UPGRADE_NEVER_HEALTHY, UPGRADE_QUICK_HEALTH):
         docker_client.images.remove(tag, force=True)
 
 

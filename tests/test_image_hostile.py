@@ -1,13 +1,11 @@
 """Issue 15, items 7, 8 and 9 (container side): a hostile /opt/data layout never stops a boot, a
 held-open exec never outlives its consumer, and the .env writer refuses what UTF-8 cannot carry."""
 import json
-import os
 import signal
-import subprocess
-import sys
+
 import pytest
 
-from conftest import ROOT, hermesctl, second_dockerd, sh, wait_for, wait_ready
+from conftest import close_and_collect, hermesctl, popen_hermesctl, second_dockerd, sh, wait_for, wait_ready
 
 HERMES = "/opt/data"
 LAYOUTS = {
@@ -86,10 +84,8 @@ def _agent_streams(c) -> list[str]:
     return [line for line in out.splitlines() if line.strip()]
 
 
-def _start(url: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "hermesctl", "-H", url, *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+def _start(url: str, *args: str):
+    return popen_hermesctl("-H", url, *args)
 
 
 def test_100_interrupted_events_and_followers_leave_no_process_in_the_container(lone_daemon, containers):
@@ -106,12 +102,12 @@ def test_100_interrupted_events_and_followers_leave_no_process_in_the_container(
             wait_for(lambda: any("watch" in line for line in _agent_streams(c)), timeout=60, interval=0.25,
                      what="the watcher")
             proc.send_signal(signal.SIGINT if i % 2 == 0 else signal.SIGKILL)
-            proc.wait(timeout=20)
+            close_and_collect(proc)
         # A follower of the logs, killed -9: its tail goes too.
         proc = _start(url, "logs", "-f", f"{c.name}:default")
         wait_for(lambda: any("tail" in line for line in _agent_streams(c)), timeout=60, what="the follower")
         proc.kill()
-        proc.wait(timeout=20)
+        close_and_collect(proc)
         # Within 5 s of the last consumer going, nothing of theirs is left.
         wait_for(lambda: _agent_streams(c) == [], timeout=5, interval=0.1, what="no watcher or tail left")
     finally:

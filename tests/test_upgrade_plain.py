@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 from conftest import (QUICK_HEALTH, ROOT, RUN_ID, UPGRADE_NEVER_HEALTHY as NEVER_HEALTHY,
-                      UPGRADE_UNHEALTHY as UNHEALTHY, hermesctl, sh, svstat, wait_for, wait_ready)
+                      UPGRADE_QUICK_HEALTH as QUICK_OURS, UPGRADE_UNHEALTHY as UNHEALTHY, hermesctl, sh, svstat,
+                      wait_for, wait_ready)
 
 
 def _container(client, name):
@@ -23,10 +24,12 @@ def _cleanup(docker_client, name, volume):
     docker_client.volumes.get(volume).remove(force=True)
 
 
-def _with_coder_running(docker_client, image, name, volume):
-    """A container of `image` on a named volume, booted, its `coder` gateway started. No quick
-    healthcheck: a new container gets the new image's own (recreate keeps a container's setting)."""
-    c = docker_client.containers.run(image, ["sleep", "infinity"], name=name, detach=True,
+def _with_coder_running(docker_client, name, volume):
+    """A container of ours on a named volume, booted, its `coder` gateway started. Its quick
+    healthcheck is the image's (QUICK_OURS), not a container setting: recreate keeps a container's
+    setting, and the new container must get the new image's own; the rollback's wait for the old
+    container's verdict takes seconds, not the 30 s of our image's interval."""
+    c = docker_client.containers.run(QUICK_OURS, ["sleep", "infinity"], name=name, detach=True,
                                      volumes={volume: {"bind": "/opt/data", "mode": "rw"}})
     try:
         wait_ready(c)
@@ -63,10 +66,10 @@ def test_upgrade_of_a_plain_container_keeps_its_anonymous_volume(docker_client, 
 
 
 def test_an_image_that_turns_unhealthy_is_rolled_back(docker_client, upgrade_images, tmp_path):
-    old = upgrade_images[0]
+    old = QUICK_OURS
     name = f"wtc-{RUN_ID}-unhealthy"
     volume = f"wtc-{RUN_ID}-unhealthy-data"
-    c = _with_coder_running(docker_client, old, name, volume)
+    c = _with_coder_running(docker_client, name, volume)
     try:
         # --settle 5: Docker's verdict (within ~1 s here) comes before ours would.
         res = hermesctl("upgrade", name, "--image", UNHEALTHY, "--settle", "5", "--timeout", "60",
@@ -107,14 +110,13 @@ def _plain(docker_client, image, name, volume):
 def test_an_image_whose_healthcheck_never_passes_is_rolled_back(docker_client, upgrade_images, tmp_path):
     """Issue 14: the start period is no pass. Our own gate (booted, gateways up for --settle)
     would accept this image; Docker's verdict never comes, so it is rolled back."""
-    old = upgrade_images[0]
+    old = QUICK_OURS
     name, volume = f"wtc-{RUN_ID}-neverhealthy", f"wtc-{RUN_ID}-neverhealthy-data"
-    # The container's own quick healthcheck is a setting recreate keeps; the test image's is a
-    # new image default, so drop ours for this one: the new container must get the image's.
-    c = _with_coder_running(docker_client, old, name, volume)
+    c = _with_coder_running(docker_client, name, volume)
     try:
-        # --timeout 45: the old container, back, is checked first after the image's 30 s interval.
-        res = hermesctl("upgrade", name, "--image", NEVER_HEALTHY, "--settle", "2", "--timeout", "45",
+        # --timeout 20: longer than our gate needs to pass (boot, coder up, --settle 2), so only
+        # the healthcheck's verdict, still `starting` at the deadline, makes it a rollback.
+        res = hermesctl("upgrade", name, "--image", NEVER_HEALTHY, "--settle", "2", "--timeout", "20",
                         "--backup-dir", str(tmp_path), "--json")
         assert res.code == 1, res
         [outcome] = res.json()["containers"]

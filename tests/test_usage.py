@@ -149,10 +149,11 @@ def test_the_resident_agent_answers_and_equals_the_one_shot(seeded):
 
 
 # A writer that commits one small session every 10 ms through a WAL database, as the gateway
-# does, and records how long each commit took.
+# does, with no busy timeout: a commit that would have to wait for a lock fails at once instead
+# (SQLITE_BUSY), however fast or slow the machine is, and the failure is recorded.
 WRITER = r"""
 import sqlite3, sys, time, json
-c = sqlite3.connect('/opt/data/profiles/busy/state.db', isolation_level=None, timeout=1.0)
+c = sqlite3.connect('/opt/data/profiles/busy/state.db', isolation_level=None, timeout=0.0)
 c.execute('pragma journal_mode=wal')
 c.execute('create table if not exists sessions (id text primary key, source text, model text, started_at real, '
           'ended_at real, message_count int, tool_call_count int, input_tokens int, output_tokens int, '
@@ -180,15 +181,16 @@ while time.time() < end:
 """
 
 
-def test_a_writer_keeps_its_rate_while_usage_reads(seeded):
+def test_a_writer_never_waits_for_usage_reads(seeded):
     """The agent reads with mode=ro: the writer's commits never wait for it. The reads are the
-    very exec hermesctl makes (agent `usage`), run back to back (4 of them, 3 s at least); the writer's pace then
-    is compared with its pace in the seconds before and after (same machine load)."""
+    very exec hermesctl makes (agent `usage`), run back to back (4 of them, 3 s at least) while
+    the writer commits every 10 ms with a busy timeout of 0, so any lock the reads took would
+    fail one of its commits. Lock conflicts, not durations, are checked: a loaded machine makes
+    commits slow, never failed."""
     c = seeded
     sh(c, "mkdir -p /opt/data/profiles/busy && echo soul > /opt/data/profiles/busy/SOUL.md")
     c.exec_run([VENV_PYTHON, "-c", WRITER, "16"], user="hermes", detach=True)
     wait_for(lambda: c.exec_run(["test", "-s", "/tmp/writer.log"]).exit_code == 0, what="the writer")
-    time.sleep(3)
     started, reads = time.time(), 0
     while reads < 4 or time.time() < started + 3:
         answer = json.loads(c.exec_run(["/opt/hermes/docker/hermes-ctl-agent", "usage", "--window", "604800",
@@ -201,14 +203,11 @@ def test_a_writer_keeps_its_rate_while_usage_reads(seeded):
     wait_for(lambda: c.exec_run(["pgrep", "-f", "profiles/busy/state.db"]).exit_code != 0, timeout=30,
              what="the writer to finish")
     log = [json.loads(line) for line in sh(c, "cat /tmp/writer.log").splitlines()]
-    assert not [e for e in log if e[2]], "the writer hit an error while usage read"
-    before = [e for e in log if started - 3 <= e[0] < started]
+    failed = [e for e in log if e[2]]
+    assert not failed, f"{len(failed)} commits met a lock while usage read: {failed[:3]}"
     during = [e for e in log if started <= e[0] < finished]
-    rate_before, rate_during = len(before) / 3, len(during) / (finished - started)
-    # The reads take CPU on a machine of 2 cores (the writer sleeps 10 ms between commits and wakes
-    # later when busy): half its pace is kept even then; a lock would stop it (the busy timeout is 1 s).
-    assert rate_during >= 0.5 * rate_before, (rate_before, rate_during, reads)
-    assert max(e[1] for e in during) < 0.25  # no commit waited for a lock (busy timeout is 1 s)
+    # The reads overlapped commits: the writer went on committing all through them.
+    assert len(during) >= reads, (len(during), reads, finished - started)
 
 
 FOREIGN = "import sqlite3; c = sqlite3.connect('/opt/data/profiles/foreign/state.db'); " \

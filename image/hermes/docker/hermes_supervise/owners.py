@@ -3,17 +3,15 @@
 carries a stopped container's environment): the uid and gid hermes' files belong to, which
 hermesctl restore gives every entry it writes into the volume.
 
-01-hermes-setup remaps the hermes user to HERMES_UID / HERMES_GID (aliases PUID / PGID) at every
-boot, so those decide; without them, the hermes user's own entry. A booted container's
-/etc/passwd is already remapped, and a helper of the image has the environment only: both give
-the same answer, so the host never reads a container's /etc/passwd itself."""
+The boot remaps the hermes user to HERMES_UID / HERMES_GID (aliases PUID / PGID) at every boot by
+the rule in owner_rule.py, which this reads too: those decide; without them, the hermes user's own
+entry. A booted container's /etc/passwd is already remapped, and a helper of the image has the
+environment only: both give the same answer, so the host never reads a container's /etc/passwd."""
 import pwd
 
+from owner_rule import OwnerRuleError, wanted_ids
+
 USER = "hermes"
-# (variable, alias) for each id, as 01-hermes-setup reads them; the same bounds as it checks.
-UID_VARS = ("HERMES_UID", "PUID")
-GID_VARS = ("HERMES_GID", "PGID")
-ID_RANGE = (1, 65534)
 
 
 class OwnerError(Exception):
@@ -25,18 +23,11 @@ class OwnerError(Exception):
         self.code = code
 
 
-def _wanted(environ, names: tuple[str, str]) -> int | None:
-    text = environ.get(names[0]) or environ.get(names[1]) or ""
-    if not text:
-        return None
-    if not (text.isascii() and text.isdigit()) or not ID_RANGE[0] <= int(text) <= ID_RANGE[1]:
-        raise OwnerError("failed", f"{names[0]}/{names[1]} must be a whole number within "
-                                   f"{ID_RANGE[0]}..{ID_RANGE[1]}, not {text[:40]!r} (the container cannot boot)")
-    return int(text)
-
-
 def owner_ids(environ, lookup=None) -> dict:
-    uid, gid = _wanted(environ, UID_VARS), _wanted(environ, GID_VARS)
+    try:
+        uid, gid = wanted_ids(environ)
+    except OwnerRuleError as exc:
+        raise OwnerError("failed", f"{exc} (the container cannot boot)") from None
     if uid is None or gid is None:
         try:
             entry = (lookup or pwd.getpwnam)(USER)

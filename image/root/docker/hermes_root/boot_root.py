@@ -1,8 +1,9 @@
 # Runs as root: cont-init 01-hermes-setup (hermes-boot root) at every boot.
 """The root half of cont-init 01-hermes-setup: what only root can do, done without trusting
-anything hermes can write. Runs after the UID/GID remap (shell, before it), before the hermes
-half (boot_user). Every failure is a warning: a container without CAP_CHOWN still boots.
+anything hermes can write. Runs before the hermes half (boot_user). A remap the rule refuses stops
+the boot (exit 1); every later failure is a warning: a container without CAP_CHOWN still boots.
 
+  r. remap:     the hermes user and group take HERMES_UID / HERMES_GID (remap.py, owner_rule.py)
   0. restore:   a restore whose swap was killed half-way is completed (restore_swap.finish)
                 before anything reads the volume
   1. groups:    device and socket gids (docker.sock, /dev/dri) and `--group-add` gids join the
@@ -21,6 +22,7 @@ import subprocess
 import sys
 
 from .ownership import log_report, repair
+from .remap import RemapError, remap
 
 WARNINGS = "/run/s6/boot-warnings"
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
@@ -167,6 +169,11 @@ def create_home(path: str) -> bool:
 
 
 def main(user: str = "hermes") -> int:
+    try:
+        remap(os.environ, log, user)
+    except RemapError as exc:
+        log(str(exc))
+        return 1
     home = os.environ.get("HERMES_HOME") or "/opt/data"
     finish_restore(home)
     join_groups(user)
