@@ -133,7 +133,7 @@ def wait_ready(container, timeout: float = 60.0) -> None:
                 return
         elif container.status == "exited":
             raise AssertionError(f"container exited during boot:\n{container.logs().decode()[-3000:]}")
-        time.sleep(0.1)
+        time.sleep(0.25)  # each look is an exec: a boot takes seconds, and the host's CPU is shared
     raise AssertionError(f"container not ready after {timeout}s:\n{container.logs().decode()[-3000:]}")
 
 

@@ -1,7 +1,10 @@
 """Issue 15, items 7, 8 and 9 (container side): a hostile /opt/data layout never stops a boot, a
 held-open exec never outlives its consumer, and the .env writer refuses what UTF-8 cannot carry."""
 import json
+import queue
 import signal
+import threading
+import time
 
 import pytest
 
@@ -88,6 +91,45 @@ def _start(url: str, *args: str):
     return popen_hermesctl("-H", url, *args)
 
 
+class ExecStarts:
+    """The container's exec_start events as the daemon pushes them: a wait for hermesctl's exec
+    costs no exec of ours, and sees this run's exec, not a previous run's still ending."""
+
+    def __init__(self, client, container):
+        self.client = client
+        self.found: queue.Queue = queue.Queue()
+        self.stream = client.events(decode=True, filters={"container": container.id, "event": "exec_start"})
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for event in self.stream:
+                self.found.put((event.get("Action", ""), (event.get("Actor") or {}).get("Attributes", {}).get("execID")))
+        except Exception:  # noqa: BLE001 - the stream is closed at the end
+            pass
+
+    def wait_running(self, word: str, timeout: float = 60) -> int:
+        """The pid of the next exec whose command holds word, once its process runs (the daemon
+        announces exec_start before it starts the process, and knows the pid after)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                action, exec_id = self.found.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no exec with {word!r} started within {timeout}s") from None
+            if word in action:
+                break
+        while time.monotonic() < deadline:
+            pid = self.client.api.exec_inspect(exec_id).get("Pid") or 0
+            if pid:
+                return pid
+            time.sleep(0.01)
+        raise AssertionError(f"the exec {action!r} did not run within {timeout}s")
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 def test_100_interrupted_events_and_followers_leave_no_process_in_the_container(lone_daemon, containers):
     url, client, _ = lone_daemon
     c = client.containers.run(containers.image, ["sleep", "infinity"], detach=True,
@@ -96,13 +138,14 @@ def test_100_interrupted_events_and_followers_leave_no_process_in_the_container(
     try:
         wait_ready(c)
         assert _agent_streams(c) == []
-        # Ctrl-C and kill -9, alternately, each once the watcher in the container is running.
+        execs = ExecStarts(client, c)
+        # Ctrl-C and kill -9, alternately, each once hermesctl's watcher in the container has started.
         for i in range(100):
             proc = _start(url, "events", c.name)
-            wait_for(lambda: any("watch" in line for line in _agent_streams(c)), timeout=60, interval=0.25,
-                     what="the watcher")
+            execs.wait_running("hermes-ctl-agent watch")
             proc.send_signal(signal.SIGINT if i % 2 == 0 else signal.SIGKILL)
             close_and_collect(proc)
+        execs.close()
         # A follower of the logs, killed -9: its tail goes too.
         proc = _start(url, "logs", "-f", f"{c.name}:default")
         wait_for(lambda: any("tail" in line for line in _agent_streams(c)), timeout=60, what="the follower")
