@@ -5,15 +5,14 @@ import subprocess
 import threading
 import time
 
-from conftest import ROOT, hermesctl, installed_launcher, sh, svstat, wait_for
+from conftest import ROOT, hermesctl, installed_launcher, sh, svstat, wait_for, wait_ready
 
 
 def _with_coder(containers, *hints):
-    made = []
-    for hint in hints:
-        c = containers.start(hint)
+    made = [containers.start(hint, wait=False) for hint in hints]  # they boot side by side
+    for c in made:
+        wait_ready(c)
         sh(c, "hermes profile create coder >/dev/null")
-        made.append(c)
     return made
 
 
@@ -54,8 +53,7 @@ def test_a_hung_container_times_out_while_the_rest_answers(containers):
                for f in findings)
     assert any(f["container"] == a.name and f["check"] == "s6-pid1" and f["ok"] for f in findings)
     # a restart of everything restarts the answering containers and reports the hung one
-    res = hermesctl("gateway", "start", f"{glob}:coder", "--json", "--timeout", "10", timeout=120)
-    # the global --timeout is the exec deadline; `gateway start --timeout` is the wait
+    # (the global --timeout is the exec deadline; `gateway start --timeout` is the wait)
     res = hermesctl("--timeout", "3", "gateway", "start", f"{glob}:coder", "--json", timeout=120)
     assert res.code == 7, res
     assert sorted(r["container"] for r in res.json()["results"] if r["ok"]) == sorted([a.name, b.name])
