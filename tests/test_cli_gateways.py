@@ -1,16 +1,15 @@
 """hermesctl ps / gateway / status against real Hermes containers."""
 import json
 
-from conftest import hermesctl, sh, svstat, wait_for
+from conftest import hermesctl, sh, svstat, wait_for, wait_ready
 
 
 def make_fleet(containers, *hints, profiles=("coder",)):
-    made = []
-    for hint in hints:
-        c = containers.start(hint)
+    made = [containers.start(hint, wait=False) for hint in hints]  # they boot side by side
+    for c in made:
+        wait_ready(c)
         for p in profiles:
             sh(c, f"hermes profile create {p} >/dev/null")
-        made.append(c)
     return made
 
 
@@ -77,7 +76,6 @@ def test_start_stop_restart_and_status(containers):
 
 
 def test_choices_survive_a_container_restart(containers):
-    from conftest import wait_ready
     a, = make_fleet(containers, "keep", profiles=("on", "off"))
     assert hermesctl("gateway", "start", f"{a.name}:on").code == 0
     assert hermesctl("gateway", "start", f"{a.name}:off").code == 0

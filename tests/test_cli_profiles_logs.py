@@ -3,7 +3,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for
+from conftest import ROOT, hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for, wait_ready
 
 
 def test_profile_create_list_delete_as_hermes(containers):
@@ -26,8 +26,9 @@ def test_profile_create_list_delete_as_hermes(containers):
 
 
 def test_logs_interleave_with_prefixes(containers):
-    a = containers.start("loga")
-    b = containers.start("logb")
+    a, b = containers.start("loga", wait=False), containers.start("logb", wait=False)  # side by side
+    wait_ready(a)
+    wait_ready(b)
     for c in (a, b):
         assert hermesctl("profile", "create", f"{c.name}:talk", "--start").code == 0
         wait_for(lambda: "No messaging platforms" in sh(c, "cat /opt/data/logs/gateways/talk/current"),

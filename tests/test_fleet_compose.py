@@ -92,8 +92,9 @@ containers:
 
 
 def test_apply_from_empty_then_no_change_then_one_flip(containers, tmp_path):
-    a = containers.start("appa")
-    b = containers.start("appb")
+    a, b = containers.start("appa", wait=False), containers.start("appb", wait=False)  # side by side
+    wait_ready(a)
+    wait_ready(b)
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(FLEET.format(a=a.name, b=b.name))
 

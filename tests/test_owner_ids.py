@@ -148,10 +148,13 @@ def _ids_in(container) -> tuple[int, int]:
 
 
 def test_owner_ids_of_real_containers_running_and_stopped(containers):
+    from conftest import wait_ready
     from hermesctl.backends.daemon import connect
     from hermesctl.endpoints import Resolved
-    plain = containers.start("ids-plain")
-    remapped = containers.start("ids-remap", env={"PUID": "2000", "HERMES_GID": "3000"})
+    plain = containers.start("ids-plain", wait=False)  # the two boot side by side
+    remapped = containers.start("ids-remap", env={"PUID": "2000", "HERMES_GID": "3000"}, wait=False)
+    wait_ready(plain)
+    wait_ready(remapped)
     assert _ids_in(plain) == (10000, 10000)
     assert _ids_in(remapped) == (2000, 3000)
     # What the boot made of the hermes user is what the agent says.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, RUN_ID, ctrl_c, hermesctl, svstat, wait_for
+from conftest import ROOT, RUN_ID, ctrl_c, hermesctl, svstat, wait_for, wait_ready
 from test_serve import _browser
 from test_serve_usage import Served
 from usage_seed import seed
@@ -24,8 +24,10 @@ WIDTHS = (1024, 1440, 1920)
 def page_served(containers, tmp_path):
     project = f"hct{RUN_ID}page"
     labels = {"com.docker.compose.project": project}
-    web = containers.start("web-1", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"}, labels=labels)
-    other = containers.start("web-2", labels=labels)
+    web = containers.start("web-1", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"}, labels=labels, wait=False)
+    other = containers.start("web-2", labels=labels, wait=False)  # the two boot side by side
+    wait_ready(web)
+    wait_ready(other)
     for n, (c, p) in enumerate(((web, "coder"), (web, "writer"), (other, "support"))):
         assert hermesctl("profile", "create", f"{c.name}:{p}").code == 0
         seed(c, f"/opt/data/profiles/{p}/state.db", 400, 31 + n)
