@@ -80,6 +80,12 @@ class Containers:
               image: str | None = None, **kwargs):
         from testcontainers.core.container import DockerContainer
 
+        # No network unless the test asks for one: hermesctl reaches a container through the
+        # Docker API, and a container without networking never enters libnetwork, whose
+        # endpoint bookkeeping in Debian's dockerd 20.10 can deadlock when containers on one
+        # network exit at the same moment (moby/moby#46661), as they do across pytest workers.
+        if not {"network", "network_mode", "ports", "network_disabled"} & set(kwargs):
+            kwargs["network_disabled"] = True
         spec = DockerContainer(image or self.image, name=self.name(hint), command=list(command) if command else None,
                                env=env or {}, **kwargs)
         if volume:
