@@ -211,12 +211,24 @@ def _agent_error(result, where: str) -> str:
         return describe(exc)
 
 
+def _made_meanwhile(fleet: Fleet, container: HermesContainer, profile: str) -> bool:
+    """After a failed create: the profile is there now, whole. The plan was read before this
+    command held the container's lock, and a command interrupted a moment earlier (Ctrl-C, kill)
+    leaves its in-container create running to its end: what apply wants is what is there."""
+    try:
+        return any(p["name"] == profile and p["has_soul"] for p in list_profiles(fleet, container))
+    except HermesctlError:
+        return False
+
+
 def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
     c = plan.container
     for ch in (x for x in plan.changes if x.action == "create"):
         res = run_locked(fleet, c, ["hermes", "profile", "create", ch.profile])
-        ok = res.ok and run_locked(fleet, c, agent.argv("adopt", ch.profile)).ok
-        ch.ok, ch.message = ok, "created" if ok else ((res.stderr or res.stdout).strip().splitlines() or ["failed"])[-1]
+        created = res.ok or _made_meanwhile(fleet, c, ch.profile)
+        ok = created and run_locked(fleet, c, agent.argv("adopt", ch.profile)).ok
+        done = "created" if res.ok else "there already: created meanwhile by another command"
+        ch.ok, ch.message = ok, done if ok else ((res.stderr or res.stdout).strip().splitlines() or ["failed"])[-1]
     for ch in (x for x in plan.changes if x.action == "set-env"):
         env = {f"HERMESCTL_ENV_{k}": v for k, v in ch.env.items()}
         res = run_locked(fleet, c, agent.argv("set-env", ch.profile, *sorted(ch.env)), environment=env)
