@@ -16,31 +16,30 @@ Only the order and grouping change: every collected test runs exactly once, as b
 from xdist.scheduler import LoadFileScheduling
 
 # Per-unit totals, seconds of one worker, from a full run on this quiet 2-core machine with four
-# workers (junit times per file); only their order matters. Units not listed follow, the ones with
-# the most tests first, so a long file with few tests must be listed or it ends the run. Add a
-# file here when it grows past a minute.
+# workers (junit times per file, the Docker half of scripts/test.sh); only their order matters.
+# Units not listed follow, the ones with the most tests first, so a long file with few tests must
+# be listed or it ends the run. Add a file here when it grows past half a minute.
 LONG_FILES = {
-    "swarm": 265,                            # one cluster, two stacks, a node unplugged and hung
-    "tests/test_image_boot_load.py": 240,    # 50 boots at --cpus 0.5: 125 to 300 s with the load
-    "tests/test_upgrade_plain.py": 187,      # rollbacks that wait for Docker's `healthy`
-    "tests/test_image_hostile.py": 171,      # 100 interrupted event streams
-    "tests/test_cli_gateways.py": 160,
-    "tests/test_fleet_compose.py": 155,
-    "tests/test_restore_safety.py": 155,     # a swap killed at every step
-    "tests/test_image_upstream.py": 152,
-    "tests/test_image_supervision.py": 119,  # a dashboard parked at --cpus 0.25
-    "tests/test_faults.py": 117,
-    "tests/test_fault_script.py": 106,       # one test: without this line it was handed out last
-    "tests/test_image_gateways.py": 92,
-    "tests/test_cli_profiles_logs.py": 83,
-    "tests/test_usage.py": 70,
-    "tests/test_ssh_endpoint.py": 67,
-    "tests/test_fleet_scale.py": 64,         # 30 containers
-    "tests/test_backup_restore.py": 60,
-    "tests/test_interrupt.py": 54,
-    "tests/test_upgrade.py": 51,             # two compose fleets
-    "tests/test_serve.py": 51,
-    "tests/test_serve_usage.py": 50,         # a real Prometheus
+    "swarm": 219,                            # one cluster, two stacks, a node unplugged and hung
+    "tests/test_cli_gateways.py": 144,
+    "tests/test_image_hostile.py": 101,      # 100 interrupted event streams
+    "tests/test_image_boot_load.py": 101,    # 50 boots at --cpus 0.5: 100 to 300 s with the load
+    "tests/test_restore_safety.py": 86,      # a swap killed at every step
+    "tests/test_usage.py": 82,
+    "tests/test_image_supervision.py": 82,   # a dashboard parked at --cpus 0.25
+    "tests/test_faults.py": 66,
+    "tests/test_upgrade_plain.py": 65,       # rollbacks that wait for Docker's verdict
+    "tests/test_fleet_compose.py": 58,
+    "tests/test_ssh_endpoint.py": 58,
+    "tests/test_image_upstream.py": 56,
+    "tests/test_image_gateways.py": 54,
+    "tests/test_interrupt.py": 52,           # Ctrl-C at 50 moments of start-up
+    "tests/test_cli_profiles_logs.py": 46,
+    "tests/test_serve.py": 35,
+    "tests/test_fleet_scale.py": 35,         # 30 containers
+    "tests/test_upgrade.py": 30,             # two compose fleets
+    "tests/test_hostile_container.py": 29,
+    "tests/test_fault_script.py": 27,        # one test: without this line it was handed out last
 }
 
 # Files whose tests share a session fixture too costly to make twice: one unit of work.
