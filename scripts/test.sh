@@ -25,16 +25,16 @@ finish_build() {  # wait for the build; its output only when it failed
   rm -f "$build_log"
 }
 
-pip_log=$(mktemp)
+tools_log=$(mktemp)
 if ! { . scripts/lib/debian-packages.sh &&
        ensure_debian_packages test.sh "chromium chromedriver promtool prometheus" chromium chromium-driver prometheus &&
-       python3 -m pip install -q --disable-pip-version-check -e '.[test]'; } >"$pip_log" 2>&1; then
-  cat "$pip_log" >&2
+       python3 -m pip install -q --disable-pip-version-check -e '.[test]'; } >"$tools_log" 2>&1; then
+  cat "$tools_log" >&2
   echo "$(basename "$0"): installing the test tools or hermesctl failed" >&2
   finish_build || true
   exit 1
 fi
-rm -f "$pip_log"
+rm -f "$tools_log"
 
 set +e
 python3 -m pytest -q -p no:cacheprovider -n 2 -m "not docker" "$@"

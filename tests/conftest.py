@@ -370,7 +370,7 @@ def popen_hermesctl(*args: str, env: dict | None = None):
                             env=full_env)
     out.close()
     err.close()
-    proc.out, proc.err, proc.args_ = out.name, err.name, args
+    proc.out, proc.err = out.name, err.name
     return proc
 
 

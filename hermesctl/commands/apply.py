@@ -146,7 +146,7 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     changes: list[Change] = []
     key = None
     for p in spec.profiles:
-        exists = p.name == DEFAULT_PROFILE or (p.name in existing and existing[p.name]["has_soul"])
+        exists = p.name == DEFAULT_PROFILE or _is_whole(existing.get(p.name, {}))
         if not exists:
             changes.append(Change(container.endpoint, container.name, p.name, "create"))
         current = envs.get(p.name, {})
@@ -211,12 +211,17 @@ def _agent_error(result, where: str) -> str:
         return describe(exc)
 
 
+def _is_whole(profile: dict) -> bool:
+    """A profile hermes finished creating (an entry of the agent's `profiles`): its SOUL.md is there."""
+    return bool(profile.get("has_soul"))
+
+
 def _made_meanwhile(fleet: Fleet, container: HermesContainer, profile: str) -> bool:
     """After a failed create: the profile is there now, whole. The plan was read before this
     command held the container's lock, and a command interrupted a moment earlier (Ctrl-C, kill)
     leaves its in-container create running to its end: what apply wants is what is there."""
     try:
-        return any(p["name"] == profile and p["has_soul"] for p in list_profiles(fleet, container))
+        return any(p["name"] == profile and _is_whole(p) for p in list_profiles(fleet, container))
     except HermesctlError:
         return False
 

@@ -13,7 +13,8 @@ class RemapError(Exception):
 
 
 def _run(argv: list[str]) -> bool:
-    return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode == 0
+    """The tool's own error, if any, goes to docker logs beside ours."""
+    return subprocess.run(argv, stdout=subprocess.DEVNULL).returncode == 0
 
 
 def remap(environ, log, user: str = "hermes") -> None:
