@@ -47,6 +47,14 @@ OWNER_IDS_VERB = "owner-ids"
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 # What an archive may hold under data/: files, directories, symlinks, hard links to its own files.
 KEPT_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE)
+# Bounds checked before a restore stops anything, so that a tree Docker or the kernel cannot
+# write is refused whole instead of failing half-way: Linux's NAME_MAX and PATH_MAX (for the
+# entry's path while it is staged, the longest it ever has), and a nesting depth.
+NAME_MAX = 255
+PATH_MAX = 4095
+DEPTH_MAX = 512
+STAGED_PREFIX = f"{DATA_DIR}/{WORKSPACE}/new/"  # where restore stages an entry (hermesctl.restore)
+MANIFEST_MAX = 256 << 20
 
 
 class BackupError(HermesctlError):
@@ -356,11 +364,30 @@ class _EntryRules:
                                                            else "a file of the archive"))
             if rel.split("/")[0] == WORKSPACE:
                 raise self.refuse(member, "uses a name reserved for restores")
+            self._check_size(member, rel)
         if member.type == tarfile.LNKTYPE:
             target = _relative(member.linkname)
             if target is None or self.kinds.get(target) not in (tarfile.REGTYPE, tarfile.AREGTYPE):
                 raise self.refuse(member, f"is a hard link to {member.linkname!r}, not to a file of the archive")
         self.kinds[rel] = member.type
+
+    def _check_size(self, member: tarfile.TarInfo, rel: str) -> None:
+        parts = rel.split("/")
+        if len(parts) > DEPTH_MAX:
+            raise self.refuse(member, f"is nested {len(parts)} levels deep (at most {DEPTH_MAX} can be restored)")
+        longest = max(len(_bytes(p)) for p in parts)
+        if longest > NAME_MAX:
+            raise self.refuse(member, f"has a name of {longest} bytes (at most {NAME_MAX})")
+        staged = len(_bytes(STAGED_PREFIX + rel))
+        if staged > PATH_MAX:
+            raise self.refuse(member, f"is {staged} bytes long where a restore stages it (at most {PATH_MAX})")
+        if member.issym() and len(_bytes(member.linkname)) > PATH_MAX:
+            raise self.refuse(member, f"is a symlink to a target over {PATH_MAX} bytes")
+
+
+def _bytes(name: str) -> bytes:
+    """A member name as the file system gets it (tarfile keeps undecodable bytes as surrogates)."""
+    return name.encode("utf-8", "surrogateescape")
 
 
 def read_manifest(path: Path) -> dict:
@@ -381,7 +408,9 @@ def read_manifest(path: Path) -> dict:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar:
                 if member.name == MANIFEST and member.isfile() and manifest is None:
-                    manifest = json.loads(tar.extractfile(member).read())
+                    if member.size > MANIFEST_MAX:
+                        raise BackupError(f"{path}: its manifest is {member.size} bytes (at most {MANIFEST_MAX})")
+                    manifest = json.loads(tar.extractfile(member).read(MANIFEST_MAX))
                     continue
                 rel = _relative(member.name)
                 if rel is None:
@@ -405,26 +434,39 @@ HELPER_FOR_LABEL = "io.hermes-agent.helper-for"  # the container whose volumes a
 HELPER_WAIT_S = 600
 
 
+def helper_name(purpose: str, container_id: str) -> str:
+    """Helpers are named for what they do and whom for (`docker ps -a` says so at a glance)."""
+    import secrets
+    return f"hermesctl-{purpose}-{container_id[:12]}-{secrets.token_hex(3)}"
+
+
 def run_helper(endpoint: Endpoint, container_id: str, image: str, argv: list[str], *,
                environment: dict | None = None) -> str:
     """Run argv as root in a throwaway container that shares `container_id`'s volumes: how we
-    change a stopped container's /opt/data (exec needs a running container). Returns its output."""
+    change a stopped container's /opt/data (exec needs a running container). Returns its output.
+    Interrupted while it runs, it is left to finish (it may be mid-swap: removing it would kill
+    that); settle_helpers waits for it and removes it next time."""
     daemon = endpoint.daemon
     helper = daemon.create_helper(image, entrypoint=[argv[0]], command=argv[1:], user="0:0",
-                                  environment=environment,
+                                  environment=environment, name=helper_name("restore", container_id),
                                   labels={HELPER_LABEL: "restore", HELPER_FOR_LABEL: container_id},
                                   volumes_from=[f"{container_id}:rw"])
+    started = False
     try:
         daemon.start(helper)
+        started = True
         code = daemon.wait(helper, timeout=HELPER_WAIT_S)
         output = daemon.logs(helper).decode("utf-8", "replace").strip()
         if code != 0:
             lines = output.splitlines()
             raise ExecError(f"{' '.join(argv[:2])} in a helper container exited {code}: "
                             f"{lines[-1] if lines else 'no output'}")
-        return output
-    finally:
-        daemon.remove(helper, force=True)
+    except BaseException:
+        if not started:
+            daemon.remove(helper, force=True)
+        raise
+    daemon.remove(helper, force=True)
+    return output
 
 
 def ask_in_helper(endpoint: Endpoint, container_id: str, image: str, verb: str, *args: str) -> dict:
@@ -434,7 +476,8 @@ def ask_in_helper(endpoint: Endpoint, container_id: str, image: str, verb: str, 
     daemon = endpoint.daemon
     environment = (daemon.inspect_container(container_id).get("Config") or {}).get("Env") or []
     helper = daemon.create_helper(image, entrypoint=[agent.AGENT], command=[verb, *args], user="hermes",
-                                  environment=environment, labels={HELPER_LABEL: "query"})
+                                  environment=environment, labels={HELPER_LABEL: "query"},
+                                  name=helper_name("query", container_id))
     try:
         daemon.start(helper)
         daemon.wait(helper, timeout=HELPER_WAIT_S)

@@ -17,6 +17,8 @@ INTERRUPTED = 130
 FUSE_S = 0.8  # the cleanup a KeyboardInterrupt allows, before the hard exit
 
 _armed = False
+_fuse: threading.Timer | None = None
+_shield: "Shield | None" = None
 
 
 def hard_exit(status: int = INTERRUPTED) -> None:
@@ -30,14 +32,48 @@ def hard_exit(status: int = INTERRUPTED) -> None:
 
 
 def _on_sigint(signum, frame) -> None:
-    global _armed
+    global _armed, _fuse
     if _armed:
         hard_exit()
     _armed = True
-    fuse = threading.Timer(FUSE_S, hard_exit)
-    fuse.daemon = True
-    fuse.start()
+    if _shield is not None:  # a step that must not be cut: say so, and let it finish
+        _shield.hit = True
+        print(f"hermesctl: {_shield.notice}", file=sys.stderr, flush=True)
+        return
+    _fuse = threading.Timer(FUSE_S, hard_exit)
+    _fuse.daemon = True
+    _fuse.start()
     raise KeyboardInterrupt
+
+
+def defuse() -> None:
+    """A KeyboardInterrupt was caught by code that must now finish a short cleanup and say what
+    it left (a restore): no fuse cuts it. A second Ctrl-C still exits at once."""
+    if _fuse is not None:
+        _fuse.cancel()
+
+
+class Shield:
+    def __init__(self, notice: str):
+        self.notice, self.hit = notice, False
+
+
+class shielded:
+    """`with shielded(notice) as s:` a Ctrl-C inside prints `notice` and does not interrupt the
+    block (a step that, once begun, must end: a restore's swap); afterwards `s.hit` says whether
+    one came. A second Ctrl-C exits at once, as anywhere."""
+
+    def __init__(self, notice: str):
+        self.shield = Shield(notice)
+
+    def __enter__(self) -> Shield:
+        global _shield
+        self.previous, _shield = _shield, self.shield
+        return self.shield
+
+    def __exit__(self, *exc) -> None:
+        global _shield
+        _shield = self.previous
 
 
 def _on_unraisable(unraisable) -> None:

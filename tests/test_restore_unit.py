@@ -117,6 +117,7 @@ def _stage_new(home: Path) -> None:
     (new / "m").symlink_to("/etc/hostname")
     (new / "logs").mkdir()
     (new / "logs" / "current").write_bytes(b"new log")
+    (ws / restore_swap.STAGED).write_text('{"entries": 6}')  # as the host's staging ends
 
 
 def _swap_killed_before(home: Path, step: int, keep: list[str]) -> bool:
@@ -187,3 +188,141 @@ def test_a_damaged_journal_is_refused_untouched(tmp_path):
     with pytest.raises(restore_swap.RestoreError, match="damaged"):
         restore_swap.finish(str(home))
     assert _tree(home) == before
+
+
+# -- issue 24: every name comes back where it was, and nothing is written elsewhere -----------
+
+# Names a volume can hold that need PAX records in a tar: non-ASCII, a component of 200 bytes,
+# a newline, bytes that are not UTF-8, a path of over 3,000 bytes.
+ODD_NAMES = ["café.txt", "d/" + "x" * 200, "line\nbreak", "bytes-\udcff\udcfe", "/".join(["deep" * 10] * 75)]
+
+
+def _odd_archive(tmp_path: Path) -> Path:
+    entries = [ROOT_DIR, _entry("data/d", tarfile.DIRTYPE)]
+    made = {"", "d"}
+    for name in ODD_NAMES:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) not in made:
+                made.add("/".join(parts[:i]))
+                entries.append(_entry("data/" + "/".join(parts[:i]), tarfile.DIRTYPE))
+        entries.append(_entry("data/" + name, body=name.encode("utf-8", "surrogateescape")))
+    return _archive(tmp_path / "odd.tar.gz", entries)
+
+
+def _staged_names(archive: Path) -> list[str]:
+    from hermesctl import restore
+    spool = io.BytesIO()
+    restore.write_staging(archive, None, spool)
+    spool.seek(0)
+    with tarfile.open(fileobj=spool) as tar:
+        return [m.name for m in tar]
+
+
+def test_staging_names_every_entry_inside_the_workspace_whatever_its_pax_records(tmp_path):
+    from hermesctl import restore
+    archive = _odd_archive(tmp_path)
+    read_manifest(archive)
+    names = _staged_names(archive)
+    inside = f"{restore.STAGE}/new/"
+    staged = {n[len(inside):] for n in names if n.startswith(inside)}
+    assert set(ODD_NAMES) <= staged  # each one, byte for byte, under new/
+    assert all(n.startswith(restore.STAGE) for n in names), [n for n in names if not n.startswith(restore.STAGE)]
+    assert names[-1] == f"{restore.STAGE}/{restore.STAGED_MARKER}"
+
+
+def test_staging_ignores_a_crafted_pax_path(tmp_path):
+    """An entry whose PAX `path` says one thing and whose renamed header another: the staging
+    header is new, so the archive's PAX path (the one Docker would honour) never reaches it."""
+    from hermesctl import restore
+    link, _ = _entry("data/x", tarfile.SYMTYPE, link="/opt/hermes/docker")
+    link.pax_headers = {"path": "data/x", "linkpath": "/opt/hermes/docker"}
+    evil, body = _entry("data/y", body=b"#!/bin/sh\n", mode=0o755)
+    evil.pax_headers = {"path": "data/y"}
+    archive = _archive(tmp_path / "pax.tar.gz", [ROOT_DIR, (link, b""), (evil, body)])
+    read_manifest(archive)
+    assert _staged_names(archive) == [restore.STAGE, f"{restore.STAGE}/new", f"{restore.STAGE}/new/x",
+                                      f"{restore.STAGE}/new/y", f"{restore.STAGE}/{restore.STAGED_MARKER}"]
+
+
+def test_check_staging_refuses_a_name_outside_the_workspace():
+    from hermesctl import restore
+    from hermesctl.errors import HermesctlError
+    spool = io.BytesIO()
+    with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(f"{restore.STAGE}/new/ok")
+        info.pax_headers = {"path": "data/workspace/café.txt"}  # what a reader (and Docker) honours
+        tar.addfile(info, io.BytesIO(b""))
+    spool.seek(0)
+    with pytest.raises(HermesctlError, match="outside the staging directory"):
+        restore.check_staging(spool)
+
+
+@pytest.mark.parametrize("name,phrase", [
+    ("/".join(["a"] * 600), "levels deep"),
+    ("/".join(["a"] * 2100), "levels deep"),
+    ("n" * 256, "name of 256 bytes"),
+    ("/".join(["b" * 250] * 17), "bytes long where a restore stages it"),
+], ids=["600-levels", "2100-levels", "long-component", "long-path"])
+def test_read_manifest_refuses_what_cannot_be_restored_whole(tmp_path, name, phrase):
+    entries, parts = [ROOT_DIR], name.split("/")
+    for i in range(1, len(parts)):
+        entries.append(_entry("data/" + "/".join(parts[:i]), tarfile.DIRTYPE))
+    entries.append(_entry("data/" + name, body=b"x"))
+    with pytest.raises(BackupError, match=phrase) as refused:
+        read_manifest(_archive(tmp_path / "a.tar.gz", entries))
+    assert "\n" not in refused.value.message
+
+
+def test_a_staging_that_lost_entries_since_is_not_installed(tmp_path):
+    home = tmp_path / "home"
+    _old(home)
+    _stage_new(home)
+    (home / restore_swap.WORKSPACE / "new" / "b" / "g").unlink()  # thinned after staging (a boot's discard)
+    before = _tree(home)
+    with pytest.raises(restore_swap.RestoreError, match="5 entries where 6 were staged"):
+        restore_swap.swap(str(home), [])
+    assert _tree(home) == before
+
+
+def test_a_staging_that_never_completed_is_not_installed(tmp_path):
+    home = tmp_path / "home"
+    _old(home)
+    _stage_new(home)
+    (home / restore_swap.WORKSPACE / restore_swap.STAGED).unlink()
+    with pytest.raises(restore_swap.RestoreError, match="did not complete"):
+        restore_swap.swap(str(home), [])
+
+
+def test_one_swap_at_a_time_per_volume(tmp_path, monkeypatch):
+    """A second finish or swap waits for the volume's lock (the first's helper, or the boot)."""
+    import fcntl
+    home = tmp_path / "home"
+    _old(home)
+    _stage_new(home)
+    holder = os.open(home, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    monkeypatch.setenv(restore_swap.LOCK_WAIT_ENV, "0.3")
+    try:
+        for call in (lambda: restore_swap.finish(str(home)), lambda: restore_swap.swap(str(home), [])):
+            with pytest.raises(restore_swap.RestoreError, match="held this volume's lock"):
+                call()
+        assert (home / restore_swap.WORKSPACE / "new").is_dir()  # untouched while locked
+    finally:
+        os.close(holder)
+    assert restore_swap.swap(str(home), [])["installed"] == 4
+
+
+def test_an_old_tree_deeper_than_pythons_recursion_limit_is_swapped_out(tmp_path):
+    home = tmp_path / "home"
+    _old(home)
+    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(sys.getrecursionlimit() + 500):  # hermes can nest this deep in its volume
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    _stage_new(home)
+    assert restore_swap.swap(str(home), [])["installed"] == 4
+    assert not (home / "d").exists() and not (home / restore_swap.WORKSPACE).exists()

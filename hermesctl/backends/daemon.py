@@ -15,6 +15,7 @@ import requests.exceptions
 from hermesctl.endpoints import EXEC_CONCURRENCY, POOL_SIZE, SSH_CONCURRENCY, Endpoint, Resolved, short_reason
 from hermesctl.errors import DaemonUnreachableError, ExecTimeoutError, HermesctlError
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
+from hermesctl.inventory import LABEL as MANAGED_LABEL
 
 # Reads of a request that streams (exec output, archives) wait this long per chunk: an exec's own
 # deadline is enforced by hermesctl.execs, and a long `operate --timeout` must not be cut short.
@@ -130,7 +131,10 @@ class Daemon:
                       name: str | None = None, user: str | None = None, labels: dict | None = None,
                       volumes_from: list[str] | None = None, binds: list[str] | None = None,
                       environment: dict | None = None) -> str:
-        """A container with no network, for reaching volumes (never started, or run once)."""
+        """A container with no network, for reaching volumes (never started, or run once). It
+        inherits the image's labels, `io.hermes-agent.managed=true` among them: overridden, so
+        that no listing of Hermes containers (ps, events, serve) ever counts a helper."""
+        labels = {MANAGED_LABEL: "false", **(labels or {})}
         host_config = self._api.create_host_config(volumes_from=volumes_from, binds=binds, network_mode="none")
         return self._call("create", lambda: self._api.create_container(
             image, entrypoint=entrypoint, command=command, name=name, user=user, network_disabled=True,

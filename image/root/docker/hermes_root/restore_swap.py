@@ -18,19 +18,35 @@ HOME is hermes-writable: every name in it is hostile. Everything here works rela
 directory descriptors opened with O_NOFOLLOW, renames entries without following them, and
 removes trees with shutil.rmtree's descriptor-based walk (it never follows a symlink).
 """
+import fcntl
 import json
 import os
 import shutil
 import stat
+import sys
+import time
 
 WORKSPACE = ".hermesctl-restore"
 JOURNAL = "journal"
 NEW, OLD = "new", "old"
 PHASES = ("evacuate", "install", "cleanup")
 JOURNAL_MAX = 4096
+# The host's last staged entry: {"entries": N}, how many entries new/ holds (hermesctl.restore).
+STAGED = "staged"
+# One swap at a time per volume: every finish and swap holds an exclusive flock on the volume's
+# root directory (it cannot be renamed or replaced: it is the mount point), shared by the restore
+# helper and the boot, whichever container runs them, since they share the kernel.
+LOCK_WAIT_ENV = "HERMES_RESTORE_LOCK_WAIT"
+LOCK_WAIT_S = 600.0
+# shutil.rmtree recurses once per directory level, and hermes can nest deeper than Python's
+# default limit; its frames are Python-only (no C stack), so a higher limit is safe.
+RECURSION_LIMIT = 100_000
 # Fault injection for the crash tests: before the Nth step (1-based), say so on stderr and wait
 # to be killed (from outside: in a helper container this is PID 1, which ignores its own SIGKILL).
+# With PAUSE_FOR_ENV too, it waits that many seconds and goes on (a slow swap, for the tests of
+# what runs beside one).
 PAUSE_AT_ENV = "HERMES_RESTORE_PAUSE_AT"
+PAUSE_FOR_ENV = "HERMES_RESTORE_PAUSE_FOR"
 PAUSED = "restore-swap: paused before step"
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -46,15 +62,18 @@ class _Steps:
     def __init__(self) -> None:
         value = os.environ.get(PAUSE_AT_ENV, "")
         self.pause_at = int(value) if value.isdigit() else 0
+        value = os.environ.get(PAUSE_FOR_ENV, "")
+        self.pause_for = float(value) if value.isdigit() else None
         self.done = 0
 
     def __call__(self) -> None:
         if self.done + 1 == self.pause_at:
-            import sys
-            import time
             print(f"{PAUSED} {self.pause_at}", file=sys.stderr, flush=True)
-            while True:
-                time.sleep(60)
+            if self.pause_for is not None:
+                time.sleep(self.pause_for)
+            else:
+                while True:
+                    time.sleep(60)
         self.done += 1
 
 
@@ -143,6 +162,64 @@ def _install(home: int, ws: int, keep: set[str], step: _Steps) -> None:
         os.close(new)
 
 
+def _remove_tree(name: str, dir_fd: int) -> None:
+    """rm -rf through directory descriptors, never following a symlink (shutil.rmtree's
+    fd-based walk), however deep hermes nested it."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
+    try:
+        shutil.rmtree(name, dir_fd=dir_fd)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _lock(home_fd: int) -> None:
+    """Wait (bounded) for the volume's swap lock; released when home_fd is closed."""
+    value = os.environ.get(LOCK_WAIT_ENV, "")
+    wait = float(value) if value.replace(".", "", 1).isdigit() else LOCK_WAIT_S
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(home_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise RestoreError(f"another restore has held this volume's lock for {wait:g}s") from None
+            time.sleep(0.1)
+
+
+def _staged_entries(ws: int) -> int:
+    """The staging's own count (its last entry), or an error if it never completed."""
+    try:
+        fd = os.open(STAGED, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=ws)
+    except FileNotFoundError:
+        raise RestoreError("the staging did not complete (no staged marker)") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RestoreError("the staged marker is not a regular file")
+        raw = os.read(fd, JOURNAL_MAX + 1)
+    finally:
+        os.close(fd)
+    try:
+        doc = json.loads(raw) if len(raw) <= JOURNAL_MAX else None
+    except ValueError:
+        doc = None
+    entries = doc.get("entries") if isinstance(doc, dict) else None
+    if not isinstance(entries, int) or isinstance(entries, bool) or entries < 0:
+        raise RestoreError("the staged marker is damaged")
+    return entries
+
+
+def _count_entries(new: int) -> int:
+    """Every name under new/, at any depth, never following a symlink."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
+    try:
+        return sum(len(dirs) + len(files) for _, dirs, files, _ in os.fwalk(".", dir_fd=new))
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def _cleanup(home: int, ws: int, step: _Steps) -> None:
     try:
         new = _open_dir(NEW, ws)
@@ -157,7 +234,7 @@ def _cleanup(home: int, ws: int, step: _Steps) -> None:
         finally:
             os.close(new)
     step()
-    shutil.rmtree(WORKSPACE, dir_fd=home)
+    _remove_tree(WORKSPACE, home)
 
 
 def _resume(home: int, ws: int, doc: dict, step: _Steps) -> str:
@@ -187,6 +264,7 @@ def finish(home: str) -> str:
     except FileNotFoundError:
         return "none"  # a HERMES_HOME not created yet holds no restore
     try:
+        _lock(home_fd)
         try:
             st = os.stat(WORKSPACE, dir_fd=home_fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -195,7 +273,7 @@ def finish(home: str) -> str:
             # Not ours (a restore's workspace is root's): never read or enter it; clear the name.
             step()
             if stat.S_ISDIR(st.st_mode):
-                shutil.rmtree(WORKSPACE, dir_fd=home_fd)
+                _remove_tree(WORKSPACE, home_fd)
             else:
                 os.unlink(WORKSPACE, dir_fd=home_fd)
             return "discarded"
@@ -204,7 +282,7 @@ def finish(home: str) -> str:
             doc = _read_journal(ws)
             if doc is None:
                 step()
-                shutil.rmtree(WORKSPACE, dir_fd=home_fd)
+                _remove_tree(WORKSPACE, home_fd)
                 return "discarded"
             return _resume(home_fd, ws, doc, step)
         finally:
@@ -218,6 +296,7 @@ def swap(home: str, keep: list[str]) -> dict:
     step = _Steps()
     home_fd = _open_home(home)
     try:
+        _lock(home_fd)
         st = os.stat(WORKSPACE, dir_fd=home_fd, follow_symlinks=False)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
             raise RestoreError("the restore workspace is not a directory of ours (root's)")
@@ -225,9 +304,15 @@ def swap(home: str, keep: list[str]) -> dict:
         try:
             if _read_journal(ws) is not None:
                 raise RestoreError("a restore is already under way here (finish it first)")
+            expected = _staged_entries(ws)
             new = _open_dir(NEW, ws)
-            staged = len(os.listdir(new))
-            os.close(new)
+            try:
+                staged, found = len(os.listdir(new)), _count_entries(new)
+            finally:
+                os.close(new)
+            if found != expected:
+                raise RestoreError(f"the staging holds {found} entries where {expected} were staged "
+                                   "(changed since: refused)")
             os.sync()  # the staged tree is on disk before the journal says it may be installed
             doc = {"phase": "evacuate", "keep": sorted(keep)}
             _write_journal(ws, doc, step)
