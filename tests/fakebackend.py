@@ -49,6 +49,12 @@ class FakeInstance:
     fail_at: dict = field(default_factory=dict)   # step -> exception to raise there
     log: list = field(default_factory=list)       # the steps, in order
     replaced_by: str | None = None
+    stop_in_flight: bool = False                  # Docker still carries out a stop a killed run asked for
+
+    def finish_stop_in_flight(self) -> None:
+        """That stop ends now (it ends whatever we do meanwhile, unless we wait for it)."""
+        if self.stop_in_flight:
+            self.stop_in_flight, self.running = False, False
 
     def _step(self, step: str) -> None:
         self.log.append(step)
@@ -60,11 +66,13 @@ class FakeInstance:
 
     def stop(self) -> None:
         self._step("stop")
+        self.stop_in_flight = False  # a second stop waits for the first
         self.running = False
 
     def start(self) -> Started:
         self._step("start")
-        self.running = True
+        if not self.stop_in_flight:  # starting a container that is still stopping does nothing
+            self.running = True
         return Started(SimpleNamespace(name=self.where, daemon=FakeDaemon(self.old_states)), "old", self.name)
 
     @contextmanager

@@ -171,3 +171,34 @@ def test_the_record_is_json_a_person_can_read():
     assert body["schema"] == journal.SCHEMA and body["step"] == "starting" and body["instance"]["name"] == "h1"
     record.done()
     assert not record.path.exists()
+
+
+def test_recover_after_a_kill_during_docker_s_stop_leaves_it_running():
+    """Issue 24: hermesctl killed while Docker still stops the container (step `stopping`): the
+    stop finishes after recover. Recover waits for it (its own stop), starts the container and
+    checks it runs before it forgets the record."""
+    inst = FakeInstance("h1", fail_at={"stop": Interrupt()})
+    backend = FakeBackend([inst])
+    with pytest.raises(KeyboardInterrupt):
+        _run(backend)
+    [record] = journal.pending()
+    assert record.step == "stopping"
+    record.body["pid"] = 2 ** 22 + 1
+    record.update(record.step)
+    inst.fail_at.clear()
+    inst.stop_in_flight = True  # the daemon goes on with the killed run's stop
+    outcomes = engine.recover(backend, lambda text: None, timeout=0.2, settle=0)
+    inst.finish_stop_in_flight()
+    assert [o.result for o in outcomes] == ["rolled back"]
+    assert inst.running, inst.log
+    assert journal.pending() == []
+
+
+def test_recover_removes_a_record_that_never_came_to_be():
+    record = journal.begin("upgrade", {}, {"kind": "container", "name": "h1", "endpoint": "e"}, image="i")
+    tmp = record.path.with_name(record.path.name + ".tmp")
+    record.path.rename(tmp)  # killed between writing its first step and renaming it
+    body = json.loads(tmp.read_text())
+    tmp.write_text(json.dumps({**body, "pid": 2 ** 22 + 1}))
+    engine.recover(FakeBackend([]), lambda text: None, timeout=0.2, settle=0)
+    assert not tmp.exists() and journal.pending() == []

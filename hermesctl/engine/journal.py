@@ -49,10 +49,12 @@ class Record:
         os.replace(tmp, self.path)
 
     def done(self) -> None:
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+        # The .tmp too: a run killed between writing it and renaming it leaves one behind.
+        for path in (self.path, self.path.with_name(self.path.name + ".tmp")):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
 
 
 def begin(operation: str, scope: dict, instance: dict, **fields) -> Record:
@@ -80,6 +82,25 @@ def pending() -> list[Record]:
         if isinstance(body, dict) and body.get("schema") == SCHEMA:
             found.append(Record(path, body))
     return found
+
+
+def sweep_orphans() -> list[Path]:
+    """Remove `.tmp` files whose record never came to be (a run killed while writing its first
+    step, before anything changed) and whose process is gone; returns them."""
+    directory = operations_dir()
+    swept = []
+    for tmp in sorted(directory.glob("*.json.tmp")) if directory.is_dir() else []:
+        if tmp.with_name(tmp.name[: -len(".tmp")]).exists():
+            continue
+        try:
+            body = json.loads(tmp.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            body = {}
+        if isinstance(body, dict) and alive(Record(tmp, body)):
+            continue
+        tmp.unlink(missing_ok=True)
+        swept.append(tmp)
+    return swept
 
 
 def alive(record: Record) -> bool:

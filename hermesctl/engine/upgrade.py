@@ -241,9 +241,16 @@ def recover(fleet: Fleet, say: Callable[[str], None], *, timeout: float, settle:
         if made is None:  # stopped (or stopping) before the backup: nothing changed yet
             try:
                 inst.undo()
-                started = inst.start() if saved.get("running", True) or saved.get("replicas") else None
+                started = None
+                if saved.get("running", True) or saved.get("replicas"):
+                    # The killed run may have left Docker carrying out its stop: a start now would
+                    # be a no-op that stop then undoes. Our own stop waits for it to end.
+                    inst.stop()
+                    started = inst.start()
                 again = None if started is None else wait_until_serving(fleet, started, [], timeout=timeout,
                                                                         settle=settle)
+                if again is None and started is not None and not _still_running(started):
+                    again = "it stopped again right after it served"
             except Exception as exc:  # noqa: BLE001 - reported
                 again = describe(exc)
             if again is None:
@@ -254,7 +261,13 @@ def recover(fleet: Fleet, say: Callable[[str], None], *, timeout: float, settle:
             continue
         wanted = list(record.body.get("wanted") or [])
         outcomes.append(upgrade.roll_back(inst, made, wanted, f"interrupted at {step}", "[recover]", record))
+    journal.sweep_orphans()
     return outcomes
+
+
+def _still_running(started: Started) -> bool:
+    """Checked once more before a record is forgotten."""
+    return bool(started.endpoint.daemon.inspect_container(started.ref)["State"]["Running"])
 
 
 def require_writable(directory: Path) -> None:
