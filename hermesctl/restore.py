@@ -15,6 +15,7 @@ whatever the new image added is gone, whatever its type. What differed is report
 import hashlib
 import io
 import json
+import os
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -31,7 +32,10 @@ BOOT = "/opt/hermes/docker/hermes-boot"
 # every symlink target; the archive's entries were checked by read_manifest).
 STAGE = f"{DATA_DIR.strip('/')}/{WORKSPACE}"
 STAGED_MARKER = "staged"  # the image's restore_swap.STAGED
-KEPT_ON_ROLLBACK = ("logs",)  # a failed boot's log lines are worth reading
+KEPT_ON_ROLLBACK = ("logs",)
+# The swap's fault injection (the image's restore_swap: pause before step N, for S seconds),
+# passed on from our environment to the swap's helper: how tests interrupt a restore mid-swap.
+SWAP_FAULT_ENV = ("HERMES_RESTORE_PAUSE_AT", "HERMES_RESTORE_PAUSE_FOR")  # a failed boot's log lines are worth reading
 
 
 def restore_tree(endpoint: Endpoint, container_id: str, archive: Path, image: str, *,
@@ -42,27 +46,32 @@ def restore_tree(endpoint: Endpoint, container_id: str, archive: Path, image: st
 
     Ctrl-C before the swap begins keeps the old tree (RestoreInterrupted says so); once the swap
     has begun it is finished first, then RestoreInterrupted says the restored tree is in place."""
-    settle_helpers(endpoint, container_id)
     finish = [BOOT, "restore-finish", DATA_DIR]
-    run_helper(endpoint, container_id, image, finish)  # a half-done earlier restore, completed
     try:
-        written = stage_archive(endpoint, container_id, archive, owners)
+        settle_helpers(endpoint, container_id)
+        run_helper(endpoint, container_id, image, finish)  # a half-done earlier restore, completed
+        try:
+            written = stage_archive(endpoint, container_id, archive, owners)
+        except Exception:
+            try:
+                run_helper(endpoint, container_id, image, finish)  # discards the partial staging
+            except Exception:  # noqa: BLE001 - the next restore or boot discards it too
+                pass
+            raise
     except KeyboardInterrupt:
         interrupt.defuse()
-        raise RestoreInterrupted("interrupted while the backup was staged: the old tree is in place "
-                                 "(the next restore or the container's next boot discards the staging)") from None
-    except Exception:
-        try:
-            run_helper(endpoint, container_id, image, finish)  # discards the partial staging
-        except Exception:  # noqa: BLE001 - the next restore or boot discards it too
-            pass
-        raise
+        raise RestoreInterrupted(BEFORE_SWAP) from None
+    faults = {k: os.environ[k] for k in SWAP_FAULT_ENV if k in os.environ}
     with interrupt.shielded("Ctrl-C: the swap has begun; finishing it first (Ctrl-C again leaves it to "
                             "finish on its own)") as shield:
-        run_helper(endpoint, container_id, image, [BOOT, "restore-swap", DATA_DIR, *keep])
+        run_helper(endpoint, container_id, image, [BOOT, "restore-swap", DATA_DIR, *keep], environment=faults or None)
     if shield.hit:
         raise RestoreInterrupted("interrupted after the swap began: it was finished, the restored tree is in place")
     return written
+
+
+BEFORE_SWAP = ("interrupted before the swap began: the old tree is in place (a partial staging is discarded "
+               "by the next restore or the container's next boot)")
 
 
 class RestoreInterrupted(HermesctlError):

@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from conftest import QUICK_HEALTH, ROOT, RUN_ID, hermesctl, sh, wait_for, wait_ready
+from conftest import QUICK_HEALTH, ROOT, RUN_ID, close_and_collect, hermesctl, popen_hermesctl, sh, wait_for, wait_ready
 from derived_images import build_bad_tree, build_next
 
 from hermesctl import backup, restore
@@ -401,3 +401,152 @@ def test_rollback_restores_the_tree_exactly_whatever_the_new_image_added(docker_
         except docker.errors.NotFound:
             pass
         docker_client.images.remove(BAD_TREE, force=True)
+
+
+# -- issue 24: every name back where it was, nothing written elsewhere, one swap at a time ----------
+
+# Made by hermes in its volume: non-ASCII, a 200-byte component, a newline, bytes that are not
+# UTF-8, a path of over 3,000 bytes; each file holds its own name.
+ODD_NAMES_SCRIPT = r"""
+import os
+names = [b"caf\xc3\xa9.txt", b"workspace/" + b"x" * 200, b"line\nbreak", b"bytes-\xff\xfe",
+         b"/".join([b"deep" * 10] * 75)]
+for name in names:
+    path = b"/opt/data/" + name
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(name)
+"""
+ODD_TOPS = ("café.txt", "workspace", "line\nbreak", "bytes-\udcff\udcfe", "deep" * 10)
+
+
+def _outside_data(container) -> list[str]:
+    """What `docker diff` says changed in the container's own file system under /data or
+    /opt/hermes: a restore writes only inside the /opt/data volume."""
+    return [c["Path"] for c in container.diff() or [] if c["Path"].startswith(("/data", "/opt/hermes"))]
+
+
+def test_a_restore_brings_back_every_name_byte_for_byte(containers, tmp_path):
+    c = containers.start("names", volume=containers.volume("names"))
+    sh(c, "true")
+    c.exec_run(["/opt/hermes/.venv/bin/python", "-c", ODD_NAMES_SCRIPT], user="hermes")
+    c.stop(timeout=10)
+    before = _volume_tree(c)
+    assert {rel.split("/")[0] for rel in before} >= set(ODD_TOPS)
+    res = hermesctl("backup", c.name, "-o", str(tmp_path), "--json")
+    assert res.code == 0, res
+    archive = res.json()["backups"][0]["archive"]
+    c.start()
+    wait_ready(c)
+    sh(c, "rm -rf /opt/data/workspace /opt/data/caf* /opt/data/line* /opt/data/bytes-* /opt/data/deep*")
+    res = hermesctl("restore", archive, c.name, "--force")
+    assert res.code == 0, res
+    c.stop(timeout=10)
+    after = _volume_tree(c)
+    for rel, entry in before.items():
+        if rel.split("/")[0] in ODD_TOPS:
+            assert after.get(rel) == entry, rel
+    assert _outside_data(c) == []
+
+
+def test_crafted_pax_paths_never_write_outside_the_volume(containers, tmp_path):
+    """Two checksum-valid archives: a symlink to root's boot scripts, then a file under that
+    name, both with PAX path records. Before the fix Docker honoured the records: the first put
+    /data/x -> /opt/hermes/docker in the container's root file system, the second wrote a
+    hermes-owned executable through it."""
+    c = containers.start("pax", volume=containers.volume("pax"))
+    c.stop(timeout=10)
+    link, _ = _entry("data/x", tarfile.SYMTYPE, link="/opt/hermes/docker")
+    link.pax_headers = {"path": "data/x", "linkpath": "/opt/hermes/docker"}
+    first = _archive(tmp_path / "first.tar.gz", [ROOT_DIR, (link, b"")])
+    folder, _ = _entry("data/x", tarfile.DIRTYPE)
+    folder.pax_headers = {"path": "data/x"}
+    evil, body = _entry("data/x/evil", mode=0o755, body=b"#!/bin/sh\necho owned\n")
+    evil.pax_headers = {"path": "data/x/evil"}
+    second = _archive(tmp_path / "second.tar.gz", [ROOT_DIR, (folder, b""), (evil, body)])
+    for archive, expected in ((first, {"x": (tarfile.SYMTYPE, 0o777, *HERMES_IDS, "/opt/hermes/docker")}),
+                              (second, {"x": (tarfile.DIRTYPE, 0o755, *HERMES_IDS, ""),
+                                        "x/evil": (tarfile.REGTYPE, 0o755, *HERMES_IDS,
+                                                   hashlib.sha256(body).hexdigest())})):
+        res = hermesctl("restore", str(archive), c.name)
+        assert res.code == 0, res
+        tree = _volume_tree(c)
+        assert {k: v for k, v in tree.items() if k} == expected, tree
+    assert _outside_data(c) == []
+    with pytest.raises(docker.errors.NotFound):
+        c.get_archive("/opt/hermes/docker/evil")
+
+
+def test_a_boot_waits_for_a_swap_under_way_instead_of_running_a_second_one(docker_client, swap_target):
+    """A killed restore's helper still swapping when the container is started (what doctor
+    suggests): before the lock, the boot discarded or resumed the same swap beside it."""
+    c, endpoint, old, new = swap_target
+    image = c.attrs["Image"]
+    restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+    restore.stage_archive(endpoint, c.id, new, HERMES_IDS)
+    helper = docker_client.containers.create(image, SWAP[1:], entrypoint=SWAP[0], user="0:0", network_mode="none",
+                                             volumes_from=[f"{c.id}:rw"], labels={backup.HELPER_FOR_LABEL: c.id},
+                                             environment={"HERMES_RESTORE_PAUSE_AT": "1",
+                                                          "HERMES_RESTORE_PAUSE_FOR": "6"})
+    try:
+        helper.start()
+        wait_for(lambda: b"paused before step 1" in helper.logs(), what="the swap paused before its journal")
+        c.start()
+        assert helper.wait(timeout=60)["StatusCode"] == 0, helper.logs()
+        wait_ready(c)
+    finally:
+        helper.remove(force=True)
+    c.stop(timeout=10)
+    tree = _volume_tree(c, skip=())
+    assert backup.WORKSPACE not in tree
+    for rel, entry in _expected(NEW_TREE).items():
+        if rel:  # the boot owns the root and seeds its own files beside these
+            assert tree.get(rel) == entry, rel
+    assert {"profiles", "logs"} <= set(tree)  # what the boot made after the swap is still there
+
+
+def _restore_interrupted(c, archive: Path, when, env: dict | None = None):
+    proc = popen_hermesctl("restore", str(archive), c.name, env=env)
+    try:
+        wait_for(when, timeout=60, interval=0.05, what="the moment to press Ctrl-C")
+        proc.send_signal(signal.SIGINT)
+    finally:
+        res = close_and_collect(proc)
+    return res
+
+
+def test_ctrl_c_during_a_restore_leaves_one_whole_tree_and_says_which(docker_client, swap_target, tmp_path):
+    c, endpoint, old, new = swap_target
+    image = c.attrs["Image"]
+    restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+
+    # During the swap (paused 4 s mid-way): it is finished first, then reported.
+    paused = {"HERMES_RESTORE_PAUSE_AT": "3", "HERMES_RESTORE_PAUSE_FOR": "4"}
+
+    def swapping() -> bool:
+        for h in docker_client.containers.list(filters={"label": f"{backup.HELPER_FOR_LABEL}={c.id}"}):
+            if b"paused before step 3" in h.logs():
+                ps = hermesctl("ps", "--json")  # a helper is never listed as a Hermes container
+                assert h.name not in ps.stdout and h.name.startswith("hermesctl-restore-"), ps
+                return True
+        return False
+    res = _restore_interrupted(c, new, swapping, env=paused)
+    assert res.code == 130, res
+    assert "the swap has begun" in res.stderr and "the restored tree is in place" in res.stderr, res
+    assert _volume_tree(c, skip=()) == _expected(NEW_TREE)
+    assert not _helpers(docker_client, c)
+
+    # Before the swap (its helpers at work, the backup staged: 128 MiB take a while): the old
+    # tree stays, and it says so.
+    big_tree = NEW_TREE + [_entry("data/big", body=BIG * 32)]
+    big = _archive(tmp_path / "big.tar.gz", big_tree)
+    restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+
+    def before_the_swap() -> bool:
+        found = docker_client.api.containers(all=True, filters={"label": f"{backup.HELPER_FOR_LABEL}={c.id}"})
+        return bool(found) and not any("restore-swap" in h["Command"] for h in found)
+    res = _restore_interrupted(c, big, before_the_swap)
+    assert res.code == 130, res
+    assert "the old tree is in place" in res.stderr, res
+    backup.settle_helpers(endpoint, c.id)
+    assert _volume_tree(c) == _expected(OLD_TREE)

@@ -2,11 +2,13 @@
 live (SQLite through its online backup API), a stopped one through its own stopped container or
 a stand-in on its node; a restore stops the instance (with --force), replaces its /opt/data
 through a stopped container, and starts it again as it was (same replicas)."""
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from hermesctl import backup
-from hermesctl.restore import restore_tree
+from hermesctl import interrupt
+from hermesctl.restore import BEFORE_SWAP, RestoreInterrupted, restore_tree
 from hermesctl.backends.base import Instance
 from hermesctl.errors import ContainerRunningError, ExecTimeoutError, UsageError
 from hermesctl.fleet import Fleet
@@ -33,6 +35,16 @@ def back_up(fleet: Fleet, targets: list[Target], out_dir: Path) -> list[Outcome]
     return fan_out(lambda inst: _one_backup(inst, out_dir, fleet.exec_timeout), fleet.instances(targets))
 
 
+@contextmanager
+def _old_tree_if_interrupted():
+    """Ctrl-C before anything was staged: said as such, and the instance is started again."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        interrupt.defuse()
+        raise RestoreInterrupted(BEFORE_SWAP) from None
+
+
 @dataclass
 class Restored:
     instance: Instance
@@ -54,11 +66,13 @@ def restore(fleet: Fleet, archive: Path, target: Target, *, force: bool) -> Rest
         what = "service" if inst.kind == "service" else "container"
         raise ContainerRunningError(f"{what} {inst.name} is running: stop it first, or pass --force to stop "
                                     "it, restore and start it again")
-    if was_running:
-        inst.stop()
     try:
+        with _old_tree_if_interrupted():
+            if was_running:
+                inst.stop()
         with inst.data() as data:
-            owners = backup.owner_ids(data.endpoint, data.ref, data.image)  # its agent's answer; works stopped
+            with _old_tree_if_interrupted():
+                owners = backup.owner_ids(data.endpoint, data.ref, data.image)  # its agent's answer; works stopped
             written = restore_tree(data.endpoint, data.ref, archive, data.image, owners=owners)
     finally:
         if was_running:  # restored, or (it failed) the old data: either way it runs again
