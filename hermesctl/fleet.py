@@ -15,7 +15,7 @@ from hermesctl.inventory import (COMPOSE_PROJECT, LABEL, UNANSWERED_STATES, WORK
 from hermesctl.parallel import Outcome, fan_out
 from hermesctl.probe import ContainerSnapshot, snapshot_from_status
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
-from hermesctl.targets import Target, is_glob, match_containers, match_profiles
+from hermesctl.targets import Candidate, Target, is_glob, match_containers, match_profiles
 from hermesctl.terminal import safe
 
 # The resident agent's answer is one document of some KB. hermes owns /run/service and may put
@@ -26,6 +26,11 @@ FAST_MAX_BYTES = 4 << 20
 FAST_TIMEOUT_S = 5.0
 BOUNDED_STATUS_ARGV = ("/command/s6-ipcclient", AGENT_SOCKET, "/usr/lib/execline/bin/fdmove", "0", "6",
                        "/usr/bin/head", "-c", str(FAST_MAX_BYTES))
+
+
+def candidates(containers: list[HermesContainer]) -> list[Candidate]:
+    """What targets are matched against (targets.selected_names)."""
+    return [Candidate(c.name, c.id, c.service, c.endpoint) for c in containers]
 
 
 @dataclass
@@ -169,15 +174,12 @@ class Fleet:
         return fan_out(self.probe, containers)
 
     def names_matching(self, pattern: str) -> list[str]:
-        """Container names a target's container part selects: a glob, a name, an id prefix, or a
-        compose service with one container. Errors name close matches or a foreign container."""
-        everything = self.containers()
+        """Container names a target's container part selects (targets.selected_names: a glob over
+        names and services, a name, an id prefix, or a service with one container). Errors name
+        close matches or a foreign container."""
         try:
-            return match_containers(pattern, {c.name: c.id for c in everything})
+            return match_containers(pattern, candidates(self.containers()))
         except NotFoundError:
-            services = self._service_aliases(everything)
-            if pattern in services:
-                return [services[pattern]]
             if not is_glob(pattern):
                 self._why_not_found(pattern)
             raise
@@ -217,15 +219,6 @@ class Fleet:
             for c in live:
                 chosen.setdefault(c.key, (c, []))[1].append(target)
         return list(chosen.values())
-
-    @staticmethod
-    def _service_aliases(containers: list[HermesContainer]) -> dict[str, str]:
-        """Compose service name -> container name, for services with exactly one container."""
-        by_service: dict[str, list[str]] = {}
-        for c in containers:
-            if c.compose_service:
-                by_service.setdefault(c.compose_service, []).append(c.name)
-        return {service: names[0] for service, names in by_service.items() if len(names) == 1}
 
     def _why_not_found(self, name: str) -> None:
         """Name the real reason a container exists yet is not selectable: no Hermes label, or

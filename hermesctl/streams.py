@@ -23,12 +23,12 @@ from hermesctl import agent
 from hermesctl.contract import LIFELINE_OPTION
 from hermesctl.errors import HermesctlError, describe
 from hermesctl.execs import HERMES_USER
-from hermesctl.fleet import Fleet
+from hermesctl.fleet import Fleet, candidates
 from hermesctl.inventory import COMPOSE_PROJECT, LABEL, WORKING_DIR, HermesContainer, list_containers
 from hermesctl.models import CRASH_DEATHS, GatewayProcess, Slot
 from hermesctl.names import is_profile_name
 from hermesctl.probe import ContainerSnapshot, slot_from_dict, snapshot_from_status
-from hermesctl.targets import Target, match_profiles
+from hermesctl.targets import Target, match_profiles, selected_names
 
 REOPEN_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0)  # backoff between attempts to reopen a stream
 # Docker event actions we report (exec_* and the like are our own execs' noise).
@@ -132,16 +132,25 @@ class LiveFleet:
     def _selected(self, c: HermesContainer) -> bool:
         if not self.targets:
             return True
-        return any(fnmatch.fnmatchcase(c.name, t.container) or c.id.startswith(t.container)
-                   or c.compose_service == t.container for t in self.targets
-                   if t.endpoint is None or fnmatch.fnmatchcase(c.endpoint, t.endpoint))
+        return any(self._selects(t, c) for t in self.targets)
+
+    def _selects(self, t: Target, c: HermesContainer) -> bool:
+        """The rule every command matches targets by (targets.selected_names), over the
+        containers listed at the start, those picked up since, and this one."""
+        if t.endpoint is not None and not fnmatch.fnmatchcase(c.endpoint, t.endpoint):
+            return False
+        known = {x.key: x for x in self.fleet.containers()} | dict(self.containers) | {c.key: c}
+        try:
+            return c.name in selected_names(t.container, candidates(list(known.values())))
+        except HermesctlError:  # an id prefix grown ambiguous: selects nothing new
+            return False
 
     def profiles_of(self, c: HermesContainer, snap: ContainerSnapshot) -> list[str]:
         if not self.targets:
             return sorted(snap.slots)
         chosen: set[str] = set()
         for t in self.targets:
-            if fnmatch.fnmatchcase(c.name, t.container) or c.id.startswith(t.container) or c.compose_service == t.container:
+            if self._selects(t, c):
                 chosen.update(match_profiles(t, c.name, list(snap.slots), strict=False))
         return sorted(chosen)
 

@@ -66,20 +66,43 @@ def _suggest(word: str, candidates: list[str]) -> str:
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
-def match_containers(pattern: str, names: dict[str, str]) -> list[str]:
-    """Container names matching `pattern` (a glob, a name, or an id prefix).
-    `names` maps name -> id. Raises NotFoundError naming close matches."""
+@dataclass(frozen=True)
+class Candidate:
+    """What a target's container part is matched against: a container's name, id and compose
+    (or swarm) service, and its endpoint (a service's containers are counted per endpoint)."""
+    name: str
+    id: str = ""
+    service: str | None = None
+    endpoint: str = ""
+
+
+def selected_names(pattern: str, candidates: list[Candidate]) -> list[str]:
+    """The one rule every path uses (Fleet, the live fleet of events/--watch/serve, a served ps):
+    a glob matches container names and service names (compose calls containers
+    `<project>-<service>-N`, so `hermes-*` selects the containers of services hermes-1, hermes-2);
+    a plain word is a container name, else an id prefix (3+ characters, unique), else a service
+    with exactly one container. Nothing selected: []."""
     if is_glob(pattern):
-        found = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-    elif pattern in names:
-        found = [pattern]
-    else:
-        found = [n for n, cid in names.items() if len(pattern) >= 3 and cid.startswith(pattern)]
-        if len(found) > 1:
-            raise UsageError(f"container id prefix {pattern!r} is ambiguous: {', '.join(sorted(found))}")
+        return sorted({c.name for c in candidates if fnmatch.fnmatchcase(c.name, pattern)
+                       or (c.service is not None and fnmatch.fnmatchcase(c.service, pattern))})
+    if any(c.name == pattern for c in candidates):
+        return [pattern]
+    found = sorted({c.name for c in candidates if len(pattern) >= 3 and c.id.startswith(pattern)})
+    if len(found) > 1:
+        raise UsageError(f"container id prefix {pattern!r} is ambiguous: {', '.join(found)}")
+    if found:
+        return found
+    in_service = {(c.endpoint, c.name) for c in candidates if c.service == pattern}
+    return [in_service.pop()[1]] if len(in_service) == 1 else []
+
+
+def match_containers(pattern: str, candidates: list[Candidate]) -> list[str]:
+    """Container names matching `pattern` (selected_names). Raises NotFoundError naming close matches."""
+    found = selected_names(pattern, candidates)
     if not found:
-        raise NotFoundError(f"no Hermes container matches {pattern!r}{_suggest(pattern, list(names))}")
-    return sorted(found)
+        names = sorted({c.name for c in candidates})
+        raise NotFoundError(f"no Hermes container matches {pattern!r}{_suggest(pattern, names)}")
+    return found
 
 
 def match_profiles(target: Target, container: str, profiles: list[str], *, strict: bool) -> list[str]:

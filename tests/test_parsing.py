@@ -9,7 +9,7 @@ from hermesctl.errors import ExecError, InvalidNameError, NotFoundError, UsageEr
 from hermesctl.models import GatewayState, SvStatus, platforms_summary
 from hermesctl.names import normalize_profile, require_creatable
 from hermesctl.probe import snapshot_from_status
-from hermesctl.targets import Target, match_containers, match_profiles, parse_target
+from hermesctl.targets import Candidate, Target, match_containers, match_profiles, parse_target, selected_names
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -94,7 +94,7 @@ def test_parse_target_rejects(text, error):
 
 
 def test_matching_and_suggestions():
-    names = {"web-1": "aaa111", "web-2": "bbb222", "db": "ccc333"}
+    names = [Candidate(n, i) for n, i in {"web-1": "aaa111", "web-2": "bbb222", "db": "ccc333"}.items()]
     assert match_containers("web-*", names) == ["web-1", "web-2"]
     assert match_containers("bbb2", names) == ["web-2"]
     with pytest.raises(NotFoundError, match="did you mean .*web-1"):
@@ -106,6 +106,25 @@ def test_matching_and_suggestions():
     assert match_profiles(Target("*", "coder"), "w", ["default"], strict=False) == []
     with pytest.raises(NotFoundError, match="did you mean coder"):
         match_profiles(Target("w", "codr"), "w", ["coder", "default"], strict=True)
+
+
+def test_globs_match_compose_service_names():
+    """Issue 29: compose names containers <project>-<service>-N, so the README's 'hermes-*'
+    selects the containers of services hermes-1 and hermes-2 (a glob over names and services);
+    a plain service name still needs exactly one container."""
+    fleet = [Candidate("demo-hermes-1-1", "aaa111", "hermes-1", "local"),
+             Candidate("demo-hermes-2-1", "bbb222", "hermes-2", "local"),
+             Candidate("demo-web-1", "ccc333", "web", "local"), Candidate("demo-web-2", "ddd444", "web", "local"),
+             Candidate("solo", "eee555", None, "local")]
+    assert match_containers("hermes-*", fleet) == ["demo-hermes-1-1", "demo-hermes-2-1"]
+    assert match_containers("demo-hermes-*", fleet) == ["demo-hermes-1-1", "demo-hermes-2-1"]
+    assert match_containers("hermes-1", fleet) == ["demo-hermes-1-1"]   # one container: an alias
+    assert selected_names("web", fleet) == []                           # two: not a single name
+    assert match_containers("w?b", fleet) == ["demo-web-1", "demo-web-2"]
+    assert match_containers("*", fleet) == sorted(c.name for c in fleet)
+    assert match_containers("solo", fleet) == ["solo"] and match_containers("eee5", fleet) == ["solo"]
+    with pytest.raises(NotFoundError, match="no Hermes container matches 'db-\\*'"):
+        match_containers("db-*", fleet)
 
 
 def test_profile_names():

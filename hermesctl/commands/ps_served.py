@@ -1,8 +1,8 @@
 """`hermesctl ps` answered by a running `hermesctl serve` (its unix socket) instead of by one
 exec per container: the same rows and columns as direct ps (hermesctl.ps_rows), with a note of
-where they came from and how old they are. Targets are matched on the served rows (container
-and profile globs); a target the served rows cannot resolve (an id prefix, a compose service
-name, ENDPOINT/…) sends the command back to the direct path.
+where they came from and how old they are. Targets are matched on the served rows by the rule
+every path uses (targets.selected_names); a target the served rows cannot resolve (an id
+prefix, ENDPOINT/…) sends the command back to the direct path.
 
 Stdlib only (drawn with hermesctl.plain_table, not rich): hermesctl.quick_ps runs this before
 typer, rich or the Docker SDK are imported, so that a served `ps` costs little more than
@@ -16,7 +16,8 @@ from hermesctl.documents import document_text
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.plain_table import ansi, layout, printable, wants_colour
 from hermesctl.ps_rows import GatewayRow, exit_status, table_cells
-from hermesctl.targets import Target
+from hermesctl.errors import HermesctlError
+from hermesctl.targets import Candidate, Target, selected_names
 
 _FIELDS = [f.name for f in fields(GatewayRow)]
 
@@ -25,10 +26,17 @@ def _select(rows: list[GatewayRow], targets: list[Target]) -> list[GatewayRow] |
     if not targets:
         return rows
     chosen = []
+    known = list({(r.endpoint, r.container): Candidate(r.container, "", r.service, r.endpoint) for r in rows}.values())
     for t in targets:
         if t.endpoint is not None:
             return None
-        hits = [r for r in rows if fnmatch.fnmatchcase(r.container, t.container)
+        # The same rule as every other path (targets.selected_names); rows carry no id, so an id
+        # prefix selects nothing here and goes direct.
+        try:
+            names = set(selected_names(t.container, known))
+        except HermesctlError:
+            return None
+        hits = [r for r in rows if r.container in names
                 and (t.profile is None or (r.profile is not None and fnmatch.fnmatchcase(r.profile, t.profile)))]
         if not hits:
             return None
