@@ -183,6 +183,54 @@ def test_the_live_table_reads_as_the_one_shot_table():
     assert drawn(live=True) == drawn(live=False)
 
 
+def test_watch_off_a_terminal_prints_the_table_once_then_each_change_as_lines(monkeypatch):
+    """Issue 29: `hermesctl ps --watch > out.txt` left an empty file (a live screen needs a
+    terminal). Off a terminal: the table once, then every changed row as a line, flushed as it
+    comes (kubectl get -w); an uptime that merely advanced is no change, a row that goes is
+    printed as removed."""
+    import io
+    import queue
+
+    from rich.console import Console
+
+    from hermesctl.commands import ps as ps_cmd
+    from hermesctl.commands.ps import GatewayRow
+    from hermesctl.output import Output
+
+    def row(p, state, pid, up=5):
+        return GatewayRow("default", "h1", None, p, state, pid=pid, uptime_s=up if pid else None, wanted="up")
+    looks = iter([
+        [row("default", "up", 10), row("coder", "up", 11)],
+        [row("default", "up", 10, up=6), row("coder", "up", 11, up=6)],   # uptimes only
+        [row("default", "up", 10, up=7), row("coder", "down", None)],      # coder went down
+        [row("default", "up", 10, up=8)],                                  # coder's slot removed
+    ])
+    monkeypatch.setattr(ps_cmd, "live_rows", lambda live: next(looks))
+
+    class Events:
+        calls = 0
+
+        def get(self, timeout):
+            Events.calls += 1
+            if Events.calls == 4:
+                raise KeyboardInterrupt  # what Ctrl-C does to the loop
+            raise queue.Empty
+
+        def empty(self):
+            return True
+    written = io.StringIO()
+    console = Console(file=written, width=4096)
+    assert not console.is_terminal
+    out = Output(console=console)
+    live = type("Live", (), {"events": Events()})()
+    with pytest.raises(KeyboardInterrupt):
+        ps_cmd._watch_lines(out, FakeFleet([], {}), live, wide=False, interval=1.0)
+    lines = [line.split() for line in written.getvalue().splitlines()]
+    assert lines[0][:3] == ["CONTAINER", "PROFILE", "STATE"]
+    assert [(l[1], l[2]) for l in lines[1:]] == [("default", "up"), ("coder", "up"), ("coder", "down"),
+                                                ("coder", "removed")]
+
+
 def test_a_slot_that_is_no_profile_name_is_neither_row_nor_target_and_text_is_escaped(fleet, run):
     hostile = _healthy()
     hostile["slots"]["x\x1b[2J\x1b[Hfake"] = copy.deepcopy(hostile["slots"]["default"])

@@ -6,6 +6,12 @@ from hermesctl.output import Output
 from hermesctl.targets import Target
 
 
+def _prior(value):
+    """The log line says `prior_state=None` (Python's word, as the in-container contract fixes
+    it) when there was no state file; the table says `none`. --json keeps the line's text."""
+    return "none" if value in (None, "None") else value
+
+
 def boot_log(out: Output, fleet: Fleet, target: Target, *, lines: int) -> ExitStatus:
     if target.profile is not None:
         raise UsageError(f"{target}: boot-log takes a container, not a gateway")
@@ -16,7 +22,7 @@ def boot_log(out: Output, fleet: Fleet, target: Target, *, lines: int) -> ExitSt
     if out.json:
         out.document("boot-log", {"container": container.name, "entries": entries})
         return ExitStatus.OK
-    rows = [[e.get("time"), e.get("profile"), e.get("prior_state"), e.get("action"), e.get("reason")]
+    rows = [[e.get("time"), e.get("profile"), _prior(e.get("prior_state")), e.get("action"), e.get("reason")]
             for e in entries]
     out.print(out.table(["TIME", "PROFILE", "PRIOR STATE", "ACTION", "REASON"], rows))
     return ExitStatus.OK
