@@ -202,3 +202,38 @@ def test_recover_removes_a_record_that_never_came_to_be():
     tmp.write_text(json.dumps({**body, "pid": 2 ** 22 + 1}))
     engine.recover(FakeBackend([]), lambda text: None, timeout=0.2, settle=0)
     assert not tmp.exists() and journal.pending() == []
+
+
+def test_ps_and_doctor_show_only_the_records_of_the_fleet_asked_about():
+    """Issue 29: `ps --project demo` showed an interrupted upgrade of a container on another
+    endpoint and project (the state directory is shared by every run). A record carries the
+    endpoint and compose project it was made in; journal.interrupted_in keeps the fleet's own."""
+    from types import SimpleNamespace
+
+    from hermesctl.inventory import HermesContainer
+
+    def record(name, endpoint, **more):
+        r = journal.begin("upgrade", {}, {"kind": "container", "name": name, "endpoint": endpoint, **more}, image="i")
+        r.body["pid"] = 2 ** 22 + 1  # its process is gone
+        r.update(r.step)
+        return name
+    record("demo-hermes-1-1", "local", compose_project="demo", compose_working_dir="/srv/demo")
+    record("other-hermes-1-1", "local", compose_project="other", compose_working_dir="/srv/other")
+    record("far-1", "ssh://ops@far", compose_project="demo", compose_working_dir="/srv/demo")
+    record("plain", "local", compose_project=None, compose_working_dir=None)
+    record("legacy", "local")  # made before records kept the project: judged by the names present
+
+    def fleet(project=None, project_dir=None, present=(), unreachable=()):
+        containers = [HermesContainer("local", "id" + n, n, "running", "Up") for n in present]
+        return SimpleNamespace(endpoints=[SimpleNamespace(name="local")], project=project, project_dir=project_dir,
+                               unreachable=[SimpleNamespace(endpoint=e) for e in unreachable],
+                               containers=lambda: containers)
+
+    def shown(f, names=None):
+        return sorted(r.body["instance"]["name"] for r in journal.interrupted_in(f, names))
+    assert shown(fleet()) == ["demo-hermes-1-1", "legacy", "other-hermes-1-1", "plain"]  # not far-1
+    assert shown(fleet(project="demo")) == ["demo-hermes-1-1"]
+    assert shown(fleet(project="demo", present=["legacy"])) == ["demo-hermes-1-1", "legacy"]
+    assert shown(fleet(project_dir="/srv/other")) == ["other-hermes-1-1"]
+    assert shown(fleet(project="demo", unreachable=["ssh://ops@far"])) == ["demo-hermes-1-1", "far-1"]
+    assert shown(fleet(), {"plain"}) == ["plain"]

@@ -11,7 +11,7 @@ from hermesctl.backends.daemon import ImageNotFound, NotFound, connect
 from hermesctl.endpoints import Endpoint, Resolved, resolve
 from hermesctl.errors import ContainerStoppedError, NotFoundError, UsageError, describe
 from hermesctl.fleet import Fleet, Unreachable
-from hermesctl.inventory import HermesContainer
+from hermesctl.inventory import COMPOSE_PROJECT, WORKING_DIR, HermesContainer
 from hermesctl.parallel import fan_out
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.targets import Target
@@ -136,8 +136,12 @@ class ContainerInstance:
         self.new_id = None
 
     def record(self) -> dict:
+        # Its compose project (and the directory compose ran in): a later `ps --project X` or
+        # `ps` in a compose directory shows only its own records (journal.in_scope).
+        labels = self.container.labels
         return {"kind": self.kind, "endpoint": self.where, "name": self.name, "id": self.id,
-                "image": self.image, "new_id": self.new_id, "running": self.running}
+                "image": self.image, "new_id": self.new_id, "running": self.running,
+                "compose_project": labels.get(COMPOSE_PROJECT), "compose_working_dir": labels.get(WORKING_DIR)}
 
 
 @dataclass

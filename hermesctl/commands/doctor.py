@@ -178,8 +178,8 @@ def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> Ex
             findings.append(Finding(o.item.endpoint, o.item.name, "reachable", False,
                                     f"{entry.reason}: {entry.message}",
                                     "see `docker logs` and the exec that hangs (hermesctl --timeout)"))
-    # The host's own records of operations stopped midway (all of them, or the targets').
-    for r in journal.interrupted(journal.instance_names(containers) if targets else None):
+    # The host's own records of operations stopped midway (this fleet's, or the targets').
+    for r in journal.interrupted_in(fleet, journal.instance_names(containers) if targets else None):
         d = journal.describe(r)
         findings.append(Finding(d["where"] or "-", d["instance"] or "-", "interrupted-operation", False,
                                 f"{r.what} stopped at step {d['step']} (backup {d['backup'] or 'not made'})",

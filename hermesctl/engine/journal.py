@@ -137,6 +137,34 @@ def interrupted(names: set[str] | None = None) -> list[Record]:
     return [r for r in found if describe(r)["instance"] in names]
 
 
+def in_scope(record: Record, *, endpoints: set[str], project: str | None, project_dir: str | None,
+             present: set[str]) -> bool:
+    """Whether a record belongs to the fleet a command was asked about. The state directory is
+    shared by every hermesctl run of the user, whatever its endpoints and project: a record of
+    another endpoint, or (with --project, or in a compose directory) of another compose project,
+    is not this command's to show. `endpoints`: the fleet's, answering or not; `present`:
+    instance_names of the fleet's containers (for records made before the project was kept)."""
+    inst = record.body.get("instance") or {}
+    if (inst.get("endpoint") or inst.get("node")) not in endpoints:
+        return False
+    if project is None and project_dir is None:
+        return True
+    if "compose_project" in inst:
+        return inst["compose_project"] == project if project else inst.get("compose_working_dir") == project_dir
+    return describe(record)["instance"] in present
+
+
+def interrupted_in(fleet, names: set[str] | None = None) -> list[Record]:
+    """interrupted(names), only the records of `fleet`'s scope (in_scope): its endpoints and,
+    when it is narrowed to one, its compose project."""
+    containers = fleet.containers()
+    endpoints = ({e.name for e in fleet.endpoints} | {u.endpoint for u in fleet.unreachable}
+                 | {c.endpoint for c in containers})
+    present = instance_names(containers)
+    return [r for r in interrupted(names) if in_scope(r, endpoints=endpoints, project=fleet.project,
+                                                      project_dir=fleet.project_dir, present=present)]
+
+
 def instance_names(containers) -> set[str]:
     """The instance names a list of HermesContainers stands for (for `interrupted`)."""
     names = set()

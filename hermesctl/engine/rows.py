@@ -70,11 +70,11 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
 
 
 def ps_answer(fleet: Fleet, targets: list[Target]) -> tuple[list[GatewayRow], list[journal.Record]]:
-    """What `ps` shows: the rows, and the operations stopped midway (all of them, or the
-    selected instances')."""
+    """What `ps` shows: the rows, and the operations stopped midway (those of the fleet's
+    endpoints and compose project, or of the selected instances)."""
     rows = collect(fleet, targets)
     selected = [c for c in fleet.containers() if any(c.name == r.container for r in rows)]
-    return rows, journal.interrupted(journal.instance_names(selected) if targets else None)
+    return rows, journal.interrupted_in(fleet, journal.instance_names(selected) if targets else None)
 
 
 def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict) -> list[str]:
