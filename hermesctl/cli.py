@@ -236,17 +236,20 @@ def _lifecycle(verb: str):
                 timeout: float = typer.Option(20.0, "--timeout", help="seconds to wait for the change"),
                 settle: float = typer.Option(1.0, "--settle", help="seconds a started gateway must stay up"),
                 rolling: bool = typer.Option(False, "--rolling", help="restart: one container at a time, stop at the first failure"),
+                running_only: bool = typer.Option(False, "--running-only", help="restart: only gateways that are up; stopped ones stay stopped (as systemctl try-restart)"),
                 json_output: bool = JSON):
         from hermesctl.commands.gateway import lifecycle
         r = _run(ctx, json_output)
         if rolling and verb != "restart":
             raise UsageError("--rolling only applies to restart")
+        if running_only and verb != "restart":
+            raise UsageError("--running-only only applies to restart")
         parsed = parse_targets(targets)  # before any endpoint is contacted
         _exit(ctx, lifecycle(r.out, r.fleet(), verb, parsed, timeout=timeout,
-                        settle=settle if verb != "stop" else 0, rolling=rolling))
+                        settle=settle if verb != "stop" else 0, rolling=rolling, running_only=running_only))
     command.__doc__ = {"start": "Start gateways (records desired_state=running).",
                        "stop": "Stop gateways (records desired_state=stopped).",
-                       "restart": "Restart gateways; a stopped one is started."}[verb]
+                       "restart": "Restart gateways; a stopped one is started, unless --running-only."}[verb]
     return command
 
 

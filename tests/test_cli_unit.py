@@ -109,6 +109,34 @@ def test_gateway_restart_judges_the_agents_report(run, fleet):
     assert fleet.calls[-1][1][1:4] == ["operate", "restart", "default"]
 
 
+def test_restart_running_only_leaves_stopped_gateways_stopped(run, fleet):
+    """Issue 29: `gateway restart --rolling '*'` started gateways that had been stopped on
+    purpose. --running-only restarts only those up when selected (one exec, with only them);
+    the rest are reported as skipped and never reach the container. Without it a glob that
+    starts stopped gateways says so on stderr."""
+    fleet.answers["h1"]["operate"] = _operate("restart", "pa", 400, 401)
+    code, out, _ = run("gateway", "restart", "--running-only", "--rolling", "h1", "--json")
+    assert code == 0, out
+    results = {r["profile"]: (r["ok"], r["message"]) for r in json.loads(out)["results"]}
+    assert results.pop("pa") == (True, "restarted")
+    assert set(results) == {"coder", "crashy", "default", "pb"}
+    assert all(v == (True, "skipped: not running (--running-only)") for v in results.values())
+    operates = [argv for name, argv in fleet.calls if argv[1] == "operate"]
+    assert [a[1:4] for a in operates] == [["operate", "restart", "pa"]] and "coder" not in operates[0]
+    # a container with nothing up: no exec at all
+    fleet.calls.clear()
+    code, out, _ = run("gateway", "restart", "--running-only", "h1:coder", "--json")
+    assert code == 0 and not [argv for _, argv in fleet.calls if argv[1] == "operate"]
+    assert run("gateway", "stop", "--running-only", "h1")[0] == 2  # restart's option only
+    # without it, a glob that starts a stopped gateway says so
+    up = {"up": True, "wanted_up": True, "pid": 9, "exit_code": None, "signal": None, "seconds": 1}
+    down = {"up": False, "wanted_up": False, "pid": None, "exit_code": 0, "signal": None, "seconds": 5}
+    fleet.answers["h1"]["operate"] = {"schema": "hermes-contract/v1", "verb": "restart", "waited_s": 0,
+                                      "wait_rc": 0, "gateways": {"coder": {"before": down, "after": up}}}
+    code, out, err = run("gateway", "restart", "h*:coder")
+    assert code == 0 and "started (was stopped)" in out and "--running-only restarts only the running ones" in err
+
+
 def test_a_busy_container_is_reported_not_done(run, fleet):
     fleet.answers["h2"]["operate"] = (75, {"schema": "hermes-contract/v1", "error": {
         "code": "busy", "message": "another operation held the container's lock for 30s"}})

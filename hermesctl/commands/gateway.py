@@ -30,18 +30,45 @@ def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
     return exit_status([r.as_result() for r in results])
 
 
+def _up(sel: Selection, profile: str) -> bool:
+    status = sel.snapshot.slots[profile].status
+    return bool(status and status.up)
+
+
 def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
-              settle: float, rolling: bool = False) -> ExitStatus:
+              settle: float, rolling: bool = False, running_only: bool = False) -> ExitStatus:
+    """`running_only` (restart): only the gateways up when selected are restarted, as `systemctl
+    try-restart` and `kubectl rollout restart` do; the others are reported as skipped, untouched."""
     selections = fleet.select(targets)
 
     def one(sel: Selection) -> list[GatewayResult]:
+        skipped = []
+        if running_only:
+            skipped = [GatewayResult(sel.container.endpoint, sel.container.name, p, True, sel.snapshot.slots[p].run_state,
+                                     message="skipped: not running (--running-only)")
+                       for p in sel.profiles if not _up(sel, p)]
+            sel = Selection(sel.container, sel.snapshot, [p for p in sel.profiles if _up(sel, p)])
+            if not sel.profiles:
+                return skipped
         try:
-            return apply(fleet, sel, verb, timeout=timeout, settle=settle)
+            done = apply(fleet, sel, verb, timeout=timeout, settle=settle)
         except Exception as exc:  # noqa: BLE001 - reported as this container's result
-            return _failure(sel, exc)
+            done = _failure(sel, exc)
+        return sorted(done + skipped, key=lambda r: r.profile)
+
+    def hint(results: list[GatewayResult]) -> None:
+        # Starting what was stopped is restart's documented meaning (as systemctl's), and on a
+        # fleet-wide glob it may be a surprise: say so, and how to leave them stopped.
+        started = [r for r in results if r.ok and r.message.startswith("started (")]
+        if verb == "restart" and started and any(is_glob(t.container) or t.profile is None or is_glob(t.profile)
+                                                 for t in targets):
+            out.warn(f"{len(started)} gateway(s) were stopped and are now started; "
+                     "--running-only restarts only the running ones")
 
     if not rolling:
-        return render(out, verb, [r for o in fan_out(one, selections) for r in o.value])
+        results = [r for o in fan_out(one, selections) for r in o.value]
+        hint(results)
+        return render(out, verb, results)
     results: list[GatewayResult] = []
     for i, sel in enumerate(selections):  # one container at a time, in name order
         batch = one(sel)
@@ -51,6 +78,7 @@ def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, ti
             if skipped:
                 out.warn(f"rolling {verb} stopped at {sel.container.name}; not touched: {', '.join(skipped)}")
             break
+    hint(results)
     return render(out, verb, results)
 
 
