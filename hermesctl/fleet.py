@@ -261,11 +261,13 @@ class Fleet:
                              f"name one as ENDPOINT/{target.container}")
         return matched[0]
 
-    def select(self, targets: list[Target]) -> list[Selection]:
+    def select(self, targets: list[Target], *, unslotted: bool = False) -> list[Selection]:
         """Resolve targets down to gateways, probing each container once. Nothing is changed,
         so a bad target fails the whole command before any container is touched. A container
         that fails or times out while probed is recorded in `unreachable` and left out; only
-        when no container answered at all is that an error."""
+        when no container answered at all is that an error. `unslotted` (gateway start, restart):
+        a profile named exactly that has no slot yet but qualifies for one is selected too (the
+        agent registers it first); a glob selects only slots."""
         if not targets:
             targets = [Target("*", None)]
         matched = self.match(targets)
@@ -280,7 +282,14 @@ class Fleet:
             snap = o.value
             profiles: list[str] = []
             for target in its_targets:
-                for p in match_profiles(target, container.name, list(snap.slots),
+                among = list(snap.slots)
+                if target.profile in snap.unslotted:
+                    if not unslotted:
+                        raise NotFoundError(f"profile {target.profile!r} in {container.name} has no gateway slot "
+                                            f"yet: `hermesctl gateway start {container.name}:{target.profile}` "
+                                            "registers and starts it")
+                    among.append(target.profile)
+                for p in match_profiles(target, container.name, among,
                                         strict=not is_glob(target.container)):
                     if p not in profiles:
                         profiles.append(p)

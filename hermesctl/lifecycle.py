@@ -127,5 +127,10 @@ def apply(fleet: Fleet, sel: Selection, verb: str, *, timeout: float, settle: fl
             why = f"not done: {why}"
         return [GatewayResult(**bases[p], ok=False, state="unknown", message=why) for p in sel.profiles]
     waited = float(report.get("waited_s") or 0)
-    return [_judge(bases[p], verb, sel.snapshot.slots.get(p), g.get("before"), g.get("after"), waited)
-            for p, g in ((p, report["gateways"].get(p, {})) for p in sel.profiles)]
+    registered = report.get("registered") if isinstance(report.get("registered"), list) else []
+    results = [_judge(bases[p], verb, sel.snapshot.slots.get(p), g.get("before"), g.get("after"), waited)
+               for p, g in ((p, report["gateways"].get(p, {})) for p in sel.profiles)]
+    for r in results:
+        if r.profile in registered:  # a profile made since the boot: its slot is new
+            r.message = f"slot registered; {r.message}"
+    return results

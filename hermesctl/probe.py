@@ -18,6 +18,9 @@ class ContainerSnapshot:
     # Slots whose name is not a profile name (hermes can create any directory in /run/service):
     # never treated as profiles; `doctor` reports them.
     invalid_slots: list[str] = field(default_factory=list)
+    # Profiles that qualify for a slot (the reconciler's rule) and have none yet: `ps` lists them
+    # (`no slot`), `gateway start` registers them.
+    unslotted: list[str] = field(default_factory=list)
 
     def orphans(self, profile: str) -> list[int]:
         """Gateway processes of `profile` that its slot's supervisor does not run: not a child of
@@ -54,4 +57,16 @@ def snapshot_from_status(doc: dict) -> ContainerSnapshot:
         slots={p: slot_from_dict(p, s, now) for p, s in sorted(slots.items())
                if isinstance(s, dict) and is_profile_name(p)},
         complete=True, processes=GatewayProcess.from_list(doc.get("processes")), now=now,
-        invalid_slots=sorted(p for p in slots if not is_profile_name(p)))
+        invalid_slots=sorted(p for p in slots if not is_profile_name(p)),
+        unslotted=unslotted_from(doc.get("unslotted"), slots))
+
+
+UNSLOTTED_MAX = 4096  # the agent looks at no more (contract.UNSLOTTED_SCAN)
+
+
+def unslotted_from(value, slots) -> list[str]:
+    """The agent's `unslotted[]` (hermes-writable names): profile names only, none that has a
+    slot, bounded; anything else is dropped. An older agent sends none."""
+    if not isinstance(value, list):
+        return []
+    return sorted({p for p in value[:UNSLOTTED_MAX] if is_profile_name(p) and p not in slots})

@@ -27,7 +27,7 @@ from hermesctl.fleet import Fleet, candidates
 from hermesctl.inventory import COMPOSE_PROJECT, LABEL, WORKING_DIR, HermesContainer, list_containers
 from hermesctl.models import CRASH_DEATHS, GatewayProcess, Slot
 from hermesctl.names import is_profile_name
-from hermesctl.probe import ContainerSnapshot, slot_from_dict, snapshot_from_status
+from hermesctl.probe import ContainerSnapshot, slot_from_dict, snapshot_from_status, unslotted_from
 from hermesctl.targets import Target, match_profiles, selected_names
 
 REOPEN_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0)  # backoff between attempts to reopen a stream
@@ -144,6 +144,13 @@ class LiveFleet:
             return c.name in selected_names(t.container, candidates(list(known.values())))
         except HermesctlError:  # an id prefix grown ambiguous: selects nothing new
             return False
+
+    def unslotted_of(self, c: HermesContainer, snap: ContainerSnapshot) -> list[str]:
+        """The profiles without a slot the targets select (for `no slot` rows)."""
+        if not self.targets:
+            return list(snap.unslotted)
+        return sorted({p for t in self.targets if self._selects(t, c)
+                       for p in match_profiles(t, c.name, snap.unslotted, strict=False)})
 
     def profiles_of(self, c: HermesContainer, snap: ContainerSnapshot) -> list[str]:
         if not self.targets:
@@ -320,6 +327,11 @@ class LiveFleet:
                         self._orphans[f"{c.key}/{p}"] = orphans
                         self._emit(Event(c.endpoint, c.name, "gateway", "orphaned" if orphans else "orphans-gone",
                                          p, {"pids": ",".join(map(str, orphans)) or None}))
+            elif kind == "unslotted":
+                new = _copy(old)
+                new.unslotted = unslotted_from(doc.get("unslotted"), new.slots)
+                self.snapshots[c.key] = new
+                return
             elif kind == "boot":
                 new = _copy(old)
                 new.booted = bool(doc.get("booted"))
@@ -416,5 +428,6 @@ class LiveFleet:
 
 def _copy(snap: ContainerSnapshot) -> ContainerSnapshot:
     return ContainerSnapshot(pid1=snap.pid1, booted=snap.booted, slots=dict(snap.slots), complete=snap.complete,
-                             processes=list(snap.processes), now=snap.now, invalid_slots=list(snap.invalid_slots))
+                             processes=list(snap.processes), now=snap.now, invalid_slots=list(snap.invalid_slots),
+                             unslotted=list(snap.unslotted))
 

@@ -274,3 +274,75 @@ def test_the_watcher_ends_as_soon_as_its_stdin_closes(tmp_path):
         assert time.monotonic() - closed < 1.5
     finally:
         proc.kill()
+
+
+def test_profiles_without_a_slot_follow_the_reconcilers_rule(box, tmp_path):
+    """Issue 29: a profile made since the boot (`hermes profile install`, copied in, a bind-mounted
+    home) has no slot and was invisible. `status` lists it in `unslotted[]`, under the rule the
+    reconciler registers slots by (names.slot_refusal): a real directory, a profile name (not
+    `default`), SOUL.md; the watcher says when that list changes."""
+    from hermes_supervise import reconcile
+    from hermes_supervise.names import slot_refusal
+    box.slot("coder")
+    box.profile("coder")
+    box.profile("fresh")                         # qualifies, no slot
+    box.profile("nosoul", soul=False)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "SOUL.md").write_text("x")
+    (box.home / "profiles" / "linked").symlink_to(tmp_path / "elsewhere")
+    (box.home / "profiles" / "Upper").mkdir()
+    (box.home / "profiles" / "Upper" / "SOUL.md").write_text("x")
+    (box.home / "profiles" / "default").mkdir()
+    (box.home / "profiles" / "default" / "SOUL.md").write_text("x")
+    (box.home / "profiles" / ".hidden").mkdir()
+    doc = snapshot.status()
+    assert doc["unslotted"] == ["fresh"] and "fresh" not in doc["slots"]
+    home = str(box.home)
+    assert {n: slot_refusal(home, n) for n in ("fresh", "nosoul", "linked", "Upper", "default", "ghost")} == {
+        "fresh": None, "nosoul": "no-SOUL.md", "linked": "not-a-directory", "Upper": "invalid-name",
+        "default": "reserved-name", "ghost": "no-such-profile"}
+    # the reconciler's own candidates are the same verdicts
+    assert dict(reconcile._candidates(box.home)) == {"coder": None, "default": "reserved-name", "fresh": None,
+                                                      "linked": "not-a-directory", "nosoul": "no-SOUL.md",
+                                                      "Upper": "invalid-name"}
+    lines: list[dict] = []
+    w = watcher.Watcher(lambda line: lines.append(json.loads(line)), clock=lambda: 1100.0)
+    w.start()
+    assert lines[0]["unslotted"] == ["fresh"]
+    box.profile("later")
+    w.scan_processes()
+    assert (lines[-1]["event"], lines[-1]["unslotted"]) == ("unslotted", ["fresh", "later"])
+    box.slot("fresh")                             # registered: it leaves the list with its slot
+    w.compare()
+    assert [l["event"] for l in lines[-2:]] == ["slot-added", "unslotted"] and lines[-1]["unslotted"] == ["later"]
+
+
+@pytest.mark.parametrize("argv,env,active,expected", [
+    (["-p", "coder", "gateway", "start"], {}, None, ("coder", True)),
+    (["gateway", "start", "--profile", "coder"], {}, None, ("coder", True)),
+    (["--profile=coder", "gateway", "start"], {}, None, ("coder", True)),
+    (["-m", "-p", "gateway", "start"], {}, "coder", ("coder", True)),      # -p is -m's value
+    (["gateway", "start"], {}, "coder", ("coder", True)),                  # hermes profile use coder
+    (["gateway", "start"], {}, None, ("default", False)),
+    (["gateway", "start"], {"HERMES_HOME": "/opt/data/profiles/coder"}, None, ("coder", True)),
+    (["-p", "coder", "gateway", "stop"], {}, None, None),                  # only start registers
+    (["-p", "coder", "gateway", "start", "--all"], {}, None, None),
+    (["chat", "-q", "gateway start"], {}, None, None),
+    (["-p", "nosoul", "gateway", "start"], {}, None, ("nosoul", False)),   # the reconciler's rule
+    (["-p", "../x", "gateway", "start"], {}, None, ("default", False)),   # hermes ignores it too
+])
+def test_ensure_slot_finds_the_profile_as_hermes_does(box, monkeypatch, argv, env, active, expected):
+    """`hermes … gateway start` in the container: the wrapper's `ensure-slot` registers the slot
+    of the profile that command line names, only under the reconciler's rule."""
+    from hermes_supervise import ensure_slot, operations
+    box.profile("coder")
+    box.profile("nosoul", soul=False)
+    if active:
+        (box.home / "active_profile").write_text(active + "\n")
+    made = []
+    monkeypatch.setattr(operations, "register_missing", lambda names: made.extend(names) or names)
+    found = ensure_slot.ensure_slot(argv, env, str(box.home))
+    if expected is None:
+        assert found == (None, False) and made == []
+    else:
+        assert found == expected and made == ([expected[0]] if expected[1] else [])

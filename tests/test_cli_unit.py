@@ -137,6 +137,31 @@ def test_restart_running_only_leaves_stopped_gateways_stopped(run, fleet):
     assert code == 0 and "started (was stopped)" in out and "--running-only restarts only the running ones" in err
 
 
+def test_a_profile_without_a_slot_is_listed_and_gateway_start_registers_it(run, fleet):
+    """Issue 29: a profile made since the boot has no slot and was invisible. The agent reports
+    it (`unslotted`); ps lists it as `no slot`; `gateway start C:P` selects it and the agent
+    registers the slot first (`registered`); other commands say how to get a slot."""
+    fleet.answers["h2"]["status"]["unslotted"] = ["fresh", "../bad", "default"]  # hostile names dropped
+    code, out, _ = run("ps", "h2", "--json")
+    rows = {r["profile"]: r["state"] for r in json.loads(out)["gateways"]}
+    assert rows == {"default": "up", "fresh": "no slot"} and code == 0
+    assert "no slot" in run("ps", "h2:fresh")[1]
+    code, _, err = run("gateway", "status", "h2:fresh")
+    assert code == 4 and "has no gateway slot yet" in err and "gateway start h2:fresh" in err
+    down = {"up": False, "wanted_up": False, "pid": None, "exit_code": None, "signal": None, "seconds": 0}
+    up = {**down, "up": True, "wanted_up": True, "pid": 77, "seconds": 1}
+    fleet.answers["h2"]["operate"] = {"schema": "hermes-contract/v1", "verb": "start", "waited_s": 0, "wait_rc": 0,
+                                      "gateways": {"fresh": {"before": down, "after": up}}, "registered": ["fresh"]}
+    code, out, _ = run("gateway", "start", "h2:fresh", "--json")
+    [result] = json.loads(out)["results"]
+    assert code == 0 and result["ok"] and result["message"] == "slot registered; started", out
+    assert fleet.calls[-1][1][1:4] == ["operate", "start", "fresh"]
+    # a glob selects only slots: nothing is registered behind the operator's back
+    fleet.calls.clear()
+    assert run("gateway", "start", "h2:fr*")[0] == 4
+    assert not [argv for _, argv in fleet.calls if argv[1] == "operate"]
+
+
 def test_a_busy_container_is_reported_not_done(run, fleet):
     fleet.answers["h2"]["operate"] = (75, {"schema": "hermes-contract/v1", "error": {
         "code": "busy", "message": "another operation held the container's lock for 30s"}})

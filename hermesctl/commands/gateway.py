@@ -31,20 +31,21 @@ def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
 
 
 def _up(sel: Selection, profile: str) -> bool:
-    status = sel.snapshot.slots[profile].status
-    return bool(status and status.up)
+    slot = sel.snapshot.slots.get(profile)
+    return bool(slot and slot.status and slot.status.up)
 
 
 def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
               settle: float, rolling: bool = False, running_only: bool = False) -> ExitStatus:
     """`running_only` (restart): only the gateways up when selected are restarted, as `systemctl
     try-restart` and `kubectl rollout restart` do; the others are reported as skipped, untouched."""
-    selections = fleet.select(targets)
+    selections = fleet.select(targets, unslotted=verb in ("start", "restart"))
 
     def one(sel: Selection) -> list[GatewayResult]:
         skipped = []
         if running_only:
-            skipped = [GatewayResult(sel.container.endpoint, sel.container.name, p, True, sel.snapshot.slots[p].run_state,
+            skipped = [GatewayResult(sel.container.endpoint, sel.container.name, p, True,
+                                     sel.snapshot.slots[p].run_state if p in sel.snapshot.slots else "no slot",
                                      message="skipped: not running (--running-only)")
                        for p in sel.profiles if not _up(sel, p)]
             sel = Selection(sel.container, sel.snapshot, [p for p in sel.profiles if _up(sel, p)])

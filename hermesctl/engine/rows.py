@@ -31,6 +31,21 @@ def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayR
         platforms=st.platforms if st else None, health=c.health)
 
 
+NO_SLOT = "no slot"
+
+
+def _unslotted_row(c: HermesContainer, profile: str) -> GatewayRow:
+    """A profile the reconciler would give a slot that has none yet (made since the boot):
+    listed so that it is not invisible; `gateway start` registers and starts it."""
+    return GatewayRow(endpoint=c.endpoint, container=c.name, service=c.service, profile=profile,
+                      state=NO_SLOT, health=c.health)
+
+
+def _with_unslotted(c: HermesContainer, gateways: list[GatewayRow], unslotted: list[str]) -> list[GatewayRow]:
+    """The gateway rows and the `no slot` rows, in profile order."""
+    return sorted(gateways + [_unslotted_row(c, p) for p in unslotted], key=lambda r: r.profile or "")
+
+
 def _container_row(c: HermesContainer, state: str) -> GatewayRow:
     return GatewayRow(endpoint=c.endpoint, container=c.name, service=c.service,
                       profile=None, state=state, health=c.health, exit_code=c.exit_code)
@@ -65,7 +80,8 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
         profiles = _profiles_for(c, snap, selected_by)
         if not snap.booted and not snap.slots:
             rows.append(_container_row(c, "booting"))
-        rows.extend(_gateway_row(c, snap.slots[p], snap.orphans(p)) for p in profiles)
+        rows.extend(_with_unslotted(c, [_gateway_row(c, snap.slots[p], snap.orphans(p)) for p in profiles],
+                                    _profiles_for(c, snap, selected_by, snap.unslotted)))
     return rows
 
 
@@ -77,13 +93,16 @@ def ps_answer(fleet: Fleet, targets: list[Target]) -> tuple[list[GatewayRow], li
     return rows, journal.interrupted_in(fleet, journal.instance_names(selected) if targets else None)
 
 
-def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict) -> list[str]:
+def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict,
+                  among: list[str] | None = None) -> list[str]:
+    """The profiles (of the slots, or of `among`) the targets select in this container."""
+    among = list(snap.slots) if among is None else among
     if not selected_by:
-        return sorted(snap.slots)
+        return sorted(among)
     chosen: set[str] = set()
     for t, keys in selected_by.items():
         if c.key in keys:
-            chosen.update(match_profiles(t, c.name, list(snap.slots), strict=False))
+            chosen.update(match_profiles(t, c.name, among, strict=False))
     return sorted(chosen)
 
 
@@ -103,9 +122,11 @@ def live_rows(live: "LiveFleet") -> list[GatewayRow]:
             continue
         if not snap.booted and not snap.slots:
             rows.append(_container_row(c, "booting"))
+        gateways = []
         for p in live.profiles_of(c, snap):
             row = _gateway_row(c, snap.slots[p], snap.orphans(p))
             if row.uptime_s is not None:
                 row.uptime_s += int(now - received.get(f"{c.key}/{p}", now))
-            rows.append(row)
+            gateways.append(row)
+        rows.extend(_with_unslotted(c, gateways, live.unslotted_of(c, snap)))
     return rows

@@ -178,7 +178,7 @@ HANDLERS = {
     "snapshot-databases": _snapshot_databases, "usage": _usage, "usage-watch": _usage_watch,
     "owner-ids": _owner_ids,
     **{verb: _slots(verb) for verb in ("operate", "register", "unregister", "adopt", "desire", "get-env",
-                                       "set-env", "load-secrets", "locked", "reconcile")},
+                                       "set-env", "load-secrets", "locked", "reconcile", "ensure-slot")},
 }
 
 

@@ -13,6 +13,9 @@ from .operations import BUSY_EXIT, Busy, operate_json, run_locked
 from .state import write_desired_state, write_planned_stop_marker
 
 
+LOCK_WAIT_ENSURE_S = 30.0  # another operation on the container (a hermesctl start) finishes first
+
+
 class Failure(Exception):
     """A request that failed: a contract error code (contract.ERROR_EXITS), a message, and the
     exit code hermes-slots has always used for it."""
@@ -98,6 +101,16 @@ def run_verb(verb: str, args: dict, *, answer=None) -> int:
             text = operate_json(args["action"], args["profiles"], timeout_s=args["timeout"],
                                 settle_s=args["settle"], lock_wait_s=args["lock-wait"])
             print(text)
+        elif verb == "ensure-slot":
+            from .ensure_slot import ensure_slot
+            from .operations import container_lock
+            from .paths import hermes_home
+            root = str(hermes_home())
+            if os.path.basename(os.path.dirname(root.rstrip("/"))) == "profiles":  # a profile's own home
+                root = os.path.dirname(os.path.dirname(root.rstrip("/")))
+            with container_lock(LOCK_WAIT_ENSURE_S):
+                profile, registered = ensure_slot(args["argv"], os.environ, root)
+            _say(answer, verb, profile=profile, registered=registered)
         elif verb == "locked":
             return run_locked(args["argv"], args["wait"])
         elif verb == "desire":

@@ -76,9 +76,9 @@ def _verb(kind: str, summary: str, fields: str, *args: tuple) -> dict:
 
 VERBS = {
     "status": _verb("query", "every slot, the boot, PID 1, gateway processes (`ps`, `gateway`, `logs`, `apply` select with it)",
-                    "`now` (Unix s), `pid1`, `booted`, `slots{P: {profile, supervised, status{up, wanted_up, normally_up, pid, exit_code, signal, since, seconds}, deaths[{at, how}], gateway_state{…file…}, gateway_state_corrupt, operations[{start, until, action}]}}`, `processes[{pid, ppid, profile, supervisor}]` (`supervisor`: the service whose s6-supervise is the parent, or null)"),
+                    "`now` (Unix s), `pid1`, `booted`, `slots{P: {profile, supervised, status{up, wanted_up, normally_up, pid, exit_code, signal, since, seconds}, deaths[{at, how}], gateway_state{…file…}, gateway_state_corrupt, operations[{start, until, action}]}}`, `processes[{pid, ppid, profile, supervisor}]` (`supervisor`: the service whose s6-supervise is the parent, or null), `unslotted[]` (profiles that qualify for a slot, as the reconciler decides, and have none)"),
     "watch": _verb("stream", "JSON lines until stdout closes, or stdin with `--until-stdin-closes` (`events`, `ps --watch`)",
-                   "`event`: `snapshot` (= `status`), `slot` / `slot-added` (`profile`, `slot{…}`), `slot-removed`, `boot`, `processes`, `heartbeat` (every 2 s at least)",
+                   "`event`: `snapshot` (= `status`), `slot` / `slot-added` (`profile`, `slot{…}`), `slot-removed`, `boot`, `processes`, `unslotted` (`unslotted[]`), `heartbeat` (every 2 s at least)",
                    ("until-stdin-closes", "flag", "bool", False)),
     "serve": _verb("stream", "the resident agent (static service `ctl-agent`): `status` on the agent socket",
                    "one `status` document per connection"),
@@ -106,8 +106,8 @@ VERBS = {
                    ("profiles", "opt-args", "profile", None)),
     "usage-watch": _verb("stream", "a line per profile whose usage counters changed, incrementally (`serve`)",
                          "per changed profile `profile, ok, read_error, sessions_total, days{date: {sessions, estimated_usd}}, sessions_active, last_activity, models{M: {*_tokens, api_calls, estimated_usd, actual_usd}}`; `heartbeat` (with `cpu_s`) every interval", ("interval", "option", "float", 15.0)),
-    "operate": _verb("change", "lock, intent, s6-svlisten + s6-svc, records (`gateway start/stop/restart`)",
-                     "`waited_s`, `wait_rc`, `gateways{P: {before, after}}` (status fields)",
+    "operate": _verb("change", "lock, intent, s6-svlisten + s6-svc, records (`gateway start/stop/restart`); start and restart first register the slot of a profile that has none, as the reconciler would",
+                     "`waited_s`, `wait_rc`, `gateways{P: {before, after}}` (status fields), `registered[]`",
                      ("action", "arg", "start|stop|restart", None), ("profiles", "args", "profile", None),
                      ("timeout", "option", "float", 20.0), ("settle", "option", "float", 0.0),
                      ("lock-wait", "option", "float", 60.0)),
@@ -131,6 +131,10 @@ VERBS = {
                     "the command's own output and exit", ("wait", "option", "float", 60.0), ("argv", "rest", "str", None)),
     "end-processes": _verb("change", "end gateway processes outside their supervisor (`doctor --fix`)",
                            "`ended[]`, `alive[]`, `skipped[]`", ("pids", "args", "int", None)),
+    "ensure-slot": _verb("change", "the in-container `hermes` wrapper before `hermes … gateway start`: the slot of the "
+                         "profile that command line names, registered down when it has none and the reconciler's "
+                         "rule allows (upstream's `start` then brings it up)", "`profile`, `registered`",
+                         ("argv", "rest", "str", None)),
     "reconcile": _verb("change", "recreate every slot from the profiles (the boot; not for the host)",
                        "nothing (the boot log's lines)"),
 }
@@ -145,6 +149,7 @@ PROCESS_SCAN_S = 1.0               # gateways outside their supervisor: /proc lo
 # a pipe dockerd keeps draining, so a write never fails and cannot be the signal to stop.
 LIFELINE_OPTION = "--until-stdin-closes"
 DEATHS_KEPT = 10                   # deaths per slot reported (s6-svdt -n 10)
+UNSLOTTED_SCAN = 4096              # entries of profiles/ `status` looks at for profiles without a slot
 
 # The resident agent (static service ctl-agent) answers `status` on this socket: one document
 # per connection. In the hermes-owned scan directory, dot-named so s6-svscan ignores it.

@@ -158,6 +158,9 @@ def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float
     """start, stop or restart gateways under the lock; what each was before and after."""
     profiles = [require_valid_profile(p) for p in profiles]
     with container_lock(lock_wait_s) as waited:
+        registered = []
+        if verb in ("start", "restart"):
+            registered = register_missing(profiles)
         before = {p: slot_status(p) for p in profiles}
         want_up = verb in ("start", "restart")
         started = time.time()
@@ -190,7 +193,33 @@ def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float
             time.sleep(settle_s)  # a gateway that dies right after starting must not count as up
         after = {p: slot_status(p) for p in profiles}
     return {"schema": SCHEMA, "verb": verb, "waited_s": round(waited, 3), "wait_rc": rc,
-            "gateways": {p: {"before": before[p], "after": after[p]} for p in profiles}}
+            "gateways": {p: {"before": before[p], "after": after[p]} for p in profiles},
+            "registered": registered}
+
+
+SUPERVISED_WAIT_S = 10.0  # a new slot's s6-supervise starts after the rescan: s6-svc needs it
+
+
+def register_missing(profiles: list[str], wait_s: float = SUPERVISED_WAIT_S) -> list[str]:
+    """Register, down, the slot of each profile that has none and that the reconciler would give
+    one (names.slot_refusal), and wait until s6 supervises it: what a start of a profile made
+    since the boot (`hermes profile install`, copied in, a bind-mounted home) needs first. The
+    slot's scripts are ours (slots.register), written by hermes for the scanner hermes runs."""
+    from .names import slot_refusal
+    from .slots import register
+    home = str(hermes_home())
+    made = []
+    for p in profiles:
+        if not slot_dir(p).exists() and slot_refusal(home, p) is None:
+            register(p, start=False)
+            made.append(p)
+    deadline = time.monotonic() + wait_s
+    for p in made:
+        while subprocess.run([s6("s6-svok"), str(slot_dir(p))], capture_output=True).returncode != 0:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+    return made
 
 
 def operate_json(verb: str, profiles: list[str], **kwargs) -> str:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from . import layout, role, static
-from .names import is_valid_profile
+from .names import slot_refusal
 from .paths import DEFAULT_PROFILE, SCANDIR, hermes_home, profile_dir, slot_dir
 from .s6state import parse_status, read_small, supervised
 from .slots import SlotError, register, rescan
@@ -62,26 +62,13 @@ class BootLog:
 
 
 def _candidates(home: Path) -> list[tuple[str, str | None]]:
-    """(name, reason to skip or None) for every entry under profiles/, sorted."""
+    """(name, reason to skip or None) for every entry under profiles/, sorted (names.slot_refusal:
+    the same rule decides a `gateway start` of a profile without a slot)."""
     root = home / "profiles"
     if root.is_symlink() or not root.is_dir():
         return []
-    found = []
-    for entry in sorted(root.iterdir()):
-        name = entry.name
-        if name.startswith("."):
-            continue
-        if entry.is_symlink() or not entry.is_dir():
-            found.append((name, "not-a-directory"))
-        elif name == DEFAULT_PROFILE:
-            found.append((name, "reserved-name"))
-        elif not is_valid_profile(name):
-            found.append((name, "invalid-name"))
-        elif not (entry / "SOUL.md").is_file():
-            found.append((name, "no-SOUL.md"))
-        else:
-            found.append((name, None))
-    return found
+    return [(entry.name, slot_refusal(str(home), entry.name))
+            for entry in sorted(root.iterdir()) if not entry.name.startswith(".")]
 
 
 def _restore(profile: str, *, autostart: bool = True) -> dict:

@@ -149,11 +149,34 @@ def pid1() -> str:
     return raw.decode("utf-8", "replace").strip() if raw else ""
 
 
+def unslotted(slotted) -> list[str]:
+    """Profiles that would get a slot (names.slot_refusal: the reconciler's rule) but have none
+    yet: made by `hermes profile install`, copied in, or on a bind-mounted home since the boot.
+    `ps` lists them (`no slot`) and `gateway start` registers them. profiles/ is hermes' own:
+    at most UNSLOTTED_SCAN entries are looked at, the rule is imported only when one is found."""
+    found = []
+    try:
+        with os.scandir(f"{home()}/{C.PROFILES_DIR}") as entries:
+            for i, entry in enumerate(entries):
+                if i >= C.UNSLOTTED_SCAN:
+                    break
+                if not entry.name.startswith(".") and entry.name not in slotted:
+                    found.append(entry.name)
+    except OSError:
+        return []
+    if not found:
+        return []
+    from .names import slot_refusal
+    return sorted(n for n in found if slot_refusal(home(), n) is None)
+
+
 def status() -> dict:
     now = time.time()
+    names = slot_names()
     return {
         "schema": C.SCHEMA, "verb": "status", "now": round(now, 3),
         "pid1": pid1(), "booted": os.path.exists(C.BOOTED_MARKER),
-        "slots": {p: slot(p, now) for p in slot_names()},
+        "slots": {p: slot(p, now) for p in names},
         "processes": gateway_processes(),
+        "unslotted": unslotted(set(names)),
     }

@@ -4,7 +4,8 @@
 The first line is the whole status (`"event": "snapshot"`); after it, one line per change:
 `slot` (a slot's s6 status, deaths, gateway_state.json, operation records or `down` file
 changed: the slot's new facts), `slot-added`, `slot-removed`, `boot` (stage 2 finished) and
-`processes` (the gateway processes, for orphans), and `heartbeat` when nothing else was said for
+`processes` (the gateway processes, for orphans), `unslotted` (the profiles without a slot,
+looked at with the processes and whenever a slot comes or goes), and `heartbeat` when nothing else was said for
 WATCH_HEARTBEAT_S, so a host that went away ends us at the next write (EPIPE) where the stream
 is a plain pipe. Through Docker a write never fails (dockerd keeps reading the exec's stdout), so
 the host also holds our stdin open (contract.LIFELINE_OPTION): its end of file ends us at once.
@@ -23,7 +24,7 @@ import time
 from . import contract as C
 from .fastjson import dumps
 from .s6state import read_small, supervised
-from .snapshot import gateway_processes, home, profile_path, slot, slot_names, slot_path, status
+from .snapshot import gateway_processes, home, profile_path, slot, slot_names, slot_path, status, unslotted
 
 RESCAN_S = 0.5
 # IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF |
@@ -82,6 +83,7 @@ class Watcher:
         self.prints: dict[str, tuple] = {}
         self.booted = False
         self.processes: list | None = None
+        self.unslotted: list = []
         self.last_write = 0.0
 
     def emit(self, event: str, **body) -> None:
@@ -91,7 +93,7 @@ class Watcher:
     def start(self) -> None:
         first = status()
         self.prints = {p: fingerprint(p) for p in first["slots"]}
-        self.booted, self.processes = first["booted"], first["processes"]
+        self.booted, self.processes, self.unslotted = first["booted"], first["processes"], first["unslotted"]
         self.write(dumps({**first, "event": "snapshot"}))
         self.last_write = time.monotonic()
 
@@ -99,6 +101,7 @@ class Watcher:
         """Print what changed since the last look."""
         now = self.clock()
         names = slot_names()
+        came_or_went = set(names) != set(self.prints)
         for gone in sorted(set(self.prints) - set(names)):
             del self.prints[gone]
             self.emit("slot-removed", profile=gone)
@@ -108,6 +111,8 @@ class Watcher:
             if new != old:
                 self.prints[p] = new
                 self.emit("slot-added" if old is None else "slot", profile=p, slot=slot(p, now))
+        if came_or_went:  # a slot registered (or removed): its profile leaves (or joins) unslotted
+            self.check_unslotted(names)
         booted = os.path.exists(C.BOOTED_MARKER)
         if booted != self.booted:
             self.booted = booted
@@ -118,6 +123,13 @@ class Watcher:
         if found != self.processes:
             self.processes = found
             self.emit("processes", processes=found)
+        self.check_unslotted(slot_names())
+
+    def check_unslotted(self, names: list[str]) -> None:
+        found = unslotted(set(names))
+        if found != self.unslotted:
+            self.unslotted = found
+            self.emit("unslotted", unslotted=found)
 
     def watched_paths(self) -> list[str]:
         paths = [C.SCANDIR, os.path.dirname(C.BOOTED_MARKER), f"{home()}/{C.CONTROL_DIR}/{C.OPERATIONS_DIR}"]
