@@ -207,3 +207,40 @@ def test_ps_shows_booting_and_unhealthy_containers(containers, tmp_path):
         g["profile"] == "broken" and g["crash_looping"] for g in doc.json()["gateways"]), what="unhealthy, crash loop")
     table = hermesctl("ps", sick.name)
     assert f"{sick.name} (unhealthy)" in table.stdout and table.code == 3
+
+
+def test_a_profile_made_since_the_boot_is_listed_and_either_gateway_start_starts_it(containers):
+    """Issue 29: a profile that exists but has no slot (copied in by hand, as `hermes profile
+    install` or a bind-mounted home leaves it: SOUL.md, no /run/service/gateway-P) was invisible
+    and `gateway start` said it did not exist. ps lists it (`no slot`); `hermesctl gateway start
+    C:P` and, inside, `hermes -p P gateway start` register its slot and start it, under the
+    reconciler's rule (no SOUL.md: nothing is registered, upstream's own error stands)."""
+    c = containers.start("slotless")
+    sh(c, "for p in fresh inside nosoul; do mkdir -p /opt/data/profiles/$p; done; "
+          "echo soul > /opt/data/profiles/fresh/SOUL.md; echo soul > /opt/data/profiles/inside/SOUL.md")
+    ps = hermesctl("ps", c.name, "--json")
+    assert ps.code == 0, ps
+    rows = {g["profile"]: g["state"] for g in ps.json()["gateways"]}
+    assert rows["fresh"] == "no slot" and rows["inside"] == "no slot" and "nosoul" not in rows, rows
+    assert "no slot" in hermesctl("ps", f"{c.name}:fresh").stdout
+
+    res = hermesctl("gateway", "start", f"{c.name}:fresh", "--json")
+    assert res.code == 0, res
+    [result] = res.json()["results"]
+    assert result["ok"] and result["message"].startswith("slot registered; started"), result
+    assert svstat(c, "fresh")["up"]
+
+    # inside, as an operator types it: a root exec becomes hermes, the wrapper registers the slot
+    done = c.exec_run(["hermes", "-p", "inside", "gateway", "start"])
+    assert done.exit_code == 0, done.output.decode()
+    wait_for(lambda: svstat(c, "inside")["up"], timeout=60, what="inside's gateway up")
+    # both slots are ours, rendered as the reconciler renders them, owned by hermes
+    assert sh(c, "cat /run/service/gateway-inside/run").replace("inside", "P") == \
+        sh(c, "cat /run/service/gateway-fresh/run").replace("fresh", "P")
+    assert sh(c, "stat -c %U /run/service/gateway-inside/run /run/service/gateway-fresh/run").split() == ["hermes"] * 2
+
+    refused = c.exec_run(["hermes", "-p", "nosoul", "gateway", "start"], user="hermes")
+    assert refused.exit_code != 0
+    assert sh(c, "test -e /run/service/gateway-nosoul && echo made || echo none").strip() == "none"
+    rows = {g["profile"]: g["state"] for g in hermesctl("ps", c.name, "--json").json()["gateways"]}
+    assert rows["fresh"] == "up" and rows["inside"] == "up", rows
