@@ -297,3 +297,19 @@ def test_a_slot_that_is_no_profile_name_is_neither_row_nor_target_and_text_is_es
     assert "\\x1b]52;c;Zm9v\\x07" in out and "tele\\x1b[1A" in out
     code, out, err = run("gateway", "status", "h2:*")
     assert code == 0 and "\x1b" not in out + err
+
+
+def test_a_served_ps_selects_by_the_same_rule_as_a_direct_one():
+    """Issue 29: the served path matched globs on container names only; with compose names
+    (`<project>-<service>-N`) `ps 'hermes-*'` found nothing there. Rows carry the service, so the
+    served path now uses targets.selected_names, as the direct path does; an id prefix (rows
+    have no id) still goes direct."""
+    from hermesctl.commands.ps_served import _select
+    from hermesctl.ps_rows import GatewayRow
+    from hermesctl.targets import parse_target
+    rows = [GatewayRow("default", f"demo-hermes-{i}-1", f"hermes-{i}", p, "up") for i in (1, 2) for p in ("coder", "default")]
+    assert [r.target for r in _select(rows, [parse_target("hermes-*:coder")])] == \
+        ["demo-hermes-1-1:coder", "demo-hermes-2-1:coder"]
+    assert [r.target for r in _select(rows, [parse_target("hermes-2")])] == \
+        ["demo-hermes-2-1:coder", "demo-hermes-2-1:default"]
+    assert _select(rows, [parse_target("abc123")]) is None
