@@ -111,6 +111,28 @@ def test_ps_and_doctor_show_an_interrupted_operation_with_its_fix(monkeypatch, c
     assert not f["ok"] and "upgrade --recover" in f["fix"] and code == 1
 
 
+def test_ps_and_doctor_leave_out_records_of_another_endpoint_or_project(monkeypatch, capsys):
+    """Issue 29: `ps --project demo` printed an interrupted upgrade of a container on another
+    endpoint and project: records are shown only in the scope they were made in."""
+    for name, endpoint, project in (("far-1", "ssh://ops@far", "demo"), ("h9", "default", "other")):
+        record = journal.begin("upgrade", {}, {"kind": "container", "name": name, "endpoint": endpoint,
+                                               "compose_project": project}, image="hermes-agent:new")
+        record.body["pid"] = 2 ** 22 + 1  # its process is gone
+        record.update("replacing")
+    demo = container("h1")
+    demo.labels["com.docker.compose.project"] = "demo"
+    fleet = FakeFleet([demo], {"h1": {"status": H1, "facts": _facts(True)}})
+    fleet.project = "demo"
+    run = _invoke(monkeypatch, capsys, fleet)
+    code, out, err = run("ps", "--json")
+    assert json.loads(out)["interrupted_operations"] == [] and "interrupted" not in err
+    code, out, _ = run("doctor", "--json")
+    assert not [f for f in json.loads(out)["findings"] if f["check"] == "interrupted-operation"]
+    fleet.project = None  # the whole endpoint: its records, whatever their project
+    code, out, _ = run("ps", "--json")
+    assert [op["instance"] for op in json.loads(out)["interrupted_operations"]] == ["h9"]
+
+
 def _status_with(svstat_pid: int, processes: list[dict]) -> dict:
     return {"now": 100.0, "pid1": "s6-svscan", "booted": True, "processes": processes,
             "slots": {"on": {"profile": "on", "supervised": True, "status": {
