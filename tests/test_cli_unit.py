@@ -313,3 +313,23 @@ def test_a_served_ps_selects_by_the_same_rule_as_a_direct_one():
     assert [r.target for r in _select(rows, [parse_target("hermes-2")])] == \
         ["demo-hermes-2-1:coder", "demo-hermes-2-1:default"]
     assert _select(rows, [parse_target("abc123")]) is None
+
+
+def test_the_live_rows_list_profiles_without_a_slot_and_follow_the_watchers_word():
+    """ps --watch and serve draw from the live fleet: a profile without a slot is a `no slot`
+    row there too, and the watcher's `unslotted` line updates it (hostile names dropped)."""
+    from hermesctl.engine.rows import live_rows
+    from hermesctl.probe import snapshot_from_status
+    from hermesctl.streams import LiveFleet
+    from hermesctl.targets import parse_target
+    h2 = container("h2")
+    live = LiveFleet(FakeFleet([h2], {}), [])
+    live.containers[h2.key] = h2
+    live.snapshots[h2.key] = snapshot_from_status({**_healthy(), "unslotted": ["fresh"]})
+    assert [(r.profile, r.state) for r in live_rows(live)] == [("default", "up"), ("fresh", "no slot")]
+    live._apply(h2, {"event": "unslotted", "unslotted": ["fresh", "later", "../x"]})
+    assert [(r.profile, r.state) for r in live_rows(live)] == [("default", "up"), ("fresh", "no slot"),
+                                                               ("later", "no slot")]
+    only = LiveFleet(FakeFleet([h2], {}), [parse_target("h2:later")])
+    only.containers, only.snapshots = live.containers, live.snapshots
+    assert [(r.profile, r.state) for r in live_rows(only)] == [("later", "no slot")]
