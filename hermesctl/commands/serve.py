@@ -50,7 +50,8 @@ def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
             raise UsageError(f"{target_text}: name a gateway as CONTAINER:PROFILE")
         fleet = make_fleet()  # one per request: a Fleet is not shared between threads
         results = []
-        for sel in fleet.select([target]):
+        # As `hermesctl gateway start`: a profile without a slot is registered, then started.
+        for sel in fleet.select([target], unslotted=verb in ("start", "restart")):
             results += [asdict(r) for r in apply(fleet, sel, verb, timeout=20.0, settle=1.0)]
         refresher.refresh_now()
         return results
