@@ -341,8 +341,17 @@ def test_ensure_slot_finds_the_profile_as_hermes_does(box, monkeypatch, argv, en
         (box.home / "active_profile").write_text(active + "\n")
     made = []
     monkeypatch.setattr(operations, "register_missing", lambda names: made.extend(names) or names)
+    monkeypatch.setattr(ensure_slot, "under_s6", lambda: True)
     found = ensure_slot.ensure_slot(argv, env, str(box.home))
     if expected is None:
         assert found == (None, False) and made == []
     else:
         assert found == expected and made == ([expected[0]] if expected[1] else [])
+
+
+def test_ensure_slot_does_nothing_without_s6_as_pid_1(box, monkeypatch):
+    """`--entrypoint hermes`: nothing supervises /run/service, and hermes does not go to s6."""
+    from hermes_supervise import ensure_slot
+    box.profile("coder")
+    monkeypatch.setattr(ensure_slot, "under_s6", lambda: False)
+    assert ensure_slot.ensure_slot(["-p", "coder", "gateway", "start"], {}, str(box.home)) == (None, False)

@@ -82,10 +82,22 @@ def profile_of(argv: list[str], environ, root: str) -> str | None:
     return name or C.DEFAULT_PROFILE
 
 
+def under_s6() -> bool:
+    """s6-svscan is PID 1 and the scan directory exists, as hermes itself decides that it runs
+    under s6 (`/proc/1/comm` and `/run/s6/basedir`): otherwise (`--entrypoint hermes`) nothing
+    would supervise a slot, and hermes does not dispatch to s6 either."""
+    try:
+        with open("/proc/1/comm", "rb") as f:
+            comm = f.read(64).strip()
+    except OSError:
+        return False
+    return comm == C.PID1_NAME.encode() and os.path.isdir("/run/s6/basedir") and os.path.isdir(C.SCANDIR)
+
+
 def ensure_slot(argv: list[str], environ, root: str) -> tuple[str | None, bool]:
     """(the profile that `argv` starts, whether its slot was registered now). The caller holds
     the container's operation lock."""
-    if not is_gateway_start(argv) or not os.path.isdir(C.SCANDIR):
+    if not is_gateway_start(argv) or not under_s6():
         return None, False
     profile = profile_of(argv, environ, root)
     if profile is None or profile == C.DEFAULT_PROFILE or slot_refusal(root, profile) is not None:
