@@ -199,6 +199,9 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     60 s. Deaths during a hermesctl start/stop/restart and clean exits (code 0, hermes'
     planned stop) are not counted. orphaned: a gateway process of the profile runs outside
     its supervisor (`doctor --fix` ends it). timeout / error: the container did not answer.
+    no slot: a profile made since the boot (SOUL.md, no s6 slot yet); `gateway start` registers it.
+
+    Off a terminal, --watch prints the table once, then each changed row as a line.
 
     When `hermesctl serve` runs on this host with the same endpoint options, its live state
     answers (and says how fresh it is); --direct asks the containers.
