@@ -236,6 +236,10 @@ def _lifecycle(verb: str):
                 timeout: float = typer.Option(20.0, "--timeout", help="seconds to wait for the change"),
                 settle: float = typer.Option(1.0, "--settle", help="seconds a started gateway must stay up"),
                 rolling: bool = typer.Option(False, "--rolling", help="restart: one container at a time, stop at the first failure"),
+                wait_ready: Optional[bool] = typer.Option(
+                    None, "--wait-ready/--no-wait-ready",
+                    help="before settling, wait (up to --timeout) until hermes itself says each start went well "
+                         "or failed (default: with --rolling)"),
                 json_output: bool = JSON):
         from hermesctl.commands.gateway import lifecycle
         r = _run(ctx, json_output)
@@ -243,7 +247,8 @@ def _lifecycle(verb: str):
             raise UsageError("--rolling only applies to restart")
         parsed = parse_targets(targets)  # before any endpoint is contacted
         _exit(ctx, lifecycle(r.out, r.fleet(), verb, parsed, timeout=timeout,
-                        settle=settle if verb != "stop" else 0, rolling=rolling))
+                        settle=settle if verb != "stop" else 0, rolling=rolling,
+                        wait_ready=rolling if wait_ready is None else wait_ready))
     command.__doc__ = {"start": "Start gateways (records desired_state=running).",
                        "stop": "Stop gateways (records desired_state=stopped).",
                        "restart": "Restart gateways; a stopped one is started."}[verb]

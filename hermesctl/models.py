@@ -3,13 +3,17 @@ s6 status, deaths, gateway_state.json, operator records and gateway processes, a
 made from them (crash loop, parked, orphaned). Strict about shape, lenient about content: every
 field comes from hermes-writable files in the end."""
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hermesctl.contract import FATAL_CONFIG_EXIT
 from hermesctl.plain_table import platforms_summary  # noqa: F401 - re-exported
 
 CRASH_WINDOW_S = 60     # unplanned deaths counted over this window ...
 CRASH_DEATHS = 3        # ... this many or more, while barely up, is a crash loop
+# As s6-svdt names signals; the number is what an operator recognises (`kill -9`).
+SIGNAL_NUMBERS = {"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGABRT": 6, "SIGBUS": 7, "SIGFPE": 8,
+                  "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12, "SIGPIPE": 13, "SIGALRM": 14,
+                  "SIGTERM": 15}
 
 
 def _int_or_none(value: object) -> int | None:
@@ -137,12 +141,15 @@ class Slot:
         s = self.status
         return bool(s and not s.up and not s.wanted_up and s.exit_code == FATAL_CONFIG_EXIT)
 
+    def in_operation(self, at: float) -> bool:
+        """Inside a start, stop or restart by hermesctl (recorded before it acts, and again with
+        its real end once it is done)."""
+        return any(op.start <= at <= op.until for op in self.operations)
+
     def _planned(self, death: Death) -> bool:
         """A clean exit (hermes' planned stop exits 0), or a death while hermesctl was starting,
         stopping or restarting the gateway: the operator asked for it."""
-        if death.how == "exitcode 0":
-            return True
-        return any(op.start <= death.at <= op.until for op in self.operations)
+        return death.how == "exitcode 0" or self.in_operation(death.at)
 
     @property
     def recent_deaths(self) -> int:
@@ -157,8 +164,38 @@ class Slot:
         if s is None:
             return False
         if not s.up and s.wanted_up:
-            return True
+            # Down but wanted up is a crash loop, except inside an operation (a restart's gap).
+            return self.now is None or not self.in_operation(self.now)
         return s.up and s.seconds < CRASH_WINDOW_S and self.recent_deaths >= CRASH_DEATHS
+
+    @property
+    def last_death(self) -> str | None:
+        """The last death in words, by what happened: `stopped by hermesctl` (inside an
+        operation), `exited 0 (planned stop)`, `killed by signal 9 (SIGKILL)`, `exited 1`."""
+        if not self.deaths:
+            return None
+        death = max(self.deaths, key=lambda d: d.at)
+        if self.in_operation(death.at):
+            return "stopped by hermesctl"
+        how = death.how
+        if how == "exitcode 0":
+            return "exited 0 (planned stop)"
+        if how.startswith("exitcode "):
+            return f"exited {how.split()[1]}"
+        if how.startswith("signal "):
+            name = how.split()[1]
+            number = SIGNAL_NUMBERS.get(name)
+            return f"killed by signal {number} ({name})" if number else f"killed by {name}"
+        return how or None
+
+    def aged(self, seconds: float) -> "Slot":
+        """The same answer `seconds` later, as the agent would give it then if nothing changed
+        (its clock and the time in the current state advance): what a held answer is judged
+        as, so crash loops and recent deaths age out where no new event comes."""
+        if seconds <= 0:
+            return self
+        status = self.status and replace(self.status, seconds=self.status.seconds + int(seconds))
+        return replace(self, status=status, now=None if self.now is None else self.now + seconds)
 
     @property
     def run_state(self) -> str:

@@ -31,12 +31,12 @@ def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
 
 
 def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
-              settle: float, rolling: bool = False) -> ExitStatus:
+              settle: float, rolling: bool = False, wait_ready: bool = False) -> ExitStatus:
     selections = fleet.select(targets)
 
     def one(sel: Selection) -> list[GatewayResult]:
         try:
-            return apply(fleet, sel, verb, timeout=timeout, settle=settle)
+            return apply(fleet, sel, verb, timeout=timeout, settle=settle, wait_ready=wait_ready)
         except Exception as exc:  # noqa: BLE001 - reported as this container's result
             return _failure(sel, exc)
 

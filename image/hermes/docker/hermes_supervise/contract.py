@@ -106,11 +106,14 @@ VERBS = {
                    ("profiles", "opt-args", "profile", None)),
     "usage-watch": _verb("stream", "a line per profile whose usage counters changed, incrementally (`serve`)",
                          "per changed profile `profile, ok, read_error, sessions_total, days{date: {sessions, estimated_usd}}, sessions_active, last_activity, models{M: {*_tokens, api_calls, estimated_usd, actual_usd}}`; `heartbeat` (with `cpu_s`) every interval", ("interval", "option", "float", 15.0)),
-    "operate": _verb("change", "lock, intent, s6-svlisten + s6-svc, records (`gateway start/stop/restart`)",
-                     "`waited_s`, `wait_rc`, `gateways{P: {before, after}}` (status fields)",
+    "operate": _verb("change", "lock, intent, records (before acting, then the real end), s6-svlisten + s6-svc "
+                     "(restart: a planned stop, then up), `--wait-ready`: hermes' verdict on each start "
+                     "(`gateway start/stop/restart`)",
+                     "`waited_s`, `wait_rc`, `gateways{P: {before, acted, after, startup?}}` (status fields; "
+                     "`startup`: ready|failed|died|unconfirmed)",
                      ("action", "arg", "start|stop|restart", None), ("profiles", "args", "profile", None),
                      ("timeout", "option", "float", 20.0), ("settle", "option", "float", 0.0),
-                     ("lock-wait", "option", "float", 60.0)),
+                     ("lock-wait", "option", "float", 60.0), ("wait-ready", "flag", "bool", False)),
     "register": _verb("change", "create a profile's s6 slot (`gateway register`)", "`profile`, `started`",
                       ("profile", "arg", "profile", None), ("up", "flag", "bool", False)),
     "unregister": _verb("change", "stop and remove a slot (`gateway unregister`, `profile delete`)", "`profile`",
