@@ -101,8 +101,9 @@ class Run:
 
     def scope(self) -> dict:
         """The endpoint options as given: a running `hermesctl serve` answers for the same."""
-        return {"hosts": list(self.hosts), "contexts": list(self.contexts), "project": self.project,
-                "fleet_file": self.fleet_file, "swarm": self.swarm}
+        from hermesctl import compose
+        return compose.request_scope(hosts=self.hosts, contexts=self.contexts, project=self.project,
+                                     fleet_file=self.fleet_file, swarm=self.swarm)
 
 
 
