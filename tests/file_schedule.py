@@ -22,9 +22,10 @@ from xdist.scheduler import LoadFileScheduling
 LONG_FILES = {
     "swarm": 219,                            # one cluster, two stacks, a node unplugged and hung
     "tests/test_cli_gateways.py": 144,
+    "tests/test_restore_safety.py": 130,     # a swap killed at every step; names, PAX, locks, Ctrl-C
+    "tests/test_alert_pipeline.py": 115,     # a crash loop paged, then aged out (a minute)
     "tests/test_image_hostile.py": 101,      # 100 interrupted event streams
     "tests/test_image_boot_load.py": 101,    # 50 boots at --cpus 0.5: 100 to 300 s with the load
-    "tests/test_restore_safety.py": 86,      # a swap killed at every step
     "tests/test_usage.py": 82,
     "tests/test_image_supervision.py": 82,   # a dashboard parked at --cpus 0.25
     "tests/test_faults.py": 66,

@@ -42,7 +42,9 @@ class FleetCollector:
             if r.get("profile") is None:
                 continue
             labels = [r["endpoint"], r["container"], r.get("service") or "", r["profile"]]
-            families["up"].add_metric(labels, 1 if r["state"] == "up" else 0)
+            # Up under s6 (its uptime is known), crash-looping or not: a crash loop pages as
+            # such (HermesGatewayCrashLooping), not also as wanted-but-down.
+            families["up"].add_metric(labels, 1 if r.get("uptime_s") is not None else 0)
             families["wanted"].add_metric(labels, 1 if r.get("wanted") == "up" else 0)
             families["desired"].add_metric(labels, 1 if r.get("desired_state") == "running" else 0)
             families["uptime"].add_metric(labels, r.get("uptime_s") or 0)
