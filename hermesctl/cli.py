@@ -197,8 +197,9 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     STATE is up, down, parked (exit 78: fatal configuration), unsupervised, or crash-loop:
     down while wanted up, or up for less than 60 s after 3 or more unplanned deaths in the last
     60 s. Deaths during a hermesctl start/stop/restart and clean exits (code 0, hermes'
-    planned stop) are not counted. orphaned: a gateway process of the profile runs outside
-    its supervisor (`doctor --fix` ends it). timeout / error: the container did not answer.
+    planned stop) are not counted. platforms-fatal: the process is up but hermes gave up on
+    every platform it started (`hermesctl probe` says whether a gateway serves). orphaned: a
+    gateway process of the profile runs outside its supervisor (`doctor --fix` ends it). timeout / error: the container did not answer.
 
     When `hermesctl serve` runs on this host with the same endpoint options, its live state
     answers (and says how fresh it is); --direct asks the containers.
@@ -263,6 +264,27 @@ def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., 
     r = _run(ctx, json_output, timeout)
     parsed = parse_targets(targets)
     _exit(ctx, status(r.out, r.fleet(), parsed))
+
+
+@app.command()
+def probe(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER[:PROFILE], globs allowed"),
+          prompt: Optional[str] = typer.Option(None, "--prompt", help="also send this as one chat completion through "
+                                               "each API server (a real model call: it costs), and show the latency "
+                                               "and the answer's first line"),
+          json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
+    """Is each gateway serving, not merely running? Its platforms (gateway_state.json: every one
+    its process started must be connected; one whose token is set must have been started), its
+    API server's /health where it has one (API_SERVER_ENABLED / API_SERVER_KEY), asked inside the
+    container on its loopback as hermes (the key never leaves it), and with --prompt one chat
+    completion (within --timeout). A gateway with neither platforms nor an API server serves nothing.
+
+    Exit 0 when every target serves, 3 when some do not, 7 when some did not answer."""
+    from hermesctl.commands.probe import probe as run_probe
+    r = _run(ctx, json_output, timeout)
+    if prompt is not None and (not prompt.strip() or len(prompt) > 4000 or "\x00" in prompt):
+        raise UsageError("--prompt: some text, at most 4000 characters, no NUL")
+    parsed = parse_targets(targets)
+    _exit(ctx, run_probe(r.out, r.fleet(), parsed, prompt=prompt))
 
 
 @gateway_app.command("register")
