@@ -435,6 +435,9 @@ def serve(ctx: typer.Context,
                                          "changed, and between endpoint checks (changes arrive as they happen)"),
           usage_interval: float = typer.Option(15.0, "--usage-interval", help="seconds between looks at each "
                                                "profile's state.db (a stat; a read only when it changed)"),
+          probe_interval: float = typer.Option(30.0, "--probe-interval", help="seconds between looks at whether "
+                                               "each gateway serves (its API server's /health, asked in the "
+                                               "container: one exec per container; 0: never)"),
           allow_host: List[str] = typer.Option([], "--allow-host", help="a host name this server is reached by "
                                                "(Host header); IP addresses and localhost always are"),
           timeout: Optional[float] = TIMEOUT):
@@ -451,6 +454,8 @@ def serve(ctx: typer.Context,
         raise UsageError(f"--interval must be between 0.1 and 3600 seconds, not {interval:g}")
     if not 0.2 <= usage_interval <= 3600:
         raise UsageError(f"--usage-interval must be between 0.2 and 3600 seconds, not {usage_interval:g}")
+    if probe_interval != 0 and not 5 <= probe_interval <= 3600:
+        raise UsageError(f"--probe-interval must be 0 or between 5 and 3600 seconds, not {probe_interval:g}")
     budgets = None
     if r.fleet_file:  # budgets of the fleet file serve spans: exported for the alert rules
         from hermesctl.fleetfile import load_fleet_file
@@ -458,7 +463,7 @@ def serve(ctx: typer.Context,
         budgets = budgets_of(load_fleet_file(r.fleet_file))
     _exit(ctx, run_serve(r.out, r.new_fleet, r.scope(), listen=listen, token_file=token_file,
                          socket_path=socket_path, interval=interval, allow_hosts=allow_host,
-                         usage_interval=usage_interval, budgets=budgets))
+                         usage_interval=usage_interval, budgets=budgets, probe_interval=probe_interval))
 
 
 @app.command("backup")

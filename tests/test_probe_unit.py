@@ -271,3 +271,45 @@ def test_probe_with_a_prompt_shows_latency_and_the_first_line_escaped(probe_flee
     code, out, _ = run("probe", "h2", "--prompt", "say hello", "--json")
     assert json.loads(out)["gateways"][0]["latency_s"] == 1.25
     assert run("probe", "h2", "--prompt", " ")[0] == 2
+
+
+# --- serve: hermes_gateway_serving and hermes_gateway_probe_seconds ------------------------------
+
+def test_serve_looks_in_each_running_container_and_exports_the_same_judgment(monkeypatch):
+    import threading
+    from hermesctl.execs import ExecResult
+    from hermesctl.serve import metrics, serving_feed
+    from hermesctl.serve.state import ContainerInfo, FleetState
+
+    running, stopped = container("h1"), container("h9", state="exited", status="Exited (0)")
+    live = type("Live", (), {"lock": threading.Lock(), "containers": {"a": running, "b": stopped}})()
+    fleet = type("Fleet", (), {"endpoint": lambda self, name: name})()
+    asked = []
+
+    def fake_run(endpoint, c, argv, *, timeout):
+        asked.append((c.name, argv[1:]))
+        return ExecResult(0, json.dumps(_serving_answer(
+            pa={"configured": [], "api": {**API_OK, "health": {"ok": True, "status": 200, "seconds": 0.004}}},
+            pb={"configured": ["telegram"], "api": {"enabled": False}})), "")
+    monkeypatch.setattr(serving_feed.execs, "run", fake_run)
+    feed = serving_feed.ServingFeed(live, fleet, interval=30)
+    state = FleetState()
+    state.serving_feed = feed
+    row = {"endpoint": "default", "container": "h1", "service": None, "state": "up", "wanted": "up",
+           "platforms": {"api_server": {"state": "connected"}}}
+    rows = [{**row, "profile": "pa", "target": "h1:pa"}, {**row, "profile": "pb", "target": "h1:pb", "platforms": {}}]
+    state.set_container("default/h1", ContainerInfo("default", "h1", None, True, "healthy"), rows)
+
+    def text() -> str:
+        return metrics.render(state).decode()
+    assert "hermes_gateway_serving{" not in text()  # nothing claimed before the first look
+    feed.look_once()
+    assert asked == [("h1", ["serving", "--timeout", "5"])]  # running containers only, never a prompt
+    body = text()
+    assert 'hermes_gateway_serving{container="h1",endpoint="default",profile="pa",service=""} 1.0' in body
+    assert 'hermes_gateway_serving{container="h1",endpoint="default",profile="pb",service=""} 0.0' in body
+    assert 'hermes_gateway_probe_seconds{container="h1",endpoint="default",profile="pa",service=""} 0.004' in body
+    monkeypatch.setattr(serving_feed.execs, "run", lambda *a, **k: (_ for _ in ()).throw(ExecTimeoutError("late")))
+    feed.look_once()  # a container that does not answer: not serving, no latency
+    body = text()
+    assert 'profile="pa",service=""} 0.0' in body and "hermes_gateway_probe_seconds{" not in body
