@@ -517,10 +517,11 @@ def upgrade_cmd(ctx: typer.Context, targets: Optional[List[str]] = typer.Argumen
 
 
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Optional[float] = None):
-    from hermesctl.fleetfile import load_fleet_file
+    from hermesctl.fleetfile import load_fleet_file, one_token_one_gateway
     r = _run(ctx, json_output, timeout)
     from hermesctl.references import resolve
     spec = resolve(load_fleet_file(file))  # validated, references read, before any endpoint is contacted
+    one_token_one_gateway(spec)
     if r.fleet_file is None and spec.endpoints:
         r.fleet_file = file
     return r, spec

@@ -313,3 +313,87 @@ def test_serve_looks_in_each_running_container_and_exports_the_same_judgment(mon
     feed.look_once()  # a container that does not answer: not serving, no latency
     body = text()
     assert 'profile="pa",service=""} 0.0' in body and "hermes_gateway_probe_seconds{" not in body
+
+
+# --- one bot token, one gateway -----------------------------------------------------------------
+
+def _facts(tokens: dict) -> dict:
+    healthy = copy.deepcopy(H1)
+    healthy["slots"] = {"pa": healthy["slots"]["pa"]}
+    return {"schema": "hermes-contract/v1", "verb": "facts", "command_dir": True, "layout": [],
+            "ownership": {"misowned": [], "misowned_count": 0, "refused": []}, "profiles": [],
+            "status": healthy, "platform_tokens": tokens}
+
+
+class KeyedFleet(FakeFleet):
+    """Records the environment each exec carried (the token key travels there, never in argv)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.environments = []
+
+    def run(self, c, argv, **kwargs):
+        self.environments.append(kwargs.get("environment"))
+        return super().run(c, argv, **kwargs)
+
+
+def test_doctor_names_a_token_two_profiles_hold_across_containers(monkeypatch, capsys):
+    same, other = "a" * 64, "b" * 64
+    fleet = KeyedFleet([container("h1"), container("h2")], {
+        "h1": {"facts": _facts({"coder": {"TELEGRAM_BOT_TOKEN": same}, "pa": {"SLACK_APP_TOKEN": other}})},
+        "h2": {"facts": _facts({"default": {"TELEGRAM_BOT_TOKEN": same, "SLACK_BOT_TOKEN": other},
+                                "x\x1b[2J": {"TELEGRAM_BOT_TOKEN": same}, "pb": {"DISCORD_BOT_TOKEN": "nothex"}})}})
+    run = cli_on(fleet, monkeypatch, capsys)
+    code, out, _ = run("doctor", "--json")
+    found = [f for f in json.loads(out)["findings"] if f["check"] == "platform-token"]
+    assert code == 1 and len(found) == 1, found  # SLACK_BOT/APP_TOKEN are different keys: no fight
+    assert found[0]["container"] == "h1:coder,h2:default" and "TELEGRAM_BOT_TOKEN" in found[0]["detail"]
+    assert same not in out  # the hashes are compared, not shown
+    keys = {e["HERMESCTL_TOKEN_KEY"] for e in fleet.environments}
+    assert len(keys) == 1 and len(bytes.fromhex(keys.pop())) == 32  # one key for the whole run
+    run("doctor", "--json")
+    assert len({e["HERMESCTL_TOKEN_KEY"] for e in fleet.environments}) == 2  # a new one next run
+    fleet.answers["h2"]["facts"]["platform_tokens"] = {"default": {"TELEGRAM_BOT_TOKEN": other}}
+    code, out, _ = run("doctor", "--json")
+    assert not [f for f in json.loads(out)["findings"] if f["check"] == "platform-token"]
+
+
+FLEET = """version: 1
+containers:
+  h1:
+    profiles:
+      coder:
+        env:
+          TELEGRAM_BOT_TOKEN: {from_file: tg}
+      writer:
+        env:
+          TELEGRAM_BOT_TOKEN: %s
+  h2:
+    profiles:
+      default:
+        env:
+          DISCORD_BOT_TOKEN: {from_secret: dc}
+      pa:
+        env:
+          DISCORD_BOT_TOKEN: {from_secret: %s}
+"""
+
+
+@pytest.mark.parametrize("writer, secret, refused", [
+    ("'123:secret-token'", "dc2", "TELEGRAM_BOT_TOKEN is one token for h1:coder (line 7), h1:writer"),
+    ("'456:other-token'", "dc", "DISCORD_BOT_TOKEN is one token for h2:default (line 15), h2:pa (line 18)"),
+    ("'456:other-token'", "dc2", None),
+])
+def test_apply_refuses_one_token_for_two_profiles_without_showing_it(tmp_path, monkeypatch, capsys, writer, secret, refused):
+    (tmp_path / "tg").write_text("123:secret-token\n")
+    (tmp_path / "tg").chmod(0o600)
+    (tmp_path / "fleet.yaml").write_text(FLEET % (writer, secret))
+    fleet = FakeFleet([container("h1"), container("h2")], {})
+    run = cli_on(fleet, monkeypatch, capsys)
+    for command in ("apply", "diff"):
+        code, out, err = run(command, "-f", str(tmp_path / "fleet.yaml"), "--dry-run" if command == "apply" else "--prune")
+        if refused:
+            assert code == 2 and refused in err and "409 Conflict" in err, err
+            assert "secret-token" not in err + out and fleet.calls == []  # refused before any container
+        else:
+            assert "one token" not in err
