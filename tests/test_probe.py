@@ -51,3 +51,23 @@ def test_probe_tells_a_serving_gateway_from_running_ones(containers):
     assert gateway["serving"] and gateway["latency_s"] > 0 and gateway["api"]["chat"]["status"] == 200
     for text in (res.stdout, res.stderr, str(doc)):
         assert KEY not in text and TOKEN not in text
+
+
+def test_doctor_finds_one_bot_token_in_two_containers_without_showing_it(containers):
+    a, b = containers.start("tok-a", wait=False), containers.start("tok-b", wait=False)
+    for c in (a, b):
+        wait_ready(c)
+    sh(a, "hermes profile create coder >/dev/null")
+    sh(a, f"printf 'TELEGRAM_BOT_TOKEN={TOKEN}\\n' > /opt/data/profiles/coder/.env")
+    sh(b, f"printf 'TELEGRAM_BOT_TOKEN=\"{TOKEN}\"\\n' >> /opt/data/.env")  # quoted: the same token to hermes
+    res = hermesctl("doctor", a.name, b.name, "--json")
+    found = [f for f in res.json()["findings"] if f["check"] == "platform-token"]
+    assert res.code == 1 and len(found) == 1, res
+    assert found[0]["container"] == f"{a.name}:coder,{b.name}:default", found
+    table = hermesctl("doctor", a.name, b.name)
+    assert "platform-token" in table.stdout
+    for text in (res.stdout, res.stderr, table.stdout, table.stderr):
+        assert TOKEN not in text and TOKEN.split(":")[1] not in text
+    sh(b, "sed -i 's/probe-token/other-token/' /opt/data/.env")
+    again = hermesctl("doctor", a.name, b.name, "--json")
+    assert not [f for f in again.json()["findings"] if f["check"] == "platform-token"], again
