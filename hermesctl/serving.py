@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 @dataclass
 class Verdict:
     serving: bool
-    reason: str                 # serving, not-up, platform, not-started, api, chat, idle, no-answer
+    reason: str                 # serving, not-up, platform, not-started, env, api, chat, idle, no-answer
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -42,7 +42,7 @@ def judge(state: str, platforms: dict | None, answer: dict | None, *, prompted: 
             problems.append(("not-started", f"{name} has a token but the gateway did not start it "
                              "(its log says why: a missing package, a bad token)"))
     if answer.get("error"):
-        problems.append(("api", str(answer["error"])[:300]))
+        problems.append(("env", str(answer["error"])[:300]))
     api = answer.get("api") if isinstance(answer.get("api"), dict) else {}
     if api.get("enabled"):
         health = api.get("health") if isinstance(api.get("health"), dict) else None

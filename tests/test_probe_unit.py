@@ -397,3 +397,11 @@ def test_apply_refuses_one_token_for_two_profiles_without_showing_it(tmp_path, m
             assert "secret-token" not in err + out and fleet.calls == []  # refused before any container
         else:
             assert "one token" not in err
+
+
+def test_a_fifo_for_env_is_reported_not_waited_on(home, capsys):
+    import os
+    os.mkfifo(home / "profiles" / "coder" / ".env")
+    code, doc = _agent(capsys, "serving", "coder")
+    assert code == 0 and "not a regular file" in doc["profiles"]["coder"]["error"]
+    assert not judge("up", {}, doc["profiles"]["coder"]).serving

@@ -13,6 +13,7 @@ import hmac
 import http.client
 import json
 import os
+import stat
 import time
 
 from . import contract as C
@@ -33,7 +34,14 @@ def effective_env(profile: str) -> dict[str, str]:
     one the slot's `run` restores), overridden by the profile's .env (hermes loads it with
     override=True)."""
     env = dict(os.environ)
-    env.update(read_env(profile_dir(profile) / ".env"))
+    path = profile_dir(profile) / ".env"
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return env
+    if not stat.S_ISREG(mode):  # a FIFO would hold the read until the deadline: hermes' own .env, said so
+        raise ValueError(f"{path} is not a regular file")
+    env.update(read_env(path))
     return env
 
 
