@@ -405,3 +405,13 @@ def test_a_fifo_for_env_is_reported_not_waited_on(home, capsys):
     code, doc = _agent(capsys, "serving", "coder")
     assert code == 0 and "not a regular file" in doc["profiles"]["coder"]["error"]
     assert not judge("up", {}, doc["profiles"]["coder"]).serving
+
+
+def test_doctor_names_a_gateway_whose_every_platform_is_fatal(monkeypatch, capsys):
+    facts = _facts({})
+    facts["status"] = _fatal_status()
+    run = cli_on(FakeFleet([container("h1")], {"h1": {"facts": facts}}), monkeypatch, capsys)
+    code, out, _ = run("doctor", "--json")
+    health = [f for f in json.loads(out)["findings"] if f["check"] == "gateway-health"]
+    assert code == 1 and len(health) == 1 and "pa: up, but hermes gave up on every platform" in health[0]["detail"]
+    assert "telegram: m" in health[0]["detail"]

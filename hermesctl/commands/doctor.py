@@ -120,6 +120,13 @@ def check_container(fleet: Fleet, c: HermesContainer, token_key: bytes | None = 
             kind = "parked (exit 78)" if slot.parked else "crash-looping"
             out.append(Finding(c.endpoint, c.name, "gateway-health", False, f"{p}: {kind}; {_likely_cause(slot.state)}",
                                "fix the cause, then `hermesctl gateway restart " + f"{c.name}:{p}`"))
+        elif slot.all_platforms_fatal:
+            errors = "; ".join(f"{name}: {str(info.get('error_message') or info.get('error_code') or 'fatal')[:200]}"
+                               for name, info in sorted(slot.platforms.items()))
+            out.append(Finding(c.endpoint, c.name, "gateway-health", False,
+                               f"{p}: up, but hermes gave up on every platform ({errors})",
+                               "fix the platforms' configuration (token, package), then `hermesctl gateway restart "
+                               f"{c.name}:{p}`"))
     return out
 
 
