@@ -88,6 +88,11 @@ class ModelDouble(Double):
         """Script the next answers, in order (see model.py for their shape)."""
         self.control("replies", list(replies))
 
+    def queue_for(self, token: str, *replies: dict) -> None:
+        """Script answers only for the agent's turns (requests offering tools) whose messages
+        carry `token`: a test's own conversation, not a side call or another test's session."""
+        self.queue(*({**reply, "match": [token, '"tools"']} for reply in replies))
+
     def completions(self) -> list[dict]:
         """The JSON bodies of the chat completions received, oldest first."""
         return [r["body"] for r in self.records() if r["method"] == "POST" and r["path"].endswith("/chat/completions")]
