@@ -23,6 +23,7 @@ API_PORT = 8642
 API_KEY = "stand-in-api-key-" + secrets.token_hex(8)  # the API server wants 16+ characters
 TELEGRAM_TOKEN = "123456789:AAstand-in-token-" + secrets.token_hex(8)
 MCP_TOOL = "mcp__standin__stand_in_lookup"  # hermes names an MCP tool mcp__<server>__<tool>
+NPX_MCP_TOOL = "mcp__npxstandin__stand_in_count"
 
 
 def write_file(c, path: str, text: str) -> None:
@@ -52,7 +53,9 @@ def served(module_containers):
         "platforms:\n  telegram:\n    enabled: true\n    extra:\n"
         f"      base_url: {telegram.base_url}\n"
         "mcp_servers:\n  standin:\n"
-        f"    command: {doubles.PYTHON}\n    args: [{doubles.MCP_SERVER}, /tmp/mcp-calls.jsonl]\n"))
+        f"    command: {doubles.PYTHON}\n    args: [{doubles.MCP_SERVER}, /tmp/mcp-calls.jsonl]\n"
+        # As MCP servers are usually started: through npx (offline: its folder holds the package).
+        f"  npxstandin:\n    command: npx\n    args: [--yes, --offline, {doubles.NODE_MCP_PACKAGE}]\n"))
     write_file(c, f"{home}/tg/.env", (
         f"TELEGRAM_BOT_TOKEN={TELEGRAM_TOKEN}\nTELEGRAM_ALLOWED_USERS={ALLOWED_USER}\n"
         f"API_SERVER_ENABLED=true\nAPI_SERVER_HOST=127.0.0.1\nAPI_SERVER_PORT={API_PORT}\n"
@@ -160,23 +163,26 @@ def test_the_api_server_answers_and_the_terminal_tool_runs_git_and_rg_in_the_con
     assert "git version" in output["output"] and "ripgrep" in output["output"], output
 
 
-def test_a_model_tool_call_reaches_an_mcp_server_and_its_answer_goes_back(served):
-    """The profile's stdio MCP server (tests/doubles/mcp_stdio.py, started by the gateway) is
-    offered to the model as a tool; the model calls it through an API-server turn, the server
-    runs the call, and its answer is in the model's next request. Fails on the slim image:
-    without the `mcp` package hermes offers no MCP tool."""
+def test_model_tool_calls_reach_mcp_servers_python_and_npx_and_their_answers_go_back(served):
+    """The profile's two stdio MCP servers, started by the gateway (tests/doubles/mcp_stdio.py
+    with the system Python, and tests/doubles/node-mcp through `npx`), are offered to the model
+    as tools; the model calls both in one API-server turn, each server runs its call, and both
+    answers are in the model's next request. Fails on the slim image: without the `mcp` package
+    hermes offers no MCP tool (and it has no node/npx)."""
     c, model = served.c, served.model
     api_server_up(served)
     token = "mcp-" + secrets.token_hex(4)
-    model.queue_for(token, {"tool_calls": [{"name": MCP_TOOL, "arguments": {"word": token}}]},
+    model.queue_for(token, {"tool_calls": [{"name": MCP_TOOL, "arguments": {"word": token}},
+                                           {"name": NPX_MCP_TOOL, "arguments": {"word": token}}]},
                     {"content": "looked it up"})
     status, doc = chat_completion(c, {"model": "hermes", "messages": [{"role": "user", "content": f"look up {token}"}]})
     assert status == 200, doc
     turns = [r for r in model.completions() if token in json.dumps(r.get("messages")) and r.get("tools")]
-    assert MCP_TOOL in [t["function"]["name"] for t in turns[0]["tools"]]
-    (result,) = tool_results(turns[1])
-    assert result["name"] == MCP_TOOL
-    assert f"{doubles.MCP_MARKER}: {token} means stand-in" in result["content"]
+    offered = [t["function"]["name"] for t in turns[0]["tools"]]
+    assert MCP_TOOL in offered and NPX_MCP_TOOL in offered, offered
+    results = {m["name"]: m["content"] for m in tool_results(turns[1])}
+    assert f"{doubles.MCP_MARKER}: {token} means stand-in" in results[MCP_TOOL]
+    assert f"{doubles.NODE_MCP_MARKER}: {token} has {len(token)} letters (node v" in results[NPX_MCP_TOOL]
     calls = c.exec_run(["cat", "/tmp/mcp-calls.jsonl"], user="hermes").output.decode().splitlines()
     assert {"name": "stand_in_lookup", "arguments": {"word": token}} in [json.loads(l) for l in calls]
     assert doc["choices"][0]["message"]["content"] == "looked it up"
