@@ -19,6 +19,7 @@ import doubles
 from conftest import hermesctl, wait_for
 
 ALLOWED_USER = 4242
+STRANGER = 5151
 API_PORT = 8642
 API_KEY = "stand-in-api-key-" + secrets.token_hex(8)  # the API server wants 16+ characters
 TELEGRAM_TOKEN = "123456789:AAstand-in-token-" + secrets.token_hex(8)
@@ -108,19 +109,26 @@ def tool_results(request: dict) -> list[dict]:
 
 def test_a_telegram_message_from_an_allowed_user_is_answered_by_the_model(served):
     """A private message injected at the Telegram stand-in reaches the agent, the model's reply
-    comes back as the bot's sendMessage to that chat; `ps` shows telegram:connected and `usage`
+    comes back as the bot's sendMessage to that chat (a user not on the allowlist reaches no
+    model); `ps` shows telegram:connected and `usage`
     counts the Telegram session. Fails on the slim image: no python-telegram-bot, the adapter is
     never created ("requirements not met") and getUpdates is never called."""
     c, model, tg = served.c, served.model, served.telegram
     # The adapter drops updates queued before its first poll (a cold start): inject after it.
     doubles.wait_until(lambda: tg.calls("getUpdates"), what="the Telegram adapter polling the stand-in")
     token = "tg-" + secrets.token_hex(4)
+    stranger = "tg-stranger-" + secrets.token_hex(4)
     model.queue_for(token, {"content": "pong from the stand in model"})
+    # First a user the allowlist does not name: the gateway must not hand their text to the model.
+    tg.inject(f"ping {stranger}", user_id=STRANGER)
     tg.inject(f"ping {token}", user_id=ALLOWED_USER)
     sent = doubles.wait_until(
         lambda: [r for r in tg.calls("sendMessage") if "pong from the stand in model" in str(r["params"].get("text"))],
         what="the model's reply sent to Telegram")
     assert sent[0]["params"]["chat_id"] == ALLOWED_USER
+    # The stranger's update came first (same poll or an earlier one) and was dropped before any
+    # agent ran: had it reached one, its model call would have begun by now.
+    assert not [r for r in model.completions() if stranger in json.dumps(r)]
     (asked,) = [r for r in model.completions() if token in json.dumps(r.get("messages")) and r.get("tools")]
     roles = [m["role"] for m in asked["messages"]]
     assert roles[0] == "system" and asked["messages"][0]["content"]  # the gateway's system prompt
