@@ -1,6 +1,11 @@
 """An OpenAI-compatible model server (stand-in for a provider hermes reaches with
 `model.provider: custom` and `model.base_url: http://127.0.0.1:PORT/v1`).
 
+What hermes 0.19.0 sends it (seen in its records): at start GET /v1/models, /v1/models/<id> and
+the probes of other local servers (/api/v1/models, Ollama's /api/show; answered 404); an agent
+turn is a streamed chat completion (`stream: true`, `stream_options.include_usage`, its tools
+offered); a session's title is a plain one without tools.
+
 GET /v1/models lists one model; POST /v1/chat/completions answers with the next scripted reply,
 as JSON or as a server-sent event stream when the request asks for `stream`. Every request is
 recorded with its JSON body, so a test reads the system prompt, the messages and the tool results
