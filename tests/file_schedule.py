@@ -35,6 +35,7 @@ LONG_FILES = {
     "tests/test_image_gateways.py": 54,
     "tests/test_interrupt.py": 52,           # Ctrl-C at 50 moments of start-up
     "tests/test_cli_profiles_logs.py": 46,
+    "tests/test_gateway_e2e.py": 45,         # two real gateways, six MCP/model/platform stand-ins
     "tests/test_serve.py": 35,
     "tests/test_fleet_scale.py": 35,         # 30 containers
     "tests/test_upgrade.py": 30,             # two compose fleets

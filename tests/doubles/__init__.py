@@ -23,9 +23,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEST = "/tmp/hermes-doubles"
 PYTHON = "/usr/bin/python3"  # the system Python: stdlib only, not the venv under test
-FILES = ("serve.py", "common.py", "model.py", "telegram.py", "proxy.py", "mcp_stdio.py")
+FILES = ("serve.py", "common.py", "model.py", "telegram.py", "proxy.py", "mcp_stdio.py",
+         "node-mcp/package.json", "node-mcp/server.js")
 MCP_SERVER = f"{DEST}/mcp_stdio.py"
 MCP_MARKER = "mcp-stand-in-answer-7d41"  # mcp_stdio.MARKER: in every answer of its tool
+# The Node twin, a dependency-free package `npx --offline` runs from its folder (no registry).
+NODE_MCP_PACKAGE = f"{DEST}/node-mcp"
+NODE_MCP_MARKER = "node-mcp-stand-in-answer-3c9e"  # node-mcp/server.js MARKER
 
 
 def install(container) -> None:
@@ -33,13 +37,16 @@ def install(container) -> None:
     parent, base = DEST.rsplit("/", 1)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo(base)
-        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
-        tar.addfile(info)
+        for folder in sorted({base} | {f"{base}/{name.rsplit('/', 1)[0]}" for name in FILES if "/" in name}):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+            tar.addfile(info)
         for name in FILES:
             data = (HERE / name).read_bytes()
             info = tarfile.TarInfo(f"{base}/{name}")
-            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+            # server.js is the Node package's bin: npx runs it, so it keeps its execute bit.
+            info.size, info.mtime = len(data), int(time.time())
+            info.mode = 0o755 if name.endswith("server.js") else 0o644
             tar.addfile(info, io.BytesIO(data))
     assert container.put_archive(parent, buf.getvalue()), "put_archive of the doubles failed"
 
@@ -87,6 +94,11 @@ class ModelDouble(Double):
     def queue(self, *replies: dict) -> None:
         """Script the next answers, in order (see model.py for their shape)."""
         self.control("replies", list(replies))
+
+    def queue_for(self, token: str, *replies: dict) -> None:
+        """Script answers only for the agent's turns (requests offering tools) whose messages
+        carry `token`: a test's own conversation, not a side call or another test's session."""
+        self.queue(*({**reply, "match": [token, '"tools"']} for reply in replies))
 
     def completions(self) -> list[dict]:
         """The JSON bodies of the chat completions received, oldest first."""

@@ -1,6 +1,8 @@
 """What every stand-in shares: a handler that records each request it is sent and answers JSON,
-and the /_double/ API the tests use (GET /_double/records; stand-ins add their own verbs)."""
+and the /_double/ API the tests use (GET /_double/records, POST /_double/exit; stand-ins add
+their own verbs)."""
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -57,6 +59,10 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.send_json(self.state.records[since:])
             return True
+        if self.route() == "/_double/exit":  # a stand-in started outside a container ends here
+            self.send_json({"exiting": True})
+            self.wfile.flush()
+            os._exit(0)
         verb = self.route()[len("/_double/"):]
         doc = json.loads(body or b"null")
         answer = self.control(verb, doc)

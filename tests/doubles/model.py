@@ -1,6 +1,11 @@
 """An OpenAI-compatible model server (stand-in for a provider hermes reaches with
 `model.provider: custom` and `model.base_url: http://127.0.0.1:PORT/v1`).
 
+What hermes 0.19.0 sends it (seen in its records): at start GET /v1/models, /v1/models/<id> and
+the probes of other local servers (/api/v1/models, Ollama's /api/show; answered 404); an agent
+turn is a streamed chat completion (`stream: true`, `stream_options.include_usage`, its tools
+offered); a session's title is a plain one without tools.
+
 GET /v1/models lists one model; POST /v1/chat/completions answers with the next scripted reply,
 as JSON or as a server-sent event stream when the request asks for `stream`. Every request is
 recorded with its JSON body, so a test reads the system prompt, the messages and the tool results
@@ -10,8 +15,9 @@ Replies (POST /_double/replies with a list; they queue in order):
   {"content": "text"}                                  a plain answer
   {"tool_calls": [{"name": "terminal", "arguments": {"command": "git --version"}}]}
                                                        asks the agent to call tools
-A reply may carry "match": "substring": it is then given only to a request whose JSON contains
-that substring (the agent's own side calls, a session title say, do not take it). A request
+A reply may carry "match": a substring, or a list of them: it is then given only to a request
+whose JSON body contains every one (so the agent's side calls, a session title say, and other
+tests' sessions do not take it; '"tools"' matches the agent's own turns, which offer tools). A request
 that no queued reply fits gets the default reply (the start argument, else "stand-in reply").
 """
 import json
@@ -99,7 +105,8 @@ def take_reply(state, text: str) -> dict:
     with state.lock:
         state.count += 1
         for i, reply in enumerate(state.replies):
-            if reply.get("match") is None or reply["match"] in text:
+            wanted = reply.get("match") or []
+            if all(part in text for part in ([wanted] if isinstance(wanted, str) else wanted)):
                 return state.replies.pop(i)
     return {"content": state.default}
 
