@@ -271,6 +271,10 @@ def test_probe_with_a_prompt_shows_latency_and_the_first_line_escaped(probe_flee
     code, out, _ = run("probe", "h2", "--prompt", "say hello", "--json")
     assert json.loads(out)["gateways"][0]["latency_s"] == 1.25
     assert run("probe", "h2", "--prompt", " ")[0] == 2
+    probe_fleet.answers["h2"]["serving"] = _serving_answer(pa={"configured": [], "api": {"enabled": False}})
+    code, out, _ = run("probe", "h2", "--prompt", "say hello", "--json")
+    gateway = json.loads(out)["gateways"][0]  # pa's api_server entry is connected: it serves, unasked
+    assert code == 0 and gateway["problems"] == ["no API server: the prompt was not sent"]
 
 
 # --- serve: hermes_gateway_serving and hermes_gateway_probe_seconds ------------------------------
@@ -415,3 +419,10 @@ def test_doctor_names_a_gateway_whose_every_platform_is_fatal(monkeypatch, capsy
     health = [f for f in json.loads(out)["findings"] if f["check"] == "gateway-health"]
     assert code == 1 and len(health) == 1 and "pa: up, but hermes gave up on every platform" in health[0]["detail"]
     assert "telegram: m" in health[0]["detail"]
+
+
+def test_serving_without_profiles_asks_every_profile(home, capsys):
+    code, doc = _agent(capsys, "serving", "--timeout", "2")
+    assert code == 0 and sorted(doc["profiles"]) == ["coder", "default"]
+    code, bad = _agent(capsys, "serving", "../x")
+    assert code == 6 and bad["error"]["code"] == "invalid-name"

@@ -47,10 +47,13 @@ def probe(out: Output, fleet: Fleet, targets: list[Target], *, prompt: str | Non
             api = (answer or {}).get("api") if isinstance((answer or {}).get("api"), dict) else {}
             chat = api.get("chat") if isinstance(api.get("chat"), dict) else None
             unanswered = not o.ok and row.state == "up"
+            problems = [describe(o.error)] if unanswered else verdict.problems
+            if prompt is not None and verdict.serving and not api.get("enabled"):
+                problems = ["no API server: the prompt was not sent"]  # serving by its platforms alone
             gateways.append({
                 "endpoint": row.endpoint, "container": row.container, "profile": p, "target": row.target,
                 "serving": verdict.serving, "reason": "no-answer" if unanswered else verdict.reason,
-                "problems": [describe(o.error)] if unanswered else verdict.problems,
+                "problems": problems,
                 "state": row.state, "platforms": row.platforms or {},
                 "configured": (answer or {}).get("configured") or [], "api": api or None,
                 "latency_s": chat.get("seconds") if chat else None,
