@@ -14,6 +14,12 @@ CRASH_DEATHS = 3        # ... this many or more, while barely up, is a crash loo
 SIGNAL_NUMBERS = {"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGABRT": 6, "SIGBUS": 7, "SIGFPE": 8,
                   "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12, "SIGPIPE": 13, "SIGALRM": 14,
                   "SIGTERM": 15}
+# hermes merges platform entries into gateway_state.json and never drops one: an entry written
+# before the running process started (a platform configured last time) says nothing about now.
+# Entries are stamped by the container's clock, as `now` and s6's `seconds` are; the slack covers
+# s6's whole-second `seconds`.
+PLATFORM_STALE_SLACK_S = 2.0
+ALL_PLATFORMS_FATAL = "platforms-fatal"  # run_state of a gateway up with every platform fatal
 
 
 def _int_or_none(value: object) -> int | None:
@@ -122,6 +128,20 @@ class GatewayState:
         )
 
 
+def _epoch(value: object) -> float | None:
+    """An ISO 8601 time (as hermes writes updated_at) or a number, as Unix seconds; else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    from datetime import datetime, timezone
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -198,8 +218,28 @@ class Slot:
         return replace(self, status=status, now=None if self.now is None else self.now + seconds)
 
     @property
+    def platforms(self) -> dict:
+        """gateway_state.json's platforms; while the gateway is up, only the entries its running
+        process wrote (a platform dropped from the configuration keeps its old entry forever)."""
+        found = {name: p for name, p in (self.state.platforms if self.state else {}).items() if isinstance(p, dict)}
+        s = self.status
+        if not (s and s.up) or self.now is None:
+            return found
+        started = self.now - s.seconds - PLATFORM_STALE_SLACK_S
+        return {name: p for name, p in found.items() if (_epoch(p.get("updated_at")) or started) >= started}
+
+    @property
+    def all_platforms_fatal(self) -> bool:
+        """Up, with platforms, every one of them `fatal` (hermes gave up on each): up in s6's
+        eyes, serving nothing."""
+        current = self.platforms
+        return bool(self.status and self.status.up and current
+                    and all(p.get("state") == "fatal" for p in current.values()))
+
+    @property
     def run_state(self) -> str:
-        """One word for tables: up, down, parked, crash-loop, unsupervised."""
+        """One word for tables: up, down, parked, crash-loop, unsupervised, platforms-fatal. The
+        one judgment every `ps` path (direct, quick direct, served, watch) and `gateway status` use."""
         s = self.status
         if s is None:
             return "unsupervised"
@@ -207,4 +247,6 @@ class Slot:
             return "crash-loop"
         if self.parked:
             return "parked"
+        if self.all_platforms_fatal:
+            return ALL_PLATFORMS_FATAL
         return "up" if s.up else "down"

@@ -36,10 +36,12 @@ LONG_FILES = {
     "tests/test_image_gateways.py": 54,
     "tests/test_interrupt.py": 52,           # Ctrl-C at 50 moments of start-up
     "tests/test_cli_profiles_logs.py": 46,
+    "tests/test_gateway_e2e.py": 45,         # two real gateways, six MCP/model/platform stand-ins
     "tests/test_serve.py": 35,
     "tests/test_fleet_scale.py": 35,         # 30 containers
     "tests/test_upgrade.py": 30,             # two compose fleets
     "tests/test_hostile_container.py": 29,
+    "tests/test_probe.py": 45,               # a model stand-in, two gateways probed; doctor over two containers
     "tests/test_fault_script.py": 27,        # one test: without this line it was handed out last
 }
 

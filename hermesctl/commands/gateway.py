@@ -62,7 +62,7 @@ def status(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
     for sel in selections:
         for p in sel.profiles:
             slot = sel.snapshot.slots[p]
-            up = bool(slot.status and slot.status.up) and not slot.crash_looping
+            up = slot.run_state == "up"  # the judgment ps makes (models.Slot.run_state)
             all_up &= up
             pid = slot.status.pid if slot.status else None
             uptime = slot.status.seconds if slot.status and slot.status.up else None

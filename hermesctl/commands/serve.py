@@ -81,7 +81,8 @@ def parse_allowed_hosts(names: list[str]) -> frozenset[str]:
 
 def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: str,
           token_file: str | None, socket_path: str | None, interval: float,
-          allow_hosts: list[str] = (), usage_interval: float = 15.0, budgets: dict | None = None) -> ExitStatus:
+          allow_hosts: list[str] = (), usage_interval: float = 15.0, budgets: dict | None = None,
+          probe_interval: float = 30.0) -> ExitStatus:
     host, port = parse_listen(listen)
     allowed_hosts = parse_allowed_hosts(list(allow_hosts))
     if not _is_loopback(host) and not token_file:
@@ -108,6 +109,11 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
     state.usage_feed = UsageFeed(refresher.live, refresher.fleet, interval=usage_interval, budgets=budgets,
                                  ready=getattr(state, "ready", None))
     state.usage_feed.start()
+    if probe_interval > 0:  # hermes_gateway_serving: the API servers' /health, asked in each container
+        from hermesctl.serve.serving_feed import ServingFeed
+        state.serving_feed = ServingFeed(refresher.live, refresher.fleet, interval=probe_interval,
+                                         ready=getattr(state, "ready", None))
+        state.serving_feed.start()
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     bound = servers[0].server_address
@@ -123,6 +129,8 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
         app.stopping.set()
         refresher.stop()
         state.usage_feed.stop()
+        if getattr(state, "serving_feed", None) is not None:
+            state.serving_feed.stop()
         for server in servers:
             server.shutdown()
             server.server_close()

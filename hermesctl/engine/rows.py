@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from hermesctl.streams import LiveFleet
 
 
-def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:
+def gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:
+    """A gateway's row, judged once (models.Slot): ps, serve, probe and the live table read it."""
     s, st = slot.status, slot.state
     return GatewayRow(
         endpoint=c.endpoint, container=c.name, service=c.service, profile=slot.profile,
@@ -29,7 +30,7 @@ def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayR
         last_death=slot.last_death,
         gateway_state="corrupt" if st and st.corrupt else (st.gateway_state if st else None),
         desired_state=st.desired_state if st else None,
-        platforms=st.platforms if st else None, health=c.health)
+        platforms=slot.platforms if st else None, health=c.health)
 
 
 def _container_row(c: HermesContainer, state: str) -> GatewayRow:
@@ -66,7 +67,7 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
         profiles = _profiles_for(c, snap, selected_by)
         if not snap.booted and not snap.slots:
             rows.append(_container_row(c, "booting"))
-        rows.extend(_gateway_row(c, snap.slots[p], snap.orphans(p)) for p in profiles)
+        rows.extend(gateway_row(c, snap.slots[p], snap.orphans(p)) for p in profiles)
     return rows
 
 
@@ -108,5 +109,5 @@ def live_rows(live: "LiveFleet") -> list[GatewayRow]:
             # Judged as of now, not as of the answer: uptimes advance, crash loops and recent
             # deaths age out, exactly as a fresh `status` would say if nothing changed since.
             slot = snap.slots[p].aged(now - received.get(f"{c.key}/{p}", now))
-            rows.append(_gateway_row(c, slot, snap.orphans(p)))
+            rows.append(gateway_row(c, slot, snap.orphans(p)))
     return rows

@@ -36,7 +36,7 @@ PAGE = r"""<!doctype html>
  th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #eee; white-space: nowrap; }
  th { font-weight: 600; background: #fafafa; }
  tr.gateway { cursor: pointer; } tr.gateway:hover { background: #f4f8ff; }
- .up { color: #0a7d2c; } .down, .parked, .crash-loop, .orphaned, .timeout, .error { color: #b3261e; font-weight: 600; }
+ .up { color: #0a7d2c; } .down, .parked, .crash-loop, .orphaned, .platforms-fatal, .timeout, .error { color: #b3261e; font-weight: 600; }
  #events { font-size: 12px; max-height: 50vh; overflow: auto; }
  #events time { color: #888; font-variant-numeric: tabular-nums; margin-right: .5em; }
  #events div { border-bottom: 1px solid #f0f0f0; padding: 2px 0; }

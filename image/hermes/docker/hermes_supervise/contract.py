@@ -85,7 +85,15 @@ VERBS = {
     "profiles": _verb("query", "profile directories (`profile list`, `create`, `delete`)",
                       "`profiles[{name, readable, has_soul, registered}]`"),
     "facts": _verb("query", "what `doctor` checks, in the same exec as the status",
-                   "`command_dir`, `ownership{misowned[], misowned_count, refused[]}`, `profiles[…]`, `status{…}`"),
+                   "`command_dir`, `ownership{misowned[], misowned_count, refused[]}`, `profiles[…]`, `status{…}`; "
+                   "with `HERMESCTL_TOKEN_KEY` (hex) in the exec's environment also `platform_tokens{P: {KEY: "
+                   "HMAC-SHA256}}` of `PLATFORM_TOKEN_KEYS` (one token, one gateway; never a value)"),
+    "serving": _verb("query", "each profile's API server asked on the container's loopback, as hermes: `/health`, "
+                     "with `--prompt` one chat completion (`probe`, `serve`; the API key stays inside)",
+                     "`profiles{P: {configured[] (platforms whose token is set), error, api{enabled, host, port, reason, "
+                     "health{ok, status, seconds, error}, chat{ok, status, seconds, first_line, error}}}}`",
+                     ("profiles", "opt-args", "profile", None), ("prompt", "option", "str", None),
+                     ("timeout", "option", "float", 20.0)),
     "boot-log": _verb("query", "the reconciler's log, parsed (`boot-log`)",
                       "`entries[{time, profile, prior_state, action, reason, …}]`",
                       ("tail", "option", "int", 50)),
@@ -171,5 +179,15 @@ QUERY_MAX_BYTES = 4096             # the question, at most
 # at boot (cont-init 01-secret-env) and on `hermes-slots load-secrets`. ENV_HMAC_KEY (root's,
 # 0600, made at first boot) keys the hashes `hermesctl diff` shows instead of referenced values.
 SECRET_DIR = "/run/secrets"
+# One bot token, one gateway: two gateways polling with the same token fight over it (Telegram
+# answers the second poller 409 Conflict). The environment keys that hold a platform's token
+# (hermes-agent 0.19.0 gateway/config.py, PLATFORM_TOKEN_ENV_NAMES plus Slack's app token), and
+# the platform name gateway_state.json uses. The host compares HMACs of their values under a key
+# it makes per run and hands the agent in TOKEN_KEY_ENV; no token value ever leaves a container.
+PLATFORM_TOKEN_KEYS = {"TELEGRAM_BOT_TOKEN": "telegram", "DISCORD_BOT_TOKEN": "discord",
+                       "SLACK_BOT_TOKEN": "slack", "SLACK_APP_TOKEN": "slack",
+                       "MATTERMOST_TOKEN": "mattermost", "MATRIX_ACCESS_TOKEN": "matrix",
+                       "WEIXIN_TOKEN": "weixin"}
+TOKEN_KEY_ENV = "HERMESCTL_TOKEN_KEY"
 SECRET_ENV_PREFIX = "hermes-env."
 ENV_HMAC_KEY = "/var/lib/hermesctl/env-hmac.key"
