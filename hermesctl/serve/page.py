@@ -32,7 +32,7 @@ PAGE = r"""<!doctype html>
  .over { font-weight: 600; }
  #alerts { margin: -.4em 0 .8em; } #alerts div { color: #b3261e; overflow-wrap: anywhere; }
  td.container { width: 1em; padding: 0; font-size: 0; } /* the group header names it */
- #charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(22em, 1fr)); gap: .2em 1.2em; }
+ #charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(22em, 100%), 1fr)); gap: .2em 1.2em; }
  #charts .chart { min-width: 0; border-bottom: 1px solid #f0f0f0; padding: 4px 0; }
  #charts .name { font-weight: 600; overflow-wrap: anywhere; }
  #charts .figures { font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
@@ -40,7 +40,8 @@ PAGE = r"""<!doctype html>
  #charts svg text { font: 11px system-ui, sans-serif; fill: #555; font-variant-numeric: tabular-nums; }
  .legend { color: #888; font-size: 11px; font-weight: normal; }
  table { border-collapse: collapse; width: 100%; }
- th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #eee; white-space: nowrap; }
+ th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid #eee; white-space: nowrap; }
+ td.budget { white-space: normal; }
  th { font-weight: 600; background: #fafafa; }
  tr.gateway { cursor: pointer; } tr.gateway:hover { background: #f4f8ff; }
  .up { color: #0a7d2c; } .down, .parked, .crash-loop, .orphaned, .timeout, .error { color: #b3261e; font-weight: 600; }
@@ -118,7 +119,11 @@ function money(x) { return "$" + (x || 0).toFixed(2); }
 function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
 function groupOf(container) { return overview && overview.groups.find(g => g.container === container); }
 function usageOf(container, profile) { const g = groupOf(container); return g && g.profiles[profile]; }
-function budgetText(daily) { return daily == null ? null : money(daily) + "/day"; }
+function budgetText(daily) {  // short: it sits in a table column
+  if (daily == null) return null;
+  const m = daily >= 1000 ? "$" + +(daily / 1000).toFixed(1) + "k" : Number.isInteger(daily) ? "$" + daily : money(daily);
+  return m + "/day";
+}
 function groupRow(body, name, list) {
   const tr = document.createElement("tr");
   tr.className = "group"; tr.dataset.container = name;
@@ -159,7 +164,9 @@ function render() {
       cell(tr, r.desired_state);
       cell(tr, Object.entries(r.platforms || {}).map(([k, v]) => k + ":" + ((v && v.state) || "?")).join(" ") || "-");
       const u = r.profile ? usageOf(r.container, r.profile) : null;
-      cell(tr, u ? money(u.spend_today_usd) + " (" + u.sessions_today + ")" : null, "today");
+      // a profile whose usage cannot be read says so; "missing": no session database yet
+      cell(tr, !u || u.error === "missing" ? null : u.error ? "error: " + u.error
+               : money(u.spend_today_usd) + " (" + u.sessions_today + ")", "today");
       const budget = u ? budgetText(u.budget_daily_usd) : null;
       cell(tr, budget && u.over_budget ? "⚠ over " + budget : budget, "budget" + (u && u.over_budget ? " over" : ""));
       const actions = cell(tr, "");
@@ -200,7 +207,7 @@ function hhmm(seconds) { const h = Math.floor(seconds / 3600), m = Math.floor((s
   return String(h).padStart(2, "0") + ":" + String(m).padStart(2, "0"); }
 function drawChart(holder, p, dayStart, now) {
   const w = Math.max(200, Math.floor(holder.clientWidth)), h = 120;
-  const left = 46, right = 30, top = 8, bottom = 20;
+  const left = 46, right = 36, top = 8, bottom = 20;
   const pw = w - left - right, ph = h - top - bottom;
   const svg = svgEl(holder, "svg", {width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: "img",
     "aria-label": "spend and sessions today"});
@@ -284,7 +291,7 @@ function renderOverview() {
   const charts = $("#charts");
   const shown = [];
   for (const g of overview.groups) for (const [name, p] of Object.entries(g.profiles))
-    if (p.points.length && selected({container: g.container, profile: name})) shown.push([g, name, p]);
+    if (p.points.length && !p.error && selected({container: g.container, profile: name})) shown.push([g, name, p]);
   if (!shown.length) { charts.textContent = "no usage yet"; }
   else {
     charts.replaceChildren();
@@ -336,27 +343,27 @@ async function act(verb, target, button) {
 // --- a gateway's log: the tail, then each new line; the newest stays in view while the reader
 // has not scrolled up (scrolled up, it stays where it is until they scroll back down).
 const LOG_KEPT = 2000;
-let logLines = [], logFollow = null;
+let logLines = [], logFollow = null, logFollowing = true;
 function logAtBottom(pane) { return pane.scrollHeight - pane.scrollTop - pane.clientHeight < 8; }
+function logState() { $("#log-state").textContent = logFollow ? (logFollowing ? "following" : "scrolled up: not following") : ""; }
 function showLines(lines, note) {
   const pane = $("#log");
-  const follow = logAtBottom(pane);
   logLines = logLines.concat(lines).slice(-LOG_KEPT);
   pane.textContent = logLines.join("\n") + (note ? (logLines.length ? "\n" : "") + note : "") || "(empty)";
-  if (follow) pane.scrollTop = pane.scrollHeight;
-  $("#log-state").textContent = note ? "" : follow ? "following" : "scrolled up: not following";
+  if (logFollowing) pane.scrollTop = pane.scrollHeight;
+  logState();
 }
-$("#log").addEventListener("scroll", () => {
-  if (logFollow) $("#log-state").textContent = logAtBottom($("#log")) ? "following" : "scrolled up: not following";
-});
+// The reader's own scrolling decides: at the bottom it follows, scrolled up it stays put.
+$("#log").addEventListener("scroll", () => { logFollowing = logAtBottom($("#log")); logState(); });
+// A narrower or wider window wraps the lines anew: the newest stays in view while following.
+new ResizeObserver(() => { if (logFollowing) $("#log").scrollTop = $("#log").scrollHeight; }).observe($("#log"));
 async function showLog(target) {
   if (logFollow) logFollow.abort();
   const mine = logFollow = new AbortController();
-  logLines = [];
+  logLines = []; logFollowing = true;
   $("#log-target").textContent = target;
   const pane = $("#log");
   pane.textContent = "loading…";
-  pane.scrollTop = 0;
   try {
     const res = await api("/api/logs?target=" + encodeURIComponent(target) + "&n=200&follow=1", {signal: mine.signal});
     if (!res.ok) {
@@ -373,6 +380,8 @@ async function showLog(target) {
     if (!any && logFollow === mine) showLines([], "(empty)");
   } catch (e) {
     if (logFollow === mine && e.name !== "AbortError") showLines([], "(the log stream broke: click the gateway again)");
+  } finally {
+    if (logFollow === mine) { logFollow = null; logState(); }
   }
 }
 async function readEvents(res, onEvent) {  // server-sent events: "event: NAME" and "data: …" lines
