@@ -259,7 +259,8 @@ def test_the_page_at_three_widths_as_an_operator_sees_it(page_served, tmp_path):
                 assert c["sessions"][0] == "0" and len(c["sessions"]) >= 2 and c["lines"] == 2, (width, c)
             writer = next(c for c in charts if c["target"] == f"{web.name}:writer")
             assert writer["over"] and "budget $0.01/day" in writer["figures"] and writer["budget"] == "⚠ over $0.01/day"
-            legend = driver.execute_script("return document.querySelector('#layout').children[1].querySelector('h2').textContent")
+            legend = driver.execute_script("const side = document.querySelector('#layout').children[1];"
+                                           "return side.querySelector('h2').textContent + side.querySelector('.legend').textContent")
             assert "today (UTC)" in legend and "spend, $" in legend and "sessions" in legend, legend
             # The log still shows its newest line at this width.
             wait_for(lambda: driver.execute_script(NEWEST_LOG_LINE, "followed line C")["visible"], timeout=10,

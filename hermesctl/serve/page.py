@@ -38,7 +38,7 @@ PAGE = r"""<!doctype html>
  #charts .figures { font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
  #charts svg { display: block; overflow: visible; }
  #charts svg text { font: 11px system-ui, sans-serif; fill: #555; font-variant-numeric: tabular-nums; }
- .legend { color: #888; font-size: 11px; font-weight: normal; }
+ .legend { color: #888; font-size: 11px; font-weight: normal; margin: -.4em 0 .4em; }
  table { border-collapse: collapse; width: 100%; }
  th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid #eee; white-space: nowrap; }
  td.budget { white-space: normal; }
@@ -67,7 +67,9 @@ PAGE = r"""<!doctype html>
   <tbody></tbody></table></div>
   <h2 style="font-size:1em">Log <small id="log-target"></small> <small id="log-state"></small></h2><div id="log">click a gateway</div></div>
  <div><h2 style="font-size:1em;margin-top:0">Spend and sessions today (UTC)
-  <span class="legend">(<span style="color:#1f5fbf">— spend, $ (left)</span> <span style="color:#777">— sessions started (right)</span>; the figures of the TODAY column)</span></h2>
+  </h2>
+  <div class="legend"><span style="color:#1f5fbf">━ spend, $ (left axis)</span> · <span style="color:#777">━ sessions started (right axis)</span>
+   · time in UTC · the TODAY column's figures, as serve saw them through the day (shaded: before serve was watching)</div>
   <div id="charts">no usage yet</div>
   <h2 style="font-size:1em">Recent changes</h2><div id="events"></div></div>
 </div>
@@ -233,6 +235,9 @@ function drawChart(holder, p, dayStart, now) {
     svgEl(svg, "text", {x: x, y: h - 4, "text-anchor": hr === 0 ? "start" : hr === 24 ? "end" : "middle", class: "x-time"},
       hr === 24 ? "24:00" : hhmm(hr * 3600));
   }
+  // before serve's first reading the day's course is not known: shaded, not drawn
+  if (pts.length && pts[0][0] > dayStart + 60)
+    svgEl(svg, "rect", {x: left, y: top, width: X(pts[0][0]) - left, height: ph, fill: "#eceef1", class: "unseen"});
   svgEl(svg, "line", {x1: X(now), x2: X(now), y1: top, y2: top + ph, stroke: "#c8ccd2", "stroke-dasharray": "2 2"});
   // each series steps at each reading, and holds until now
   const series = (pick, max) => {
@@ -243,6 +248,9 @@ function drawChart(holder, p, dayStart, now) {
   if (pts.length) {
     svgEl(svg, "polyline", {fill: "none", stroke: "#888", "stroke-width": 1.5, points: series(q => q[2], nMax), class: "sessions"});
     svgEl(svg, "polyline", {fill: "none", stroke: "#1f5fbf", "stroke-width": 2, points: series(q => q[1], usdMax), class: "spend"});
+    const last = pts[pts.length - 1];  // now: the figures printed above the chart
+    svgEl(svg, "circle", {cx: X(last[0]), cy: Y(last[2], nMax), r: 2.5, fill: "#888"});
+    svgEl(svg, "circle", {cx: X(last[0]), cy: Y(last[1], usdMax), r: 3, fill: "#1f5fbf"});
   }
   return svg;
 }
