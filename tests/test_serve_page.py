@@ -268,6 +268,10 @@ def test_the_page_at_three_widths_as_an_operator_sees_it(page_served, tmp_path):
             driver.save_screenshot(str(tmp_path / f"page-{width}.png"))
             if shots:
                 Path(shots).mkdir(parents=True, exist_ok=True)
-                driver.save_screenshot(str(Path(shots) / f"serve-{width}.png"))
+                driver.save_screenshot(str(Path(shots) / f"serve-page-{width}.png"))
+            # The charts as one sees them after scrolling to them (below the table under 1400 px).
+            driver.execute_script("document.querySelector('#charts').scrollIntoView()")
+            driver.save_screenshot(str(tmp_path / f"charts-{width}.png"))
+            driver.execute_script("window.scrollTo(0, 0)")
     finally:
         driver.quit()
