@@ -288,3 +288,19 @@ def test_log_lines_are_bounded_and_the_pid_line_dropped():
     lines = list(_log_lines(iter(chunks)))
     assert lines[:2] == ["first", "second"]
     assert lines[2] == "x" * LOG_LINE_MAX + "…" and lines[3] == "\ufffd"
+
+
+def test_hostile_watcher_lines_keep_the_document_strict_json(clock):
+    state = _state("web-1")
+    feed = _feed(state)
+    feed._apply(WEB, {"profile": "constructor", "ok": False, "read_error": ["x"], "sessions_active": float("nan"),
+                      "last_activity": float("inf"), "days": {DAY: {"sessions": 2, "estimated_usd": float("nan")}}})
+    feed._apply(WEB, {"profile": "coder", "ok": False, "read_error": {"code": "\x1b[2Jbad"}, "sessions_active": -3})
+    feed._apply(WEB, {"profile": "writer", "ok": False, "read_error": {"code": "missing"}})
+    doc = overview.document(state)
+    json.dumps(doc, allow_nan=False)  # what a browser's JSON.parse accepts
+    profiles = doc["groups"][0]["profiles"]
+    assert profiles["constructor"]["error"] == "unreadable" and profiles["constructor"]["sessions_today"] == 2
+    assert profiles["constructor"]["sessions_active"] == 0 and profiles["constructor"]["last_activity"] is None
+    assert profiles["coder"]["error"] == "unreadable" and profiles["coder"]["sessions_active"] == 0
+    assert profiles["writer"]["error"] == "missing"

@@ -4,6 +4,7 @@ day's spend and sessions with their course through the day (the usage feed's own
 external service), and recent changes in words. The table's figures and the chart's come from
 one computation (`groups`)."""
 import json
+import math
 import time
 
 from hermesctl.serve.usage_feed import today, utc_day
@@ -66,11 +67,10 @@ def groups(snap, feed_snap: dict | None, now: float) -> list[dict]:
                       if d == day and t < now]
             points.append([round(now, 1), round(usd, 6), sessions])
             profiles[profile] = {"spend_today_usd": usd, "sessions_today": sessions,
-                                 "sessions_active": doc.get("sessions_active") or 0,
-                                 "last_activity": doc.get("last_activity"),
+                                 "sessions_active": _count(doc.get("sessions_active")),
+                                 "last_activity": _moment(doc.get("last_activity")),
                                  "budget_daily_usd": budget, "over_budget": _over(usd, budget),
-                                 "points": points,
-                                 "error": (doc.get("read_error") or {}).get("code") if not doc.get("ok") else None}
+                                 "points": points, "error": _error_code(doc)}
         for (container, profile), budget in sorted(budgets.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
             if container == c["name"] and profile is not None and profile not in profiles and "daily_usd" in budget:
                 # A budget for a profile that reports no usage (yet): shown, nothing spent.
@@ -86,6 +86,25 @@ def groups(snap, feed_snap: dict | None, now: float) -> list[dict]:
                     "spend_today_usd": spent, "sessions_today": sum(p["sessions_today"] for p in profiles.values()),
                     "budget_daily_usd": budget, "over_budget": _over(spent, budget), "profiles": profiles})
     return out
+
+
+# The watcher's lines come from a process hermes runs: what the page gets from them is checked
+# (a NaN would make the whole document invalid JSON for the browser).
+def _count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _moment(value) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
+def _error_code(doc: dict) -> str | None:
+    if doc.get("ok") is True:
+        return None
+    error = doc.get("read_error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code[:40] if isinstance(code, str) and code.isascii() and code.isprintable() and code else "unreadable"
 
 
 def _problem_words(problem: str) -> str:

@@ -120,7 +120,8 @@ let overview = null;
 function money(x) { return "$" + (x || 0).toFixed(2); }
 function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
 function groupOf(container) { return overview && overview.groups.find(g => g.container === container); }
-function usageOf(container, profile) { const g = groupOf(container); return g && g.profiles[profile]; }
+// own keys only: a profile named "constructor" is a profile, not Object's
+function usageOf(container, profile) { const g = groupOf(container); return g && Object.hasOwn(g.profiles, profile) ? g.profiles[profile] : null; }
 function budgetText(daily) {  // short: it sits in a table column
   if (daily == null) return null;
   const m = daily >= 1000 ? "$" + +(daily / 1000).toFixed(1) + "k" : Number.isInteger(daily) ? "$" + daily : money(daily);
