@@ -210,7 +210,7 @@ def _events(res, count: int) -> list[tuple[str, object]]:
 
 def test_a_followed_log_streams_new_lines_and_its_exec_ends_with_the_browser(monkeypatch):
     import hermesctl.serve.server as server_module
-    monkeypatch.setattr(server_module, "SSE_KEEPALIVE_S", 0.2)  # the next write finds the browser gone
+    monkeypatch.setattr(server_module, "LOG_KEEPALIVE_S", 0.2)  # the next write finds the browser gone
     more, closed = threading.Event(), threading.Event()
 
     def follow(target, lines):
@@ -242,7 +242,7 @@ def test_a_followed_log_streams_new_lines_and_its_exec_ends_with_the_browser(mon
 
 def test_a_followed_log_that_ends_says_so_and_followers_are_bounded(monkeypatch):
     import hermesctl.serve.server as server_module
-    monkeypatch.setattr(server_module, "SSE_KEEPALIVE_S", 0.2)
+    monkeypatch.setattr(server_module, "LOG_KEEPALIVE_S", 0.2)
     ended = []
     app, server, url = _serve_logs(lambda t, n: (iter(["only"]), lambda: ended.append(t)))
     try:

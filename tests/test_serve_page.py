@@ -200,16 +200,22 @@ def test_the_page_at_three_widths_as_an_operator_sees_it(page_served, tmp_path):
                  timeout=30, what="charts")
         before = _figures(driver.execute_script(js, f"#charts .chart[data-target='{web.name}:coder'] .figures"))
         session_now(web, "/opt/data/profiles/coder/state.db", "today-c", 2.5)
-        after = (f"${float(before[0][1:]) + 2.5:.2f}", before[1] + 1)
-        wait_for(lambda: _figures(driver.execute_script(js, f"#charts .chart[data-target='{web.name}:coder'] .figures"))
-                 == after, timeout=30, what="the chart showing the new session")
-        # ... and they are `hermesctl usage`'s for the day (sessions started since 00:00 UTC).
-        day = time.strftime("%Y-%m-%d", time.gmtime())
-        usage = hermesctl("usage", f"{web.name}:coder", "--since", day, "--json")
-        assert usage.code == 0, usage
-        coder = usage.json()["profiles"][0]
-        if time.strftime("%Y-%m-%d", time.gmtime()) == day:  # the day did not end in between
-            assert (f"${coder['estimated_usd']:.2f}", coder["sessions"]) == after
+        after = wait_for(lambda: (f := _figures(driver.execute_script(
+            js, f"#charts .chart[data-target='{web.name}:coder'] .figures")))[1] == before[1] + 1 and f,
+            timeout=30, what="the chart showing the new session")
+        assert abs(float(after[0][1:]) - float(before[0][1:]) - 2.5) <= 0.011, (before, after)  # cents rounded
+        assert driver.execute_script(js, f"#fleet tr[data-target='{web.name}:coder'] td.today") == f"{after[0]} ({after[1]})"
+        # ... and they are `hermesctl usage`'s for the day (sessions started since 00:00 UTC), both
+        # read within one UTC day.
+        def agree():
+            day = time.strftime("%Y-%m-%d", time.gmtime())
+            usage = hermesctl("usage", f"{web.name}:coder", "--since", day, "--json")
+            assert usage.code == 0, usage
+            coder = usage.json()["profiles"][0]
+            page = _figures(driver.execute_script(js, f"#charts .chart[data-target='{web.name}:coder'] .figures"))
+            return day == time.strftime("%Y-%m-%d", time.gmtime()) and \
+                (f"${coder['estimated_usd']:.2f}", coder["sessions"]) == page
+        wait_for(agree, timeout=60, what="the page's figures and `hermesctl usage`'s for the day")
         # Changes in words.
         assert hermesctl("gateway", "stop", f"{web.name}:default").code == 0
         wait_for(lambda: f"{web.name}:default stopped by hermesctl" in (driver.execute_script(js, "#events") or ""),

@@ -416,7 +416,7 @@ $("#filter").oninput = render;
 function onState(doc) {
   rows = doc.gateways; events = doc.events;
   loadOverview();
-  $("#status").textContent = "live · " + rows.filter(r => r.profile).length + " gateways · v" + doc.version;
+  $("#status").textContent = "live · " + plural(rows.filter(r => r.profile).length, "gateway", "gateways") + " · v" + doc.version;
   document.body.dataset.version = doc.version;
   render();
 }

@@ -35,6 +35,7 @@ from hermesctl.serve.state import FleetState
 SSE_KEEPALIVE_S = 15.0
 MAX_BODY = 4096
 LOG_FOLLOWERS = 8        # log streams held open at once (each is an exec in a container)
+LOG_KEEPALIVE_S = 3.0    # a page that moved to another log frees its place (and its exec) this soon
 LOG_BATCH = 500          # lines sent in one event at most
 LOG_QUEUE = 2000         # lines waiting for a slow browser at most: the exec waits beyond
 
@@ -241,7 +242,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             while not self.app.stopping.is_set():
                 try:
-                    kind, text = waiting.get(timeout=SSE_KEEPALIVE_S)
+                    kind, text = waiting.get(timeout=LOG_KEEPALIVE_S)
                 except queue.Empty:
                     self.wfile.write(b": keepalive\n\n")
                     self.wfile.flush()
