@@ -242,9 +242,12 @@ def test_the_page_at_three_widths_as_an_operator_sees_it(page_served, tmp_path):
         assert not b["visible"] and b["scrollTop"] == 0 and b["state"] == "scrolled up: not following", b
         driver.execute_script("const p = document.querySelector('#log'); p.scrollTop = p.scrollHeight;"
                               "p.dispatchEvent(new Event('scroll'));")
-        _log_append(web, "followed line C")
+        _log_append(web, "<img src=x onerror=window.pwned=1>", "followed line C")
         wait_for(lambda: (r := driver.execute_script(NEWEST_LOG_LINE, "followed line C"))["shown"] and r["visible"],
                  timeout=30, what="following again")
+        # What the gateway wrote is text on the page, never markup.
+        assert driver.execute_script("return [document.querySelectorAll('#log *').length, window.pwned === undefined, "
+                                     "document.querySelector('#log').textContent.includes('<img src=x')]") == [0, True, True]
         for width in WIDTHS:
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                    {"width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
