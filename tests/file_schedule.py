@@ -39,6 +39,7 @@ LONG_FILES = {
     "tests/test_fleet_scale.py": 35,         # 30 containers
     "tests/test_upgrade.py": 30,             # two compose fleets
     "tests/test_hostile_container.py": 29,
+    "tests/test_serve_page.py": 40,          # one test: Chromium at three widths, 19-47 s by the load
     "tests/test_fault_script.py": 27,        # one test: without this line it was handed out last
 }
 
