@@ -136,7 +136,8 @@ def health_reason(inspect: dict) -> str:
     streak = health.get("FailingStreak")
     output = last.get("Output") if isinstance(last.get("Output"), str) else ""
     code = last.get("ExitCode")
-    lead = f"health check failed (exit {code}" + (f", {streak} times in a row" if isinstance(streak, int) and streak > 1 else "") + ")"
+    repeated = f", {streak} times in a row" if isinstance(streak, int) and streak > 1 else ""
+    lead = f"health check failed (exit {code}{repeated})"
     why = None
     try:
         doc = json.loads(output[:65536]) if output.lstrip().startswith("{") else None
@@ -206,4 +207,3 @@ def document(state) -> dict:
     grouped = groups(snap, feed_snap, now)
     return {"schema": "hermesctl.overview/v2", "now": now, "day": utc_day(now), "day_start": now - now % 86400,
             "summary": summary(snap, grouped), "groups": grouped, "changes": changes}
-

@@ -119,7 +119,8 @@ class UsageFeed:
             while points and points[0][0] < now - HISTORY_S:
                 points.popleft()
             # Profiles of containers gone for a day: their history goes too (bounded memory).
-            for old in [k for k, v in self.history.items() if k not in self.profiles and v and v[-1][0] < now - HISTORY_S]:
+            for old in [k for k, v in self.history.items()
+                        if k not in self.profiles and v and v[-1][0] < now - HISTORY_S]:
                 del self.history[old]
 
     def snapshot(self) -> dict:
