@@ -282,5 +282,15 @@ def test_the_page_at_three_widths_as_an_operator_sees_it(page_served, tmp_path):
             driver.execute_script("document.querySelector('#charts').scrollIntoView()")
             driver.save_screenshot(str(tmp_path / f"charts-{width}.png"))
             driver.execute_script("window.scrollTo(0, 0)")
+        # A deleted profile leaves the table, its chart and the day's sums.
+        writer = _figures(driver.execute_script(js, f"#charts .chart[data-target='{web.name}:writer'] .figures"))
+        spent = float(re.search(r"\$(\d+\.\d\d) spent today", driver.execute_script(js, "#summary")).group(1))
+        assert hermesctl("profile", "delete", f"{web.name}:writer", "-y").code == 0
+        wait_for(lambda: driver.execute_script(
+            f"return !document.querySelector(\"#charts .chart[data-target='{web.name}:writer']\") && "
+            f"!document.querySelector(\"#fleet tr[data-target='{web.name}:writer']\")"), timeout=30,
+            what="the deleted profile's chart and row gone")
+        left = float(re.search(r"\$(\d+\.\d\d) spent today", driver.execute_script(js, "#summary")).group(1))
+        assert abs(spent - float(writer[0][1:]) - left) <= 0.011, (spent, writer, left)
     finally:
         driver.quit()
