@@ -380,13 +380,12 @@ async function showLog(target) {
       pane.textContent = doc.error || ("error " + res.status);
       return;
     }
-    pane.textContent = "";
-    let any = false;
+    showLines([], "(no lines yet)");
     await readEvents(res, (name, data) => {
-      if (name === "lines") { showLines(JSON.parse(data)); any = true; }
+      if (logFollow !== mine) return;  // another gateway's log was asked for since
+      if (name === "lines") showLines(JSON.parse(data));
       else if (name === "end") showLines([], "(" + JSON.parse(data).message + ")");
     });
-    if (!any && logFollow === mine) showLines([], "(empty)");
   } catch (e) {
     if (logFollow === mine && e.name !== "AbortError") showLines([], "(the log stream broke: click the gateway again)");
   } finally {
