@@ -304,3 +304,22 @@ def test_hostile_watcher_lines_keep_the_document_strict_json(clock):
     assert profiles["constructor"]["sessions_active"] == 0 and profiles["constructor"]["last_activity"] is None
     assert profiles["coder"]["error"] == "unreadable" and profiles["coder"]["sessions_active"] == 0
     assert profiles["writer"]["error"] == "missing"
+
+
+def test_a_profile_deleted_while_the_stream_was_down_leaves_at_the_new_streams_first_heartbeat(clock):
+    state = _state("web-1")
+    feed = _feed(state)
+    first = {"seen": set(), "settled": False}
+    for doc in (_doc("coder", 3, 1.0), _doc("writer", 2, 4.0), {"heartbeat": NOON, "cpu_s": 0.1, "profiles": 2}):
+        feed._apply(WEB, doc, first)
+    # The stream broke and was reopened while the container ran; writer was deleted meanwhile.
+    again = {"seen": set(), "settled": False}
+    feed._apply(WEB, _doc("coder", 3, 1.0), again)
+    assert set(overview.document(state)["groups"][0]["profiles"]) == {"coder", "writer"}  # not yet settled
+    feed._apply(WEB, {"heartbeat": NOON + 1, "cpu_s": 0.1, "profiles": 1}, again)
+    assert list(overview.document(state)["groups"][0]["profiles"]) == ["coder"]
+    assert ("default", "web-1", "writer") not in feed.history
+    # Later lines of the same stream change nothing of the kind.
+    feed._apply(WEB, {"heartbeat": NOON + 2, "cpu_s": 0.1, "profiles": 1}, again)
+    feed._apply(WEB, _doc("writer", 1, 1.0), again)
+    assert set(overview.document(state)["groups"][0]["profiles"]) == {"coder", "writer"}

@@ -65,9 +65,10 @@ class UsageFeed:
         try:
             while not self._stop.is_set() and self._running(c):
                 try:
+                    opened = {"seen": set(), "settled": False}  # this stream's first round
                     for doc in self._lines(c):
                         attempt = 0
-                        self._apply(c, doc)
+                        self._apply(c, doc, opened)
                         if self._stop.is_set():
                             return
                 except Exception as exc:  # noqa: BLE001 - reopened below; recorded for the page
@@ -95,14 +96,23 @@ class UsageFeed:
         finally:
             stream.close()
 
-    def _apply(self, c, doc: dict) -> None:
+    def _apply(self, c, doc: dict, opened: dict | None = None) -> None:
         now = time.time()
         with self.lock:
             if "heartbeat" in doc:
                 self.watchers[(c.endpoint, c.name)] = {"cpu_s": doc.get("cpu_s"), "time": now,
                                                         "profiles": doc.get("profiles")}
+                if opened is not None and not opened["settled"]:
+                    # A new watcher reports its profiles before its first heartbeat: one the
+                    # last stream reported and this one did not was deleted in between.
+                    opened["settled"] = True
+                    for key in [k for k in self.profiles if k[:2] == (c.endpoint, c.name) and k not in opened["seen"]]:
+                        del self.profiles[key]
+                        self.history.pop(key, None)
                 return
             key = (c.endpoint, c.name, str(doc.get("profile")))
+            if opened is not None and not opened["settled"]:
+                opened["seen"].add(key)
             if doc.get("removed"):  # a deleted profile leaves the table and the chart alike
                 self.profiles.pop(key, None)
                 self.history.pop(key, None)
