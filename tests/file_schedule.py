@@ -42,6 +42,7 @@ LONG_FILES = {
     "tests/test_upgrade.py": 30,             # two compose fleets
     "tests/test_hostile_container.py": 29,
     "tests/test_probe.py": 45,               # a model stand-in, two gateways probed; doctor over two containers
+    "tests/test_serve_page.py": 40,          # one test: Chromium at three widths, 19-47 s by the load
     "tests/test_fault_script.py": 27,        # one test: without this line it was handed out last
 }
 

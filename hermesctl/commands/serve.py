@@ -65,7 +65,42 @@ def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
         result = fleet.run(container, _tail_argv(target.profile, lines, False))
         return result.stdout.splitlines()[1:]
 
-    return act, log_tail
+    def log_follow(target_text: str, lines: int):
+        """The page's followed log: one exec of the agent's `tail --follow` with the lifeline (its
+        stdin): close() ends the exec, and Docker closing that stdin ends the follower."""
+        from hermesctl.agent import tail_argv as _tail_argv
+        from hermesctl.execs import HERMES_USER
+        target = parse_target(target_text)
+        if target.profile is None or is_glob(target.profile) or is_glob(target.container):
+            raise UsageError(f"{target_text}: name one gateway as CONTAINER:PROFILE")
+        fleet = make_fleet()
+        container = fleet.one(target)
+        stream = fleet.endpoint(container.endpoint).daemon.exec_stream(
+            container.id, _tail_argv(target.profile, lines, True), user=HERMES_USER, stderr=False, stdin=True)
+        return _log_lines(stream), stream.close
+
+    return act, log_tail, log_follow
+
+
+LOG_LINE_MAX = 8192  # bytes of one log line shown (the gateway, hermes' code, writes the log)
+
+
+def _log_lines(stream):
+    """A tail's lines from its exec's chunks: the first ({"pid": N}) dropped, each line bounded,
+    and a run without a newline cut at LOG_LINE_MAX (the memory held is bounded)."""
+    buffer, first = b"", True
+    for chunk in stream:
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        if len(buffer) > LOG_LINE_MAX:
+            complete.append(buffer)
+            buffer = b""
+        for raw in complete:
+            if first:
+                first = False
+                continue
+            text = raw[:LOG_LINE_MAX].decode("utf-8", "replace")
+            yield text + ("…" if len(raw) > LOG_LINE_MAX else "")
 
 
 def parse_allowed_hosts(names: list[str]) -> frozenset[str]:
@@ -97,8 +132,8 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
 
     state = FleetState()
     refresher = Refresher(make_fleet(), state, interval=interval, make_fleet=make_fleet)
-    act, log_tail = _actions(make_fleet, refresher)
-    app = App(state=state, token=token, scope=scope, act=act, log_tail=log_tail,
+    act, log_tail, log_follow = _actions(make_fleet, refresher)
+    app = App(state=state, token=token, scope=scope, act=act, log_tail=log_tail, log_follow=log_follow,
               listen=f"{host}:{port}", socket_path=socket_path, allowed_hosts=allowed_hosts)
     try:
         servers = make_servers(app, host, port, socket_path)

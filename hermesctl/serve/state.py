@@ -18,6 +18,7 @@ class ContainerInfo:
     running: bool
     health: str | None
     started_at: float | None = None
+    health_reason: str | None = None  # why Docker calls it unhealthy (its health log), in words
 
 
 @dataclass
