@@ -196,3 +196,19 @@ def test_a_down_event_says_how_the_gateway_died():
     changes = gateway_changes(before, restarted)
     assert changes[0] == ("down", {**changes[0][1], "death": "stopped by hermesctl"})
     assert "crash-loop" not in [a for a, _ in changes]
+
+
+def test_the_page_words_a_death_by_what_happened():
+    from hermesctl.serve.overview import in_words
+    from hermesctl.serve.state import ContainerInfo, FleetState
+    state = FleetState()
+    info = ContainerInfo("default", "h1", None, True, None)
+    row = {"target": "h1:coder", "state": "up", "pid": 7, "profile": "coder"}
+    state.set_container("default/h1", info, [dict(row)])
+    state.set_container("default/h1", info, [{**row, "state": "crash-loop", "pid": None,
+                                              "last_death": "killed by signal 9 (SIGKILL)"}])
+    state.set_container("default/h1", info, [{**row, "pid": 8}])
+    state.set_container("default/h1", info, [{**row, "pid": None, "state": "down", "last_death": "stopped by hermesctl"}])
+    said = [in_words(e) for e in state.snapshot().events if e["field"] == "pid"]
+    assert said == ["h1:coder killed by signal 9 (SIGKILL) (pid 7)", "h1:coder started (pid 8)",
+                    "h1:coder stopped by hermesctl (pid 8)"]

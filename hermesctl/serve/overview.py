@@ -176,8 +176,12 @@ def in_words(event: dict) -> str:
     if what == "wanted":
         return f"{target}: s6 now keeps it {'up' if new == 'up' else 'down'}"
     if what == "pid":
-        return f"{target} restarted (pid {old} → {new})" if old and new else \
-            (f"{target} started (pid {new})" if new else f"{target} stopped (pid {old})")
+        how = event.get("how")
+        if old and new:
+            return f"{target} restarted (pid {old} → {new}" + (f"; the old one {how})" if how else ")")
+        if new:
+            return f"{target} started (pid {new})"
+        return f"{target} {how} (pid {old})" if how else f"{target} went down (pid {old})"
     if what == "crash_looping":
         return f"{target}: crash loop began" if new else f"{target}: crash loop ended"
     if what == "parked":
