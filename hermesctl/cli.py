@@ -101,8 +101,9 @@ class Run:
 
     def scope(self) -> dict:
         """The endpoint options as given: a running `hermesctl serve` answers for the same."""
-        return {"hosts": list(self.hosts), "contexts": list(self.contexts), "project": self.project,
-                "fleet_file": self.fleet_file, "swarm": self.swarm}
+        from hermesctl import compose
+        return compose.request_scope(hosts=self.hosts, contexts=self.contexts, project=self.project,
+                                     fleet_file=self.fleet_file, swarm=self.swarm)
 
 
 
@@ -197,8 +198,9 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     STATE is up, down, parked (exit 78: fatal configuration), unsupervised, or crash-loop:
     down while wanted up, or up for less than 60 s after 3 or more unplanned deaths in the last
     60 s. Deaths during a hermesctl start/stop/restart and clean exits (code 0, hermes'
-    planned stop) are not counted. orphaned: a gateway process of the profile runs outside
-    its supervisor (`doctor --fix` ends it). timeout / error: the container did not answer.
+    planned stop) are not counted. platforms-fatal: the process is up but hermes gave up on
+    every platform it started (`hermesctl probe` says whether a gateway serves). orphaned: a
+    gateway process of the profile runs outside its supervisor (`doctor --fix` ends it). timeout / error: the container did not answer.
     no slot: a profile made since the boot (SOUL.md, no s6 slot yet); `gateway start` registers it.
 
     Off a terminal, --watch prints the table once, then each changed row as a line.
@@ -240,6 +242,10 @@ def _lifecycle(verb: str):
                 settle: float = typer.Option(1.0, "--settle", help="seconds a started gateway must stay up"),
                 rolling: bool = typer.Option(False, "--rolling", help="restart: one container at a time, stop at the first failure"),
                 running_only: bool = typer.Option(False, "--running-only", help="restart: only gateways that are up; stopped ones stay stopped (as systemctl try-restart)"),
+                wait_ready: Optional[bool] = typer.Option(
+                    None, "--wait-ready/--no-wait-ready",
+                    help="before settling, wait (up to --timeout) until hermes itself says each start went well "
+                         "or failed (default: with --rolling)"),
                 json_output: bool = JSON):
         from hermesctl.commands.gateway import lifecycle
         r = _run(ctx, json_output)
@@ -249,7 +255,8 @@ def _lifecycle(verb: str):
             raise UsageError("--running-only only applies to restart")
         parsed = parse_targets(targets)  # before any endpoint is contacted
         _exit(ctx, lifecycle(r.out, r.fleet(), verb, parsed, timeout=timeout,
-                        settle=settle if verb != "stop" else 0, rolling=rolling, running_only=running_only))
+                        settle=settle if verb != "stop" else 0, rolling=rolling, running_only=running_only,
+                        wait_ready=rolling if wait_ready is None else wait_ready))
     command.__doc__ = {"start": "Start gateways (records desired_state=running).",
                        "stop": "Stop gateways (records desired_state=stopped).",
                        "restart": "Restart gateways; a stopped one is started, unless --running-only."}[verb]
@@ -269,6 +276,27 @@ def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., 
     r = _run(ctx, json_output, timeout)
     parsed = parse_targets(targets)
     _exit(ctx, status(r.out, r.fleet(), parsed))
+
+
+@app.command()
+def probe(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER[:PROFILE], globs allowed"),
+          prompt: Optional[str] = typer.Option(None, "--prompt", help="also send this as one chat completion through "
+                                               "each API server (a real model call: it costs), and show the latency "
+                                               "and the answer's first line"),
+          json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
+    """Is each gateway serving, not merely running? Its platforms (gateway_state.json: every one
+    its process started must be connected; one whose token is set must have been started), its
+    API server's /health where it has one (API_SERVER_ENABLED / API_SERVER_KEY), asked inside the
+    container on its loopback as hermes (the key never leaves it), and with --prompt one chat
+    completion (within --timeout). A gateway with neither platforms nor an API server serves nothing.
+
+    Exit 0 when every target serves, 3 when some do not, 7 when some did not answer."""
+    from hermesctl.commands.probe import probe as run_probe
+    r = _run(ctx, json_output, timeout)
+    if prompt is not None and (not prompt.strip() or len(prompt) > 4000 or "\x00" in prompt):
+        raise UsageError("--prompt: some text, at most 4000 characters, no NUL")
+    parsed = parse_targets(targets)
+    _exit(ctx, run_probe(r.out, r.fleet(), parsed, prompt=prompt))
 
 
 @gateway_app.command("register")
@@ -419,6 +447,9 @@ def serve(ctx: typer.Context,
                                          "changed, and between endpoint checks (changes arrive as they happen)"),
           usage_interval: float = typer.Option(15.0, "--usage-interval", help="seconds between looks at each "
                                                "profile's state.db (a stat; a read only when it changed)"),
+          probe_interval: float = typer.Option(30.0, "--probe-interval", help="seconds between looks at whether "
+                                               "each gateway serves (its API server's /health, asked in the "
+                                               "container: one exec per container; 0: never)"),
           allow_host: List[str] = typer.Option([], "--allow-host", help="a host name this server is reached by "
                                                "(Host header); IP addresses and localhost always are"),
           timeout: Optional[float] = TIMEOUT):
@@ -435,6 +466,8 @@ def serve(ctx: typer.Context,
         raise UsageError(f"--interval must be between 0.1 and 3600 seconds, not {interval:g}")
     if not 0.2 <= usage_interval <= 3600:
         raise UsageError(f"--usage-interval must be between 0.2 and 3600 seconds, not {usage_interval:g}")
+    if probe_interval != 0 and not 5 <= probe_interval <= 3600:
+        raise UsageError(f"--probe-interval must be 0 or between 5 and 3600 seconds, not {probe_interval:g}")
     budgets = None
     if r.fleet_file:  # budgets of the fleet file serve spans: exported for the alert rules
         from hermesctl.fleetfile import load_fleet_file
@@ -442,7 +475,7 @@ def serve(ctx: typer.Context,
         budgets = budgets_of(load_fleet_file(r.fleet_file))
     _exit(ctx, run_serve(r.out, r.new_fleet, r.scope(), listen=listen, token_file=token_file,
                          socket_path=socket_path, interval=interval, allow_hosts=allow_host,
-                         usage_interval=usage_interval, budgets=budgets))
+                         usage_interval=usage_interval, budgets=budgets, probe_interval=probe_interval))
 
 
 @app.command("backup")
@@ -496,10 +529,11 @@ def upgrade_cmd(ctx: typer.Context, targets: Optional[List[str]] = typer.Argumen
 
 
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Optional[float] = None):
-    from hermesctl.fleetfile import load_fleet_file
+    from hermesctl.fleetfile import load_fleet_file, one_token_one_gateway
     r = _run(ctx, json_output, timeout)
     from hermesctl.references import resolve
     spec = resolve(load_fleet_file(file))  # validated, references read, before any endpoint is contacted
+    one_token_one_gateway(spec)
     if r.fleet_file is None and spec.endpoints:
         r.fleet_file = file
     return r, spec

@@ -21,11 +21,14 @@ Validation walks PyYAML's node tree, so every error names the file and line it i
 The file is untrusted input: read with a size cap, as UTF-8 only, nesting depth-limited, values
 without control characters, and errors never echo what the file holds beyond plain names.
 """
+import hmac
 import re
+import secrets
 from dataclasses import dataclass, field
 
 import yaml
 
+from hermesctl.contract import PLATFORM_TOKEN_KEYS
 from hermesctl.endpoint_urls import check_context, check_endpoint
 from hermesctl.errors import FleetFileError, InvalidNameError, UsageError
 from hermesctl.names import DEFAULT_PROFILE, normalize_profile, require_creatable
@@ -296,3 +299,34 @@ def _budget(r: _Reader, node, what: str) -> tuple[float | None, float | None]:
                    f"{MAX_BUDGET_USD:.0e}, not {shown(text)}")
         values.append(value)
     return values[0], values[1]
+
+
+def one_token_one_gateway(spec: FleetSpec) -> None:
+    """Refuse a fleet file that gives one platform token (contract.PLATFORM_TOKEN_KEYS) to two
+    profiles: their gateways would fight over one bot (Telegram answers the second poller 409
+    Conflict). Values are compared by a keyed hash made for this call (literals and resolved
+    from_env/from_file values alike) and swarm secrets by name; the error names keys, profiles and
+    lines, never a value. Call it after references.resolve."""
+    key = secrets.token_bytes(32)
+    holders: dict[tuple[str, str], list[str]] = {}
+    for c in spec.containers:
+        for p in c.profiles:
+            for env_key, value in p.env.items():
+                if env_key not in PLATFORM_TOKEN_KEYS:
+                    continue
+                where = f"{c.name}:{p.name}"
+                if isinstance(value, Reference):
+                    where += f" (line {value.line})"
+                    if value.source == "secret":
+                        holders.setdefault((env_key, "secret:" + value.name), []).append(where)
+                        continue
+                    value = value.value
+                if not isinstance(value, str) or not value.strip():
+                    continue
+                digest = hmac.new(key, value.strip().encode("utf-8", "surrogatepass"), "sha256").hexdigest()
+                holders.setdefault((env_key, digest), []).append(where)
+    shared = [(env_key, places) for (env_key, _), places in sorted(holders.items()) if len(places) > 1]
+    if shared:
+        what = "; ".join(f"{env_key} is one token for {', '.join(places)}" for env_key, places in shared)
+        raise UsageError(f"{spec.path}: {what}: two gateways holding one bot token fight over it (Telegram "
+                     "answers the second poller 409 Conflict); give each profile its own token")

@@ -8,8 +8,11 @@ What the verbs mean:
 - start:   want up; record desired_state=running.
 - stop:    want down; record desired_state=stopped (and hermes' planned-stop marker, so the
            gateway exits 0 and records gateway_state=stopped).
-- restart: a running gateway is sent SIGTERM and comes back with a new pid; a stopped one is
-           started (as `systemctl restart` does). s6-svc -r alone would do nothing to it.
+- restart: a running gateway is stopped as `stop` does (hermes records a clean stop, exit 0)
+           and brought up with a new pid; a stopped one is started (as `systemctl restart`
+           does). s6-svc -r alone would do nothing to it.
+A start judges what follows: a gateway that dies or parks before the settle time ends (or, with
+wait_ready, before hermes says its start went well) is a failed start.
 """
 from dataclasses import dataclass
 
@@ -56,8 +59,8 @@ def run_locked(fleet: Fleet, container, argv: list[str], **kwargs):
 
 def lock_wait(timeout: float, settle: float) -> float:
     """How long a command waits for another one on the same container: at least one whole
-    operation of its size (both waits of a restart, and the settle time)."""
-    return max(LOCK_WAIT_MIN_S, 2 * timeout + settle + 5)
+    operation of its size (both waits of a restart, the wait for hermes' verdict, the settle)."""
+    return max(LOCK_WAIT_MIN_S, 3 * timeout + settle + 5)
 
 
 def _state(status: dict | None) -> str:
@@ -70,11 +73,12 @@ def _state(status: dict | None) -> str:
     return "down"
 
 
-def _judge(base: dict, verb: str, seen: Slot | None, before: dict | None, after: dict | None,
-           waited: float) -> GatewayResult:
+def _judge(base: dict, verb: str, seen: Slot | None, report: dict, waited: float) -> GatewayResult:
     """The outcome of one gateway, from what the container reported under its lock: `before` is
     what this command found once it held the lock (another command may have acted meanwhile),
-    `after` what it left."""
+    `acted` what it was right after acting, `after` what it left after the settle time, and
+    `startup` hermes' own verdict on the start when it was waited for."""
+    before, acted, after = report.get("before"), report.get("acted"), report.get("after")
     if after is None:
         return GatewayResult(**base, ok=False, state="unsupervised", message="no supervisor on the slot")
     note = f" (waited {waited:.1f}s for another operation)" if waited >= 0.5 else ""
@@ -94,28 +98,48 @@ def _judge(base: dict, verb: str, seen: Slot | None, before: dict | None, after:
         why = ("parked: fatal configuration (exit 78)" if state == "parked"
                else f"did not come up (last exit {last})")
         return GatewayResult(**base, ok=False, state=state, message=why + note)
+    came_up = acted["pid"] if acted and acted.get("up") else None
+    if came_up and pid != came_up:  # up again, but not the process this command started
+        return GatewayResult(**base, ok=False, state=state, pid=pid,
+                             message=f"died after it started (pid {came_up}, now {pid}: s6 restarted it)" + note)
+    startup = report.get("startup")
+    if startup in ("failed", "died"):
+        return GatewayResult(**base, ok=False, state=state, pid=pid,
+                             message=f"hermes reported its start failed{' (startup_failed)' if startup == 'failed' else ''}" + note)
     old_pid = before["pid"] if was_up else None
     if verb == "restart" and old_pid and pid == old_pid:
         return GatewayResult(**base, ok=False, state=state, pid=pid, message="still the old process" + note)
-    if verb == "restart":
-        message = "restarted" if old_pid else (
-            "started (had been stopped by another operation)" if changed_meanwhile else "started (was stopped)")
+    if verb == "restart" and old_pid:
+        message = "restarted"
+    elif old_pid:
+        message = "already running"
+    elif verb == "restart" and changed_meanwhile:
+        message = "started (had been stopped by another operation)"
+    elif verb == "restart" and before and not before["wanted_up"]:
+        message = "started (was stopped)"
+    elif verb == "restart" and before:
+        message = "started (was down: it had not stayed up)"
     else:
-        message = "already running" if old_pid else "started"
+        message = "started"
+    if startup == "unconfirmed":
+        message += "; hermes had not confirmed its start yet"
     return GatewayResult(**base, ok=True, state=state, pid=pid, message=message + note)
 
 
-def apply(fleet: Fleet, sel: Selection, verb: str, *, timeout: float, settle: float) -> list[GatewayResult]:
+def apply(fleet: Fleet, sel: Selection, verb: str, *, timeout: float, settle: float,
+          wait_ready: bool = False) -> list[GatewayResult]:
     """Run `verb` on the selected gateways of one container, under the container's operation
-    lock (one exec: hermes-slots operate), and report each one's outcome."""
+    lock (one exec: hermes-slots operate), and report each one's outcome. `wait_ready`: a start
+    also waits (up to `timeout`) for hermes' own verdict on it."""
     if verb not in ("start", "stop", "restart"):
         raise ValueError(verb)
     settle = settle if verb != "stop" else 0
     wait = lock_wait(timeout, settle)
     argv = agent.argv("operate", verb, *sel.profiles, "--timeout", f"{timeout:g}",
-                      "--settle", f"{settle:g}", "--lock-wait", f"{wait:g}")
-    # The exec's deadline covers the lock wait and both s6-svlisten waits of a restart.
-    deadline = max(fleet.exec_timeout, wait + 2 * timeout + settle + 10)
+                      "--settle", f"{settle:g}", "--lock-wait", f"{wait:g}", *(["--wait-ready"] if wait_ready else []))
+    # The exec's deadline covers the lock wait, both s6-svlisten waits of a restart and the
+    # wait for hermes' verdict.
+    deadline = max(fleet.exec_timeout, wait + 3 * timeout + settle + 10)
     result = fleet.run(sel.container, argv, timeout=deadline)
     bases = {p: dict(endpoint=sel.container.endpoint, container=sel.container.name, profile=p)
              for p in sel.profiles}
@@ -128,8 +152,8 @@ def apply(fleet: Fleet, sel: Selection, verb: str, *, timeout: float, settle: fl
         return [GatewayResult(**bases[p], ok=False, state="unknown", message=why) for p in sel.profiles]
     waited = float(report.get("waited_s") or 0)
     registered = report.get("registered") if isinstance(report.get("registered"), list) else []
-    results = [_judge(bases[p], verb, sel.snapshot.slots.get(p), g.get("before"), g.get("after"), waited)
-               for p, g in ((p, report["gateways"].get(p, {})) for p in sel.profiles)]
+    results = [_judge(bases[p], verb, sel.snapshot.slots.get(p), report["gateways"].get(p, {}), waited)
+               for p in sel.profiles]
     for r in results:
         if r.profile in registered:  # a profile made since the boot: its slot is new
             r.message = f"slot registered; {r.message}"

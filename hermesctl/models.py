@@ -3,13 +3,23 @@ s6 status, deaths, gateway_state.json, operator records and gateway processes, a
 made from them (crash loop, parked, orphaned). Strict about shape, lenient about content: every
 field comes from hermes-writable files in the end."""
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hermesctl.contract import FATAL_CONFIG_EXIT
 from hermesctl.plain_table import platforms_summary  # noqa: F401 - re-exported
 
 CRASH_WINDOW_S = 60     # unplanned deaths counted over this window ...
 CRASH_DEATHS = 3        # ... this many or more, while barely up, is a crash loop
+# As s6-svdt names signals; the number is what an operator recognises (`kill -9`).
+SIGNAL_NUMBERS = {"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGABRT": 6, "SIGBUS": 7, "SIGFPE": 8,
+                  "SIGKILL": 9, "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12, "SIGPIPE": 13, "SIGALRM": 14,
+                  "SIGTERM": 15}
+# hermes merges platform entries into gateway_state.json and never drops one: an entry written
+# before the running process started (a platform configured last time) says nothing about now.
+# Entries are stamped by the container's clock, as `now` and s6's `seconds` are; the slack covers
+# s6's whole-second `seconds`.
+PLATFORM_STALE_SLACK_S = 2.0
+ALL_PLATFORMS_FATAL = "platforms-fatal"  # run_state of a gateway up with every platform fatal
 
 
 def _int_or_none(value: object) -> int | None:
@@ -118,6 +128,20 @@ class GatewayState:
         )
 
 
+def _epoch(value: object) -> float | None:
+    """An ISO 8601 time (as hermes writes updated_at) or a number, as Unix seconds; else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    from datetime import datetime, timezone
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -137,12 +161,15 @@ class Slot:
         s = self.status
         return bool(s and not s.up and not s.wanted_up and s.exit_code == FATAL_CONFIG_EXIT)
 
+    def in_operation(self, at: float) -> bool:
+        """Inside a start, stop or restart by hermesctl (recorded before it acts, and again with
+        its real end once it is done)."""
+        return any(op.start <= at <= op.until for op in self.operations)
+
     def _planned(self, death: Death) -> bool:
         """A clean exit (hermes' planned stop exits 0), or a death while hermesctl was starting,
         stopping or restarting the gateway: the operator asked for it."""
-        if death.how == "exitcode 0":
-            return True
-        return any(op.start <= death.at <= op.until for op in self.operations)
+        return death.how == "exitcode 0" or self.in_operation(death.at)
 
     @property
     def recent_deaths(self) -> int:
@@ -157,12 +184,62 @@ class Slot:
         if s is None:
             return False
         if not s.up and s.wanted_up:
-            return True
+            # Down but wanted up is a crash loop, except inside an operation (a restart's gap).
+            return self.now is None or not self.in_operation(self.now)
         return s.up and s.seconds < CRASH_WINDOW_S and self.recent_deaths >= CRASH_DEATHS
 
     @property
+    def last_death(self) -> str | None:
+        """The last death in words, by what happened: `stopped by hermesctl` (inside an
+        operation), `exited 0 (planned stop)`, `killed by signal 9 (SIGKILL)`, `exited 1`."""
+        if not self.deaths:
+            return None
+        death = max(self.deaths, key=lambda d: d.at)
+        if self.in_operation(death.at):
+            return "stopped by hermesctl"
+        how = death.how
+        if how == "exitcode 0":
+            return "exited 0 (planned stop)"
+        if how.startswith("exitcode "):
+            return f"exited {how.split()[1]}"
+        if how.startswith("signal "):
+            name = how.split()[1]
+            number = SIGNAL_NUMBERS.get(name)
+            return f"killed by signal {number} ({name})" if number else f"killed by {name}"
+        return how or None
+
+    def aged(self, seconds: float) -> "Slot":
+        """The same answer `seconds` later, as the agent would give it then if nothing changed
+        (its clock and the time in the current state advance): what a held answer is judged
+        as, so crash loops and recent deaths age out where no new event comes."""
+        if seconds <= 0:
+            return self
+        status = self.status and replace(self.status, seconds=self.status.seconds + int(seconds))
+        return replace(self, status=status, now=None if self.now is None else self.now + seconds)
+
+    @property
+    def platforms(self) -> dict:
+        """gateway_state.json's platforms; while the gateway is up, only the entries its running
+        process wrote (a platform dropped from the configuration keeps its old entry forever)."""
+        found = {name: p for name, p in (self.state.platforms if self.state else {}).items() if isinstance(p, dict)}
+        s = self.status
+        if not (s and s.up) or self.now is None:
+            return found
+        started = self.now - s.seconds - PLATFORM_STALE_SLACK_S
+        return {name: p for name, p in found.items() if (_epoch(p.get("updated_at")) or started) >= started}
+
+    @property
+    def all_platforms_fatal(self) -> bool:
+        """Up, with platforms, every one of them `fatal` (hermes gave up on each): up in s6's
+        eyes, serving nothing."""
+        current = self.platforms
+        return bool(self.status and self.status.up and current
+                    and all(p.get("state") == "fatal" for p in current.values()))
+
+    @property
     def run_state(self) -> str:
-        """One word for tables: up, down, parked, crash-loop, unsupervised."""
+        """One word for tables: up, down, parked, crash-loop, unsupervised, platforms-fatal. The
+        one judgment every `ps` path (direct, quick direct, served, watch) and `gateway status` use."""
         s = self.status
         if s is None:
             return "unsupervised"
@@ -170,4 +247,6 @@ class Slot:
             return "crash-loop"
         if self.parked:
             return "parked"
+        if self.all_platforms_fatal:
+            return ALL_PLATFORMS_FATAL
         return "up" if s.up else "down"

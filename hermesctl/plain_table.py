@@ -13,7 +13,8 @@ from hermesctl.terminal import safe
 
 STATE_STYLES = {"up": "green", "down": "dim", "parked": "yellow", "crash-loop": "bold red",
                 "unsupervised": "red", "booting": "yellow", "exited": "red", "timeout:": "bold red",
-                "error:": "red", "orphaned": "bold red", "no": "yellow"}
+                "error:": "red", "orphaned": "bold red",
+                "platforms-fatal": "bold red", "no": "yellow"}
 _SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33"}
 
 

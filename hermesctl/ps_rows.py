@@ -27,6 +27,7 @@ class GatewayRow:
     health: str | None = None
     error: str | None = None  # the container did not answer (state timeout or error)
     orphan_pids: list[int] | None = None  # gateway processes of the profile outside its supervisor
+    last_death: str | None = None  # models.Slot.last_death: "killed by signal 9 (SIGKILL)", "stopped by hermesctl"
 
     @property
     def target(self) -> str:
@@ -51,7 +52,7 @@ def table_cells(rows: list[GatewayRow], *, multi: bool, wide: bool,
     columns = ([endpoint_column] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if compose else []) + [
         "PROFILE", "STATE", "PID", "UPTIME", "WANTED", "GATEWAY", "DESIRED", "PLATFORMS"]
     if wide:
-        columns += ["EXIT", "DEATHS/60s", "HEALTH"]
+        columns += ["EXIT", "DEATHS/60s", "LAST DEATH", "HEALTH"]
     body = []
     for r in rows:
         container = r.container if r.health in (None, "healthy") or wide else f"{r.container} ({r.health})"
@@ -59,6 +60,6 @@ def table_cells(rows: list[GatewayRow], *, multi: bool, wide: bool,
             r.profile, state_cell(f"{r.state}: {r.error}" if r.error else r.state), r.pid, duration(r.uptime_s),
             r.wanted, r.gateway_state, r.desired_state, platforms_summary(r.platforms) or None]
         if wide:
-            row += [r.exit_code, r.deaths_recent, r.health]
+            row += [r.exit_code, r.deaths_recent, r.last_death, r.health]
         body.append(row)
     return columns, body

@@ -107,8 +107,9 @@ def run(argv: list[str]) -> int | None:
 
 def _served(opts: dict, targets: list) -> int | None:
     from hermesctl.serve.client import ps_from_server
-    scope = {"hosts": opts["hosts"], "contexts": opts["contexts"], "project": opts["project"],
-             "fleet_file": opts["fleet_file"], "swarm": opts["swarm"]}
+    from hermesctl.compose import request_scope
+    scope = request_scope(hosts=opts["hosts"], contexts=opts["contexts"], project=opts["project"],
+                          fleet_file=opts["fleet_file"], swarm=opts["swarm"])
     doc = ps_from_server(scope)
     if doc is None:
         return None

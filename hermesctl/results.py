@@ -18,7 +18,7 @@ class ItemResult:
 # A failed item's reason -> the exit status it stands for, when no worse one applies.
 REASON_STATUS = {"not-running": ExitStatus.NOT_RUNNING, "timeout": ExitStatus.PARTIAL,
                  "unreachable": ExitStatus.PARTIAL, "pending": ExitStatus.PARTIAL,
-                 "not-found": ExitStatus.NOT_FOUND}
+                 "not-found": ExitStatus.NOT_FOUND, "not-serving": ExitStatus.NOT_RUNNING}
 
 
 def exit_status(results: Iterable[ItemResult], unreachable: Iterable = (),

@@ -86,14 +86,15 @@ def gateway_changes(old: Slot | None, new: Slot | None) -> list[tuple[str, dict]
     if (o is None) != (n is None):
         changes.append(("supervised" if n else "unsupervised", facts))
     elif o and n:
+        died = {**facts, "death": new.last_death}  # by what happened: a signal, an exit, hermesctl
         if o.up and not n.up:
-            changes.append(("down", facts))
+            changes.append(("down", died))
         elif not o.up and n.up:
             changes.append(("up", facts))
         elif o.up and n.up and o.pid != n.pid:
-            changes.append(("restart", facts))
+            changes.append(("restart", died))
         elif not o.up and not n.up and (n.exit_code, n.signal, n.seconds < o.seconds) != (o.exit_code, o.signal, False):
-            changes.append(("down", facts))  # came up and died between two looks (a crash loop)
+            changes.append(("down", died))  # came up and died between two looks (a crash loop)
         if o.wanted_up != n.wanted_up:
             changes.append(("want-up" if n.wanted_up else "want-down", facts))
     # Down while wanted up is a crash loop by definition, but for the second s6 waits before a

@@ -27,7 +27,7 @@ finish_build() {  # wait for the build; its output only when it failed
 
 tools_log=$(mktemp)
 if ! { . scripts/lib/debian-packages.sh &&
-       ensure_debian_packages test.sh "chromium chromedriver promtool prometheus" chromium chromium-driver prometheus &&
+       ensure_debian_packages test.sh "chromium chromedriver promtool prometheus prometheus-alertmanager" chromium chromium-driver prometheus prometheus-alertmanager &&
        python3 -m pip install -q --disable-pip-version-check -e '.[test]'; } >"$tools_log" 2>&1; then
   cat "$tools_log" >&2
   echo "$(basename "$0"): installing the test tools or hermesctl failed" >&2

@@ -32,9 +32,10 @@ entry()
 """
 
 
-def run_cli(args: tuple[str, ...], *, modules_file: Path, env: dict, full: bool = False) -> tuple[int, str, str, set[str]]:
+def run_cli(args: tuple[str, ...], *, modules_file: Path, env: dict, full: bool = False,
+            cwd: Path = ROOT) -> tuple[int, str, str, set[str]]:
     """hermesctl ARGS: (exit code, stdout, stderr, the modules it imported)."""
     res = subprocess.run([sys.executable, "-c", DRIVER, *args], capture_output=True, text=True, timeout=60,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "HERMESCTL_TEST_MODULES": str(modules_file),
+                         cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), "HERMESCTL_TEST_MODULES": str(modules_file),
                                         "HERMESCTL_TEST_PATH": "full" if full else "quick", **env})
     return res.returncode, res.stdout, res.stderr, set(json.loads(modules_file.read_text()))

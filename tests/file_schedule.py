@@ -22,9 +22,10 @@ from xdist.scheduler import LoadFileScheduling
 LONG_FILES = {
     "swarm": 219,                            # one cluster, two stacks, a node unplugged and hung
     "tests/test_cli_gateways.py": 144,
+    "tests/test_restore_safety.py": 130,     # a swap killed at every step; names, PAX, locks, Ctrl-C
+    "tests/test_alert_pipeline.py": 115,     # a crash loop paged, then aged out (a minute)
     "tests/test_image_hostile.py": 101,      # 100 interrupted event streams
     "tests/test_image_boot_load.py": 101,    # 50 boots at --cpus 0.5: 100 to 300 s with the load
-    "tests/test_restore_safety.py": 86,      # a swap killed at every step
     "tests/test_usage.py": 82,
     "tests/test_image_supervision.py": 82,   # a dashboard parked at --cpus 0.25
     "tests/test_faults.py": 66,
@@ -36,10 +37,13 @@ LONG_FILES = {
     "tests/test_image_gateways.py": 54,
     "tests/test_interrupt.py": 52,           # Ctrl-C at 50 moments of start-up
     "tests/test_cli_profiles_logs.py": 46,
+    "tests/test_gateway_e2e.py": 45,         # two real gateways, six MCP/model/platform stand-ins
     "tests/test_serve.py": 35,
     "tests/test_fleet_scale.py": 35,         # 30 containers
     "tests/test_upgrade.py": 30,             # two compose fleets
     "tests/test_hostile_container.py": 29,
+    "tests/test_probe.py": 45,               # a model stand-in, two gateways probed; doctor over two containers
+    "tests/test_serve_page.py": 40,          # one test: Chromium at three widths, 19-47 s by the load
     "tests/test_fault_script.py": 27,        # one test: without this line it was handed out last
 }
 

@@ -75,10 +75,10 @@ def stand_in(tmp_path):
     server.server_close()
 
 
-def _cli(*args: str, socket_path: str, env: dict | None = None) -> tuple[int, str, str, set[str]]:
+def _cli(*args: str, socket_path: str, env: dict | None = None, **kwargs) -> tuple[int, str, str, set[str]]:
     """hermesctl ARGS as a user runs it: (exit code, stdout, stderr, the modules it imported)."""
     return run_cli(args, modules_file=Path(socket_path).with_name("modules.json"), env={
-        "HERMESCTL_SOCKET": socket_path, "DOCKER_HOST": "unix:///nonexistent/docker.sock", **(env or {})})
+        "HERMESCTL_SOCKET": socket_path, "DOCKER_HOST": "unix:///nonexistent/docker.sock", **(env or {})}, **kwargs)
 
 
 def _heavy(modules: set[str]) -> list[str]:
@@ -241,3 +241,19 @@ def test_execs_wait_their_turn_per_endpoint_and_the_deadline_starts_with_it():
     assert [r.exit_code for r in results] == [0, 0, 0] and api.most == 2
     assert time.monotonic() - started >= 4.0
     assert Endpoint("default", "unix:///x", None).in_flight._initial_value == EXEC_CONCURRENCY == 16
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["quick path", "full cli"])
+def test_a_compose_directory_is_not_the_scope_of_a_whole_daemon_server(stand_in, tmp_path, full):
+    """Issue 25: `cd compose && hermesctl ps` while a serve of the whole daemon runs listed every
+    container on the daemon. The directory narrows the request, so the server's answer (another
+    scope) is not used, on either path; the reverse holds by the same comparison."""
+    stand_in.document = _document([_row("web-1", "default", "up")], scope={**SCOPE, "project": None})
+    here = tmp_path / "fleet"
+    here.mkdir()
+    (here / "compose.yaml").write_text("services: {}\n")
+    code, out, err, _ = _cli("ps", socket_path=stand_in.path, cwd=here, full=full)
+    assert "from hermesctl serve" not in err and "web-1" not in out
+    assert code == 69, err  # asked directly: no daemon at DOCKER_HOST here
+    code, out, err, _ = _cli("ps", socket_path=stand_in.path, full=full)  # the same, outside it: served
+    assert code == 0 and "from hermesctl serve" in err and "web-1" in out

@@ -333,3 +333,44 @@ def test_the_live_rows_list_profiles_without_a_slot_and_follow_the_watchers_word
     only = LiveFleet(FakeFleet([h2], {}), [parse_target("h2:later")])
     only.containers, only.snapshots = live.containers, live.snapshots
     assert [(r.profile, r.state) for r in live_rows(only)] == [("later", "no slot")]
+
+
+# -- issue 25: a start judges what follows -----------------------------------------------------------
+
+def _three_containers_restarting(fleet, second: dict):
+    """Rolling restart over h2, h4, h5 where h4 answers `second` for its default gateway."""
+    for name in ("h4", "h5"):
+        fleet._containers.append(container(name))
+        fleet.answers[name] = {"status": _healthy(), "operate": _operate("restart", "default", 561, 900)}
+    fleet.answers["h4"]["operate"]["gateways"]["default"].update(second)
+
+
+def test_a_gateway_that_dies_after_it_started_is_a_failed_start_and_rolling_stops(run, fleet):
+    up = {"up": True, "wanted_up": True, "exit_code": None, "signal": None}
+    # Started as pid 900, died (a port clash, say), and s6 brought up pid 901 before the settle ended.
+    _three_containers_restarting(fleet, {"acted": {**up, "pid": 900, "seconds": 0},
+                                         "after": {**up, "pid": 901, "seconds": 0}})
+    code, out, err = run("gateway", "restart", "--rolling", "h2", "h4", "h5", "--json")
+    assert code == 1, (out, err)
+    results = {r["container"]: r for r in json.loads(out)["results"]}
+    assert results["h4"]["ok"] is False and "died after it started" in results["h4"]["message"]
+    assert "h5" not in results and "not touched: h5" in err
+    assert "--wait-ready" in fleet.calls[-1][1]  # rolling waits for hermes' own verdict
+
+
+def test_hermes_verdict_on_a_start_decides(run, fleet):
+    up = {"up": True, "wanted_up": True, "pid": 900, "exit_code": None, "signal": None, "seconds": 2}
+    _three_containers_restarting(fleet, {"acted": up, "after": up, "startup": "failed"})
+    code, out, _ = run("gateway", "restart", "h4", "--wait-ready", "--json")
+    assert code == 1 and "start failed" in json.loads(out)["results"][0]["message"]
+
+
+@pytest.mark.parametrize("wanted_up, says", [(False, "started (was stopped)"),
+                                            (True, "started (was down: it had not stayed up)")])
+def test_restart_says_was_stopped_only_when_it_was(run, fleet, wanted_up, says):
+    down = {"up": False, "wanted_up": wanted_up, "pid": None, "exit_code": 1, "signal": None, "seconds": 3}
+    up = {"up": True, "wanted_up": True, "pid": 900, "exit_code": None, "signal": None, "seconds": 1}
+    fleet.answers["h2"]["operate"]["gateways"]["default"] = {"before": down, "acted": up, "after": up}
+    fleet.answers["h2"]["status"]["slots"]["default"]["status"].update(down)  # as ps saw it too
+    code, out, _ = run("gateway", "restart", "h2:default", "--json")
+    assert code == 0 and json.loads(out)["results"][0]["message"] == says

@@ -26,7 +26,8 @@ def test_the_doc_table_is_made_from_the_table():
 
 @pytest.mark.parametrize("verb, argv, expected", [
     ("operate", ["restart", "a", "b", "--timeout", "5", "--settle", "1.5"],
-     {"action": "restart", "profiles": ["a", "b"], "timeout": 5.0, "settle": 1.5, "lock-wait": 60.0}),
+     {"action": "restart", "profiles": ["a", "b"], "timeout": 5.0, "settle": 1.5, "lock-wait": 60.0,
+      "wait-ready": False}),
     ("tail", ["coder", "--follow", "--until-stdin-closes"],
      {"profile": "coder", "lines": 20, "follow": True, "until-stdin-closes": True}),
     ("locked", ["--wait", "30", "--", "hermes", "--flag"], {"wait": 30.0, "argv": ["hermes", "--flag"]}),

@@ -64,6 +64,7 @@ def test_events_reports_kills_restarts_stops_new_containers_and_reopens_broken_s
         sh(a, f"kill -9 {pid}")
         down = events.wait("gateway down", type="gateway", action="down", target=target, signal="SIGKILL")
         assert down["attributes"]["wanted"] == "up" and down["endpoint"] == "default"
+        assert down["attributes"]["death"] == "killed by signal 9 (SIGKILL)"  # not "stopped"
         up = events.wait("gateway up again", type="gateway", action="up", target=target)
         assert up["attributes"]["pid"] not in (None, pid)
         # an operator's restart: the operation, and the gateway's new process
@@ -72,6 +73,12 @@ def test_events_reports_kills_restarts_stops_new_containers_and_reopens_broken_s
         events.wait("the restart operation", type="gateway", action="operation", target=target, operation="restart")
         new_pid = svstat(a, "coder")["pid"]
         assert any(e["attributes"].get("pid") == new_pid for e in events.lines[seen:]), events.lines[seen:]
+        # Issue 25: the planned death is the operation's (hermes exits 0 and says so), never a crash loop.
+        during = [e for e in events.lines[seen:] if e["type"] == "gateway" and e["target"] == target]
+        died = [e for e in during if e["action"] in ("down", "restart")]
+        assert died and all(e["attributes"]["death"] == "stopped by hermesctl" for e in died), during
+        assert all(e["attributes"].get("exit_code") in (None, 0) for e in died), during
+        assert "crash-loop" not in [e["action"] for e in during], during
         # the stream breaks (its watcher dies): reopened, and the next change is still reported
         sh(a, "pkill -f '[h]ermes-ctl-agent watch'")
         events.wait("stream lost", type="stream", action="lost", container=a.name)

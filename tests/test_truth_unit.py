@@ -156,3 +156,81 @@ def test_a_gateway_its_slot_supervisor_runs_is_not_orphaned_whatever_svstat_said
     assert snapshot_from_status(_status_with(41, [
         {"pid": 50, "ppid": 31, "profile": "on", "supervisor": "gateway-other"}])).orphans("on") == [50]
     assert snapshot_from_status(_status_with(41, [{"pid": 41, "ppid": 30, "profile": "on"}])).orphans("on") == []
+
+
+# -- issue 25: state that ages and knows intent -------------------------------------------------------
+
+def _slot(status: dict, deaths=(), operations=(), now=1000.0):
+    from hermesctl.models import Death, Operation, Slot, SvStatus
+    base = {"up": True, "wanted_up": True, "normally_up": True, "pid": 7, "exit_code": None, "signal": None,
+            "seconds": 5}
+    return Slot("coder", SvStatus.from_dict({**base, **status}), None,
+                tuple(Death(at, how) for at, how in deaths), now, tuple(Operation(*o) for o in operations))
+
+
+KILLED_THRICE = [(980.0, "signal SIGKILL"), (988.0, "signal SIGKILL"), (994.0, "signal SIGKILL")]
+
+
+def test_a_crash_loop_ages_out_of_a_held_answer():
+    slot = _slot({"seconds": 5}, KILLED_THRICE)
+    assert slot.crash_looping and slot.recent_deaths == 3
+    later = slot.aged(300)  # five minutes on, nothing new happened
+    assert not later.crash_looping and later.recent_deaths == 0 and later.status.seconds == 305
+    assert later.run_state == "up"
+
+
+def test_the_served_rows_are_judged_as_of_now(monkeypatch):
+    """live_rows (serve, ps --watch) re-judges a held snapshot with the time since it came."""
+    import threading
+    from types import SimpleNamespace
+    from hermesctl.engine import rows as rows_mod
+    snap = SimpleNamespace(booted=True, slots={"coder": _slot({"seconds": 5}, KILLED_THRICE)}, orphans=lambda p: [])
+    c = container("h1")
+    live = SimpleNamespace(lock=threading.Lock(), containers={c.key: c}, snapshots={c.key: snap},
+                           received={f"{c.key}/coder": 100.0}, profiles_of=lambda c, s: ["coder"])
+    monkeypatch.setattr(rows_mod.time, "monotonic", lambda: 101.0)
+    [row] = rows_mod.live_rows(live)
+    assert row.state == "crash-loop" and row.deaths_recent == 3
+    monkeypatch.setattr(rows_mod.time, "monotonic", lambda: 400.0)
+    [row] = rows_mod.live_rows(live)
+    assert (row.state, row.crash_looping, row.deaths_recent, row.uptime_s) == ("up", False, 0, 305)
+
+
+def test_a_restart_s_gap_is_not_a_crash_loop_and_its_death_is_hermesctl_s():
+    during = _slot({"up": False, "pid": None, "exit_code": 0, "seconds": 0}, [(999.5, "exitcode 0")],
+                   operations=[(998.0, 1030.0, "restart")])
+    assert not during.crash_looping and during.run_state == "down"
+    assert during.last_death == "stopped by hermesctl"
+    unplanned = _slot({"up": False, "pid": None, "exit_code": 1, "seconds": 0}, [(999.5, "exitcode 1")])
+    assert unplanned.crash_looping and unplanned.last_death == "exited 1"
+    assert _slot({}, [(999.0, "signal SIGKILL")]).last_death == "killed by signal 9 (SIGKILL)"
+    assert _slot({}, [(999.0, "exitcode 0")]).last_death == "exited 0 (planned stop)"
+
+
+def test_a_down_event_says_how_the_gateway_died():
+    from hermesctl.streams import gateway_changes
+    before = _slot({})
+    killed = _slot({"up": False, "pid": None, "signal": "SIGKILL", "seconds": 0}, [(999.9, "signal SIGKILL")])
+    [(action, facts), *_] = gateway_changes(before, killed)
+    assert action == "down" and facts["death"] == "killed by signal 9 (SIGKILL)"
+    restarted = _slot({"up": False, "pid": None, "exit_code": 0, "seconds": 0}, [(999.9, "exitcode 0")],
+                      operations=[(999.0, 1030.0, "restart")])
+    changes = gateway_changes(before, restarted)
+    assert changes[0] == ("down", {**changes[0][1], "death": "stopped by hermesctl"})
+    assert "crash-loop" not in [a for a, _ in changes]
+
+
+def test_the_page_words_a_death_by_what_happened():
+    from hermesctl.serve.overview import in_words
+    from hermesctl.serve.state import ContainerInfo, FleetState
+    state = FleetState()
+    info = ContainerInfo("default", "h1", None, True, None)
+    row = {"target": "h1:coder", "state": "up", "pid": 7, "profile": "coder"}
+    state.set_container("default/h1", info, [dict(row)])
+    state.set_container("default/h1", info, [{**row, "state": "crash-loop", "pid": None,
+                                              "last_death": "killed by signal 9 (SIGKILL)"}])
+    state.set_container("default/h1", info, [{**row, "pid": 8}])
+    state.set_container("default/h1", info, [{**row, "pid": None, "state": "down", "last_death": "stopped by hermesctl"}])
+    said = [in_words(e) for e in state.snapshot().events if e["field"] == "pid"]
+    assert said == ["h1:coder killed by signal 9 (SIGKILL) (pid 7)", "h1:coder started (pid 8)",
+                    "h1:coder stopped by hermesctl (pid 8)"]

@@ -19,7 +19,7 @@ from hermesctl.contract import ENV_HMAC_KEY
 from hermesctl.errors import ExecError, HermesctlError, describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection, Unreachable
-from hermesctl.fleetfile import API_SERVER_KEYS, ContainerSpec, FleetSpec, ProfileSpec
+from hermesctl.fleetfile import API_SERVER_KEYS, ContainerSpec, FleetSpec, ProfileSpec, one_token_one_gateway
 from hermesctl.inventory import HermesContainer
 from hermesctl.lifecycle import apply as apply_lifecycle
 from hermesctl.lifecycle import run_locked
@@ -279,6 +279,7 @@ def render(out: Output, spec: FleetSpec, plans: list[ContainerPlan], *, applied:
 def prepare(out: Output, spec: FleetSpec) -> FleetSpec:
     """References read (UsageError on a missing one), warnings about literal secrets printed."""
     spec = resolve(spec)
+    one_token_one_gateway(spec)
     for warning in spec.warnings:
         out.warn(warning)
     return spec

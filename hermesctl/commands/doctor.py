@@ -1,4 +1,6 @@
 """hermesctl doctor: one check per known pitfall, each with its fix; --fix applies the safe ones."""
+import re
+import secrets
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
@@ -51,7 +53,10 @@ def _likely_cause(state) -> str:
     return f"last recorded state {state.gateway_state or 'unknown'}: see `hermesctl logs`"
 
 
-def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
+def check_container(fleet: Fleet, c: HermesContainer, token_key: bytes | None = None,
+                    tokens: dict | None = None) -> list[Finding]:
+    """The container's findings; with `token_key`, the keyed hashes of its profiles' platform
+    tokens go into `tokens` ((endpoint, container, profile) -> {KEY: hash}) for shared_tokens."""
     if not c.running:
         findings = [Finding(c.endpoint, c.name, "running", False, c.status, "docker start " + c.name)]
         if c.exit_code == 143:
@@ -60,7 +65,10 @@ def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
                 "last exit was 143 (SIGTERM): something ran halt or `s6-svscanctl -t` instead of letting the CMD exit",
                 "let the main program exit to stop the container; do not halt s6 from a service"))
         return findings
-    facts = fleet.ask(c, "facts")  # the status too: one exec
+    environment = {contract.TOKEN_KEY_ENV: token_key.hex()} if token_key else None
+    facts = fleet.ask(c, "facts", environment=environment)  # the status too: one exec
+    if tokens is not None:
+        tokens.update(_token_hashes(c, facts.get("platform_tokens")))
     snap = snapshot_from_status(facts["status"])
     out = [Finding(c.endpoint, c.name, "s6-pid1", snap.pid1 == contract.PID1_NAME,
                    f"PID 1 is {snap.pid1 or 'unknown'}",
@@ -112,7 +120,47 @@ def check_container(fleet: Fleet, c: HermesContainer) -> list[Finding]:
             kind = "parked (exit 78)" if slot.parked else "crash-looping"
             out.append(Finding(c.endpoint, c.name, "gateway-health", False, f"{p}: {kind}; {_likely_cause(slot.state)}",
                                "fix the cause, then `hermesctl gateway restart " + f"{c.name}:{p}`"))
+        elif slot.all_platforms_fatal:
+            errors = "; ".join(f"{name}: {str(info.get('error_message') or info.get('error_code') or 'fatal')[:200]}"
+                               for name, info in sorted(slot.platforms.items()))
+            out.append(Finding(c.endpoint, c.name, "gateway-health", False,
+                               f"{p}: up, but hermes gave up on every platform ({errors})",
+                               "fix the platforms' configuration (token, package), then `hermesctl gateway restart "
+                               f"{c.name}:{p}`"))
     return out
+
+
+def _token_hashes(c: HermesContainer, reported: object) -> dict:
+    """The agent's platform_tokens, believed only in shape: profile names, the contract's keys,
+    64 hex digits (an older agent reports none)."""
+    found = {}
+    for profile, hashes in (reported.items() if isinstance(reported, dict) else ()):
+        if not is_profile_name(profile) or not isinstance(hashes, dict):
+            continue
+        good = {k: v for k, v in hashes.items() if k in contract.PLATFORM_TOKEN_KEYS
+                and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)}
+        if good:
+            found[(c.endpoint, c.name, profile)] = good
+    return found
+
+
+def shared_tokens(tokens: dict) -> list[Finding]:
+    """One bot token, one gateway: every platform token held by two or more profiles anywhere
+    in the fleet (across containers and endpoints), compared by the agents' keyed hashes."""
+    holders = defaultdict(list)
+    for (endpoint, container, profile), hashes in sorted(tokens.items()):
+        for key, digest in hashes.items():
+            holders[(key, digest)].append((endpoint, f"{container}:{profile}"))
+    findings = []
+    for (key, _), places in sorted(holders.items()):
+        if len(places) < 2:
+            continue
+        endpoints = sorted({e for e, _ in places})
+        findings.append(Finding(",".join(endpoints), ",".join(t for _, t in places), "platform-token", False,
+                                f"{key} is one token held by {len(places)} profiles: their gateways fight over "
+                                "it (Telegram answers the second poller 409 Conflict)",
+                                "give each profile its own bot token (or stop all but one of these gateways)"))
+    return findings
 
 
 def layout_findings(c: HermesContainer, problems: list) -> list[Finding]:
@@ -170,7 +218,8 @@ def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> Ex
         containers = everything
     findings: list[Finding] = shared_volumes(containers)
     by_name = {(c.endpoint, c.name): c for c in containers}
-    for o in fan_out(lambda c: check_container(fleet, c), containers):
+    token_key, tokens = secrets.token_bytes(32), {}  # a new key every run: a hash means nothing later
+    for o in fan_out(lambda c: check_container(fleet, c, token_key, tokens), containers):
         if o.ok:
             findings.extend(o.value)
         else:
@@ -178,6 +227,7 @@ def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> Ex
             findings.append(Finding(o.item.endpoint, o.item.name, "reachable", False,
                                     f"{entry.reason}: {entry.message}",
                                     "see `docker logs` and the exec that hangs (hermesctl --timeout)"))
+    findings.extend(shared_tokens(tokens))
     # The host's own records of operations stopped midway (this fleet's, or the targets').
     for r in journal.interrupted_in(fleet, journal.instance_names(containers) if targets else None):
         d = journal.describe(r)

@@ -36,7 +36,8 @@ def _up(sel: Selection, profile: str) -> bool:
 
 
 def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
-              settle: float, rolling: bool = False, running_only: bool = False) -> ExitStatus:
+              settle: float, rolling: bool = False, running_only: bool = False,
+              wait_ready: bool = False) -> ExitStatus:
     """`running_only` (restart): only the gateways up when selected are restarted, as `systemctl
     try-restart` and `kubectl rollout restart` do; the others are reported as skipped, untouched."""
     selections = fleet.select(targets, unslotted=verb in ("start", "restart"))
@@ -52,7 +53,7 @@ def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, ti
             if not sel.profiles:
                 return skipped
         try:
-            done = apply(fleet, sel, verb, timeout=timeout, settle=settle)
+            done = apply(fleet, sel, verb, timeout=timeout, settle=settle, wait_ready=wait_ready)
         except Exception as exc:  # noqa: BLE001 - reported as this container's result
             done = _failure(sel, exc)
         return sorted(done + skipped, key=lambda r: r.profile)
@@ -91,7 +92,7 @@ def status(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
     for sel in selections:
         for p in sel.profiles:
             slot = sel.snapshot.slots[p]
-            up = bool(slot.status and slot.status.up) and not slot.crash_looping
+            up = slot.run_state == "up"  # the judgment ps makes (models.Slot.run_state)
             all_up &= up
             pid = slot.status.pid if slot.status else None
             uptime = slot.status.seconds if slot.status and slot.status.up else None

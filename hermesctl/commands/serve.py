@@ -66,7 +66,42 @@ def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
         result = fleet.run(container, _tail_argv(target.profile, lines, False))
         return result.stdout.splitlines()[1:]
 
-    return act, log_tail
+    def log_follow(target_text: str, lines: int):
+        """The page's followed log: one exec of the agent's `tail --follow` with the lifeline (its
+        stdin): close() ends the exec, and Docker closing that stdin ends the follower."""
+        from hermesctl.agent import tail_argv as _tail_argv
+        from hermesctl.execs import HERMES_USER
+        target = parse_target(target_text)
+        if target.profile is None or is_glob(target.profile) or is_glob(target.container):
+            raise UsageError(f"{target_text}: name one gateway as CONTAINER:PROFILE")
+        fleet = make_fleet()
+        container = fleet.one(target)
+        stream = fleet.endpoint(container.endpoint).daemon.exec_stream(
+            container.id, _tail_argv(target.profile, lines, True), user=HERMES_USER, stderr=False, stdin=True)
+        return _log_lines(stream), stream.close
+
+    return act, log_tail, log_follow
+
+
+LOG_LINE_MAX = 8192  # bytes of one log line shown (the gateway, hermes' code, writes the log)
+
+
+def _log_lines(stream):
+    """A tail's lines from its exec's chunks: the first ({"pid": N}) dropped, each line bounded,
+    and a run without a newline cut at LOG_LINE_MAX (the memory held is bounded)."""
+    buffer, first = b"", True
+    for chunk in stream:
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        if len(buffer) > LOG_LINE_MAX:
+            complete.append(buffer)
+            buffer = b""
+        for raw in complete:
+            if first:
+                first = False
+                continue
+            text = raw[:LOG_LINE_MAX].decode("utf-8", "replace")
+            yield text + ("…" if len(raw) > LOG_LINE_MAX else "")
 
 
 def parse_allowed_hosts(names: list[str]) -> frozenset[str]:
@@ -82,7 +117,8 @@ def parse_allowed_hosts(names: list[str]) -> frozenset[str]:
 
 def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: str,
           token_file: str | None, socket_path: str | None, interval: float,
-          allow_hosts: list[str] = (), usage_interval: float = 15.0, budgets: dict | None = None) -> ExitStatus:
+          allow_hosts: list[str] = (), usage_interval: float = 15.0, budgets: dict | None = None,
+          probe_interval: float = 30.0) -> ExitStatus:
     host, port = parse_listen(listen)
     allowed_hosts = parse_allowed_hosts(list(allow_hosts))
     if not _is_loopback(host) and not token_file:
@@ -97,8 +133,8 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
 
     state = FleetState()
     refresher = Refresher(make_fleet(), state, interval=interval, make_fleet=make_fleet)
-    act, log_tail = _actions(make_fleet, refresher)
-    app = App(state=state, token=token, scope=scope, act=act, log_tail=log_tail,
+    act, log_tail, log_follow = _actions(make_fleet, refresher)
+    app = App(state=state, token=token, scope=scope, act=act, log_tail=log_tail, log_follow=log_follow,
               listen=f"{host}:{port}", socket_path=socket_path, allowed_hosts=allowed_hosts)
     try:
         servers = make_servers(app, host, port, socket_path)
@@ -109,6 +145,11 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
     state.usage_feed = UsageFeed(refresher.live, refresher.fleet, interval=usage_interval, budgets=budgets,
                                  ready=getattr(state, "ready", None))
     state.usage_feed.start()
+    if probe_interval > 0:  # hermes_gateway_serving: the API servers' /health, asked in each container
+        from hermesctl.serve.serving_feed import ServingFeed
+        state.serving_feed = ServingFeed(refresher.live, refresher.fleet, interval=probe_interval,
+                                         ready=getattr(state, "ready", None))
+        state.serving_feed.start()
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     bound = servers[0].server_address
@@ -124,6 +165,8 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
         app.stopping.set()
         refresher.stop()
         state.usage_feed.stop()
+        if getattr(state, "serving_feed", None) is not None:
+            state.serving_feed.stop()
         for server in servers:
             server.shutdown()
             server.server_close()

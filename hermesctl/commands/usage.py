@@ -102,6 +102,10 @@ def usage(out: Output, fleet: Fleet, targets: list[Target], window: Window, *, b
         if mine and over_budget(spent, budget, window, now):
             over.append({"endpoint": mine[0].endpoint, "container": name, "profile": None,
                          "spent_usd": spent, "budget_usd": budget * window.days(now)})
+    # What each budget allows for this window, shown in the BUDGET column whether over or not.
+    allowed = {(r.container, r.profile): r.budget_daily_usd * window.days(now)
+               for r in rows if r.budget_daily_usd is not None}
+    allowed.update({(name, None): budget * window.days(now) for name, budget in container_budgets.items()})
     grouped = group(rows, by, source)
     totals = zero_cell()
     for row in rows:
@@ -115,7 +119,7 @@ def usage(out: Output, fleet: Fleet, targets: list[Target], window: Window, *, b
             "profiles": [_profile_doc(r, source) for r in rows],
             "over_budget": over})
     else:
-        _table(out, grouped, by, totals, over)
+        _table(out, grouped, by, totals, over, allowed)
         for r in errors:
             out.warn(f"{r.container}:{r.profile}: {r.error.get('code')}: {safe(r.error.get('message', ''))}")
         for o in over:
@@ -195,7 +199,19 @@ def ago(moment: float | None, now: float) -> str | None:
     return f"{duration(seconds)} ago"
 
 
-def _table(out: Output, grouped: list[dict], by: str, totals: dict, over: list[dict]) -> None:
+def _budget_cell(container: str, profile: str | None, flagged: set, allowed: dict) -> str | None:
+    """The row's own budget for the window (OVER when spent past it); on a profile's row also
+    its container's budget when that is over: the default view marks a container over budget."""
+    parts = []
+    if (container, profile) in allowed:
+        parts.append(("OVER " if (container, profile) in flagged else "") + f"{allowed[(container, profile)]:.2f}")
+    if profile is not None and (container, None) in flagged:
+        parts.append("container OVER")
+    return " · ".join(parts) or None
+
+
+def _table(out: Output, grouped: list[dict], by: str, totals: dict, over: list[dict],
+           allowed: dict | None = None) -> None:
     now = time.time()
     flagged = {(o["container"], o["profile"]) for o in over}
     numbers = ["SESSIONS", "ACTIVE", "MSGS", "TOOLS", "IN", "OUT", "CACHE-R", "CACHE-W", "REASON", "EST $", "ACT $"]
@@ -213,7 +229,7 @@ def _table(out: Output, grouped: list[dict], by: str, totals: dict, over: list[d
             if g.get("error"):
                 rows.append([*name, *([None] * len(numbers)), None, None, f"error: {g['error'].get('code')}"])
                 continue
-            mark = "OVER" if (g["container"], g.get("profile")) in flagged else None
+            mark = _budget_cell(g["container"], g.get("profile"), flagged, allowed or {})
             rows.append([*name, *figures(g), safe(g["top_model"]) if g["top_model"] else None,
                          ago(g["last_activity"], now), mark])
         rows.append(["TOTAL", *([""] if by == "profile" else []), *figures(totals), None, None, None])

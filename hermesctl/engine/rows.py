@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from hermesctl.streams import LiveFleet
 
 
-def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:
+def gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:
+    """A gateway's row, judged once (models.Slot): ps, serve, probe and the live table read it."""
     s, st = slot.status, slot.state
     return GatewayRow(
         endpoint=c.endpoint, container=c.name, service=c.service, profile=slot.profile,
@@ -26,9 +27,10 @@ def _gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayR
         wanted=None if s is None else ("up" if s.wanted_up else "down"),
         crash_looping=slot.crash_looping, parked=slot.parked,
         exit_code=s.exit_code if s and not s.up else None, deaths_recent=slot.recent_deaths,
+        last_death=slot.last_death,
         gateway_state="corrupt" if st and st.corrupt else (st.gateway_state if st else None),
         desired_state=st.desired_state if st else None,
-        platforms=st.platforms if st else None, health=c.health)
+        platforms=slot.platforms if st else None, health=c.health)
 
 
 NO_SLOT = "no slot"
@@ -80,7 +82,7 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
         profiles = _profiles_for(c, snap, selected_by)
         if not snap.booted and not snap.slots:
             rows.append(_container_row(c, "booting"))
-        rows.extend(_with_unslotted(c, [_gateway_row(c, snap.slots[p], snap.orphans(p)) for p in profiles],
+        rows.extend(_with_unslotted(c, [gateway_row(c, snap.slots[p], snap.orphans(p)) for p in profiles],
                                     _profiles_for(c, snap, selected_by, snap.unslotted)))
     return rows
 
@@ -107,7 +109,7 @@ def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict
 
 
 def live_rows(live: "LiveFleet") -> list[GatewayRow]:
-    """The table's rows from the live fleet's snapshots (no exec): uptimes advance locally."""
+    """The table's rows from the live fleet's snapshots (no exec), judged as of now."""
     rows: list[GatewayRow] = []
     now = time.monotonic()
     with live.lock:
@@ -124,9 +126,9 @@ def live_rows(live: "LiveFleet") -> list[GatewayRow]:
             rows.append(_container_row(c, "booting"))
         gateways = []
         for p in live.profiles_of(c, snap):
-            row = _gateway_row(c, snap.slots[p], snap.orphans(p))
-            if row.uptime_s is not None:
-                row.uptime_s += int(now - received.get(f"{c.key}/{p}", now))
-            gateways.append(row)
+            # Judged as of now, not as of the answer: uptimes advance, crash loops and recent
+            # deaths age out, exactly as a fresh `status` would say if nothing changed since.
+            slot = snap.slots[p].aged(now - received.get(f"{c.key}/{p}", now))
+            gateways.append(gateway_row(c, slot, snap.orphans(p)))
         rows.extend(_with_unslotted(c, gateways, live.unslotted_of(c, snap)))
     return rows

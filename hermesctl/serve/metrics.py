@@ -7,6 +7,7 @@ from prometheus_client.exposition import generate_latest
 
 from hermesctl.serve import exposition
 from hermesctl.serve.state import FleetState
+from hermesctl.serving import api_health_seconds, judge
 
 GATEWAY_LABELS = ["endpoint", "container", "service", "profile"]
 GATEWAY_STATES = ("starting", "running", "degraded", "startup_failed", "draining", "stopped")
@@ -20,7 +21,8 @@ class FleetCollector:
         started = time.monotonic()
         snap = self.state.snapshot()
         gauges = {
-            "up": ("hermes_gateway_up", "1 when the gateway process is up under s6"),
+            "up": ("hermes_gateway_up", "1 when ps calls the gateway up: its process up under s6, not "
+                   "crash-looping, not every platform fatal"),
             "wanted": ("hermes_gateway_wanted_up", "1 when s6 is asked to keep the gateway up"),
             "desired": ("hermes_gateway_desired_running", "1 when desired_state (gateway_state.json) is running"),
             "uptime": ("hermes_gateway_uptime_seconds", "seconds since the gateway process started"),
@@ -38,11 +40,19 @@ class FleetCollector:
         platform_family = GaugeMetricFamily("hermes_gateway_platform_connected",
                                             "1 when a platform connection is connected",
                                             labels=GATEWAY_LABELS + ["platform", "state"])
+        serving_family = GaugeMetricFamily("hermes_gateway_serving", "1 when the gateway serves (hermesctl "
+                                           "probe's judgment without a prompt: up, its platforms connected, its "
+                                           "API server's /health answering)", labels=GATEWAY_LABELS)
+        probe_family = GaugeMetricFamily("hermes_gateway_probe_seconds", "how long the API server's /health "
+                                         "took to answer, asked inside the container", labels=GATEWAY_LABELS)
+        feed = getattr(self.state, "serving_feed", None)  # set by `serve` (serve/serving_feed.py)
         for r in snap.rows:
             if r.get("profile") is None:
                 continue
             labels = [r["endpoint"], r["container"], r.get("service") or "", r["profile"]]
-            families["up"].add_metric(labels, 1 if r["state"] == "up" else 0)
+            # Up under s6 (its uptime is known), crash-looping or not: a crash loop pages as
+            # such (HermesGatewayCrashLooping), not also as wanted-but-down.
+            families["up"].add_metric(labels, 1 if r.get("uptime_s") is not None else 0)
             families["wanted"].add_metric(labels, 1 if r.get("wanted") == "up" else 0)
             families["desired"].add_metric(labels, 1 if r.get("desired_state") == "running" else 0)
             families["uptime"].add_metric(labels, r.get("uptime_s") or 0)
@@ -50,6 +60,13 @@ class FleetCollector:
             families["deaths"].add_metric(labels, r.get("deaths_recent") or 0)
             families["crash"].add_metric(labels, 1 if r.get("crash_looping") else 0)
             families["parked"].add_metric(labels, 1 if r.get("parked") else 0)
+            if feed is not None:
+                looked, answer = feed.answer_for(r["endpoint"], r["container"], r["profile"])
+                if looked:  # before the first look nothing is claimed
+                    serving_family.add_metric(labels, 1 if judge(r["state"], r.get("platforms"), answer).serving else 0)
+                    seconds = api_health_seconds(answer)
+                    if seconds is not None:
+                        probe_family.add_metric(labels, seconds)
             for s in GATEWAY_STATES:
                 state_family.add_metric(labels + [s], 1 if r.get("gateway_state") == s else 0)
             for name, p in (r.get("platforms") or {}).items():
@@ -59,6 +76,8 @@ class FleetCollector:
         yield from families.values()
         yield state_family
         yield platform_family
+        yield serving_family
+        yield probe_family
 
         running = GaugeMetricFamily("hermes_container_running", "1 when the container runs",
                                     labels=["endpoint", "container", "service"])

@@ -1,12 +1,21 @@
 """The page's overview (`GET /api/overview`): a summary line, the fleet grouped by container (and
-node on a swarm) with health, spend and activity per profile over the last day (from the usage
-feed's own history: no external service), and recent changes in words."""
+node on a swarm) with health (and why a container is unhealthy), budgets, and per profile the
+day's spend and sessions with their course through the day (the usage feed's own history: no
+external service), and recent changes in words. The table's figures and the chart's come from
+one computation (`groups`)."""
+import json
+import math
 import time
 
+from hermesctl.serve.usage_feed import today, utc_day
+
 CHANGES_SHOWN = 60
+REASON_MAX = 300  # characters of a container's health reason shown
 
 
-def summary(snap, feed_snap: dict | None) -> dict:
+def summary(snap, grouped: list[dict]) -> dict:
+    """The line above the table. Spend and sessions are the sums of the groups' (the table's)
+    figures; unhealthy containers are named, each with why."""
     gateways = [r for r in snap.rows if r.get("profile") is not None]
     count = {"up": 0, "down": 0, "crash_looping": 0, "parked": 0}
     for r in gateways:
@@ -19,55 +28,127 @@ def summary(snap, feed_snap: dict | None) -> dict:
         else:
             count["down"] += 1
     containers = snap.containers
-    today = time.strftime("%Y-%m-%d", time.gmtime())
-    spend_today = sessions_today = 0.0
-    for doc in (feed_snap or {}).get("profiles", {}).values():
-        day = (doc.get("days") or {}).get(today) or {}
-        spend_today += day.get("estimated_usd") or 0.0
-        sessions_today += day.get("sessions") or 0
+    unhealthy = [{"endpoint": g["endpoint"], "container": g["container"], "reason": g["health_reason"]}
+                 for g in grouped if g["health"] == "unhealthy"]
     return {"gateways": len(gateways), **count,
             "containers": len(containers),
-            "containers_unhealthy": sum(1 for c in containers if c.get("health") == "unhealthy"),
+            "containers_unhealthy": len(unhealthy), "unhealthy": unhealthy,
             "containers_stopped": sum(1 for c in containers if not c.get("running")),
+            "containers_over_budget": sorted(g["container"] for g in grouped if g["over_budget"]),
             "endpoints_unreachable": sorted(n for n, ok in snap.endpoints.items() if not ok),
-            "spend_today_usd": spend_today, "sessions_today": int(sessions_today)}
+            "spend_today_usd": sum(g["spend_today_usd"] for g in grouped),
+            "sessions_today": sum(g["sessions_today"] for g in grouped)}
 
 
-def groups(snap, feed_snap: dict | None) -> list[dict]:
-    """Containers (by node on a swarm, where the endpoint is the node), each with its health and
-    its profiles' spend today."""
-    today = time.strftime("%Y-%m-%d", time.gmtime())
+def _over(spent: float, budget: float | None) -> bool:
+    """`hermesctl usage`'s rule for a day: over when the spend exceeds the daily budget."""
+    from hermesctl.usage import Window, over_budget
+    return over_budget(spent, budget, Window(seconds=86400), time.time())
+
+
+def groups(snap, feed_snap: dict | None, now: float) -> list[dict]:
+    """Containers (by node on a swarm, where the endpoint is the node), each with its health
+    (and why, when unhealthy), its budget, and per profile with usage the day's figures, the
+    budget, and the chart's points: the table and the chart read these same numbers."""
+    day = utc_day(now)
     usage = (feed_snap or {}).get("profiles", {})
+    history = (feed_snap or {}).get("history", {})
+    budgets = (feed_snap or {}).get("budgets", {})
     out = []
     for c in sorted(snap.containers, key=lambda c: (c["endpoint"], c["name"])):
         profiles = {}
-        for (endpoint, container, profile), doc in usage.items():
-            if (endpoint, container) == (c["endpoint"], c["name"]):
-                day = (doc.get("days") or {}).get(today) or {}
-                profiles[profile] = {"spend_today_usd": day.get("estimated_usd") or 0.0,
-                                     "sessions_today": day.get("sessions") or 0,
-                                     "sessions_active": doc.get("sessions_active") or 0,
-                                     "last_activity": doc.get("last_activity"),
-                                     "error": (doc.get("read_error") or {}).get("code") if not doc.get("ok") else None}
+        for (endpoint, container, profile), doc in sorted(usage.items()):
+            if (endpoint, container) != (c["endpoint"], c["name"]):
+                continue
+            usd, sessions = today(doc, day)
+            budget = (budgets.get((container, profile)) or {}).get("daily_usd")
+            # The day as serve saw it, then now: the last point is the table's figure itself.
+            points = [[round(t, 1), round(u, 6), n] for t, d, u, n in history.get((endpoint, container, profile), ())
+                      if d == day and t < now]
+            points.append([round(now, 1), round(usd, 6), sessions])
+            profiles[profile] = {"spend_today_usd": usd, "sessions_today": sessions,
+                                 "sessions_active": _count(doc.get("sessions_active")),
+                                 "last_activity": _moment(doc.get("last_activity")),
+                                 "budget_daily_usd": budget, "over_budget": _over(usd, budget),
+                                 "points": points, "error": _error_code(doc)}
+        for (container, profile), budget in sorted(budgets.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+            if container == c["name"] and profile is not None and profile not in profiles and "daily_usd" in budget:
+                # A budget for a profile that reports no usage (yet): shown, nothing spent.
+                profiles[profile] = {"spend_today_usd": 0.0, "sessions_today": 0, "sessions_active": 0,
+                                     "last_activity": None, "budget_daily_usd": budget["daily_usd"],
+                                     "over_budget": False, "points": [], "error": None}
+        spent = sum(p["spend_today_usd"] for p in profiles.values())
+        budget = (budgets.get((c["name"], None)) or {}).get("daily_usd")
+        health = c.get("health")
         out.append({"endpoint": c["endpoint"], "container": c["name"], "service": c.get("service"),
-                    "running": c.get("running"), "health": c.get("health"), "profiles": profiles})
+                    "running": c.get("running"), "health": health,
+                    "health_reason": c.get("health_reason") if health == "unhealthy" else None,
+                    "spend_today_usd": spent, "sessions_today": sum(p["sessions_today"] for p in profiles.values()),
+                    "budget_daily_usd": budget, "over_budget": _over(spent, budget), "profiles": profiles})
     return out
 
 
-def charts(feed_snap: dict | None, now: float | None = None) -> list[dict]:
-    """Per profile, the last day: spend and sessions since the first point of the window,
-    as (seconds ago, dollars, sessions) points."""
-    now = now or time.time()
-    result = []
-    for (endpoint, container, profile), points in sorted((feed_snap or {}).get("history", {}).items()):
-        recent = [p for p in points if p[0] >= now - 86400]
-        if not recent:
-            continue
-        t0, usd0, n0 = recent[0]
-        result.append({"endpoint": endpoint, "container": container, "profile": profile,
-                       "points": [[round(now - t, 1), round(usd - usd0, 6), n - n0] for t, usd, n in recent],
-                       "spend_usd": recent[-1][1] - usd0, "sessions": recent[-1][2] - n0})
-    return result
+# The watcher's lines come from a process hermes runs: what the page gets from them is checked
+# (a NaN would make the whole document invalid JSON for the browser).
+def _count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _moment(value) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
+def _error_code(doc: dict) -> str | None:
+    if doc.get("ok") is True:
+        return None
+    error = doc.get("read_error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code[:40] if isinstance(code, str) and code.isascii() and code.isprintable() and code else "unreadable"
+
+
+def _problem_words(problem: str) -> str:
+    """The image's health verb's problem codes (hermes_supervise.queries.health) in words."""
+    profile, sep, kind = problem.rpartition(":")
+    words = {"down-but-wanted-up": "down but wanted up", "no-supervisor": "not supervised",
+             "parked-exit-78": "parked (exit 78: fatal configuration)"}
+    if sep and kind in words:
+        return f"gateway {profile} {words[kind]}"
+    return problem
+
+
+def _printable(text: str, limit: int) -> str:
+    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in text[:limit * 2]).split())
+    return cleaned[:limit] + ("…" if len(cleaned) > limit else "")
+
+
+def health_reason(inspect: dict) -> str:
+    """Why Docker calls a container unhealthy, from its health log (`docker inspect`'s
+    State.Health): the last check's failure, in words. The output was written inside the
+    container: it is bounded and made printable here, and the page shows it as text."""
+    state = inspect.get("State") if isinstance(inspect, dict) else None
+    health = state.get("Health") if isinstance(state, dict) else None
+    log = health.get("Log") if isinstance(health, dict) else None
+    failed = [e for e in log if isinstance(e, dict) and e.get("ExitCode") != 0] if isinstance(log, list) else []
+    if not failed:
+        return "no failed check in Docker's health log"
+    last = failed[-1]
+    streak = health.get("FailingStreak")
+    output = last.get("Output") if isinstance(last.get("Output"), str) else ""
+    code = last.get("ExitCode")
+    repeated = f", {streak} times in a row" if isinstance(streak, int) and streak > 1 else ""
+    lead = f"health check failed (exit {code}{repeated})"
+    why = None
+    try:
+        doc = json.loads(output[:65536]) if output.lstrip().startswith("{") else None
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("problems"), list):
+        why = "; ".join(_problem_words(str(p)) for p in doc["problems"][:20]) or None
+    if why is None:
+        first = output.strip().splitlines()[0] if output.strip() else ""
+        why = first or ("it timed out" if code == -1 else "no output")
+    return _printable(f"{lead}: {why}", REASON_MAX)
 
 
 def _state_words(target: str, old, new) -> str:
@@ -95,8 +176,12 @@ def in_words(event: dict) -> str:
     if what == "wanted":
         return f"{target}: s6 now keeps it {'up' if new == 'up' else 'down'}"
     if what == "pid":
-        return f"{target} restarted (pid {old} → {new})" if old and new else \
-            (f"{target} started (pid {new})" if new else f"{target} stopped (pid {old})")
+        how = event.get("how")
+        if old and new:
+            return f"{target} restarted (pid {old} → {new}" + (f"; the old one {how})" if how else ")")
+        if new:
+            return f"{target} started (pid {new})"
+        return f"{target} {how} (pid {old})" if how else f"{target} went down (pid {old})"
     if what == "crash_looping":
         return f"{target}: crash loop began" if new else f"{target}: crash loop ended"
     if what == "parked":
@@ -122,5 +207,7 @@ def document(state) -> dict:
     feed_snap = feed.snapshot() if feed is not None else None
     changes = [{"time": e["time"], "target": e.get("target"), "text": in_words(e)}
                for e in snap.events[-CHANGES_SHOWN:]][::-1]
-    return {"schema": "hermesctl.overview/v1", "now": time.time(), "summary": summary(snap, feed_snap),
-            "groups": groups(snap, feed_snap), "charts": charts(feed_snap), "changes": changes}
+    now = time.time()
+    grouped = groups(snap, feed_snap, now)
+    return {"schema": "hermesctl.overview/v2", "now": now, "day": utc_day(now), "day_start": now - now % 86400,
+            "summary": summary(snap, grouped), "groups": grouped, "changes": changes}

@@ -5,10 +5,15 @@ CLI read the state and never exec. Endpoint reachability is checked by listing c
 `interval` seconds (a few ms per endpoint)."""
 import queue
 import threading
+import time
 from dataclasses import asdict
 
 from hermesctl.fleet import Fleet
 from hermesctl.serve.state import ContainerInfo, FleetState
+
+# An unhealthy container's health log is read again at most this often (Docker's interval in
+# our image is 30 s): one API call, no exec.
+HEALTH_REREAD_S = 30.0
 
 
 class Refresher:
@@ -18,6 +23,7 @@ class Refresher:
         self.live = LiveFleet(fleet, [])
         self._make_fleet = make_fleet
         self._stop = threading.Event()
+        self._reasons: dict[str, tuple[str, float, str]] = {}  # key -> (container id, read at, reason)
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="live", daemon=True).start()
@@ -55,10 +61,30 @@ class Refresher:
             by_container.setdefault(f"{row.endpoint}/{row.container}", []).append(asdict(row) | {"target": row.target})
         for key, c in containers.items():
             info = ContainerInfo(endpoint=c.endpoint, name=c.name, service=c.service,
-                                 running=c.running, health=c.health)
+                                 running=c.running, health=c.health, health_reason=self._health_reason(c))
             self.state.set_container(key, info, by_container.get(key, []))
+        for key in set(self._reasons) - set(containers):
+            del self._reasons[key]
         self.state.forget_missing(set(containers))
         self.state.touch()
+
+    def _health_reason(self, c) -> str | None:
+        """Why an unhealthy container is unhealthy: Docker's health log (`inspect`), read when it
+        turns unhealthy and again every HEALTH_REREAD_S while it stays so."""
+        if c.health != "unhealthy" or not c.id:
+            self._reasons.pop(c.key, None)
+            return None
+        known = self._reasons.get(c.key)
+        if known and known[0] == c.id and time.monotonic() - known[1] < HEALTH_REREAD_S:
+            return known[2]
+        from hermesctl.serve.overview import health_reason
+        try:
+            reason = health_reason(self.fleet.endpoint(c.endpoint).daemon.inspect_container(c.id))
+        except Exception as exc:  # noqa: BLE001 - the container is still shown unhealthy; this says why not more
+            from hermesctl.errors import describe
+            reason = f"its health log could not be read: {describe(exc)}"
+        self._reasons[c.key] = (c.id, time.monotonic(), reason)
+        return reason
 
     def _endpoints(self) -> None:
         while not self._stop.is_set():

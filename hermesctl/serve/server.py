@@ -5,7 +5,8 @@ socket (mode 0600) that the CLI asks before exec'ing into containers.
   GET  /metrics          Prometheus exposition
   GET  /api/ps           the ps document (as `hermesctl ps --json`), with where and how fresh
   GET  /api/events       server-sent events: the state on every change
-  GET  /api/logs         ?target=C:P&n=N: a gateway's log tail
+  GET  /api/logs         ?target=C:P&n=N: a gateway's log tail; with &follow=1 server-sent events:
+                         the tail, then each new line as it is written (one held-open exec)
   GET  /api/info         what this server watches (its endpoint options)
   POST /api/gateway/VERB {"target": "C:P"}: start|stop|restart, through the CLI's lifecycle code
 
@@ -17,6 +18,7 @@ empty fleet before it would read as every gateway gone.
 """
 import json
 import os
+import queue
 import socket
 import socketserver
 import threading
@@ -32,6 +34,10 @@ from hermesctl.serve.state import FleetState
 
 SSE_KEEPALIVE_S = 15.0
 MAX_BODY = 4096
+LOG_FOLLOWERS = 8        # log streams held open at once (each is an exec in a container)
+LOG_KEEPALIVE_S = 3.0    # a page that moved to another log frees its place (and its exec) this soon
+LOG_BATCH = 500          # lines sent in one event at most
+LOG_QUEUE = 2000         # lines waiting for a slow browser at most: the exec waits beyond
 
 
 @dataclass
@@ -41,10 +47,14 @@ class App:
     scope: dict
     act: Callable[[str, str], list[dict]]      # (verb, target) -> results
     log_tail: Callable[[str, int], list[str]]   # (target, lines) -> lines
+    # (target, lines) -> (an iterator of the tail's lines then each new one, a close() that ends it
+    # from another thread)
+    log_follow: Callable[[str, int], tuple] | None = None
     listen: str = ""
     socket_path: str = ""
     allowed_hosts: frozenset = frozenset({"localhost"})
     stopping: threading.Event = field(default_factory=threading.Event)
+    followers: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(LOG_FOLLOWERS))
 
 
 # Sent with every answer: the page loads nothing from elsewhere, is never framed, never
@@ -175,11 +185,96 @@ class Handler(BaseHTTPRequestHandler):
             lines = int((query.get("n") or ["100"])[0])
         except ValueError:
             lines = 100
+        if (query.get("follow") or ["0"])[0] == "1" and self.app.log_follow is not None:
+            if not self.app.followers.acquire(blocking=False):
+                self._json(429, {"error": f"{LOG_FOLLOWERS} logs are followed already: close one"})
+                return
+            try:
+                self._log_follow(target, max(1, min(lines, 2000)))
+            finally:
+                self.app.followers.release()
+            return
         try:
             self._json(200, {"target": target, "lines": self.app.log_tail(target, max(1, min(lines, 2000)))})
         except Exception as exc:  # noqa: BLE001 - ours carry a one-line message
             from hermesctl.errors import describe
             self._json(400, {"error": describe(exc)})
+
+    def _log_follow(self, target: str, lines: int) -> None:
+        """Server-sent events: `lines` (a JSON list) as they come, `end` (a message) when the
+        stream ends. A reader thread feeds a bounded queue; this one writes, with a keepalive
+        that finds a browser gone, and then ends the exec (its close())."""
+        try:
+            source, close = self.app.log_follow(target, lines)
+        except Exception as exc:  # noqa: BLE001 - ours carry a one-line message
+            from hermesctl.errors import describe
+            self._json(400, {"error": describe(exc)})
+            return
+        waiting: queue.Queue = queue.Queue(maxsize=LOG_QUEUE)
+        done = threading.Event()
+
+        def put(item) -> None:
+            while not done.is_set():
+                try:
+                    waiting.put(item, timeout=1.0)
+                    return
+                except queue.Full:
+                    continue
+
+        def pump() -> None:
+            from hermesctl.errors import describe
+            try:
+                for line in source:
+                    put(("line", line))
+                    if done.is_set():
+                        return
+                put(("end", "the log stream ended (the container stopped?)"))
+            except Exception as exc:  # noqa: BLE001 - told to the page, which says so
+                put(("end", describe(exc)))
+
+        threading.Thread(target=pump, daemon=True, name="log-follow").start()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.close_connection = True
+            while not self.app.stopping.is_set():
+                try:
+                    kind, text = waiting.get(timeout=LOG_KEEPALIVE_S)
+                except queue.Empty:
+                    self.wfile.write(b": keepalive\n\n")
+                    self.wfile.flush()
+                    continue
+                batch, ended = [], None
+                while True:
+                    if kind == "line":
+                        batch.append(text)
+                    else:
+                        ended = text
+                        break
+                    if len(batch) >= LOG_BATCH:
+                        break
+                    try:
+                        kind, text = waiting.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self.wfile.write(b"event: lines\ndata: " + json.dumps(batch).encode() + b"\n\n")
+                if ended is not None:
+                    self.wfile.write(b"event: end\ndata: " + json.dumps({"message": ended}).encode() + b"\n\n")
+                self.wfile.flush()
+                if ended is not None:
+                    return
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            return
+        finally:
+            done.set()
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - already closed
+                pass
 
     # --- POST ----------------------------------------------------------------------------
     def do_POST(self):  # noqa: N802

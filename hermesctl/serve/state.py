@@ -18,6 +18,7 @@ class ContainerInfo:
     running: bool
     health: str | None
     started_at: float | None = None
+    health_reason: str | None = None  # why Docker calls it unhealthy (its health log), in words
 
 
 @dataclass
@@ -73,7 +74,9 @@ class FleetState:
                     continue
                 for name in WATCHED_FIELDS:
                     if before.get(name) != row.get(name):
-                        self._event(target, name, before.get(name), row.get(name))
+                        # A process gone: how it went (models.Slot.last_death), said with it.
+                        how = row.get("last_death") if name == "pid" and before.get("pid") else None
+                        self._event(target, name, before.get(name), row.get(name), how)
                         changed = True
             for target, row in new.items():
                 # Down in between or not, a gateway with another pid than the last one seen has
@@ -107,8 +110,9 @@ class FleetState:
         with self._lock:
             return list(self._containers)
 
-    def _event(self, target: str, what: str, old: object, new: object) -> None:
-        self._events.append({"time": time.time(), "target": target, "field": what, "old": old, "new": new})
+    def _event(self, target: str, what: str, old: object, new: object, how: str | None = None) -> None:
+        event = {"time": time.time(), "target": target, "field": what, "old": old, "new": new}
+        self._events.append({**event, "how": how} if how else event)
 
     def _changed(self) -> None:
         self.version += 1

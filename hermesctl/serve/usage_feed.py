@@ -1,10 +1,12 @@
 """Usage counters for `hermesctl serve`: one held-open `usage-watch` stream per running
 container (hermes_supervise/usage_watch.py), each printing a profile's all-time counters when
 they change. The feed keeps the latest line per profile, a day of spend/activity history per
-profile for the page, and the budgets of the fleet file; scrapes and pages read it, never exec.
+profile for the page (today's figures, as the table shows them: `today`), and the budgets of
+the fleet file; scrapes and pages read it, never exec.
 
 A stream that breaks is reopened while its container runs; containers are taken from the live
 fleet the refresher already keeps (no extra Docker listing)."""
+import math
 import threading
 import time
 from collections import deque
@@ -63,9 +65,10 @@ class UsageFeed:
         try:
             while not self._stop.is_set() and self._running(c):
                 try:
+                    opened = {"seen": set(), "settled": False}  # this stream's first round
                     for doc in self._lines(c):
                         attempt = 0
-                        self._apply(c, doc)
+                        self._apply(c, doc, opened)
                         if self._stop.is_set():
                             return
                 except Exception as exc:  # noqa: BLE001 - reopened below; recorded for the page
@@ -93,26 +96,42 @@ class UsageFeed:
         finally:
             stream.close()
 
-    def _apply(self, c, doc: dict) -> None:
+    def _apply(self, c, doc: dict, opened: dict | None = None) -> None:
         now = time.time()
         with self.lock:
             if "heartbeat" in doc:
                 self.watchers[(c.endpoint, c.name)] = {"cpu_s": doc.get("cpu_s"), "time": now,
                                                         "profiles": doc.get("profiles")}
+                if opened is not None and not opened["settled"]:
+                    # A new watcher reports its profiles before its first heartbeat: one the
+                    # last stream reported and this one did not was deleted in between.
+                    opened["settled"] = True
+                    for key in [k for k in self.profiles if k[:2] == (c.endpoint, c.name) and k not in opened["seen"]]:
+                        del self.profiles[key]
+                        self.history.pop(key, None)
                 return
             key = (c.endpoint, c.name, str(doc.get("profile")))
-            if doc.get("removed"):
+            if opened is not None and not opened["settled"]:
+                opened["seen"].add(key)
+            if doc.get("removed"):  # a deleted profile leaves the table and the chart alike
                 self.profiles.pop(key, None)
+                self.history.pop(key, None)
                 return
             self.profiles[key] = doc
             points = self.history.setdefault(key, deque())
-            point = (now, spend(doc), doc.get("sessions_total") or 0)
-            if len(points) >= 2 and now - points[-2][0] < HISTORY_STEP_S:
+            # What the table shows for the day, as it stood then: the chart is drawn from it.
+            day = utc_day(now)
+            point = (now, day, *today(doc, day))
+            if len(points) >= 2 and now - points[-2][0] < HISTORY_STEP_S and points[-2][1] == day:
                 points[-1] = point  # within the minute: the latest replaces the latest (the first stays)
             else:
                 points.append(point)
             while points and points[0][0] < now - HISTORY_S:
                 points.popleft()
+            # Profiles of containers gone for a day: their history goes too (bounded memory).
+            for old in [k for k, v in self.history.items()
+                        if k not in self.profiles and v and v[-1][0] < now - HISTORY_S]:
+                del self.history[old]
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -120,9 +139,22 @@ class UsageFeed:
                     "history": {k: list(v) for k, v in self.history.items()}, "budgets": dict(self.budgets)}
 
 
-def spend(doc: dict) -> float:
-    """All-time estimated cost of a profile (insights' cost), summed over its models."""
-    return sum((m.get("estimated_usd") or 0.0) for m in (doc.get("models") or {}).values())
+def utc_day(moment: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(moment))
+
+
+def today(doc: dict, day: str) -> tuple[float, int]:
+    """A profile's spend (insights' estimated cost) and sessions on a UTC day, counted by the
+    day each session started (the watcher's `days`): the one figure the page's table, its
+    summary and its chart all show."""
+    days = doc.get("days")
+    figures = days.get(day) if isinstance(days, dict) else None
+    figures = figures if isinstance(figures, dict) else {}
+    usd, sessions = figures.get("estimated_usd"), figures.get("sessions")
+    # The watcher runs as hermes: a figure that is not a finite, non-negative number counts as 0.
+    usd = float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) else 0.0
+    sessions = sessions if isinstance(sessions, int) and not isinstance(sessions, bool) else 0
+    return (usd if math.isfinite(usd) and usd >= 0 else 0.0), max(0, sessions)
 
 
 def budgets_of(spec) -> dict:

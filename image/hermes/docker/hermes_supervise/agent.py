@@ -101,6 +101,34 @@ def _query(name: str):
     return run
 
 
+def _facts(args: dict) -> int:
+    import os
+    from .queries import facts
+    doc = facts()
+    key = os.environ.get(C.TOKEN_KEY_ENV)
+    if key is not None:  # the host compares tokens across its fleet (one token, one gateway)
+        try:
+            raw = bytes.fromhex(key)
+        except ValueError:
+            return fail("usage", f"{C.TOKEN_KEY_ENV} must be hex")
+        if len(raw) < 16:
+            return fail("usage", f"{C.TOKEN_KEY_ENV} must hold at least 16 bytes")
+        _site_packages()  # python-dotenv: each .env read as hermes reads it
+        from .paths import all_profiles
+        from .serving import token_hashes
+        doc["platform_tokens"] = token_hashes(all_profiles(), raw)
+    _print(doc)
+    return 0
+
+
+def _serving(args: dict) -> int:
+    _site_packages()  # python-dotenv: each .env read as hermes reads it
+    from .paths import all_profiles
+    from .serving import serving
+    _print(serving(args["profiles"] or all_profiles(), args["prompt"], args["timeout"]))
+    return 0
+
+
 def _boot_log(args: dict) -> int:
     from .queries import boot_log
     _print(boot_log(args["tail"]))
@@ -173,7 +201,7 @@ def _slots(verb: str):
 
 # verb -> handler(parsed args); the verbs and their arguments are contract.VERBS.
 HANDLERS = {
-    "profiles": _query("profiles"), "facts": _query("facts"), "boot-log": _boot_log, "health": _health,
+    "profiles": _query("profiles"), "facts": _facts, "serving": _serving, "boot-log": _boot_log, "health": _health,
     "serve": _serve, "watch": _watch, "tail": tail, "end-processes": end_processes,
     "snapshot-databases": _snapshot_databases, "usage": _usage, "usage-watch": _usage_watch,
     "owner-ids": _owner_ids,

@@ -99,7 +99,8 @@ def run_verb(verb: str, args: dict, *, answer=None) -> int:
             _say(answer, verb, profiles=outcomes)
         elif verb == "operate":
             text = operate_json(args["action"], args["profiles"], timeout_s=args["timeout"],
-                                settle_s=args["settle"], lock_wait_s=args["lock-wait"])
+                                settle_s=args["settle"], lock_wait_s=args["lock-wait"],
+                                wait_ready=args["wait-ready"])
             print(text)
         elif verb == "ensure-slot":
             from .ensure_slot import ensure_slot

@@ -85,7 +85,15 @@ VERBS = {
     "profiles": _verb("query", "profile directories (`profile list`, `create`, `delete`)",
                       "`profiles[{name, readable, has_soul, registered}]`"),
     "facts": _verb("query", "what `doctor` checks, in the same exec as the status",
-                   "`command_dir`, `ownership{misowned[], misowned_count, refused[]}`, `profiles[…]`, `status{…}`"),
+                   "`command_dir`, `ownership{misowned[], misowned_count, refused[]}`, `profiles[…]`, `status{…}`; "
+                   "with `HERMESCTL_TOKEN_KEY` (hex) in the exec's environment also `platform_tokens{P: {KEY: "
+                   "HMAC-SHA256}}` of `PLATFORM_TOKEN_KEYS` (one token, one gateway; never a value)"),
+    "serving": _verb("query", "each profile's API server asked on the container's loopback, as hermes: `/health`, "
+                     "with `--prompt` one chat completion (`probe`, `serve`; the API key stays inside)",
+                     "`profiles{P: {configured[] (platforms whose token is set), error, api{enabled, host, port, reason, "
+                     "health{ok, status, seconds, error}, chat{ok, status, seconds, first_line, error}}}}`",
+                     ("profiles", "opt-args", "profile", None), ("prompt", "option", "str", None),
+                     ("timeout", "option", "float", 20.0)),
     "boot-log": _verb("query", "the reconciler's log, parsed (`boot-log`)",
                       "`entries[{time, profile, prior_state, action, reason, …}]`",
                       ("tail", "option", "int", 50)),
@@ -106,11 +114,15 @@ VERBS = {
                    ("profiles", "opt-args", "profile", None)),
     "usage-watch": _verb("stream", "a line per profile whose usage counters changed, incrementally (`serve`)",
                          "per changed profile `profile, ok, read_error, sessions_total, days{date: {sessions, estimated_usd}}, sessions_active, last_activity, models{M: {*_tokens, api_calls, estimated_usd, actual_usd}}`; `heartbeat` (with `cpu_s`) every interval", ("interval", "option", "float", 15.0)),
-    "operate": _verb("change", "lock, intent, s6-svlisten + s6-svc, records (`gateway start/stop/restart`); start and restart first register the slot of a profile that has none, as the reconciler would",
-                     "`waited_s`, `wait_rc`, `gateways{P: {before, after}}` (status fields), `registered[]`",
+    "operate": _verb("change", "lock, intent, records (before acting, then the real end), s6-svlisten + s6-svc "
+                     "(restart: a planned stop, then up), `--wait-ready`: hermes' verdict on each start "
+                     "(`gateway start/stop/restart`); start and restart first register the slot of a profile that has "
+                     "none, as the reconciler would",
+                     "`waited_s`, `wait_rc`, `gateways{P: {before, acted, after, startup?}}` (status fields; "
+                     "`startup`: ready|failed|died|unconfirmed), `registered[]`",
                      ("action", "arg", "start|stop|restart", None), ("profiles", "args", "profile", None),
                      ("timeout", "option", "float", 20.0), ("settle", "option", "float", 0.0),
-                     ("lock-wait", "option", "float", 60.0)),
+                     ("lock-wait", "option", "float", 60.0), ("wait-ready", "flag", "bool", False)),
     "register": _verb("change", "create a profile's s6 slot (`gateway register`)", "`profile`, `started`",
                       ("profile", "arg", "profile", None), ("up", "flag", "bool", False)),
     "unregister": _verb("change", "stop and remove a slot (`gateway unregister`, `profile delete`)", "`profile`",
@@ -173,5 +185,15 @@ QUERY_MAX_BYTES = 4096             # the question, at most
 # at boot (cont-init 01-secret-env) and on `hermes-slots load-secrets`. ENV_HMAC_KEY (root's,
 # 0600, made at first boot) keys the hashes `hermesctl diff` shows instead of referenced values.
 SECRET_DIR = "/run/secrets"
+# One bot token, one gateway: two gateways polling with the same token fight over it (Telegram
+# answers the second poller 409 Conflict). The environment keys that hold a platform's token
+# (hermes-agent 0.19.0 gateway/config.py, PLATFORM_TOKEN_ENV_NAMES plus Slack's app token), and
+# the platform name gateway_state.json uses. The host compares HMACs of their values under a key
+# it makes per run and hands the agent in TOKEN_KEY_ENV; no token value ever leaves a container.
+PLATFORM_TOKEN_KEYS = {"TELEGRAM_BOT_TOKEN": "telegram", "DISCORD_BOT_TOKEN": "discord",
+                       "SLACK_BOT_TOKEN": "slack", "SLACK_APP_TOKEN": "slack",
+                       "MATTERMOST_TOKEN": "mattermost", "MATRIX_ACCESS_TOKEN": "matrix",
+                       "WEIXIN_TOKEN": "weixin"}
+TOKEN_KEY_ENV = "HERMESCTL_TOKEN_KEY"
 SECRET_ENV_PREFIX = "hermes-env."
 ENV_HMAC_KEY = "/var/lib/hermesctl/env-hmac.key"

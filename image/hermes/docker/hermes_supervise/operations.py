@@ -23,7 +23,7 @@ from pathlib import Path
 from .contract import BUSY_EXIT, CONTROL_DIR, OPERATIONS_DIR, SCHEMA
 from .names import require_valid_profile
 from .paths import hermes_home, profile_dir, s6, slot_dir
-from .state import write_desired_state, write_planned_stop_marker
+from .state import read_state, write_desired_state, write_planned_stop_marker
 
 LOCK_HELD_ENV = "HERMES_SLOTS_LOCK_HELD"  # set for a command run under `hermes-slots locked`
 KEEP_RECORDS = 20
@@ -69,15 +69,19 @@ def run_locked(argv: list[str], wait_s: float) -> int:
 
 
 def record_operation(profile: str, action: str, started: float, ended: float) -> None:
-    """Append `FROM UNTIL ACTION` (read, trim to the last records, atomic rename)."""
+    """Record `FROM UNTIL ACTION` (read, trim to the last records, atomic rename). A record with
+    the same FROM is replaced: an operation is recorded before it acts, with the longest it may
+    take, and again with its real end once done."""
     directory = control_dir() / OPERATIONS_DIR
     directory.mkdir(parents=True, mode=0o700, exist_ok=True)
     path = directory / profile
+    start = f"{started:.3f}"
     try:
-        old = [line for line in path.read_text().splitlines() if line.strip()][-(KEEP_RECORDS - 1):]
+        old = [line for line in path.read_text().splitlines()
+               if line.strip() and line.split()[0] != start][-(KEEP_RECORDS - 1):]
     except (OSError, UnicodeDecodeError):
         old = []
-    lines = old + [f"{started:.3f} {ended + RECORD_MARGIN_S:.3f} {action}"]
+    lines = old + [f"{start} {ended + RECORD_MARGIN_S:.3f} {action}"]
     tmp = path.with_name(f".{profile}.{os.getpid()}.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, path)
@@ -154,8 +158,47 @@ def _listen_and_stop(profiles: list[str], timeout_s: float) -> int:
     return rc
 
 
-def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float, lock_wait_s: float) -> dict:
-    """start, stop or restart gateways under the lock; what each was before and after."""
+# hermes' own verdict on a start, in gateway_state.json (written by the gateway with its pid).
+STARTED_STATES = {"running", "degraded"}
+FAILED_STATES = {"startup_failed"}
+READY_POLL_S = 0.2
+
+
+def _startup_verdict(profile: str, pid: int) -> str | None:
+    data = read_state(profile_dir(profile)) or {}
+    if data.get("pid") != pid:
+        return None  # not yet written by this process
+    state = data.get("gateway_state")
+    return "ready" if state in STARTED_STATES else "failed" if state in FAILED_STATES else None
+
+
+def wait_started(acted: dict, deadline: float) -> dict:
+    """Until each gateway that came up (`acted`: its status right after) has said how its start
+    went: `ready`, `failed` (hermes says startup_failed), `died` (down, or another pid: s6
+    restarted it), or `unconfirmed` at the deadline."""
+    verdicts = {p: "died" for p, st in acted.items() if not (st and st["up"])}
+    pending = [p for p in acted if p not in verdicts]
+    while pending:
+        for p in list(pending):
+            st = slot_status(p)
+            verdict = "died" if not (st and st["up"] and st["pid"] == acted[p]["pid"]) else \
+                _startup_verdict(p, st["pid"])
+            if verdict:
+                verdicts[p] = verdict
+                pending.remove(p)
+        if pending and time.time() >= deadline:
+            verdicts.update({p: "unconfirmed" for p in pending})
+            break
+        if pending:
+            time.sleep(READY_POLL_S)
+    return verdicts
+
+
+def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float, lock_wait_s: float,
+            wait_ready: bool = False) -> dict:
+    """start, stop or restart gateways under the lock; what each was before, right after acting
+    (`acted`) and after the settle time. With `wait_ready`, a start or restart also waits (up to
+    timeout_s) for hermes' own verdict on each start (`startup`) before settling."""
     profiles = [require_valid_profile(p) for p in profiles]
     with container_lock(lock_wait_s) as waited:
         registered = []
@@ -167,6 +210,11 @@ def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float
         for p in profiles:
             write_desired_state(profile_dir(p), "running" if want_up else "stopped")
         supervised = [p for p in profiles if before[p] is not None]
+        # Recorded before acting, with the longest the operation may take, so that the deaths it
+        # causes are its own wherever they are seen first (a watcher reports them at once).
+        longest = 3 * timeout_s + settle_s + 5
+        for p in supervised:
+            record_operation(p, verb, started, started + longest)
         for p in supervised:
             # The slot's `down` file follows the intent too, so a supervisor that is killed and
             # respawned by s6-svscan starts (or keeps down) what the operator asked for.
@@ -181,20 +229,27 @@ def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float
             rc = _listen_and_stop(supervised, timeout_s)
         elif verb == "restart":
             running = [p for p in supervised if before[p]["up"]]
-            # -u as well as -t: a slot left wanted-down would otherwise be killed and stay down.
-            rc = _listen_and_act(running, "-r", "-tu", timeout_s)
-            rc = _listen_and_act([p for p in supervised if p not in running], "-u", "-u", timeout_s) or rc
+            # A planned stop (hermes records it and exits 0), then up: never s6's bare SIGTERM,
+            # which hermes reads as an unexpected signal (exit 1, no clean-stop record).
+            rc = _listen_and_stop(running, timeout_s)
+            rc = _listen_and_act(supervised, "-u", "-u", timeout_s) or rc
         else:
             raise ValueError(f"unknown operation {verb!r}")
-        acted = time.time()
-        for p in supervised:
-            record_operation(p, verb, started, acted)
+        acted = {p: slot_status(p) for p in profiles}
+        startup = {}
+        if want_up and wait_ready:
+            startup = wait_started({p: acted[p] for p in supervised}, time.time() + timeout_s)
         if want_up and settle_s > 0:
             time.sleep(settle_s)  # a gateway that dies right after starting must not count as up
         after = {p: slot_status(p) for p in profiles}
+        ended = time.time()
+        for p in supervised:
+            record_operation(p, verb, started, ended)
     return {"schema": SCHEMA, "verb": verb, "waited_s": round(waited, 3), "wait_rc": rc,
-            "gateways": {p: {"before": before[p], "after": after[p]} for p in profiles},
+            "gateways": {p: {"before": before[p], "acted": acted[p], "after": after[p],
+                             **({"startup": startup[p]} if p in startup else {})} for p in profiles},
             "registered": registered}
+
 
 
 SUPERVISED_WAIT_S = 10.0  # a new slot's s6-supervise starts after the rescan: s6-svc needs it
