@@ -103,7 +103,8 @@ class ServedEqualsDirect(RuleBasedStateMachine):
         received, slot = self.pushed
         snap = SimpleNamespace(booted=True, slots={PROFILE: slot}, orphans=lambda p: [])
         live = SimpleNamespace(lock=threading.Lock(), containers={self.c.key: self.c}, snapshots={self.c.key: snap},
-                               received={f"{self.c.key}/{PROFILE}": received}, profiles_of=lambda c, s: [PROFILE])
+                               received={f"{self.c.key}/{PROFILE}": received}, profiles_of=lambda c, s: [PROFILE],
+                               unslotted_of=lambda c, s: [])
         clock = rows_mod.time.monotonic
         rows_mod.time.monotonic = lambda: float(self.gw.now)
         try:
