@@ -30,7 +30,7 @@ LONG_FILES = {
     "tests/test_image_supervision.py": 82,   # a dashboard parked at --cpus 0.25
     "tests/test_faults.py": 66,
     "tests/test_upgrade_plain.py": 65,       # rollbacks that wait for Docker's verdict
-    "tests/test_readme_compose.py": 120,     # the README's lines on one compose fleet, an upgrade
+    "tests/test_readme_compose.py": 45,      # the README's lines on one compose fleet, an upgrade
     "tests/test_fleet_compose.py": 58,
     "tests/test_ssh_endpoint.py": 58,
     "tests/test_image_upstream.py": 56,

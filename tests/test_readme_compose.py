@@ -142,7 +142,7 @@ def test_every_readme_command_line_runs_as_written_on_the_compose_fleet(docker_c
                 wait_for(lambda: "CONTAINER" in _text(fleet.background[-1][2]), timeout=60, what="ps --watch's table")
         watch_file = next(out for line, _, out, _ in fleet.background if "--watch" in line)
         # the issue's `timeout 6 hermesctl ps --watch > out.txt`: the table, then changes as lines
-        wait_for(lambda: re.search(rf"{PROJECT}-hermes-1-1\s+hermes-1\s+coder\s+up", _text(watch_file)),
+        wait_for(lambda: re.search(rf"{PROJECT}-hermes-1-1( \([a-z: ]+\))?\s+hermes-1\s+coder\s+up", _text(watch_file)),
                  timeout=60, what="ps --watch's line for hermes-1:coder up")
         wait_for(lambda: all(_text(out) for line, _, out, _ in fleet.background), timeout=60,
                  what="output from every long-running line")
