@@ -284,6 +284,8 @@ class Fleet:
             for target in its_targets:
                 among = list(snap.slots)
                 if target.profile in snap.unslotted:
+                    if not unslotted and is_glob(target.container):
+                        continue  # a glob over containers: one without the gateway simply has none
                     if not unslotted:
                         raise NotFoundError(f"profile {target.profile!r} in {container.name} has no gateway slot "
                                             f"yet: `hermesctl gateway start {container.name}:{target.profile}` "

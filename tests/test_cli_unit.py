@@ -148,6 +148,8 @@ def test_a_profile_without_a_slot_is_listed_and_gateway_start_registers_it(run, 
     assert "no slot" in run("ps", "h2:fresh")[1]
     code, _, err = run("gateway", "status", "h2:fresh")
     assert code == 4 and "has no gateway slot yet" in err and "gateway start h2:fresh" in err
+    code, _, err = run("gateway", "status", "h*:fresh")  # a glob over containers selects no such gateway
+    assert code == 4 and "no gateway matches" in err
     down = {"up": False, "wanted_up": False, "pid": None, "exit_code": None, "signal": None, "seconds": 0}
     up = {**down, "up": True, "wanted_up": True, "pid": 77, "seconds": 1}
     fleet.answers["h2"]["operate"] = {"schema": "hermes-contract/v1", "verb": "start", "waited_s": 0, "wait_rc": 0,
