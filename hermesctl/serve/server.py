@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
+from hermesctl.documents import strict
 from hermesctl.serve import auth, metrics
 from hermesctl.serve.page import page
 from hermesctl.serve.state import FleetState
@@ -82,7 +83,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _json(self, status: int, doc: dict, headers: dict | None = None) -> None:
-        self._send(status, json.dumps(doc, default=str).encode(), "application/json", headers)
+        self._send(status, json.dumps(strict(doc), default=str, allow_nan=False).encode(), "application/json", headers)
 
     def _ps_document(self) -> dict:
         snap = self.app.state.snapshot()
@@ -164,7 +165,7 @@ class Handler(BaseHTTPRequestHandler):
                     snap = self.app.state.snapshot()
                     doc = {"gateways": snap.rows, "events": snap.events[-100:], "version": snap.version,
                            "endpoints": snap.endpoints}
-                    self.wfile.write(b"event: state\ndata: " + json.dumps(doc, default=str).encode() + b"\n\n")
+                    self.wfile.write(b"event: state\ndata: " + json.dumps(strict(doc), default=str, allow_nan=False).encode() + b"\n\n")
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
             return

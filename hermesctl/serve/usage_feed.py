@@ -10,6 +10,7 @@ import time
 from collections import deque
 
 from hermesctl import agent
+from hermesctl.contract import LIFELINE_OPTION
 from hermesctl.errors import describe
 from hermesctl.execs import HERMES_USER
 
@@ -80,8 +81,11 @@ class UsageFeed:
                     del self.profiles[key]
 
     def _lines(self, c):
+        # stdin attached and never written: when serve goes (however it goes), Docker closes it and
+        # the watcher ends at once, even mid-read (contract.LIFELINE_OPTION).
         stream = self.fleet.endpoint(c.endpoint).daemon.exec_stream(
-            c.id, agent.argv("usage-watch", "--interval", f"{self.interval:g}"), user=HERMES_USER, stderr=False)
+            c.id, agent.argv("usage-watch", "--interval", f"{self.interval:g}", LIFELINE_OPTION), user=HERMES_USER,
+            stderr=False, stdin=True)
         buffer = b""
         try:
             for chunk in stream:

@@ -84,16 +84,16 @@ def query(line: bytes, store) -> dict:
 
 def _usage(args: dict, store) -> dict:
     import time
-    from .paths import all_profiles
+    from .paths import profile_entries
     if args["window"] is not None:
         cutoff = time.time() - args["window"]  # back from the container's clock, as `hermes insights --days`
     else:
         cutoff = args["since"] or 0.0
     if args["profiles"]:
         return store.usage(args["profiles"], cutoff)
-    profiles = all_profiles()
+    profiles, skipped = profile_entries()
     store.forget_others(profiles)
-    return store.usage(profiles, cutoff)
+    return store.usage(profiles, cutoff, skipped)
 
 
 def peer_question(conn: socket.socket) -> bytes | None:
