@@ -55,8 +55,9 @@ def bounded(column: str, label: str | None = None) -> str:
 
 
 def bounded_list(columns: str) -> str:
-    """Each of a comma-separated list of columns, bounded()."""
-    return ", ".join(bounded(c.strip()) for c in columns.split(","))
+    """Each of a comma-separated list of columns, bounded(), under its own name (a query over
+    these, as usage_watch's DELTA_USAGE is, names them)."""
+    return ", ".join(f"{bounded(c.strip())} AS {c.strip().split('.')[-1]}" for c in columns.split(","))
 
 # The sessions of the window and their per-model rows, read as insights reads them (the same
 # join, so each session's rows come in the same order: insights' float sums and its "is there a
@@ -274,6 +275,7 @@ def merge(into: dict, tallied: dict) -> dict:
     for key, figures in tallied.items():
         mine = into.get(key)
         if mine is None:
+            _room(into)
             into[key] = list(figures)
         else:
             for k, value in enumerate(figures):
