@@ -317,3 +317,24 @@ def test_the_table_never_cuts_a_figure_on_a_narrow_terminal(run):
             assert text.count(figure) == 2, (width, figure, text)  # its row and TOTAL
         assert text.count("claude-sonnet-5") == 1
         assert "…" not in text
+
+
+def test_usage_watch_reads_a_refused_database_again_only_once_it_changes(fleet_home):
+    home, conns = fleet_home
+    conns["hostile"].execute("UPDATE sessions SET model = printf('%.*c', 5000, 'm') WHERE rowid = 1")
+    counters = usage_watch.ProfileCounters("hostile")
+    assert counters.refresh(NoPrices()) and counters.error["code"] == "oversized"
+    statements = []
+    original = usage_watch.connect
+
+    def traced(path):
+        conn = original(path)
+        conn.set_trace_callback(statements.append)
+        return conn
+    usage_watch.connect = traced
+    try:
+        assert counters.refresh(NoPrices()) is False and statements == []  # unchanged: not read again
+        conns["hostile"].execute("UPDATE sessions SET model = 'mended' WHERE rowid = 1")
+        assert counters.refresh(NoPrices()) and counters.error is None and counters.models and statements
+    finally:
+        usage_watch.connect = original

@@ -76,9 +76,10 @@ WINDOW_USAGE = (f"SELECT {USAGE_FIELDS} FROM session_model_usage u JOIN sessions
 # Chosen sessions (a JSON array of ids) with every figure insights reads of them and of their
 # per-model rows (SESSION_PRINTS_USAGE, when the table exists): equal rows, nothing changed.
 SESSION_PRINTS = (
-    "SELECT " + bounded_list("s.id, s.started_at, s.ended_at, s.source, s.model, s.message_count, s.tool_call_count, "
-                             "s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, "
-                             "s.estimated_cost_usd, s.actual_cost_usd, s.api_call_count") + "{usage} FROM sessions s WHERE s.id IN (SELECT value FROM json_each(?))")
+    "SELECT " + bounded_list("s.id, s.started_at, s.ended_at, s.source, s.model, s.message_count, "
+                             "s.tool_call_count, s.input_tokens, s.output_tokens, s.cache_read_tokens, "
+                             "s.cache_write_tokens, s.estimated_cost_usd, s.actual_cost_usd, s.api_call_count")
+    + "{usage} FROM sessions s WHERE s.id IN (SELECT value FROM json_each(?))")
 SESSION_PRINTS_USAGE = (
     ", (SELECT printf('%d %d %d %d %d %d %d %.17g %.17g %d %d', count(*), total(u.api_call_count), "
     "total(u.input_tokens), total(u.output_tokens), total(u.cache_read_tokens), total(u.cache_write_tokens), "

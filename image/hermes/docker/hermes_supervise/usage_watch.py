@@ -45,6 +45,7 @@ FULL_EVERY = 20  # intervals (5 minutes at 15 s) between looks at every open ses
 MESSAGED = f"SELECT {bounded('session_id')} FROM messages WHERE id > ?"
 NEWER_MESSAGE = f"SELECT {bounded('m', 'timestamp')} FROM (SELECT max(timestamp) AS m FROM messages WHERE id > ?)"
 MAX_OPEN = 10_000  # open sessions held per profile (a real one has a few)
+REFUSED = ("oversized", "non-finite")  # errors of what a database holds, not of reading it
 
 
 class ProfileCounters:
@@ -96,7 +97,10 @@ class ProfileCounters:
             return changed
         identity = self._stat(path)
         due = self.dirty and time.monotonic() - self.last_full >= self.full_every_s
-        if identity == self.identity and self.error is None and not due:
+        # A database refused for what it holds is read again only once it changes (a read of it
+        # may walk hundreds of megabytes); a locked or unreadable one is tried every pass.
+        refused = self.error is not None and self.error["code"] in REFUSED
+        if identity == self.identity and (self.error is None or refused) and not due:
             return False
         before = (self.document_key(), self.error)
         try:
@@ -104,7 +108,7 @@ class ProfileCounters:
             self._bounded()
             self.error = None
         except ProfileError as exc:
-            if exc.code in ("oversized", "non-finite"):
+            if exc.code in REFUSED:
                 # What it holds cannot be trusted or kept: start over (an error until it is mended;
                 # a reader after that counts from nothing, which Prometheus sees as a reset).
                 self.close()
