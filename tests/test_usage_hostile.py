@@ -31,12 +31,23 @@ c.execute("UPDATE sessions SET model = printf('%.*c', ?, 'm') WHERE rowid IN "
           "(SELECT rowid FROM sessions ORDER BY started_at DESC LIMIT 2)", (int(sys.argv[2]),))
 c.close()
 """
-# The peak resident memory (KiB) of a command run as a child, as the kernel counted it.
+# The peak resident memory (KiB) of a command run as a child, as the kernel counted it, then its
+# output. A streaming command (the lifeline option) is read up to its first heartbeat (one whole
+# pass), then its stdin is closed, which must end it.
 PEAK = r"""
 import resource, subprocess, sys
-done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+lines = []
+if "--until-stdin-closes" in sys.argv:
+    for line in child.stdout:
+        lines.append(line)
+        if b'"heartbeat"' in line:
+            break
+    child.stdin.close()
+lines += child.stdout.readlines()
+child.wait()
 sys.stdout.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) + "\n")
-sys.stdout.write(done.stdout.decode()[-65536:])
+sys.stdout.write(b"".join(lines).decode()[-65536:])
 """
 
 
@@ -104,15 +115,15 @@ def test_the_readers_never_hold_a_huge_value(hostile, argv):
     """The one-shot agent (what answers when the resident one cannot) and usage-watch: their peak
     memory stays far below one 100 MB value (the watcher grew to 2.2 GB), and they say `oversized`."""
     c, _ = hostile
-    if argv[1] == "usage-watch":
-        # One pass, then stdin's end (the host's lifeline) ends it: `timeout` sends nothing.
-        argv = ["sh", "-c", f"sleep 20 | {' '.join(argv)} --until-stdin-closes"]
+    watch = argv[1] == "usage-watch"
+    if watch:
+        argv = [*argv, "--until-stdin-closes"]  # one pass, then the end of stdin ends it
     result = c.exec_run([VENV_PYTHON, "-c", PEAK, *argv], user="hermes", environment={"HOME": "/opt/data"})
     assert result.exit_code == 0, result.output.decode()[-2000:]
     peak_kib, _, output = result.output.decode().partition("\n")
     assert int(peak_kib) * 1024 < VALUE_BYTES / 2, (peak_kib, output[-2000:])
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]
-    if argv[0] == "sh":
+    if watch:
         mine = {d["profile"]: d for d in lines if "profile" in d}
         assert mine["hostile"]["read_error"]["code"] == "oversized"
         assert all(mine[n]["ok"] and mine[n]["sessions_total"] > 0 for n in HEALTHY)
