@@ -338,3 +338,13 @@ def test_usage_watch_reads_a_refused_database_again_only_once_it_changes(fleet_h
         assert counters.refresh(NoPrices()) and counters.error is None and counters.models and statements
     finally:
         usage_watch.connect = original
+
+
+def test_the_agent_encodes_usage_answers_strictly():
+    """The usage documents leave the agent through the strict encoder (a non-finite number there
+    is a bug, never `Infinity`); other verbs pass on what hermes' files hold, as before."""
+    from hermes_supervise import fastjson
+    assert fastjson.dumps({"a": 1.5}, strict=True) == '{"a":1.5}'
+    with pytest.raises(ValueError):
+        fastjson.dumps({"a": [float("inf")]}, strict=True)
+    assert fastjson.dumps({"a": float("nan")}) == '{"a":NaN}'

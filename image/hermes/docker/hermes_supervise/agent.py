@@ -116,7 +116,8 @@ def _usage(args: dict) -> int:
     else:
         cutoff = args["since"] or 0.0
     profiles, skipped = (args["profiles"], {}) if args["profiles"] else profile_entries()
-    _print(usage(profiles, cutoff, skipped))
+    from .fastjson import dumps
+    sys.stdout.write(dumps(usage(profiles, cutoff, skipped), strict=True) + "\n")
     return 0
 
 

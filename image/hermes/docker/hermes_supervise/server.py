@@ -129,7 +129,7 @@ def answer_query(conn: socket.socket, store) -> None:
         else:
             doc = query(question, store)
         conn.settimeout(QUERY_SEND_TIMEOUT_S)
-        conn.sendall((dumps(doc) + "\n").encode())
+        conn.sendall((dumps(doc, strict=True) + "\n").encode())  # usage only: strict JSON
     except OSError:
         pass  # the client went away, or would not read
     finally:

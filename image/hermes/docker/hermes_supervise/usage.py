@@ -411,7 +411,14 @@ def usage(profiles: list[str], cutoff: float, skipped: dict | None = None) -> di
 
 
 def document(cutoff: float, answers: dict, skipped: dict | None) -> dict:
-    """The `usage` verb's answer (the one-shot agent's and the resident store's)."""
+    """The `usage` verb's answer (the one-shot agent's and the resident store's). Its figures are
+    finite (a profile with another is that profile's `non-finite` error), so it is strict JSON."""
+    for name, answer in answers.items():
+        if answer.get("ok"):
+            try:
+                finite(answer, "")
+            except ProfileError as exc:
+                answers[name] = {"ok": False, "error": {"code": exc.code, "message": exc.message}}
     return {"schema": C.SCHEMA, "verb": "usage", "now": time.time(), "cutoff": cutoff, "profiles": answers,
             "skipped": dict(skipped or {})}
 
