@@ -175,7 +175,8 @@ def test_serve_counts_no_symlinked_profile_and_its_watcher_ends_with_serve(linke
 
         def counted() -> dict:
             nonlocal text
-            req = urllib.request.Request(url + "metrics", headers={"Authorization": f"Bearer {token.read_text().strip()}"})
+            req = urllib.request.Request(url + "metrics",
+                                         headers={"Authorization": f"Bearer {token.read_text().strip()}"})
             try:
                 with urllib.request.urlopen(req, timeout=10) as answer:
                     text = answer.read().decode()

@@ -165,7 +165,8 @@ class Handler(BaseHTTPRequestHandler):
                     snap = self.app.state.snapshot()
                     doc = {"gateways": snap.rows, "events": snap.events[-100:], "version": snap.version,
                            "endpoints": snap.endpoints}
-                    self.wfile.write(b"event: state\ndata: " + json.dumps(strict(doc), default=str, allow_nan=False).encode() + b"\n\n")
+                    data = json.dumps(strict(doc), default=str, allow_nan=False).encode()
+                    self.wfile.write(b"event: state\ndata: " + data + b"\n\n")
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
             return
