@@ -348,3 +348,44 @@ def test_the_agent_encodes_usage_answers_strictly():
     with pytest.raises(ValueError):
         fastjson.dumps({"a": [float("inf")]}, strict=True)
     assert fastjson.dumps({"a": float("nan")}) == '{"a":NaN}'
+
+
+class _Stream:
+    def __init__(self, lines: list[bytes]):
+        self.lines, self.closed = lines, False
+
+    def __iter__(self):
+        return iter(self.lines)
+
+    def close(self):
+        self.closed = True
+
+
+def test_serve_asks_for_the_lifeline_and_asks_an_older_image_as_before():
+    """serve's usage stream holds the exec's stdin (its end ends the watcher); an image whose
+    agent does not know the option is asked without it, not retried for ever."""
+    import threading
+    from types import SimpleNamespace
+    from hermesctl.contract import LIFELINE_OPTION
+    from hermesctl.serve.usage_feed import UsageFeed
+    calls = []
+    heartbeat = b'{"schema": "hermes-contract/v1", "verb": "usage-watch", "heartbeat": 1, "profiles": 1}\n'
+
+    class Daemon:
+        def exec_stream(self, ref, argv, *, user, stderr=True, stdin=False):
+            calls.append((ref, argv, stdin))
+            if ref == "old" and LIFELINE_OPTION in argv:
+                return _Stream([b'{"schema": "hermes-contract/v1", "error": {"code": "usage", "message": '
+                                b'"usage-watch: unknown option \'--until-stdin-closes\'"}}\n'])
+            feed.stop()
+            return _Stream([heartbeat])
+
+    for ref in ("new", "old"):
+        c = SimpleNamespace(key=ref, id=ref, name=ref, endpoint="local", running=True)
+        live = SimpleNamespace(lock=threading.Lock(), containers={ref: c})
+        fleet = SimpleNamespace(endpoint=lambda name: SimpleNamespace(daemon=Daemon()))
+        feed = UsageFeed(live, fleet, interval=1)
+        feed._stream(c)
+        assert feed.watchers[("local", ref)]["profiles"] == 1
+    assert [(ref, LIFELINE_OPTION in argv, stdin) for ref, argv, stdin in calls] == \
+        [("new", True, True), ("old", True, True), ("old", False, False)]
