@@ -96,7 +96,7 @@ def test_a_profile_with_huge_values_is_oversized_and_every_other_profile_answers
     assert doc["unreachable"] == []
     profiles = {p["profile"]: p for p in doc["profiles"]}
     assert profiles["hostile"]["error"]["code"] == "oversized", profiles["hostile"]
-    assert "model" in profiles["hostile"]["error"]["message"] and len(res.stdout) < 1_000_000
+    assert "`model`" in profiles["hostile"]["error"]["message"] and len(res.stdout) < 1_000_000
     for name in HEALTHY:
         alone = _alone(c, name)
         mine = profiles[name]

@@ -174,7 +174,7 @@ def _Connection():
         oversized = None
 
         def refuse(self, column, size):
-            self.oversized = f"a {column} value of {size:,} bytes (more than {MAX_VALUE_BYTES:,}): not read"
+            self.oversized = f"a value of {size:,} bytes in `{column}` (more than {MAX_VALUE_BYTES:,}): not read"
             raise ValueError(self.oversized)
 
     return Connection
