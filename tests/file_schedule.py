@@ -34,6 +34,7 @@ LONG_FILES = {
     "tests/test_fleet_compose.py": 58,
     "tests/test_ssh_endpoint.py": 58,
     "tests/test_image_upstream.py": 56,
+    "tests/test_usage_hostile.py": 55,       # 100 MB values, two containers, a serve (measured alone)
     "tests/test_image_gateways.py": 54,
     "tests/test_interrupt.py": 52,           # Ctrl-C at 50 moments of start-up
     "tests/test_cli_profiles_logs.py": 46,

@@ -40,9 +40,10 @@ def _selected(profile: str, targets: list[Target]) -> bool:
     return not targets or any(t.profile is None or fnmatch.fnmatchcase(profile, t.profile) for t in targets)
 
 
-def collect(fleet: Fleet, targets: list[Target], window: Window) -> tuple[list[ProfileUsage], float]:
+def collect(fleet: Fleet, targets: list[Target], window: Window) -> tuple[list[ProfileUsage], float, list[dict]]:
     """One exec per selected running container; a container that fails is `unreachable`, a
-    profile whose database cannot be read is a ProfileUsage with `error`."""
+    profile whose database cannot be read is a ProfileUsage with `error`; what a container
+    skipped as no profile (a symlink under profiles/) is listed, never counted."""
     chosen = fleet.match(targets or [Target("*", None)])
 
     def ask(item: tuple[HermesContainer, list[Target]]) -> dict:
@@ -51,6 +52,7 @@ def collect(fleet: Fleet, targets: list[Target], window: Window) -> tuple[list[P
         return fleet.ask_resident(container, "usage", *window.agent_args(), *names)
 
     found: list[ProfileUsage] = []
+    skipped: list[dict] = []
     now = time.time()
     for o in fan_out(ask, chosen):
         container, by = o.item
@@ -58,6 +60,10 @@ def collect(fleet: Fleet, targets: list[Target], window: Window) -> tuple[list[P
             fleet.did_not_answer(container, o.error)
             continue
         now = o.value.get("now", now)
+        for profile, why in sorted((o.value.get("skipped") or {}).items()):
+            if not targets or _selected(profile, by):
+                skipped.append({"endpoint": container.endpoint, "container": container.name, "profile": profile,
+                                "reason": str(why)})
         for profile, answer in sorted(o.value.get("profiles", {}).items()):
             if targets and not _selected(profile, by):
                 continue
@@ -68,7 +74,7 @@ def collect(fleet: Fleet, targets: list[Target], window: Window) -> tuple[list[P
             else:
                 row.error = answer.get("error") or {"code": "failed", "message": "no answer"}
             found.append(row)
-    return found, now
+    return found, now, skipped
 
 
 def _budgets(rows: list[ProfileUsage], spec) -> dict[str, float]:
@@ -88,7 +94,7 @@ def usage(out: Output, fleet: Fleet, targets: list[Target], window: Window, *, b
           source: str | None = None, spec=None) -> ExitStatus:
     if by not in GROUPINGS:
         raise UsageError(f"--by must be one of {', '.join(GROUPINGS)}, not {by!r}")
-    rows, now = collect(fleet, targets, window)
+    rows, now, skipped = collect(fleet, targets, window)
     container_budgets = _budgets(rows, spec)
     over = []
     for row in rows:
@@ -117,11 +123,13 @@ def usage(out: Output, fleet: Fleet, targets: list[Target], window: Window, *, b
                        "source": source},
             "by": by, "rows": grouped, "totals": totals,
             "profiles": [_profile_doc(r, source) for r in rows],
-            "over_budget": over})
+            "skipped": skipped, "over_budget": over})
     else:
         _table(out, grouped, by, totals, over, allowed)
         for r in errors:
             out.warn(f"{r.container}:{r.profile}: {r.error.get('code')}: {safe(r.error.get('message', ''))}")
+        for k in skipped:
+            out.warn(f"{k['container']}: profiles/{safe(k['profile'])} skipped: {safe(k['reason'])}")
         for o in over:
             where = o["container"] + (f":{o['profile']}" if o["profile"] else "")
             out.warn(f"{where} is over budget: ${o['spent_usd']:.2f} spent, ${o['budget_usd']:.2f} allowed "
@@ -244,4 +252,8 @@ def _table(out: Output, grouped: list[dict], by: str, totals: dict, over: list[d
             f = figures(g)
             rows.append([safe(g[label.lower()]), *(f if by == "platform" else [f[0], *f[4:]])])
         endpoints = None
-    out.print(out.table(head, rows, endpoints=endpoints))
+    # Plain lines, as wide as the figures make them: a rich table fitted to the terminal cut
+    # them (`14…` for 1,499); a terminal narrower than a line wraps it, every digit shown.
+    if out.several_endpoints and endpoints is not None:
+        head, rows = [out.endpoint_column, *head], [[e, *row] for e, row in zip(endpoints, rows)]
+    out.print(out.text_table(head, rows))

@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
+from hermesctl.documents import strict
 from hermesctl.serve import auth, metrics
 from hermesctl.serve.page import page
 from hermesctl.serve.state import FleetState
@@ -92,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _json(self, status: int, doc: dict, headers: dict | None = None) -> None:
-        self._send(status, json.dumps(doc, default=str).encode(), "application/json", headers)
+        self._send(status, json.dumps(strict(doc), default=str, allow_nan=False).encode(), "application/json", headers)
 
     def _ps_document(self) -> dict:
         snap = self.app.state.snapshot()
@@ -174,7 +175,8 @@ class Handler(BaseHTTPRequestHandler):
                     snap = self.app.state.snapshot()
                     doc = {"gateways": snap.rows, "events": snap.events[-100:], "version": snap.version,
                            "endpoints": snap.endpoints}
-                    self.wfile.write(b"event: state\ndata: " + json.dumps(doc, default=str).encode() + b"\n\n")
+                    data = json.dumps(strict(doc), default=str, allow_nan=False).encode()
+                    self.wfile.write(b"event: state\ndata: " + data + b"\n\n")
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
             return

@@ -12,7 +12,8 @@ import time
 from collections import deque
 
 from hermesctl import agent
-from hermesctl.errors import describe
+from hermesctl.contract import LIFELINE_OPTION
+from hermesctl.errors import UsageError, describe
 from hermesctl.execs import HERMES_USER
 
 DEFAULT_INTERVAL_S = 15.0
@@ -33,6 +34,7 @@ class UsageFeed:
         self.watchers: dict[tuple[str, str], dict] = {}        # (endpoint, container) -> heartbeat
         self.history: dict[tuple[str, str, str], deque] = {}
         self._streaming: set[str] = set()
+        self._no_lifeline: set[str] = set()  # container ids whose (older) agent lacks the option
         self._stop = threading.Event()
         self._ready = ready  # the server's first look: usage streams wait for it (gateways first)
 
@@ -71,6 +73,14 @@ class UsageFeed:
                         self._apply(c, doc, opened)
                         if self._stop.is_set():
                             return
+                except UsageError as exc:
+                    if LIFELINE_OPTION in str(exc) and c.id not in self._no_lifeline:
+                        # An image older than this hermesctl: asked as before, its watcher
+                        # outlives serve, as it always did, until the image is upgraded.
+                        self._no_lifeline.add(c.id)
+                        continue
+                    with self.lock:
+                        self.watchers[(c.endpoint, c.name)] = {"error": describe(exc), "time": time.time()}
                 except Exception as exc:  # noqa: BLE001 - reopened below; recorded for the page
                     with self.lock:
                         self.watchers[(c.endpoint, c.name)] = {"error": describe(exc), "time": time.time()}
@@ -83,8 +93,12 @@ class UsageFeed:
                     del self.profiles[key]
 
     def _lines(self, c):
-        stream = self.fleet.endpoint(c.endpoint).daemon.exec_stream(
-            c.id, agent.argv("usage-watch", "--interval", f"{self.interval:g}"), user=HERMES_USER, stderr=False)
+        # stdin attached and never written: when serve goes (however it goes), Docker closes it and
+        # the watcher ends at once, even mid-read (contract.LIFELINE_OPTION).
+        lifeline = c.id not in self._no_lifeline
+        argv = agent.argv("usage-watch", "--interval", f"{self.interval:g}", *([LIFELINE_OPTION] if lifeline else []))
+        stream = self.fleet.endpoint(c.endpoint).daemon.exec_stream(c.id, argv, user=HERMES_USER, stderr=False,
+                                                                    stdin=lifeline)
         buffer = b""
         try:
             for chunk in stream:

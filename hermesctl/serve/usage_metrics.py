@@ -24,7 +24,8 @@ class UsageCollector:
                                  "the latest session start/end, model call or message of an open session",
                                  labels=PROFILE_LABELS)
         errors = GaugeMetricFamily("hermes_usage_read_error", "1 while a profile's state.db cannot be read "
-                                   "(missing, locked, corrupt, schema, unreadable)", labels=PROFILE_LABELS + ["code"])
+                                   "(missing, locked, corrupt, schema, unreadable, oversized, non-finite)",
+                                   labels=PROFILE_LABELS + ["code"])
         for (endpoint, container, profile), doc in sorted(snap["profiles"].items()):
             labels = [endpoint, container, profile]
             if not doc.get("ok"):

@@ -137,19 +137,21 @@ def _boot_log(args: dict) -> int:
 
 def _usage(args: dict) -> int:
     import time
-    from .paths import all_profiles
+    from .paths import profile_entries
     from .usage import usage
     if args["window"] is not None:
         cutoff = time.time() - args["window"]  # back from the container's clock, as `hermes insights --days`
     else:
         cutoff = args["since"] or 0.0
-    _print(usage(args["profiles"] or all_profiles(), cutoff))
+    profiles, skipped = (args["profiles"], {}) if args["profiles"] else profile_entries()
+    from .fastjson import dumps
+    sys.stdout.write(dumps(usage(profiles, cutoff, skipped), strict=True) + "\n")
     return 0
 
 
 def _usage_watch(args: dict) -> int:
     from .usage_watch import run
-    return run(["--interval", repr(args["interval"])])
+    return run(["--interval", repr(args["interval"]), *([C.LIFELINE_OPTION] if args["until-stdin-closes"] else [])])
 
 
 def _health(args: dict) -> int:

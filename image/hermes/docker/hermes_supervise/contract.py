@@ -109,11 +109,12 @@ VERBS = {
                        "remap), else the hermes user's (`restore`, in a helper with a stopped container's environment)",
                        "`user`, `uid`, `gid`; `not-found` without a hermes user, `failed` for a remap the boot refuses"),
     "usage": _verb("query", "each profile's `state.db` read-only, as `hermes insights` counts it (`usage`)",
-                   "`now`, `cutoff`, `profiles{P: {ok, error{code: missing|locked|corrupt|schema|unreadable, message}, schema_version, last_activity, sources{platform: {sessions, active, messages, tool_calls, *_tokens, estimated_usd, actual_usd, unpriced_rows, models{M: {…}}}}}}`",
+                   "`now`, `cutoff`, `profiles{P: {ok, error{code: missing|locked|corrupt|schema|unreadable|oversized|non-finite, message}, schema_version, last_activity, sources{platform: {sessions, active, messages, tool_calls, *_tokens, estimated_usd, actual_usd, unpriced_rows, models{M: {…}}}}}}`, `skipped{P: why}` (symlinks under profiles/: not profiles)",
                    ("window", "option", "float", None), ("since", "option", "float", None),
                    ("profiles", "opt-args", "profile", None)),
     "usage-watch": _verb("stream", "a line per profile whose usage counters changed, incrementally (`serve`)",
-                         "per changed profile `profile, ok, read_error, sessions_total, days{date: {sessions, estimated_usd}}, sessions_active, last_activity, models{M: {*_tokens, api_calls, estimated_usd, actual_usd}}`; `heartbeat` (with `cpu_s`) every interval", ("interval", "option", "float", 15.0)),
+                         "per changed profile `profile, ok, read_error{code, message}, sessions_total, days{date: {sessions, estimated_usd}}, sessions_active, last_activity, models{M: {*_tokens, api_calls, estimated_usd, actual_usd}}`; `heartbeat` (with `cpu_s`, `profiles`, `skipped{P: why}`) every interval; with `--until-stdin-closes` it ends when its stdin closes",
+                         ("interval", "option", "float", 15.0), ("until-stdin-closes", "flag", "bool", False)),
     "operate": _verb("change", "lock, intent, records (before acting, then the real end), s6-svlisten + s6-svc "
                      "(restart: a planned stop, then up), `--wait-ready`: hermes' verdict on each start "
                      "(`gateway start/stop/restart`); start and restart first register the slot of a profile that has "

@@ -32,6 +32,9 @@ _WHITESPACE = " \t\n\r"
 if _json is not None:
     _scan = _json.make_scanner(_Settings())
     _encode = _json.make_encoder(None, None, _json.encode_basestring_ascii, None, ":", ",", False, False, True)
+    # allow_nan=False: inf or NaN is a ValueError instead of `Infinity`/`NaN`, which is not JSON
+    _encode_strict = _json.make_encoder(None, None, _json.encode_basestring_ascii, None, ":", ",", False, False,
+                                        False)
 
 
 def loads(text: str):
@@ -50,9 +53,11 @@ def loads(text: str):
     return value
 
 
-def dumps(value) -> str:
-    """Compact JSON; ASCII only; objects of other types are a bug (TypeError)."""
+def dumps(value, *, strict: bool = False) -> str:
+    """Compact JSON; ASCII only; objects of other types are a bug (TypeError). `strict`: a
+    non-finite number is a ValueError (the usage documents, which promise strict JSON; other
+    verbs pass on what hermes' own files hold)."""
     if _json is None:
         import json
-        return json.dumps(value, separators=(",", ":"))
-    return "".join(_encode(value, 0))
+        return json.dumps(value, separators=(",", ":"), allow_nan=not strict)
+    return "".join((_encode_strict if strict else _encode)(value, 0))

@@ -31,6 +31,20 @@ def s6(program: str) -> str:
 
 def all_profiles() -> list[str]:
     """`default` and every directory under profiles/ that holds SOUL.md."""
+    return profile_entries()[0]
+
+
+def profile_entries() -> tuple[list[str], dict[str, str]]:
+    """(`default` and every directory under profiles/ that holds SOUL.md, {name: why skipped} for
+    symlinks there that would otherwise be taken for one). A symlink is not a profile, as the
+    reconciler registers no slot for one: `profiles/x -> coder` would read coder's state twice."""
     root = hermes_home() / C.PROFILES_DIR
-    named = sorted(p.name for p in root.iterdir() if (p / C.SOUL_FILE).is_file()) if root.is_dir() else []
-    return [DEFAULT_PROFILE, *named]
+    named, skipped = [], {}
+    if root.is_dir() and not root.is_symlink():
+        for p in sorted(root.iterdir()):
+            if p.is_symlink():
+                if not p.name.startswith(".") and (p / C.SOUL_FILE).is_file():
+                    skipped[p.name] = "a symlink, not a profile directory"
+            elif (p / C.SOUL_FILE).is_file():
+                named.append(p.name)
+    return [DEFAULT_PROFILE, *named], skipped

@@ -1,22 +1,22 @@
 # Runs as hermes: imported by the agent, hermes-slots or hermes-boot-user, which run as hermes only.
-"""Prices for usage rows without a recorded cost, as hermes insights computes them, without
-importing hermes' pricing code on every `usage` (it pulls in requests and the model catalogue:
-0.2 s of CPU per exec, 10x the rest of the answer).
+"""Prices for usage rows without a recorded cost, as hermes insights computes them, importing
+hermes' pricing code (it pulls in requests and the model catalogue: 0.2 s of CPU, 10x the rest
+of an answer) only when a row needs a price, once per process.
 
 hermes-agent's estimate is linear per route (model, provider, base URL): tokens of each kind
 times that kind's price per million, plus the route's per-request price once per row; a kind
 used without a price makes the whole row unknown (0 in insights' sums). So a route's five
-prices are all that is needed: they are looked up once with hermes' own `get_pricing_entry`
-and cached in HERMES_HOME/.hermesctl/usage-prices.json, keyed by the installed pricing module
-(its size and mtime: a new hermes-agent starts a new cache).
+prices are all that is needed: they are looked up once per process with hermes' own
+`get_pricing_entry` and kept in memory (the resident agent and `usage-watch` live long; the
+one-shot agent pays the import). Never in a file: anything under HERMES_HOME is hermes-writable,
+and a price file there would let the agent's own user set hermesctl's costs (a cache keyed by
+the installed module once made $27.64 read as $3,524, and stayed after the file was mended).
 """
 import json
-import os
 from decimal import Decimal
 
-from . import contract as C
-
 _MILLION = Decimal(1_000_000)
+MAX_ROUTES = 4096  # routes held; a hermes-written database can name any number of them
 
 
 def _site() -> None:
@@ -27,65 +27,35 @@ def _site() -> None:
         site.main()
 
 
-def _module_key() -> str | None:
-    import sys
-    _site()
-    for base in sys.path:
-        path = os.path.join(base, "agent", "usage_pricing.py")
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        return f"{st.st_size}-{st.st_mtime_ns}"
-    return None
-
-
 class Prices:
     """Route prices (strings of Decimals, None where hermes has none; None: no entry)."""
 
     @classmethod
     def lazy(cls) -> "Prices":
-        """Reads its cache only when a row needs a price."""
-        self = cls.__new__(cls)
-        self._loaded, self.changed, self._lookup = False, False, None
-        return self
+        """hermes' pricing is imported when a row first needs a price."""
+        return cls()
 
     def __init__(self):
-        self._loaded = False
-        self.changed, self._lookup = False, None
-        self._load()
-
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        self.path = os.path.join(C.hermes_home(os.environ), C.CONTROL_DIR, "usage-prices.json")
-        self.key = _module_key()
+        self._lookup = None
         self.routes: dict[str, list | None] = {}
-        try:
-            with open(self.path, "rb") as f:  # hermes' own file: read as data, size-capped
-                doc = json.loads(f.read(1 << 20))
-            if isinstance(doc, dict) and doc.get("key") == self.key and isinstance(doc.get("routes"), dict):
-                self.routes = doc["routes"]
-        except (OSError, ValueError):
-            pass
 
     def _hermes(self):
         if self._lookup is None:
+            _site()
             from agent.usage_pricing import get_pricing_entry
             self._lookup = get_pricing_entry
         return self._lookup
 
     def route(self, model, provider, base_url) -> list | None:
-        self._load()
         key = json.dumps([model or "", provider or "", base_url or ""])
         if key not in self.routes:
+            if len(self.routes) >= MAX_ROUTES:
+                self.routes.clear()  # looked up again when needed: a cost in time, never in memory
             entry = self._hermes()(model or "", provider=provider or None, base_url=base_url or None)
             self.routes[key] = None if entry is None else [
                 None if v is None else str(v) for v in (entry.input_cost_per_million, entry.output_cost_per_million,
                                                         entry.cache_read_cost_per_million,
                                                         entry.cache_write_cost_per_million, entry.request_cost)]
-            self.changed = True
         return self.routes[key]
 
     def cost(self, model, provider, base_url, i, o, cr, cw) -> float:
@@ -102,19 +72,3 @@ class Prices:
         if prices[4] is not None:
             amount += Decimal(prices[4])  # hermes counts one request per row
         return float(amount)
-
-    def save(self) -> None:
-        if not self.changed or self.key is None:
-            return
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            with open(tmp, "w") as f:
-                json.dump({"key": self.key, "routes": self.routes}, f)
-            os.replace(tmp, self.path)
-            self.changed = False
-        except OSError:  # a cache that cannot be written only costs time
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass

@@ -84,16 +84,16 @@ def query(line: bytes, store) -> dict:
 
 def _usage(args: dict, store) -> dict:
     import time
-    from .paths import all_profiles
+    from .paths import profile_entries
     if args["window"] is not None:
         cutoff = time.time() - args["window"]  # back from the container's clock, as `hermes insights --days`
     else:
         cutoff = args["since"] or 0.0
     if args["profiles"]:
         return store.usage(args["profiles"], cutoff)
-    profiles = all_profiles()
+    profiles, skipped = profile_entries()
     store.forget_others(profiles)
-    return store.usage(profiles, cutoff)
+    return store.usage(profiles, cutoff, skipped)
 
 
 def peer_question(conn: socket.socket) -> bytes | None:
@@ -129,7 +129,7 @@ def answer_query(conn: socket.socket, store) -> None:
         else:
             doc = query(question, store)
         conn.settimeout(QUERY_SEND_TIMEOUT_S)
-        conn.sendall((dumps(doc) + "\n").encode())
+        conn.sendall((dumps(doc, strict=True) + "\n").encode())  # usage only: strict JSON
     except OSError:
         pass  # the client went away, or would not read
     finally:

@@ -16,7 +16,10 @@ Read-only (SQLite `mode=ro`: never a write lock, a writer keeps its pace) and wi
 Cells are per source (platform): insights without --source is their sum.
 
 Each profile answers alone: no state.db, a locked, corrupt or foreign-schema one is an error of
-that profile only.
+that profile only. So is a database holding what no hermes writes (state.db is hermes-writable
+input): a value longer than MAX_VALUE_BYTES (SQLite measures it, with octet_length, which reads
+no content; the value never reaches Python), more than MAX_NAMES platform x model names, or a
+figure that is not a finite number: `oversized` / `non-finite`, and the other profiles answer.
 """
 import os
 import stat
@@ -34,30 +37,54 @@ USAGE_COLUMNS = ("session_id", "model", "billing_provider", "billing_base_url", 
                  "reasoning_tokens", "estimated_cost_usd", "actual_cost_usd", "cost_status", "cost_source")
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 BUSY_TIMEOUT_S = 1.0  # a database locked longer than this is reported `locked`, not waited on
+# Bounds on what a hermes-written database can make us hold. A model name, platform, session id
+# or base URL is tens of bytes; a value past this is refused by SQLite before it is copied out.
+MAX_VALUE_BYTES = 1024
+# Distinct (platform, model) cells per profile: a real profile has a handful.
+MAX_NAMES = 1000
+OVERSIZED_FN = "hermesctl_oversized"
+
+
+def bounded(column: str, label: str | None = None) -> str:
+    """`column` as a result column that is never longer than MAX_VALUE_BYTES: a longer value makes
+    the statement fail (through OVERSIZED_FN, which records what it was) instead of being copied
+    into Python. octet_length() learns a value's size from its record header, without reading it."""
+    label = label or column.split(".")[-1]
+    return (f"CASE WHEN octet_length({column}) > {MAX_VALUE_BYTES} "
+            f"THEN {OVERSIZED_FN}('{label}', octet_length({column})) ELSE {column} END")
+
+
+def bounded_list(columns: str) -> str:
+    """Each of a comma-separated list of columns, bounded(), under its own name (a query over
+    these, as usage_watch's DELTA_USAGE is, names them)."""
+    return ", ".join(f"{bounded(c.strip())} AS {c.strip().split('.')[-1]}" for c in columns.split(","))
 
 # The sessions of the window and their per-model rows, read as insights reads them (the same
 # join, so each session's rows come in the same order: insights' float sums and its "is there a
 # residual" test depend on it) and summed in Python exactly as insights sums them.
-SESSION_FIELDS = ("id, source, model, started_at, ended_at, message_count, tool_call_count, input_tokens, "
-                  "output_tokens, cache_read_tokens, cache_write_tokens, billing_provider, billing_base_url, "
-                  "estimated_cost_usd, actual_cost_usd, api_call_count")
+SESSION_COLUMNS_READ = ("id, source, model, started_at, ended_at, message_count, tool_call_count, input_tokens, "
+                        "output_tokens, cache_read_tokens, cache_write_tokens, billing_provider, billing_base_url, "
+                        "estimated_cost_usd, actual_cost_usd, api_call_count")
+SESSION_FIELDS = bounded_list(SESSION_COLUMNS_READ)
 WINDOW = f"SELECT {SESSION_FIELDS} FROM sessions WHERE started_at >= ?"
-USAGE_FIELDS = ("u.session_id, u.model, u.billing_provider, u.billing_base_url, u.api_call_count, u.input_tokens, "
-                "u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens, "
-                "u.estimated_cost_usd, u.actual_cost_usd, u.cost_status, u.cost_source")
+USAGE_FIELDS = bounded_list("u.session_id, u.model, u.billing_provider, u.billing_base_url, u.api_call_count, "
+                            "u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, "
+                            "u.reasoning_tokens, u.estimated_cost_usd, u.actual_cost_usd, u.cost_status, "
+                            "u.cost_source")
 WINDOW_USAGE = (f"SELECT {USAGE_FIELDS} FROM session_model_usage u JOIN sessions s ON s.id = u.session_id "
                 "WHERE s.started_at >= ?")
 # Chosen sessions (a JSON array of ids) with every figure insights reads of them and of their
 # per-model rows (SESSION_PRINTS_USAGE, when the table exists): equal rows, nothing changed.
 SESSION_PRINTS = (
-    "SELECT s.id, s.started_at, s.ended_at, s.source, s.model, s.message_count, s.tool_call_count, "
-    "s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.estimated_cost_usd, "
-    "s.actual_cost_usd, s.api_call_count{usage} FROM sessions s WHERE s.id IN (SELECT value FROM json_each(?))")
+    "SELECT " + bounded_list("s.id, s.started_at, s.ended_at, s.source, s.model, s.message_count, "
+                             "s.tool_call_count, s.input_tokens, s.output_tokens, s.cache_read_tokens, "
+                             "s.cache_write_tokens, s.estimated_cost_usd, s.actual_cost_usd, s.api_call_count")
+    + "{usage} FROM sessions s WHERE s.id IN (SELECT value FROM json_each(?))")
 SESSION_PRINTS_USAGE = (
     ", (SELECT printf('%d %d %d %d %d %d %d %.17g %.17g %d %d', count(*), total(u.api_call_count), "
     "total(u.input_tokens), total(u.output_tokens), total(u.cache_read_tokens), total(u.cache_write_tokens), "
     "total(u.reasoning_tokens), total(u.estimated_cost_usd), total(u.actual_cost_usd), "
-    "total(u.cost_status IS NULL AND u.cost_source IS NULL), total(length(u.model))) "
+    "total(u.cost_status IS NULL AND u.cost_source IS NULL), total(octet_length(u.model))) "
     "FROM session_model_usage u WHERE u.session_id = s.id)")
 # Per model: input, output, cache read, cache write, reasoning, API calls, estimated, actual.
 FIGURES = 8
@@ -124,13 +151,41 @@ def _regular_or_absent(path: str, *, required: bool) -> None:
 
 def connect(path: str):
     """A read-only connection (URI mode=ro: SQLite takes no write lock and writes nothing but
-    the shared-memory index WAL readers need)."""
+    the shared-memory index WAL readers need), with OVERSIZED_FN: a statement that meets a value
+    over MAX_VALUE_BYTES fails, and the connection's `oversized` says what it was."""
     import sqlite3
     for suffix, required in (("", True), ("-wal", False), ("-shm", False)):
         _regular_or_absent(path + suffix, required=required)
     uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
-    return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                           check_same_thread=False)
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                           check_same_thread=False, factory=_Connection())
+    conn.create_function(OVERSIZED_FN, 2, conn.refuse)
+    if sqlite3.sqlite_version_info < (3, 43):
+        # octet_length() is SQLite 3.43's (the image's SQLite is newer); an older library (a host
+        # running the daemon-free tests) gets an equivalent that does copy the value out.
+        conn.create_function("octet_length", 1, _octet_length, deterministic=True)
+    return conn
+
+
+def _Connection():
+    import sqlite3
+
+    class Connection(sqlite3.Connection):
+        oversized = None
+
+        def refuse(self, column, size):
+            self.oversized = f"a value of {size:,} bytes in `{column}` (more than {MAX_VALUE_BYTES:,}): not read"
+            raise ValueError(self.oversized)
+
+    return Connection
+
+
+def _octet_length(value):
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return len(value)
+    return len(str(value).encode("utf-8", "surrogatepass"))
 
 
 def _columns(conn, table: str) -> set[str]:
@@ -139,10 +194,12 @@ def _columns(conn, table: str) -> set[str]:
 
 def check_schema(conn) -> tuple[bool, int | None]:
     """(has session_model_usage, schema_version); a foreign schema raises ProfileError."""
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                             f"octet_length(name) <= {MAX_VALUE_BYTES}")}
     version = None
     if "schema_version" in tables:
-        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        row = conn.execute(f"SELECT {bounded('v', 'schema_version')} FROM "
+                           "(SELECT max(version) AS v FROM schema_version)").fetchone()
         version = row[0] if row and isinstance(row[0], int) else None
     if "sessions" not in tables:
         raise ProfileError("schema", f"no sessions table (schema_version {version}): not a hermes-agent state.db")
@@ -171,6 +228,7 @@ def tally(sessions: list, rows: list, prices, into: dict | None = None) -> dict:
         source = str(source)
         figures = into.get((source, None))
         if figures is None:
+            _room(into)
             figures = into[(source, None)] = [0, 0, 0, 0, 0.0]
         figures[0] += 1
         figures[1] += ended is None
@@ -190,8 +248,27 @@ def tally(sessions: list, rows: list, prices, into: dict | None = None) -> dict:
 def _model_figures(into: dict, source: str, name: str) -> list:
     figures = into.get((source, name))
     if figures is None:
+        _room(into)
         figures = into[(source, name)] = [0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, 0]
     return figures
+
+
+def _room(into: dict) -> None:
+    """One more platform or platform x model cell, within MAX_NAMES."""
+    if len(into) >= MAX_NAMES:
+        raise ProfileError("oversized", f"state.db names more than {MAX_NAMES:,} platforms and models: not summed")
+
+
+def finite(figures: dict, where: str) -> None:
+    """Every number of a document part is finite: state.db may hold inf or NaN (REAL columns take
+    them, and 1e308 + 1e308 is inf), which JSON cannot carry and no sum of costs means."""
+    import math
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            finite(value, f"{where}/{key}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ProfileError("non-finite", f"{where}/{key} is {value} (state.db holds a figure that is not "
+                                             "a finite number): not summed")
 
 
 def merge(into: dict, tallied: dict) -> dict:
@@ -199,6 +276,7 @@ def merge(into: dict, tallied: dict) -> dict:
     for key, figures in tallied.items():
         mine = into.get(key)
         if mine is None:
+            _room(into)
             into[key] = list(figures)
         else:
             for k, value in enumerate(figures):
@@ -224,6 +302,7 @@ def sources_document(tallied: dict) -> dict:
         for kind in TOKEN_KINDS:
             cell[f"{kind}_tokens"] = sum(m[f"{kind}_tokens"] for m in cell["models"].values())
         cell["estimated_usd"] = sum(m["estimated_usd"] for m in cell["models"].values())
+    finite(sources, "sources")
     return sources
 
 
@@ -249,7 +328,7 @@ def read_profile(path: str, cutoff: float, prices=None) -> dict:
         last = last_activity(conn, with_usage)
         conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
-        raise sqlite_error(exc) from None
+        raise sqlite_error(exc, conn) from None
     finally:
         conn.close()
     return {"schema_version": version, "sources": sources_document(priced_tally(sessions, rows, prices)),
@@ -260,12 +339,17 @@ def priced_tally(sessions: list, rows: list, prices, into: dict | None = None) -
     """tally(), with a failure of hermes' pricing reported as this profile's error."""
     try:
         return tally(sessions, rows, prices, into)
+    except ProfileError:
+        raise
     except Exception as exc:  # noqa: BLE001 - hermes' pricing missing or failing: this profile says so
         raise ProfileError("unreadable", f"pricing rows without a recorded cost failed: {exc}") from None
 
 
-def sqlite_error(exc: Exception) -> ProfileError:
-    """An SQLite failure as one of the per-profile error codes."""
+def sqlite_error(exc: Exception, conn=None) -> ProfileError:
+    """An SQLite failure as one of the per-profile error codes (`oversized`: a statement met a
+    value over MAX_VALUE_BYTES on `conn`)."""
+    if getattr(conn, "oversized", None):
+        return ProfileError("oversized", f"state.db holds {conn.oversized}")
     text = str(exc)
     if "locked" in text or "busy" in text:
         return ProfileError("locked", f"state.db is locked ({text})")
@@ -274,16 +358,25 @@ def sqlite_error(exc: Exception) -> ProfileError:
     return ProfileError("unreadable", f"state.db: {text}")
 
 
+LATEST_SESSION = f"SELECT {bounded('m', 'started_at')} FROM (SELECT max(started_at) AS m FROM sessions)"
+LATEST_MESSAGE = (f"SELECT {bounded('timestamp')} FROM messages WHERE id = (SELECT max(id) FROM messages)")
+
+
 def last_activity(conn, with_usage: bool) -> float | None:
     """The latest moment the database records anything happening: the newest session's start
     and the newest message (hermes appends messages in time order: the highest id). Both are
     index lookups, whatever the size of the tables."""
-    moments = [conn.execute("SELECT max(started_at) FROM sessions").fetchone()[0]]
+    moments = [conn.execute(LATEST_SESSION).fetchone()[0]]
     if _has_table(conn, "messages"):
-        moments.append(conn.execute("SELECT timestamp FROM messages WHERE id = (SELECT max(id) FROM messages)"
-                                    ).fetchone() or [None])
+        moments.append(conn.execute(LATEST_MESSAGE).fetchone() or [None])
         moments[-1] = moments[-1][0] if moments[-1] else None
-    numbers = [m for m in moments if isinstance(m, (int, float))]
+    return latest(moments)
+
+
+def latest(moments: list) -> float | None:
+    """The latest of those moments that are finite numbers (a text or inf moment is no moment)."""
+    import math
+    numbers = [m for m in moments if isinstance(m, (int, float)) and math.isfinite(m)]
     return max(numbers) if numbers else None
 
 
@@ -292,11 +385,21 @@ def _has_table(conn, name: str) -> bool:
 
 
 def state_db(profile: str) -> str:
-    return os.path.join(C.profile_path(C.hermes_home(os.environ), profile), "state.db")
+    """The profile's state.db; a profile directory (or profiles/) that is a symlink is not read:
+    it is another profile's, or somewhere hermes chose, and would be counted twice."""
+    home = C.hermes_home(os.environ)
+    directory = C.profile_path(home, profile)
+    if directory != home:
+        for path in (os.path.dirname(directory), directory):
+            if os.path.islink(path):
+                raise ProfileError("unreadable", f"{os.path.relpath(path, home)} is a symlink, not a profile "
+                                                 "directory: not read")
+    return os.path.join(directory, "state.db")
 
 
-def usage(profiles: list[str], cutoff: float) -> dict:
-    """Every profile asked for, each answering alone."""
+def usage(profiles: list[str], cutoff: float, skipped: dict | None = None) -> dict:
+    """Every profile asked for, each answering alone; `skipped`: what looked like a profile and
+    is not one (paths.profile_entries), said in the answer."""
     from .pricing import Prices
     answers, prices = {}, Prices.lazy()
     for profile in profiles:
@@ -304,8 +407,20 @@ def usage(profiles: list[str], cutoff: float) -> dict:
             answers[profile] = {"ok": True, **read_profile(state_db(profile), cutoff, prices)}
         except ProfileError as exc:
             answers[profile] = {"ok": False, "error": {"code": exc.code, "message": exc.message}}
-    prices.save()
-    return {"schema": C.SCHEMA, "verb": "usage", "now": time.time(), "cutoff": cutoff, "profiles": answers}
+    return document(cutoff, answers, skipped)
+
+
+def document(cutoff: float, answers: dict, skipped: dict | None) -> dict:
+    """The `usage` verb's answer (the one-shot agent's and the resident store's). Its figures are
+    finite (a profile with another is that profile's `non-finite` error), so it is strict JSON."""
+    for name, answer in answers.items():
+        if answer.get("ok"):
+            try:
+                finite(answer, "")
+            except ProfileError as exc:
+                answers[name] = {"ok": False, "error": {"code": exc.code, "message": exc.message}}
+    return {"schema": C.SCHEMA, "verb": "usage", "now": time.time(), "cutoff": cutoff, "profiles": answers,
+            "skipped": dict(skipped or {})}
 
 
 def main(argv: list[str]) -> dict:
@@ -313,7 +428,7 @@ def main(argv: list[str]) -> dict:
     each profiles/<name>/ with SOUL.md). --window counts back from the container's clock, as
     `hermes insights --days` does."""
     from .names import require_valid_profile
-    from .paths import all_profiles
+    from .paths import profile_entries
     cutoff, names, args = 0.0, [], list(argv)
     while args:
         arg = args.pop(0)
@@ -331,4 +446,7 @@ def main(argv: list[str]) -> dict:
             raise ValueError(f"unknown option {arg}")
         else:
             names.append(require_valid_profile(arg))
-    return usage(names or all_profiles(), cutoff)
+    if names:
+        return usage(names, cutoff)
+    profiles, skipped = profile_entries()
+    return usage(profiles, cutoff, skipped)

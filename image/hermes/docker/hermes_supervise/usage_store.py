@@ -12,10 +12,11 @@ oldest hour any question has asked for (`covered_from`) onwards. A question:
   (rowid above the last one read), those with a new message (messages' id above the last one
   read), and those that did either in the last HOT_S seconds, whose own figures are compared
   (a gateway records a turn's tokens and a session's end after its messages);
-- at least every VERIFY_EVERY_S, when something changed, compares every held hour's fingerprint
+- at the first question VERIFY_EVERY_S or more after the last verification, when something
+  changed since it (then or at any question in between), compares every held hour's fingerprint
   (counts and sums, computed by SQLite, of every column insights reads of `sessions` and of their
   `session_model_usage` rows): what no new session or message announces (a session deleted or
-  edited long after its last message) shows then;
+  edited long after its last message) shows then, even when nothing was committed after it;
 - adds up: the part of the first hour after the cutoff (read now, by index: a window starts at
   any second, as insights' does), the hours after it in that day, then whole days (each day's
   sum is kept until one of its hours changes).
@@ -26,8 +27,9 @@ import os
 import stat
 import time
 
-from .usage import (SESSION_FIELDS, SESSION_PRINTS, SESSION_PRINTS_USAGE, USAGE_FIELDS, ProfileError, check_schema,
-                    connect, last_activity, merge, priced_tally, sources_document, sqlite_error, state_db)
+from .usage import (SESSION_FIELDS, SESSION_PRINTS, SESSION_PRINTS_USAGE, USAGE_FIELDS, ProfileError, bounded_list,
+                    check_schema, connect, last_activity, merge, priced_tally, sources_document, sqlite_error,
+                    state_db)
 
 HOUR = 3600
 DAY_HOURS = 24
@@ -42,13 +44,13 @@ FINGERPRINT_SESSIONS = (
     "total(s.ended_at IS NULL), total(s.ended_at), total(s.started_at), total(s.message_count), "
     "total(s.tool_call_count), total(s.input_tokens), total(s.output_tokens), total(s.cache_read_tokens), "
     "total(s.cache_write_tokens), total(s.estimated_cost_usd), total(s.actual_cost_usd), total(s.api_call_count), "
-    "total(length(s.source)), total(length(s.model)), total(length(s.id)) "
+    "total(octet_length(s.source)), total(octet_length(s.model)), total(octet_length(s.id)) "
     "FROM sessions s WHERE s.started_at >= ?1{upto} GROUP BY h")
 FINGERPRINT_USAGE = (
     f"SELECT {HOUR_OF} AS h, count(*), total(u.api_call_count), total(u.input_tokens), total(u.output_tokens), "
     "total(u.cache_read_tokens), total(u.cache_write_tokens), total(u.reasoning_tokens), "
     "total(u.estimated_cost_usd), total(u.actual_cost_usd), total(u.cost_status IS NULL AND u.cost_source IS NULL), "
-    "total(length(u.model)), total(length(u.billing_provider)), total(length(u.billing_base_url)) "
+    "total(octet_length(u.model)), total(octet_length(u.billing_provider)), total(octet_length(u.billing_base_url)) "
     "FROM sessions s JOIN session_model_usage u ON u.session_id = s.id "
     "WHERE s.started_at >= ?1{upto} GROUP BY h")
 RANGE = f"SELECT {SESSION_FIELDS} FROM sessions s WHERE s.started_at >= ?1{{upto}}"
@@ -68,9 +70,10 @@ PER_HOUR_READS = 8  # more hours to re-read than this: one read of their whole s
 HOT_S = 600.0        # a session that got a message or began this recently is watched by its figures
 VERIFY_EVERY_S = 300.0  # every held hour's fingerprint compared at least this often (after a change)
 # The signals: new sessions, sessions with new messages (and the figures of watched ones: usage.SESSION_PRINTS).
-NEW_SESSIONS = "SELECT rowid, id, started_at FROM sessions WHERE rowid > ?"
+NEW_SESSIONS = f"SELECT rowid, {bounded_list('id, started_at')} FROM sessions WHERE rowid > ?"
 # (not DISTINCT: that would read the whole messages index; IN takes each session once anyway)
-MESSAGED = "SELECT s.id, s.started_at FROM sessions s WHERE s.id IN (SELECT session_id FROM messages WHERE id > ?)"
+MESSAGED = (f"SELECT {bounded_list('s.id, s.started_at')} FROM sessions s "
+            "WHERE s.id IN (SELECT session_id FROM messages WHERE id > ?)")
 
 
 class Fallback(Exception):
@@ -94,6 +97,7 @@ class ProfileStore:
         self.has_messages = False
         self.hot: dict[str, tuple] = {}  # session id -> (watched until, its hour, its figures)
         self.verified = 0.0          # when every hour's fingerprint was last compared (monotonic)
+        self.unverified = False      # a change was followed since: the next verification is owed
 
     def close(self) -> None:
         if self.conn is not None:
@@ -126,8 +130,9 @@ class ProfileStore:
         try:
             return self._answer(self.conn, cutoff, prices)
         except sqlite3.DatabaseError as exc:
+            error = sqlite_error(exc, self.conn)
             self.close()
-            raise sqlite_error(exc) from None
+            raise error from None
         except BaseException:
             self.close()
             raise
@@ -137,15 +142,21 @@ class ProfileStore:
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         conn.execute("BEGIN")
         try:
-            if version != self.data_version or self.schema is None:
+            # A change followed (new sessions, messages, hot ones) may have come with one nothing
+            # announces (a session edited or deleted through hermes' API): the verification is
+            # owed from then on, whether or not anything is committed after it.
+            due = time.monotonic() - self.verified >= VERIFY_EVERY_S
+            if version != self.data_version or self.schema is None or (self.unverified and due):
                 self.schema = check_schema(conn)
                 self.has_messages = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                                                  "name = 'messages'").fetchone() is not None
                 if self.covered_from is not None:
-                    if time.monotonic() - self.verified >= VERIFY_EVERY_S:
+                    if due:
                         self._refresh(conn, prices)
+                        self.unverified = False
                     else:
                         self._follow(conn, prices)
+                        self.unverified = True
                 self.last = last_activity(conn, self.schema[0])
                 self.data_version = version
             first = int(cutoff // HOUR)
@@ -297,7 +308,9 @@ class Store:
     """Every profile's store, in the resident agent."""
 
     def __init__(self):
+        from .pricing import Prices
         self.profiles: dict[str, ProfileStore] = {}
+        self.prices = Prices.lazy()  # held for the agent's life: a route is looked up once
 
     def forget_others(self, profiles: list[str]) -> None:
         """Close the stores of profiles that are gone (an open file would keep a deleted
@@ -305,13 +318,10 @@ class Store:
         for gone in set(self.profiles) - set(profiles):
             self.profiles.pop(gone).close()
 
-    def usage(self, profiles: list[str], cutoff: float) -> dict:
+    def usage(self, profiles: list[str], cutoff: float, skipped: dict | None = None) -> dict:
         """The `usage` verb's document, as usage.usage() gives it, from the held tallies."""
-        import time
-        from . import contract as C
-        from .pricing import Prices
-        from .usage import read_profile
-        prices = Prices.lazy()
+        from .usage import document, read_profile
+        prices = self.prices
         answers = {}
         for name in profiles:
             store = self.profiles.setdefault(name, ProfileStore(name))
@@ -327,5 +337,4 @@ class Store:
                     answers[name] = {"ok": False, "error": {"code": exc.code, "message": exc.message}}
             except ProfileError as exc:
                 answers[name] = {"ok": False, "error": {"code": exc.code, "message": exc.message}}
-        prices.save()
-        return {"schema": C.SCHEMA, "verb": "usage", "now": time.time(), "cutoff": cutoff, "profiles": answers}
+        return document(cutoff, answers, skipped)

@@ -12,6 +12,12 @@ are compared with those it had when read, in one indexed query, and the ones tha
 end, or tokens counted without a message) are read again; the schema is checked again then. Each session's contribution is computed as `usage` does (insights' definitions) and only its growth is added:
 counters never go down, and the tables are never scanned again. A replaced database (another
 inode) starts over, which Prometheus sees as a counter reset.
+
+What a profile can make it hold is bounded as `usage` bounds it (usage.MAX_VALUE_BYTES per
+value, usage.MAX_NAMES models) and MAX_OPEN open sessions: past a bound the profile reports
+`read_error` (`oversized`) and holds nothing. With `--until-stdin-closes` (what serve asks for) it
+ends as soon as its stdin closes, even in the middle of a read: through Docker a write never
+fails, so a watcher whose host went away would otherwise read on for ever.
 """
 import json
 import os
@@ -19,8 +25,9 @@ import sys
 import time
 
 from . import contract as C
-from .usage import (SESSION_FIELDS, SESSION_PRINTS, SESSION_PRINTS_USAGE, USAGE_FIELDS, ProfileError, check_schema,
-                    connect, contributions, last_activity, sqlite_error, state_db)
+from .usage import (MAX_NAMES, SESSION_FIELDS, SESSION_PRINTS, SESSION_PRINTS_USAGE, USAGE_FIELDS, ProfileError,
+                    bounded, check_schema, connect, contributions, finite, last_activity, latest, sqlite_error,
+                    state_db)
 
 FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
           "api_calls", "estimated_usd", "actual_usd")
@@ -35,7 +42,10 @@ DELTA_USAGE = (f"WITH w AS ({DELTA_SESSIONS}) SELECT {USAGE_FIELDS} FROM w "
 FULL_EVERY = 20  # intervals (5 minutes at 15 s) between looks at every open session, after a change
 # Sessions with a message above the mark: a range of messages' rowid (DISTINCT would read the
 # whole session_id index, every pass).
-MESSAGED = "SELECT session_id FROM messages WHERE id > ?"
+MESSAGED = f"SELECT {bounded('session_id')} FROM messages WHERE id > ?"
+NEWER_MESSAGE = f"SELECT {bounded('m', 'timestamp')} FROM (SELECT max(timestamp) AS m FROM messages WHERE id > ?)"
+MAX_OPEN = 10_000  # open sessions held per profile (a real one has a few)
+REFUSED = ("oversized", "non-finite")  # errors of what a database holds, not of reading it
 
 
 class ProfileCounters:
@@ -77,19 +87,43 @@ class ProfileCounters:
 
     def refresh(self, prices) -> bool:
         """Read what changed; True when the counters (or the error) changed."""
-        path = state_db(self.profile)
+        try:
+            path = state_db(self.profile)
+        except ProfileError as exc:
+            changed = self.error != {"code": exc.code, "message": exc.message}
+            self.close()
+            self.__init__(self.profile, self.full_every_s)
+            self.error = {"code": exc.code, "message": exc.message}
+            return changed
         identity = self._stat(path)
         due = self.dirty and time.monotonic() - self.last_full >= self.full_every_s
-        if identity == self.identity and self.error is None and not due:
+        # A database refused for what it holds is read again only once it changes (a read of it
+        # may walk hundreds of megabytes); a locked or unreadable one is tried every pass.
+        refused = self.error is not None and self.error["code"] in REFUSED
+        if identity == self.identity and (self.error is None or refused) and not due:
             return False
         before = (self.document_key(), self.error)
         try:
             self._read(path, identity, prices)
+            self._bounded()
             self.error = None
         except ProfileError as exc:
+            if exc.code in REFUSED:
+                # What it holds cannot be trusted or kept: start over (an error until it is mended;
+                # a reader after that counts from nothing, which Prometheus sees as a reset).
+                self.close()
+                self.__init__(self.profile, self.full_every_s)
             self.error = {"code": exc.code, "message": exc.message}
         self.identity = identity
         return (self.document_key(), self.error) != before
+
+    def _bounded(self) -> None:
+        if len(self.open) > MAX_OPEN:
+            raise ProfileError("oversized", f"state.db has more than {MAX_OPEN:,} open sessions: not followed")
+        if len(self.models) > MAX_NAMES:
+            raise ProfileError("oversized", f"state.db names more than {MAX_NAMES:,} models: not summed")
+        finite({m: dict(zip(FIELDS, f)) for m, f in self.models.items()}, "models")
+        finite({d: {"estimated_usd": v[1]} for d, v in self.days.items()}, "days")
 
     def _read(self, path: str, identity, prices) -> None:
         import sqlite3
@@ -143,18 +177,17 @@ class ProfileCounters:
             else:
                 moments = [self.last_activity] + [m for row in meta for m in (row[2], row[3])]
                 if has_messages and self.message_mark is not None:
-                    moments.append(conn.execute("SELECT max(timestamp) FROM messages WHERE id > ?",
-                                                (self.message_mark,)).fetchone()[0])
-                numbers = [m for m in moments if isinstance(m, (int, float))]
-                self.last_activity = max(numbers) if numbers else None
+                    moments.append(conn.execute(NEWER_MESSAGE, (self.message_mark,)).fetchone()[0])
+                self.last_activity = latest(moments)
             self.message_mark = newest or 0
             still_open = [row[0] for row in sessions if row[4] is None]
             read_prints = {row[0]: row for row in conn.execute(prints_sql, (json.dumps(still_open),))} \
                 if still_open else {}
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
+            error = sqlite_error(exc, conn)
             self.close()
-            raise sqlite_error(exc) from None
+            raise error from None
         seen, mark = set(), self.mark
         for rowid, sid, ended, started in meta:
             seen.add(sid)
@@ -181,6 +214,8 @@ class ProfileCounters:
         """Add a session's growth to the counters; its estimated cost growth."""
         cost = 0.0
         for model, figures in now.items():
+            if model not in self.models and len(self.models) >= MAX_NAMES:
+                raise ProfileError("oversized", f"state.db names more than {MAX_NAMES:,} models: not summed")
             total = self.models.setdefault(model, [0] * len(FIELDS))
             old = before.get(model, [0] * len(FIELDS))
             for k, (new, was) in enumerate(zip(figures, old)):
@@ -214,10 +249,10 @@ def _day(started) -> str:
 
 
 def run(argv: list[str]) -> int:
-    """usage-watch [--interval SECONDS]: a line per profile whose counters changed (all of them
-    first), and a heartbeat every interval: a closed stream ends this process at its next
-    write."""
-    from .paths import all_profiles
+    """usage-watch [--interval SECONDS] [--until-stdin-closes]: a line per profile whose counters
+    changed (all of them first), and a heartbeat every interval: a closed stream ends this process
+    at its next write; with the lifeline option, so does the end of stdin, at once."""
+    from .paths import profile_entries
     interval = 15.0
     if "--interval" in argv:
         i = argv.index("--interval")
@@ -227,26 +262,43 @@ def run(argv: list[str]) -> int:
             raise ValueError("--interval needs a number of seconds") from None
         if not 0.2 <= interval <= 3600:
             raise ValueError("--interval must be between 0.2 and 3600 seconds")
+    if C.LIFELINE_OPTION in argv:
+        end_with_stdin()
     from .pricing import Prices
     counters: dict[str, ProfileCounters] = {}
     prices = Prices.lazy()
     try:
         while True:
             started = time.monotonic()
-            profiles = all_profiles()
+            profiles, skipped = profile_entries()
             for name in profiles:
                 c = counters.setdefault(name, ProfileCounters(name, FULL_EVERY * interval))
                 if c.refresh(prices):
-                    sys.stdout.write(json.dumps(c.document()) + "\n")
-            prices.save()
+                    sys.stdout.write(json.dumps(c.document(), allow_nan=False) + "\n")
             for gone in set(counters) - set(profiles):
                 counters.pop(gone).close()
                 sys.stdout.write(json.dumps({"schema": C.SCHEMA, "verb": "usage-watch", "profile": gone,
                                              "removed": True}) + "\n")
             cpu = time.process_time()
             sys.stdout.write(json.dumps({"schema": C.SCHEMA, "verb": "usage-watch", "heartbeat": time.time(),
-                                         "cpu_s": cpu, "profiles": len(profiles)}) + "\n")
+                                         "cpu_s": cpu, "profiles": len(profiles), "skipped": skipped}) + "\n")
             sys.stdout.flush()
             time.sleep(max(0.05, interval - (time.monotonic() - started)))
     except (BrokenPipeError, KeyboardInterrupt):
-        return 0
+        os._exit(0)  # the reader is gone: no flush of what nobody reads
+
+
+def end_with_stdin() -> None:
+    """End the process when stdin reaches end of file (contract.LIFELINE_OPTION: the host holds it
+    open and never writes), from a thread, so that a long read of a database does not delay it."""
+    import threading
+
+    def wait() -> None:
+        try:
+            while os.read(0, 4096):
+                pass  # the host never writes; anything is discarded
+        except OSError:
+            pass
+        os._exit(0)
+
+    threading.Thread(target=wait, name="lifeline", daemon=True).start()
