@@ -44,33 +44,23 @@ RUN cd /build/src \
  && make libsqlite3.so >/dev/null \
  && mkdir /out && cp -L libsqlite3.so /out/libsqlite3.so.0 && strip --strip-unneeded /out/libsqlite3.so.0
 
-FROM ${BASE_IMAGE}
-
+# The venv (/opt/hermes/.venv), in a stage of its own so that build-image.sh builds it side by side
+# with the final stage's apt layer and the SQLite compile (the legacy builder runs stages one after
+# another). Same base, same Debian python3 as the final stage, same path, so it is copied as is.
+FROM ${BASE_IMAGE} AS venv-build
 ARG FLAVOUR
 ARG HERMES_AGENT_VERSION=0.19.0
 ARG DEBIAN_FRONTEND=noninteractive
-
-# The full flavour's programs are Debian's own (apt checks them against the archive's signature;
-# upstream pins its own builds, which cannot be fetched here): git, ripgrep, ffmpeg and ssh for
-# the terminal tool, curl, node/npm/npx for MCP servers, chromium (plus one font, so pages
-# render text) for the browser tool.
-RUN case "$FLAVOUR" in full|slim) ;; *) echo "FLAVOUR must be full or slim, not '$FLAVOUR'" >&2; exit 2 ;; esac \
- && tools="" \
- && if [ "$FLAVOUR" = full ]; then \
-      tools="git ripgrep ffmpeg openssh-client curl nodejs npm chromium fonts-dejavu-core"; \
-    fi \
- && apt-get update \
- && apt-get install -y --no-install-recommends \
-      s6 execline python3 python3-venv ca-certificates procps passwd $tools \
- && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
-
-# Extra CA certificates (a TLS-intercepting proxy's, say) for pip during the build: any *.crt
-# under image/extra-ca/ joins the system bundle. TLS verification is never turned off.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io \
+      python3 python3-venv ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+# Extra CA certificates (a TLS-intercepting proxy's, say) for pip: any *.crt under
+# image/extra-ca/ joins the system bundle. TLS verification is never turned off.
 COPY image/extra-ca/ /usr/local/share/ca-certificates/extra/
 RUN update-ca-certificates >/dev/null 2>&1; \
     grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt >/dev/null
-
-# One layer: install, and stamp the install method where hermes looks (next to its code).
+# Install, and stamp the install method where hermes looks (next to its code).
 # umask 022 keeps the tree root-owned and read-only for everyone else from the start.
 # The full flavour's extras, as upstream's image installs them (its Dockerfile): `all` (cron, cli,
 # pty, mcp, homeassistant, sms, acp, google, web, youtube) and `messaging` (python-telegram-bot,
@@ -94,6 +84,32 @@ RUN umask 022 \
  && printf 'docker\n' > /opt/hermes/.install_method \
  && printf 'docker\n' > "$(/opt/hermes/.venv/bin/python -c 'import hermes_cli, pathlib; print(pathlib.Path(hermes_cli.__file__).parent.parent)')/.install_method"
 
+FROM ${BASE_IMAGE}
+
+ARG FLAVOUR
+ARG HERMES_AGENT_VERSION=0.19.0
+ARG DEBIAN_FRONTEND=noninteractive
+
+# The full flavour's programs are Debian's own (apt checks them against the archive's signature;
+# upstream pins its own builds, which cannot be fetched here): git, ripgrep, ffmpeg and ssh for
+# the terminal tool, curl, node/npm/npx for MCP servers, chromium (plus one font, so pages
+# render text) for the browser tool.
+RUN case "$FLAVOUR" in full|slim) ;; *) echo "FLAVOUR must be full or slim, not '$FLAVOUR'" >&2; exit 2 ;; esac \
+ && tools="" \
+ && if [ "$FLAVOUR" = full ]; then \
+      tools="git ripgrep ffmpeg openssh-client curl nodejs npm chromium fonts-dejavu-core"; \
+    fi \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends \
+      -o Dpkg::Options::=--force-unsafe-io \
+      s6 execline python3 python3-venv ca-certificates procps passwd $tools \
+ && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
+
+# The same extra CA certificates, for npm below (and for TLS clients at run time).
+COPY image/extra-ca/ /usr/local/share/ca-certificates/extra/
+RUN update-ca-certificates >/dev/null 2>&1; \
+    grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt >/dev/null
+
 # The browser tool runs agent-browser (a native CLI that drives Chromium over CDP). Its npm package
 # ships the binaries of every platform inside it (nothing is downloaded by its postinstall when
 # the binary is present); only this machine's is kept. Installed by root into /usr/local, so it is
@@ -111,6 +127,9 @@ RUN if [ "$FLAVOUR" = full ]; then \
       && agent-browser --version \
       && chromium --version; \
     fi
+
+# The venv, built beside the layers above (see venv-build); one layer, root-owned, 0755/0644.
+COPY --from=venv-build /opt/hermes/ /opt/hermes/
 
 # The SQLite built in sqlite-build (see there), ahead of Debian's on the linker's path.
 COPY --from=sqlite-build /out/libsqlite3.so.0 /usr/local/lib/
