@@ -5,10 +5,12 @@ stage 2 prepares it, and `-e HOME=/root` leaves the CMD's HOME at /opt/data.
 The tests of what the full flavour carries are skipped on a slim image (`HERMES_FLAVOUR=slim`),
 which carries none of it; everything else runs on both."""
 import json
+import os
+import subprocess
 
 import pytest
 
-from conftest import sh
+from conftest import ROOT, sh
 from test_image_init import run_once
 
 FLAVOUR_LABEL = "io.hermes-agent.flavour"
@@ -27,6 +29,16 @@ print(json.dumps({f: deps.feature_missing(f) for f in %r}))
 IMPORTS = ("telegram", "discord", "nacl", "slack_bolt", "slack_sdk", "mcp", "anthropic", "boto3",
            "azure.identity", "googleapiclient", "hindsight_client", "mautrix", "olm", "aiohttp",
            "fastapi", "croniter", "youtube_transcript_api", "acp", "simple_term_menu", "brotlicffi")
+
+
+def test_build_script_refuses_an_unknown_flavour_before_any_docker_call(tmp_path):
+    # A `docker` first on PATH that would leave a mark: the script must stop before using it.
+    (tmp_path / "docker").write_text(f"#!/bin/sh\ntouch {tmp_path}/called\n")
+    (tmp_path / "docker").chmod(0o755)
+    env = {**os.environ, "HERMES_FLAVOUR": "fat", "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "scripts/build-image.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 2 and "HERMES_FLAVOUR must be full or slim, not 'fat'" in result.stderr
+    assert not (tmp_path / "called").exists()
 
 
 def flavour(docker_client, image) -> str:
