@@ -9,20 +9,48 @@ bash scripts/ensure-docker.sh
 bash scripts/ensure-compose.sh
 bash scripts/ensure-base-image.sh   # may apt-get install debootstrap: before the apt-get below
 
-# The image is built once here, not by each pytest worker (the fixture only checks it exists). It
-# builds in the background: only the tests that use Docker need it, and meanwhile the test tools
-# are installed and the tests that need no daemon run (on a fresh machine, most of the build's
-# minute is spent on those).
+# The images are built here, not by each pytest worker (the fixtures only check them). Two
+# flavours of one in-container tree: the slim one (hermes-agent alone, about a minute to build)
+# carries everything the Docker tests exercise but what only the full one carries; the full one
+# (the default users get: extras, SDKs, tool programs; minutes cold) is for the tests of those
+# (tests/conftest.py `full_image`), which wait for it. Both build in the background: only the
+# Docker tests need them, and meanwhile the test tools are installed and the tests that need no
+# daemon run; the full build goes on while the Docker tests run.
+slim_image=${HERMES_SLIM_IMAGE:-hermes-agent:local-slim}
+full_image=${HERMES_IMAGE:-hermes-agent:local}
 build_log=$(mktemp)
-bash scripts/build-image.sh >"$build_log" 2>&1 &
+full_log=$(mktemp)
+full_ready=$(mktemp -u)
+HERMES_FLAVOUR=slim HERMES_IMAGE=$slim_image bash scripts/build-image.sh >"$build_log" 2>&1 &
 build=$!
-finish_build() {  # wait for the build; its output only when it failed
+finish_build() {  # wait for the slim build; its output only when it failed
   if ! wait "$build"; then
     cat "$build_log" >&2
     echo "$(basename "$0"): building the image failed" >&2
     return 1
   fi
   rm -f "$build_log"
+}
+build_full() {  # after the slim build (they share the SQLite stage): the verdict in $full_ready
+  wait_for_slim=$1
+  while kill -0 "$wait_for_slim" 2>/dev/null; do sleep 1; done
+  if HERMES_FLAVOUR=full HERMES_IMAGE=$full_image bash scripts/build-image.sh >"$full_log" 2>&1; then
+    echo ok >"$full_ready.tmp"
+  else
+    tail -n 60 "$full_log" >"$full_ready.tmp"
+  fi
+  mv "$full_ready.tmp" "$full_ready"
+}
+build_full "$build" &
+full_build=$!
+trap 'rm -f "$full_log" "$full_ready"' EXIT
+finish_full_build() {  # the image users get must build, whichever tests ran
+  wait "$full_build" || true
+  if [ "$(cat "$full_ready" 2>/dev/null)" != ok ]; then
+    cat "$full_ready" >&2 2>/dev/null || true
+    echo "$(basename "$0"): building the full image failed" >&2
+    return 1
+  fi
 }
 
 tools_log=$(mktemp)
@@ -32,6 +60,7 @@ if ! { . scripts/lib/debian-packages.sh &&
   cat "$tools_log" >&2
   echo "$(basename "$0"): installing the test tools or hermesctl failed" >&2
   finish_build || true
+  finish_full_build || true
   exit 1
 fi
 rm -f "$tools_log"
@@ -42,7 +71,7 @@ fast=$?
 set -e
 finish_build
 
-export HERMES_TEST_SKIP_BUILD=1
+export HERMES_TEST_SKIP_BUILD=1 HERMES_IMAGE=$slim_image HERMES_FULL_IMAGE=$full_image HERMES_FULL_IMAGE_READY=$full_ready
 # Most of a Docker test's time is spent waiting for containers, not computing: several workers
 # share the two cores well. A file stays on one worker (its module fixtures are made once).
 workers=${HERMES_TEST_WORKERS:-4}
@@ -50,6 +79,8 @@ set +e
 python3 -m pytest -q -p no:cacheprovider -n "$workers" --dist loadfile -m docker "$@"
 real=$?
 set -e
+
+finish_full_build
 
 # pytest exits 5 when it collected nothing: fine for one half (a -k that selects only the other),
 # a failure when neither ran a test.

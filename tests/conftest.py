@@ -22,6 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # packages in /opt/hermes/docker; tests that import those packages from the tree need them too.
 sys.path.insert(0, str(ROOT / "image" / "either" / "docker"))
 IMAGE = os.environ.get("HERMES_IMAGE", "hermes-agent:local")
+# The full flavour, for the tests of what only it carries (extras, tool programs, the gateways'
+# platforms). scripts/test.sh runs the rest on the slim flavour (the same in-container tree, built
+# in a minute) while this one builds, and names a file it writes when that build has ended.
+FULL_IMAGE = os.environ.get("HERMES_FULL_IMAGE", IMAGE)
+FULL_IMAGE_READY = os.environ.get("HERMES_FULL_IMAGE_READY")
+FULL_BUILD_WAIT_S = 1800
+FLAVOUR_LABEL = "io.hermes-agent.flavour"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Ryuk's image cannot be pulled here; every container is removed by our own fixtures instead.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -55,6 +62,26 @@ def hermes_image(docker_client):
             _unavailable(f"image build failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     docker_client.images.get(IMAGE)
     return IMAGE
+
+
+@pytest.fixture(scope="session")
+def full_image(docker_client, hermes_image):
+    """The full flavour's tag, once its build has ended (never a skip: a test of what the full
+    flavour carries fails when it is not there)."""
+    if FULL_IMAGE_READY:
+        deadline = time.monotonic() + FULL_BUILD_WAIT_S
+        while not os.path.exists(FULL_IMAGE_READY):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the full image's build did not end within {FULL_BUILD_WAIT_S}s", pytrace=False)
+            time.sleep(1)
+        verdict = Path(FULL_IMAGE_READY).read_text()
+        if verdict.strip() != "ok":
+            pytest.fail(f"the full image's build failed:\n{verdict[-3000:]}", pytrace=False)
+    flavour = docker_client.images.get(FULL_IMAGE).labels.get(FLAVOUR_LABEL)
+    if flavour != "full":
+        pytest.fail(f"{FULL_IMAGE} is the {flavour or 'unlabelled'} flavour, not the full one "
+                    "(HERMES_FULL_IMAGE names the full flavour's tag)", pytrace=False)
+    return FULL_IMAGE
 
 
 class Containers:

@@ -2,8 +2,8 @@
 the provider SDKs, the programs the agent's tools run), HERMES_REAL_HOME is prepared as upstream's
 stage 2 prepares it, and `-e HOME=/root` leaves the CMD's HOME at /opt/data.
 
-The tests of what the full flavour carries are skipped on a slim image (`HERMES_FLAVOUR=slim`),
-which carries none of it; everything else runs on both."""
+The tests of what the full flavour carries run on the full image (conftest's `full_image`: the
+suite's HERMES_FULL_IMAGE); everything else runs on the suite's image, of either flavour."""
 import json
 import os
 import subprocess
@@ -12,8 +12,6 @@ import pytest
 
 from conftest import ROOT, sh
 from test_image_init import run_once
-
-FLAVOUR_LABEL = "io.hermes-agent.flavour"
 
 # hermes-agent's own table of optional dependencies (tools/lazy_deps.py): what each feature needs,
 # with the pins hermes checks. The full flavour has every one of these; the slim one has none of
@@ -39,17 +37,6 @@ def test_build_script_refuses_an_unknown_flavour_before_any_docker_call(tmp_path
     result = subprocess.run(["bash", "scripts/build-image.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 2 and "HERMES_FLAVOUR must be full or slim, not 'fat'" in result.stderr
     assert not (tmp_path / "called").exists()
-
-
-def flavour(docker_client, image) -> str:
-    return docker_client.images.get(image).labels.get(FLAVOUR_LABEL, "")
-
-
-@pytest.fixture
-def full_image(docker_client, hermes_image):
-    if flavour(docker_client, hermes_image) != "full":
-        pytest.skip("the slim flavour carries no extras, SDKs or tool programs")
-    return hermes_image
 
 
 def test_extras_and_sdks_import_in_the_venv_as_hermes(docker_client, full_image):
