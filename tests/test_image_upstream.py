@@ -243,7 +243,15 @@ def test_named_profiles_do_not_inherit_container_api_server_settings(containers)
 SIZE_CAPS_MB = {"slim": 450, "full": 2400}
 
 
-def test_image_stays_under_its_flavours_size_cap(docker_client, hermes_image):
-    image = docker_client.images.get(hermes_image)
+def _under_its_cap(docker_client, tag: str) -> None:
+    image = docker_client.images.get(tag)
     cap = SIZE_CAPS_MB[image.labels["io.hermes-agent.flavour"]]
     assert image.attrs["Size"] <= cap * 1000 * 1000, f"{image.attrs['Size'] / 1e6:.0f} MB > {cap} MB"
+
+
+def test_image_stays_under_its_flavours_size_cap(docker_client, hermes_image):
+    _under_its_cap(docker_client, hermes_image)
+
+
+def test_the_full_image_stays_under_its_size_cap(docker_client, full_image):
+    _under_its_cap(docker_client, full_image)
