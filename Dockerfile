@@ -1,8 +1,13 @@
 # The Hermes Agent image: Debian's s6 under our own /init, the real hermes-agent from PyPI.
 # Builds with the legacy builder (no BuildKit-only syntax). Layers go from slowest-changing to
 # fastest, so editing anything under image/ rebuilds in seconds. Nothing is re-owned or
-# re-moded after the fact (that would copy the 220 MB venv into a second layer).
+# re-moded after the fact (that would copy the venv into a second layer).
 ARG BASE_IMAGE=debian:bookworm-slim
+# Two flavours (README "The image"): `full`, the default, carries what upstream's image carries so
+# that every gateway and tool works without installing anything at run time (/opt/hermes is
+# read-only to hermes): hermes-agent's `all` and `messaging` extras, the provider SDKs, and the
+# programs the agent's tools run. `slim` is hermes-agent plus aiohttp only (`--build-arg FLAVOUR=slim`).
+ARG FLAVOUR=full
 
 # SQLite with the WAL-reset fix (sqlite.org/wal.html "walresetbug", fixed in 3.51.3): bookworm's
 # 3.40.1 can lose commits to state.db, which hermes writes in WAL mode from several processes.
@@ -39,32 +44,92 @@ RUN cd /build/src \
  && make libsqlite3.so >/dev/null \
  && mkdir /out && cp -L libsqlite3.so /out/libsqlite3.so.0 && strip --strip-unneeded /out/libsqlite3.so.0
 
+# The venv (/opt/hermes/.venv), in a stage of its own so that build-image.sh builds it side by side
+# with the final stage's apt layer and the SQLite compile (the legacy builder runs stages one after
+# another). Same base, same Debian python3 as the final stage, same path, so it is copied as is.
+FROM ${BASE_IMAGE} AS venv-build
+ARG FLAVOUR
+ARG HERMES_AGENT_VERSION=0.19.0
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io \
+      python3 python3-venv ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+# Extra CA certificates (a TLS-intercepting proxy's, say) for pip: any *.crt under
+# image/extra-ca/ joins the system bundle. TLS verification is never turned off.
+COPY image/extra-ca/ /usr/local/share/ca-certificates/extra/
+RUN update-ca-certificates >/dev/null 2>&1; \
+    grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt >/dev/null
+# Install, and stamp the install method where hermes looks (next to its code).
+# umask 022 keeps the tree root-owned and read-only for everyone else from the start.
+# The full flavour's extras, as upstream's image installs them (its Dockerfile): `all` (cron, cli,
+# pty, mcp, homeassistant, sms, acp, google, web, youtube) and `messaging` (python-telegram-bot,
+# discord.py, slack-bolt, aiohttp, ...), the provider SDKs `anthropic`, `bedrock`,
+# `azure-identity`, the `hindsight` memory client and `matrix` (python-olm has a cp311 wheel, so
+# no compiler is needed). Every one of them installs from wheels on bookworm; upstream's `otlp`
+# and `google-chat` do not exist in 0.19.0. Left out, as upstream leaves them out: `rl` and
+# `yc-bench` (git dependencies), `dev`, `voice` (faster-whisper's models are fetched at run time)
+# and the single-vendor extras upstream does not bake either.
+ARG FULL_EXTRAS=all,messaging,anthropic,bedrock,azure-identity,hindsight,matrix
+RUN umask 022 \
+ && if [ "$FLAVOUR" = full ]; then \
+      set -- "hermes-agent[${FULL_EXTRAS}]==${HERMES_AGENT_VERSION}"; \
+    else \
+      set -- "hermes-agent==${HERMES_AGENT_VERSION}" aiohttp; \
+    fi \
+ && python3 -m venv /opt/hermes/.venv \
+ && PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    /opt/hermes/.venv/bin/pip install --no-cache-dir "$@" \
+ && /opt/hermes/.venv/bin/hermes --version >/dev/null \
+ && printf 'docker\n' > /opt/hermes/.install_method \
+ && printf 'docker\n' > "$(/opt/hermes/.venv/bin/python -c 'import hermes_cli, pathlib; print(pathlib.Path(hermes_cli.__file__).parent.parent)')/.install_method"
+
 FROM ${BASE_IMAGE}
 
+ARG FLAVOUR
 ARG HERMES_AGENT_VERSION=0.19.0
 ARG DEBIAN_FRONTEND=noninteractive
 
-RUN apt-get update \
+# The full flavour's programs are Debian's own (apt checks them against the archive's signature;
+# upstream pins its own builds, which cannot be fetched here): git, ripgrep, ffmpeg and ssh for
+# the terminal tool, curl, node/npm/npx for MCP servers, chromium (plus one font, so pages
+# render text) for the browser tool.
+RUN case "$FLAVOUR" in full|slim) ;; *) echo "FLAVOUR must be full or slim, not '$FLAVOUR'" >&2; exit 2 ;; esac \
+ && tools="" \
+ && if [ "$FLAVOUR" = full ]; then \
+      tools="git ripgrep ffmpeg openssh-client curl nodejs npm chromium fonts-dejavu-core"; \
+    fi \
+ && apt-get update \
  && apt-get install -y --no-install-recommends \
-      s6 execline python3 python3-venv ca-certificates procps passwd \
+      -o Dpkg::Options::=--force-unsafe-io \
+      s6 execline python3 python3-venv ca-certificates procps passwd $tools \
  && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
 
-# Extra CA certificates (a TLS-intercepting proxy's, say) for pip during the build: any *.crt
-# under image/extra-ca/ joins the system bundle. TLS verification is never turned off.
+# The same extra CA certificates, for npm below (and for TLS clients at run time).
 COPY image/extra-ca/ /usr/local/share/ca-certificates/extra/
 RUN update-ca-certificates >/dev/null 2>&1; \
     grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt >/dev/null
 
-# One layer: install, and stamp the install method where hermes looks (next to its code).
-# umask 022 keeps the tree root-owned and read-only for everyone else from the start.
-RUN umask 022 \
- && python3 -m venv /opt/hermes/.venv \
- && PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    /opt/hermes/.venv/bin/pip install --no-cache-dir \
-      "hermes-agent==${HERMES_AGENT_VERSION}" aiohttp \
- && /opt/hermes/.venv/bin/hermes --version >/dev/null \
- && printf 'docker\n' > /opt/hermes/.install_method \
- && printf 'docker\n' > "$(/opt/hermes/.venv/bin/python -c 'import hermes_cli, pathlib; print(pathlib.Path(hermes_cli.__file__).parent.parent)')/.install_method"
+# The browser tool runs agent-browser (a native CLI that drives Chromium over CDP). Its npm package
+# ships the binaries of every platform inside it (nothing is downloaded by its postinstall when
+# the binary is present); only this machine's is kept. Installed by root into /usr/local, so it is
+# read-only to hermes like the venv. npm checks TLS against the system bundle (host CA included).
+ARG AGENT_BROWSER_VERSION=0.41.2
+RUN if [ "$FLAVOUR" = full ]; then \
+      umask 022 \
+      && npm_config_cafile=/etc/ssl/certs/ca-certificates.crt npm_config_update_notifier=false \
+         npm install --global --no-audit --no-fund --cache /tmp/npm-cache "agent-browser@${AGENT_BROWSER_VERSION}" >/dev/null \
+      && rm -rf /tmp/npm-cache /root/.npm \
+      && case "$(dpkg --print-architecture)" in amd64) keep=linux-x64 ;; arm64) keep=linux-arm64 ;; *) keep=none ;; esac \
+      && for f in /usr/local/lib/node_modules/agent-browser/bin/agent-browser-*; do \
+           [ "$f" = "/usr/local/lib/node_modules/agent-browser/bin/agent-browser-$keep" ] || rm -f "$f"; \
+         done \
+      && agent-browser --version \
+      && chromium --version; \
+    fi
+
+# The venv, built beside the layers above (see venv-build); one layer, root-owned, 0755/0644.
+COPY --from=venv-build /opt/hermes/ /opt/hermes/
 
 # The SQLite built in sqlite-build (see there), ahead of Debian's on the linker's path.
 COPY --from=sqlite-build /out/libsqlite3.so.0 /usr/local/lib/
@@ -79,13 +144,17 @@ RUN groupadd -g 10000 hermes \
  && chown hermes:hermes /opt/data /run/service /run/s6 \
  && for f in $(dpkg -L s6 execline | grep '^/usr/bin/'); do ln -s "$f" /command/; done
 
+# AGENT_BROWSER_EXECUTABLE_PATH: where agent-browser finds its browser (upstream's stage 2 exports
+# it the same way). In the slim flavour it names nothing, and nothing reads it: there is no
+# agent-browser there.
 ENV HERMES_HOME=/opt/data \
     PATH=/opt/hermes/bin:/opt/hermes/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     S6_BEHAVIOUR_IF_STAGE2_FAILS=2 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HERMES_DISABLE_LAZY_INSTALLS=1 \
-    HERMES_WRITE_SAFE_ROOT=/opt/data:/tmp/hermes-files
+    HERMES_WRITE_SAFE_ROOT=/opt/data:/tmp/hermes-files \
+    AGENT_BROWSER_EXECUTABLE_PATH=/usr/bin/chromium
 
 # The source tree says who runs what: image/root/ (root: /init, stage 2, cont-init, the scanner's
 # supervisor, the boot's and restore's privileged Python), image/hermes/ (hermes: the agent, the
@@ -119,7 +188,8 @@ RUN ln -s /etc/cont-init.d/01-hermes-setup /opt/hermes/docker/stage2-hook.sh \
  && chmod -R go-w /opt/hermes/docker /opt/hermes/bin /etc/s6-overlay /etc/hermes-init /etc/cont-init.d
 
 LABEL io.hermes-agent.managed="true" \
-      io.hermes-agent.version="${HERMES_AGENT_VERSION}"
+      io.hermes-agent.version="${HERMES_AGENT_VERSION}" \
+      io.hermes-agent.flavour="${FLAVOUR}"
 
 WORKDIR /opt/data
 VOLUME /opt/data

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Build the Hermes image (tag: $HERMES_IMAGE, default hermes-agent:local) with the legacy builder.
+# HERMES_FLAVOUR: full (the default: the extras, provider SDKs and tool programs upstream's image
+# carries) or slim (hermes-agent and aiohttp only).
 # EXTRA_CA_BUNDLE: a PEM bundle to trust during the build (defaults to the host's bundle when it
 # exists, so builds work behind a TLS-intercepting proxy). Never disables TLS verification.
 set -euo pipefail
@@ -15,22 +17,35 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log" "$log".*' EXIT
 base_arg="BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}"
+flavour=${HERMES_FLAVOUR:-full}
+case "$flavour" in
+  full|slim) ;;
+  *) echo "build-image: HERMES_FLAVOUR must be full or slim, not '$flavour'" >&2; exit 2 ;;
+esac
+flavour_arg="FLAVOUR=$flavour"
 
 # The legacy builder (what the Docker SDK uses too) builds one stage after another, but the SQLite
-# stage (a compile) and the image's first, slowest layers (apt, pip) do not depend on each other:
-# both are built side by side first, and the full build below finds them in the layer cache (same
-# parent, same instructions). Only a speed-up: if a warm-up fails, the full build does that work
-# itself and reports.
-runtime_layers() {  # the global ARGs, then the final stage up to its first use of the SQLite stage
-  awk '/^FROM /{froms++} /^COPY --from=sqlite-build/{exit} froms==0 || froms==2 {print}' Dockerfile
+# stage (a compile), the venv stage (pip) and the final stage's first, slowest layers (apt, npm)
+# do not depend on each other: the three are built side by side first, and the full build below
+# finds them in the layer cache (same parent, same instructions). Only a speed-up: if a warm-up
+# fails, the full build does that work itself and reports.
+stage() {  # the global ARGs, then the stage named $1
+  awk -v name="$1" '/^FROM /{froms++; in_stage = ($NF == name)} froms==0 || in_stage {print}' Dockerfile
 }
-DOCKER_BUILDKIT=0 docker build --target sqlite-build --build-arg "$base_arg" . >"$log.sqlite" 2>&1 &
+runtime_layers() {  # the global ARGs, then the final stage up to its first COPY --from
+  awk -v last="$(grep -c '^FROM ' Dockerfile)" \
+    '/^FROM /{froms++} froms==last && /^COPY --from=/{exit} froms==0 || froms==last {print}' Dockerfile
+}
+DOCKER_BUILDKIT=0 docker build --target sqlite-build --build-arg "$base_arg" --build-arg "$flavour_arg" . >"$log.sqlite" 2>&1 &
 sqlite_warmup=$!
-runtime_layers | DOCKER_BUILDKIT=0 docker build -f - --build-arg "$base_arg" . >"$log.runtime" 2>&1 || true
+stage venv-build | DOCKER_BUILDKIT=0 docker build -f - --build-arg "$base_arg" --build-arg "$flavour_arg" . >"$log.venv" 2>&1 &
+venv_warmup=$!
+runtime_layers | DOCKER_BUILDKIT=0 docker build -f - --build-arg "$base_arg" --build-arg "$flavour_arg" . >"$log.runtime" 2>&1 || true
 wait "$sqlite_warmup" || true
+wait "$venv_warmup" || true
 
 # Its output is shown only when it fails.
-if ! DOCKER_BUILDKIT=0 docker build -t "$image" --build-arg "$base_arg" . >"$log" 2>&1; then
+if ! DOCKER_BUILDKIT=0 docker build -t "$image" --build-arg "$base_arg" --build-arg "$flavour_arg" . >"$log" 2>&1; then
   tail -n 40 "$log" >&2
   echo "build-image: docker build failed" >&2
   exit 1

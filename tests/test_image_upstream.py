@@ -237,6 +237,13 @@ def test_named_profiles_do_not_inherit_container_api_server_settings(containers)
 
 
 # 10. Size.
-def test_image_is_at_most_450_mb(docker_client, hermes_image):
-    size = docker_client.images.get(hermes_image).attrs["Size"]
-    assert size <= 450 * 1000 * 1000, f"{size / 1e6:.0f} MB"
+# The slim flavour keeps its 450 MB cap (446 MB measured). The full one (2.13 GB measured, README
+# "The image") is mostly Debian's chromium and ffmpeg with their libraries; its cap leaves room for
+# security updates, not for another stack.
+SIZE_CAPS_MB = {"slim": 450, "full": 2400}
+
+
+def test_image_stays_under_its_flavours_size_cap(docker_client, hermes_image):
+    image = docker_client.images.get(hermes_image)
+    cap = SIZE_CAPS_MB[image.labels["io.hermes-agent.flavour"]]
+    assert image.attrs["Size"] <= cap * 1000 * 1000, f"{image.attrs['Size'] / 1e6:.0f} MB > {cap} MB"

@@ -9,7 +9,8 @@ the boot (exit 1); every later failure is a warning: a container without CAP_CHO
   1. groups:    device and socket gids (docker.sock, /dev/dri) and `--group-add` gids join the
                 hermes user's groups in /etc/group, so they survive the drop to hermes
   2. ownership: the targeted repair of the data volume (ownership.py)
-  3. runtime:   /run/service and the saved container environment belong to the current hermes
+  3. real home: HERMES_REAL_HOME, when set, exists and belongs to hermes (real_home)
+  4. runtime:   /run/service and the saved container environment belong to the current hermes
                 ids (they change with a remap)
 Warnings go to stderr (docker logs) and to /run/s6/boot-warnings, which the reconciler copies
 into logs/container-boot.log.
@@ -132,38 +133,81 @@ def finish_restore(home: str) -> None:
         log(f"restore: an interrupted restore of {home} was {result}")
 
 
-def create_home(path: str) -> bool:
-    """Create HERMES_HOME where hermes could not (`-e HERMES_HOME=/home/hermes/.hermes`: only root
-    may create /home/hermes). Missing parents are created root-owned 0755, the last component too;
-    the ownership repair then gives it to hermes as it does /opt/data. The walk goes by directory
-    descriptor and never follows a symlink, so nothing hermes planted redirects it. True if the
-    directory exists afterwards."""
+def _open_dirs(path: str, name: str) -> int | None:
+    """Open directory `path` (the value of variable `name`), creating what is missing: parents
+    root-owned 0755, the last component too. The walk goes by directory descriptor and never follows
+    a symlink, so nothing hermes planted redirects it. Returns the last directory's descriptor (the
+    caller closes it), or None after a warning."""
     if not os.path.isabs(path):
-        warn(f"HERMES_HOME={path!r} is not an absolute path")
-        return False
+        warn(f"{name}={path!r} is not an absolute path")
+        return None
     parts = [p for p in path.split("/") if p]
     if any(p in (".", "..") for p in parts):
-        warn(f"HERMES_HOME={path!r} holds . or ..; not created")
-        return False
+        warn(f"{name}={path!r} holds . or ..; not created")
+        return None
     fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for name in parts:
+        for part in parts:
             try:
-                os.mkdir(name, 0o755, dir_fd=fd)
-                log(f"created {name!r} for HERMES_HOME={path}")
+                os.mkdir(part, 0o755, dir_fd=fd)
+                log(f"created {part!r} for {name}={path}")
             except FileExistsError:
                 pass
             try:
-                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as exc:
-                warn(f"cannot create HERMES_HOME={path}: {name!r}: {exc.strerror}")
-                return False
+                warn(f"cannot create {name}={path}: {part!r}: {exc.strerror}")
+                os.close(fd)
+                return None
             os.close(fd)
             fd = child
-        return True
+        return fd
     except OSError as exc:
-        warn(f"cannot create HERMES_HOME={path}: {exc.strerror}")
+        warn(f"cannot create {name}={path}: {exc.strerror}")
+        os.close(fd)
+        return None
+
+
+def create_home(path: str) -> bool:
+    """Create HERMES_HOME where hermes could not (`-e HERMES_HOME=/home/hermes/.hermes`: only root
+    may create /home/hermes). The ownership repair then gives it to hermes as it does /opt/data.
+    True if the directory exists afterwards."""
+    fd = _open_dirs(path, "HERMES_HOME")
+    if fd is None:
         return False
+    os.close(fd)
+    return True
+
+
+# The system's own trees: HERMES_REAL_HOME naming one of them (or a directory inside) is never
+# given to hermes. Only the directory itself is ever re-owned, never what it holds.
+SYSTEM_TREES = ("/bin", "/boot", "/command", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32",
+                "/opt/hermes", "/proc", "/root", "/run", "/sbin", "/sys", "/usr", "/var/lib")
+SYSTEM_DIRS = ("/", "/home", "/media", "/mnt", "/opt", "/srv", "/tmp", "/var")
+
+
+def real_home(path: str, uid: int, gid: int) -> None:
+    """HERMES_REAL_HOME, as upstream's stage 2 prepares it: the account home hermes' tools get
+    (hermes_constants.get_real_home; the dashboard's HOME). Created if missing and given to hermes,
+    so a privilege-dropped hermes process can write under it, whatever its UID after a remap. A
+    directory hermes can already write to (/tmp) is left as it is; a system directory is refused."""
+    fd = _open_dirs(path, "HERMES_REAL_HOME")
+    if fd is None:
+        return
+    try:
+        st = os.fstat(fd)
+        if st.st_uid == uid:
+            return
+        if st.st_mode & stat.S_ISVTX and st.st_mode & stat.S_IWOTH:
+            return  # sticky and world-writable: hermes writes under it as anyone does
+        normal = "/" + "/".join(p for p in path.split("/") if p)
+        if normal in SYSTEM_DIRS or any(normal == t or normal.startswith(t + "/") for t in SYSTEM_TREES):
+            warn(f"HERMES_REAL_HOME={path} is a system directory; not given to hermes")
+            return
+        os.fchown(fd, uid, gid)
+        log(f"gave HERMES_REAL_HOME={path} to hermes")
+    except OSError as exc:
+        warn(f"warning: cannot give HERMES_REAL_HOME={path} to hermes ({exc.strerror}); continuing")
     finally:
         os.close(fd)
 
@@ -182,6 +226,8 @@ def main(user: str = "hermes") -> int:
         return 0
     report = repair(home, entry.pw_uid, entry.pw_gid)
     log_report(report, warn, log)
+    if os.environ.get("HERMES_REAL_HOME"):
+        real_home(os.environ["HERMES_REAL_HOME"], entry.pw_uid, entry.pw_gid)
     own("/run/service", entry.pw_uid, entry.pw_gid, "/run/service")
     regroup("/run/s6/container_environment", entry.pw_gid, "the container environment")
     return 0
