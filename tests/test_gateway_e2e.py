@@ -124,11 +124,12 @@ def test_a_telegram_message_from_an_allowed_user_is_answered_by_the_model(served
     model.queue_for(token, {"content": "pong from the stand in model"})
     # First a user the allowlist does not name: the gateway must not hand their text to the model.
     tg.inject(f"ping {stranger}", user_id=STRANGER)
-    tg.inject(f"ping {token}", user_id=ALLOWED_USER)
+    message_id = tg.inject(f"ping {token}", user_id=ALLOWED_USER)
     sent = doubles.wait_until(
         lambda: [r for r in tg.calls("sendMessage") if "pong from the stand in model" in str(r["params"].get("text"))],
         timeout=START, what="the model's reply sent to Telegram")
     assert sent[0]["params"]["chat_id"] == ALLOWED_USER
+    assert sent[0]["params"]["reply_parameters"]["message_id"] == message_id  # an answer to that message
     # The stranger's update came first (same poll or an earlier one) and was dropped before any
     # agent ran: had it reached one, its model call would have begun by now.
     assert not [r for r in model.completions() if stranger in json.dumps(r)]
