@@ -4,10 +4,11 @@ One container, no network: the external services are stand-ins on its loopback (
 and the gateways reach them as they would reach the real ones: the model through `model.provider
 custom` + `model.base_url`, Telegram through `platforms.telegram.extra.base_url`, Discord and
 Slack through the proxy their SDKs are told to use. Two profiles are served side by side:
-`tg` (Telegram, the API server, a stdio MCP server) and `chat` (Discord and Slack).
+`tg` (Telegram, the API server, two stdio MCP servers: Python, and Node through npx) and `chat`
+(Discord and Slack).
 
 Every test here fails on the slim image (hermes-agent 0.19.0 + aiohttp only): it has neither
-python-telegram-bot, discord.py, slack-bolt nor mcp, nor git or ripgrep for the terminal tool.
+python-telegram-bot, discord.py, slack-bolt nor mcp, nor git, ripgrep or node for the tools.
 """
 import json
 import secrets
@@ -32,7 +33,7 @@ NPX_MCP_TOOL = "mcp__npxstandin__stand_in_count"
 
 def write_file(c, path: str, text: str) -> None:
     """Write a profile file as hermes (a new file gets hermes' umask; .env keeps its 0600)."""
-    result = c.exec_run(["/usr/bin/python3", "-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[2])",
+    result = c.exec_run([doubles.PYTHON, "-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[2])",
                          path, text], user="hermes")
     assert result.exit_code == 0, result.output.decode()
 
