@@ -65,11 +65,12 @@ RUN update-ca-certificates >/dev/null 2>&1; \
 # The full flavour's extras, as upstream's image installs them (its Dockerfile): `all` (cron, cli,
 # pty, mcp, homeassistant, sms, acp, google, web, youtube) and `messaging` (python-telegram-bot,
 # discord.py, slack-bolt, aiohttp, ...), the provider SDKs `anthropic`, `bedrock`,
-# `azure-identity`, the `hindsight` memory client and `matrix` (python-olm has a cp311 wheel, so
-# no compiler is needed). Every one of them installs from wheels on bookworm; upstream's `otlp`
-# and `google-chat` do not exist in 0.19.0. Left out, as upstream leaves them out: `rl` and
-# `yc-bench` (git dependencies), `dev`, `voice` (faster-whisper's models are fetched at run time)
-# and the single-vendor extras upstream does not bake either.
+# `azure-identity`, the `hindsight` memory client and `matrix` (upstream installs compilers and
+# libolm-dev for python-olm; PyPI has a cp311 manylinux wheel of it, so nothing here compiles:
+# this stage has no compiler at all). Upstream's `otlp` and `google-chat` do not exist in 0.19.0.
+# Left out, as upstream leaves them out: `rl`, `yc-bench`, `dev`, `voice` and the single-vendor
+# extras (fal, exa, firecrawl, honcho, mem0, teams, feishu, dingtalk, modal, daytona, mistral,
+# vertex, elevenlabs, edge-tts).
 ARG FULL_EXTRAS=all,messaging,anthropic,bedrock,azure-identity,hindsight,matrix
 RUN umask 022 \
  && if [ "$FLAVOUR" = full ]; then \
@@ -93,8 +94,11 @@ ARG DEBIAN_FRONTEND=noninteractive
 # The full flavour's programs are Debian's own (apt checks them against the archive's signature;
 # upstream pins its own builds, which cannot be fetched here): git, ripgrep, ffmpeg and ssh for
 # the terminal tool, curl, node/npm/npx for MCP servers, chromium (plus one font, so pages
-# render text) for the browser tool.
+# render text) for the browser tool. dpkg skips documentation and translations as it unpacks (as
+# Debian's own slim images do; the setting stays for derived images): they were deleted anyway,
+# and not writing them shortens the longest step of a build.
 RUN case "$FLAVOUR" in full|slim) ;; *) echo "FLAVOUR must be full or slim, not '$FLAVOUR'" >&2; exit 2 ;; esac \
+ && printf 'path-exclude=/usr/share/%s/*\n' doc man info locale lintian > /etc/dpkg/dpkg.cfg.d/hermes-no-docs \
  && tools="" \
  && if [ "$FLAVOUR" = full ]; then \
       tools="git ripgrep ffmpeg openssh-client curl nodejs npm chromium fonts-dejavu-core"; \

@@ -237,7 +237,7 @@ def test_named_profiles_do_not_inherit_container_api_server_settings(containers)
 
 
 # 10. Size.
-# The slim flavour keeps its 450 MB cap (446 MB measured). The full one (2.13 GB measured, README
+# The slim flavour keeps its 450 MB cap (445 MB measured). The full one (2.08 GB measured, README
 # "The image") is mostly Debian's chromium and ffmpeg with their libraries; its cap leaves room for
 # security updates, not for another stack.
 SIZE_CAPS_MB = {"slim": 450, "full": 2400}
