@@ -119,6 +119,10 @@ def test_system_directories_are_never_given_to_hermes(containers):
     c = containers.start("realsys", env={"HERMES_REAL_HOME": "/usr/local"})
     assert sh(c, "stat -c %U /usr/local").strip() == "root"
     assert "HERMES_REAL_HOME=/usr/local is a system directory" in sh(c, "cat /opt/data/logs/container-boot.log")
+    # Nothing is created inside a system tree either.
+    c = containers.start("realsysnew", env={"HERMES_REAL_HOME": "/usr/local/agent-home"})
+    assert sh(c, "test ! -e /usr/local/agent-home && echo absent").strip() == "absent"
+    assert "HERMES_REAL_HOME=/usr/local/agent-home" in sh(c, "cat /opt/data/logs/container-boot.log")
     # /tmp: hermes already writes there; it stays root's, sticky and world-writable.
     c = containers.start("realtmp", env={"HERMES_REAL_HOME": "/tmp"})
     assert sh(c, "stat -c '%U %a' /tmp").strip() == "root 1777"

@@ -133,11 +133,11 @@ def finish_restore(home: str) -> None:
         log(f"restore: an interrupted restore of {home} was {result}")
 
 
-def _open_dirs(path: str, name: str) -> int | None:
-    """Open directory `path` (the value of variable `name`), creating what is missing: parents
-    root-owned 0755, the last component too. The walk goes by directory descriptor and never follows
-    a symlink, so nothing hermes planted redirects it. Returns the last directory's descriptor (the
-    caller closes it), or None after a warning."""
+def _open_dirs(path: str, name: str, create: bool = True) -> int | None:
+    """Open directory `path` (the value of variable `name`), creating what is missing (if `create`):
+    parents root-owned 0755, the last component too. The walk goes by directory descriptor and never
+    follows a symlink, so nothing hermes planted redirects it. Returns the last directory's
+    descriptor (the caller closes it), or None after a warning."""
     if not os.path.isabs(path):
         warn(f"{name}={path!r} is not an absolute path")
         return None
@@ -149,14 +149,16 @@ def _open_dirs(path: str, name: str) -> int | None:
     try:
         for part in parts:
             try:
-                os.mkdir(part, 0o755, dir_fd=fd)
-                log(f"created {part!r} for {name}={path}")
+                if create:
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    log(f"created {part!r} for {name}={path}")
             except FileExistsError:
                 pass
             try:
                 child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as exc:
-                warn(f"cannot create {name}={path}: {part!r}: {exc.strerror}")
+                verb = "create" if create else "open (a system directory: nothing is created there)"
+                warn(f"cannot {verb} {name}={path}: {part!r}: {exc.strerror}")
                 os.close(fd)
                 return None
             os.close(fd)
@@ -190,8 +192,11 @@ def real_home(path: str, uid: int, gid: int) -> None:
     """HERMES_REAL_HOME, as upstream's stage 2 prepares it: the account home hermes' tools get
     (hermes_constants.get_real_home; the dashboard's HOME). Created if missing and given to hermes,
     so a privilege-dropped hermes process can write under it, whatever its UID after a remap. A
-    directory hermes can already write to (/tmp) is left as it is; a system directory is refused."""
-    fd = _open_dirs(path, "HERMES_REAL_HOME")
+    directory hermes can already write to (/tmp) is left as it is; a system directory is refused,
+    and nothing is created inside one."""
+    normal = "/" + "/".join(p for p in path.split("/") if p)
+    system = normal in SYSTEM_DIRS or any(normal == t or normal.startswith(t + "/") for t in SYSTEM_TREES)
+    fd = _open_dirs(path, "HERMES_REAL_HOME", create=not system)
     if fd is None:
         return
     try:
@@ -200,8 +205,7 @@ def real_home(path: str, uid: int, gid: int) -> None:
             return
         if st.st_mode & stat.S_ISVTX and st.st_mode & stat.S_IWOTH:
             return  # sticky and world-writable: hermes writes under it as anyone does
-        normal = "/" + "/".join(p for p in path.split("/") if p)
-        if normal in SYSTEM_DIRS or any(normal == t or normal.startswith(t + "/") for t in SYSTEM_TREES):
+        if system:
             warn(f"HERMES_REAL_HOME={path} is a system directory; not given to hermes")
             return
         os.fchown(fd, uid, gid)
