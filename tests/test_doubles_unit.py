@@ -99,10 +99,11 @@ def test_telegram_long_poll_returns_an_injected_message_and_records_the_bots_cal
     poller = threading.Thread(target=poll)
     poller.start()
     time.sleep(0.3)  # let the poll be waiting (it must return the update whenever it comes)
-    post(f"{base}/_double/inject", {"text": "hello", "user_id": 4242})
+    injected = json.loads(post(f"{base}/_double/inject", {"text": "hello", "user_id": 4242}))
     poller.join(10)
     (update,) = got["answer"]["result"]
     assert update["message"]["text"] == "hello" and update["message"]["from"]["id"] == 4242
+    assert (update["update_id"], update["message"]["message_id"]) == (injected["update_id"], injected["message_id"])
     # An offset past it confirms it: the next poll has nothing (and returns when its timeout ends).
     again = json.loads(post(f"{bot}/getUpdates", {"offset": update["update_id"] + 1, "timeout": 0}, form=True))
     assert again["result"] == []

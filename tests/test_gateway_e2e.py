@@ -4,10 +4,11 @@ One container, no network: the external services are stand-ins on its loopback (
 and the gateways reach them as they would reach the real ones: the model through `model.provider
 custom` + `model.base_url`, Telegram through `platforms.telegram.extra.base_url`, Discord and
 Slack through the proxy their SDKs are told to use. Two profiles are served side by side:
-`tg` (Telegram, the API server, a stdio MCP server) and `chat` (Discord and Slack).
+`tg` (Telegram, the API server, two stdio MCP servers: Python, and Node through npx) and `chat`
+(Discord and Slack).
 
 Every test here fails on the slim image (hermes-agent 0.19.0 + aiohttp only): it has neither
-python-telegram-bot, discord.py, slack-bolt nor mcp, nor git or ripgrep for the terminal tool.
+python-telegram-bot, discord.py, slack-bolt nor mcp, nor git, ripgrep or node for the tools.
 """
 import json
 import secrets
@@ -22,6 +23,9 @@ ALLOWED_USER = 4242
 STRANGER = 5151
 API_PORT = 8642
 API_KEY = "stand-in-api-key-" + secrets.token_hex(8)  # the API server wants 16+ characters
+# Bounds, not timing asserts: a gateway imports for 10 to 30 s before it connects on a loaded 2-core
+# machine (hermes' own start-up), and the waits poll the stand-ins' records.
+START = 150
 TELEGRAM_TOKEN = "123456789:AAstand-in-token-" + secrets.token_hex(8)
 MCP_TOOL = "mcp__standin__stand_in_lookup"  # hermes names an MCP tool mcp__<server>__<tool>
 NPX_MCP_TOOL = "mcp__npxstandin__stand_in_count"
@@ -29,7 +33,7 @@ NPX_MCP_TOOL = "mcp__npxstandin__stand_in_count"
 
 def write_file(c, path: str, text: str) -> None:
     """Write a profile file as hermes (a new file gets hermes' umask; .env keeps its 0600)."""
-    result = c.exec_run(["/usr/bin/python3", "-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[2])",
+    result = c.exec_run([doubles.PYTHON, "-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[2])",
                          path, text], user="hermes")
     assert result.exit_code == 0, result.output.decode()
 
@@ -99,7 +103,7 @@ def chat_completion(c, body: dict, key: str = API_KEY) -> tuple[int, dict]:
 
 
 def api_server_up(served) -> None:
-    wait_for(lambda: platforms(served.c, "tg").get("api_server") == "connected", timeout=60,
+    wait_for(lambda: platforms(served.c, "tg").get("api_server") == "connected", timeout=START,
              what="the tg gateway's API server")
 
 
@@ -115,17 +119,18 @@ def test_a_telegram_message_from_an_allowed_user_is_answered_by_the_model(served
     never created ("requirements not met") and getUpdates is never called."""
     c, model, tg = served.c, served.model, served.telegram
     # The adapter drops updates queued before its first poll (a cold start): inject after it.
-    doubles.wait_until(lambda: tg.calls("getUpdates"), what="the Telegram adapter polling the stand-in")
+    doubles.wait_until(lambda: tg.calls("getUpdates"), timeout=START, what="the Telegram adapter polling the stand-in")
     token = "tg-" + secrets.token_hex(4)
     stranger = "tg-stranger-" + secrets.token_hex(4)
     model.queue_for(token, {"content": "pong from the stand in model"})
     # First a user the allowlist does not name: the gateway must not hand their text to the model.
     tg.inject(f"ping {stranger}", user_id=STRANGER)
-    tg.inject(f"ping {token}", user_id=ALLOWED_USER)
+    message_id = tg.inject(f"ping {token}", user_id=ALLOWED_USER)
     sent = doubles.wait_until(
         lambda: [r for r in tg.calls("sendMessage") if "pong from the stand in model" in str(r["params"].get("text"))],
-        what="the model's reply sent to Telegram")
+        timeout=START, what="the model's reply sent to Telegram")
     assert sent[0]["params"]["chat_id"] == ALLOWED_USER
+    assert sent[0]["params"]["reply_parameters"]["message_id"] == message_id  # an answer to that message
     # The stranger's update came first (same poll or an earlier one) and was dropped before any
     # agent ran: had it reached one, its model call would have begun by now.
     assert not [r for r in model.completions() if stranger in json.dumps(r)]
@@ -204,7 +209,7 @@ def test_discord_and_slack_adapters_are_created_and_try_to_connect(served):
     c, proxy = served.c, served.proxy
     targets = doubles.wait_until(
         lambda: (lambda t: t if {"discord.com:443", "slack.com:443"} <= set(t) else None)(proxy.targets()),
-        what="Discord and Slack connecting through the proxy stand-in")
+        timeout=START, what="Discord and Slack connecting through the proxy stand-in")
     assert "discord.com:443" in targets and "slack.com:443" in targets
     states = wait_for(lambda: (lambda p: p if {"discord", "slack"} <= set(p) else None)(platforms(c, "chat")),
                       timeout=30, what="ps listing discord and slack")

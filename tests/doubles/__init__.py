@@ -114,8 +114,9 @@ class TelegramDouble(Double):
         return [r for r in self.records() if method is None or r["method"] == method]
 
     def inject(self, text: str, user_id: int, first_name: str = "Tester") -> int:
-        """A private message from user_id for the bot's next getUpdates; returns its update_id."""
-        return self.control("inject", {"text": text, "user_id": user_id, "first_name": first_name})["update_id"]
+        """A private message from user_id for the bot's next getUpdates; returns its message_id
+        (what a reply to it names in reply_parameters)."""
+        return self.control("inject", {"text": text, "user_id": user_id, "first_name": first_name})["message_id"]
 
 
 class ProxyDouble(Double):

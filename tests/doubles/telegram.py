@@ -132,7 +132,7 @@ class Telegram(Handler):
             self.state.next_update += 1
             self.state.updates.append(update)
             self.state.lock.notify_all()
-        return {"update_id": update["update_id"]}
+        return {"update_id": update["update_id"], "message_id": update["message"]["message_id"]}
 
 
 def _json_or_text(value: str):
