@@ -43,10 +43,11 @@ def model_config(model) -> str:
 
 
 @pytest.fixture(scope="module")
-def served(module_containers):
-    """The container, its stand-ins, and both gateways started (not yet known to be connected:
-    each test waits for what it needs, so the slow parts overlap)."""
-    c = module_containers.start("gw")
+def served(module_containers, full_image):
+    """The container (of the full flavour: the platforms and tools it carries are the point), its
+    stand-ins, and both gateways started (not yet known to be connected: each test waits for
+    what it needs, so the slow parts overlap)."""
+    c = module_containers.start("gw", image=full_image)
     model = doubles.start_model(c)
     telegram = doubles.start_telegram(c)
     proxy = doubles.start_proxy(c)
