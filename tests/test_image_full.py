@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, sh
+from conftest import ROOT, sh, wait_for
 from test_image_init import run_once
 
 # hermes-agent's own table of optional dependencies (tools/lazy_deps.py): what each feature needs,
@@ -128,10 +128,10 @@ def test_system_directories_are_never_given_to_hermes(containers):
 
 
 # HOME (both flavours): with-contenv and /init see the container's HOME (/root here), the CMD not.
-@pytest.mark.parametrize("how", ["plain", "init", "tty", "real-home"])
+@pytest.mark.parametrize("how", ["plain", "init", "tty", "user-hermes", "real-home"])
 def test_cmd_runs_with_home_opt_data_whatever_home_docker_passes(docker_client, hermes_image, how):
     env = {"HOME": "/root"}
-    kwargs = {"init": True} if how == "init" else {"tty": True} if how == "tty" else {}
+    kwargs = {"init": {"init": True}, "tty": {"tty": True}, "user-hermes": {"user": "hermes"}}.get(how, {})
     if how == "real-home":
         env["HERMES_REAL_HOME"] = "/home/agent"
     code, out, err = run_once(docker_client, hermes_image,
@@ -140,3 +140,15 @@ def test_cmd_runs_with_home_opt_data_whatever_home_docker_passes(docker_client, 
     assert code == 0, err[-2000:]
     real = "/home/agent" if how == "real-home" else "none"
     assert out.strip().splitlines()[-1] == f"hermes /opt/data {real}", out
+
+
+def test_gateway_and_dashboard_get_their_home_whatever_home_docker_passes(containers):
+    c = containers.start("homegw", env={"HOME": "/root", "HERMES_GATEWAY_BOOTSTRAP_STATE": "running",
+                                        "HERMES_DASHBOARD": "1", "HERMES_REAL_HOME": "/home/agent"})
+    for slot, home in (("gateway-default", "/opt/data"), ("dashboard", "/home/agent")):
+        wait_for(lambda: sh(c, f"/command/s6-svstat -o up /run/service/{slot}").strip() == "true", what=slot)
+        pid = sh(c, f"/command/s6-svstat -o pid /run/service/{slot}").strip()
+        # The run script execs hermes in the end; its environ is the one to read.
+        wait_for(lambda: "bin/hermes" in sh(c, f"tr '\\0' ' ' < /proc/{pid}/cmdline", check=False),
+                 what=f"{slot} running hermes")
+        assert f"HOME={home}" in sh(c, f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines(), slot
