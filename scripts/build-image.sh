@@ -8,6 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 image=${HERMES_IMAGE:-hermes-agent:local}
 bundle=${EXTRA_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+flavour=${HERMES_FLAVOUR:-full}
+case "$flavour" in
+  full|slim) ;;
+  *) echo "build-image: HERMES_FLAVOUR must be full or slim, not '$flavour'" >&2; exit 2 ;;
+esac
+flavour_arg="FLAVOUR=$flavour"
 
 bash scripts/ensure-base-image.sh
 if [ -f "$bundle" ]; then
@@ -17,12 +23,6 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log" "$log".*' EXIT
 base_arg="BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}"
-flavour=${HERMES_FLAVOUR:-full}
-case "$flavour" in
-  full|slim) ;;
-  *) echo "build-image: HERMES_FLAVOUR must be full or slim, not '$flavour'" >&2; exit 2 ;;
-esac
-flavour_arg="FLAVOUR=$flavour"
 
 # The legacy builder (what the Docker SDK uses too) builds one stage after another, but the SQLite
 # stage (a compile), the venv stage (pip) and the final stage's first, slowest layers (apt, npm)

@@ -41,6 +41,7 @@ LONG_FILES = {
     "tests/test_upgrade.py": 30,             # two compose fleets
     "tests/test_hostile_container.py": 29,
     "tests/test_fault_script.py": 27,        # one test: without this line it was handed out last
+    "tests/test_image_full.py": 30,          # 15 to 37 s alone (19 boots, a browser), by the load
 }
 
 # Files whose tests share a session fixture too costly to make twice: one unit of work.

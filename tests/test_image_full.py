@@ -5,10 +5,12 @@ stage 2 prepares it, and `-e HOME=/root` leaves the CMD's HOME at /opt/data.
 The tests of what the full flavour carries are skipped on a slim image (`HERMES_FLAVOUR=slim`),
 which carries none of it; everything else runs on both."""
 import json
+import os
+import subprocess
 
 import pytest
 
-from conftest import sh
+from conftest import ROOT, sh, wait_for
 from test_image_init import run_once
 
 FLAVOUR_LABEL = "io.hermes-agent.flavour"
@@ -27,6 +29,16 @@ print(json.dumps({f: deps.feature_missing(f) for f in %r}))
 IMPORTS = ("telegram", "discord", "nacl", "slack_bolt", "slack_sdk", "mcp", "anthropic", "boto3",
            "azure.identity", "googleapiclient", "hindsight_client", "mautrix", "olm", "aiohttp",
            "fastapi", "croniter", "youtube_transcript_api", "acp", "simple_term_menu", "brotlicffi")
+
+
+def test_build_script_refuses_an_unknown_flavour_before_any_docker_call(tmp_path):
+    # A `docker` first on PATH that would leave a mark: the script must stop before using it.
+    (tmp_path / "docker").write_text(f"#!/bin/sh\ntouch {tmp_path}/called\n")
+    (tmp_path / "docker").chmod(0o755)
+    env = {**os.environ, "HERMES_FLAVOUR": "fat", "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    result = subprocess.run(["bash", "scripts/build-image.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 2 and "HERMES_FLAVOUR must be full or slim, not 'fat'" in result.stderr
+    assert not (tmp_path / "called").exists()
 
 
 def flavour(docker_client, image) -> str:
@@ -129,10 +141,10 @@ def test_system_directories_are_never_given_to_hermes(containers):
 
 
 # HOME (both flavours): with-contenv and /init see the container's HOME (/root here), the CMD not.
-@pytest.mark.parametrize("how", ["plain", "init", "tty", "real-home"])
+@pytest.mark.parametrize("how", ["plain", "init", "tty", "user-hermes", "real-home"])
 def test_cmd_runs_with_home_opt_data_whatever_home_docker_passes(docker_client, hermes_image, how):
     env = {"HOME": "/root"}
-    kwargs = {"init": True} if how == "init" else {"tty": True} if how == "tty" else {}
+    kwargs = {"init": {"init": True}, "tty": {"tty": True}, "user-hermes": {"user": "hermes"}}.get(how, {})
     if how == "real-home":
         env["HERMES_REAL_HOME"] = "/home/agent"
     code, out, err = run_once(docker_client, hermes_image,
@@ -141,3 +153,15 @@ def test_cmd_runs_with_home_opt_data_whatever_home_docker_passes(docker_client, 
     assert code == 0, err[-2000:]
     real = "/home/agent" if how == "real-home" else "none"
     assert out.strip().splitlines()[-1] == f"hermes /opt/data {real}", out
+
+
+def test_gateway_and_dashboard_get_their_home_whatever_home_docker_passes(containers):
+    c = containers.start("homegw", env={"HOME": "/root", "HERMES_GATEWAY_BOOTSTRAP_STATE": "running",
+                                        "HERMES_DASHBOARD": "1", "HERMES_REAL_HOME": "/home/agent"})
+    for slot, home in (("gateway-default", "/opt/data"), ("dashboard", "/home/agent")):
+        wait_for(lambda: sh(c, f"/command/s6-svstat -o up /run/service/{slot}").strip() == "true", what=slot)
+        pid = sh(c, f"/command/s6-svstat -o pid /run/service/{slot}").strip()
+        # The run script execs hermes in the end; its environ is the one to read.
+        wait_for(lambda: "bin/hermes" in sh(c, f"tr '\\0' ' ' < /proc/{pid}/cmdline", check=False),
+                 what=f"{slot} running hermes")
+        assert f"HOME={home}" in sh(c, f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines(), slot
