@@ -94,6 +94,11 @@ class Fleet:
     def endpoint(self, name: str) -> Endpoint:
         return next(e for e in self.endpoints if e.name == name)
 
+    def scope_endpoints(self) -> set[str]:
+        """Every endpoint this fleet stands for, whether or not it holds a container now (records
+        of operations are shown for these)."""
+        return {e.name for e in self.endpoints}
+
     def containers(self) -> list[HermesContainer]:
         """Every Hermes container on every endpoint that answers (listed in parallel)."""
         if self._containers is None:

@@ -160,9 +160,12 @@ def test_a_real_crash_loop_pages_and_planned_operations_never_do(pipeline):
     _quiet_for(pager, 5)  # a start pages nothing; and a death within a second of it is still its own
     # Three unplanned deaths within a minute: a crash loop, paged.
     for _ in range(3):
-        pid = svstat(c, "coder")["pid"]
+        # The pid of a gateway that is up (s6-svstat says -1 for one that is down, and `kill -9 -1`
+        # would end every process of hermes, its supervisors included).
+        pid = wait_for(lambda: (lambda st: st["up"] and st["pid"] > 1 and st["pid"])(svstat(c, "coder")),
+                       what="coder up")
         sh(c, f"kill -9 {pid}")
-        wait_for(lambda: svstat(c, "coder")["up"] and svstat(c, "coder")["pid"] != pid, what="s6 restarts it")
+        wait_for(lambda: (lambda st: st["up"] and st["pid"] != pid)(svstat(c, "coder")), what="s6 restarts it")
     killed = time.monotonic()
     try:
         wait_for(lambda: f"HermesGatewayCrashLooping {target}" in pager.pages(), timeout=40, what="the page")

@@ -225,7 +225,8 @@ def test_ps_and_doctor_show_only_the_records_of_the_fleet_asked_about():
 
     def fleet(project=None, project_dir=None, present=(), unreachable=()):
         containers = [HermesContainer("local", "id" + n, n, "running", "Up") for n in present]
-        return SimpleNamespace(endpoints=[SimpleNamespace(name="local")], project=project, project_dir=project_dir,
+        return SimpleNamespace(endpoints=[SimpleNamespace(name="local")], scope_endpoints=lambda: {"local"},
+                               project=project, project_dir=project_dir,
                                unreachable=[SimpleNamespace(endpoint=e) for e in unreachable],
                                containers=lambda: containers)
 

@@ -378,6 +378,12 @@ class SwarmBackend(Fleet):
                     chosen[service] = self.service_instance(service, task.node if task else None)
         return sorted(chosen.values(), key=lambda s: s.name)
 
+    def scope_endpoints(self) -> set[str]:
+        """Every node of the swarm: a service at 0 replicas has no task, its node is still ours."""
+        if self.manager is None:
+            return super().scope_endpoints()
+        return {n["Description"]["Hostname"] for n in self.manager.daemon.nodes()} | super().scope_endpoints()
+
     def service_instance(self, service_name: str, node: str | None) -> ServiceInstance:
         manager = self.manager.daemon
         service = manager.inspect_service(service_name)

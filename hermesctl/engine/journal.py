@@ -158,8 +158,7 @@ def interrupted_in(fleet, names: set[str] | None = None) -> list[Record]:
     """interrupted(names), only the records of `fleet`'s scope (in_scope): its endpoints and,
     when it is narrowed to one, its compose project."""
     containers = fleet.containers()
-    endpoints = ({e.name for e in fleet.endpoints} | {u.endpoint for u in fleet.unreachable}
-                 | {c.endpoint for c in containers})
+    endpoints = fleet.scope_endpoints() | {u.endpoint for u in fleet.unreachable} | {c.endpoint for c in containers}
     present = instance_names(containers)
     return [r for r in interrupted(names) if in_scope(r, endpoints=endpoints, project=fleet.project,
                                                       project_dir=fleet.project_dir, present=present)]
