@@ -32,8 +32,8 @@ class Reference:
         return f"from_{self.source}:{self.name}"
 
 
-def _fail(path: str, ref: Reference, key: str, why: str):
-    raise UsageError(f"{path}:{ref.line}: env {key}: {why}")
+def _fail(path: str, ref: Reference, what: str, why: str):
+    raise UsageError(f"{path}:{ref.line}: {what}: {why}")
 
 
 def read_file_value(path: str) -> str:
@@ -69,34 +69,81 @@ def read_file_value(path: str) -> str:
     return text
 
 
+def _resolved(spec, base: str, ref: Reference, what: str) -> Reference:
+    """`ref` with its value read (from_env, from_file), or UsageError naming the line."""
+    if ref.source == "env":
+        value = os.environ.get(ref.name)
+        if value is None:
+            _fail(spec.path, ref, what, f"{ref.name} is not set in the environment")
+    else:
+        try:
+            value = read_file_value(os.path.join(base, ref.name))
+        except ValueError as exc:
+            _fail(spec.path, ref, what, f"from_file {ref.name!r}: {exc}")
+    if value == "":
+        _fail(spec.path, ref, what, f"{ref.describe()} is empty")
+    why = value_problem(value)
+    if why:
+        _fail(spec.path, ref, what, f"{ref.describe()}: {why}")
+    return replace(ref, value=value)
+
+
+MAX_SOUL_BYTES = 64 * 1024  # as fleetfile.MAX_SOUL_BYTES: what the image's write-soul takes
+
+
+def read_soul(path: str) -> str:
+    """A soul file's text (any number of lines: it is the profile's SOUL.md); ValueError saying
+    why not. Not a secret, so any mode; read with a size cap, UTF-8 only."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ValueError("no such file") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = b""
+        while len(data) <= MAX_SOUL_BYTES:
+            chunk = os.read(fd, MAX_SOUL_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SOUL_BYTES:
+        raise ValueError(f"larger than {MAX_SOUL_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    if "\0" in text:
+        raise ValueError("binary data (NUL byte)")
+    return text
+
+
 def resolve(spec):
-    """The fleet spec with every from_env and from_file value read, or UsageError (exit 2) naming
-    the key and the fleet file's line: called before any container is asked or changed."""
+    """The fleet spec with every from_env and from_file value read (env and config values, soul
+    files), or UsageError (exit 2) naming the key and the fleet file's line: called before any
+    container is asked or changed."""
     base = os.path.dirname(os.path.abspath(spec.path))
     containers = []
     for c in spec.containers:
         profiles = []
         for p in c.profiles:
-            env = dict(p.env)
-            for key, ref in p.env.items():
-                if not isinstance(ref, Reference) or ref.source == "secret" or ref.value is not None:
-                    continue
-                if ref.source == "env":
-                    value = os.environ.get(ref.name)
-                    if value is None:
-                        _fail(spec.path, ref, key, f"{ref.name} is not set in the environment")
-                else:
-                    try:
-                        value = read_file_value(os.path.join(base, ref.name))
-                    except ValueError as exc:
-                        _fail(spec.path, ref, key, f"from_file {ref.name!r}: {exc}")
-                if value == "":
-                    _fail(spec.path, ref, key, f"{ref.describe()} is empty")
-                why = value_problem(value)
-                if why:
-                    _fail(spec.path, ref, key, f"{ref.describe()}: {why}")
-                env[key] = replace(ref, value=value)
-            profiles.append(replace(p, env=env))
+            env = {key: _resolved(spec, base, ref, f"env {key}")
+                   if isinstance(ref, Reference) and ref.source != "secret" and ref.value is None else ref
+                   for key, ref in p.env.items()}
+            config = {key: _resolved(spec, base, ref, f"config {key}")
+                      if isinstance(ref, Reference) and ref.value is None else ref
+                      for key, ref in p.config.items()}
+            soul = p.soul
+            if soul is not None and soul.source == "file" and soul.text is None:
+                try:
+                    soul = replace(soul, text=read_soul(os.path.join(base, soul.path)))
+                except ValueError as exc:
+                    raise UsageError(f"{spec.path}:{soul.line}: soul: from_file {soul.path!r}: {exc}") from None
+            profiles.append(replace(p, env=env, config=config, soul=soul))
         containers.append(replace(c, profiles=tuple(profiles)))
     return replace(spec, containers=tuple(containers))
 

@@ -134,6 +134,13 @@ VERBS = {
                     ("state", "arg", "running|stopped", None), ("profiles", "args", "profile", None)),
     "get-env": _verb("query", "chosen `.env` keys of every profile (`apply`, `diff`)", "`profiles{P: {KEY: value}}`",
                      ("keys", "args", "str", None)),
+    "agent-config": _verb("query", "the fleet file's `model`/`config` keys judged by the image's own hermes-agent "
+                          "(hermes_cli/config.py: known key, its default's type, `config set`'s coercion), each "
+                          "profile's current value and SOUL.md digest; read-only; proposed values in "
+                          "`HERMESCTL_AGENT_CONFIG` (JSON `{profiles: {P: {key: value}}}`, never argv) (`apply`, `diff`)",
+                          "`profiles{P: {exists, soul_sha256, config_error?, keys{K: {problem, set, current, same}}}}`"),
+    "write-soul": _verb("change", "replace a profile's SOUL.md atomically with `HERMESCTL_SOUL`'s text (`apply`)",
+                        "`profile`, `sha256`", ("profile", "arg", "profile", None)),
     "set-env": _verb("change", "set `.env` keys of a profile; values from `HERMESCTL_ENV_<KEY>` (never argv) (`apply`)",
                      "`profile`, `changed[]`", ("profile", "arg", "profile", None), ("keys", "args", "str", None)),
     "load-secrets": _verb("change", "swarm secrets (`/run/secrets/hermes-env.P.KEY`) into the profiles' `.env`; "
