@@ -114,3 +114,23 @@ def test_write_soul_replaces_the_file_atomically_and_refuses_a_symlinked_profile
     assert os.listdir(elsewhere) == []
     with pytest.raises(ValueError):
         agentconfig.write_soul("coder", {agentconfig.SOUL_ENV: "x" * (agentconfig.MAX_SOUL_BYTES + 1)})
+
+
+def test_config_set_runs_hermes_with_the_value_from_the_environment_and_hides_it_in_errors(tmp_path, monkeypatch):
+    _profile(tmp_path, monkeypatch)
+    fake = tmp_path / "hermes"
+    log = tmp_path / "argv"
+    fake.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\" > " + str(log) + "\n"
+                    "[ \"$6\" = refuse ] && { echo \"Error: cannot take $7 for $6\" >&2; exit 1; }\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(agentconfig, "HERMES", str(fake))
+    env = {**os.environ, agentconfig.VALUE_ENV: "-40"}
+    assert agentconfig.config_set("coder", "agent.max_turns", env)["key"] == "agent.max_turns"
+    assert log.read_text().split("\n")[:-1] == ["-p", "coder", "config", "set", "--", "agent.max_turns", "-40"]
+    agentconfig.config_set("default", "agent.max_turns", env)
+    assert log.read_text().split("\n")[:2] == ["config", "set"]  # the default profile: no -p
+    with pytest.raises(RuntimeError) as exc:
+        agentconfig.config_set("coder", "refuse", {**env, agentconfig.VALUE_ENV: "sk-secret-1"})
+    assert "sk-secret-1" not in str(exc.value) and "<hidden>" in str(exc.value)
+    with pytest.raises(ValueError):
+        agentconfig.config_set("coder", "a..b", env)

@@ -200,10 +200,13 @@ def test_apply_writes_through_hermes_config_set_and_write_soul_then_restarts(tmp
     fleet = AgentFleet(_verdicts())
     code, out, err = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path))
     commands = [argv for argv, _ in fleet.locked]
-    assert ["hermes", "-p", "pa", "config", "set", "--", "agent.max_turns", "40"] in commands
-    assert ["hermes", "-p", "pa", "config", "set", "--", "model.default", "model-b"] in commands
-    assert ["hermes", "-p", "pa", "config", "set", "--", "providers.lab.api_key", "sk-literal-0123456789"] in commands
-    assert not any("model.provider" in argv for argv in commands)  # unchanged keys are not written
+    written = {argv[3]: env for argv, env in fleet.locked if argv[:3] == [AGENT, "config-set", "pa"]}
+    # each key through hermes' own config set, in the container; the value in the exec's
+    # environment, never its argv
+    assert written == {"agent.max_turns": {"HERMESCTL_CONFIG_VALUE": "40"},
+                       "model.default": {"HERMESCTL_CONFIG_VALUE": "model-b"},
+                       "providers.lab.api_key": {"HERMESCTL_CONFIG_VALUE": "sk-literal-0123456789"}}
+    assert not any("sk-literal-0123456789" in part for argv in commands for part in argv)
     soul = [env for argv, env in fleet.locked if argv[:2] == [AGENT, "write-soul"]]
     assert soul == [{"HERMESCTL_SOUL": SOUL}]
     assert any(argv[:2] == ["operate", "restart"] and "pa" in argv for argv in commands), commands

@@ -73,6 +73,7 @@ def container_key(fleet: Fleet, container: HermesContainer) -> bytes:
 
 
 SOUL_ENV = "HERMESCTL_SOUL"
+CONFIG_VALUE_ENV = "HERMESCTL_CONFIG_VALUE"  # config-set's value: the exec's environment, never its argv
 # Leaves of config keys whose literal value is masked unless --show-values (hermes' own list of
 # credential-shaped keys, _SECRET_CONFIG_KEYS, and what env's warning calls secret-looking).
 SECRET_LEAVES = {"api_key", "apikey", "key", "token", "access_token", "refresh_token", "secret",
@@ -321,17 +322,6 @@ def _agent_error(result, where: str) -> str:
         return describe(exc)
 
 
-def config_set_argv(profile: str, key: str, value: str) -> list[str]:
-    """`hermes [-p P] config set -- KEY VALUE`: hermes' own writer of config.yaml (its coercion,
-    its atomic write); `--` so a value that starts with `-` is not taken for an option."""
-    return ["hermes", *([] if profile == DEFAULT_PROFILE else ["-p", profile]), "config", "set", "--", key, value]
-
-
-def _last_line(res) -> str:
-    lines = (res.stderr or res.stdout or "").strip().splitlines()
-    return lines[-1][:200] if lines else f"exit {res.exit_code}"
-
-
 def _is_whole(profile: dict) -> bool:
     """A profile hermes finished creating (an entry of the agent's `profiles`): its SOUL.md is there."""
     return bool(profile.get("has_soul"))
@@ -362,9 +352,9 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
     for ch in (x for x in plan.changes if x.action == "set-config"):
         ch.ok, ch.message = True, "written"
         for key, value in sorted(ch.env.items()):  # hermes' own writer, one key at a time, as hermes
-            res = run_locked(fleet, c, config_set_argv(ch.profile, key, value))
+            res = run_locked(fleet, c, agent.argv("config-set", ch.profile, key), environment={CONFIG_VALUE_ENV: value})
             if not res.ok:
-                ch.ok, ch.message = False, f"{setting_label(key)}: " + _last_line(res)
+                ch.ok, ch.message = False, f"{setting_label(key)}: " + _agent_error(res, c.name).replace(value, MASK)
                 break
     for ch in (x for x in plan.changes if x.action == "set-soul"):
         res = run_locked(fleet, c, agent.argv("write-soul", ch.profile), environment={SOUL_ENV: ch.env["SOUL"]})

@@ -212,6 +212,17 @@ def _write_soul(args: dict) -> int:
     return 0
 
 
+def _config_set(args: dict) -> int:
+    import os
+    from .agentconfig import config_set
+    try:
+        doc = config_set(args["profile"], args["key"], os.environ)
+    except RuntimeError as exc:
+        return fail("failed", str(exc))
+    _print(doc)
+    return 0
+
+
 def _slots(verb: str):
     """hermes-slots' verbs (hermes_supervise.cli): they need the venv's packages."""
     def run(args: dict) -> int:
@@ -230,6 +241,7 @@ HANDLERS = {
     "serve": _serve, "watch": _watch, "tail": tail, "end-processes": end_processes,
     "snapshot-databases": _snapshot_databases, "usage": _usage, "usage-watch": _usage_watch,
     "owner-ids": _owner_ids, "agent-config": _agent_config, "write-soul": _write_soul,
+    "config-set": _config_set,
     **{verb: _slots(verb) for verb in ("operate", "register", "unregister", "adopt", "desire", "get-env",
                                        "set-env", "load-secrets", "locked", "reconcile", "ensure-slot")},
 }

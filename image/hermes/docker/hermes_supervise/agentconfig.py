@@ -21,6 +21,10 @@ from .paths import profile_dir
 
 REQUEST_ENV = "HERMESCTL_AGENT_CONFIG"  # {"profiles": {P: {dotted.key: "value as for config set"}}}
 SOUL_ENV = "HERMESCTL_SOUL"             # write-soul: the new SOUL.md's text
+VALUE_ENV = "HERMESCTL_CONFIG_VALUE"    # config-set: the value (never argv of the exec)
+HERMES = "/opt/hermes/bin/hermes"       # the image's hermes (its wrapper, as the user runs it)
+CONFIG_SET_TIMEOUT_S = 60
+_KEY = __import__("re").compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(\.[A-Za-z0-9_-]{1,64}){0,15}")
 MAX_CONFIG_BYTES = 1 << 20              # config.yaml: a few KiB; hermes owns it, so bound the read
 MAX_SOUL_BYTES = 64 * 1024              # what write-soul accepts (an exec's environment string)
 MAX_SHOWN = 200                         # characters of a current value sent back for display
@@ -213,3 +217,24 @@ def write_soul(profile: str, environ) -> dict:
     finally:
         os.close(dfd)
     return {"schema": C.SCHEMA, "verb": "write-soul", "profile": profile, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def config_set(profile: str, key: str, environ) -> dict:
+    """One key written by hermes' own `config set` (its coercion, its atomic write), as hermes.
+    The value comes from VALUE_ENV; a failure's message is hermes' last line with the value
+    taken out (it may be a secret)."""
+    import subprocess
+    require_valid_profile(profile)
+    if not _KEY.fullmatch(key):
+        raise ValueError("not a dotted settings key")
+    value = environ.get(VALUE_ENV)
+    if value is None:
+        raise ValueError(f"no {VALUE_ENV} in the environment")
+    argv = [HERMES, *([] if profile == C.DEFAULT_PROFILE else ["-p", profile]), "config", "set", "--", key, value]
+    env = {k: v for k, v in environ.items() if k != VALUE_ENV}
+    res = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=CONFIG_SET_TIMEOUT_S)
+    if res.returncode != 0:
+        lines = (res.stderr or res.stdout).decode("utf-8", "replace").strip().splitlines() or [f"exit {res.returncode}"]
+        message = lines[-1][:300].replace(value, "<hidden>") if value else lines[-1][:300]
+        raise RuntimeError(f"hermes config set {key}: {message}")
+    return {"schema": C.SCHEMA, "verb": "config-set", "profile": profile, "key": key}

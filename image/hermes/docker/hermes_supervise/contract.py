@@ -141,6 +141,9 @@ VERBS = {
                           "`profiles{P: {exists, soul_sha256, config_error?, keys{K: {problem, set, current, same}}}}`"),
     "write-soul": _verb("change", "replace a profile's SOUL.md atomically with `HERMESCTL_SOUL`'s text (`apply`)",
                         "`profile`, `sha256`", ("profile", "arg", "profile", None)),
+    "config-set": _verb("change", "`hermes [-p P] config set -- KEY VALUE` (hermes' own writer of config.yaml) with the "
+                        "value from `HERMESCTL_CONFIG_VALUE`, so it never rides in the exec's argv (`apply`)",
+                        "`profile`, `key`", ("profile", "arg", "profile", None), ("key", "arg", "str", None)),
     "set-env": _verb("change", "set `.env` keys of a profile; values from `HERMESCTL_ENV_<KEY>` (never argv) (`apply`)",
                      "`profile`, `changed[]`", ("profile", "arg", "profile", None), ("keys", "args", "str", None)),
     "load-secrets": _verb("change", "swarm secrets (`/run/secrets/hermes-env.P.KEY`) into the profiles' `.env`; "
