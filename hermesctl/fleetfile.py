@@ -19,6 +19,7 @@
             soul: {from_file: souls/coder.md}        # or {text: "..."}: the profile's SOUL.md
             config:                 # any key `hermes config set` takes (judged by the image's hermes)
               agent.max_turns: 40   # values as literals or references, as under env
+            skills: [{from_dir: skills/review}]   # installed as the profile's skills/review
         budget: {daily_usd: 20}     # optional: the whole container's
 
 Validation walks PyYAML's node tree, so every error names the file and line it is about.
@@ -92,6 +93,14 @@ class SoulSpec:
 
 
 @dataclass(frozen=True)
+class SkillSpec:
+    name: str              # the directory's name: the profile's skills/<name>
+    path: str              # as written: relative to the fleet file, or absolute
+    line: int
+    files: dict | None = field(default=None, repr=False, compare=False)  # {relative path: bytes}, once read
+
+
+@dataclass(frozen=True)
 class ProfileSpec:
     name: str
     gateway: str | None = None
@@ -104,6 +113,7 @@ class ProfileSpec:
     config: dict = field(default_factory=dict)
     config_lines: dict = field(default_factory=dict, compare=False)  # dotted key -> fleet-file line
     soul: SoulSpec | None = None
+    skills: tuple = ()  # SkillSpec, in the file's order
 
 
 @dataclass(frozen=True)
@@ -244,7 +254,7 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
         except InvalidNameError as exc:
             r.fail(key_node, exc.message)
         body = r.mapping(value, f"profile {raw}", {"gateway", "api_server", "env", "budget", "model", "soul",
-                                                   "config"}) \
+                                                   "config", "skills"}) \
             if not (isinstance(value, yaml.ScalarNode) and value.value in ("", "null")) else {}
         gateway = None
         if "gateway" in body:
@@ -274,8 +284,9 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
         budget = _budget(r, body["budget"][1], f"budget of {raw}") if "budget" in body else (None, None)
         config, lines = _agent_settings(r, raw, body)
         soul = _soul(r, raw, body["soul"][1]) if "soul" in body else None
+        skills = _skills(r, raw, body["skills"][1]) if "skills" in body else ()
         specs.append(ProfileSpec(name, gateway, api_server, env, *budget, config=config, config_lines=lines,
-                                 soul=soul))
+                                 soul=soul, skills=skills))
     return tuple(specs)
 
 
@@ -317,6 +328,33 @@ def _agent_settings(r: _Reader, profile: str, body: dict) -> tuple[dict, dict]:
                 config[key] = text
             lines[key] = v_node.start_mark.line + 1
     return config, lines
+
+
+SKILL_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # as the image's write-skill takes it
+
+
+def _skills(r: _Reader, profile: str, node) -> tuple:
+    """`[{from_dir: PATH}, ...]`: each directory a skill named after it (its SKILL.md inside)."""
+    if not isinstance(node, yaml.SequenceNode):
+        r.fail(node, f"skills of {profile} must be a list of {{from_dir: PATH}}")
+    specs, lines = [], {}
+    for item in node.value:
+        body = r.mapping(item, f"a skill of {profile}", {"from_dir"})
+        if "from_dir" not in body:
+            r.fail(item, f"a skill of {profile}: give from_dir")
+        v_node = body["from_dir"][1]
+        path = r.scalar(v_node, "skill from_dir")
+        if not path or control_characters(path):
+            r.fail(v_node, "skill: from_dir needs a path")
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if not SKILL_NAME.fullmatch(name):
+            r.fail(v_node, f"skill: {shown(name)} is not a skill name (1-64 of a-z 0-9 _ . -)")
+        line = v_node.start_mark.line + 1
+        if name in lines:
+            r.fail(v_node, f"skill {name} is also given on line {lines[name]}")
+        lines[name] = line
+        specs.append(SkillSpec(name, path, line))
+    return tuple(specs)
 
 
 def _soul(r: _Reader, profile: str, node) -> SoulSpec:

@@ -122,6 +122,46 @@ def read_soul(path: str) -> str:
     return text
 
 
+MAX_SKILL_FILES = 64        # as the image's write-skill takes them
+MAX_SKILL_BYTES = 64 * 1024  # all files together: they travel in one exec environment string
+_PATH_PART = __import__("re").compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def read_skill_dir(root: str) -> dict:
+    """{relative path: bytes} of a skill directory: regular files and directories only (a
+    symlink is refused, not followed), names of plain characters (no dotfiles), SKILL.md at its
+    top, at most MAX_SKILL_FILES files and MAX_SKILL_BYTES together; ValueError saying why not."""
+    try:
+        if not stat.S_ISDIR(os.lstat(root).st_mode):
+            raise ValueError("not a directory")
+    except FileNotFoundError:
+        raise ValueError("no such directory") from None
+    files, total, pending = {}, 0, [""]
+    while pending:
+        rel = pending.pop()
+        with os.scandir(os.path.join(root, rel) if rel else root) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                path = f"{rel}/{entry.name}" if rel else entry.name
+                if not _PATH_PART.fullmatch(entry.name):
+                    raise ValueError(f"{path!r}: file names must be plain (letters, digits, _ . -; no dotfiles)")
+                if entry.is_symlink():
+                    raise ValueError(f"{path!r} is a symlink: a skill is copied as files")
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    raise ValueError(f"{path!r} is not a regular file")
+                with open(os.path.join(root, path), "rb") as f:
+                    data = f.read(MAX_SKILL_BYTES + 1)
+                total += len(data)
+                if len(files) >= MAX_SKILL_FILES or total > MAX_SKILL_BYTES:
+                    raise ValueError(f"more than {MAX_SKILL_FILES} files or {MAX_SKILL_BYTES // 1024} KiB")
+                files[path] = data
+    if "SKILL.md" not in files:
+        raise ValueError("no SKILL.md in it")
+    return files
+
+
 def resolve(spec):
     """The fleet spec with every from_env and from_file value read (env and config values, soul
     files), or UsageError (exit 2) naming the key and the fleet file's line: called before any
@@ -143,7 +183,17 @@ def resolve(spec):
                     soul = replace(soul, text=read_soul(os.path.join(base, soul.path)))
                 except ValueError as exc:
                     raise UsageError(f"{spec.path}:{soul.line}: soul: from_file {soul.path!r}: {exc}") from None
-            profiles.append(replace(p, env=env, config=config, soul=soul))
+            skills = []
+            for skill in p.skills:
+                if skill.files is None:
+                    try:
+                        skill = replace(skill, files=read_skill_dir(os.path.join(base, skill.path)))
+                    except (ValueError, OSError) as exc:
+                        why = exc if isinstance(exc, ValueError) else (exc.strerror or exc)
+                        raise UsageError(f"{spec.path}:{skill.line}: skill {skill.name}: from_dir "
+                                         f"{skill.path!r}: {why}") from None
+                skills.append(skill)
+            profiles.append(replace(p, env=env, config=config, soul=soul, skills=tuple(skills)))
         containers.append(replace(c, profiles=tuple(profiles)))
     return replace(spec, containers=tuple(containers))
 

@@ -1,8 +1,9 @@
 """Issue 26 in a real container: the agent as code. The fleet file declares a profile's model,
-soul and settings; a value hermes-agent itself would not take is refused before anything is
+soul, settings and a skill; a value hermes-agent itself would not take is refused before anything is
 touched; apply writes them through hermes' own `config set` and an atomic SOUL.md, and a chat
 completion through the profile's API server then reaches the model the file declares, with the
-file's soul in its system prompt (the scripted model stand-in records both). A changed soul and a
+file's soul in its system prompt and the file's skill in its skill index (the scripted model
+stand-in records them). A changed soul and a
 changed setting are drift that diff names per key and apply fixes; a second apply finds nothing."""
 import pytest
 
@@ -25,7 +26,9 @@ containers:
         config:
           agent.max_turns: 40
           display.compact: true
+        skills: [{{from_dir: skills/review-4p}}]
 """
+SKILL = "---\nname: review-4p\ndescription: Reviews a diff; marker skill-desc-6m1.\n---\n\n# Review\nRead the diff.\n"
 
 
 def _system_prompt(body: dict) -> str:
@@ -49,6 +52,9 @@ def test_model_soul_and_settings_from_the_fleet_file_reach_the_model(containers,
     model = start_model(c)
     (tmp_path / "souls").mkdir()
     (tmp_path / "souls" / "coder.md").write_text(SOUL + "\n")
+    (tmp_path / "skills" / "review-4p" / "templates").mkdir(parents=True)
+    (tmp_path / "skills" / "review-4p" / "SKILL.md").write_text(SKILL)
+    (tmp_path / "skills" / "review-4p" / "templates" / "checklist.md").write_text("- tests pass\n")
     fleet = tmp_path / "fleet.yaml"
     good = FLEET.format(name=c.name, model=MODEL, base_url=model.base_url)
 
@@ -71,6 +77,7 @@ def test_model_soul_and_settings_from_the_fleet_file_reach_the_model(containers,
     assert f"model.default: unset → {MODEL}" in details["set-config"]
     assert "config.agent.max_turns: unset → 40" in details["set-config"]
     assert details["set-soul"].startswith("soul: changed (sha256 none → ")
+    assert details["set-skill"] == "skills: +review-4p"
 
     res = hermesctl("apply", "-f", str(fleet))
     assert res.code == 0, res
@@ -83,6 +90,9 @@ def test_model_soul_and_settings_from_the_fleet_file_reach_the_model(containers,
     body = _ask(c, model, "agentcode-first-3e1")
     assert body["model"] == MODEL
     assert "soul-31c7" in _system_prompt(body), _system_prompt(body)[:2000]
+    # the skill the file adds is in the agent's skill index, as hermes offers its skills
+    assert "review-4p: Reviews a diff; marker skill-desc-6m1." in _system_prompt(body)
+    assert sh(c, "cat /opt/data/profiles/coder/skills/review-4p/templates/checklist.md") == "- tests pass\n"
 
     again = hermesctl("apply", "-f", str(fleet), "--json")
     assert again.code == 0 and again.json()["changes"] == [], again

@@ -134,3 +134,38 @@ def test_config_set_runs_hermes_with_the_value_from_the_environment_and_hides_it
     assert "sk-secret-1" not in str(exc.value) and "<hidden>" in str(exc.value)
     with pytest.raises(ValueError):
         agentconfig.config_set("coder", "a..b", env)
+
+
+def _skill_env(files: dict) -> dict:
+    import base64
+    import json
+    return {agentconfig.SKILL_ENV: json.dumps({k: base64.b64encode(v).decode() for k, v in files.items()})}
+
+
+def test_write_skill_installs_the_files_and_its_digest_is_the_hosts(tmp_path, monkeypatch):
+    from hermes_supervise import contract
+    directory = _profile(tmp_path, monkeypatch)
+    files = {"SKILL.md": b"---\nname: review\n---\n", "templates/a.md": b"a\n"}
+    assert agentconfig.installed_digest(str(directory), "review") is None
+    doc = agentconfig.write_skill("coder", "review", _skill_env(files))
+    assert doc["sha256"] == contract.tree_digest(files) == agentconfig.installed_digest(str(directory), "review")
+    # replaced whole: a file the new version does not have is gone, nothing staged is left
+    agentconfig.write_skill("coder", "review", _skill_env({"SKILL.md": b"v2\n"}))
+    assert sorted(p.name for p in (directory / "skills").iterdir()) == ["review"]
+    assert sorted(p.name for p in (directory / "skills" / "review").iterdir()) == ["SKILL.md"]
+    # a symlink hermes put in its place is replaced, never followed
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (directory / "skills" / "other").symlink_to(elsewhere)
+    assert agentconfig.installed_digest(str(directory), "other") == "unreadable"
+    agentconfig.write_skill("coder", "other", _skill_env({"SKILL.md": b"x\n"}))
+    assert os.listdir(elsewhere) == [] and not (directory / "skills" / "other").is_symlink()
+
+
+@pytest.mark.parametrize("files", [{"../x": b"1", "SKILL.md": b""}, {"a//b": b"1", "SKILL.md": b""},
+                                   {"/etc/x": b"1", "SKILL.md": b""}, {"other.md": b"no SKILL.md"}])
+def test_write_skill_refuses_paths_outside_plain_names(tmp_path, monkeypatch, files):
+    directory = _profile(tmp_path, monkeypatch)
+    with pytest.raises(ValueError):
+        agentconfig.write_skill("coder", "review", _skill_env(files))
+    assert not (directory / "skills").exists() or list((directory / "skills").iterdir()) == []

@@ -55,7 +55,9 @@ def test_a_failed_create_with_no_whole_profile_there_fails_with_hermes_words():
 
 # --- the whole agent as code: model, soul and config keys (issue 26), on a fake fleet ----------
 
+import base64  # noqa: E402
 import hashlib  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -219,3 +221,62 @@ def test_no_drift_is_no_changes(tmp_path, monkeypatch, capsys):
     fleet = AgentFleet(state)
     code, out, _ = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path))
     assert code == 0 and "no changes" in out and not fleet.locked
+
+
+def _skill_dir(tmp_path) -> Path:
+    root = tmp_path / "skills" / "review"
+    (root / "templates").mkdir(parents=True)
+    (root / "SKILL.md").write_text("---\nname: review\ndescription: Reviews diffs.\n---\n# Review\n")
+    (root / "templates" / "checklist.md").write_text("- tests\n")
+    return root
+
+
+def test_a_skill_directory_is_read_as_files_and_diffed_by_digest(tmp_path, monkeypatch, capsys):
+    from hermesctl.contract import tree_digest
+    _skill_dir(tmp_path)
+    text = FLEET + "        skills: [{from_dir: skills/review}]\n"
+    path = _fleet_file(tmp_path, text)
+    fleet = AgentFleet({**_verdicts(), "skills": {"review": None}})
+    code, out, _ = cli_on(fleet, monkeypatch, capsys)("diff", "-f", path)
+    assert code == 1 and "skills: +review" in " ".join(out.split())
+    assert fleet.asked["skills"] == {"pa": ["review"]}
+    code, out, _ = cli_on(fleet, monkeypatch, capsys)("apply", "-f", path)
+    sent = [env for argv, env in fleet.locked if argv[:4] == [AGENT, "write-skill", "pa", "review"]]
+    files = {k: base64.b64decode(v) for k, v in json.loads(sent[0]["HERMESCTL_SKILL"]).items()}
+    assert files == {"SKILL.md": b"---\nname: review\ndescription: Reviews diffs.\n---\n# Review\n",
+                     "templates/checklist.md": b"- tests\n"}
+    installed = tree_digest(files)
+    same = {k: {**v, "same": True} for k, v in _verdicts()["keys"].items()}
+    state = {"exists": True, "soul_sha256": hashlib.sha256(SOUL.encode()).hexdigest(), "keys": same,
+             "skills": {"review": installed}}
+    code, out, _ = cli_on(AgentFleet(state), monkeypatch, capsys)("diff", "-f", path)
+    assert code == 0 and "no changes" in out
+    state["skills"]["review"] = "0" * 64
+    code, out, _ = cli_on(AgentFleet(state), monkeypatch, capsys)("diff", "-f", path)
+    assert code == 1 and f"skills: review changed (sha256 000000000000 → {installed[:12]})" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda root: (root / "link").symlink_to("/etc/passwd"), "'link' is a symlink: a skill is copied as files"),
+    (lambda root: (root / "SKILL.md").unlink(), "no SKILL.md in it"),
+    (lambda root: (root / ".hidden").write_text("x"), "file names must be plain"),
+    (lambda root: (root / "big.bin").write_bytes(b"x" * 70000), "more than 64 files or 64 KiB"),
+])
+def test_a_skill_directory_that_cannot_be_copied_is_a_usage_error_with_its_line(tmp_path, setup, message):
+    from hermesctl.errors import UsageError
+    from hermesctl.references import resolve
+    setup(_skill_dir(tmp_path))
+    path = _fleet_file(tmp_path, FLEET + "        skills: [{from_dir: skills/review}]\n")
+    with pytest.raises(UsageError) as exc:
+        resolve(load_fleet_file(path))
+    assert exc.value.message.startswith(f"{path}:11: skill review: from_dir 'skills/review': ")
+    assert message in exc.value.message
+
+
+def test_skills_are_a_list_of_from_dir_with_distinct_names(tmp_path):
+    for body, message in (("skills: {from_dir: a}", "must be a list"),
+                          ("skills: [{from_dir: a/review}, {from_dir: b/review}]", "skill review is also given on line 11"),
+                          ("skills: [{from_dir: 'a/Bad Name'}]", "is not a skill name")):
+        with pytest.raises(FleetFileError) as exc:
+            load_fleet_file(_fleet_file(tmp_path, FLEET + f"        {body}\n"))
+        assert message in exc.value.message

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from hermesctl import agent, swarm_secrets
 from hermesctl.commands.profile import list_profiles
-from hermesctl.contract import ENV_HMAC_KEY
+from hermesctl.contract import ENV_HMAC_KEY, tree_digest
 from hermesctl.errors import ExecError, FleetFileError, HermesctlError, describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection, Unreachable
@@ -73,6 +73,7 @@ def container_key(fleet: Fleet, container: HermesContainer) -> bytes:
 
 
 SOUL_ENV = "HERMESCTL_SOUL"
+SKILL_ENV = "HERMESCTL_SKILL"  # write-skill's files: JSON {path: base64}
 CONFIG_VALUE_ENV = "HERMESCTL_CONFIG_VALUE"  # config-set's value: the exec's environment, never its argv
 # Leaves of config keys whose literal value is masked unless --show-values (hermes' own list of
 # credential-shaped keys, _SECRET_CONFIG_KEYS, and what env's warning calls secret-looking).
@@ -142,11 +143,12 @@ def agent_settings(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     {profile: {exists, soul_sha256, keys{K: {problem, set, current, same}}}} (hermes' verdict on
     each proposed value, and what the profile has now). {} when no profile declares any."""
     wanted = {p.name: {k: setting_value(v) for k, v in p.config.items()}
-              for p in spec.profiles if p.config or p.soul is not None}
+              for p in spec.profiles if p.config or p.soul is not None or p.skills}
     if not wanted:
         return {}
+    skills = {p.name: [s.name for s in p.skills] for p in spec.profiles if p.skills}
     try:
-        doc = fleet.ask(container, "agent-config", environment=agent.agent_config_environment(wanted))
+        doc = fleet.ask(container, "agent-config", environment=agent.agent_config_environment(wanted, skills))
     except HermesctlError as exc:
         raise ExecError(f"{container.name}: cannot read the profiles' agent settings: {describe(exc)}") from None
     profiles = doc.get("profiles")
@@ -225,6 +227,29 @@ def soul_change(p: ProfileSpec, state: dict, *, exists: bool) -> tuple | None:
     return "set-soul", f"soul: changed (sha256 {before} → {new[:12]})", {"SOUL": p.soul.text}
 
 
+def skill_changes(p: ProfileSpec, state: dict, *, exists: bool) -> list[tuple]:
+    """("set-skill", "skills: +NAME" or "skills: NAME changed (sha256 OLD → NEW)", payload) per
+    declared skill whose files differ from the profile's skills/NAME."""
+    installed = (state.get("skills") or {}) if exists and state.get("exists") else {}
+    out = []
+    for skill in p.skills:
+        if skill.files is None:
+            continue
+        new = tree_digest(skill.files)
+        old = installed.get(skill.name)
+        if old == new:
+            continue
+        detail = f"skills: +{skill.name}" if not old else \
+            f"skills: {skill.name} changed (sha256 {str(old)[:12]} → {new[:12]})"
+        out.append(("set-skill", detail, {"SKILL": skill.name, "FILES": skill_payload(skill.files)}))
+    return out
+
+
+def skill_payload(files: dict) -> str:
+    import base64
+    return agent.skill_environment_value({k: base64.b64encode(v).decode("ascii") for k, v in files.items()})
+
+
 def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec, *, prune: bool,
                    show_values: bool = False, secret_ids: dict | None = None) -> ContainerPlan:
     snapshot = fleet.probe(container)
@@ -260,7 +285,8 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
             changes.append(Change(container.endpoint, container.name, p.name, "set-env", shown, env=diff))
         settings = config_changes(p, agent_state.get(p.name, {}), exists=exists, show_values=show_values)
         soul = soul_change(p, agent_state.get(p.name, {}), exists=exists)
-        for change in (settings, soul):
+        skills = skill_changes(p, agent_state.get(p.name, {}), exists=exists)
+        for change in (settings, soul, *skills):
             if change is not None:
                 action, detail, payload = change
                 changes.append(Change(container.endpoint, container.name, p.name, action, detail, env=payload))
@@ -275,7 +301,7 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
             changes.append(Change(container.endpoint, container.name, p.name, "start"))
         elif p.gateway == "stopped" and wanted_up:
             changes.append(Change(container.endpoint, container.name, p.name, "stop"))
-        elif (diff or p.name in reload or settings or soul) and wanted_up and p.gateway != "stopped" \
+        elif (diff or p.name in reload or settings or soul or skills) and wanted_up and p.gateway != "stopped" \
                 and update is None:
             # With a service update the whole task restarts: a gateway restart would be a second one.
             changes.append(Change(container.endpoint, container.name, p.name, "restart", "settings changed"))
@@ -358,6 +384,10 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
                 break
     for ch in (x for x in plan.changes if x.action == "set-soul"):
         res = run_locked(fleet, c, agent.argv("write-soul", ch.profile), environment={SOUL_ENV: ch.env["SOUL"]})
+        ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
+    for ch in (x for x in plan.changes if x.action == "set-skill"):
+        res = run_locked(fleet, c, agent.argv("write-skill", ch.profile, ch.env["SKILL"]),
+                         environment={SKILL_ENV: ch.env["FILES"]})
         ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
     for ch in (x for x in plan.changes if x.action == "load-secrets"):
         ch.ok, ch.message = swarm_secrets.load(fleet, c, ch.profile, run_locked)

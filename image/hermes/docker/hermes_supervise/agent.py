@@ -212,6 +212,21 @@ def _write_soul(args: dict) -> int:
     return 0
 
 
+def _write_skill(args: dict) -> int:
+    import os
+    from .agentconfig import write_skill
+    from .operations import Busy, container_lock
+    try:
+        with container_lock(60.0):
+            doc = write_skill(args["profile"], args["name"], os.environ)
+    except FileNotFoundError as exc:
+        return fail("not-found", str(exc))
+    except Busy as exc:
+        return fail("busy", str(exc))
+    _print(doc)
+    return 0
+
+
 def _config_set(args: dict) -> int:
     import os
     from .agentconfig import config_set
@@ -241,7 +256,7 @@ HANDLERS = {
     "serve": _serve, "watch": _watch, "tail": tail, "end-processes": end_processes,
     "snapshot-databases": _snapshot_databases, "usage": _usage, "usage-watch": _usage_watch,
     "owner-ids": _owner_ids, "agent-config": _agent_config, "write-soul": _write_soul,
-    "config-set": _config_set,
+    "config-set": _config_set, "write-skill": _write_skill,
     **{verb: _slots(verb) for verb in ("operate", "register", "unregister", "adopt", "desire", "get-env",
                                        "set-env", "load-secrets", "locked", "reconcile", "ensure-slot")},
 }

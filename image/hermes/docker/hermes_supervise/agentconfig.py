@@ -24,6 +24,12 @@ SOUL_ENV = "HERMESCTL_SOUL"             # write-soul: the new SOUL.md's text
 VALUE_ENV = "HERMESCTL_CONFIG_VALUE"    # config-set: the value (never argv of the exec)
 HERMES = "/opt/hermes/bin/hermes"       # the image's hermes (its wrapper, as the user runs it)
 CONFIG_SET_TIMEOUT_S = 60
+SKILL_ENV = "HERMESCTL_SKILL"           # write-skill: {relative path: base64}
+SKILL_NAME = __import__("re").compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # fullmatch
+PATH_PART = __import__("re").compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # fullmatch
+MAX_SKILL_FILES = 64                    # as the host's reader (hermesctl.references)
+MAX_SKILL_BYTES = 64 * 1024             # all files together: one exec environment string, in base64
+MAX_SKILL_SCAN = 1024                   # entries of an installed skill looked at for its digest
 _KEY = __import__("re").compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(\.[A-Za-z0-9_-]{1,64}){0,15}")
 MAX_CONFIG_BYTES = 1 << 20              # config.yaml: a few KiB; hermes owns it, so bound the read
 MAX_SOUL_BYTES = 64 * 1024              # what write-soul accepts (an exec's environment string)
@@ -158,6 +164,9 @@ def agent_config(environ) -> dict:
     wanted = request.get("profiles") if isinstance(request, dict) else None
     if not isinstance(wanted, dict):
         raise ValueError(f"{REQUEST_ENV} needs {{\"profiles\": {{P: {{key: value}}}}}}")
+    skills = request.get("skills") or {}
+    if not isinstance(skills, dict) or not all(isinstance(v, list) for v in skills.values()):
+        raise ValueError(f"{REQUEST_ENV}: skills must be {{P: [name]}}")
     import hermes_cli.config as cfg  # the image's own hermes-agent: its schema, not a copy
     profiles = {}
     for profile, keys in wanted.items():
@@ -176,6 +185,10 @@ def agent_config(environ) -> dict:
             found, current = effective(cfg, user, key) if exists else (False, None)
             entry["keys"][key] = {"problem": problem, "set": found, "current": _shown(current),
                                   "same": problem is None and exists and found and _same(current, coerced)}
+        names = skills.get(profile) or []
+        if names:
+            entry["skills"] = {name: installed_digest(directory, name) if exists else None for name in names
+                               if isinstance(name, str) and SKILL_NAME.fullmatch(name)}
         profiles[profile] = entry
     return {"schema": C.SCHEMA, "verb": "agent-config", "profiles": profiles}
 
@@ -238,3 +251,133 @@ def config_set(profile: str, key: str, environ) -> dict:
         message = lines[-1][:300].replace(value, "<hidden>") if value else lines[-1][:300]
         raise RuntimeError(f"hermes config set {key}: {message}")
     return {"schema": C.SCHEMA, "verb": "config-set", "profile": profile, "key": key}
+
+
+def installed_digest(directory: str, name: str) -> str | None:
+    """contract.tree_digest of the profile's skills/NAME (None: not there; "unreadable": a
+    symlink, something not a file or directory inside, or more than the scan's bounds)."""
+    root = os.path.join(directory, C.SKILLS_DIR, name)
+    try:
+        st = os.lstat(root)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return "unreadable"
+    files: dict = {}
+    pending, seen, total = [""], 0, 0
+    try:
+        while pending:
+            rel = pending.pop()
+            with os.scandir(os.path.join(root, rel) if rel else root) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > MAX_SKILL_SCAN:
+                        return "unreadable"
+                    path = f"{rel}/{entry.name}" if rel else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(path)
+                    elif entry.is_file(follow_symlinks=False):
+                        data = _read_bounded(os.path.join(root, path), MAX_CONFIG_BYTES)
+                        total += len(data or b"")
+                        if total > 4 * MAX_CONFIG_BYTES:
+                            return "unreadable"
+                        files[path] = data or b""
+                    else:
+                        return "unreadable"
+    except (OSError, ValueError):
+        return "unreadable"
+    return C.tree_digest(files)
+
+
+def _skill_files(environ) -> dict:
+    """SKILL_ENV's files, every path checked: relative, parts of plain names, no `..`."""
+    import base64
+    try:
+        doc = json.loads(environ.get(SKILL_ENV) or "")
+    except ValueError:
+        raise ValueError(f"{SKILL_ENV} is not JSON") from None
+    if not isinstance(doc, dict) or not doc or len(doc) > MAX_SKILL_FILES:
+        raise ValueError(f"{SKILL_ENV} needs 1 to {MAX_SKILL_FILES} files")
+    files, total = {}, 0
+    for path, encoded in doc.items():
+        parts = path.split("/") if isinstance(path, str) else []
+        if not parts or len(parts) > 8 or not all(PATH_PART.fullmatch(p) for p in parts):
+            raise ValueError("a skill's file path must be relative, of plain names")
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (ValueError, TypeError):
+            raise ValueError(f"{SKILL_ENV}: a file is not base64") from None
+        total += len(data)
+        files[path] = data
+    if total > MAX_SKILL_BYTES:
+        raise ValueError(f"the skill is larger than {MAX_SKILL_BYTES} bytes")
+    if C.SKILL_FILE not in files:
+        raise ValueError(f"the skill has no {C.SKILL_FILE}")
+    return files
+
+
+def write_skill(profile: str, name: str, environ) -> dict:
+    """skills/NAME of `profile` replaced by SKILL_ENV's files: written into a staging directory
+    beside it (every step relative to directory descriptors opened without following a
+    symlink), then renamed into place; the previous copy is removed after."""
+    import shutil
+    if not SKILL_NAME.fullmatch(name):
+        raise ValueError("a skill name is 1-64 of a-z 0-9 _ . -, starting with a letter or digit")
+    files = _skill_files(environ)
+    directory = str(profile_dir(require_valid_profile(profile)))
+    if not stat.S_ISDIR(os.lstat(directory).st_mode):
+        raise FileNotFoundError(f"no profile {profile}")
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    dfd = os.open(directory, flags)
+    opened = []
+    try:
+        try:
+            os.mkdir(C.SKILLS_DIR, 0o700, dir_fd=dfd)
+        except FileExistsError:
+            pass
+        sfd = os.open(C.SKILLS_DIR, flags, dir_fd=dfd)
+        opened.append(sfd)
+        staging, old = f".hermesctl-{name}-{os.getpid()}", f".hermesctl-old-{name}-{os.getpid()}"
+        os.mkdir(staging, 0o755, dir_fd=sfd)
+        try:
+            top = os.open(staging, flags, dir_fd=sfd)
+            opened.append(top)
+            for path, data in sorted(files.items()):
+                parent = top
+                for part in path.split("/")[:-1]:
+                    try:
+                        os.mkdir(part, 0o755, dir_fd=parent)
+                    except FileExistsError:
+                        pass
+                    parent = os.open(part, flags, dir_fd=parent)
+                    opened.append(parent)
+                fd = os.open(path.split("/")[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o644, dir_fd=parent)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            try:
+                st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                os.rename(name, old, src_dir_fd=sfd, dst_dir_fd=sfd)
+            elif st is not None:  # a symlink or a file hermes put there: replaced, never followed
+                os.unlink(name, dir_fd=sfd)
+            os.rename(staging, name, src_dir_fd=sfd, dst_dir_fd=sfd)
+        except BaseException:
+            shutil.rmtree(staging, dir_fd=sfd, ignore_errors=True)
+            raise
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(old, dir_fd=sfd, ignore_errors=True)
+        os.fsync(sfd)
+    finally:
+        for fd in reversed(opened):
+            os.close(fd)
+        os.close(dfd)
+    return {"schema": C.SCHEMA, "verb": "write-skill", "profile": profile, "skill": name,
+            "sha256": C.tree_digest(files)}
