@@ -14,6 +14,7 @@ pytestmark = pytest.mark.docker
 
 SOUL = "You are Quillon, the fleet's code reviewer. Marker soul-31c7."
 MODEL = "fleet-declared-model-9b"
+WRITER_MODEL = "fleet-writer-model-2c"
 FLEET = """version: 1
 containers:
   {name}:
@@ -27,6 +28,11 @@ containers:
           agent.max_turns: 40
           display.compact: true
         skills: [{{from_dir: skills/review-4p}}]
+      writer:
+        gateway: running
+        api_server: true
+        model: {{provider: custom, default: {writer_model}, base_url: "{base_url}"}}
+        soul: {{text: "You are Vela, who writes release notes. Marker soul-writer-55."}}
 """
 SKILL = "---\nname: review-4p\ndescription: Reviews a diff; marker skill-desc-6m1.\n---\n\n# Review\nRead the diff.\n"
 
@@ -35,12 +41,12 @@ def _system_prompt(body: dict) -> str:
     return " ".join(str(m.get("content")) for m in body.get("messages", []) if m.get("role") == "system")
 
 
-def _ask(c, model, token: str) -> dict:
-    """One chat completion through coder's API server (probe, inside the container); the body
-    the model stand-in received for it."""
+def _ask(c, model, token: str, profile: str = "coder") -> dict:
+    """One chat completion through the profile's API server (probe, inside the container); the
+    body the model stand-in received for it."""
     # A (re)started gateway opens its API server some seconds after its process starts.
-    wait_for(lambda: hermesctl("probe", f"{c.name}:coder").code == 0, timeout=90, what="coder's API server")
-    res = hermesctl("probe", f"{c.name}:coder", "--prompt", token, "--timeout", "90")
+    wait_for(lambda: hermesctl("probe", f"{c.name}:{profile}").code == 0, timeout=90, what=f"{profile}'s API server")
+    res = hermesctl("probe", f"{c.name}:{profile}", "--prompt", token, "--timeout", "90")
     assert res.code == 0, res
     asked = [b for b in model.completions() if token in str(b.get("messages"))]
     assert asked, model.completions()
@@ -56,7 +62,7 @@ def test_model_soul_and_settings_from_the_fleet_file_reach_the_model(containers,
     (tmp_path / "skills" / "review-4p" / "SKILL.md").write_text(SKILL)
     (tmp_path / "skills" / "review-4p" / "templates" / "checklist.md").write_text("- tests pass\n")
     fleet = tmp_path / "fleet.yaml"
-    good = FLEET.format(name=c.name, model=MODEL, base_url=model.base_url)
+    good = FLEET.format(name=c.name, model=MODEL, writer_model=WRITER_MODEL, base_url=model.base_url)
 
     # A key hermes-agent does not know: refused with the file's line, nothing created.
     fleet.write_text(good.replace("agent.max_turns: 40", "agent.max_turnz: 40"))
@@ -73,7 +79,7 @@ def test_model_soul_and_settings_from_the_fleet_file_reach_the_model(containers,
     fleet.write_text(good)
     plan = hermesctl("diff", "-f", str(fleet), "--json")
     assert plan.code == 1, plan
-    details = {ch["action"]: ch["detail"] for ch in plan.json()["changes"]}
+    details = {ch["action"]: ch["detail"] for ch in plan.json()["changes"] if ch["profile"] == "coder"}
     assert f"model.default: unset → {MODEL}" in details["set-config"]
     assert "config.agent.max_turns: unset → 40" in details["set-config"]
     assert details["set-soul"].startswith("soul: changed (sha256 none → ")
@@ -93,6 +99,11 @@ def test_model_soul_and_settings_from_the_fleet_file_reach_the_model(containers,
     # the skill the file adds is in the agent's skill index, as hermes offers its skills
     assert "review-4p: Reviews a diff; marker skill-desc-6m1." in _system_prompt(body)
     assert sh(c, "cat /opt/data/profiles/coder/skills/review-4p/templates/checklist.md") == "- tests pass\n"
+    # each profile its own: writer's request carries writer's model and soul, and not coder's skill
+    body = _ask(c, model, "agentcode-writer-4f0", "writer")
+    assert body["model"] == WRITER_MODEL
+    prompt = _system_prompt(body)
+    assert "soul-writer-55" in prompt and "soul-31c7" not in prompt and "review-4p" not in prompt
 
     again = hermesctl("apply", "-f", str(fleet), "--json")
     assert again.code == 0 and again.json()["changes"] == [], again
