@@ -280,3 +280,26 @@ def test_skills_are_a_list_of_from_dir_with_distinct_names(tmp_path):
         with pytest.raises(FleetFileError) as exc:
             load_fleet_file(_fleet_file(tmp_path, FLEET + f"        {body}\n"))
         assert message in exc.value.message
+
+
+def test_a_failed_config_set_is_reported_without_its_value(tmp_path, monkeypatch, capsys):
+    class Refusing(AgentFleet):
+        def run(self, c, argv, **kwargs):
+            if argv[:2] == [AGENT, "locked"] and AGENT in argv and "config-set" in argv:
+                value = kwargs["environment"]["HERMESCTL_CONFIG_VALUE"]
+                doc = {"schema": SCHEMA, "error": {"code": "failed", "message": f"hermes config set: refused {value}"}}
+                return ExecResult(1, json.dumps(doc), "")
+            return super().run(c, argv, **kwargs)
+    fleet = Refusing(_verdicts())
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path), "--json")
+    assert code == 1, (out, err)
+    failed = [ch for ch in json.loads(out)["changes"] if ch["action"] == "set-config"]
+    assert failed and failed[0]["ok"] is False and "refused <hidden>" in failed[0]["message"]
+    assert "sk-literal" not in out + err
+
+
+def test_a_config_yaml_the_agent_could_not_read_is_a_warning(tmp_path, monkeypatch, capsys):
+    fleet = AgentFleet({**_verdicts(), "config_error": "config.yaml is not a regular file"})
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("diff", "-f", _fleet_file(tmp_path))
+    assert code == 1
+    assert "h1:pa: config.yaml is not a regular file: its current settings are taken as hermes' defaults" in err

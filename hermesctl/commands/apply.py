@@ -105,6 +105,7 @@ class ContainerPlan:
     changes: list[Change]
     service_update: "swarm_secrets.ServiceUpdate | None" = None
     problems: list = field(default_factory=list)  # (line, message): values hermes would not take
+    warnings: list = field(default_factory=list)  # what the agent could not read (a config.yaml)
 
 
 def port_owners(envs: dict[str, dict]) -> dict[int, str]:
@@ -309,8 +310,11 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
         named = {p.name for p in spec.profiles}
         changes += [Change(container.endpoint, container.name, name, "delete", "not in the fleet file")
                     for name in sorted(existing) if name not in named]
+    warnings = [f"{container.name}:{name}: {str(state.get('config_error'))[:200]}: its current settings are "
+                "taken as hermes' defaults" for name, state in sorted(agent_state.items())
+                if isinstance(state, dict) and state.get("config_error")]
     return ContainerPlan(container, snapshot, changes, update,
-                         problems=config_problems(spec, agent_state))
+                         problems=config_problems(spec, agent_state), warnings=warnings)
 
 
 def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool = False) -> list[ContainerPlan]:
@@ -380,7 +384,8 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
         for key, value in sorted(ch.env.items()):  # hermes' own writer, one key at a time, as hermes
             res = run_locked(fleet, c, agent.argv("config-set", ch.profile, key), environment={CONFIG_VALUE_ENV: value})
             if not res.ok:
-                ch.ok, ch.message = False, f"{setting_label(key)}: " + _agent_error(res, c.name).replace(value, MASK)
+                why = _agent_error(res, c.name)
+                ch.ok, ch.message = False, f"{setting_label(key)}: " + (why.replace(value, MASK) if value else why)
                 break
     for ch in (x for x in plan.changes if x.action == "set-soul"):
         res = run_locked(fleet, c, agent.argv("write-soul", ch.profile), environment={SOUL_ENV: ch.env["SOUL"]})
@@ -440,6 +445,8 @@ def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: b
           show_values: bool = False) -> ExitStatus:
     spec = prepare(out, spec)
     plans = make_plan(fleet, spec, prune=prune, show_values=show_values)
+    for warning in (w for p in plans for w in p.warnings):
+        out.warn(warning)
     if dry_run or not any(p.changes for p in plans):
         render(out, spec, plans, applied=False)
         return ExitStatus.OK
@@ -460,5 +467,7 @@ def diff(out: Output, fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values
     """What apply would change; exit 1 when there is drift, 0 when none (as `kubectl diff`)."""
     spec = prepare(out, spec)
     plans = make_plan(fleet, spec, prune=prune, show_values=show_values)
+    for warning in (w for p in plans for w in p.warnings):
+        out.warn(warning)
     render(out, spec, plans, applied=False, kind="diff")
     return ExitStatus.FAILED if any(p.changes for p in plans) else ExitStatus.OK
