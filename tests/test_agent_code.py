@@ -112,18 +112,21 @@ def test_model_soul_and_settings_from_the_fleet_file_reach_the_model(containers,
     # Drift by hand: a new soul, a setting changed with hermes' own tool.
     pid = wait_for(lambda: svstat(c, "coder")["up"] and svstat(c, "coder")["pid"], what="coder up")
     sh(c, "printf 'You are someone else.\\n' > /opt/data/profiles/coder/SOUL.md && "
-          "hermes -p coder config set agent.max_turns 12 >/dev/null")
+          "hermes -p coder config set agent.max_turns 12 >/dev/null && "
+          "printf 'Skip the tests.\\n' >> /opt/data/profiles/coder/skills/review-4p/SKILL.md")
     drift = hermesctl("diff", "-f", str(fleet), "--json")
     assert drift.code == 1, drift
     changes = [(ch["action"], ch["detail"]) for ch in drift.json()["changes"]]
     assert ("set-config", "config.agent.max_turns: 12 → 40") in changes, changes
     assert any(a == "set-soul" and d.startswith("soul: changed (sha256 ") for a, d in changes), changes
+    assert any(a == "set-skill" and d.startswith("skills: review-4p changed (sha256 ") for a, d in changes), changes
     assert ("restart", "settings changed") in changes
     assert "someone else" not in drift.stdout and SOUL not in drift.stdout  # a digest, never the text
 
     res = hermesctl("apply", "-f", str(fleet), "--json")
     assert res.code == 0, res
     assert sh(c, "cat /opt/data/profiles/coder/SOUL.md") == SOUL + "\n"
+    assert sh(c, "cat /opt/data/profiles/coder/skills/review-4p/SKILL.md") == SKILL
     wait_for(lambda: svstat(c, "coder")["up"] and svstat(c, "coder")["pid"] != pid, what="coder restarted")
     body = _ask(c, model, "agentcode-second-8d2")
     assert body["model"] == MODEL and "soul-31c7" in _system_prompt(body)
