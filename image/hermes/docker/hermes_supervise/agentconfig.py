@@ -316,6 +316,20 @@ def _skill_files(environ) -> dict:
     return files
 
 
+def _exchange(dir_fd: int, a: str, b: str) -> bool:
+    """renameat2(RENAME_EXCHANGE): two names of one directory swapped in one step, so a gateway
+    reading its skills sees the old copy or the new one, never none. False where the C library
+    or the filesystem does not offer it (the caller then renames twice)."""
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return renameat2(dir_fd, a.encode(), dir_fd, b.encode(), 2) == 0  # RENAME_EXCHANGE
+
+
 def write_skill(profile: str, name: str, environ) -> dict:
     """skills/NAME of `profile` replaced by SKILL_ENV's files: written into a staging directory
     beside it (every step relative to directory descriptors opened without following a
@@ -364,11 +378,14 @@ def write_skill(profile: str, name: str, environ) -> dict:
                 st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
             except FileNotFoundError:
                 st = None
-            if st is not None and stat.S_ISDIR(st.st_mode):
-                os.rename(name, old, src_dir_fd=sfd, dst_dir_fd=sfd)
-            elif st is not None:  # a symlink or a file hermes put there: replaced, never followed
-                os.unlink(name, dir_fd=sfd)
-            os.rename(staging, name, src_dir_fd=sfd, dst_dir_fd=sfd)
+            if st is not None and stat.S_ISDIR(st.st_mode) and _exchange(sfd, staging, name):
+                old = staging  # swapped in one step: the staging name now holds the previous copy
+            else:
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    os.rename(name, old, src_dir_fd=sfd, dst_dir_fd=sfd)
+                elif st is not None:  # a symlink or a file hermes put there: replaced, never followed
+                    os.unlink(name, dir_fd=sfd)
+                os.rename(staging, name, src_dir_fd=sfd, dst_dir_fd=sfd)
         except BaseException:
             shutil.rmtree(staging, dir_fd=sfd, ignore_errors=True)
             raise

@@ -161,7 +161,7 @@ VERBS = {
                         "value from `HERMESCTL_CONFIG_VALUE`, so it never rides in the exec's argv (`apply`)",
                         "`profile`, `key`", ("profile", "arg", "profile", None), ("key", "arg", "str", None)),
     "write-skill": _verb("change", "replace a profile's skills/NAME with the files in `HERMESCTL_SKILL` (JSON "
-                         "`{path: base64}`): staged beside it, then renamed into place (`apply`)",
+                         "`{path: base64}`): staged beside it, then swapped in (`apply`)",
                          "`profile`, `skill`, `sha256`", ("profile", "arg", "profile", None), ("name", "arg", "str", None)),
     "set-env": _verb("change", "set `.env` keys of a profile; values from `HERMESCTL_ENV_<KEY>` (never argv) (`apply`)",
                      "`profile`, `changed[]`", ("profile", "arg", "profile", None), ("keys", "args", "str", None)),
