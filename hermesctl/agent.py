@@ -82,6 +82,20 @@ def answer(result, *, where: str) -> dict:
     return parse(result.stdout, where=where)
 
 
+AGENT_CONFIG_ENV = "HERMESCTL_AGENT_CONFIG"  # agent-config's request (agentconfig.REQUEST_ENV in the image)
+
+
+def agent_config_environment(wanted: dict, skills: dict | None = None) -> dict:
+    """The exec environment of `agent-config` for {profile: {dotted.key: value}} (and the
+    skills asked about, {profile: [name]}): values never travel in argv."""
+    return {AGENT_CONFIG_ENV: json.dumps({"profiles": wanted, "skills": skills or {}})}
+
+
+def skill_environment_value(files: dict) -> str:
+    """write-skill's HERMESCTL_SKILL: {relative path: base64}."""
+    return json.dumps(files, sort_keys=True)
+
+
 def ask(fleet, container, verb: str, *args: str, **kwargs) -> dict:
     """One question to the agent of `container`, within the fleet's exec deadline."""
     return answer(fleet.run(container, argv(verb, *args), **kwargs), where=container.name)

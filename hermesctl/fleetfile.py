@@ -15,6 +15,11 @@
               OPENROUTER_API_KEY: {from_env: NAME}   # or {from_file: PATH}, {from_secret: NAME}
                                                      # (hermesctl.references)
             budget: {daily_usd: 5, hourly_usd: 1}  # usage (daily) and serve's alerts
+            model: {provider: custom, default: some-model, base_url: "http://127.0.0.1:18080/v1"}
+            soul: {from_file: souls/coder.md}        # or {text: "..."}: the profile's SOUL.md
+            config:                 # any key `hermes config set` takes (judged by the image's hermes)
+              agent.max_turns: 40   # values as literals or references, as under env
+            skills: [{from_dir: skills/review}]   # installed as the profile's skills/review
         budget: {daily_usd: 20}     # optional: the whole container's
 
 Validation walks PyYAML's node tree, so every error names the file and line it is about.
@@ -80,6 +85,22 @@ class EndpointSpec:
 
 
 @dataclass(frozen=True)
+class SoulSpec:
+    source: str            # "file" (a path relative to the fleet file) or "text"
+    line: int
+    path: str | None = None
+    text: str | None = field(default=None, repr=False)  # from_file: once resolved
+
+
+@dataclass(frozen=True)
+class SkillSpec:
+    name: str              # the directory's name: the profile's skills/<name>
+    path: str              # as written: relative to the fleet file, or absolute
+    line: int
+    files: dict | None = field(default=None, repr=False, compare=False)  # {relative path: bytes}, once read
+
+
+@dataclass(frozen=True)
 class ProfileSpec:
     name: str
     gateway: str | None = None
@@ -87,6 +108,12 @@ class ProfileSpec:
     env: dict = field(default_factory=dict)  # KEY -> literal str, or a references.Reference
     budget_daily_usd: float | None = None  # read by usage and serve; apply leaves it alone
     budget_hourly_usd: float | None = None  # serve's alert rule only
+    # hermes' config.yaml: dotted key -> literal str (as `hermes config set` takes it) or a
+    # Reference; `model:` is written here as model.provider, model.default, model.base_url.
+    config: dict = field(default_factory=dict)
+    config_lines: dict = field(default_factory=dict, compare=False)  # dotted key -> fleet-file line
+    soul: SoulSpec | None = None
+    skills: tuple = ()  # SkillSpec, in the file's order
 
 
 @dataclass(frozen=True)
@@ -226,7 +253,8 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
             name = normalize_profile(raw) if raw == DEFAULT_PROFILE else require_creatable(raw)
         except InvalidNameError as exc:
             r.fail(key_node, exc.message)
-        body = r.mapping(value, f"profile {raw}", {"gateway", "api_server", "env", "budget"}) \
+        body = r.mapping(value, f"profile {raw}", {"gateway", "api_server", "env", "budget", "model", "soul",
+                                                   "config", "skills"}) \
             if not (isinstance(value, yaml.ScalarNode) and value.value in ("", "null")) else {}
         gateway = None
         if "gateway" in body:
@@ -242,7 +270,7 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
                 if api_server and key in ("API_SERVER_PORT", "API_SERVER_KEY"):
                     r.fail(k_node, f"{key} is allocated by api_server: true; remove one of them")
                 if isinstance(v_node, yaml.MappingNode):
-                    env[key] = _reference(r, key, v_node)
+                    env[key] = _reference(r, f"env {key}", v_node)
                     continue
                 value_text = r.scalar(v_node, f"env {key}")
                 why = value_problem(value_text)
@@ -254,25 +282,113 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
                                       "in the fleet file; use {from_env: NAME}, {from_file: PATH} or "
                                       "{from_secret: NAME}")
         budget = _budget(r, body["budget"][1], f"budget of {raw}") if "budget" in body else (None, None)
-        specs.append(ProfileSpec(name, gateway, api_server, env, *budget))
+        config, lines = _agent_settings(r, raw, body)
+        soul = _soul(r, raw, body["soul"][1]) if "soul" in body else None
+        skills = _skills(r, raw, body["skills"][1]) if "skills" in body else ()
+        specs.append(ProfileSpec(name, gateway, api_server, env, *budget, config=config, config_lines=lines,
+                                 soul=soul, skills=skills))
     return tuple(specs)
 
 
-def _reference(r: _Reader, key: str, node) -> Reference:
-    """`{from_env: NAME}`, `{from_file: PATH}` or `{from_secret: NAME}`: checked here for form
-    only; references.resolve reads the environment and files (apply and diff, not ps)."""
-    body = r.mapping(node, f"env {key}", set(REFERENCE_KINDS))
+# A dotted key as `hermes config set` takes it; whether hermes knows it is the image's to say
+# (the agent's `agent-config`), this is only its form.
+CONFIG_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(\.[A-Za-z0-9_-]{1,64}){0,15}")
+MODEL_KEYS = ("provider", "default", "base_url")
+MAX_SOUL_BYTES = 64 * 1024  # the image's write-soul takes at most this (an exec environment string)
+
+
+def _agent_settings(r: _Reader, profile: str, body: dict) -> tuple[dict, dict]:
+    """`model:` and `config:` as one map of dotted keys (model.X for model's), with their lines."""
+    config, lines = {}, {}
+    sections = []
+    if "model" in body:
+        sections.append(("model", {f"model.{k}": v for k, v in
+                                   r.mapping(body["model"][1], f"model of {profile}", set(MODEL_KEYS)).items()}))
+    if "config" in body:
+        sections.append(("config", r.mapping(body["config"][1], f"config of {profile}")))
+    for section, entries in sections:
+        for key, (k_node, v_node) in entries.items():
+            what = f"{section} {key.removeprefix('model.')}" if section == "model" else f"config {key}"
+            if not CONFIG_KEY.fullmatch(key):
+                r.fail(k_node, f"config of {profile}: {shown(key)} is not a dotted settings key")
+            if key in config:
+                r.fail(k_node, f"config of {profile}: {key} is also given by model: (line {lines[key]})")
+            if isinstance(v_node, yaml.MappingNode):
+                ref = _reference(r, what, v_node)
+                if ref.source == "secret":
+                    r.fail(v_node, f"{what}: from_secret is for env values; use from_env or from_file")
+                config[key] = ref
+            else:
+                text = r.scalar(v_node, what)
+                if text == "" or (v_node.tag == "tag:yaml.org,2002:null"):
+                    r.fail(v_node, f"{what} needs a value")
+                why = value_problem(text)
+                if why:
+                    r.fail(v_node, f"{what}: {why}")
+                config[key] = text
+            lines[key] = v_node.start_mark.line + 1
+    return config, lines
+
+
+SKILL_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # as the image's write-skill takes it
+
+
+def _skills(r: _Reader, profile: str, node) -> tuple:
+    """`[{from_dir: PATH}, ...]`: each directory a skill named after it (its SKILL.md inside)."""
+    if not isinstance(node, yaml.SequenceNode):
+        r.fail(node, f"skills of {profile} must be a list of {{from_dir: PATH}}")
+    specs, lines = [], {}
+    for item in node.value:
+        body = r.mapping(item, f"a skill of {profile}", {"from_dir"})
+        if "from_dir" not in body:
+            r.fail(item, f"a skill of {profile}: give from_dir")
+        v_node = body["from_dir"][1]
+        path = r.scalar(v_node, "skill from_dir")
+        if not path or control_characters(path):
+            r.fail(v_node, "skill: from_dir needs a path")
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if not SKILL_NAME.fullmatch(name):
+            r.fail(v_node, f"skill: {shown(name)} is not a skill name (1-64 of a-z 0-9 _ . -)")
+        line = v_node.start_mark.line + 1
+        if name in lines:
+            r.fail(v_node, f"skill {name} is also given on line {lines[name]}")
+        lines[name] = line
+        specs.append(SkillSpec(name, path, line))
+    return tuple(specs)
+
+
+def _soul(r: _Reader, profile: str, node) -> SoulSpec:
+    body = r.mapping(node, f"soul of {profile}", {"from_file", "text"})
     if len(body) != 1:
-        r.fail(node, f"env {key}: give exactly one of {', '.join(REFERENCE_KINDS)}")
+        r.fail(node, f"soul of {profile}: give exactly one of from_file or text")
     (kind, (_, v_node)), = body.items()
-    target = r.scalar(v_node, f"env {key} {kind}")
+    text = r.scalar(v_node, f"soul {kind}")
+    line = v_node.start_mark.line + 1
+    if kind == "from_file":
+        if not text or control_characters(text):
+            r.fail(v_node, "soul: from_file needs a path")
+        return SoulSpec("file", line, path=text)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SOUL_BYTES or "\0" in text:
+        r.fail(v_node, f"soul: text must be at most {MAX_SOUL_BYTES // 1024} KiB of text")
+    return SoulSpec("text", line, text=text)
+
+
+def _reference(r: _Reader, what: str, node) -> Reference:
+    """`{from_env: NAME}`, `{from_file: PATH}` or `{from_secret: NAME}` (for `what`, e.g. "env KEY"):
+    checked here for form only; references.resolve reads the environment and files (apply and
+    diff, not ps)."""
+    body = r.mapping(node, what, set(REFERENCE_KINDS))
+    if len(body) != 1:
+        r.fail(node, f"{what}: give exactly one of {', '.join(REFERENCE_KINDS)}")
+    (kind, (_, v_node)), = body.items()
+    target = r.scalar(v_node, f"{what} {kind}")
     line = v_node.start_mark.line + 1
     if kind == "from_env" and not ENV_KEY.fullmatch(target):
-        r.fail(v_node, f"env {key}: from_env needs an environment variable name, not {shown(target)}")
+        r.fail(v_node, f"{what}: from_env needs an environment variable name, not {shown(target)}")
     if kind == "from_secret" and not SWARM_SECRET_NAME.fullmatch(target):
-        r.fail(v_node, f"env {key}: from_secret needs a Docker secret name, not {shown(target)}")
+        r.fail(v_node, f"{what}: from_secret needs a Docker secret name, not {shown(target)}")
     if kind == "from_file" and (not target or control_characters(target)):
-        r.fail(v_node, f"env {key}: from_file needs a path")
+        r.fail(v_node, f"{what}: from_file needs a path")
     return Reference(kind.removeprefix("from_"), target, line)
 
 

@@ -32,8 +32,8 @@ class Reference:
         return f"from_{self.source}:{self.name}"
 
 
-def _fail(path: str, ref: Reference, key: str, why: str):
-    raise UsageError(f"{path}:{ref.line}: env {key}: {why}")
+def _fail(path: str, ref: Reference, what: str, why: str):
+    raise UsageError(f"{path}:{ref.line}: {what}: {why}")
 
 
 def read_file_value(path: str) -> str:
@@ -69,34 +69,131 @@ def read_file_value(path: str) -> str:
     return text
 
 
+def _resolved(spec, base: str, ref: Reference, what: str) -> Reference:
+    """`ref` with its value read (from_env, from_file), or UsageError naming the line."""
+    if ref.source == "env":
+        value = os.environ.get(ref.name)
+        if value is None:
+            _fail(spec.path, ref, what, f"{ref.name} is not set in the environment")
+    else:
+        try:
+            value = read_file_value(os.path.join(base, ref.name))
+        except ValueError as exc:
+            _fail(spec.path, ref, what, f"from_file {ref.name!r}: {exc}")
+    if value == "":
+        _fail(spec.path, ref, what, f"{ref.describe()} is empty")
+    why = value_problem(value)
+    if why:
+        _fail(spec.path, ref, what, f"{ref.describe()}: {why}")
+    return replace(ref, value=value)
+
+
+MAX_SOUL_BYTES = 64 * 1024  # as fleetfile.MAX_SOUL_BYTES: what the image's write-soul takes
+
+
+def read_soul(path: str) -> str:
+    """A soul file's text (any number of lines: it is the profile's SOUL.md); ValueError saying
+    why not. Not a secret, so any mode; read with a size cap, UTF-8 only."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ValueError("no such file") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = b""
+        while len(data) <= MAX_SOUL_BYTES:
+            chunk = os.read(fd, MAX_SOUL_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SOUL_BYTES:
+        raise ValueError(f"larger than {MAX_SOUL_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    if "\0" in text:
+        raise ValueError("binary data (NUL byte)")
+    return text
+
+
+MAX_SKILL_FILES = 64        # as the image's write-skill takes them
+MAX_SKILL_BYTES = 64 * 1024  # all files together: they travel in one exec environment string
+_PATH_PART = __import__("re").compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def read_skill_dir(root: str) -> dict:
+    """{relative path: bytes} of a skill directory: regular files and directories only (a
+    symlink is refused, not followed), names of plain characters (no dotfiles), SKILL.md at its
+    top, at most MAX_SKILL_FILES files and MAX_SKILL_BYTES together; ValueError saying why not."""
+    try:
+        if not stat.S_ISDIR(os.lstat(root).st_mode):
+            raise ValueError("not a directory")
+    except FileNotFoundError:
+        raise ValueError("no such directory") from None
+    files, total, pending = {}, 0, [""]
+    while pending:
+        rel = pending.pop()
+        with os.scandir(os.path.join(root, rel) if rel else root) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                path = f"{rel}/{entry.name}" if rel else entry.name
+                if not _PATH_PART.fullmatch(entry.name):
+                    raise ValueError(f"{path!r}: file names must be plain (letters, digits, _ . -; no dotfiles)")
+                if entry.is_symlink():
+                    raise ValueError(f"{path!r} is a symlink: a skill is copied as files")
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    raise ValueError(f"{path!r} is not a regular file")
+                with open(os.path.join(root, path), "rb") as f:
+                    data = f.read(MAX_SKILL_BYTES + 1)
+                total += len(data)
+                if len(files) >= MAX_SKILL_FILES or total > MAX_SKILL_BYTES:
+                    raise ValueError(f"more than {MAX_SKILL_FILES} files or {MAX_SKILL_BYTES // 1024} KiB")
+                files[path] = data
+    if "SKILL.md" not in files:
+        raise ValueError("no SKILL.md in it")
+    return files
+
+
 def resolve(spec):
-    """The fleet spec with every from_env and from_file value read, or UsageError (exit 2) naming
-    the key and the fleet file's line: called before any container is asked or changed."""
+    """The fleet spec with every from_env and from_file value read (env and config values, soul
+    files), or UsageError (exit 2) naming the key and the fleet file's line: called before any
+    container is asked or changed."""
     base = os.path.dirname(os.path.abspath(spec.path))
     containers = []
     for c in spec.containers:
         profiles = []
         for p in c.profiles:
-            env = dict(p.env)
-            for key, ref in p.env.items():
-                if not isinstance(ref, Reference) or ref.source == "secret" or ref.value is not None:
-                    continue
-                if ref.source == "env":
-                    value = os.environ.get(ref.name)
-                    if value is None:
-                        _fail(spec.path, ref, key, f"{ref.name} is not set in the environment")
-                else:
+            env = {key: _resolved(spec, base, ref, f"env {key}")
+                   if isinstance(ref, Reference) and ref.source != "secret" and ref.value is None else ref
+                   for key, ref in p.env.items()}
+            config = {key: _resolved(spec, base, ref, f"config {key}")
+                      if isinstance(ref, Reference) and ref.value is None else ref
+                      for key, ref in p.config.items()}
+            soul = p.soul
+            if soul is not None and soul.source == "file" and soul.text is None:
+                try:
+                    soul = replace(soul, text=read_soul(os.path.join(base, soul.path)))
+                except ValueError as exc:
+                    raise UsageError(f"{spec.path}:{soul.line}: soul: from_file {soul.path!r}: {exc}") from None
+            skills = []
+            for skill in p.skills:
+                if skill.files is None:
                     try:
-                        value = read_file_value(os.path.join(base, ref.name))
-                    except ValueError as exc:
-                        _fail(spec.path, ref, key, f"from_file {ref.name!r}: {exc}")
-                if value == "":
-                    _fail(spec.path, ref, key, f"{ref.describe()} is empty")
-                why = value_problem(value)
-                if why:
-                    _fail(spec.path, ref, key, f"{ref.describe()}: {why}")
-                env[key] = replace(ref, value=value)
-            profiles.append(replace(p, env=env))
+                        skill = replace(skill, files=read_skill_dir(os.path.join(base, skill.path)))
+                    except (ValueError, OSError) as exc:
+                        why = exc if isinstance(exc, ValueError) else (exc.strerror or exc)
+                        raise UsageError(f"{spec.path}:{skill.line}: skill {skill.name}: from_dir "
+                                         f"{skill.path!r}: {why}") from None
+                skills.append(skill)
+            profiles.append(replace(p, env=env, config=config, soul=soul, skills=tuple(skills)))
         containers.append(replace(c, profiles=tuple(profiles)))
     return replace(spec, containers=tuple(containers))
 

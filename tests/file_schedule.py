@@ -47,6 +47,7 @@ LONG_FILES = {
     "tests/test_serve_page.py": 40,          # one test: Chromium at three widths, 19-47 s by the load
     "tests/test_fault_script.py": 27,        # one test: without this line it was handed out last
     "tests/test_image_full.py": 30,          # 15 to 37 s alone (19 boots, a browser), by the load
+    "tests/test_agent_code.py": 45,          # one test: two profiles, two applies, a restart, three chats (19 to 70 s by the load)
 }
 
 # Files whose tests share a session fixture too costly to make twice: one unit of work.

@@ -9,17 +9,19 @@ Referenced values ({from_env}, {from_file}: hermesctl.references) are written li
 shown only as a keyed hash, even with --show-values; {from_secret} (swarm) is attached to the
 service and written by the image (hermesctl.swarm_secrets): one task restart, no gateway restart.
 """
+import hashlib
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
 
 from hermesctl import agent, swarm_secrets
 from hermesctl.commands.profile import list_profiles
-from hermesctl.contract import ENV_HMAC_KEY
-from hermesctl.errors import ExecError, HermesctlError, describe
+from hermesctl.contract import ENV_HMAC_KEY, tree_digest
+from hermesctl.errors import ExecError, FleetFileError, HermesctlError, describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection, Unreachable
-from hermesctl.fleetfile import API_SERVER_KEYS, ContainerSpec, FleetSpec, ProfileSpec, one_token_one_gateway
+from hermesctl.fleetfile import (API_SERVER_KEYS, SECRET_LOOKING, ContainerSpec, FleetSpec, ProfileSpec,
+                                 one_token_one_gateway)
 from hermesctl.inventory import HermesContainer
 from hermesctl.lifecycle import apply as apply_lifecycle
 from hermesctl.lifecycle import run_locked
@@ -70,12 +72,21 @@ def container_key(fleet: Fleet, container: HermesContainer) -> bytes:
     return bytes.fromhex(text) if re.fullmatch(r"[0-9a-f]{64}", text) else _RUN_KEY
 
 
+SOUL_ENV = "HERMESCTL_SOUL"
+SKILL_ENV = "HERMESCTL_SKILL"  # write-skill's files: JSON {path: base64}
+CONFIG_VALUE_ENV = "HERMESCTL_CONFIG_VALUE"  # config-set's value: the exec's environment, never its argv
+# Leaves of config keys whose literal value is masked unless --show-values (hermes' own list of
+# credential-shaped keys, _SECRET_CONFIG_KEYS, and what env's warning calls secret-looking).
+SECRET_LEAVES = {"api_key", "apikey", "key", "token", "access_token", "refresh_token", "secret",
+                 "password", "client_secret"}
+
+
 @dataclass
 class Change:
     endpoint: str
     container: str
     profile: str
-    action: str            # create, set-env, start, stop, restart, delete
+    action: str            # create, set-env, set-config, set-soul, start, stop, restart, delete
     detail: str = ""       # values only with --show-values
     env: dict = field(default_factory=dict, repr=False)  # values to write (not rendered)
     ok: bool | None = None
@@ -93,6 +104,8 @@ class ContainerPlan:
     snapshot: ContainerSnapshot
     changes: list[Change]
     service_update: "swarm_secrets.ServiceUpdate | None" = None
+    problems: list = field(default_factory=list)  # (line, message): values hermes would not take
+    warnings: list = field(default_factory=list)  # what the agent could not read (a config.yaml)
 
 
 def port_owners(envs: dict[str, dict]) -> dict[int, str]:
@@ -126,6 +139,118 @@ def desired_env(spec: ProfileSpec, current: dict, owners: dict[int, str]) -> dic
     return env
 
 
+def agent_settings(fleet: Fleet, container: HermesContainer, spec: ContainerSpec) -> dict:
+    """The agent's `agent-config` answer for the profiles that declare model/config/soul:
+    {profile: {exists, soul_sha256, keys{K: {problem, set, current, same}}}} (hermes' verdict on
+    each proposed value, and what the profile has now). {} when no profile declares any."""
+    wanted = {p.name: {k: setting_value(v) for k, v in p.config.items()}
+              for p in spec.profiles if p.config or p.soul is not None or p.skills}
+    if not wanted:
+        return {}
+    skills = {p.name: [s.name for s in p.skills] for p in spec.profiles if p.skills}
+    try:
+        doc = fleet.ask(container, "agent-config", environment=agent.agent_config_environment(wanted, skills))
+    except HermesctlError as exc:
+        raise ExecError(f"{container.name}: cannot read the profiles' agent settings: {describe(exc)}") from None
+    profiles = doc.get("profiles")
+    return profiles if isinstance(profiles, dict) else {}
+
+
+def setting_value(value) -> str:
+    return value.value if isinstance(value, Reference) else value
+
+
+def setting_label(key: str) -> str:
+    """How diff names a key: model.X as the fleet file's model: says it, the rest as config.KEY."""
+    return key if key.startswith("model.") else f"config.{key}"
+
+
+def _secret_setting(key: str) -> bool:
+    leaf = key.rsplit(".", 1)[-1].lower()
+    return leaf in SECRET_LEAVES or bool(SECRET_LOOKING.fullmatch(leaf))
+
+
+def _shown_setting(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
+
+
+def config_problems(spec: ContainerSpec, state: dict) -> list[tuple[int, str]]:
+    """(line, `LINE: key: why`) for every value hermes would not take, as the agent judged it."""
+    problems = []
+    for p in spec.profiles:
+        keys = (state.get(p.name) or {}).get("keys") or {}
+        for key in p.config:
+            problem = (keys.get(key) or {}).get("problem")
+            if problem:
+                line = p.config_lines.get(key, 1)
+                problems.append((line, f"{line}: {setting_label(key)}: {str(problem)[:200]}"))
+    return problems
+
+
+def config_changes(p: ProfileSpec, state: dict, *, exists: bool, show_values: bool) -> tuple | None:
+    """("set-config", detail, {key: value}) for the keys whose value differs from the profile's,
+    or None. A profile apply creates gets every key (what `profile create` puts there is not
+    known until then). Referenced values are never shown; secret-looking ones only with
+    --show-values; the rest are settings, shown as `config.agent.max_turns: 90 → 40`."""
+    keys = state.get("keys") or {}
+    payload, shown = {}, []
+    for key in sorted(p.config):
+        verdict = keys.get(key) or {}
+        if exists and state.get("exists") and verdict.get("same"):
+            continue
+        value = p.config[key]
+        payload[key] = setting_value(value)
+        was = _shown_setting(verdict.get("current")) if exists and verdict.get("set") else "unset"
+        if isinstance(value, Reference):
+            shown.append(f"{setting_label(key)}: {MASK} → {value.describe()}")
+        elif _secret_setting(key) and not show_values:
+            shown.append(f"{setting_label(key)}: {MASK} → {MASK}")
+        else:
+            shown.append(f"{setting_label(key)}: {was} → {value}")
+    return ("set-config", ", ".join(shown), payload) if payload else None
+
+
+def soul_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def soul_change(p: ProfileSpec, state: dict, *, exists: bool) -> tuple | None:
+    """("set-soul", "changed (sha256 OLD → NEW)", {"SOUL": text}) when SOUL.md differs, or None."""
+    if p.soul is None or p.soul.text is None:
+        return None
+    new = soul_digest(p.soul.text)
+    old = state.get("soul_sha256") if exists and state.get("exists") else None
+    if old == new:
+        return None
+    before = str(old)[:12] if old else "none"
+    return "set-soul", f"soul: changed (sha256 {before} → {new[:12]})", {"SOUL": p.soul.text}
+
+
+def skill_changes(p: ProfileSpec, state: dict, *, exists: bool) -> list[tuple]:
+    """("set-skill", "skills: +NAME" or "skills: NAME changed (sha256 OLD → NEW)", payload) per
+    declared skill whose files differ from the profile's skills/NAME."""
+    installed = (state.get("skills") or {}) if exists and state.get("exists") else {}
+    out = []
+    for skill in p.skills:
+        if skill.files is None:
+            continue
+        new = tree_digest(skill.files)
+        old = installed.get(skill.name)
+        if old == new:
+            continue
+        detail = f"skills: +{skill.name}" if not old else \
+            f"skills: {skill.name} changed (sha256 {str(old)[:12]} → {new[:12]})"
+        out.append(("set-skill", detail, {"SKILL": skill.name, "FILES": skill_payload(skill.files)}))
+    return out
+
+
+def skill_payload(files: dict) -> str:
+    import base64
+    return agent.skill_environment_value({k: base64.b64encode(v).decode("ascii") for k, v in files.items()})
+
+
 def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec, *, prune: bool,
                    show_values: bool = False, secret_ids: dict | None = None) -> ContainerPlan:
     snapshot = fleet.probe(container)
@@ -137,6 +262,7 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
         for (profile, key), detail in attached.items():
             if report.get(profile, {}).get(key, "no-profile") != "same":
                 reload.setdefault(profile, []).append(detail)
+    agent_state = agent_settings(fleet, container, spec)
     keys = sorted({k for p in spec.profiles for k in host_env(p)} | set(API_SERVER_KEYS))
     try:
         envs: dict[str, dict] = fleet.ask(container, "get-env", *keys)["profiles"]
@@ -158,6 +284,13 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
                 key = container_key(fleet, container)
             shown = show_env(diff, show_values=show_values, refs=refs, current=current, key=key or _RUN_KEY)
             changes.append(Change(container.endpoint, container.name, p.name, "set-env", shown, env=diff))
+        settings = config_changes(p, agent_state.get(p.name, {}), exists=exists, show_values=show_values)
+        soul = soul_change(p, agent_state.get(p.name, {}), exists=exists)
+        skills = skill_changes(p, agent_state.get(p.name, {}), exists=exists)
+        for change in (settings, soul, *skills):
+            if change is not None:
+                action, detail, payload = change
+                changes.append(Change(container.endpoint, container.name, p.name, action, detail, env=payload))
         if p.name in reload:
             changes.append(Change(container.endpoint, container.name, p.name, "load-secrets",
                                   ", ".join(reload[p.name])))
@@ -169,14 +302,19 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
             changes.append(Change(container.endpoint, container.name, p.name, "start"))
         elif p.gateway == "stopped" and wanted_up:
             changes.append(Change(container.endpoint, container.name, p.name, "stop"))
-        elif (diff or p.name in reload) and wanted_up and p.gateway != "stopped" and update is None:
+        elif (diff or p.name in reload or settings or soul or skills) and wanted_up and p.gateway != "stopped" \
+                and update is None:
             # With a service update the whole task restarts: a gateway restart would be a second one.
             changes.append(Change(container.endpoint, container.name, p.name, "restart", "settings changed"))
     if prune:
         named = {p.name for p in spec.profiles}
         changes += [Change(container.endpoint, container.name, name, "delete", "not in the fleet file")
                     for name in sorted(existing) if name not in named]
-    return ContainerPlan(container, snapshot, changes, update)
+    warnings = [f"{container.name}:{name}: {str(state.get('config_error'))[:200]}: its current settings are "
+                "taken as hermes' defaults" for name, state in sorted(agent_state.items())
+                if isinstance(state, dict) and state.get("config_error")]
+    return ContainerPlan(container, snapshot, changes, update,
+                         problems=config_problems(spec, agent_state), warnings=warnings)
 
 
 def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool = False) -> list[ContainerPlan]:
@@ -199,6 +337,9 @@ def make_plan(fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values: bool =
             fleet.did_not_answer(o.item[0], o.error)
     if not plans and fleet.unreachable:
         raise HermesctlError(f"no container of {spec.path} answered: {fleet.unreachable[0].message}")
+    problems = sorted(pr for plan in plans for pr in plan.problems)
+    if problems:  # hermes' own verdict, before any container is changed
+        raise FleetFileError(f"{spec.path}:{problems[0][1]}")
     return plans
 
 
@@ -237,6 +378,21 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
     for ch in (x for x in plan.changes if x.action == "set-env"):
         env = {f"HERMESCTL_ENV_{k}": v for k, v in ch.env.items()}
         res = run_locked(fleet, c, agent.argv("set-env", ch.profile, *sorted(ch.env)), environment=env)
+        ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
+    for ch in (x for x in plan.changes if x.action == "set-config"):
+        ch.ok, ch.message = True, "written"
+        for key, value in sorted(ch.env.items()):  # hermes' own writer, one key at a time, as hermes
+            res = run_locked(fleet, c, agent.argv("config-set", ch.profile, key), environment={CONFIG_VALUE_ENV: value})
+            if not res.ok:
+                why = _agent_error(res, c.name)
+                ch.ok, ch.message = False, f"{setting_label(key)}: " + (why.replace(value, MASK) if value else why)
+                break
+    for ch in (x for x in plan.changes if x.action == "set-soul"):
+        res = run_locked(fleet, c, agent.argv("write-soul", ch.profile), environment={SOUL_ENV: ch.env["SOUL"]})
+        ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
+    for ch in (x for x in plan.changes if x.action == "set-skill"):
+        res = run_locked(fleet, c, agent.argv("write-skill", ch.profile, ch.env["SKILL"]),
+                         environment={SKILL_ENV: ch.env["FILES"]})
         ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
     for ch in (x for x in plan.changes if x.action == "load-secrets"):
         ch.ok, ch.message = swarm_secrets.load(fleet, c, ch.profile, run_locked)
@@ -289,6 +445,8 @@ def apply(out: Output, fleet: Fleet, spec: FleetSpec, *, dry_run: bool, prune: b
           show_values: bool = False) -> ExitStatus:
     spec = prepare(out, spec)
     plans = make_plan(fleet, spec, prune=prune, show_values=show_values)
+    for warning in (w for p in plans for w in p.warnings):
+        out.warn(warning)
     if dry_run or not any(p.changes for p in plans):
         render(out, spec, plans, applied=False)
         return ExitStatus.OK
@@ -309,5 +467,7 @@ def diff(out: Output, fleet: Fleet, spec: FleetSpec, *, prune: bool, show_values
     """What apply would change; exit 1 when there is drift, 0 when none (as `kubectl diff`)."""
     spec = prepare(out, spec)
     plans = make_plan(fleet, spec, prune=prune, show_values=show_values)
+    for warning in (w for p in plans for w in p.warnings):
+        out.warn(warning)
     render(out, spec, plans, applied=False, kind="diff")
     return ExitStatus.FAILED if any(p.changes for p in plans) else ExitStatus.OK

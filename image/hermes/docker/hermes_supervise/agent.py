@@ -189,6 +189,55 @@ def _owner_ids(args: dict) -> int:
     return 0
 
 
+def _agent_config(args: dict) -> int:
+    import os
+    _site_packages()  # hermes-agent's own hermes_cli.config and PyYAML, from the image's venv
+    from .agentconfig import agent_config
+    _print(agent_config(os.environ))
+    return 0
+
+
+def _write_soul(args: dict) -> int:
+    import os
+    from .agentconfig import write_soul
+    from .operations import Busy, container_lock
+    try:  # apply runs it under `locked`, which holds the lock already (container_lock sees that)
+        with container_lock(60.0):
+            doc = write_soul(args["profile"], os.environ)
+    except FileNotFoundError as exc:
+        return fail("not-found", str(exc))
+    except Busy as exc:
+        return fail("busy", str(exc))
+    _print(doc)
+    return 0
+
+
+def _write_skill(args: dict) -> int:
+    import os
+    from .agentconfig import write_skill
+    from .operations import Busy, container_lock
+    try:
+        with container_lock(60.0):
+            doc = write_skill(args["profile"], args["name"], os.environ)
+    except FileNotFoundError as exc:
+        return fail("not-found", str(exc))
+    except Busy as exc:
+        return fail("busy", str(exc))
+    _print(doc)
+    return 0
+
+
+def _config_set(args: dict) -> int:
+    import os
+    from .agentconfig import config_set
+    try:
+        doc = config_set(args["profile"], args["key"], os.environ)
+    except RuntimeError as exc:
+        return fail("failed", str(exc))
+    _print(doc)
+    return 0
+
+
 def _slots(verb: str):
     """hermes-slots' verbs (hermes_supervise.cli): they need the venv's packages."""
     def run(args: dict) -> int:
@@ -206,7 +255,8 @@ HANDLERS = {
     "profiles": _query("profiles"), "facts": _facts, "serving": _serving, "boot-log": _boot_log, "health": _health,
     "serve": _serve, "watch": _watch, "tail": tail, "end-processes": end_processes,
     "snapshot-databases": _snapshot_databases, "usage": _usage, "usage-watch": _usage_watch,
-    "owner-ids": _owner_ids,
+    "owner-ids": _owner_ids, "agent-config": _agent_config, "write-soul": _write_soul,
+    "config-set": _config_set, "write-skill": _write_skill,
     **{verb: _slots(verb) for verb in ("operate", "register", "unregister", "adopt", "desire", "get-env",
                                        "set-env", "load-secrets", "locked", "reconcile", "ensure-slot")},
 }

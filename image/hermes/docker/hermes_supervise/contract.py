@@ -46,6 +46,20 @@ def profile_path(home: str, profile: str) -> str:
     return home if profile == DEFAULT_PROFILE else f"{home}/{PROFILES_DIR}/{profile}"
 
 
+SKILLS_DIR = "skills"               # a profile's local skills: skills/<name>/SKILL.md
+SKILL_FILE = "SKILL.md"
+
+
+def tree_digest(files: dict) -> str:
+    """sha256 of a skill's files ({relative path: bytes}): what the fleet file declares and what
+    a profile holds are compared by it, computed the same way by both halves."""
+    import hashlib
+    total = hashlib.sha256()
+    for path in sorted(files):
+        total.update(path.encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(files[path]).digest())
+    return total.hexdigest()
+
+
 def slot_path(profile: str) -> str:
     return f"{SCANDIR}/{SLOT_PREFIX}{profile}"
 
@@ -134,6 +148,21 @@ VERBS = {
                     ("state", "arg", "running|stopped", None), ("profiles", "args", "profile", None)),
     "get-env": _verb("query", "chosen `.env` keys of every profile (`apply`, `diff`)", "`profiles{P: {KEY: value}}`",
                      ("keys", "args", "str", None)),
+    "agent-config": _verb("query", "the fleet file's `model`/`config` keys judged by the image's own hermes-agent "
+                          "(hermes_cli/config.py: known key, its default's type, `config set`'s coercion), each "
+                          "profile's current value and SOUL.md digest; read-only; proposed values in "
+                          "`HERMESCTL_AGENT_CONFIG` (JSON `{profiles: {P: {key: value}}, skills: {P: [name]}}`, never "
+                          "argv) (`apply`, `diff`)",
+                          "`profiles{P: {exists, soul_sha256, config_error?, keys{K: {problem, set, current, same}}, "
+                          "skills{NAME: sha256|null|unreadable}}}`"),
+    "write-soul": _verb("change", "replace a profile's SOUL.md atomically with `HERMESCTL_SOUL`'s text (`apply`)",
+                        "`profile`, `sha256`", ("profile", "arg", "profile", None)),
+    "config-set": _verb("change", "`hermes [-p P] config set -- KEY VALUE` (hermes' own writer of config.yaml) with the "
+                        "value from `HERMESCTL_CONFIG_VALUE`, so it never rides in the exec's argv (`apply`)",
+                        "`profile`, `key`", ("profile", "arg", "profile", None), ("key", "arg", "str", None)),
+    "write-skill": _verb("change", "replace a profile's skills/NAME with the files in `HERMESCTL_SKILL` (JSON "
+                         "`{path: base64}`): staged beside it, then swapped in (`apply`)",
+                         "`profile`, `skill`, `sha256`", ("profile", "arg", "profile", None), ("name", "arg", "str", None)),
     "set-env": _verb("change", "set `.env` keys of a profile; values from `HERMESCTL_ENV_<KEY>` (never argv) (`apply`)",
                      "`profile`, `changed[]`", ("profile", "arg", "profile", None), ("keys", "args", "str", None)),
     "load-secrets": _verb("change", "swarm secrets (`/run/secrets/hermes-env.P.KEY`) into the profiles' `.env`; "
