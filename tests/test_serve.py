@@ -177,14 +177,17 @@ def test_the_page_in_chromium_needs_the_token_is_live_and_acts_with_it(served, t
         # Without the token the page is an empty shell: every read over TCP needs it.
         driver.get(server.url)
         wait_for(lambda: "serve" in driver.find_element("id", "mode").text, what="the page asks for the token")
-        time.sleep(1)
+        # ...and says so where the fleet would be, not "loading…" for ever (issue 29).
+        wait_for(lambda: "needs the server's token" in driver.find_element("id", "summary").text,
+                 what="the token hint in the summary")
         assert driver.execute_script("return document.querySelectorAll('#fleet tbody tr').length") == 0
         # The address serve printed: rows, buttons, and the token leaves the address bar.
         driver.get(server.login_url)
         wait_for(lambda: _row_pid(driver, target) not in (None, "-"), what="the row on the page")
+        # The actions a running gateway has: stop and restart, not start (issue 29).
         wait_for(lambda: driver.execute_script(
-            f"return document.querySelectorAll(`tr[data-target='{target}'] button`).length") == 3,
-            what="buttons with the token")
+            f"return [...document.querySelectorAll(`tr[data-target='{target}'] button`)].map(b => b.dataset.verb)"
+        ) == ["stop", "restart"], what="buttons with the token")
         assert server.token not in driver.current_url
         pid = _row_pid(driver, target)
         # A restart from the CLI shows on the page by itself.

@@ -235,3 +235,19 @@ def test_the_page_words_a_death_by_what_happened():
     said = [in_words(e) for e in state.snapshot().events if e["field"] == "pid"]
     assert said == ["h1:coder killed by signal 9 (SIGKILL) (pid 7)", "h1:coder started (pid 8)",
                     "h1:coder stopped by hermesctl (pid 8)"]
+
+
+def test_one_operation_is_one_line_of_recent_changes():
+    """Issue 29: one CLI stop made six lines on the page; it is one, saying what happened."""
+    from hermesctl.serve.overview import coalesced
+    t = 1000.0
+    stop = [{"time": t, "target": "h1:coder", "field": "desired_state", "old": "running", "new": "stopped"},
+            {"time": t + 0.2, "target": "h1:coder", "field": "wanted", "old": "up", "new": "down"},
+            {"time": t + 0.5, "target": "h1:coder", "field": "state", "old": "up", "new": "down"},
+            {"time": t + 0.5, "target": "h1:coder", "field": "pid", "old": 7, "new": None, "how": "stopped by hermesctl"},
+            {"time": t + 0.6, "target": "h1:coder", "field": "gateway_state", "old": "running", "new": "stopped"}]
+    later = [{"time": t + 60, "target": "h1:coder", "field": "pid", "old": None, "new": 9}]
+    lines = coalesced(stop + later)
+    assert [line["text"] for line in lines] == ["h1:coder stopped by hermesctl; hermes reports stopped",
+                                                "h1:coder started (pid 9)"]
+    assert lines[0]["changes"] == 5

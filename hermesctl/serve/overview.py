@@ -201,12 +201,39 @@ def in_words(event: dict) -> str:
     return f"{target}: {what} {old} → {new}"
 
 
+# One operation or death touches several fields of a gateway within a second or two (a stop:
+# desired state, s6's wanted flag, the state, the pid, hermes' own gateway_state): one line says
+# it, the most telling of them first, with what hermes reported.
+BURST_S = 5.0
+TELLING = ("desired_state", "pid", "crash_looping", "parked", "state", "wanted", "added", "removed")
+
+
+def coalesced(events: list[dict]) -> list[dict]:
+    """The recent changes as lines: consecutive events of one target within BURST_S, one line."""
+    bursts: list[list[dict]] = []
+    for e in events:
+        last = bursts[-1] if bursts else None
+        if last and last[0].get("target") == e.get("target") and e["time"] - last[0]["time"] <= BURST_S:
+            last.append(e)
+        else:
+            bursts.append([e])
+    lines = []
+    for burst in bursts:
+        rank = {f: i for i, f in enumerate(TELLING)}
+        top = min(burst, key=lambda e: rank.get(e.get("field"), len(TELLING)))
+        text = in_words(top)
+        reported = [e for e in burst if e.get("field") == "gateway_state" and e is not top]
+        if reported:
+            text += f"; hermes reports {reported[-1].get('new') or 'no state'}"
+        lines.append({"time": burst[-1]["time"], "target": top.get("target"), "text": text, "changes": len(burst)})
+    return lines
+
+
 def document(state) -> dict:
     snap = state.snapshot()
     feed = getattr(state, "usage_feed", None)
     feed_snap = feed.snapshot() if feed is not None else None
-    changes = [{"time": e["time"], "target": e.get("target"), "text": in_words(e)}
-               for e in snap.events[-CHANGES_SHOWN:]][::-1]
+    changes = coalesced(snap.events)[-CHANGES_SHOWN:][::-1]
     now = time.time()
     grouped = groups(snap, feed_snap, now)
     return {"schema": "hermesctl.overview/v2", "now": now, "day": utc_day(now), "day_start": now - now % 86400,

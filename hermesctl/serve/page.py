@@ -100,6 +100,13 @@ function setMode(ok) {
   $("#actions-head").textContent = ok ? "ACTIONS" : "";
 }
 setMode(false);
+// Without a (valid) token nothing will load: say so where "loading…" stood, not in small print.
+function needToken(refused) {
+  const sum = $("#summary");
+  sum.textContent = (refused ? "This server refused the token. " : "This page needs the server's token. ") +
+    "Open the address `hermesctl serve` printed (…/#token=…), or run `hermesctl serve` again for a new one.";
+  sum.className = "bad";
+}
 
 function globToRegExp(glob) {
   return new RegExp("^" + glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$");
@@ -174,7 +181,10 @@ function render() {
       cell(tr, budget && u.over_budget ? "⚠ over " + budget : budget, "budget" + (u && u.over_budget ? " over" : ""));
       const actions = cell(tr, "");
       if (CAN_ACT && r.profile) {
-        for (const verb of ["start", "stop", "restart"]) {
+        // What can be done to it now: a gateway that runs, or that s6 keeps trying, can be
+        // stopped or restarted; one that is stopped, parked or has no slot yet can be started.
+        const verbs = r.state !== "no slot" && (r.state === "up" || r.wanted === "up") ? ["stop", "restart"] : ["start"];
+        for (const verb of verbs) {
           const b = document.createElement("button");
           b.textContent = verb; b.dataset.verb = verb;
           b.onclick = (ev) => { ev.stopPropagation(); act(verb, r.target, b); };
@@ -421,11 +431,13 @@ function onState(doc) {
 }
 // EventSource cannot send a header: read the stream with fetch instead.
 async function connect() {
-  if (!TOKEN) { $("#status").textContent = "no token"; return; }
+  if (!TOKEN) { $("#status").textContent = "no token"; needToken(false); return; }
   for (;;) {
     try {
       const res = await api("/api/events");
-      if (res.status === 401 || res.status === 403) { setMode(false); $("#status").textContent = "refused"; return; }
+      if (res.status === 401 || res.status === 403) {
+        setMode(false); $("#status").textContent = "refused"; needToken(true); return;
+      }
       if (res.ok) {
         setMode(true);
         await readEvents(res, (name, data) => { if (name === "state") onState(JSON.parse(data)); });
