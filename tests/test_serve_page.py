@@ -253,7 +253,7 @@ def test_the_page_at_three_widths_as_an_operator_sees_it(page_served, tmp_path):
                                    {"width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
             driver.execute_script("render()")
             result = driver.execute_script(OVERLAPS)
-            assert result["buttons"] >= 9, result  # 3 per gateway, with the token
+            assert result["buttons"] >= 3, result  # with the token: start, or stop and restart, per gateway
             assert result["clash"] == [] and result["pageOverflow"] <= 0, (width, result)
             charts = driver.execute_script(CHARTS)
             assert sorted(c["target"] for c in charts) == sorted(
