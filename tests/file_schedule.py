@@ -19,35 +19,35 @@ from xdist.scheduler import LoadFileScheduling
 # workers (junit times per file, the Docker half of scripts/test.sh); only their order matters.
 # Units not listed follow, the ones with the most tests first, so a long file with few tests must
 # be listed or it ends the run. Add a file here when it grows past half a minute.
-LONG_FILES = {
-    "swarm": 219,                            # one cluster, two stacks, a node unplugged and hung
-    "tests/test_cli_gateways.py": 144,
-    "tests/test_restore_safety.py": 130,     # a swap killed at every step; names, PAX, locks, Ctrl-C
+LONG_FILES = {  # seconds from --durations of a quiet clean-clone run (2026-12-07), 4 workers
+    "swarm": 242,                            # one cluster, two stacks, a node unplugged and hung
+    "tests/test_image_supervision.py": 166,  # a dashboard parked at --cpus 0.25
+    "tests/test_agent_code.py": 140,         # one test: two profiles, two applies, a restart, three chats
+    "tests/test_image_boot_load.py": 133,    # 50 boots at --cpus 0.5: 100 to 300 s with the load
     "tests/test_alert_pipeline.py": 115,     # a crash loop paged, then aged out (a minute)
-    "tests/test_image_hostile.py": 101,      # 100 interrupted event streams
-    "tests/test_image_boot_load.py": 101,    # 50 boots at --cpus 0.5: 100 to 300 s with the load
-    "tests/test_usage.py": 82,
-    "tests/test_image_supervision.py": 82,   # a dashboard parked at --cpus 0.25
-    "tests/test_faults.py": 66,
+    "tests/test_cli_gateways.py": 110,
+    "tests/test_cli_profiles_logs.py": 102,
+    "tests/test_restore_safety.py": 95,      # a swap killed at every step; names, PAX, locks, Ctrl-C
+    "tests/test_image_hostile.py": 70,       # 100 interrupted event streams
+    "tests/test_faults.py": 69,
     "tests/test_upgrade_plain.py": 65,       # rollbacks that wait for Docker's verdict
-    "tests/test_readme_compose.py": 45,      # the README's lines on one compose fleet, an upgrade
-    "tests/test_fleet_compose.py": 58,
-    "tests/test_ssh_endpoint.py": 58,
-    "tests/test_image_upstream.py": 56,
-    "tests/test_usage_hostile.py": 55,       # 100 MB values, two containers, a serve (measured alone)
-    "tests/test_image_gateways.py": 54,
+    "tests/test_fleet_scale.py": 58,         # 30 containers
+    "tests/test_readme_compose.py": 54,      # the README's lines on one compose fleet, an upgrade
+    "tests/test_fleet_compose.py": 54,
     "tests/test_interrupt.py": 52,           # Ctrl-C at 50 moments of start-up
-    "tests/test_cli_profiles_logs.py": 46,
-    "tests/test_gateway_e2e.py": 45,         # two real gateways, six MCP/model/platform stand-ins
-    "tests/test_serve.py": 35,
-    "tests/test_fleet_scale.py": 35,         # 30 containers
-    "tests/test_upgrade.py": 30,             # two compose fleets
+    "tests/test_ssh_endpoint.py": 51,
+    "tests/test_upgrade.py": 50,             # two compose fleets
+    "tests/test_usage.py": 50,
+    "tests/test_gateway_e2e.py": 45,         # two real gateways on the full image, stand-ins on its loopback
+    "tests/test_image_upstream.py": 40,
+    "tests/test_fault_script.py": 39,        # one test: without this line it was handed out last
+    "tests/test_image_gateways.py": 35,
+    "tests/test_usage_hostile.py": 35,       # 100 MB values, two containers, a serve
+    "tests/test_probe.py": 30,               # a model stand-in, two gateways probed; doctor over two containers
+    "tests/test_serve.py": 30,
+    "tests/test_image_full.py": 30,          # 19 boots, a browser (waits for the full image's build)
     "tests/test_hostile_container.py": 29,
-    "tests/test_probe.py": 45,               # a model stand-in, two gateways probed; doctor over two containers
-    "tests/test_serve_page.py": 40,          # one test: Chromium at three widths, 19-47 s by the load
-    "tests/test_fault_script.py": 27,        # one test: without this line it was handed out last
-    "tests/test_image_full.py": 30,          # 15 to 37 s alone (19 boots, a browser), by the load
-    "tests/test_agent_code.py": 45,          # one test: two profiles, two applies, a restart, three chats (19 to 70 s by the load)
+    "tests/test_serve_page.py": 25,          # one test: Chromium at three widths
 }
 
 # Files whose tests share a session fixture too costly to make twice: one unit of work.
