@@ -21,13 +21,20 @@ _fuse: threading.Timer | None = None
 _shield: "Shield | None" = None
 
 
+FLUSH_S = 0.5  # what flushing may take: a full pipe nobody reads must not hold the exit
+
+
 def hard_exit(status: int = INTERRUPTED) -> None:
     """Flush what was printed and leave now: no atexit, no joining of blocked threads."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001 - a closed pipe must not stop the exit
-            pass
+    def flush() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed pipe must not stop the exit
+                pass
+    flusher = threading.Thread(target=flush, daemon=True)
+    flusher.start()
+    flusher.join(FLUSH_S)
     os._exit(status)
 
 

@@ -73,9 +73,10 @@ def test_ps_answers_for_the_whole_fleet(fleet):
 def test_serve_events_and_restart_at_scale_one_stream_per_container_none_left(fleet, docker_client, tmp_path):
     socket_path = str(tmp_path / "serve.sock")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HERMESCTL_SOCKET": socket_path}
+    serve_err = open(tmp_path / "serve.stderr", "w+")  # a file: a pipe nobody reads could fill and block serve
     serve = subprocess.Popen([sys.executable, "-m", "hermesctl", "--project", PROJECT, "serve", "--listen",
                               "127.0.0.1:0", "--interval", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=serve_err, text=True)
     events = None
     try:
         url = re.search(r"(http://\S+/) ", serve.stdout.readline()).group(1)
@@ -139,7 +140,8 @@ def test_serve_events_and_restart_at_scale_one_stream_per_container_none_left(fl
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    assert events.returncode == 130 and serve.returncode in (0, 130)
+    serve_err.seek(0)
+    assert events.returncode == 130 and serve.returncode in (0, 130), serve_err.read()[-3000:]
     # Their streams' watchers end with them (the stdin lease): none left in any container.
     wait_for(lambda: set(_watchers(fleet).values()) == {0}, timeout=30, what="no watcher left behind")
     stop = hermesctl("--project", PROJECT, "gateway", "stop", "*:default")
