@@ -89,21 +89,29 @@ def _exists(name: str, dir_fd: int) -> bool:
         return False
 
 
-def _read_journal(ws: int) -> dict | None:
+def _read_small_json(ws: int, name: str, what: str) -> object:
+    """A small JSON file of the workspace (root's, but never followed or read unbounded): its
+    value, None when it is missing, or RestoreError when it is not a regular file."""
     try:
-        fd = os.open(JOURNAL, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=ws)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=ws)
     except FileNotFoundError:
         return None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RestoreError("the restore journal is not a regular file")
+            raise RestoreError(f"the {what} is not a regular file")
         raw = os.read(fd, JOURNAL_MAX + 1)
     finally:
         os.close(fd)
     try:
-        doc = json.loads(raw) if len(raw) <= JOURNAL_MAX else None
+        return json.loads(raw) if len(raw) <= JOURNAL_MAX else False
     except ValueError:
-        doc = None
+        return False  # present, but not a small JSON document
+
+
+def _read_journal(ws: int) -> dict | None:
+    doc = _read_small_json(ws, JOURNAL, "restore journal")
+    if doc is None:
+        return None
     if not isinstance(doc, dict) or doc.get("phase") not in PHASES or not isinstance(doc.get("keep"), list) \
             or not all(isinstance(k, str) and k and "/" not in k for k in doc["keep"]):
         raise RestoreError("the restore journal is damaged")
@@ -190,20 +198,9 @@ def _lock(home_fd: int) -> None:
 
 def _staged_entries(ws: int) -> int:
     """The staging's own count (its last entry), or an error if it never completed."""
-    try:
-        fd = os.open(STAGED, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=ws)
-    except FileNotFoundError:
-        raise RestoreError("the staging did not complete (no staged marker)") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RestoreError("the staged marker is not a regular file")
-        raw = os.read(fd, JOURNAL_MAX + 1)
-    finally:
-        os.close(fd)
-    try:
-        doc = json.loads(raw) if len(raw) <= JOURNAL_MAX else None
-    except ValueError:
-        doc = None
+    doc = _read_small_json(ws, STAGED, "staged marker")
+    if doc is None:
+        raise RestoreError("the staging did not complete (no staged marker)")
     entries = doc.get("entries") if isinstance(doc, dict) else None
     if not isinstance(entries, int) or isinstance(entries, bool) or entries < 0:
         raise RestoreError("the staged marker is damaged")
