@@ -155,11 +155,5 @@ def start_proxy(container) -> ProxyDouble:
 
 def wait_until(predicate, timeout: float = 60.0, interval: float = 0.5, what: str = "condition"):
     """Poll a stand-in's records (each look is one exec) until predicate() is truthy; returns it."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {str(last)[-2000:]})")
+    from conftest import wait_for  # the suite's one poller
+    return wait_for(predicate, timeout=timeout, interval=interval, what=what)
