@@ -235,6 +235,7 @@ def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float
             rc = _listen_and_act(supervised, "-u", "-u", timeout_s) or rc
         else:
             raise ValueError(f"unknown operation {verb!r}")
+        acted_at = time.time()  # the operation's own deaths are before this; later ones are not
         acted = {p: slot_status(p) for p in profiles}
         startup = {}
         if want_up and wait_ready:
@@ -242,9 +243,9 @@ def operate(verb: str, profiles: list[str], *, timeout_s: float, settle_s: float
         if want_up and settle_s > 0:
             time.sleep(settle_s)  # a gateway that dies right after starting must not count as up
         after = {p: slot_status(p) for p in profiles}
-        ended = time.time()
         for p in supervised:
-            record_operation(p, verb, started, ended)
+            # Its real end: a death while it settles is a failed start, not a planned one.
+            record_operation(p, verb, started, acted_at)
     return {"schema": SCHEMA, "verb": verb, "waited_s": round(waited, 3), "wait_rc": rc,
             "gateways": {p: {"before": before[p], "acted": acted[p], "after": after[p],
                              **({"startup": startup[p]} if p in startup else {})} for p in profiles},
