@@ -36,18 +36,26 @@ def _fail(path: str, ref: Reference, what: str, why: str):
     raise UsageError(f"{path}:{ref.line}: {what}: {why}")
 
 
-def read_file_value(path: str) -> str:
-    """The one-line value of a private file; ValueError saying why not (never the content)."""
+def _open_regular(path: str) -> tuple[int, os.stat_result]:
+    """A descriptor on a regular file (never blocking on a FIFO) and its stat; ValueError saying
+    why not. The caller closes it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ValueError("no such file") from None
     except OSError as exc:
         raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise ValueError("not a regular file")
+    return fd, st
+
+
+def read_file_value(path: str) -> str:
+    """The one-line value of a private file; ValueError saying why not (never the content)."""
+    fd, st = _open_regular(path)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("not a regular file")
         if st.st_mode & 0o077:
             raise ValueError(f"mode {stat.S_IMODE(st.st_mode):04o} lets group or others read or write it; "
                              "chmod 600 it")
@@ -94,15 +102,8 @@ MAX_SOUL_BYTES = 64 * 1024  # as fleetfile.MAX_SOUL_BYTES: what the image's writ
 def read_soul(path: str) -> str:
     """A soul file's text (any number of lines: it is the profile's SOUL.md); ValueError saying
     why not. Not a secret, so any mode; read with a size cap, UTF-8 only."""
+    fd, _ = _open_regular(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise ValueError("no such file") from None
-    except OSError as exc:
-        raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
         data = b""
         while len(data) <= MAX_SOUL_BYTES:
             chunk = os.read(fd, MAX_SOUL_BYTES + 1 - len(data))
