@@ -30,7 +30,7 @@ from hermesctl.output import Output
 from hermesctl.parallel import fan_out
 from hermesctl.results import ItemResult, exit_status
 from hermesctl.probe import ContainerSnapshot
-from hermesctl.references import Reference, hmac_of, resolve
+from hermesctl.references import Reference, config_template, hmac_of, resolve
 from hermesctl.targets import Target
 
 API_PORT_BASE = 8642
@@ -143,7 +143,7 @@ def agent_settings(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     """The agent's `agent-config` answer for the profiles that declare model/config/soul:
     {profile: {exists, soul_sha256, keys{K: {problem, set, current, same}}}} (hermes' verdict on
     each proposed value, and what the profile has now). {} when no profile declares any."""
-    wanted = {p.name: {k: setting_value(v) for k, v in p.config.items()}
+    wanted = {p.name: {k: setting_value(k, v) for k, v in p.config.items()}
               for p in spec.profiles if p.config or p.soul is not None or p.skills}
     if not wanted:
         return {}
@@ -156,8 +156,10 @@ def agent_settings(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     return profiles if isinstance(profiles, dict) else {}
 
 
-def setting_value(value) -> str:
-    return value.value if isinstance(value, Reference) else value
+def setting_value(key: str, value) -> str:
+    """What config.yaml gets for `key`: a literal as it is; for a reference, `${VAR}` (its value
+    goes to .env as VAR: references.config_env_name)."""
+    return config_template(key) if isinstance(value, Reference) else value
 
 
 def setting_label(key: str) -> str:
@@ -183,6 +185,8 @@ def config_problems(spec: ContainerSpec, state: dict) -> list[tuple[int, str]]:
         keys = (state.get(p.name) or {}).get("keys") or {}
         for key in p.config:
             problem = (keys.get(key) or {}).get("problem")
+            if problem and isinstance(p.config[key], Reference) and str(problem).startswith("must be"):
+                problem = f"a value by reference reaches hermes as text (${{VAR}}), and this setting {problem}"
             if problem:
                 line = p.config_lines.get(key, 1)
                 problems.append((line, f"{line}: {setting_label(key)}: {str(problem)[:200]}"))
@@ -201,10 +205,11 @@ def config_changes(p: ProfileSpec, state: dict, *, exists: bool, show_values: bo
         if exists and state.get("exists") and verdict.get("same"):
             continue
         value = p.config[key]
-        payload[key] = setting_value(value)
+        payload[key] = setting_value(key, value)
         was = _shown_setting(verdict.get("current")) if exists and verdict.get("set") else "unset"
-        if isinstance(value, Reference):
-            shown.append(f"{setting_label(key)}: {MASK} → {value.describe()}")
+        if isinstance(value, Reference):  # its value is diffed (by keyed hash) as its .env entry
+            shown.append(f"{setting_label(key)}: {MASK if was != 'unset' else was} → {payload[key]} "
+                         f"({value.describe()})")
         elif _secret_setting(key) and not show_values:
             shown.append(f"{setting_label(key)}: {MASK} → {MASK}")
         else:
