@@ -542,7 +542,8 @@ def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Op
 @app.command("apply")
 def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
               dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
-              prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name"),
+              prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name, and the config keys and skills apply set "
+                                          "that the file no longer lists"),
               show_values: bool = SHOW_VALUES, json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Converge containers to a fleet file: profiles, settings, gateway states."""
     from hermesctl.commands.apply import apply
@@ -552,7 +553,7 @@ def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", 
 
 @app.command("diff")
 def diff_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
-             prune: bool = typer.Option(False, "--prune", help="include deletions of unnamed profiles"),
+             prune: bool = typer.Option(False, "--prune", help="include what --prune would remove (unnamed profiles; keys and skills apply set)"),
              show_values: bool = SHOW_VALUES, json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Show what apply would change; exit 1 when there is drift, 0 when none (as kubectl diff)."""
     from hermesctl.commands.apply import diff

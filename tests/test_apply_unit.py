@@ -400,3 +400,75 @@ def test_a_config_from_secret_is_attached_as_the_env_entry_it_becomes(tmp_path):
 def make_plan_on(fleet, spec):
     from hermesctl.commands.apply import make_plan
     return make_plan(fleet, spec, prune=False)
+
+
+# --- apply --prune: what apply set earlier and the file no longer lists -------------------------
+
+def _with_record(record, **extra) -> dict:
+    same = {k: {**v, "same": True} for k, v in _verdicts()["keys"].items()}
+    return {"exists": True, "soul_sha256": hashlib.sha256(SOUL.encode()).hexdigest(), "keys": same,
+            "applied": record, **extra}
+
+
+RECORD = {"config": ["agent.max_turns", "display.compact", "../../etc/passwd", "x\x1b[2J"],
+          "skills": ["review", "gone-skill", "a/../b"]}
+
+
+def test_diff_prune_names_only_what_apply_set_and_the_file_dropped(tmp_path, monkeypatch, capsys):
+    fleet = AgentFleet(_with_record(RECORD))
+    path = _fleet_file(tmp_path)
+    code, out, _ = cli_on(fleet, monkeypatch, capsys)("diff", "-f", path)
+    assert code == 0 and "no changes" in out  # without --prune nothing is removed, nor shown
+    assert fleet.asked["profiles"]["pa"]  # (asked about pa's keys as before)
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("diff", "-f", path, "--prune", "--json")
+    assert code == 1, (out, err)
+    changes = [(ch["action"], ch["detail"]) for ch in json.loads(out)["changes"]]
+    # display.compact and gone-skill were apply's and the file no longer names them; agent.max_turns
+    # is still in the file; the record's malformed entries are dropped, never shown or acted on
+    assert changes == [("unset-config", "config.display.compact: set by apply, not in the file"),
+                       ("remove-skill", "skills: -gone-skill"), ("remove-skill", "skills: -review"),
+                       ("restart", "settings changed")], changes
+    assert "passwd" not in out and "\x1b" not in out and not fleet.locked
+
+
+def test_apply_prune_unsets_and_removes_through_the_agent(tmp_path, monkeypatch, capsys):
+    fleet = AgentFleet(_with_record({"config": ["display.compact"], "skills": ["gone-skill"]}))
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path), "--prune", "--json")
+    commands = [argv for argv, _ in fleet.locked]
+    assert [AGENT, "config-unset", "pa", "display.compact"] in commands
+    assert [AGENT, "remove-skill", "pa", "gone-skill"] in commands
+    assert commands.index([AGENT, "remove-skill", "pa", "gone-skill"]) < \
+        next(i for i, argv in enumerate(commands) if argv[:2] == ["operate", "restart"])  # then one restart
+    done = {ch["action"]: (ch["ok"], ch["message"]) for ch in json.loads(out)["changes"]}
+    assert done["unset-config"] == (True, "unset") and done["remove-skill"] == (True, "removed")
+
+
+def test_a_refused_prune_step_fails_apply_with_the_agents_words(tmp_path, monkeypatch, capsys):
+    class Refusing(AgentFleet):
+        def run(self, c, argv, **kwargs):
+            if argv[:2] == [AGENT, "locked"] and "config-unset" in argv:
+                doc = {"schema": SCHEMA, "error": {"code": "usage", "message": "display.compact was not set by "
+                                                   "hermesctl apply in pa: left alone"}}
+                return ExecResult(2, json.dumps(doc), "")
+            return super().run(c, argv, **kwargs)
+    fleet = Refusing(_with_record({"config": ["display.compact"], "skills": []}))
+    code, out, _ = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path), "--prune", "--json")
+    [failed] = [ch for ch in json.loads(out)["changes"] if ch["action"] == "unset-config"]
+    assert failed["ok"] is False and "left alone" in failed["message"]
+    assert code == 1  # as any failed change of apply (ExitStatus.FAILED)
+
+
+def test_a_record_the_agent_could_not_read_is_a_warning_and_prunes_nothing(tmp_path, monkeypatch, capsys):
+    fleet = AgentFleet(_with_record({"config": [], "skills": []}, applied_error=".hermesctl-applied.json is not JSON"))
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path), "--prune")
+    assert code == 0 and "no changes" in out, (out, err)
+    assert "h1:pa: .hermesctl-applied.json is not JSON: --prune removes nothing there" in err
+
+
+def test_prune_asks_about_profiles_that_declare_no_settings_any_more(tmp_path, monkeypatch, capsys):
+    fleet = AgentFleet(_with_record({"config": ["agent.max_turns"], "skills": []}))
+    path = _fleet_file(tmp_path, "version: 1\ncontainers:\n  h1:\n    profiles:\n      pa:\n        gateway: running\n")
+    code, out, _ = cli_on(fleet, monkeypatch, capsys)("diff", "-f", path, "--prune", "--json")
+    assert fleet.asked["profiles"] == {"pa": {}}
+    assert ("unset-config", "config.agent.max_turns: set by apply, not in the file") in \
+        [(ch["action"], ch["detail"]) for ch in json.loads(out)["changes"]]

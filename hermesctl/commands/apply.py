@@ -3,7 +3,10 @@
 Plan first (read-only, one pass per container, in parallel), print it, then act: create missing
 profiles, write their .env settings (values travel in the exec environment, never in argv, and
 secrets are never printed), start/stop gateways, restart running ones whose settings changed.
-Nothing is deleted unless --prune. A second apply with no change plans nothing.
+Nothing is deleted unless --prune: then profiles the file does not name, and in the profiles it
+names the config keys and skills that apply itself set earlier (the agent records them in the
+profile's .hermesctl-applied.json) and the file no longer lists; nothing else is touched.
+A second apply with no change plans nothing.
 
 Referenced values ({from_env}, {from_file}: hermesctl.references) are written like literals but
 shown only as a keyed hash, even with --show-values; {from_secret} (swarm) is attached to the
@@ -20,8 +23,8 @@ from hermesctl.contract import ENV_HMAC_KEY, tree_digest
 from hermesctl.errors import ExecError, FleetFileError, HermesctlError, describe
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection, Unreachable
-from hermesctl.fleetfile import (API_SERVER_KEYS, SECRET_LOOKING, ContainerSpec, FleetSpec, ProfileSpec,
-                                 one_token_one_gateway)
+from hermesctl.fleetfile import (API_SERVER_KEYS, CONFIG_KEY, SECRET_LOOKING, SKILL_NAME, ContainerSpec, FleetSpec,
+                                 ProfileSpec, one_token_one_gateway)
 from hermesctl.inventory import HermesContainer
 from hermesctl.lifecycle import apply as apply_lifecycle
 from hermesctl.lifecycle import run_locked
@@ -86,7 +89,8 @@ class Change:
     endpoint: str
     container: str
     profile: str
-    action: str            # create, set-env, set-config, set-soul, start, stop, restart, delete
+    action: str            # create, set-env, set-config, set-soul, set-skill, unset-config, remove-skill,
+                           # start, stop, restart, delete, ...
     detail: str = ""       # values only with --show-values
     env: dict = field(default_factory=dict, repr=False)  # values to write (not rendered)
     ok: bool | None = None
@@ -139,12 +143,13 @@ def desired_env(spec: ProfileSpec, current: dict, owners: dict[int, str]) -> dic
     return env
 
 
-def agent_settings(fleet: Fleet, container: HermesContainer, spec: ContainerSpec) -> dict:
-    """The agent's `agent-config` answer for the profiles that declare model/config/soul:
-    {profile: {exists, soul_sha256, keys{K: {problem, set, current, same}}}} (hermes' verdict on
-    each proposed value, and what the profile has now). {} when no profile declares any."""
+def agent_settings(fleet: Fleet, container: HermesContainer, spec: ContainerSpec, *, prune: bool = False) -> dict:
+    """The agent's `agent-config` answer for the profiles that declare model/config/soul/skills
+    (with prune: every profile the file names, for what apply set earlier):
+    {profile: {exists, soul_sha256, keys{K: {problem, set, current, same}}, applied{config, skills}}}
+    (hermes' verdict on each proposed value, and what the profile has now). {} when none is asked."""
     wanted = {p.name: {k: setting_value(k, v) for k, v in p.config.items()}
-              for p in spec.profiles if p.config or p.soul is not None or p.skills}
+              for p in spec.profiles if prune or p.config or p.soul is not None or p.skills}
     if not wanted:
         return {}
     skills = {p.name: [s.name for s in p.skills] for p in spec.profiles if p.skills}
@@ -217,6 +222,34 @@ def config_changes(p: ProfileSpec, state: dict, *, exists: bool, show_values: bo
     return ("set-config", ", ".join(shown), payload) if payload else None
 
 
+MAX_APPLIED = 512  # entries per list of the record the agent reports (as its reader bounds it)
+
+
+def applied_record(state: dict) -> tuple[list[str], list[str]]:
+    """(config keys, skill names) the profile's record says apply set. The record is hermes'
+    file and the answer passed through hermes' processes: every entry is checked again here
+    (form, count) and what fails is left out, so prune can only name plain keys and names."""
+    record = state.get("applied") if isinstance(state.get("applied"), dict) else {}
+    lists = []
+    for field, pattern in (("config", CONFIG_KEY), ("skills", SKILL_NAME)):
+        entries = record.get(field) if isinstance(record.get(field), list) else []
+        lists.append(sorted({e for e in entries[:MAX_APPLIED] if isinstance(e, str) and pattern.fullmatch(e)}))
+    return lists[0], lists[1]
+
+
+def prune_changes(p: ProfileSpec, state: dict) -> list[tuple]:
+    """("unset-config", detail, {"KEY": key}) per key apply set earlier that the file no longer
+    names, ("remove-skill", detail, {"SKILL": name}) per skill it installed that the file no
+    longer lists. Keys and skills apply did not set are never named."""
+    if not state.get("exists"):
+        return []
+    keys, skills = applied_record(state)
+    listed = {s.name for s in p.skills}
+    return [("unset-config", f"{setting_label(k)}: set by apply, not in the file", {"KEY": k})
+            for k in keys if k not in p.config] + \
+           [("remove-skill", f"skills: -{n}", {"SKILL": n}) for n in skills if n not in listed]
+
+
 def soul_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -267,7 +300,7 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
         for (profile, key), detail in attached.items():
             if report.get(profile, {}).get(key, "no-profile") != "same":
                 reload.setdefault(profile, []).append(detail)
-    agent_state = agent_settings(fleet, container, spec)
+    agent_state = agent_settings(fleet, container, spec, prune=prune)
     keys = sorted({k for p in spec.profiles for k in host_env(p)} | set(API_SERVER_KEYS))
     try:
         envs: dict[str, dict] = fleet.ask(container, "get-env", *keys)["profiles"]
@@ -292,6 +325,8 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
         settings = config_changes(p, agent_state.get(p.name, {}), exists=exists, show_values=show_values)
         soul = soul_change(p, agent_state.get(p.name, {}), exists=exists)
         skills = skill_changes(p, agent_state.get(p.name, {}), exists=exists)
+        if prune and exists:
+            skills += prune_changes(p, agent_state.get(p.name, {}))
         for change in (settings, soul, *skills):
             if change is not None:
                 action, detail, payload = change
@@ -318,6 +353,10 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     warnings = [f"{container.name}:{name}: {str(state.get('config_error'))[:200]}: its current settings are "
                 "taken as hermes' defaults" for name, state in sorted(agent_state.items())
                 if isinstance(state, dict) and state.get("config_error")]
+    if prune:
+        warnings += [f"{container.name}:{name}: {str(state.get('applied_error'))[:200]}: --prune removes nothing "
+                     "there (what apply set cannot be told)" for name, state in sorted(agent_state.items())
+                     if isinstance(state, dict) and state.get("applied_error")]
     return ContainerPlan(container, snapshot, changes, update,
                          problems=config_problems(spec, agent_state), warnings=warnings)
 
@@ -399,6 +438,12 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
         res = run_locked(fleet, c, agent.argv("write-skill", ch.profile, ch.env["SKILL"]),
                          environment={SKILL_ENV: ch.env["FILES"]})
         ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
+    for ch in (x for x in plan.changes if x.action == "unset-config"):
+        res = run_locked(fleet, c, agent.argv("config-unset", ch.profile, ch.env["KEY"]))
+        ch.ok, ch.message = res.ok, "unset" if res.ok else _agent_error(res, c.name)
+    for ch in (x for x in plan.changes if x.action == "remove-skill"):
+        res = run_locked(fleet, c, agent.argv("remove-skill", ch.profile, ch.env["SKILL"]))
+        ch.ok, ch.message = res.ok, "removed" if res.ok else _agent_error(res, c.name)
     for ch in (x for x in plan.changes if x.action == "load-secrets"):
         ch.ok, ch.message = swarm_secrets.load(fleet, c, ch.profile, run_locked)
     snapshot = fleet.probe(c) if any(x.action in ("start", "stop", "restart") for x in plan.changes) else plan.snapshot
