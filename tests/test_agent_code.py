@@ -1,22 +1,25 @@
 """Issue 26 in real containers: the whole agent as code. One fleet file declares two containers and
 three profiles, each with its own model (and, for coder, an API key by reference), soul, settings
-and skills. A key hermes-agent itself does not know is refused before anything is touched; apply
-writes the rest through hermes' own writer, an atomic SOUL.md and staged skill directories; one
-chat completion through each profile's API server then reaches the model the file declares for
-that profile, with that profile's soul and skills in its system prompt, the referenced key in its
-Authorization header (the scripted model stand-ins, one per container, record them). A second
-apply and diff find nothing to do. Then drift by hand and an edited file: `apply --prune` names
-each key (its plan is diff's), fixes the drift and removes what apply had set that the file no
-longer lists (and nothing it did not set), restarting only the gateway whose settings changed;
-`diff --prune` then finds nothing.
+and skills. A key hermes-agent itself does not know is refused before anything is touched. v1 of
+the file is applied (coder's gateway stopped); then coder drifts by hand and v2 of the file starts
+it and drops one of its settings and one of its skills: `apply --prune` (its plan is diff's) fixes
+the drift and removes exactly what apply had set that the file no longer lists, touching neither a
+key it never set nor the other profiles' gateways. One chat completion through each profile's API
+server then reaches the model the file declares for that profile, with that profile's soul and
+skills in its system prompt and the referenced key in its Authorization header (the scripted model
+stand-ins, one per container, record them). A second apply and diff find nothing to do.
 
-Time: one test, both containers booted side by side, the three chats sent by one `probe`, one
-restart; the branches (parsing, references, prune's record, hostile records) are proven on the
-fake fleet and the host in test_apply_unit.py and test_agentconfig_unit.py."""
+Time (what a real container must prove, at the least CPU): both containers boot side by side,
+three gateway starts and no restart, the three chats sent by one `probe`, config.yaml drifted
+without a hermes start. The branches (parsing, references, the restart a changed setting causes,
+prune's record, hostile records) are proven on the fake fleet and on the host in
+test_apply_unit.py and test_agentconfig_unit.py.
+"""
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import yaml
 
 from conftest import hermesctl, sh, svstat, wait_for, wait_ready
 from doubles import start_model
@@ -24,8 +27,8 @@ from doubles import start_model
 pytestmark = pytest.mark.docker
 
 API_KEY = "sk-coder-model-key-7f3a9c"  # only ever in secrets/model-key and the container's .env
-PROFILES = {  # profile: (container hint, model, soul marker, skills)
-    "coder": ("a", "fleet-coder-model-9b", "soul-coder-31c7", ("review-4p", "lint-2q")),
+PROFILES = {  # profile: (container hint, model, soul marker, skills once v2 of the file is applied)
+    "coder": ("a", "fleet-coder-model-9b", "soul-coder-31c7", ("review-4p",)),
     "writer": ("a", "fleet-writer-model-2c", "soul-writer-55e", ("notes-8k",)),
     "ops": ("b", "fleet-ops-model-6d", "soul-ops-0a4", ("runbook-3x",)),
 }
@@ -34,7 +37,7 @@ containers:
   {a}:
     profiles:
       coder:
-        gateway: running
+        gateway: stopped
         api_server: true
         model: {{provider: custom, default: fleet-coder-model-9b, base_url: "{url_a}",
                  api_key: {{from_file: secrets/model-key}}}}
@@ -105,7 +108,8 @@ def test_a_fleet_of_two_containers_and_three_profiles_from_one_file(containers, 
     for c in (a, b):
         assert sh(c, "ls /opt/data/profiles").split() == []
 
-    # (apply's plan is diff's: one make_plan; its --json document names each change's detail)
+    # v1 of the file: writer and ops serve; coder is set up with its gateway stopped. (apply's
+    # plan is diff's, one make_plan: its --json document names each change's detail.)
     fleet.write_text(good)
     res = hermesctl("apply", "-f", str(fleet), "--json")
     assert res.code == 0, res
@@ -117,10 +121,33 @@ def test_a_fleet_of_two_containers_and_three_profiles_from_one_file(containers, 
     assert details[("ops", "set-skill")] == "skills: +runbook-3x"
     assert all(ch["ok"] for ch in res.json()["changes"]), res.stdout
     assert API_KEY not in res.stdout + res.stderr
-    assert API_KEY not in sh(a, "cat /opt/data/profiles/coder/config.yaml")  # only ${VAR} there
+    coder = "/opt/data/profiles/coder"
+    assert API_KEY not in sh(a, f"cat {coder}/config.yaml")  # only ${VAR} there
+
+    # Drift by hand in coder (a new soul, a setting changed, a key the file never named; config.yaml
+    # edited as a hand would, without a hermes start), and v2 of the file starts coder and drops
+    # its display.compact and its lint-2q skill: apply --prune fixes and removes exactly that.
+    pids = {p: svstat(by_hint[PROFILES[p][0]], p)["pid"] for p in ("writer", "ops")}
+    sh(a, f"cd {coder} && printf 'You are someone else.\\n' > SOUL.md && "
+          "sed -i 's/^  max_turns: 40$/  max_turns: 7\\n  gateway_timeout: 900/' config.yaml")
+    fleet.write_text(good.replace("          display.compact: true\n", "")
+                     .replace(", {from_dir: skills/lint-2q}", "").replace("gateway: stopped", "gateway: running"))
+    drift = hermesctl("apply", "-f", str(fleet), "--prune", "--json")
+    assert drift.code == 0, drift
+    changes = _changes(drift)
+    assert ("a", "coder", "set-config", "config.agent.max_turns: 7 → 40") in changes, changes
+    assert ("a", "coder", "unset-config", "config.display.compact: set by apply, not in the file") in changes
+    assert ("a", "coder", "remove-skill", "skills: -lint-2q") in changes
+    assert any(p == "coder" and act == "set-soul" and d.startswith("soul: changed (sha256 ")
+               for _, p, act, d in changes), changes
+    assert ("a", "coder", "start", "") in changes
+    assert {p for _, p, _, _ in changes} == {"coder"}  # writer's and ops' settings did not change
+    assert "gateway_timeout" not in drift.stdout and "someone else" not in drift.stdout
+    assert all(ch["ok"] for ch in drift.json()["changes"]), drift.stdout
 
     # One chat completion through each profile's API server (one probe, all three at once): the
-    # request that reaches each model carries that profile's soul and skills and no other's.
+    # request that reaches each model carries that profile's soul and skills and no other's, and
+    # coder's the soul apply restored and not the skill it pruned.
     # (apply returns once the gateways are up; their API servers listen a few seconds later.)
     targets = (f"{a.name}:coder", f"{a.name}:writer", f"{b.name}:ops")
     wait_for(lambda: hermesctl("probe", *targets).code == 0, timeout=90, what="the three API servers")
@@ -138,44 +165,22 @@ def test_a_fleet_of_two_containers_and_three_profiles_from_one_file(containers, 
             assert f"{skill}: Skill {skill}; marker desc-{skill}." in prompt, (profile, skill)
         others = [m for p, (_, _, m, s) in PROFILES.items() if p != profile]
         assert not any(m in prompt for m in others), profile
+    assert "lint-2q" not in _system_prompt(bodies["fleet-coder-model-9b"])
     assert "review-4p" not in _system_prompt(bodies["fleet-writer-model-2c"])
     # the key by reference reached coder's model, from .env through hermes' own ${VAR}
     assert records["fleet-coder-model-9b"]["authorization"] == f"Bearer {API_KEY}"
     assert records["fleet-writer-model-2c"]["authorization"] != f"Bearer {API_KEY}"
 
-    again = hermesctl("apply", "-f", str(fleet), "--json")
+    # The whole fleet applied: a second apply and diff find nothing to do.
+    assert hermesctl("diff", "-f", str(fleet), "--prune").code == 0
+    again = hermesctl("apply", "-f", str(fleet), "--prune", "--json")
     assert again.code == 0 and again.json()["changes"] == [], again
-    assert hermesctl("diff", "-f", str(fleet), "--prune").code == 0
+    assert {p: svstat(by_hint[PROFILES[p][0]], p)["pid"] for p in ("writer", "ops")} == pids  # never restarted
 
-    # Drift by hand in coder (a new soul, a setting changed with hermes' own tool, a key the file
-    # never named), and the file drops coder's display.compact and its lint-2q skill.
-    pids = {p: svstat(by_hint[PROFILES[p][0]], p)["pid"] for p in PROFILES}
-    sh(a, "printf 'You are someone else.\\n' > /opt/data/profiles/coder/SOUL.md && "
-          "hermes -p coder config set agent.max_turns 7 >/dev/null && "
-          "hermes -p coder config set agent.gateway_timeout 900 >/dev/null")
-    fleet.write_text(good.replace("          display.compact: true\n", "")
-                     .replace(", {from_dir: skills/lint-2q}", ""))
-    drift = hermesctl("apply", "-f", str(fleet), "--prune", "--json")
-    assert drift.code == 0, drift
-    changes = _changes(drift)
-    assert ("a", "coder", "set-config", "config.agent.max_turns: 7 → 40") in changes, changes
-    assert ("a", "coder", "unset-config", "config.display.compact: set by apply, not in the file") in changes
-    assert ("a", "coder", "remove-skill", "skills: -lint-2q") in changes
-    assert any(p == "coder" and act == "set-soul" and d.startswith("soul: changed (sha256 ")
-               for _, p, act, d in changes), changes
-    assert [(p, act) for _, p, act, _ in changes if act == "restart"] == [("coder", "restart")]
-    assert "gateway_timeout" not in drift.stdout and "someone else" not in drift.stdout
-    assert all(ch["ok"] for ch in drift.json()["changes"]), drift.stdout
-
-    got = sh(a, "cd /opt/data/profiles/coder && cat SOUL.md && ls skills && "
-                "hermes -p coder config get agent.max_turns && hermes -p coder config get agent.gateway_timeout")
-    assert got.split("\n")[0] == "You are Quillon, the fleet's code reviewer. Marker soul-coder-31c7."
-    assert "lint-2q" not in got.split() and "review-4p" in got.split(), got
-    assert got.split()[-2:] == ["40", "900"], got  # the key apply never set is still the hand's
-    assert "compact" not in sh(a, "cat /opt/data/profiles/coder/config.yaml")
-    recorded = json.loads(sh(a, "cat /opt/data/profiles/coder/.hermesctl-applied.json"))
+    assert sh(a, f"cat {coder}/SOUL.md") == "You are Quillon, the fleet's code reviewer. Marker soul-coder-31c7.\n"
+    assert sh(a, f"ls {coder}/skills").split() == ["review-4p"]
+    settings = yaml.safe_load(sh(a, f"cat {coder}/config.yaml"))
+    assert settings["agent"] == {"max_turns": 40, "gateway_timeout": 900}  # the key apply never set: the hand's
+    assert "compact" not in settings.get("display", {}), settings
+    recorded = json.loads(sh(a, f"cat {coder}/.hermesctl-applied.json"))
     assert recorded["skills"] == ["review-4p"] and "display.compact" not in recorded["config"]
-    # only coder's gateway restarted: writer's and ops' settings did not change
-    assert svstat(a, "coder")["pid"] != pids["coder"] and svstat(a, "coder")["up"]
-    assert svstat(a, "writer")["pid"] == pids["writer"] and svstat(b, "ops")["pid"] == pids["ops"]
-    assert hermesctl("diff", "-f", str(fleet), "--prune").code == 0
