@@ -116,24 +116,56 @@ def test_write_soul_replaces_the_file_atomically_and_refuses_a_symlinked_profile
         agentconfig.write_soul("coder", {agentconfig.SOUL_ENV: "x" * (agentconfig.MAX_SOUL_BYTES + 1)})
 
 
-def test_config_set_runs_hermes_with_the_value_from_the_environment_and_hides_it_in_errors(tmp_path, monkeypatch):
-    _profile(tmp_path, monkeypatch)
-    fake = tmp_path / "hermes"
-    log = tmp_path / "argv"
-    fake.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\" > " + str(log) + "\n"
-                    "[ \"$6\" = refuse ] && { echo \"Error: cannot take $7 for $6\" >&2; exit 1; }\nexit 0\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr(agentconfig, "HERMES", str(fake))
-    env = {**os.environ, agentconfig.VALUE_ENV: "-40"}
-    assert agentconfig.config_set("coder", "agent.max_turns", env)["key"] == "agent.max_turns"
-    assert log.read_text().split("\n")[:-1] == ["-p", "coder", "config", "set", "--", "agent.max_turns", "-40"]
-    agentconfig.config_set("default", "agent.max_turns", env)
-    assert log.read_text().split("\n")[:2] == ["config", "set"]  # the default profile: no -p
+def _stand_in_hermes_cli(tmp_path, monkeypatch) -> Path:
+    """config-set's writer run by this Python against a stand-in hermes_cli.config whose
+    set_config_value logs (HERMES_HOME, key, value) and refuses the key `refuse` as hermes
+    refuses: a message, then sys.exit(1)."""
+    package = tmp_path / "stand-in" / "hermes_cli"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    log = tmp_path / "set.log"
+    (package / "config.py").write_text(
+        "import json, os, sys\n"
+        "def set_config_value(key, value):\n"
+        "    print('noise on stdout')\n"
+        "    if key == 'refuse':\n"
+        "        print(f'Error: cannot take {value} for {key}', file=sys.stderr); sys.exit(1)\n"
+        f"    with open({str(log)!r}, 'a') as f: f.write(json.dumps([os.environ['HERMES_HOME'], key, value]) + '\\n')\n")
+    monkeypatch.setattr(agentconfig, "_writer_argv",
+                        lambda: [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(package.parent)!r})\n"
+                                 + agentconfig.WRITER])
+    return log
+
+
+def _values(**pairs) -> dict:
+    return {**os.environ, agentconfig.VALUES_ENV: __import__("json").dumps(pairs)}
+
+
+def test_config_set_writes_every_key_in_one_process_of_hermes_writer_and_records_them(tmp_path, monkeypatch):
+    import json
+    directory = _profile(tmp_path, monkeypatch)
+    log = _stand_in_hermes_cli(tmp_path, monkeypatch)
+    doc = agentconfig.config_set("coder", ["agent.max_turns", "model.default"],
+                                 {**_values(**{"agent.max_turns": "-40", "model.default": "m"}), "HERMES_HOME": "x"})
+    assert doc["keys"] == ["agent.max_turns", "model.default"]  # hermes' own printing is not the answer
+    assert [json.loads(line) for line in log.read_text().splitlines()] == [
+        [str(directory), "agent.max_turns", "-40"], [str(directory), "model.default", "m"]]  # HERMES_HOME: the profile
+    assert agentconfig.read_record(str(directory))[0]["config"] == ["agent.max_turns", "model.default"]
+
+
+def test_config_set_stops_at_the_key_hermes_refuses_hides_its_value_and_records_only_what_it_wrote(
+        tmp_path, monkeypatch):
+    directory = _profile(tmp_path, monkeypatch)
+    _stand_in_hermes_cli(tmp_path, monkeypatch)
     with pytest.raises(RuntimeError) as exc:
-        agentconfig.config_set("coder", "refuse", {**env, agentconfig.VALUE_ENV: "sk-secret-1"})
-    assert "sk-secret-1" not in str(exc.value) and "<hidden>" in str(exc.value)
+        agentconfig.config_set("coder", ["agent.max_turns", "refuse", "zz.later"],
+                               _values(**{"agent.max_turns": "4", "refuse": "sk-secret-1", "zz.later": "x"}))
+    assert str(exc.value) == "hermes config set refuse: Error: cannot take <hidden> for refuse"
+    assert agentconfig.read_record(str(directory))[0]["config"] == ["agent.max_turns"]
     with pytest.raises(ValueError):
-        agentconfig.config_set("coder", "a..b", env)
+        agentconfig.config_set("coder", ["a..b"], _values(**{"a..b": "1"}))
+    with pytest.raises(ValueError):
+        agentconfig.config_set("coder", ["agent.max_turns"], _values())  # no value for a key
 
 
 def _skill_env(files: dict) -> dict:
@@ -188,8 +220,8 @@ def _fake_hermes(tmp_path, monkeypatch, *, unset_says: str = "") -> Path:
 
 def test_config_set_and_write_skill_record_what_they_set_and_agent_config_reports_it(tmp_path, monkeypatch):
     directory = _profile(tmp_path, monkeypatch)
-    _fake_hermes(tmp_path, monkeypatch)
-    agentconfig.config_set("coder", "agent.max_turns", {**os.environ, agentconfig.VALUE_ENV: "40"})
+    _stand_in_hermes_cli(tmp_path, monkeypatch)
+    agentconfig.config_set("coder", ["agent.max_turns"], _values(**{"agent.max_turns": "40"}))
     agentconfig.write_skill("coder", "review", _skill_env({"SKILL.md": b"x\n"}))
     record = directory / agentconfig.RECORD_FILE
     assert oct(record.stat().st_mode & 0o777) == "0o600"

@@ -209,12 +209,12 @@ def test_apply_writes_through_hermes_config_set_and_write_soul_then_restarts(tmp
     fleet = AgentFleet(_verdicts())
     code, out, err = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path))
     commands = [argv for argv, _ in fleet.locked]
-    written = {argv[3]: env for argv, env in fleet.locked if argv[:3] == [AGENT, "config-set", "pa"]}
-    # each key through hermes' own config set, in the container; the value in the exec's
-    # environment, never its argv
-    assert written == {"agent.max_turns": {"HERMESCTL_CONFIG_VALUE": "40"},
-                       "model.default": {"HERMESCTL_CONFIG_VALUE": "model-b"},
-                       "providers.lab.api_key": {"HERMESCTL_CONFIG_VALUE": "sk-literal-0123456789"}}
+    [(argv, env)] = [(argv, env) for argv, env in fleet.locked if argv[:3] == [AGENT, "config-set", "pa"]]
+    # every key of the profile through hermes' own writer in one exec, in the container; the
+    # values in the exec's environment, never its argv
+    assert argv[3:] == ["agent.max_turns", "model.default", "providers.lab.api_key"]
+    assert json.loads(env["HERMESCTL_CONFIG_VALUES"]) == {"agent.max_turns": "40", "model.default": "model-b",
+                                                          "providers.lab.api_key": "sk-literal-0123456789"}
     assert not any("sk-literal-0123456789" in part for argv in commands for part in argv)
     soul = [env for argv, env in fleet.locked if argv[:2] == [AGENT, "write-soul"]]
     assert soul == [{"HERMESCTL_SOUL": SOUL}]
@@ -293,7 +293,7 @@ def test_a_failed_config_set_is_reported_without_its_value(tmp_path, monkeypatch
     class Refusing(AgentFleet):
         def run(self, c, argv, **kwargs):
             if argv[:2] == [AGENT, "locked"] and AGENT in argv and "config-set" in argv:
-                value = kwargs["environment"]["HERMESCTL_CONFIG_VALUE"]
+                value = json.loads(kwargs["environment"]["HERMESCTL_CONFIG_VALUES"])["providers.lab.api_key"]
                 doc = {"schema": SCHEMA, "error": {"code": "failed", "message": f"hermes config set: refused {value}"}}
                 return ExecResult(1, json.dumps(doc), "")
             return super().run(c, argv, **kwargs)
@@ -359,8 +359,8 @@ def test_a_referenced_setting_is_diffed_by_keyed_hash_and_written_only_in_exec_e
     env_writes = [(argv, env) for argv, env in fleet.locked if argv[:2] == [AGENT, "set-env"]]
     assert env_writes and all(KEY_VALUE not in part for argv, _ in env_writes for part in argv)
     assert env_writes[0][1][f"HERMESCTL_ENV_{KEY_VAR}"] == KEY_VALUE
-    written = {argv[3]: env for argv, env in fleet.locked if argv[:3] == [AGENT, "config-set", "pa"]}
-    assert written["model.api_key"] == {"HERMESCTL_CONFIG_VALUE": "${HERMESCTL_CONFIG_MODEL__API_KEY}"}
+    [env] = [env for argv, env in fleet.locked if argv[:3] == [AGENT, "config-set", "pa"]]
+    assert json.loads(env["HERMESCTL_CONFIG_VALUES"])["model.api_key"] == "${HERMESCTL_CONFIG_MODEL__API_KEY}"
 
 
 def test_a_reference_for_a_typed_setting_is_refused_with_why(tmp_path, monkeypatch, capsys):

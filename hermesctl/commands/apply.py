@@ -77,7 +77,6 @@ def container_key(fleet: Fleet, container: HermesContainer) -> bytes:
 
 SOUL_ENV = "HERMESCTL_SOUL"
 SKILL_ENV = "HERMESCTL_SKILL"  # write-skill's files: JSON {path: base64}
-CONFIG_VALUE_ENV = "HERMESCTL_CONFIG_VALUE"  # config-set's value: the exec's environment, never its argv
 # Leaves of config keys whose literal value is masked unless --show-values (hermes' own list of
 # credential-shaped keys, _SECRET_CONFIG_KEYS, and what env's warning calls secret-looking).
 SECRET_LEAVES = {"api_key", "apikey", "key", "token", "access_token", "refresh_token", "secret",
@@ -424,13 +423,16 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
         res = run_locked(fleet, c, agent.argv("set-env", ch.profile, *sorted(ch.env)), environment=env)
         ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
     for ch in (x for x in plan.changes if x.action == "set-config"):
-        ch.ok, ch.message = True, "written"
-        for key, value in sorted(ch.env.items()):  # hermes' own writer, one key at a time, as hermes
-            res = run_locked(fleet, c, agent.argv("config-set", ch.profile, key), environment={CONFIG_VALUE_ENV: value})
-            if not res.ok:
-                why = _agent_error(res, c.name)
-                ch.ok, ch.message = False, f"{setting_label(key)}: " + (why.replace(value, MASK) if value else why)
-                break
+        # hermes' own writer, as hermes: every key of the profile in one exec
+        res = run_locked(fleet, c, agent.argv("config-set", ch.profile, *sorted(ch.env)),
+                         environment=agent.config_values_environment(ch.env))
+        ch.ok, ch.message = res.ok, "written"
+        if not res.ok:
+            why = _agent_error(res, c.name)
+            for key, value in ch.env.items():  # the agent hides the refused key's value; these too
+                if value and _secret_setting(key):
+                    why = why.replace(value, MASK)
+            ch.ok, ch.message = False, why
     for ch in (x for x in plan.changes if x.action == "set-soul"):
         res = run_locked(fleet, c, agent.argv("write-soul", ch.profile), environment={SOUL_ENV: ch.env["SOUL"]})
         ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)

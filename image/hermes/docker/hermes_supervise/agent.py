@@ -231,7 +231,7 @@ def _config_set(args: dict) -> int:
     import os
     from .agentconfig import config_set
     try:
-        doc = config_set(args["profile"], args["key"], os.environ)
+        doc = config_set(args["profile"], args["keys"], os.environ)
     except (RuntimeError, OSError, ValueError) as exc:  # OSError: the record (a symlinked profile)
         return fail("failed", str(exc))
     _print(doc)

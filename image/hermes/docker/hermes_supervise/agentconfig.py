@@ -21,7 +21,7 @@ from .paths import profile_dir
 
 REQUEST_ENV = "HERMESCTL_AGENT_CONFIG"  # {"profiles": {P: {dotted.key: "value as for config set"}}}
 SOUL_ENV = "HERMESCTL_SOUL"             # write-soul: the new SOUL.md's text
-VALUE_ENV = "HERMESCTL_CONFIG_VALUE"    # config-set: the value (never argv of the exec)
+VALUES_ENV = "HERMESCTL_CONFIG_VALUES"  # config-set: JSON {key: value} (never argv of the exec)
 HERMES = "/opt/hermes/bin/hermes"       # the image's hermes (its wrapper, as the user runs it)
 CONFIG_SET_TIMEOUT_S = 60
 SKILL_ENV = "HERMESCTL_SKILL"           # write-skill: {relative path: base64}
@@ -320,26 +320,75 @@ def write_soul(profile: str, environ) -> dict:
     return {"schema": C.SCHEMA, "verb": "write-soul", "profile": profile, "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def config_set(profile: str, key: str, environ) -> dict:
-    """One key written by hermes' own `config set` (its coercion, its atomic write), as hermes.
-    The value comes from VALUE_ENV; a failure's message is hermes' last line with the value
-    taken out (it may be a secret)."""
+# config-set's writer: hermes' own set_config_value (what `hermes config set` calls: its key
+# routing, its coercion, its atomic write of config.yaml), every key of one profile in one process
+# of the image's venv Python with HERMES_HOME at the profile, as `hermes -p P` sets it: one Python
+# start per profile instead of one hermes CLI start per key. Keys and values come on stdin (never
+# argv); hermes' own printing is kept off the answer; the first key hermes refuses ends the run.
+PYTHON = "/opt/hermes/.venv/bin/python"
+WRITER = r"""
+import contextlib, io, json, sys
+pairs = json.load(sys.stdin)
+from hermes_cli.config import set_config_value
+done = {}
+for key, value in pairs:
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(said):
+            set_config_value(key, value)
+    except SystemExit as exc:
+        done[key] = (said.getvalue().strip().splitlines() or ["exit %s" % exc.code])[-1]
+        break
+    except Exception as exc:
+        done[key] = "%s: %s" % (type(exc).__name__, exc)
+        break
+    done[key] = None
+sys.__stdout__.write(json.dumps(done))
+"""
+
+
+def _writer_argv() -> list[str]:
+    return [PYTHON, "-I", "-c", WRITER]  # -I: no PYTHON* variables, no current directory on the path
+
+
+def config_set(profile: str, keys: list[str], environ) -> dict:
+    """`keys` of `profile` written by hermes' own set_config_value, as hermes, values from
+    VALUES_ENV (JSON {key: value}); each key written is recorded (what apply set). A refusal is
+    RuntimeError with hermes' last line, any value in it replaced by <hidden> (it may be a secret)."""
     import subprocess
-    require_valid_profile(profile)
-    if not _KEY.fullmatch(key):
+    directory = str(profile_dir(require_valid_profile(profile)))
+    if not keys or not all(_KEY.fullmatch(k) for k in keys):
         raise ValueError("not a dotted settings key")
-    value = environ.get(VALUE_ENV)
-    if value is None:
-        raise ValueError(f"no {VALUE_ENV} in the environment")
-    argv = [HERMES, *([] if profile == C.DEFAULT_PROFILE else ["-p", profile]), "config", "set", "--", key, value]
-    env = {k: v for k, v in environ.items() if k != VALUE_ENV}
-    res = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=CONFIG_SET_TIMEOUT_S)
-    if res.returncode != 0:
-        lines = (res.stderr or res.stdout).decode("utf-8", "replace").strip().splitlines() or [f"exit {res.returncode}"]
-        message = lines[-1][:300].replace(value, "<hidden>") if value else lines[-1][:300]
+    try:
+        values = json.loads(environ.get(VALUES_ENV) or "")
+    except ValueError:
+        raise ValueError(f"{VALUES_ENV} is not JSON") from None
+    if not isinstance(values, dict) or not all(isinstance(values.get(k), str) for k in keys):
+        raise ValueError(f"{VALUES_ENV} needs a text value for every key")
+    if not stat.S_ISDIR(os.lstat(directory).st_mode):
+        raise FileNotFoundError(f"no profile {profile}")
+    env = {k: v for k, v in environ.items() if k != VALUES_ENV}
+    env["HERMES_HOME"] = directory
+    pairs = json.dumps([[k, values[k]] for k in keys]).encode()
+    res = subprocess.run(_writer_argv(), env=env, input=pairs, capture_output=True, timeout=CONFIG_SET_TIMEOUT_S,
+                         cwd="/")
+    try:
+        done = json.loads(res.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        done = {}
+    if not isinstance(done, dict):
+        done = {}
+    written = [k for k in keys if k in done and done[k] is None]
+    for key in written:
+        update_record(directory, "config", key, present=True)
+    if len(written) < len(keys):
+        key = next(k for k in keys if k not in written)
+        said = done.get(key) or (res.stderr.decode("utf-8", "replace").strip().splitlines() or
+                                 [f"exit {res.returncode}"])[-1]
+        message = str(said)[:300]
+        message = message.replace(values[key], "<hidden>") if values[key] else message
         raise RuntimeError(f"hermes config set {key}: {message}")
-    update_record(str(profile_dir(profile)), "config", key, present=True)
-    return {"schema": C.SCHEMA, "verb": "config-set", "profile": profile, "key": key}
+    return {"schema": C.SCHEMA, "verb": "config-set", "profile": profile, "keys": written}
 
 
 def config_unset(profile: str, key: str, environ) -> dict:

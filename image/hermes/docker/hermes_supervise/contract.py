@@ -158,10 +158,11 @@ VERBS = {
                           "`.hermesctl-applied.json`), applied_error?}}`"),
     "write-soul": _verb("change", "replace a profile's SOUL.md atomically with `HERMESCTL_SOUL`'s text (`apply`)",
                         "`profile`, `sha256`", ("profile", "arg", "profile", None)),
-    "config-set": _verb("change", "`hermes [-p P] config set -- KEY VALUE` (hermes' own writer of config.yaml) with the "
-                        "value from `HERMESCTL_CONFIG_VALUE`, so it never rides in the exec's argv; the key is then recorded "
-                        "in the profile's `.hermesctl-applied.json` (`apply`)",
-                        "`profile`, `key`", ("profile", "arg", "profile", None), ("key", "arg", "str", None)),
+    "config-set": _verb("change", "set keys of a profile's config.yaml with hermes' own writer (`set_config_value`, "
+                        "what `hermes -p P config set` calls), all in one process; values from `HERMESCTL_CONFIG_VALUES` "
+                        "(JSON `{key: value}`, never argv); each key written is recorded in the profile's "
+                        "`.hermesctl-applied.json` (`apply`)",
+                        "`profile`, `keys[]` (written)", ("profile", "arg", "profile", None), ("keys", "args", "str", None)),
     "config-unset": _verb("change", "`hermes [-p P] config unset -- KEY` for a key the profile's "
                           "`.hermesctl-applied.json` says apply set (any other: `usage`), then out of that record "
                           "(`apply --prune`)", "`profile`, `key`",
