@@ -3,10 +3,10 @@ in-container create finished after this apply planned is what apply wants, not a
 import json
 
 from fakefleet import FakeFleet, container
+from hermesctl.agent.contract import AGENT, SCHEMA
+from hermesctl.agent.probe import ContainerSnapshot
+from hermesctl.backends.docker.execs import ExecResult
 from hermesctl.commands.apply import Change, ContainerPlan, _run_changes
-from hermesctl.contract import AGENT, SCHEMA
-from hermesctl.execs import ExecResult
-from hermesctl.probe import ContainerSnapshot
 
 EXISTS = "Error: Profile 'gamma' already exists at /opt/data/profiles/gamma"
 
@@ -62,9 +62,9 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from fakefleet import cli_on, recorded  # noqa: E402
-from hermesctl.contract import ENV_HMAC_KEY  # noqa: E402
-from hermesctl.errors import FleetFileError, UsageError  # noqa: E402
-from hermesctl.fleetfile import load_fleet_file  # noqa: E402
+from hermesctl.agent.contract import ENV_HMAC_KEY  # noqa: E402
+from hermesctl.config.fleetfile import load_fleet_file  # noqa: E402
+from hermesctl.core.errors import FleetFileError, UsageError  # noqa: E402
 
 SOUL = "You are pa, the fleet's reviewer.\n"
 FLEET = """version: 1
@@ -161,8 +161,8 @@ def test_malformed_agent_settings_name_file_and_line(tmp_path, body, line, messa
 
 
 def test_a_soul_file_is_read_relative_to_the_fleet_file_and_a_missing_one_is_a_usage_error(tmp_path):
-    from hermesctl.errors import UsageError
-    from hermesctl.references import resolve
+    from hermesctl.core.errors import UsageError
+    from hermesctl.config.references import resolve
     (tmp_path / "souls").mkdir()
     (tmp_path / "souls" / "pa.md").write_text(SOUL + "Second line.\n")
     text = "version: 1\ncontainers:\n  h1:\n    profiles:\n      pa:\n        soul: {from_file: souls/pa.md}\n"
@@ -239,7 +239,7 @@ def _skill_dir(tmp_path) -> Path:
 
 
 def test_a_skill_directory_is_read_as_files_and_diffed_by_digest(tmp_path, monkeypatch, capsys):
-    from hermesctl.contract import tree_digest
+    from hermesctl.agent.contract import tree_digest
     _skill_dir(tmp_path)
     text = FLEET + "        skills: [{from_dir: skills/review}]\n"
     path = _fleet_file(tmp_path, text)
@@ -270,8 +270,8 @@ def test_a_skill_directory_is_read_as_files_and_diffed_by_digest(tmp_path, monke
     (lambda root: (root / "big.bin").write_bytes(b"x" * 70000), "more than 64 files or 64 KiB"),
 ])
 def test_a_skill_directory_that_cannot_be_copied_is_a_usage_error_with_its_line(tmp_path, setup, message):
-    from hermesctl.errors import UsageError
-    from hermesctl.references import resolve
+    from hermesctl.core.errors import UsageError
+    from hermesctl.config.references import resolve
     setup(_skill_dir(tmp_path))
     path = _fleet_file(tmp_path, FLEET + "        skills: [{from_dir: skills/review}]\n")
     with pytest.raises(UsageError) as exc:
@@ -327,7 +327,7 @@ def _secret_file(tmp_path, value: str = KEY_VALUE) -> None:
 
 
 def test_a_referenced_setting_is_a_dotenv_entry_and_a_template_in_config_yaml(tmp_path):
-    from hermesctl.references import Reference, resolve
+    from hermesctl.config.references import Reference, resolve
     _secret_file(tmp_path)
     spec = resolve(load_fleet_file(_fleet_file(tmp_path, REF_FLEET)))
     [pa] = spec.containers[0].profiles
@@ -379,7 +379,7 @@ def test_a_reference_for_a_typed_setting_is_refused_with_why(tmp_path, monkeypat
 
 def test_a_config_from_secret_is_attached_as_the_env_entry_it_becomes(tmp_path):
     from test_secret_refs_unit import FakeSwarm, SECRETS
-    from hermesctl.references import resolve
+    from hermesctl.config.references import resolve
     path = tmp_path / "fleet.yaml"
     path.write_text("version: 1\ncontainers:\n  h1:\n    profiles:\n      pa:\n"
                     "        model: {api_key: {from_secret: tok-v2}}\n")
