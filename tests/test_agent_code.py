@@ -82,6 +82,16 @@ def _system_prompt(body: dict) -> str:
     return " ".join(str(m.get("content")) for m in body.get("messages", []) if m.get("role") == "system")
 
 
+def _api_server_up(container, profile: str) -> bool:
+    """hermes' own word (gateway_state.json) that the profile's API server is connected."""
+    text = sh(container, f"cat /opt/data/profiles/{profile}/gateway_state.json", check=False)
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return False
+    return ((state.get("platforms") or {}).get("api_server") or {}).get("state") == "connected"
+
+
 def _changes(res) -> list[tuple]:
     assert res.stdout.strip(), res
     return [(ch["container"].rsplit("-", 1)[-1], ch["profile"], ch["action"], ch["detail"])
@@ -148,9 +158,11 @@ def test_a_fleet_of_two_containers_and_three_profiles_from_one_file(containers, 
     # One chat completion through each profile's API server (one probe, all three at once): the
     # request that reaches each model carries that profile's soul and skills and no other's, and
     # coder's the soul apply restored and not the skill it pruned.
-    # (apply returns once the gateways are up; their API servers listen a few seconds later.)
+    # (apply returns once the gateways are up; their API servers listen a few seconds later: each
+    # look is a `cat` of the gateway's own state file, cheaper than a probe's Python start.)
     targets = (f"{a.name}:coder", f"{a.name}:writer", f"{b.name}:ops")
-    wait_for(lambda: hermesctl("probe", *targets).code == 0, timeout=90, what="the three API servers")
+    wait_for(lambda: all(_api_server_up(by_hint[PROFILES[p][0]], p) for p in PROFILES), timeout=90,
+             what="the three API servers")
     res = hermesctl("probe", *targets, "--prompt", "agentcode-hello-3e1", "--timeout", "90")
     assert res.code == 0, res.stdout + res.stderr
     bodies = {body["model"]: body for model in (model_a, model_b) for body in model.completions()
