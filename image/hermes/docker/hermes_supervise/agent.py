@@ -232,7 +232,7 @@ def _config_set(args: dict) -> int:
     from .agentconfig import config_set
     try:
         doc = config_set(args["profile"], args["keys"], os.environ)
-    except (RuntimeError, OSError, ValueError) as exc:  # OSError: the record (a symlinked profile)
+    except (RuntimeError, OSError) as exc:  # OSError: the record (a symlinked profile)
         return fail("failed", str(exc))
     _print(doc)
     return 0

@@ -122,12 +122,15 @@ def _write_record(directory: str, record: dict) -> None:
         os.close(dfd)
 
 
-def update_record(directory: str, field: str, name: str, *, present: bool) -> None:
-    """`name` added to (present) or removed from the record's `field`; an unusable record starts
-    over (what it held cannot be trusted, so it is not kept)."""
+def update_record(directory: str, field: str, name, *, present: bool) -> None:
+    """`name` (or a list of names) added to (present) or removed from the record's `field`; an
+    unusable record starts over (what it held cannot be trusted, so it is not kept)."""
     record, _ = read_record(directory)
-    entries = set(record[field])
-    entries.add(name) if present else entries.discard(name)
+    entries, names = set(record[field]), [name] if isinstance(name, str) else list(name)
+    if present:
+        entries.update(names)
+    else:
+        entries.difference_update(names)
     if len(entries) > MAX_RECORD_ENTRIES:
         raise ValueError(f"{RECORD_FILE}: more than {MAX_RECORD_ENTRIES} {field}")
     record[field] = sorted(entries)
@@ -379,8 +382,8 @@ def config_set(profile: str, keys: list[str], environ) -> dict:
     if not isinstance(done, dict):
         done = {}
     written = [k for k in keys if k in done and done[k] is None]
-    for key in written:
-        update_record(directory, "config", key, present=True)
+    if written:
+        update_record(directory, "config", written, present=True)
     if len(written) < len(keys):
         key = next(k for k in keys if k not in written)
         said = done.get(key) or (res.stderr.decode("utf-8", "replace").strip().splitlines() or
