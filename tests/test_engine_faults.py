@@ -89,6 +89,20 @@ def test_docker_contradicting_the_check_is_no_pass():
     assert backend.ran == []
 
 
+def test_a_failed_check_from_before_a_restart_is_not_this_runs_verdict():
+    """A rollback starts the old container again: Docker keeps the health log of its last run,
+    whose failed check (while it stopped) says nothing about this one."""
+    state = container_state("running", "starting", docker_checked=1)
+    state["State"]["StartedAt"] = "2026-12-07T13:05:01.5Z"
+    state["State"]["Health"]["Log"][0]["Start"] = "2026-12-07T13:04:59.000000001Z"
+    inst = FakeInstance("h1", new_states=[state])
+    verdict = health_gate.wait(FakeBackend([inst]), inst.replace("x"), [], timeout=1, settle=0, sleep=lambda s: None)
+    assert verdict.serving and verdict.gate == health_gate.GATE_CHECK
+    state["State"]["Health"]["Log"][0]["Start"] = "2026-12-07T13:05:02.25+00:00"  # this run's: it counts
+    verdict = health_gate.wait(FakeBackend([inst]), inst.replace("x"), [], timeout=0.05, settle=0, sleep=lambda s: None)
+    assert not verdict.serving and "docker's latest check failed" in verdict.detail
+
+
 def test_dockers_healthy_is_a_pass_without_running_the_check():
     inst = FakeInstance("h1", new_states=[container_state("running", "healthy", docker_checked=0)])
     backend = FakeBackend([inst])

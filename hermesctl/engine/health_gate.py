@@ -13,8 +13,10 @@ Without a health status to come — no healthcheck configured, or an engine that
 check long after the first one was due) — the agent's boot gate decides: booted, and every
 gateway wanted up is up and keeps its pid for `settle` seconds. The verdict names the gate used.
 """
+import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 
 from hermesctl.errors import HermesctlError, describe
@@ -63,9 +65,35 @@ def _last_line(text: str) -> str:
     return lines[-1][:200] if lines else ""
 
 
+def _instant(text) -> datetime | None:
+    """A Docker timestamp (RFC 3339, nanoseconds) as a datetime; None when it is not one."""
+    if not isinstance(text, str):
+        return None
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text.strip())
+    if not match:
+        return None
+    fraction = (match.group(2) or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    try:
+        return datetime.fromisoformat(f"{match.group(1)}.{fraction}{zone}")
+    except ValueError:
+        return None
+
+
+def this_runs_checks(state: dict) -> list[dict]:
+    """Docker's health log of this run of the container: a restart (a rollback starts the old
+    container again) keeps the log of the run before, whose verdicts are not about this one.
+    Entries whose time cannot be read are kept (they may be this run's)."""
+    log = (state.get("Health") or {}).get("Log") or []
+    started = _instant(state.get("StartedAt"))
+    if started is None:
+        return list(log)
+    return [e for e in log if (_instant(e.get("Start")) or started) >= started]
+
+
 def _contradiction(state: dict) -> str | None:
     """Docker's own verdict against serving: its latest check failed (also in the start period)."""
-    log = (state.get("Health") or {}).get("Log") or []
+    log = this_runs_checks(state)
     if log and log[-1].get("ExitCode") not in (0, None):
         return f"docker's latest check failed: {_last_line(log[-1].get('Output', '')) or 'exit ' + str(log[-1].get('ExitCode'))}"
     return None
@@ -96,7 +124,7 @@ def wait(fleet, started, wanted: list[str], *, timeout: float, settle: float,
             log = (state["Health"].get("Log") or [{}])[-1].get("Output", "")
             return Verdict(False, gate, f"unhealthy: {_last_line(log) or 'healthcheck failed'}")
         argv = healthcheck_argv(inspect)
-        if argv is not None and engine_runs_healthchecks and not (state.get("Health") or {}).get("Log") \
+        if argv is not None and engine_runs_healthchecks and not this_runs_checks(state) \
                 and clock() - begun > _seconds(inspect, "Interval") + _seconds(inspect, "Timeout") + GRACE_S:
             # Docker would have run its first check by now: it runs none (no status will come).
             engine_runs_healthchecks = False
