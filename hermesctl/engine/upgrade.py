@@ -170,7 +170,7 @@ class Upgrade:
                 elif failures > self.rollout.max_failures:
                     stop_why = (f"not touched: the failure budget is spent ({failures} failed, "
                                 f"{self.rollout.max_failures} allowed)")
-                if stop_why:
+                if stop_why and number < len(groups):
                     self.say(stop_why[len("not touched: "):] + "; no further batch starts")
                 continue
             for p in group:
