@@ -80,6 +80,14 @@ def test_the_check_run_at_once_serves_when_docker_has_not_checked_yet():
     assert len(backend.ran) == 2
 
 
+def test_the_check_passing_is_not_enough_without_the_boot_gate():
+    """The health check only says no gateway is stuck down: a wanted one not up (yet, or
+    between two crashes) keeps the container from counting as serving."""
+    inst = FakeInstance("h1", new_states=[container_state("running", "starting")], checks=[0], gateways_up=())
+    [outcome], _ = _run(FakeBackend([inst]))
+    assert outcome.result == "rolled back" and outcome.detail.endswith("(gateways not up: coder)")
+
+
 def test_docker_contradicting_the_check_is_no_pass():
     """Docker's own latest check failed (even in the start period): ours passing does not win."""
     inst = FakeInstance("h1", new_states=[container_state("running", "starting", docker_checked=1)], checks=[0])
