@@ -1,19 +1,19 @@
-"""Upgrades, one instance at a time, with a way back, on any backend (hermesctl.backends.base).
+"""Upgrades with a way back, on any backend (hermesctl.backends.base), instance by instance.
 
-For each instance, in name order:
+For each instance:
   1. stop it (a volume must never have two Hermes containers on it), then back up its /opt/data
      (stopped: a plain, consistent copy);
   2. replace it on the new image (plain Docker: the old container kept aside as NAME-pre-upgrade
      and a new one created with the same settings; swarm: the service updated at 1 replica);
-  3. wait until it serves: when the image has a healthcheck, until Docker says `healthy` (the
-     start period is not a pass; `unhealthy`, an exit or restarts fail at once); without one,
-     until it is booted and every gateway whose desired_state was `running` is up and stays up
-     for --settle seconds;
-  4. then drop the old container and go on.
+  3. wait until it serves (hermesctl.engine.health_gate: the healthcheck run at once with Docker
+     not contradicting it, and the agent's boot gate; `unhealthy`, an exit or restarts fail at
+     once; the start period is no pass);
+  4. a canary keeps serving through --soak; then the old container is dropped.
 On failure what was started is dropped, the files under /opt/data (logs aside) that differ from
-the backup are put back, the old instance runs again, and the upgrade stops. Every step is
-recorded first (hermesctl.engine.journal): an interrupted upgrade is finished or undone by
-`recover`.
+the backup are put back and the old instance runs again. A run (Rollout) goes canary first, then
+batches side by side, name order, and starts no new batch once its failure budget is spent.
+Every step is recorded first (hermesctl.engine.journal): an interrupted upgrade is finished or
+undone by `recover`.
 """
 import threading
 import time
