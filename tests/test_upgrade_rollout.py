@@ -222,3 +222,47 @@ def test_on_swarm_each_service_is_its_own_run_in_the_batches():
                              [container_state("running", "healthy")]) for i in range(5)]
     outcomes, _ = _run(FakeBackend(services, kind="swarm"), engine.Rollout(canary=1, parallel=2))
     assert [o.result for o in outcomes] == ["upgraded", "upgraded", "rolled back", "not touched", "not touched"]
+
+
+def _compose_labels(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    return {"com.docker.compose.project": "p", "com.docker.compose.service": "hermes-1",
+            "com.docker.compose.project.working_dir": str(tmp_path),
+            "com.docker.compose.project.config_files": str(tmp_path / "compose.yaml"),
+            "com.docker.compose.config-hash": "a" * 64, "com.docker.compose.image": "sha256:old"}
+
+
+def test_compose_labels_follow_the_new_image_only_when_compose_here_agrees(tmp_path, monkeypatch):
+    """The hash is compose's own (`config --hash`, plus an override naming the new image), and
+    it is used only when compose, run here, hashes the project as the container records it."""
+    from hermesctl.config import compose
+    calls = []
+
+    def fake_hash(argv, service, cwd):
+        calls.append(argv)
+        overridden = argv[-2] == "-f" and argv[-1].endswith("image.yaml")
+        if overridden:
+            assert json.loads(Path(argv[-1]).read_text()) == {"services": {"hermes-1": {"image": "img:new"}}}
+        return "b" * 64 if overridden else hashes["current"]
+    monkeypatch.setattr(compose, "_service_hash", fake_hash)
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/docker")
+    labels = _compose_labels(tmp_path)
+
+    hashes = {"current": "a" * 64}  # as created: the project is seen here as it was
+    made, note = compose.coherent_labels(labels, "sha256:old", "img:new", "sha256:new")
+    assert made == {compose.CONFIG_HASH: "b" * 64, compose.IMAGE_LABEL: "sha256:new"} and note == ""
+    assert calls[0][1:3] == ["compose", "--project-directory"]
+
+    hashes["current"] = "b" * 64  # the project already names the new image: the same hash
+    assert compose.coherent_labels(labels, "sha256:old", "img:new", "sha256:new")[0][compose.CONFIG_HASH] == "b" * 64
+
+    hashes["current"] = "c" * 64  # another .env here: nothing claimed, and said
+    made, note = compose.coherent_labels(labels, "sha256:old", "img:new", "sha256:new")
+    assert made == {} and "hashes hermes-1 differently" in note
+
+    gone = {**labels, "com.docker.compose.project.config_files": str(tmp_path / "missing.yaml")}
+    made, note = compose.coherent_labels(gone, "sha256:old", "img:new", "sha256:new")
+    assert made == {} and "not on this machine" in note
+
+    plain = {k: v for k, v in labels.items() if k != "com.docker.compose.project"}
+    assert compose.coherent_labels(plain, "sha256:old", "img:new", "sha256:new") == ({}, "")
