@@ -68,6 +68,18 @@ class FakeInstance:
         if step in self.fail_at:
             raise self.fail_at[step]
 
+    @property
+    def image_id(self) -> str:
+        return self.image
+
+    def version_of(self, image: str) -> None:
+        return None
+
+    def spec(self):
+        """What a dry run prints of a container's settings."""
+        return SimpleNamespace(summary=lambda: {"volumes": [f"{self.name}-data->/opt/data"], "networks": ["none"],
+                                                "ports": [], "restart": "no", "healthcheck": "image's"})
+
     def plan(self, image: str) -> str:
         return "already on the image" if image == self.image else "upgrade"
 

@@ -266,3 +266,16 @@ def test_compose_labels_follow_the_new_image_only_when_compose_here_agrees(tmp_p
 
     plain = {k: v for k, v in labels.items() if k != "com.docker.compose.project"}
     assert compose.coherent_labels(plain, "sha256:old", "img:new", "sha256:new") == ({}, "")
+
+
+def test_a_dry_run_shows_the_canary_and_the_batches_and_changes_nothing(monkeypatch, capsys):
+    insts = _fleet(5)
+    code, out, _ = cli_on(FakeBackend(insts), monkeypatch, capsys)(
+        "upgrade", "*", "--image", "hermes-agent:new", "--canary", "1", "--soak", "30", "--parallel", "40%",
+        "--max-failures", "1", "--dry-run", "--json")
+    assert code == ExitStatus.OK
+    doc = json.loads(out)
+    assert doc["rollout"] == {"canary": 1, "parallel": 2, "max_failures": 1, "soak": 30.0}
+    assert doc["batches"] == [{"canary": True, "instances": ["h00"]}, {"canary": False, "instances": ["h01", "h02"]},
+                              {"canary": False, "instances": ["h03", "h04"]}]
+    assert all(i.log == [] for i in insts)
