@@ -25,6 +25,9 @@ BAD = [container_state("running", "unhealthy")]
 def state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setattr(engine, "POLL_S", 0.001)
+    # The journal's durability is proven elsewhere (test_engine_faults, test_upgrade_plain's
+    # kill -9); here an fsync per step would be most of the time.
+    monkeypatch.setattr(journal.os, "fsync", lambda fd: None)
 
     def fake_backup(endpoint, ref, out_dir, **kwargs):
         path = Path(out_dir) / f"backup-{ref}-{threading.get_ident()}.tar.gz"
@@ -279,3 +282,36 @@ def test_a_dry_run_shows_the_canary_and_the_batches_and_changes_nothing(monkeypa
     assert doc["batches"] == [{"canary": True, "instances": ["h00"]}, {"canary": False, "instances": ["h01", "h02"]},
                               {"canary": False, "instances": ["h03", "h04"]}]
     assert all(i.log == [] for i in insts)
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(n=st.integers(1, 9), bad=st.sets(st.integers(0, 8)), canary=st.integers(0, 3), parallel=st.integers(1, 4),
+       max_failures=st.integers(0, 3))
+def test_any_rollout_accounts_for_every_container_and_stops_only_past_its_budget(n, bad, canary, parallel,
+                                                                                 max_failures):
+    """Whatever fails: every container is upgraded, rolled back or not touched (never omitted);
+    a bad image is never left running; not touched only after the canary failed or more than
+    the budget failed, and then every later batch is untouched."""
+    journal.operations_dir().mkdir(parents=True, exist_ok=True)
+    for leftover in journal.pending():  # each example starts clean (the state dir is per test)
+        leftover.done()
+    insts = _fleet(n, bad=bad)
+    rollout = engine.Rollout(canary=canary, parallel=parallel, max_failures=max_failures)
+    outcomes, _ = _run(FakeBackend(insts), rollout)
+    assert [o.container for o in outcomes] == [i.name for i in insts]
+    for i, o in zip(insts, outcomes):
+        expected = "not touched" if o.result == "not touched" else ("rolled back" if int(i.name[1:]) in bad else "upgraded")
+        assert o.result == expected
+        assert (i.log == []) == (o.result == "not touched")
+        assert i.image == ("hermes-agent:new" if o.result == "upgraded" else "hermes-agent:old")
+    groups = engine.batches(list(range(n)), rollout)
+    touched = [any(outcomes[k].result != "not touched" for k in g) for g in groups]
+    assert touched == sorted(touched, reverse=True)  # untouched batches only at the end
+    failed_before = 0
+    for number, g in enumerate(groups):
+        if not touched[number]:
+            assert (canary and number > 0 and any(k in bad for k in groups[0])) or failed_before > max_failures
+            break
+        assert all(outcomes[k].result != "not touched" for k in g)  # a batch runs whole
+        failed_before += sum(1 for k in g if k in bad)
+    assert journal.pending() == []
