@@ -241,24 +241,32 @@ def test_compose_labels_follow_the_new_image_only_when_compose_here_agrees(tmp_p
     from hermesctl.config import compose
     calls = []
 
-    def fake_hash(argv, service, cwd):
+    def fake_run(argv, cwd):
         calls.append(argv)
-        overridden = argv[-2] == "-f" and argv[-1].endswith("image.yaml")
-        if overridden:
-            assert json.loads(Path(argv[-1]).read_text()) == {"services": {"hermes-1": {"image": "img:new"}}}
-        return "b" * 64 if overridden else hashes["current"]
-    monkeypatch.setattr(compose, "_service_hash", fake_hash)
+        if argv[-2] == "-f" and argv[-1].endswith("image.yaml"):  # every service on the new image
+            assert json.loads(Path(argv[-1]).read_text()) == {"services": {"hermes-1": {"image": "img:new"},
+                                                                           "hermes-2": {"image": "img:new"}}}
+            return {"hermes-1": "b" * 64, "hermes-2": "d" * 64}
+        return {"hermes-1": hashes["current"], "hermes-2": "e" * 64}
+    monkeypatch.setattr(compose, "_run_hashes", fake_run)
+    compose._hashes.cache_clear()
     monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/docker")
     labels = _compose_labels(tmp_path)
 
     hashes = {"current": "a" * 64}  # as created: the project is seen here as it was
     made, note = compose.coherent_labels(labels, "sha256:old", "img:new", "sha256:new")
     assert made == {compose.CONFIG_HASH: "b" * 64, compose.IMAGE_LABEL: "sha256:new"} and note == ""
-    assert calls[0][1:3] == ["compose", "--project-directory"]
+    assert calls[0][1:3] == ["compose", "--project-directory"] and len(calls) == 2
+    # Its sibling in the same run: compose is not asked again.
+    sibling = {**labels, "com.docker.compose.service": "hermes-2", "com.docker.compose.config-hash": "e" * 64}
+    assert compose.coherent_labels(sibling, "sha256:old", "img:new", "sha256:new")[0][compose.CONFIG_HASH] == "d" * 64
+    assert len(calls) == 2
 
+    compose._hashes.cache_clear()
     hashes["current"] = "b" * 64  # the project already names the new image: the same hash
     assert compose.coherent_labels(labels, "sha256:old", "img:new", "sha256:new")[0][compose.CONFIG_HASH] == "b" * 64
 
+    compose._hashes.cache_clear()
     hashes["current"] = "c" * 64  # another .env here: nothing claimed, and said
     made, note = compose.coherent_labels(labels, "sha256:old", "img:new", "sha256:new")
     assert made == {} and "hashes hermes-1 differently" in note
