@@ -132,6 +132,13 @@ def test_counts_and_percentages(given_, total, minimum, expected):
     assert engine.parse_share(given_, total, "--parallel", minimum=minimum) == expected
 
 
+def test_a_canary_share_rounds_up_the_others_down():
+    made = engine.rollout_from_options(10, canary="5%", parallel="15%", max_failures="15%")
+    assert (made.canary, made.parallel, made.max_failures) == (1, 1, 1)
+    assert engine.rollout_from_options(0, canary="50%").canary == 0
+    assert engine.rollout_from_options(500, canary="2.2%").canary == 11  # exact, not 12 by a float's error
+
+
 @pytest.mark.parametrize("options, message", [
     ({"parallel": "abc"}, "--parallel 'abc': expected a whole number or a percentage"),
     ({"parallel": "0"}, "--parallel 0: must be at least 1"),

@@ -15,10 +15,12 @@ batches side by side, name order, and starts no new batch once its failure budge
 Every step is recorded first (hermesctl.engine.journal): an interrupted upgrade is finished or
 undone by `recover`.
 """
+import math
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -92,15 +94,17 @@ class Rollout:
     soak: float = 0.0
 
 
-def parse_share(text: str, total: int, option: str, *, minimum: int) -> int:
-    """N or P% of `total` (P% rounds down, but never below `minimum`); a UsageError otherwise."""
+def parse_share(text: str, total: int, option: str, *, minimum: int, round_up: bool = False) -> int:
+    """N or P% of `total` (P% rounds down, or up with `round_up`, never below `minimum`); a
+    UsageError otherwise."""
     raw = str(text).strip()
     try:
         if raw.endswith("%"):
-            share = float(raw[:-1])
-            if not 0 <= share <= 100 or share != share:
+            share = Fraction(raw[:-1])  # exact: 2.2% of 500 is 11, not 11.000000000000002
+            if not 0 <= share <= 100:
                 raise ValueError
-            return max(minimum, int(total * share // 100))
+            part = total * share / 100
+            return max(minimum, math.ceil(part) if round_up else math.floor(part))
         value = int(raw)
     except ValueError:
         raise UsageError(f"{option} {raw[:40]!r}: expected a whole number or a percentage (e.g. 10 or 20%)") from None
@@ -115,7 +119,9 @@ def rollout_from_options(total: int, *, canary: str | int = 0, parallel: str | i
     upgrade (`total`) before anything stops."""
     if soak != soak or soak < 0:
         raise UsageError(f"--soak {soak}: must be 0 or more seconds")
-    made = Rollout(canary=parse_share(str(canary), total, "--canary", minimum=0),
+    # A canary share rounds up (5% of 10 is still one canary: asked for, never dropped); the
+    # batch size and the failure budget round down (the cautious side of each).
+    made = Rollout(canary=parse_share(str(canary), total, "--canary", minimum=0, round_up=True),
                    parallel=parse_share(str(parallel), total, "--parallel", minimum=1),
                    max_failures=parse_share(str(max_failures), total, "--max-failures", minimum=0),
                    soak=float(soak))
