@@ -230,8 +230,8 @@ def applied_record(state: dict) -> tuple[list[str], list[str]]:
     (form, count) and what fails is left out, so prune can only name plain keys and names."""
     record = state.get("applied") if isinstance(state.get("applied"), dict) else {}
     lists = []
-    for field, pattern in (("config", CONFIG_KEY), ("skills", SKILL_NAME)):
-        entries = record.get(field) if isinstance(record.get(field), list) else []
+    for part, pattern in (("config", CONFIG_KEY), ("skills", SKILL_NAME)):
+        entries = record.get(part) if isinstance(record.get(part), list) else []
         lists.append(sorted({e for e in entries[:MAX_APPLIED] if isinstance(e, str) and pattern.fullmatch(e)}))
     return lists[0], lists[1]
 
