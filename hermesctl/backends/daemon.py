@@ -12,6 +12,7 @@ import docker.errors
 import docker.tls
 import requests.exceptions
 
+from hermesctl.backends import podman
 from hermesctl.endpoints import EXEC_CONCURRENCY, POOL_SIZE, SSH_CONCURRENCY, Endpoint, Resolved, short_reason
 from hermesctl.errors import DaemonUnreachableError, ExecTimeoutError, HermesctlError
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
@@ -189,26 +190,29 @@ class Daemon:
         self._call("update service", update)
 
 
-def connect(spec: Resolved, *, timeout: float = DEFAULT_EXEC_TIMEOUT) -> Endpoint:
+def connect(spec: Resolved, *, timeout: float = DEFAULT_EXEC_TIMEOUT, engine: str | None = None) -> Endpoint:
     """A client for one endpoint, within `timeout` seconds whatever the daemon does (the SDK's
     constructor asks for the API version, which a hung daemon never answers); raises
-    DaemonUnreachableError otherwise."""
+    DaemonUnreachableError otherwise. `engine` (--engine) names the engine, else its /_ping
+    answer does (hermesctl.backends.podman)."""
     name, url, tls = spec.name, spec.url, spec.tls
     where = url if name == url else f"{url} ({name})"
     ssh = url.startswith("ssh://")
 
-    def make() -> docker.APIClient:
+    def make() -> tuple[docker.APIClient, str | None]:
         if ssh:
             from hermesctl.backends import sshcompat
             sshcompat.install()
         api = _api_client(base_url=url, tls=tls, timeout=timeout, use_ssh_client=ssh,
                           max_pool_size=SSH_CONCURRENCY if ssh else POOL_SIZE)
-        api.ping()
+        # The SDK's ping() keeps only the body; the headers say which engine answers.
+        response = api._get(api._url("/_ping"))
+        response.raise_for_status()
         api.timeout = max(timeout, STREAM_READ_TIMEOUT_S)
-        return api
+        return api, podman.engine_from_ping(response.headers)
 
     try:
-        api = bounded(make, timeout, f"connect {where}")
+        api, detected = bounded(make, timeout, f"connect {where}")
     except DeadlineError:
         raise DaemonUnreachableError(f"cannot reach the Docker daemon at {where}: "
                                      f"no answer within {timeout:g}s") from None
@@ -218,4 +222,5 @@ def connect(spec: Resolved, *, timeout: float = DEFAULT_EXEC_TIMEOUT) -> Endpoin
         raise
     limit = SSH_CONCURRENCY if ssh else EXEC_CONCURRENCY
     return Endpoint(name=name, url=url, daemon=Daemon(api, name, timeout),
-                    in_flight=threading.BoundedSemaphore(limit), cli_args=spec.cli_args)
+                    in_flight=threading.BoundedSemaphore(limit), cli_args=spec.cli_args,
+                    engine=podman.choose(detected, engine, where))
