@@ -76,3 +76,67 @@ def request_scope(*, hosts: list, contexts: list, project: str | None, fleet_fil
     if here is not None:
         scope["compose_dir"] = {"directory": str(here.directory), "project_env": here.env_project}
     return scope
+
+
+PROJECT = "com.docker.compose.project"
+SERVICE = "com.docker.compose.service"
+CONFIG_HASH = "com.docker.compose.config-hash"
+IMAGE_LABEL = "com.docker.compose.image"
+HASH_TIMEOUT_S = 30
+
+
+def _service_hash(argv: list[str], service: str, cwd: str) -> str | None:
+    import subprocess
+    try:
+        res = subprocess.run([*argv, "config", "--hash", service], capture_output=True, text=True,
+                             timeout=HASH_TIMEOUT_S, cwd=cwd, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in res.stdout.splitlines() if res.returncode == 0 else []:
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == service and re.fullmatch(r"[0-9a-f]{64}", parts[1]):
+            return parts[1]
+    return None
+
+
+def coherent_labels(labels: dict, old_image_id: str, new_image: str, new_image_id: str) -> tuple[dict, str]:
+    """What a container compose created must carry once hermesctl recreates it on `new_image`,
+    so that `docker compose up -d`, with the project naming `new_image` (HERMES_IMAGE in .env),
+    finds it up to date: compose recreates a container whose `config-hash` label differs from
+    its hash of the service's config (which includes `image`), or whose `image` label differs
+    from the image id it expects. The hash is compose's own (`docker compose config --hash`, with
+    an override naming the new image), and only when compose, run here on the files the
+    container records, still hashes the project to what the container was created with (or
+    already to the new image): otherwise this machine does not see the project the container
+    came from, and nothing is claimed. Returns (labels to set, a note for the operator)."""
+    import json
+    import shutil
+    import tempfile
+    project, service = labels.get(PROJECT), labels.get(SERVICE)
+    if not project or not service or CONFIG_HASH not in labels:
+        return {}, ""
+    workdir = labels.get(WORKING_DIR) or ""
+    files = [f for f in (labels.get(CONFIG_FILES) or "").split(",") if f]
+    if not workdir or not Path(workdir).is_dir() or not files or not all(Path(f).is_file() for f in files):
+        return {}, f"compose project {project}: its files are not on this machine, so its config hash was kept"
+    docker = shutil.which("docker")
+    if docker is None:
+        return {}, f"compose project {project}: no docker CLI here to ask compose for its config hash"
+    argv = [docker, "compose", "--project-directory", workdir, "-p", project]
+    for f in files:
+        argv += ["-f", f]
+    current = _service_hash(argv, service, workdir)
+    with tempfile.TemporaryDirectory(prefix="hermesctl-compose-") as tmp:
+        override = Path(tmp) / "image.yaml"
+        # JSON is YAML: the names go in quoted, whatever they hold.
+        override.write_text(json.dumps({"services": {service: {"image": new_image}}}), encoding="utf-8")
+        wanted = _service_hash([*argv, "-f", str(override)], service, workdir)
+    if current is None or wanted is None:
+        return {}, f"compose project {project}: `docker compose config --hash` did not answer; config hash kept"
+    if current not in (labels[CONFIG_HASH], wanted):
+        return {}, (f"compose project {project}: compose here hashes {service} differently from when it was "
+                    "created (another .env or environment?); config hash kept")
+    made = {CONFIG_HASH: wanted}
+    if labels.get(IMAGE_LABEL) == old_image_id:
+        made[IMAGE_LABEL] = new_image_id
+    return made, ""

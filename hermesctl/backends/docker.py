@@ -5,7 +5,7 @@ bounded by --timeout (hermesctl.backends.daemon.connect)."""
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from hermesctl import recreate
+from hermesctl import compose, recreate
 from hermesctl.backends.base import DataAccess, Started
 from hermesctl.backends.daemon import ImageNotFound, NotFound, connect
 from hermesctl.backends.podman import dialect
@@ -31,6 +31,7 @@ class ContainerInstance:
     image_config: dict | None
     new_id: str | None = None
     kind: str = "container"
+    compose_note: str = ""  # why compose's labels could not follow the new image (compose.coherent_labels)
 
     @property
     def name(self) -> str:
@@ -112,8 +113,14 @@ class ContainerInstance:
 
     def replace(self, image: str) -> Started:
         daemon = self.endpoint.daemon
+        spec = self.spec()
+        if spec.config.get("Labels", {}).get(compose.CONFIG_HASH):
+            # A compose container keeps agreeing with its project once that names the image.
+            labels, self.compose_note = compose.coherent_labels(
+                self.inspect["Config"].get("Labels") or {}, self.image_id, image, daemon.inspect_image(image)["Id"])
+            spec.config["Labels"].update(labels)
         daemon.rename(self.id, self.name + OLD_SUFFIX)
-        self.new_id = recreate.create(daemon, self.spec(), image)
+        self.new_id = recreate.create(daemon, spec, image)
         daemon.start(self.new_id)
         return Started(self.endpoint, self.new_id, self.name)
 
