@@ -80,6 +80,12 @@ class Fleet:
     def instance_from_record(self, record: dict):
         raise NotImplementedError(f"{self.kind}: no whole-instance operations")
 
+    def engine_runs_healthchecks(self, endpoint: Endpoint) -> bool:
+        """Whether a container's healthcheck will ever give a status on this endpoint (Podman
+        without systemd runs none): when not, the health gate's boot gate decides at once."""
+        from hermesctl.backends.podman import dialect
+        return dialect(endpoint).runs_healthchecks(endpoint.daemon)
+
     def empty_reason(self, here=None, *, project_given: bool = False) -> str:
         """Why no Hermes container was found: the compose project in use (`here`, the compose
         directory the command runs in, hermesctl.compose), or the endpoints asked."""

@@ -116,6 +116,9 @@ class FakeBackend(Fleet):
         self.runs_healthchecks = runs_healthchecks
         self.ran: list[tuple[str, list[str]]] = []   # (instance, argv) of every exec
 
+    def engine_runs_healthchecks(self, endpoint) -> bool:
+        return self.runs_healthchecks
+
     def _named(self, name: str) -> FakeInstance:
         return next(i for i in self._instances if i.name == name)
 

@@ -15,6 +15,10 @@ The differences, as Podman 4.3's compat API shows them (tests/test_podman.py run
     `TERM=xterm`, `HOME=/root` for root): not the operator's settings, so not copied to a new
     container (Podman adds its own again);
   - an image is named `localhost/NAME` once Podman has resolved a short NAME;
+  - get_archive of a stopped container names a volume's entries "" and "/x" (Docker: "data",
+    "data/x"), and of any container gives every entry the container user's ids (its names kept);
+  - put_archive at "/" into a stopped container writes under a volume's mount point in the
+    image's tree, not into the volume;
   - Podman runs healthchecks with systemd timers: where Podman found no systemd (its cgroup
     manager is then cgroupfs, containers/common's default), a health status stays `starting`
     for ever, so a wait for `healthy` would never end (the health gate's other gate decides);
@@ -78,6 +82,19 @@ class Dialect:
         """Whether a configured healthcheck will ever give a status on this endpoint."""
         return True
 
+    # An archive's entries carry their owners' ids (get_archive): a rollback can give back the
+    # backup's owners exactly.
+    archive_owners: bool = True
+
+    def member_name(self, name: str, root: str) -> str:
+        """An entry of get_archive(.../ROOT) named as Docker names it: ROOT, ROOT/x."""
+        return name
+
+    def put_tree(self, daemon, ref: str, spool, volume: str) -> None:
+        """Extract `spool` (a tar whose entries are named from "/", all under `volume`, checked
+        by the caller) into the stopped container `ref`."""
+        daemon.put_archive(ref, "/", spool)
+
 
 def _docker_ulimit(limit: dict) -> dict:
     name = str(limit.get("Name") or "")
@@ -105,6 +122,42 @@ class PodmanDialect(Dialect):
 
     def image_name(self, ref: str) -> str:
         return ref[len("localhost/"):] if ref.startswith("localhost/") else ref
+
+    # Podman's copier gives every entry of an archive the ids of the container's user (root for
+    # ours) and keeps only the names (hermes): a rollback gives hermes' files to hermes, as a
+    # restore does (hermesctl.restore.roll_back_data), never the archive's 0:0.
+    archive_owners: bool = False
+
+    def member_name(self, name: str, root: str) -> str:
+        # Of a stopped container, Podman 4.3 names a volume's entries "" and "/x"; of a running
+        # one, "data/x" as Docker does.
+        if name in ("", "/", "."):
+            return root
+        return root + name if name.startswith("/") else name
+
+    def put_tree(self, daemon, ref: str, spool, volume: str) -> None:
+        # Into a stopped container, Podman 4.3 extracts an archive put at "/" into the image's
+        # tree under the volume's mount point, where nothing sees it: put at the volume itself,
+        # the entries renamed from it (hard links' targets too).
+        import tarfile
+        import tempfile
+        prefix = volume.strip("/") + "/"
+        with tempfile.TemporaryFile(prefix="hermesctl-podman-") as moved:
+            with tarfile.open(fileobj=spool, mode="r:") as src, \
+                    tarfile.open(fileobj=moved, mode="w", format=tarfile.PAX_FORMAT) as out:
+                for member in src:
+                    if not member.name.startswith(prefix):
+                        raise ValueError(f"put_tree: {member.name!r} is not under {volume}")
+                    entry = tarfile.TarInfo(member.name[len(prefix):])
+                    for key in ("type", "mode", "uid", "gid", "mtime", "size", "linkname"):
+                        setattr(entry, key, getattr(member, key))
+                    if member.islnk():
+                        if not member.linkname.startswith(prefix):
+                            raise ValueError(f"put_tree: a hard link to {member.linkname!r}")
+                        entry.linkname = member.linkname[len(prefix):]
+                    out.addfile(entry, src.extractfile(member) if member.isfile() else None)
+            moved.seek(0)
+            daemon.put_archive(ref, volume, moved)
 
     def runs_healthchecks(self, daemon) -> bool:
         # Podman's healthcheck timers are systemd units; containers/common makes cgroupfs the
