@@ -19,6 +19,7 @@ The differences, as Podman 4.3's compat API shows them (tests/test_podman.py run
     "data/x"), and of any container gives every entry the container user's ids (its names kept);
   - put_archive at "/" into a stopped container writes under a volume's mount point in the
     image's tree, not into the volume;
+  - an exec whose container exits is forgotten at once (500 "no such exec session");
   - Podman runs healthchecks with systemd timers: where Podman found no systemd (its cgroup
     manager is then cgroupfs, containers/common's default), a health status stays `starting`
     for ever, so a wait for `healthy` would never end (the health gate's other gate decides);
@@ -90,6 +91,10 @@ class Dialect:
         """An entry of get_archive(.../ROOT) named as Docker names it: ROOT, ROOT/x."""
         return name
 
+    def exec_found_it_stopped(self, error) -> bool:
+        """Whether an exec's API error (the SDK's APIError) says the container is not running."""
+        return error.status_code == 409
+
     def put_tree(self, daemon, ref: str, spool, volume: str) -> None:
         """Extract `spool` (a tar whose entries are named from "/", all under `volume`, checked
         by the caller) into the stopped container `ref`."""
@@ -134,6 +139,12 @@ class PodmanDialect(Dialect):
         if name in ("", "/", "."):
             return root
         return root + name if name.startswith("/") else name
+
+    def exec_found_it_stopped(self, error) -> bool:
+        # Podman forgets an exec session when its container exits: asked for its exit code
+        # then, it answers 500 "no such exec session" where dockerd still knows it.
+        return error.status_code == 409 or (
+            error.status_code == 500 and "no such exec session" in str(getattr(error, "explanation", "") or error))
 
     def put_tree(self, daemon, ref: str, spool, volume: str) -> None:
         # Into a stopped container, Podman 4.3 extracts an archive put at "/" into the image's
