@@ -1,4 +1,4 @@
-"""Issue 27 without a daemon: the Podman dialect (hermesctl.backends.podman) on the answers Podman
+"""Issue 27 without a daemon: the Podman dialect (hermesctl.backends.docker.podman) on the answers Podman
 4.3 gives (recorded from tests/test_podman.py's service), in milliseconds."""
 import io
 import tarfile
@@ -9,11 +9,11 @@ from docker.errors import APIError
 from requests.structures import CaseInsensitiveDict
 
 from conftest import hermesctl
-from hermesctl import recreate
-from hermesctl.backends import podman
-from hermesctl.backup import _stream_tar
-from hermesctl.errors import UsageError
-from hermesctl.quick_ps import parse
+from hermesctl.backends.docker import recreate
+from hermesctl.backends.docker import podman
+from hermesctl.backends.docker.backup import _stream_tar
+from hermesctl.core.errors import UsageError
+from hermesctl.cli.quick_ps import parse
 
 PODMAN_PING = {b"api-version": b"1.41", b"libpod-api-version": b"4.3.1", b"server": b"Libpod/4.3.1 (linux)"}
 DOCKER_PING = CaseInsensitiveDict({"Api-Version": "1.41", "Server": "Docker/20.10.24+dfsg1 (linux)"})

@@ -91,7 +91,8 @@ def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, upg
     assert res.code == 0, res
     assert "then `docker compose up -d` recreates nothing" in res.stderr
     outcomes = res.json()["containers"]
-    assert {o["gate"] for o in outcomes} <= {"healthcheck run at once, docker agreeing", "docker health"}
+    assert {o["gate"] for o in outcomes} <= {"healthcheck run at once + boot gate, docker agreeing",
+                                             "docker healthy + boot gate"}
     assert [(o["container"], o["image"], o["result"]) for o in outcomes] == [
         (h1.name, new, "upgraded"), (h2.name, new, "upgraded")]
     # One container at a time: the second was stopped only after the first served again.

@@ -10,12 +10,12 @@ from hypothesis import given, settings, strategies as st
 
 from fakebackend import FakeBackend, FakeInstance, Interrupt, container_state
 from fakefleet import cli_on
-from hermesctl import backup
+from hermesctl.backends.docker import backup
 from hermesctl.engine import journal
 from hermesctl.engine import upgrade as engine
-from hermesctl.errors import UsageError
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.results import exit_status
+from hermesctl.core.errors import UsageError
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.model.results import exit_status
 
 MANIFEST = {"profiles": [{"name": "coder", "desired_state": "running"}], "files": {}}
 BAD = [container_state("running", "unhealthy")]
@@ -61,7 +61,7 @@ def test_a_failing_canary_stops_everything_before_any_batch():
 
 def test_a_canary_that_stops_serving_during_its_soak_is_rolled_back_never_committed():
     """Serving at first, restarted during the soak: the old container was kept aside all along."""
-    canary = FakeInstance("h00", new_states=[container_state("running", "healthy"),
+    canary = FakeInstance("h00", new_states=[container_state("running", "healthy"), container_state("running", "healthy"),
                                              container_state("running", "healthy", restarts=1)])
     rest = _fleet(3)[1:]
     outcomes, said = _run(FakeBackend([canary, *rest]), engine.Rollout(canary=1, parallel=2, soak=0.01))
@@ -160,14 +160,14 @@ def test_the_cli_reports_upgraded_rolled_back_and_not_touched(monkeypatch, capsy
     insts = _fleet(5, bad={2})
     code, out, err = cli_on(FakeBackend(insts), monkeypatch, capsys)(
         "upgrade", "*", "--image", "hermes-agent:new", "--canary", "1", "--parallel", "50%",
-        "--backup-dir", str(tmp_path), "--timeout", "0.2", "--json")
-    assert code == ExitStatus.FAILED, err
+        "--backup-dir", str(tmp_path), "--timeout", "0.2", "--settle", "0", "--json")
+    assert code == ExitStatus.FAILED, err + out
     doc = json.loads(out)
     assert [(c["container"], c["result"]) for c in doc["containers"]] == [
         ("h00", "upgraded"), ("h01", "upgraded"), ("h02", "rolled back"), ("h03", "not touched"),
         ("h04", "not touched")]
     assert doc["counts"] == {"upgraded": 2, "rolled back": 1, "not touched": 2}
-    assert doc["containers"][0]["gate"] == "docker health"
+    assert doc["containers"][0]["gate"] == "docker healthy + boot gate"
     assert set(doc["containers"][0]["timings"]) == {"stop", "backup", "start", "gate"}
     assert "batch 1: h01, h02" in err  # progress on stderr under --json
 

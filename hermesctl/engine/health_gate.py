@@ -5,13 +5,15 @@ Docker runs an image's HEALTHCHECK first `interval` after the start (30 s for th
 20.10 has no --start-interval), so waiting for its `healthy` costs half a minute per container.
 The check itself is a command (the image's: the agent's `health`), so it is run here at once, in
 the new container, and counts when Docker does not contradict it: the container runs, has not
-restarted, is not `unhealthy`, and Docker's own latest check (if it ran one) passed. Docker's
-`healthy` is a pass too. A start period is never a pass by itself.
+restarted, is not `unhealthy`, and Docker's own latest check of this run (if it ran one) passed.
+Docker's `healthy` is a pass too; a start period never is. The image's own boot gate must agree
+as well: booted, and every gateway wanted up is up and keeps its pid for `settle` seconds (the
+health check only says none is stuck down, and a crash-looping one can be up at that instant).
 
 Without a health status to come — no healthcheck configured, or an engine that never runs them
 (Podman without systemd leaves `starting` forever; the caller says so, or Docker has run no
-check long after the first one was due) — the agent's boot gate decides: booted, and every
-gateway wanted up is up and keeps its pid for `settle` seconds. The verdict names the gate used.
+check long after the first one was due) — the boot gate alone decides. The verdict names the
+gate used.
 """
 import re
 import time
@@ -19,16 +21,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from hermesctl.errors import HermesctlError, describe
-from hermesctl.inventory import HermesContainer
+from hermesctl.core.errors import HermesctlError, describe
+from hermesctl.backends.docker.inventory import HermesContainer
 
 POLL_S = 0.5
 CHECK_EVERY_S = 1.0       # our own run of the healthcheck, at most this often
 DOCKER_DEFAULT_NS = 30 * 10 ** 9  # Docker's default interval and timeout
 GRACE_S = 5.0             # beyond interval + timeout before "Docker runs no checks" is concluded
 
-GATE_DOCKER = "docker health"
-GATE_CHECK = "healthcheck run at once, docker agreeing"
+GATE_DOCKER = "docker healthy + boot gate"
+GATE_CHECK = "healthcheck run at once + boot gate, docker agreeing"
 GATE_BOOT_NO_CHECK = "boot gate (no healthcheck configured)"
 GATE_BOOT_NO_ENGINE = "boot gate (the engine runs no healthchecks)"
 
@@ -102,14 +104,16 @@ def _contradiction(state: dict) -> str | None:
 def wait(fleet, started, wanted: list[str], *, timeout: float, settle: float,
          engine_runs_healthchecks: bool = True, should_stop: Callable[[], bool] = lambda: False,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Verdict:
-    """Until `started` (a backends.base.Started) serves, fails, or `timeout` passes."""
+    """Until `started` (a backends.base.Started) serves, fails, or `timeout` passes. Serving is
+    both verdicts at once: the health one (Docker's `healthy`, or the check run here with Docker
+    not contradicting it; none when no status will come) and the agent's boot gate."""
     daemon = started.endpoint.daemon
     target = HermesContainer(endpoint=started.endpoint.name, id=started.ref, name=started.name,
                              state="running", status="")
     begun = clock()
     deadline = begun + timeout
     gate, last = GATE_DOCKER, "not started yet"
-    steady_since, steady_pids, checked_at = None, None, None
+    steady_since, steady_pids, checked_at, check_passed = None, None, None, False
     while True:
         if should_stop():
             raise KeyboardInterrupt
@@ -128,28 +132,27 @@ def wait(fleet, started, wanted: list[str], *, timeout: float, settle: float,
                 and clock() - begun > _seconds(inspect, "Interval") + _seconds(inspect, "Timeout") + GRACE_S:
             # Docker would have run its first check by now: it runs none (no status will come).
             engine_runs_healthchecks = False
-        if argv is not None and engine_runs_healthchecks:
-            if health == "healthy":
-                return Verdict(True, GATE_DOCKER)
-            gate = GATE_CHECK
+        # The health verdict.
+        if argv is None or not engine_runs_healthchecks:
+            gate = GATE_BOOT_NO_CHECK if argv is None else GATE_BOOT_NO_ENGINE
+            health_ok = True
+        elif health == "healthy":
+            gate, health_ok = GATE_DOCKER, True
+        else:
+            gate, health_ok = GATE_CHECK, False
             against = _contradiction(state)
             if against:
-                last = against
+                check_passed, last = False, against
+            elif check_passed:
+                health_ok = True
             elif state["Running"] and (checked_at is None or clock() - checked_at >= CHECK_EVERY_S):
                 checked_at = clock()
                 ran = _run_check(fleet, target, argv, min(_seconds(inspect, "Timeout"), max(1.0, deadline - clock())))
-                if ran is None:
-                    # Passed: serving unless Docker, asked again, now says otherwise.
-                    again = daemon.inspect_container(started.ref)
-                    if again["State"]["Running"] and again.get("RestartCount", 0) == 0 \
-                            and (again["State"].get("Health") or {}).get("Status") != "unhealthy" \
-                            and not _contradiction(again["State"]):
-                        return Verdict(True, GATE_CHECK)
-                    last = "docker disagrees with the check"
-                else:
-                    last = ran
-        elif state["Running"]:
-            gate = GATE_BOOT_NO_CHECK if argv is None else GATE_BOOT_NO_ENGINE
+                check_passed = health_ok = ran is None
+                last = ran or last
+        # The boot gate: booted, every wanted gateway up with the same pid for `settle` seconds.
+        boot_ok = False
+        if health_ok and state["Running"]:
             try:
                 snap = fleet.probe(target)
             except HermesctlError as exc:
@@ -162,13 +165,22 @@ def wait(fleet, started, wanted: list[str], *, timeout: float, settle: float,
                 else:
                     pids = {p: snap.slots[p].status.pid for p in wanted}
                     if steady_since is not None and pids == steady_pids:
-                        if clock() - steady_since >= settle:
-                            return Verdict(True, gate)
+                        boot_ok = clock() - steady_since >= settle
                     else:
                         steady_since, steady_pids = clock(), pids
                     last = "settling"
             elif snap is not None:
                 last = "booting"
+        if health_ok and boot_ok:
+            if gate == GATE_CHECK:
+                # Docker, asked once more, must still not say otherwise.
+                again = daemon.inspect_container(started.ref)
+                if not again["State"]["Running"] or again.get("RestartCount", 0) \
+                        or (again["State"].get("Health") or {}).get("Status") == "unhealthy" \
+                        or _contradiction(again["State"]):
+                    check_passed, last = False, "docker disagrees with the check"
+                    continue
+            return Verdict(True, gate)
         if clock() > deadline:
             return Verdict(False, gate, f"not serving after {timeout:g}s ({last})")
         sleep(POLL_S)

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from hermesctl import backup, restore
 from hermesctl.backends.base import Instance, Started
+from hermesctl.backends.docker import backup
+from hermesctl.backends.docker import volume_restore as restore
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.core.errors import UsageError, describe
 from hermesctl.engine import health_gate, journal
-from hermesctl.errors import UsageError, describe
-from hermesctl.fleet import Fleet
-from hermesctl.results import ItemResult
+from hermesctl.model.results import ItemResult
 
 POLL_S = 0.5
 
@@ -73,7 +74,7 @@ def wait_until_serving(fleet: Fleet, started: Started, wanted: list[str], *, tim
 
 def put_back(data, made: backup.BackupResult) -> list[str]:
     """Make a stopped instance's /opt/data exactly what the backup holds again (logs aside;
-    hermesctl.restore.roll_back_data). The paths it changed or removed."""
+    hermesctl.backends.docker.volume_restore.roll_back_data). The paths it changed or removed."""
     diff = restore.roll_back_data(data.endpoint, data.ref, data.image, made.path)
     return diff.changed + diff.added
 
@@ -170,7 +171,7 @@ class Upgrade:
                 elif failures > self.rollout.max_failures:
                     stop_why = (f"not touched: the failure budget is spent ({failures} failed, "
                                 f"{self.rollout.max_failures} allowed)")
-                if stop_why:
+                if stop_why and number < len(groups):
                     self.say(stop_why[len("not touched: "):] + "; no further batch starts")
                 continue
             for p in group:
