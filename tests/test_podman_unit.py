@@ -120,6 +120,23 @@ def test_a_stopped_containers_archive_is_read_with_dockers_names():
         assert [m.name for m in tar] == ["data", "data/.env"]  # a running container's, as Docker's
 
 
+def test_a_backup_whose_archive_has_no_data_root_fails_and_leaves_nothing(tmp_path):
+    """What a stopped Podman container sent before the dialect named its entries: read as
+    Docker's (no rename), nothing is under data/; the backup fails instead of keeping nothing."""
+    from hermesctl.backends.docker.backup import BackupError, create_backup
+    inspect = {"Id": "c" * 64, "Name": "/h", "Image": "sha256:i", "State": {"Running": False},
+               "Config": {"Image": "hermes-agent:x", "Labels": {"io.hermes-agent.version": "0.19.0"}}}
+    daemon = SimpleNamespace(inspect_container=lambda ref: inspect,
+                             get_archive=lambda ref, path: iter([_tar([("", None), ("/.env", b"A=1\n")])]))
+    endpoint = SimpleNamespace(daemon=daemon, engine="docker", name="e")
+    with pytest.raises(BackupError, match="no data/ entry"):
+        create_backup(endpoint, "h", tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+    endpoint.engine = "podman"  # the same answer, named as Docker names it: a whole backup
+    made = create_backup(endpoint, "h", tmp_path / "out")
+    assert list(made.manifest["files"]) == [".env"]
+
+
 def test_a_tree_is_put_into_the_volume_itself_on_podman():
     put = []
     daemon = SimpleNamespace(put_archive=lambda ref, path, data: put.append((ref, path, data.read())))
