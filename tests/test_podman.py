@@ -77,6 +77,9 @@ class Pod:
     def cli(self, *args: str, **kwargs):
         return hermesctl("-H", self.url, "--project", PROJECT, *args, **kwargs)
 
+    def volumes(self) -> set[str]:
+        return {v.name for v in self.client.volumes.list()}
+
     def container(self, service: str):
         c = self.client.containers.get(f"{PROJECT}-{service}-1")
         c.reload()
@@ -232,6 +235,7 @@ def test_apply_then_diff_converge(pod, tmp_path):
 
 def test_backup_and_restore_running_and_stopped(pod, tmp_path):
     two = pod.container("hermes-2")
+    volumes = pod.volumes()
     live = pod.cli("backup", "hermes-2", "-o", str(tmp_path / "live"), "--json")
     assert live.code == 0, live
     [made] = live.json()["backups"]
@@ -254,11 +258,14 @@ def test_backup_and_restore_running_and_stopped(pod, tmp_path):
     assert sh(two, "ls /opt/data/added-after 2>&1 || true").strip().endswith("No such file or directory")
     assert sh(two, "find /opt/data ! -user hermes | head -5", user="root").strip() == ""
     wait_for(lambda: svstat(two, "writer")["up"], what="writer back after the restore")
+    # The helpers (the owners asked in one of the image, the swap) leave no volume behind.
+    assert pod.volumes() == volumes
 
 
 def test_upgrade_to_a_good_image_then_a_never_booting_one_is_rolled_back(pod, tmp_path):
     one = pod.container("hermes-1")
     assert svstat(one, "coder")["up"]
+    volumes = pod.volumes()
     res = pod.cli("upgrade", "hermes-1", "--image", NEXT, "--backup-dir", str(tmp_path), "--settle", "2",
                   "--timeout", "60", "--json")
     assert res.code == 0, res
@@ -292,3 +299,4 @@ def test_upgrade_to_a_good_image_then_a_never_booting_one_is_rolled_back(pod, tm
     wait_for(lambda: svstat(pod.container("hermes-1"), "coder")["up"], what="coder up after the rollback")
     assert svstat(pod.container("hermes-1"), "coder")["pid"] != pid  # the old container, started again
     assert not [c.name for c in pod.client.containers.list(all=True) if c.name.endswith("-pre-upgrade")]
+    assert pod.volumes() == volumes

@@ -79,6 +79,9 @@ def test_image_names_health_and_exec_errors_by_engine():
     gone = APIError("500 Server Error", response=SimpleNamespace(status_code=500),
                     explanation="no such exec session: exec abc found in container def")
     other = APIError("500 Server Error", response=SimpleNamespace(status_code=500), explanation="disk full")
+    improper = APIError("500 Server Error", response=SimpleNamespace(status_code=500),
+                        explanation="can only create exec sessions on running containers: container state improper")
+    assert pod.exec_found_it_stopped(improper) and not dock.exec_found_it_stopped(improper)
     conflict = APIError("409", response=SimpleNamespace(status_code=409), explanation="not running")
     assert pod.exec_found_it_stopped(gone) and pod.exec_found_it_stopped(conflict)
     assert not pod.exec_found_it_stopped(other) and not dock.exec_found_it_stopped(gone)

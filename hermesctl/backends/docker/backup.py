@@ -497,9 +497,11 @@ def ask_in_helper(endpoint: Endpoint, container_id: str, image: str, verb: str, 
     nothing else (no volume, no network). Errors are the agent's typed ones (agent.parse)."""
     daemon = endpoint.daemon
     environment = (daemon.inspect_container(container_id).get("Config") or {}).get("Env") or []
+    # A tmpfs where the image declares its VOLUME: Docker and Podman would otherwise make an
+    # anonymous volume for it at every question, and the helper's removal keeps volumes.
     helper = daemon.create_helper(image, entrypoint=[agent.AGENT], command=[verb, *args], user="hermes",
                                   environment=environment, labels={HELPER_LABEL: "query"},
-                                  name=helper_name("query", container_id))
+                                  name=helper_name("query", container_id), tmpfs={DATA_DIR: ""})
     try:
         daemon.start(helper)
         daemon.wait(helper, timeout=HELPER_WAIT_S)

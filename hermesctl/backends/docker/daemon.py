@@ -131,12 +131,13 @@ class Daemon:
     def create_helper(self, image: str, *, command: list[str], entrypoint: list[str] | None = None,
                       name: str | None = None, user: str | None = None, labels: dict | None = None,
                       volumes_from: list[str] | None = None, binds: list[str] | None = None,
-                      environment: dict | None = None) -> str:
+                      environment: dict | None = None, tmpfs: dict | None = None) -> str:
         """A container with no network, for reaching volumes (never started, or run once). It
         inherits the image's labels, `io.hermes-agent.managed=true` among them: overridden, so
         that no listing of Hermes containers (ps, events, serve) ever counts a helper."""
         labels = {MANAGED_LABEL: "false", **(labels or {})}
-        host_config = self._api.create_host_config(volumes_from=volumes_from, binds=binds, network_mode="none")
+        host_config = self._api.create_host_config(volumes_from=volumes_from, binds=binds, network_mode="none",
+                                                   tmpfs=tmpfs)
         return self._call("create", lambda: self._api.create_container(
             image, entrypoint=entrypoint, command=command, name=name, user=user, network_disabled=True,
             environment=environment, labels=labels, host_config=host_config))["Id"]

@@ -19,7 +19,8 @@ The differences, as Podman 4.3's compat API shows them (tests/test_podman.py run
     "data/x"), and of any container gives every entry the container user's ids (its names kept);
   - put_archive at "/" into a stopped container writes under a volume's mount point in the
     image's tree, not into the volume;
-  - an exec whose container exits is forgotten at once (500 "no such exec session");
+  - an exec in a stopped container is refused with 500 (dockerd: 409), and one whose container
+    exits is forgotten at once (500 "no such exec session");
   - Podman runs healthchecks with systemd timers: where Podman found no systemd (its cgroup
     manager is then cgroupfs, containers/common's default), a health status stays `starting`
     for ever, so a wait for `healthy` would never end (the health gate's other gate decides);
@@ -141,10 +142,12 @@ class PodmanDialect(Dialect):
         return root + name if name.startswith("/") else name
 
     def exec_found_it_stopped(self, error) -> bool:
-        # Podman forgets an exec session when its container exits: asked for its exit code
-        # then, it answers 500 "no such exec session" where dockerd still knows it.
-        return error.status_code == 409 or (
-            error.status_code == 500 and "no such exec session" in str(getattr(error, "explanation", "") or error))
+        # Where dockerd answers 409, Podman answers 500: "container state improper" to an exec
+        # in a stopped container, and "no such exec session" when asked for the exit code of
+        # one whose container has exited since (it forgets the session at once).
+        text = str(getattr(error, "explanation", "") or error)
+        return error.status_code == 409 or (error.status_code == 500 and (
+            "no such exec session" in text or "container state improper" in text))
 
     def put_tree(self, daemon, ref: str, spool, volume: str) -> None:
         # Into a stopped container, Podman 4.3 extracts an archive put at "/" into the image's
