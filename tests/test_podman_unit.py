@@ -12,7 +12,7 @@ from conftest import hermesctl
 from hermesctl.backends.docker import recreate
 from hermesctl.backends.docker import podman
 from hermesctl.backends.docker.backup import _stream_tar
-from hermesctl.core.errors import UsageError
+from hermesctl.core.errors import HermesctlError, UsageError
 from hermesctl.cli.quick_ps import parse
 
 PODMAN_PING = {b"api-version": b"1.41", b"libpod-api-version": b"4.3.1", b"server": b"Libpod/4.3.1 (linux)"}
@@ -156,7 +156,7 @@ def test_a_tree_is_put_into_the_volume_itself_on_podman():
     podman.dialect(SimpleNamespace(engine="docker")).put_tree(daemon, "c", io.BytesIO(staged), "/opt/data")
     assert put[0][:2] == ("c", "/") and put[0][2] == staged
     outside = _tar([("etc/passwd", b"x")])
-    with pytest.raises(ValueError, match="not under /opt/data"):
+    with pytest.raises(HermesctlError, match="not under /opt/data"):
         podman.dialect(SimpleNamespace(engine="podman")).put_tree(daemon, "c", io.BytesIO(outside), "/opt/data")
 
 

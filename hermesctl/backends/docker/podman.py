@@ -29,7 +29,7 @@ The differences, as Podman 4.3's compat API shows them (tests/test_podman.py run
 from dataclasses import dataclass
 from typing import Mapping
 
-from hermesctl.core.errors import UsageError
+from hermesctl.core.errors import HermesctlError, UsageError
 
 DOCKER, PODMAN = "docker", "podman"
 ENGINES = (DOCKER, PODMAN)
@@ -161,13 +161,13 @@ class PodmanDialect(Dialect):
                     tarfile.open(fileobj=moved, mode="w", format=tarfile.PAX_FORMAT) as out:
                 for member in src:
                     if not member.name.startswith(prefix):
-                        raise ValueError(f"put_tree: {member.name!r} is not under {volume}")
+                        raise HermesctlError(f"restore: refusing to write {member.name!r}: not under {volume}")
                     entry = tarfile.TarInfo(member.name[len(prefix):])
                     for key in ("type", "mode", "uid", "gid", "mtime", "size", "linkname"):
                         setattr(entry, key, getattr(member, key))
                     if member.islnk():
                         if not member.linkname.startswith(prefix):
-                            raise ValueError(f"put_tree: a hard link to {member.linkname!r}")
+                            raise HermesctlError(f"restore: refusing a hard link to {member.linkname!r}")
                         entry.linkname = member.linkname[len(prefix):]
                     out.addfile(entry, src.extractfile(member) if member.isfile() else None)
             moved.seek(0)
