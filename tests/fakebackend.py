@@ -68,6 +68,18 @@ class FakeInstance:
         if step in self.fail_at:
             raise self.fail_at[step]
 
+    @property
+    def image_id(self) -> str:
+        return self.image
+
+    def version_of(self, image: str) -> None:
+        return None
+
+    def spec(self):
+        """What a dry run prints of a container's settings."""
+        return SimpleNamespace(summary=lambda: {"volumes": [f"{self.name}-data->/opt/data"], "networks": ["none"],
+                                                "ports": [], "restart": "no", "healthcheck": "image's"})
+
     def plan(self, image: str) -> str:
         return "already on the image" if image == self.image else "upgrade"
 
@@ -115,9 +127,6 @@ class FakeBackend(Fleet):
         self.kind = kind
         self.runs_healthchecks = runs_healthchecks
         self.ran: list[tuple[str, list[str]]] = []   # (instance, argv) of every exec
-
-    def engine_runs_healthchecks(self, endpoint) -> bool:
-        return self.runs_healthchecks
 
     def _named(self, name: str) -> FakeInstance:
         return next(i for i in self._instances if i.name == name)

@@ -25,6 +25,9 @@ BAD = [container_state("running", "unhealthy")]
 def state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setattr(engine, "POLL_S", 0.001)
+    # The journal's durability is proven elsewhere (test_engine_faults, test_upgrade_plain's
+    # kill -9); here an fsync per step would be most of the time.
+    monkeypatch.setattr(journal.os, "fsync", lambda fd: None)
 
     def fake_backup(endpoint, ref, out_dir, **kwargs):
         path = Path(out_dir) / f"backup-{ref}-{threading.get_ident()}.tar.gz"
@@ -129,6 +132,13 @@ def test_counts_and_percentages(given_, total, minimum, expected):
     assert engine.parse_share(given_, total, "--parallel", minimum=minimum) == expected
 
 
+def test_a_canary_share_rounds_up_the_others_down():
+    made = engine.rollout_from_options(10, canary="5%", parallel="15%", max_failures="15%")
+    assert (made.canary, made.parallel, made.max_failures) == (1, 1, 1)
+    assert engine.rollout_from_options(0, canary="50%").canary == 0
+    assert engine.rollout_from_options(500, canary="2.2%").canary == 11  # exact, not 12 by a float's error
+
+
 @pytest.mark.parametrize("options, message", [
     ({"parallel": "abc"}, "--parallel 'abc': expected a whole number or a percentage"),
     ({"parallel": "0"}, "--parallel 0: must be at least 1"),
@@ -222,3 +232,101 @@ def test_on_swarm_each_service_is_its_own_run_in_the_batches():
                              [container_state("running", "healthy")]) for i in range(5)]
     outcomes, _ = _run(FakeBackend(services, kind="swarm"), engine.Rollout(canary=1, parallel=2))
     assert [o.result for o in outcomes] == ["upgraded", "upgraded", "rolled back", "not touched", "not touched"]
+
+
+def _compose_labels(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    return {"com.docker.compose.project": "p", "com.docker.compose.service": "hermes-1",
+            "com.docker.compose.project.working_dir": str(tmp_path),
+            "com.docker.compose.project.config_files": str(tmp_path / "compose.yaml"),
+            "com.docker.compose.config-hash": "a" * 64, "com.docker.compose.image": "sha256:old"}
+
+
+def test_compose_labels_follow_the_new_image_only_when_compose_here_agrees(tmp_path, monkeypatch):
+    """The hash is compose's own (`config --hash`, plus an override naming the new image), and
+    it is used only when compose, run here, hashes the project as the container records it."""
+    from hermesctl.config import compose
+    calls = []
+
+    def fake_run(argv, cwd):
+        calls.append(argv)
+        if argv[-2] == "-f" and argv[-1].endswith("image.yaml"):  # every service on the new image
+            assert json.loads(Path(argv[-1]).read_text()) == {"services": {"hermes-1": {"image": "img:new"},
+                                                                           "hermes-2": {"image": "img:new"}}}
+            return {"hermes-1": "b" * 64, "hermes-2": "d" * 64}
+        return {"hermes-1": hashes["current"], "hermes-2": "e" * 64}
+    monkeypatch.setattr(compose, "_run_hashes", fake_run)
+    compose._hashes.cache_clear()
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/docker")
+    labels = _compose_labels(tmp_path)
+
+    hashes = {"current": "a" * 64}  # as created: the project is seen here as it was
+    made, note = compose.coherent_labels(labels, "sha256:old", "img:new", "sha256:new")
+    assert made == {compose.CONFIG_HASH: "b" * 64, compose.IMAGE_LABEL: "sha256:new"} and note == ""
+    assert calls[0][1:3] == ["compose", "--project-directory"] and len(calls) == 2
+    # Its sibling in the same run: compose is not asked again.
+    sibling = {**labels, "com.docker.compose.service": "hermes-2", "com.docker.compose.config-hash": "e" * 64}
+    assert compose.coherent_labels(sibling, "sha256:old", "img:new", "sha256:new")[0][compose.CONFIG_HASH] == "d" * 64
+    assert len(calls) == 2
+
+    compose._hashes.cache_clear()
+    hashes["current"] = "b" * 64  # the project already names the new image: the same hash
+    assert compose.coherent_labels(labels, "sha256:old", "img:new", "sha256:new")[0][compose.CONFIG_HASH] == "b" * 64
+
+    compose._hashes.cache_clear()
+    hashes["current"] = "c" * 64  # another .env here: nothing claimed, and said
+    made, note = compose.coherent_labels(labels, "sha256:old", "img:new", "sha256:new")
+    assert made == {} and "hashes hermes-1 differently" in note
+
+    gone = {**labels, "com.docker.compose.project.config_files": str(tmp_path / "missing.yaml")}
+    made, note = compose.coherent_labels(gone, "sha256:old", "img:new", "sha256:new")
+    assert made == {} and "not on this machine" in note
+
+    plain = {k: v for k, v in labels.items() if k != "com.docker.compose.project"}
+    assert compose.coherent_labels(plain, "sha256:old", "img:new", "sha256:new") == ({}, "")
+
+
+def test_a_dry_run_shows_the_canary_and_the_batches_and_changes_nothing(monkeypatch, capsys):
+    insts = _fleet(5)
+    code, out, _ = cli_on(FakeBackend(insts), monkeypatch, capsys)(
+        "upgrade", "*", "--image", "hermes-agent:new", "--canary", "1", "--soak", "30", "--parallel", "40%",
+        "--max-failures", "1", "--dry-run", "--json")
+    assert code == ExitStatus.OK
+    doc = json.loads(out)
+    assert doc["rollout"] == {"canary": 1, "parallel": 2, "max_failures": 1, "soak": 30.0}
+    assert doc["batches"] == [{"canary": True, "instances": ["h00"]}, {"canary": False, "instances": ["h01", "h02"]},
+                              {"canary": False, "instances": ["h03", "h04"]}]
+    assert all(i.log == [] for i in insts)
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(n=st.integers(1, 9), bad=st.sets(st.integers(0, 8)), canary=st.integers(0, 3), parallel=st.integers(1, 4),
+       max_failures=st.integers(0, 3))
+def test_any_rollout_accounts_for_every_container_and_stops_only_past_its_budget(n, bad, canary, parallel,
+                                                                                 max_failures):
+    """Whatever fails: every container is upgraded, rolled back or not touched (never omitted);
+    a bad image is never left running; not touched only after the canary failed or more than
+    the budget failed, and then every later batch is untouched."""
+    journal.operations_dir().mkdir(parents=True, exist_ok=True)
+    for leftover in journal.pending():  # each example starts clean (the state dir is per test)
+        leftover.done()
+    insts = _fleet(n, bad=bad)
+    rollout = engine.Rollout(canary=canary, parallel=parallel, max_failures=max_failures)
+    outcomes, _ = _run(FakeBackend(insts), rollout)
+    assert [o.container for o in outcomes] == [i.name for i in insts]
+    for i, o in zip(insts, outcomes):
+        expected = "not touched" if o.result == "not touched" else ("rolled back" if int(i.name[1:]) in bad else "upgraded")
+        assert o.result == expected
+        assert (i.log == []) == (o.result == "not touched")
+        assert i.image == ("hermes-agent:new" if o.result == "upgraded" else "hermes-agent:old")
+    groups = engine.batches(list(range(n)), rollout)
+    touched = [any(outcomes[k].result != "not touched" for k in g) for g in groups]
+    assert touched == sorted(touched, reverse=True)  # untouched batches only at the end
+    failed_before = 0
+    for number, g in enumerate(groups):
+        if not touched[number]:
+            assert (canary and number > 0 and any(k in bad for k in groups[0])) or failed_before > max_failures
+            break
+        assert all(outcomes[k].result != "not touched" for k in g)  # a batch runs whole
+        failed_before += sum(1 for k in g if k in bad)
+    assert journal.pending() == []

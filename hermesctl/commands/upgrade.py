@@ -121,11 +121,11 @@ def _print_plan(out: Output, fleet: Fleet, plans: list[engine.Plan], image: str,
         elif "service" in d:
             out.line(f"  {name} on {d['node']}: {d['from']} -> {d['to']}: scale to 0, back up "
                      f"{', '.join(d['volumes']) or '-'}, update, wait until it serves, else put the "
-                     f"changed files and the old spec back and stop")
+                     f"changed files and the old spec back")
         else:
             out.line(f"  {name}: {d['from']} ({d['from_version'] or '?'}) -> {d['to']} "
                      f"({d['to_version'] or '?'}): stop, back up, recreate with volumes "
                      f"{', '.join(d['volumes']) or '-'}; networks {', '.join(map(str, d['networks']))}; "
                      f"ports {', '.join(d['ports']) or '-'}; restart {d['restart']}; "
-                     f"healthcheck {d['healthcheck']}; wait until it serves, else roll back and stop")
+                     f"healthcheck {d['healthcheck']}; wait until it serves, else roll it back")
     return ExitStatus.OK

@@ -7,6 +7,7 @@ each container with its project, `com.docker.compose.project.working_dir` and
 COMPOSE_PROJECT_NAME when set (compose's own first choice), else the project of the containers
 whose labels name this directory or one of its compose files.
 """
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -85,18 +86,41 @@ IMAGE_LABEL = "com.docker.compose.image"
 HASH_TIMEOUT_S = 30
 
 
-def _service_hash(argv: list[str], service: str, cwd: str) -> str | None:
+def _run_hashes(argv: list[str], cwd: str) -> dict[str, str]:
+    """Every service's hash, from compose itself (`config --hash '*'`): {service: hash}."""
     import subprocess
     try:
-        res = subprocess.run([*argv, "config", "--hash", service], capture_output=True, text=True,
+        res = subprocess.run([*argv, "config", "--hash", "*"], capture_output=True, text=True,
                              timeout=HASH_TIMEOUT_S, cwd=cwd, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
-        return None
+        return {}
+    found = {}
     for line in res.stdout.splitlines() if res.returncode == 0 else []:
         parts = line.split()
-        if len(parts) == 2 and parts[0] == service and re.fullmatch(r"[0-9a-f]{64}", parts[1]):
-            return parts[1]
-    return None
+        if len(parts) == 2 and re.fullmatch(r"[0-9a-f]{64}", parts[1]):
+            found[parts[0]] = parts[1]
+    return found
+
+
+@functools.lru_cache(maxsize=32)
+def _hashes(argv: tuple[str, ...], cwd: str, image: str | None) -> dict[str, str]:
+    """The project's service hashes as it is here (`image` None) or with every service on
+    `image`: a service's hash is of its own config alone, so one override naming them all gives
+    each the hash it will have once the project names the image. Once per project and image in
+    a run, however many of its containers a batch upgrades."""
+    import json
+    import tempfile
+    if image is None:
+        return _run_hashes(list(argv), cwd)
+    services = _hashes(argv, cwd, None)
+    if not services:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="hermesctl-compose-") as tmp:
+        override = Path(tmp) / "image.yaml"
+        # JSON is YAML: the names go in quoted, whatever they hold.
+        override.write_text(json.dumps({"services": {name: {"image": image} for name in services}}),
+                            encoding="utf-8")
+        return _run_hashes([*argv, "-f", str(override)], cwd)
 
 
 def coherent_labels(labels: dict, old_image_id: str, new_image: str, new_image_id: str) -> tuple[dict, str]:
@@ -109,9 +133,7 @@ def coherent_labels(labels: dict, old_image_id: str, new_image: str, new_image_i
     container records, still hashes the project to what the container was created with (or
     already to the new image): otherwise this machine does not see the project the container
     came from, and nothing is claimed. Returns (labels to set, a note for the operator)."""
-    import json
     import shutil
-    import tempfile
     project, service = labels.get(PROJECT), labels.get(SERVICE)
     if not project or not service or CONFIG_HASH not in labels:
         return {}, ""
@@ -125,12 +147,8 @@ def coherent_labels(labels: dict, old_image_id: str, new_image: str, new_image_i
     argv = [docker, "compose", "--project-directory", workdir, "-p", project]
     for f in files:
         argv += ["-f", f]
-    current = _service_hash(argv, service, workdir)
-    with tempfile.TemporaryDirectory(prefix="hermesctl-compose-") as tmp:
-        override = Path(tmp) / "image.yaml"
-        # JSON is YAML: the names go in quoted, whatever they hold.
-        override.write_text(json.dumps({"services": {service: {"image": new_image}}}), encoding="utf-8")
-        wanted = _service_hash([*argv, "-f", str(override)], service, workdir)
+    current = _hashes(tuple(argv), workdir, None).get(service)
+    wanted = _hashes(tuple(argv), workdir, new_image).get(service)
     if current is None or wanted is None:
         return {}, f"compose project {project}: `docker compose config --hash` did not answer; config hash kept"
     if current not in (labels[CONFIG_HASH], wanted):

@@ -14,6 +14,12 @@ Without a health status to come — no healthcheck configured, or an engine that
 (Podman without systemd leaves `starting` forever; the caller says so, or Docker has run no
 check long after the first one was due) — the boot gate alone decides. The verdict names the
 gate used.
+
+A backend calls `wait(fleet, started, wanted, timeout=..., settle=...)` with `started` a
+backends.base.Started (an endpoint whose daemon answers inspect_container, a container ref and
+name) and `fleet` answering run() and probe() for a HermesContainer on that endpoint; an engine
+known to run no healthchecks passes engine_runs_healthchecks=False (the upgrade engine asks its
+fleet, `engine_runs_healthchecks(endpoint)`: the endpoint's engine says, hermesctl.backends.docker.podman).
 """
 import re
 import time

@@ -1,24 +1,26 @@
-"""Upgrades, one instance at a time, with a way back, on any backend (hermesctl.backends.base).
+"""Upgrades with a way back, on any backend (hermesctl.backends.base), instance by instance.
 
-For each instance, in name order:
+For each instance:
   1. stop it (a volume must never have two Hermes containers on it), then back up its /opt/data
      (stopped: a plain, consistent copy);
   2. replace it on the new image (plain Docker: the old container kept aside as NAME-pre-upgrade
      and a new one created with the same settings; swarm: the service updated at 1 replica);
-  3. wait until it serves: when the image has a healthcheck, until Docker says `healthy` (the
-     start period is not a pass; `unhealthy`, an exit or restarts fail at once); without one,
-     until it is booted and every gateway whose desired_state was `running` is up and stays up
-     for --settle seconds;
-  4. then drop the old container and go on.
+  3. wait until it serves (hermesctl.engine.health_gate: the healthcheck run at once with Docker
+     not contradicting it, and the agent's boot gate; `unhealthy`, an exit or restarts fail at
+     once; the start period is no pass);
+  4. a canary keeps serving through --soak; then the old container is dropped.
 On failure what was started is dropped, the files under /opt/data (logs aside) that differ from
-the backup are put back, the old instance runs again, and the upgrade stops. Every step is
-recorded first (hermesctl.engine.journal): an interrupted upgrade is finished or undone by
-`recover`.
+the backup are put back and the old instance runs again. A run (Rollout) goes canary first, then
+batches side by side, name order, and starts no new batch once its failure budget is spent.
+Every step is recorded first (hermesctl.engine.journal): an interrupted upgrade is finished or
+undone by `recover`.
 """
+import math
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -92,15 +94,17 @@ class Rollout:
     soak: float = 0.0
 
 
-def parse_share(text: str, total: int, option: str, *, minimum: int) -> int:
-    """N or P% of `total` (P% rounds down, but never below `minimum`); a UsageError otherwise."""
+def parse_share(text: str, total: int, option: str, *, minimum: int, round_up: bool = False) -> int:
+    """N or P% of `total` (P% rounds down, or up with `round_up`, never below `minimum`); a
+    UsageError otherwise."""
     raw = str(text).strip()
     try:
         if raw.endswith("%"):
-            share = float(raw[:-1])
-            if not 0 <= share <= 100 or share != share:
+            share = Fraction(raw[:-1])  # exact: 2.2% of 500 is 11, not 11.000000000000002
+            if not 0 <= share <= 100:
                 raise ValueError
-            return max(minimum, int(total * share // 100))
+            part = total * share / 100
+            return max(minimum, math.ceil(part) if round_up else math.floor(part))
         value = int(raw)
     except ValueError:
         raise UsageError(f"{option} {raw[:40]!r}: expected a whole number or a percentage (e.g. 10 or 20%)") from None
@@ -115,7 +119,9 @@ def rollout_from_options(total: int, *, canary: str | int = 0, parallel: str | i
     upgrade (`total`) before anything stops."""
     if soak != soak or soak < 0:
         raise UsageError(f"--soak {soak}: must be 0 or more seconds")
-    made = Rollout(canary=parse_share(str(canary), total, "--canary", minimum=0),
+    # A canary share rounds up (5% of 10 is still one canary: asked for, never dropped); the
+    # batch size and the failure budget round down (the cautious side of each).
+    made = Rollout(canary=parse_share(str(canary), total, "--canary", minimum=0, round_up=True),
                    parallel=parse_share(str(parallel), total, "--parallel", minimum=1),
                    max_failures=parse_share(str(max_failures), total, "--max-failures", minimum=0),
                    soak=float(soak))
