@@ -118,7 +118,9 @@ def wait(fleet, started, wanted: list[str], *, timeout: float, settle: float,
                              state="running", status="")
     begun = clock()
     deadline = begun + timeout
-    gate, last = GATE_DOCKER, "not started yet"
+    # Named before the first look: a container that exits at once on an engine that runs no
+    # healthchecks (Podman without systemd) failed the boot gate, not Docker's.
+    gate, last = GATE_DOCKER if engine_runs_healthchecks else GATE_BOOT_NO_ENGINE, "not started yet"
     steady_since, steady_pids, checked_at, check_passed = None, None, None, False
     while True:
         if should_stop():
