@@ -18,6 +18,7 @@ from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.targets import parse_target, parse_targets
 
 if TYPE_CHECKING:  # the Docker SDK and rich are imported only by commands that use them
+    from hermesctl.compose import Scope
     from hermesctl.fleet import Fleet
     from hermesctl.output import Output
 
@@ -59,11 +60,16 @@ class Run:
     swarm: Optional[str] = None
     _fleet: Optional["Fleet"] = None
 
+    def resolved(self) -> "Scope":
+        """What this run asks about (compose.resolve_scope: one rule for every path)."""
+        from hermesctl import compose
+        return compose.resolve_scope(hosts=self.hosts, contexts=self.contexts, project=self.project,
+                                     fleet_file=self.fleet_file, swarm=self.swarm)
+
     def fleet(self) -> "Fleet":
         if self._fleet is None:
-            from hermesctl import compose
-            here = None if (self.project or self.swarm) else compose.detect()
-            fleet = self._build(here)
+            scope = self.resolved()
+            fleet = self._build(scope)
             self._fleet = fleet
             if self.swarm:
                 self.out.several_endpoints, self.out.endpoint_column = True, "NODE"
@@ -71,12 +77,11 @@ class Run:
                 self.out.several_endpoints = fleet.configured > 1
             self.out.unreachable = lambda: fleet.unreachable
             if not fleet.containers():
-                self.out.warn(fleet.empty_reason(here, project_given=bool(self.project)))
+                self.out.warn(fleet.empty_reason(scope.here, project_given=bool(self.project)))
         self._fleet.exec_timeout = self.exec_timeout
         return self._fleet
 
-    def _build(self, here) -> "Fleet":
-        from hermesctl import compose
+    def _build(self, scope: "Scope") -> "Fleet":
         from hermesctl.backends.docker import build_fleet
         if self.swarm:
             from hermesctl.backends.swarm import build_swarm_fleet
@@ -84,26 +89,19 @@ class Run:
                                       timeout=self.exec_timeout)
             fleet.exec_timeout = self.exec_timeout
             return fleet
-        project = self.project or (here.env_project if here else None)
-        fleet = build_fleet(self.hosts, self.contexts, project=project, fleet_file=self.fleet_file,
+        fleet = build_fleet(self.hosts, self.contexts, project=scope.named_project, fleet_file=self.fleet_file,
                             timeout=self.exec_timeout)
-        if here and not project:
-            # The project compose recorded on the containers started from this directory.
-            found = compose.project_of(here, fleet.containers())
-            fleet.narrow_to_compose(found, None if found else str(here.directory))
+        scope.narrow(fleet)
         fleet.exec_timeout = self.exec_timeout
         return fleet
 
     def new_fleet(self) -> "Fleet":
         """A fresh fleet over the same endpoints (for threads that must not share one)."""
-        from hermesctl import compose
-        return self._build(None if (self.project or self.swarm) else compose.detect())
+        return self._build(self.resolved())
 
     def scope(self) -> dict:
-        """The endpoint options as given: a running `hermesctl serve` answers for the same."""
-        from hermesctl import compose
-        return compose.request_scope(hosts=self.hosts, contexts=self.contexts, project=self.project,
-                                     fleet_file=self.fleet_file, swarm=self.swarm)
+        """The scope as a comparable value: a running `hermesctl serve` answers for the same."""
+        return self.resolved().key()
 
 
 

@@ -3,7 +3,7 @@ import fnmatch
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from hermesctl import agent, execs
 from hermesctl.contract import AGENT_SOCKET
@@ -14,6 +14,7 @@ from hermesctl.inventory import (COMPOSE_PROJECT, LABEL, UNANSWERED_STATES, WORK
                                  list_containers)
 from hermesctl.parallel import Outcome, fan_out
 from hermesctl.probe import ContainerSnapshot, snapshot_from_status
+from hermesctl.results import unreachable_warning
 from hermesctl.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.targets import Candidate, Target, is_glob, match_containers, match_profiles
 from hermesctl.terminal import safe
@@ -47,11 +48,8 @@ class Unreachable:
                    "timeout" if isinstance(exc, ExecTimeoutError) else "error")
 
     def warning(self) -> str:
-        """The line every command ends with for it."""
-        what = f"container {self.container}" if self.container else f"endpoint {self.endpoint}"
-        verb = {"timeout": "did not answer in time", "pending": "is pending",
-                "unreachable": "is unreachable"}.get(self.reason, "did not answer")
-        return f"{what} {verb}: {self.message}"
+        """The line every command ends with for it (one wording, also for a served `ps`)."""
+        return unreachable_warning(asdict(self))
 
 
 @dataclass

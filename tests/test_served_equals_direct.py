@@ -104,7 +104,7 @@ class ServedEqualsDirect(RuleBasedStateMachine):
         snap = SimpleNamespace(booted=True, slots={PROFILE: slot}, orphans=lambda p: [])
         live = SimpleNamespace(lock=threading.Lock(), containers={self.c.key: self.c}, snapshots={self.c.key: snap},
                                received={f"{self.c.key}/{PROFILE}": received}, profiles_of=lambda c, s: [PROFILE],
-                               unslotted_of=lambda c, s: [])
+                               unslotted_of=lambda c, s: [], unanswered={})
         clock = rows_mod.time.monotonic
         rows_mod.time.monotonic = lambda: float(self.gw.now)
         try:

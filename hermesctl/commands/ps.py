@@ -5,14 +5,13 @@ from dataclasses import asdict
 
 from rich.live import Live
 
-from hermesctl.engine import journal
-from hermesctl.engine.rows import GatewayRow, exit_status, live_rows, ps_answer
+from hermesctl import ps_rows
+from hermesctl.engine.rows import GatewayRow, live_rows, ps_document
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.output import Output
-from hermesctl.targets import Target
-
 from hermesctl.ps_rows import table_cells
+from hermesctl.targets import Target
 
 __all__ = ["GatewayRow", "ps", "render_table"]
 
@@ -28,21 +27,17 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
        watch: bool, interval: float) -> ExitStatus:
     if watch:
         return _watch(out, fleet, targets, wide=wide, interval=interval)
-    rows, interrupted = ps_answer(fleet, targets)
-    if out.json:
-        out.document("ps", {
-            "gateways": [asdict(r) | {"target": r.target} for r in rows],
-            "interrupted_operations": [journal.describe(r) for r in interrupted],
-        })
-    elif quiet:
-        for r in rows:
-            if r.profile is not None:
-                out.line(r.target)
+    # The one pipeline (ps_rows): the document, its warnings and its exit code; what did not
+    # answer is warned of by cli._exit, for every command, in the same words.
+    doc = ps_document(fleet, targets)
+    if out.json or quiet:
+        ps_rows.print_plain(doc, json_output=out.json, quiet=quiet, wide=wide, no_headers=out.no_headers,
+                            multi=False, stdout=out.console.file)
     else:
-        out.print(render_table(out, fleet, rows, wide=wide))
-    for r in interrupted:
-        out.warn(f"interrupted: {r.what} (at step {r.step}): `{journal.RECOVER_HINT}` finishes or undoes it")
-    return exit_status(rows)
+        out.print(render_table(out, fleet, ps_rows.rows_of(doc), wide=wide))
+    for op in doc["interrupted_operations"]:
+        out.warn(ps_rows.interrupted_warning(op))
+    return ps_rows.exit_status(doc)
 
 
 def row_changes(shown: dict, rows: list[GatewayRow]) -> tuple[list[GatewayRow], dict]:

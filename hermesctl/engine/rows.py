@@ -3,6 +3,7 @@ without a gateway answer (stopped, booting, timeout, pending, unreachable, scale
 the same way everywhere: from one `status` per container (collect) or from the live fleet's
 snapshots (live_rows)."""
 import time
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from hermesctl.engine import journal
@@ -10,7 +11,7 @@ from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
 from hermesctl.models import Slot
 from hermesctl.probe import ContainerSnapshot
-from hermesctl.ps_rows import GatewayRow, exit_status  # noqa: F401 - one row model, also for the quick ps path
+from hermesctl.ps_rows import GatewayRow, document
 from hermesctl.targets import Target, match_profiles
 
 if TYPE_CHECKING:
@@ -87,12 +88,15 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
     return rows
 
 
-def ps_answer(fleet: Fleet, targets: list[Target]) -> tuple[list[GatewayRow], list[journal.Record]]:
-    """What `ps` shows: the rows, and the operations stopped midway (those of the fleet's
-    endpoints and compose project, or of the selected instances)."""
+def ps_document(fleet: Fleet, targets: list[Target]) -> dict:
+    """What a direct `ps` shows, as its document (ps_rows.document): the rows, what did not
+    answer, and the operations stopped midway (those of the fleet's endpoints and compose
+    project, or of the selected instances)."""
     rows = collect(fleet, targets)
     selected = [c for c in fleet.containers() if any(c.name == r.container for r in rows)]
-    return rows, journal.interrupted_in(fleet, journal.instance_names(selected) if targets else None)
+    interrupted = journal.interrupted_in(fleet, journal.instance_names(selected) if targets else None)
+    return document(rows, unreachable=[asdict(u) for u in fleet.unreachable],
+                    interrupted=[journal.describe(r) for r in interrupted])
 
 
 def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict,
@@ -110,14 +114,31 @@ def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict
 
 def live_rows(live: "LiveFleet") -> list[GatewayRow]:
     """The table's rows from the live fleet's snapshots (no exec), judged as of now."""
+    return live_answer(live)[0]
+
+
+def live_answer(live: "LiveFleet") -> tuple[list[GatewayRow], list[dict]]:
+    """The rows from the live fleet's snapshots (no exec), judged as of now, and the containers
+    that did not answer (fleet.Unreachable as dicts): a running container whose stream failed
+    or whose first answer did not come within the exec deadline is a `timeout`/`error` row and
+    an entry, as a direct `ps` reports one whose `status` failed (collect)."""
     rows: list[GatewayRow] = []
+    unreachable: list[dict] = []
     now = time.monotonic()
     with live.lock:
         items = sorted(live.containers.values(), key=lambda c: (c.name, c.endpoint))
         snapshots = dict(live.snapshots)
         received = dict(live.received)
+        unanswered = dict(live.unanswered)
     for c in items:
         snap = snapshots.get(c.key)
+        entry = unanswered.get(c.key)
+        if c.running and entry is not None:
+            row = _container_row(c, "timeout" if entry.reason == "timeout" else "error")
+            row.error = entry.message
+            rows.append(row)
+            unreachable.append(asdict(entry))
+            continue
         if not c.running or snap is None:
             code = f" ({c.exit_code})" if c.exit_code is not None else ""
             rows.append(_container_row(c, f"{c.state}{code}" if not c.running else "connecting"))
@@ -131,4 +152,4 @@ def live_rows(live: "LiveFleet") -> list[GatewayRow]:
             slot = snap.slots[p].aged(now - received.get(f"{c.key}/{p}", now))
             gateways.append(gateway_row(c, slot, snap.orphans(p)))
         rows.extend(_with_unslotted(c, gateways, live.unslotted_of(c, snap)))
-    return rows
+    return rows, unreachable
