@@ -103,8 +103,9 @@ def document_json(doc: dict) -> str:
 
 
 def print_plain(doc: dict, *, json_output: bool, quiet: bool, wide: bool, no_headers: bool, multi: bool,
-                stdout=None) -> None:
-    """The document as `ps` prints it without rich: JSON, target ids (-q), or the table."""
+                endpoint_column: str = "ENDPOINT", stdout=None) -> None:
+    """The document as every `ps` path prints it (without rich): JSON, target ids (-q), or the
+    table (plain_table; `multi`: an endpoint column, named `endpoint_column`)."""
     stdout = stdout or sys.stdout
     rows = rows_of(doc)
     if json_output:
@@ -112,7 +113,7 @@ def print_plain(doc: dict, *, json_output: bool, quiet: bool, wide: bool, no_hea
     elif quiet:
         stdout.write("".join(printable(r.target) + "\n" for r in rows if r.profile is not None))
     else:
-        columns, cells = table_cells(rows, multi=multi, wide=wide)
+        columns, cells = table_cells(rows, multi=multi, wide=wide, endpoint_column=endpoint_column)
         stdout.write(ansi(layout(columns, cells, headers=not no_headers), colour=wants_colour(stdout)))
     stdout.flush()
 

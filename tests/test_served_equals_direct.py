@@ -116,3 +116,157 @@ class ServedEqualsDirect(RuleBasedStateMachine):
 
 
 TestServedEqualsDirect = ServedEqualsDirect.TestCase
+
+
+# --- one ps pipeline: the same state through all four paths --------------------------------------
+# Issue 25: `ps` was built four times (commands/ps.py, quick_direct, ps_served, serve/server) with
+# their own document, scope and exit rules. Here one recorded state is fed to each: the full CLI
+# asking the containers (`ps --direct`), the fast direct path (quick_direct.answer over the same
+# fleet), serve (its live fleet fed the same answers, published by its Refresher, served by its
+# HTTP server on a unix socket) asked by the fast path (quick_ps) and by the full CLI, and the
+# page's state stream. Documents, output and exit codes must be the same byte for byte; a served
+# answer differs only by its `source` (and, on a terminal table, the note saying so).
+import io  # noqa: E402
+import json  # noqa: E402
+import socket  # noqa: E402
+
+import pytest  # noqa: E402
+
+from fakefleet import FakeFleet, cli_on, recorded  # noqa: E402
+from hermesctl import ps_rows, quick_direct, quick_ps  # noqa: E402
+from hermesctl.compose import resolve_scope  # noqa: E402
+from hermesctl.engine import journal  # noqa: E402
+from hermesctl.errors import ContainerStoppedError, ExecTimeoutError  # noqa: E402
+from hermesctl.serve import client  # noqa: E402
+from hermesctl.serve.refresher import Refresher  # noqa: E402
+from hermesctl.serve.server import App, make_servers  # noqa: E402
+from hermesctl.serve.state import FleetState  # noqa: E402
+from hermesctl.streams import LiveFleet  # noqa: E402
+
+STATUS = recorded("status-h1.json")
+# What each container answers: the recorded status, a deadline passed, a container gone away.
+FAULTS = {"late": ExecTimeoutError("late: no answer within 5s (/usr/bin/timeout)"),
+          "gone": ContainerStoppedError("container gone is not running")}
+
+
+def _fleet() -> FakeFleet:
+    # In name order, as Docker's listing is read (inventory.list_containers)
+    boxes = [container("gone"), container("h1"), container("h2"), container("late"),
+             container("old", state="exited", status="Exited (1) 2 hours ago")]
+    return FakeFleet(boxes, {"h1": {"status": STATUS}, "h2": {"status": STATUS},
+                             "late": {"status": FAULTS["late"]}, "gone": {"status": FAULTS["gone"]}})
+
+
+@pytest.fixture
+def four_paths(tmp_path, monkeypatch, capsys):
+    """run(*ps_args) -> {path: (exit code, stdout, stderr)} for the four paths over one state."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)  # no compose directory: the scope is the endpoint options alone
+    sock = str(tmp_path / "serve.sock")
+    monkeypatch.setenv("HERMESCTL_SOCKET", sock)
+    record = journal.begin("upgrade", {}, {"kind": "container", "name": "h2", "endpoint": "default"},
+                           image="hermes-agent:new")
+    record.body["pid"] = 2 ** 22 + 1  # its process is gone: an interrupted operation
+    record.update("replacing")
+
+    # serve: the live fleet gets the same answers its watch streams would carry, then the
+    # Refresher publishes them and the server answers from its state.
+    fleet = _fleet()
+    live = LiveFleet(fleet, [])
+    for c in fleet.containers():
+        live.containers[c.key] = c
+        if c.name in FAULTS:
+            live.did_not_answer(c, FAULTS[c.name])
+        elif c.running:
+            live._apply(c, {"event": "snapshot", **STATUS})
+    state = FleetState()
+    refresher = Refresher(fleet, state, interval=60)
+    refresher.live = live
+    refresher._publish_endpoints(fleet)
+    refresher._publish()
+    state.ready.set()
+    scope = resolve_scope(hosts=[], contexts=[], project=None, fleet_file=None, swarm=None).key()
+    app = App(state=state, token="t", scope=scope, act=None, log_tail=None, socket_path=sock)
+    servers = make_servers(app, "127.0.0.1", 0, sock)
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    direct_fleet = _fleet()
+    full = cli_on(direct_fleet, monkeypatch, capsys)
+
+    def quick(call) -> tuple:
+        client._answers.clear()  # asked once per process; each call here is a new `hermesctl`
+        code = call()
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    def run(*args: str) -> dict:
+        opts = quick_ps.parse(["ps", *args])
+        targets = quick_ps._valid(opts)
+        client._answers.clear()
+        return {"direct": full("ps", "--direct", *args),
+                "quick direct": quick(lambda: quick_direct.answer(_fleet(), None, opts, targets)),
+                "served": full("ps", *args),
+                "quick served": quick(lambda: quick_ps.run(["ps", *args]))}
+
+    yield run, app
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _without_note(err: str) -> str:
+    return "".join(line for line in err.splitlines(keepends=True) if "from hermesctl serve at" not in line)
+
+
+@pytest.mark.parametrize("args", [(), ("--wide",), ("-q",), ("--no-headers", "h*"), ("h2",), ("late",),
+                                  ("h1:c*", "gone"), ("old",)])
+def test_every_ps_path_prints_the_same_answer_and_exit_code(four_paths, args):
+    run, _ = four_paths
+    got = run(*args)
+    code, out, err = got["direct"]
+    for path, (c, o, e) in got.items():
+        assert (c, o, _without_note(e)) == (code, out, err), path
+    if "-q" not in args:  # the served table says where it came from
+        assert all("from hermesctl serve at" in got[p][2] for p in ("served", "quick served"))
+    if not args or "late" in args:  # what did not answer is named, and the exit code is 7
+        assert code == 7 and "container late did not answer in time: late: no answer within 5s" in err
+
+
+@pytest.mark.parametrize("args", [(), ("h2",), ("h1:pa", "late"), ("*:c*",)])
+def test_every_ps_path_builds_the_same_document(four_paths, args):
+    run, _ = four_paths
+    got = run("--json", *args)
+    code, text, err = got["direct"]
+    for path, (c, o, e) in got.items():
+        doc = json.loads(o)
+        assert doc.pop("source", {"kind": "serve"})["kind"] == "serve", path
+        assert (c, ps_rows.document_json(doc), e) == (code, text, err), path
+    whole = json.loads(text)
+    if not args or "late" in args:  # what did not answer: a row and an entry, exit 7
+        assert code == 7 and {(u["container"], u["reason"]) for u in whole["unreachable"]} >= {("late", "timeout")}
+        assert [r["state"] for r in whole["gateways"] if r["container"] == "late"] == ["timeout"]
+    if not args or "h2" in args:
+        assert [op["instance"] for op in whole["interrupted_operations"]] == ["h2"]
+        assert "interrupted: upgrade of h2 on default to hermes-agent:new (at step replacing)" in err
+
+
+def _first_state(path: str) -> dict:
+    """The page's first `state` event (GET /api/events on the unix socket)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(b"GET /api/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while b"\n\n" not in data.partition(b"data: ")[2]:
+            data += s.recv(65536)
+    return json.loads(data.partition(b"data: ")[2].partition(b"\n\n")[0])
+
+
+def test_the_page_shows_the_rows_and_what_did_not_answer_of_a_direct_ps(four_paths):
+    run, app = four_paths
+    code, text, _ = run("--json")["direct"]
+    direct = json.loads(text)
+    page = _first_state(app.socket_path)
+    assert code == 7
+    assert page["gateways"] == direct["gateways"] and page["unreachable"] == direct["unreachable"]

@@ -16,11 +16,11 @@ from hermesctl.targets import Target
 __all__ = ["GatewayRow", "ps", "render_table"]
 
 
-def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool, live: bool = False):
-    """The ps table; `live` (ps --watch, redrawn on every change): the same columns as plain lines."""
+def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool):
+    """The ps --watch table, redrawn on every change: the columns of `ps` (ps_rows.table_cells)."""
     multi = fleet.configured > 1 or out.several_endpoints
     columns, body = table_cells(rows, multi=multi, wide=wide, endpoint_column=out.endpoint_column)
-    return out.text_table(columns, body) if live else out.table(columns, body)
+    return out.text_table(columns, body)
 
 
 def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: bool,
@@ -30,11 +30,9 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
     # The one pipeline (ps_rows): the document, its warnings and its exit code; what did not
     # answer is warned of by cli._exit, for every command, in the same words.
     doc = ps_document(fleet, targets)
-    if out.json or quiet:
-        ps_rows.print_plain(doc, json_output=out.json, quiet=quiet, wide=wide, no_headers=out.no_headers,
-                            multi=False, stdout=out.console.file)
-    else:
-        out.print(render_table(out, fleet, ps_rows.rows_of(doc), wide=wide))
+    ps_rows.print_plain(doc, json_output=out.json, quiet=quiet, wide=wide, no_headers=out.no_headers,
+                        multi=fleet.configured > 1 or out.several_endpoints, endpoint_column=out.endpoint_column,
+                        stdout=out.console.file)
     for op in doc["interrupted_operations"]:
         out.warn(ps_rows.interrupted_warning(op))
     return ps_rows.exit_status(doc)
@@ -65,7 +63,7 @@ def _watch_lines(out: Output, fleet: Fleet, live, *, wide: bool, interval: float
     while True:
         lines, shown = row_changes(shown, live_rows(live))
         if lines or first:
-            table = render_table(out, fleet, lines, wide=wide, live=True)
+            table = render_table(out, fleet, lines, wide=wide)
             if not first:  # the header once, at the top
                 table.lines = table.lines[0 if out.no_headers else 1:]
             out.print(table)
@@ -86,7 +84,7 @@ def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, inte
     live.start()
     if not out.console.is_terminal:
         return _watch_lines(out, fleet, live, wide=wide, interval=interval)
-    with Live(render_table(out, fleet, live_rows(live), wide=wide, live=True), console=out.console,
+    with Live(render_table(out, fleet, live_rows(live), wide=wide), console=out.console,
               auto_refresh=False) as screen:
         while True:
             try:
@@ -95,4 +93,4 @@ def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, inte
                 pass
             while not live.events.empty():  # a burst of changes: one redraw
                 live.events.get_nowait()
-            screen.update(render_table(out, fleet, live_rows(live), wide=wide, live=True), refresh=True)
+            screen.update(render_table(out, fleet, live_rows(live), wide=wide), refresh=True)

@@ -27,7 +27,7 @@ def _select(rows: list[GatewayRow], targets: list[Target]) -> list[GatewayRow] |
     and its gateways the target's profile selects. None: the direct path must decide."""
     if not targets:
         return rows
-    chosen = []
+    chosen: set[int] = set()
     known = list({(r.endpoint, r.container): Candidate(r.container, "", r.service, r.endpoint) for r in rows}.values())
     for t in targets:
         if t.endpoint is not None:
@@ -38,12 +38,12 @@ def _select(rows: list[GatewayRow], targets: list[Target]) -> list[GatewayRow] |
             names = set(selected_names(t.container, known))
         except HermesctlError:
             return None
-        hits = [r for r in rows if r.container in names and (r.profile is None or t.profile is None or
-                                                              fnmatch.fnmatchcase(r.profile, t.profile))]
-        if not hits or (t.profile is not None and not any(r.profile is not None for r in hits)):
+        hits = [i for i, r in enumerate(rows) if r.container in names and (
+            r.profile is None or t.profile is None or fnmatch.fnmatchcase(r.profile, t.profile))]
+        if not hits or (t.profile is not None and all(rows[i].profile is None for i in hits)):
             return None  # nothing, or no such gateway, here: the direct path says so as it says it
-        chosen += [r for r in hits if r not in chosen]
-    return chosen
+        chosen.update(hits)
+    return [r for i, r in enumerate(rows) if i in chosen]  # in the fleet's order, as collect lists them
 
 
 def narrowed(doc: dict, targets: list[Target]) -> dict | None:
