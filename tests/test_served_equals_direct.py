@@ -189,7 +189,7 @@ def four_paths(tmp_path, monkeypatch, capsys):
     app = App(state=state, token="t", scope=scope, act=None, log_tail=None, socket_path=sock)
     servers = make_servers(app, "127.0.0.1", 0, sock)
     for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     direct_fleet = _fleet()
     full = cli_on(direct_fleet, monkeypatch, capsys)
@@ -270,3 +270,41 @@ def test_the_page_shows_the_rows_and_what_did_not_answer_of_a_direct_ps(four_pat
     page = _first_state(app.socket_path)
     assert code == 7
     assert page["gateways"] == direct["gateways"] and page["unreachable"] == direct["unreachable"]
+
+
+def test_a_watch_stream_that_does_not_answer_is_a_container_that_did_not_answer(monkeypatch):
+    """What serve's live fleet records: a running container whose stream cannot be opened is
+    `did not answer` (the row and the entry a direct ps gives, exit 7) until its next line; a
+    stream that answered and then broke is reopened without it."""
+    from doubles import wait_until
+    from hermesctl.engine.rows import live_answer
+
+    c = container("h1")
+    live = LiveFleet(FakeFleet([c], {}), [])
+    live.containers[c.key] = c
+    opens = []
+    answered = threading.Event()
+
+    def watch_lines(box):
+        opens.append(box.name)
+        if len(opens) == 1:
+            raise ConnectionResetError("the exec stream could not be opened")
+        yield {"event": "snapshot", **STATUS}
+        answered.set()
+        live._stopped.wait()  # held open, as a watcher that has nothing new to say
+    monkeypatch.setattr(live, "_watch_lines", watch_lines)
+    monkeypatch.setattr(live, "_still_running", lambda key: True)
+    live._started[c.key] = threading.Event()
+    first = threading.Event()
+    threading.Thread(target=live._stream, args=(c.key, first), daemon=True).start()
+    assert first.wait(10)
+    rows, unreachable = live_answer(live)
+    why = "the exec stream could not be opened"
+    assert [(r.container, r.state, r.error) for r in rows] == [("h1", "error", why)]
+    assert unreachable == [{"endpoint": "default", "message": why, "container": "h1", "reason": "error"}]
+    doc = ps_rows.document(rows, unreachable=unreachable, interrupted=[])
+    assert ps_rows.exit_status(doc) == 7
+    assert answered.wait(10)  # reopened: it answers again
+    wait_until(lambda: live_answer(live)[1] == [], timeout=10, interval=0.05, what="the answer counts")
+    assert {r.profile for r in live_answer(live)[0]} == set(STATUS["slots"])
+    live.stop()
