@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from fakefleet import container
 from hermesctl.engine import rows as rows_mod
-from hermesctl.models import Death, Operation, Slot, SvStatus
+from hermesctl.model.slots import Death, Operation, Slot, SvStatus
 
 PROFILE = "coder"
 
@@ -133,15 +133,17 @@ import socket  # noqa: E402
 import pytest  # noqa: E402
 
 from fakefleet import FakeFleet, cli_on, recorded  # noqa: E402
-from hermesctl import ps_rows, quick_direct, quick_ps  # noqa: E402
-from hermesctl.compose import resolve_scope  # noqa: E402
+from hermesctl.backends.docker.streams import LiveFleet  # noqa: E402
+from hermesctl.cli import quick_direct
+from hermesctl.cli import quick_ps  # noqa: E402
+from hermesctl.config.compose import resolve_scope  # noqa: E402
+from hermesctl.core.errors import ContainerStoppedError, ExecTimeoutError  # noqa: E402
 from hermesctl.engine import journal  # noqa: E402
-from hermesctl.errors import ContainerStoppedError, ExecTimeoutError  # noqa: E402
+from hermesctl.render import ps_rows
 from hermesctl.serve import client  # noqa: E402
 from hermesctl.serve.refresher import Refresher  # noqa: E402
 from hermesctl.serve.server import App, make_servers  # noqa: E402
 from hermesctl.serve.state import FleetState  # noqa: E402
-from hermesctl.streams import LiveFleet  # noqa: E402
 
 STATUS = recorded("status-h1.json")
 # What each container answers: the recorded status, a deadline passed, a container gone away.

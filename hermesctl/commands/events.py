@@ -5,11 +5,11 @@ API), on every endpoint. `--json`: JSON lines (hermesctl.event/v1), like `docker
 --format json`.
 """
 
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.output import Output
-from hermesctl.streams import LiveFleet
-from hermesctl.targets import Target
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.streams import LiveFleet
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.model.targets import Target
+from hermesctl.render.output import Output
 
 
 def events(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:

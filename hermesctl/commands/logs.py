@@ -10,15 +10,16 @@ import threading
 
 from rich.text import Text
 
-from hermesctl import agent, execs
-from hermesctl.errors import describe
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.inventory import HermesContainer
-from hermesctl.output import PREFIX_COLOURS, Output
-from hermesctl.parallel import fan_out
-from hermesctl.targets import Target
-from hermesctl.terminal import safe_line
+from hermesctl.agent import client as agent
+from hermesctl.backends.docker import execs
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.inventory import HermesContainer
+from hermesctl.core.errors import describe
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.core.parallel import fan_out
+from hermesctl.model.targets import Target
+from hermesctl.render.output import PREFIX_COLOURS, Output
+from hermesctl.render.terminal import safe_line
 
 
 class LinePrinter:

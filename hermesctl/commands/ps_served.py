@@ -5,20 +5,20 @@ here it is narrowed to the targets and printed, warned about and judged exactly 
 served rows by the rule every path uses (targets.selected_names); a target the served rows
 cannot resolve (an id prefix, ENDPOINT/…) sends the command back to the direct path.
 
-Stdlib only (drawn with hermesctl.plain_table, not rich): hermesctl.quick_ps runs this before
+Stdlib only (drawn with hermesctl.render.plain_table, not rich): hermesctl.cli.quick_ps runs this before
 typer, rich or the Docker SDK are imported, so that a served `ps` costs little more than
 Python's own start."""
 import fnmatch
 import sys
 from types import SimpleNamespace
 
-from hermesctl import ps_rows
+from hermesctl.core.errors import HermesctlError
+from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.engine.journal import instance_names
-from hermesctl.errors import HermesctlError
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.plain_table import ansi, printable, wants_colour
-from hermesctl.ps_rows import GatewayRow
-from hermesctl.targets import Candidate, Target, selected_names
+from hermesctl.model.targets import Candidate, Target, selected_names
+from hermesctl.render import ps_rows
+from hermesctl.render.plain_table import ansi, printable, wants_colour
+from hermesctl.render.ps_rows import GatewayRow
 
 
 def _select(rows: list[GatewayRow], targets: list[Target]) -> list[GatewayRow] | None:

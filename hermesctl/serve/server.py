@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
-from hermesctl.documents import strict
+from hermesctl.render.documents import strict
 from hermesctl.serve import auth, metrics
 from hermesctl.serve.page import page
 from hermesctl.serve.state import FleetState
@@ -75,7 +75,7 @@ def served_ps_document(app: App, snap) -> dict:
     """/api/ps: the state as the `hermesctl.ps/v1` document every ps path builds (ps_rows.document),
     with where it came from and how fresh it is, its version and the scope it answers for (a CLI
     uses it only for a request of the same scope: serve.client.ps_from_server)."""
-    from hermesctl.ps_rows import document, rows_of
+    from hermesctl.render.ps_rows import document, rows_of
     age = round(max(0.0, time.time() - snap.updated_at), 3) if snap.updated_at else None
     source = {"kind": "serve", "listen": app.listen, "socket": app.socket_path, "updated_at": snap.updated_at,
               "age_s": age}
@@ -206,7 +206,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._json(200, {"target": target, "lines": self.app.log_tail(target, max(1, min(lines, 2000)))})
         except Exception as exc:  # noqa: BLE001 - ours carry a one-line message
-            from hermesctl.errors import describe
+            from hermesctl.core.errors import describe
             self._json(400, {"error": describe(exc)})
 
     def _log_follow(self, target: str, lines: int) -> None:
@@ -216,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             source, close = self.app.log_follow(target, lines)
         except Exception as exc:  # noqa: BLE001 - ours carry a one-line message
-            from hermesctl.errors import describe
+            from hermesctl.core.errors import describe
             self._json(400, {"error": describe(exc)})
             return
         waiting: queue.Queue = queue.Queue(maxsize=LOG_QUEUE)
@@ -231,7 +231,7 @@ class Handler(BaseHTTPRequestHandler):
                     continue
 
         def pump() -> None:
-            from hermesctl.errors import describe
+            from hermesctl.core.errors import describe
             try:
                 for line in source:
                     put(("line", line))
@@ -311,7 +311,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             results = self.app.act(parts[2], target)
         except Exception as exc:  # noqa: BLE001
-            from hermesctl.errors import describe
+            from hermesctl.core.errors import describe
             self._json(400, {"error": describe(exc)})
             return
         ok = all(r.get("ok") for r in results)
