@@ -236,8 +236,8 @@ def test_the_live_table_reads_as_the_one_shot_table():
     out = Output(console=Console(file=io.StringIO(), width=300))
     out.print(render_table(out, FakeFleet([], {}), rows, wide=True))
     one_shot = io.StringIO()  # what every `ps` path prints (ps_rows.print_plain)
-    ps_rows.print_plain(ps_rows.document(rows, unreachable=[], interrupted=[]), json_output=False, quiet=False,
-                        wide=True, no_headers=False, multi=False, stdout=one_shot)
+    ps_rows.print_plain(ps_rows.document(rows, endpoints=["default"], unreachable=[], interrupted=[]),
+                        json_output=False, quiet=False, wide=True, no_headers=False, stdout=one_shot)
     assert [line.rstrip() for line in out.console.file.getvalue().splitlines()] == one_shot.getvalue().splitlines()
 
 

@@ -104,7 +104,7 @@ class ServedEqualsDirect(RuleBasedStateMachine):
         snap = SimpleNamespace(booted=True, slots={PROFILE: slot}, orphans=lambda p: [])
         live = SimpleNamespace(lock=threading.Lock(), containers={self.c.key: self.c}, snapshots={self.c.key: snap},
                                received={f"{self.c.key}/{PROFILE}": received}, profiles_of=lambda c, s: [PROFILE],
-                               unslotted_of=lambda c, s: [], unanswered={})
+                               unslotted_of=lambda c, s: [], unanswered={}, fleet=SimpleNamespace(endpoints=[]))
         clock = rows_mod.time.monotonic
         rows_mod.time.monotonic = lambda: float(self.gw.now)
         try:
@@ -126,20 +126,21 @@ TestServedEqualsDirect = ServedEqualsDirect.TestCase
 # HTTP server on a unix socket) asked by the fast path (quick_ps) and by the full CLI, and the
 # page's state stream. Documents, output and exit codes must be the same byte for byte; a served
 # answer differs only by its `source` (and, on a terminal table, the note saying so).
-import io  # noqa: E402
 import json  # noqa: E402
 import socket  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 import pytest  # noqa: E402
 
 from fakefleet import FakeFleet, cli_on, recorded  # noqa: E402
+from hermesctl.backends.docker.fleet import Unreachable  # noqa: E402
 from hermesctl.backends.docker.streams import LiveFleet  # noqa: E402
-from hermesctl.cli import quick_direct
-from hermesctl.cli import quick_ps  # noqa: E402
+from hermesctl.cli import quick_direct, quick_ps  # noqa: E402
 from hermesctl.config.compose import resolve_scope  # noqa: E402
+from hermesctl.config.endpoints import Endpoint  # noqa: E402
 from hermesctl.core.errors import ContainerStoppedError, ExecTimeoutError  # noqa: E402
 from hermesctl.engine import journal  # noqa: E402
-from hermesctl.render import ps_rows
+from hermesctl.render import ps_rows  # noqa: E402
 from hermesctl.serve import client  # noqa: E402
 from hermesctl.serve.refresher import Refresher  # noqa: E402
 from hermesctl.serve.server import App, make_servers  # noqa: E402
@@ -152,11 +153,16 @@ FAULTS = {"late": ExecTimeoutError("late: no answer within 5s (/usr/bin/timeout)
 
 
 def _fleet() -> FakeFleet:
-    # In name order, as Docker's listing is read (inventory.list_containers)
+    """Two endpoints that answer (`default`, `far`) and one that could not be connected to."""
+    # Endpoint by endpoint, each in name order, as Docker's listings are read (inventory.list_containers)
     boxes = [container("gone"), container("h1"), container("h2"), container("late"),
-             container("old", state="exited", status="Exited (1) 2 hours ago")]
-    return FakeFleet(boxes, {"h1": {"status": STATUS}, "h2": {"status": STATUS},
-                             "late": {"status": FAULTS["late"]}, "gone": {"status": FAULTS["gone"]}})
+             container("old", state="exited", status="Exited (1) 2 hours ago"),
+             replace(container("f1"), endpoint="far")]
+    fleet = FakeFleet(boxes, {"h1": {"status": STATUS}, "h2": {"status": STATUS}, "f1": {"status": STATUS},
+                              "late": {"status": FAULTS["late"]}, "gone": {"status": FAULTS["gone"]}})
+    fleet.endpoints = [Endpoint("default", "unix:///default.sock", None), Endpoint("far", "tcp://far:2376", None)]
+    fleet.unreachable.append(Unreachable("down", "cannot reach the Docker daemon at tcp://down:2376"))
+    return fleet
 
 
 @pytest.fixture
@@ -233,6 +239,11 @@ def test_every_ps_path_prints_the_same_answer_and_exit_code(four_paths, args):
         assert all("from hermesctl serve at" in got[p][2] for p in ("served", "quick served"))
     if not args or "late" in args:  # what did not answer is named, and the exit code is 7
         assert code == 7 and "container late did not answer in time: late: no answer within 5s" in err
+    assert code == 7 and "endpoint down did not answer: cannot reach the Docker daemon" in err
+    if "-q" not in args:  # three endpoints asked: the table says where each row is
+        assert out.splitlines()[0].split()[0] in ("ENDPOINT", "default")
+    if not args:  # the other endpoint's rows follow the first's, as they were listed
+        assert [line.split()[:2] for line in out.splitlines()][-5:] == [["far", "f1"]] * 5
 
 
 @pytest.mark.parametrize("args", [(), ("h2",), ("h1:pa", "late"), ("*:c*",)])
@@ -304,7 +315,7 @@ def test_a_watch_stream_that_does_not_answer_is_a_container_that_did_not_answer(
     why = "the exec stream could not be opened"
     assert [(r.container, r.state, r.error) for r in rows] == [("h1", "error", why)]
     assert unreachable == [{"endpoint": "default", "message": why, "container": "h1", "reason": "error"}]
-    doc = ps_rows.document(rows, unreachable=unreachable, interrupted=[])
+    doc = ps_rows.document(rows, endpoints=["default"], unreachable=unreachable, interrupted=[])
     assert ps_rows.exit_status(doc) == 7
     assert answered.wait(10)  # reopened: it answers again
     wait_until(lambda: live_answer(live)[1] == [], timeout=10, interval=0.05, what="the answer counts")

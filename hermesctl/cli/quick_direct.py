@@ -78,7 +78,7 @@ def answer(fleet, here, opts: dict, targets: list) -> int:
         return int(exc.status)
     try:
         ps_rows.print_plain(doc, json_output=opts["json"], quiet=opts["quiet"], wide=opts["wide"],
-                            no_headers=opts["no_headers"], multi=fleet.configured > 1)
+                            no_headers=opts["no_headers"])
     except BrokenPipeError:  # `hermesctl ps | head -1`: the reader has what it wanted
         return int(ExitStatus.FAILED)
     ps_rows.print_warnings(doc)

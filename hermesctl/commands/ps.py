@@ -31,8 +31,7 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
     # answer is warned of by cli._exit, for every command, in the same words.
     doc = ps_document(fleet, targets)
     ps_rows.print_plain(doc, json_output=out.json, quiet=quiet, wide=wide, no_headers=out.no_headers,
-                        multi=fleet.configured > 1 or out.several_endpoints, endpoint_column=out.endpoint_column,
-                        stdout=out.console.file)
+                        nodes=fleet.kind == "swarm", stdout=out.console.file)
     for op in doc["interrupted_operations"]:
         out.warn(ps_rows.interrupted_warning(op))
     return ps_rows.exit_status(doc)

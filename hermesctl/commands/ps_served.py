@@ -60,7 +60,8 @@ def narrowed(doc: dict, targets: list[Target]) -> dict | None:
         interrupted = [op for op in interrupted if op.get("instance") in names]
         shown = {(r.endpoint, r.container) for r in rows}
         unreachable = [u for u in unreachable if u.get("container") is None or (u.get("endpoint"), u.get("container")) in shown]
-    return ps_rows.document(rows, unreachable=unreachable, interrupted=interrupted, source=doc.get("source") or {})
+    return ps_rows.document(rows, endpoints=doc.get("endpoints") or [], unreachable=unreachable,
+                            interrupted=interrupted, source=doc.get("source") or {})
 
 
 def render(doc: dict, targets: list[Target], *, json_output: bool, wide: bool, quiet: bool,
@@ -71,9 +72,8 @@ def render(doc: dict, targets: list[Target], *, json_output: bool, wide: bool, q
     mine = narrowed(doc, targets)
     if mine is None:
         return None
-    rows = ps_rows.rows_of(mine)
     ps_rows.print_plain(mine, json_output=json_output, quiet=quiet, wide=wide, no_headers=no_headers,
-                        multi=len({r.endpoint for r in rows}) > 1, stdout=stdout)
+                        nodes=(doc.get("scope") or {}).get("swarm") is not None, stdout=stdout)
     if not json_output and not quiet:
         source = mine["source"]
         age = source.get("age_s")

@@ -12,7 +12,7 @@ from hermesctl.backends.docker.inventory import HermesContainer
 from hermesctl.engine import journal
 from hermesctl.model.slots import Slot
 from hermesctl.model.targets import Target, match_profiles
-from hermesctl.render.ps_rows import GatewayRow, document
+from hermesctl.render.ps_rows import GatewayRow, document, endpoints_asked
 
 if TYPE_CHECKING:
     from hermesctl.backends.docker.streams import LiveFleet
@@ -95,8 +95,9 @@ def ps_document(fleet: Fleet, targets: list[Target]) -> dict:
     rows = collect(fleet, targets)
     selected = [c for c in fleet.containers() if any(c.name == r.container for r in rows)]
     interrupted = journal.interrupted_in(fleet, journal.instance_names(selected) if targets else None)
-    return document(rows, unreachable=[asdict(u) for u in fleet.unreachable],
-                    interrupted=[journal.describe(r) for r in interrupted])
+    unreachable = [asdict(u) for u in fleet.unreachable]
+    return document(rows, endpoints=endpoints_asked([e.name for e in fleet.endpoints], unreachable),
+                    unreachable=unreachable, interrupted=[journal.describe(r) for r in interrupted])
 
 
 def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict,
@@ -125,8 +126,10 @@ def live_answer(live: "LiveFleet") -> tuple[list[GatewayRow], list[dict]]:
     rows: list[GatewayRow] = []
     unreachable: list[dict] = []
     now = time.monotonic()
+    order = {e.name: i for i, e in enumerate(live.fleet.endpoints)}
     with live.lock:
-        items = sorted(live.containers.values(), key=lambda c: (c.name, c.endpoint))
+        # As a direct `ps` lists them: endpoint by endpoint, in the order given, each by name.
+        items = sorted(live.containers.values(), key=lambda c: (order.get(c.endpoint, len(order)), c.endpoint, c.name))
         snapshots = dict(live.snapshots)
         received = dict(live.received)
         unanswered = dict(live.unanswered)

@@ -53,18 +53,27 @@ class GatewayRow:
 _FIELDS = [f.name for f in fields(GatewayRow)]
 
 
-def document(rows: list[GatewayRow], *, unreachable: list[dict], interrupted: list[dict],
+def document(rows: list[GatewayRow], *, endpoints: list[str], unreachable: list[dict], interrupted: list[dict],
              source: dict | None = None) -> dict:
-    """The `hermesctl.ps/v1` document: the rows (each with its target), the operations stopped
-    midway (engine.journal.describe), where the answer came from when it was not asked now
-    (`source`: serve), and what did not answer (fleet.Unreachable as a dict: an endpoint, or one
-    container on it; each is also a row of state timeout/error)."""
-    doc = {"schema": SCHEMA, "gateways": [asdict(r) | {"target": r.target} for r in rows],
+    """The `hermesctl.ps/v1` document: the endpoints asked (answering or not, in the order they
+    were given), the rows (each with its target), the operations stopped midway
+    (engine.journal.describe), where the answer came from when it was not asked now (`source`:
+    serve), and what did not answer (fleet.Unreachable as a dict: an endpoint, or one container
+    on it; each container is also a row of state timeout/error)."""
+    doc = {"schema": SCHEMA, "endpoints": list(endpoints), "gateways": [asdict(r) | {"target": r.target} for r in rows],
            "interrupted_operations": list(interrupted)}
     if source is not None:
         doc["source"] = source
     doc["unreachable"] = list(unreachable)
     return doc
+
+
+def endpoints_asked(endpoints: list[str], unreachable: list[dict]) -> list[str]:
+    """The document's `endpoints`: those connected, then those that could not even be connected
+    to (an endpoint entry of `unreachable` naming another), each once."""
+    names = list(dict.fromkeys(endpoints))
+    return names + list(dict.fromkeys(u["endpoint"] for u in unreachable
+                                      if u.get("container") is None and u["endpoint"] not in names))
 
 
 def rows_of(doc: dict) -> list[GatewayRow]:
@@ -102,10 +111,11 @@ def document_json(doc: dict) -> str:
     return document_text("ps", body, doc["unreachable"])
 
 
-def print_plain(doc: dict, *, json_output: bool, quiet: bool, wide: bool, no_headers: bool, multi: bool,
-                endpoint_column: str = "ENDPOINT", stdout=None) -> None:
+def print_plain(doc: dict, *, json_output: bool, quiet: bool, wide: bool, no_headers: bool,
+                nodes: bool = False, stdout=None) -> None:
     """The document as every `ps` path prints it (without rich): JSON, target ids (-q), or the
-    table (plain_table; `multi`: an endpoint column, named `endpoint_column`)."""
+    table (plain_table), with an ENDPOINT column when several endpoints were asked; `nodes` (a
+    swarm, whose endpoints are its nodes): always, as NODE."""
     stdout = stdout or sys.stdout
     rows = rows_of(doc)
     if json_output:
@@ -113,7 +123,8 @@ def print_plain(doc: dict, *, json_output: bool, quiet: bool, wide: bool, no_hea
     elif quiet:
         stdout.write("".join(printable(r.target) + "\n" for r in rows if r.profile is not None))
     else:
-        columns, cells = table_cells(rows, multi=multi, wide=wide, endpoint_column=endpoint_column)
+        columns, cells = table_cells(rows, multi=nodes or len(doc.get("endpoints") or []) > 1, wide=wide,
+                                     endpoint_column="NODE" if nodes else "ENDPOINT")
         stdout.write(ansi(layout(columns, cells, headers=not no_headers), colour=wants_colour(stdout)))
     stdout.flush()
 

@@ -79,8 +79,8 @@ def served_ps_document(app: App, snap) -> dict:
     age = round(max(0.0, time.time() - snap.updated_at), 3) if snap.updated_at else None
     source = {"kind": "serve", "listen": app.listen, "socket": app.socket_path, "updated_at": snap.updated_at,
               "age_s": age}
-    doc = document(rows_of({"gateways": snap.rows}), unreachable=snap.unreachable, interrupted=snap.interrupted,
-                   source=source)
+    doc = document(rows_of({"gateways": snap.rows}), endpoints=list(snap.endpoints), unreachable=snap.unreachable,
+                   interrupted=snap.interrupted, source=source)
     return {**doc, "version": snap.version, "scope": app.scope}
 
 

@@ -154,10 +154,16 @@ class FleetState:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            rows = [dict(r) for key in sorted(self._rows) for r in self._rows[key]]
+            # As a direct `ps` lists them: endpoint by endpoint, in the order given, each by name.
+            order = {name: i for i, name in enumerate(self._endpoints)}
+
+            def listed(key: str) -> tuple:
+                endpoint, _, name = key.rpartition("/")  # a container name has no "/"; a URL-named endpoint may
+                return order.get(endpoint, len(order)), endpoint, name
+            rows = [dict(r) for key in sorted(self._rows, key=listed) for r in self._rows[key]]
             unreachable = [dict(self._endpoint_errors[n]) for n, ok in self._endpoints.items()
                            if not ok and n in self._endpoint_errors]
-            unreachable += [dict(self._unanswered[key]) for key in sorted(self._unanswered)]
+            unreachable += [dict(self._unanswered[key]) for key in sorted(self._unanswered, key=listed)]
             return Snapshot(rows=rows, containers=[asdict(c) for c in self._containers.values()],
                             endpoints=dict(self._endpoints), events=list(self._events),
                             version=self.version, updated_at=self.updated_at, unreachable=unreachable,
