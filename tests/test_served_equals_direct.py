@@ -113,6 +113,15 @@ class ServedEqualsDirect(RuleBasedStateMachine):
             rows_mod.time.monotonic = clock
         direct = rows_mod.gateway_row(self.c, self.gw.answer(), [])
         assert asdict(served) == asdict(direct)
+        # ... and so are the documents and exit codes the two paths print (one pipeline: ps_rows).
+        from hermesctl.commands.ps_served import narrowed
+        from hermesctl.render import ps_rows
+        asked = ps_rows.document([direct], endpoints=["default"], unreachable=[], interrupted=[])
+        held = narrowed(ps_rows.document([served], endpoints=["default"], unreachable=[], interrupted=[],
+                                         source={"kind": "serve"}), [])
+        assert held.pop("source") == {"kind": "serve"}
+        assert ps_rows.document_json(held) == ps_rows.document_json(asked)
+        assert ps_rows.exit_status(held) == ps_rows.exit_status(asked)
 
 
 TestServedEqualsDirect = ServedEqualsDirect.TestCase
