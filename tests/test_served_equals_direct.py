@@ -143,6 +143,7 @@ import pytest  # noqa: E402
 
 from fakefleet import FakeFleet, cli_on, recorded  # noqa: E402
 from hermesctl.backends.docker.fleet import Unreachable  # noqa: E402
+from hermesctl.backends.docker.inventory import HermesContainer  # noqa: E402
 from hermesctl.backends.docker.streams import LiveFleet  # noqa: E402
 from hermesctl.cli import quick_direct, quick_ps  # noqa: E402
 from hermesctl.config.compose import resolve_scope  # noqa: E402
@@ -166,11 +167,14 @@ def _fleet() -> FakeFleet:
     # Endpoint by endpoint, each in name order, as Docker's listings are read (inventory.list_containers)
     boxes = [container("gone"), container("h1"), container("h2"), container("late"),
              container("old", state="exited", status="Exited (1) 2 hours ago"),
-             replace(container("f1"), endpoint="far")]
+             replace(container("f1"), endpoint="far"),
+             # an instance a swarm wants and no node runs: listed with no container to ask
+             HermesContainer(endpoint="-", id="", name="svc.2", state="pending", status="no node runs it (pending)")]
     fleet = FakeFleet(boxes, {"h1": {"status": STATUS}, "h2": {"status": STATUS}, "f1": {"status": STATUS},
                               "late": {"status": FAULTS["late"]}, "gone": {"status": FAULTS["gone"]}})
     fleet.endpoints = [Endpoint("default", "unix:///default.sock", None), Endpoint("far", "tcp://far:2376", None)]
     fleet.unreachable.append(Unreachable("down", "cannot reach the Docker daemon at tcp://down:2376"))
+    fleet.unreachable.append(Unreachable.wanted_missing(boxes[-1]))  # as the swarm's listing reports it
     return fleet
 
 
@@ -252,7 +256,8 @@ def test_every_ps_path_prints_the_same_answer_and_exit_code(four_paths, args):
     if "-q" not in args:  # three endpoints asked: the table says where each row is
         assert out.splitlines()[0].split()[0] in ("ENDPOINT", "default")
     if not args:  # the other endpoint's rows follow the first's, as they were listed
-        assert [line.split()[:2] for line in out.splitlines()][-5:] == [["far", "f1"]] * 5
+        assert [line.split()[:2] for line in out.splitlines()][-6:] == [["far", "f1"]] * 5 + [["-", "svc.2"]]
+        assert "container svc.2 is pending: no node runs it (pending)" in err
 
 
 @pytest.mark.parametrize("args", [(), ("h2",), ("h1:pa", "late"), ("*:c*",)])

@@ -220,7 +220,12 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
             if status is not None:
                 raise typer.Exit(int(status))
     from hermesctl.commands.ps import ps as run_ps
-    _exit(ctx, run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval))
+    status = run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval)
+    if watch:
+        _exit(ctx, status)
+    # The document's own warnings and exit code (render/ps_rows), as on every ps path: what did
+    # not answer was said in them, not again by _exit.
+    raise typer.Exit(int(status))
 
 
 @app.command()

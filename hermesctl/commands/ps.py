@@ -27,13 +27,13 @@ def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: b
        watch: bool, interval: float) -> ExitStatus:
     if watch:
         return _watch(out, fleet, targets, wide=wide, interval=interval)
-    # The one pipeline (ps_rows): the document, its warnings and its exit code; what did not
-    # answer is warned of by cli._exit, for every command, in the same words.
+    # The one pipeline (ps_rows): the document, its warnings (what did not answer included, in
+    # the document's order) and its exit code, as every other ps path prints them.
     doc = ps_document(fleet, targets)
     ps_rows.print_plain(doc, json_output=out.json, quiet=quiet, wide=wide, no_headers=out.no_headers,
                         nodes=fleet.kind == "swarm", stdout=out.console.file)
-    for op in doc["interrupted_operations"]:
-        out.warn(ps_rows.interrupted_warning(op))
+    for text in ps_rows.warnings(doc):
+        out.warn(text)
     return ps_rows.exit_status(doc)
 
 

@@ -54,13 +54,11 @@ def narrowed(doc: dict, targets: list[Target]) -> dict | None:
     if rows is None:
         return None
     interrupted = doc.get("interrupted_operations") or []
-    unreachable = doc.get("unreachable") or []
     if targets:
         names = instance_names(SimpleNamespace(name=r.container, service=r.service) for r in rows)
         interrupted = [op for op in interrupted if op.get("instance") in names]
-        shown = {(r.endpoint, r.container) for r in rows}
-        unreachable = [u for u in unreachable if u.get("container") is None or (u.get("endpoint"), u.get("container")) in shown]
-    return ps_rows.document(rows, endpoints=doc.get("endpoints") or [], unreachable=unreachable,
+    # what did not answer: the selected containers' only (ps_rows.document's rule)
+    return ps_rows.document(rows, endpoints=doc.get("endpoints") or [], unreachable=doc.get("unreachable") or [],
                             interrupted=interrupted, source=doc.get("source") or {})
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from hermesctl.agent.probe import ContainerSnapshot
-from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.fleet import Fleet, Unreachable
 from hermesctl.backends.docker.inventory import HermesContainer
 from hermesctl.engine import journal
 from hermesctl.model.slots import Slot
@@ -54,6 +54,15 @@ def _container_row(c: HermesContainer, state: str) -> GatewayRow:
                       profile=None, state=state, health=c.health, exit_code=c.exit_code)
 
 
+def _stopped_row(c: HermesContainer) -> GatewayRow:
+    """A container that does not run, or an instance with no container (a pending task)."""
+    code = f" ({c.exit_code})" if c.exit_code is not None else ""
+    row = _container_row(c, f"{c.state}{code}")
+    if not c.id:  # wanted by the orchestrator, no container here: say why
+        row.error = c.status
+    return row
+
+
 def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
     containers = fleet.containers()
     selected_by = {}
@@ -66,11 +75,7 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
     rows: list[GatewayRow] = []
     for c in containers:
         if not c.running:
-            code = f" ({c.exit_code})" if c.exit_code is not None else ""
-            row = _container_row(c, f"{c.state}{code}")
-            if not c.id:  # wanted by the orchestrator, no container here: say why
-                row.error = c.status
-            rows.append(row)
+            rows.append(_stopped_row(c))
             continue
         outcome = snapshots[c.key]
         if not outcome.ok:
@@ -142,9 +147,14 @@ def live_answer(live: "LiveFleet") -> tuple[list[GatewayRow], list[dict]]:
             rows.append(row)
             unreachable.append(asdict(entry))
             continue
-        if not c.running or snap is None:
-            code = f" ({c.exit_code})" if c.exit_code is not None else ""
-            rows.append(_container_row(c, f"{c.state}{code}" if not c.running else "connecting"))
+        if not c.running:
+            rows.append(_stopped_row(c))
+            missing = Unreachable.wanted_missing(c)
+            if missing is not None:  # as listing it reports it to a direct `ps`
+                unreachable.append(asdict(missing))
+            continue
+        if snap is None:
+            rows.append(_container_row(c, "connecting"))
             continue
         if not snap.booted and not snap.slots:
             rows.append(_container_row(c, "booting"))

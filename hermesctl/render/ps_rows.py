@@ -64,7 +64,15 @@ def document(rows: list[GatewayRow], *, endpoints: list[str], unreachable: list[
            "interrupted_operations": list(interrupted)}
     if source is not None:
         doc["source"] = source
-    doc["unreachable"] = list(unreachable)
+    # One rule and one order, whoever collected them and when: every endpoint that did not answer
+    # (it may hold what was asked for), as asked; then the containers among the rows, as listed
+    # (not an instance the targets did not select, such as another service's pending task).
+    where = {e: i for i, e in reversed(list(enumerate(endpoints)))}
+    listed = {(r.endpoint, r.container): i for i, r in reversed(list(enumerate(rows)))}
+    shown = [u for u in unreachable if u.get("container") is None or (u.get("endpoint"), u.get("container")) in listed]
+    doc["unreachable"] = sorted(shown, key=lambda u: (
+        (0, where.get(u.get("endpoint"), len(where))) if u.get("container") is None
+        else (1, listed[(u.get("endpoint"), u.get("container"))])))
     return doc
 
 

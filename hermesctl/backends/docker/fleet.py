@@ -48,6 +48,14 @@ class Unreachable:
         return cls(container.endpoint, describe(exc), container.name,
                    "timeout" if isinstance(exc, ExecTimeoutError) else "error")
 
+    @classmethod
+    def wanted_missing(cls, container: HermesContainer) -> "Unreachable | None":
+        """An instance the orchestrator wants that has no container to ask (its task is pending,
+        its node does not answer): what did not answer for it, as listing it reports it."""
+        if container.state not in UNANSWERED_STATES:
+            return None
+        return cls(container.endpoint, container.status, container.name, container.state)
+
     def warning(self) -> str:
         """The line every command ends with for it (one wording, also for a served `ps`)."""
         return unreachable_warning(asdict(self))
