@@ -79,6 +79,9 @@ class Fleet:
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
     _containers: list[HermesContainer] | None = None
     kind: str = "docker"  # the backend: docker, swarm (hermesctl.backends)
+    # Whether the engine runs healthchecks at all (Podman without systemd never does): when not,
+    # the agent's boot gate alone decides (hermesctl.engine.health_gate).
+    runs_healthchecks: bool = True
 
     def instances(self, targets: list[Target]) -> list:
         """Whole instances (hermesctl.backends.base.Instance): a backend's to say."""
