@@ -335,3 +335,30 @@ def test_a_watch_stream_that_does_not_answer_is_a_container_that_did_not_answer(
     wait_until(lambda: live_answer(live)[1] == [], timeout=10, interval=0.05, what="the answer counts")
     assert {r.profile for r in live_answer(live)[0]} == set(STATUS["slots"])
     live.stop()
+
+
+def test_a_served_answer_is_used_only_for_the_same_scope(four_paths, tmp_path, monkeypatch):
+    """One scope rule (config.compose.resolve_scope) on every path: a compose directory narrows a
+    request, so the answer of a server over the whole daemon is not used there, nor the other
+    way round; --project names the scope wherever it is run."""
+    _, app = four_paths
+    here = tmp_path / "fleet"
+    here.mkdir()
+    (here / "compose.yaml").write_text("services: {}\n")
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+
+    def scope(**given):
+        return resolve_scope(**{"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None,
+                                **given})
+    outside = scope()
+    monkeypatch.chdir(here)
+    inside, named = scope(), scope(project="demo")
+    assert inside.here is not None and named.here is None and named.named_project == "demo"
+    assert app.scope == outside.key() != inside.key()
+    assert client.ps_from_server(outside.key(), again=True)["scope"] == outside.key()
+    assert client.ps_from_server(inside.key(), again=True) is None
+    app.scope = inside.key()  # a server started in the directory: not the answer outside it
+    assert client.ps_from_server(inside.key(), again=True)["scope"] == inside.key()
+    assert client.ps_from_server(outside.key(), again=True) is None
+    monkeypatch.chdir(tmp_path)
+    assert scope(project="demo").key() == named.key()
