@@ -297,6 +297,7 @@ def test_the_page_shows_the_rows_and_what_did_not_answer_of_a_direct_ps(four_pat
     page = _first_state(app.socket_path)
     assert code == 7
     assert page["gateways"] == direct["gateways"] and page["unreachable"] == direct["unreachable"]
+    assert page["warnings"] == ps_rows.unreachable_warnings(direct) and len(page["warnings"]) == 4
 
 
 def test_a_watch_stream_that_does_not_answer_is_a_container_that_did_not_answer(monkeypatch):

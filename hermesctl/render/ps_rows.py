@@ -109,8 +109,12 @@ def interrupted_warning(op: dict) -> str:
 
 def warnings(doc: dict) -> list[str]:
     """The lines `ps` ends with, in order: interrupted operations, then what did not answer."""
-    return ([interrupted_warning(op) for op in doc.get("interrupted_operations") or []]
-            + [unreachable_warning(u) for u in doc.get("unreachable") or []])
+    return [interrupted_warning(op) for op in doc.get("interrupted_operations") or []] + unreachable_warnings(doc)
+
+
+def unreachable_warnings(doc: dict) -> list[str]:
+    """What did not answer, as `ps` says it (and serve's page shows it)."""
+    return [unreachable_warning(u) for u in doc.get("unreachable") or []]
 
 
 def document_json(doc: dict) -> str:

@@ -180,7 +180,9 @@ class Handler(BaseHTTPRequestHandler):
                     version = new
                     snap = self.app.state.snapshot()
                     ps = self._ps_document(snap)  # the page's table: the rows `ps` shows
+                    from hermesctl.render.ps_rows import unreachable_warnings
                     doc = {"gateways": ps["gateways"], "unreachable": ps["unreachable"],
+                           "warnings": unreachable_warnings(ps),
                            "events": snap.events[-100:], "version": snap.version, "endpoints": snap.endpoints}
                     data = json.dumps(strict(doc), default=str, allow_nan=False).encode()
                     self.wfile.write(b"event: state\ndata: " + data + b"\n\n")
