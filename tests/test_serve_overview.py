@@ -251,7 +251,10 @@ def test_a_followed_log_that_ends_says_so_and_followers_are_bounded(monkeypatch)
         with urllib.request.urlopen(req, timeout=20) as res:
             assert _events(res, 2) == [("lines", ["only"]),
                                        ("end", {"message": "the log stream ended (the container stopped?)"})]
-        assert ended == ["web-1:coder"]
+        # The handler ends the exec (close()) after the `end` event is sent: the client may read
+        # the event first.
+        from doubles import wait_until
+        wait_until(lambda: ended == ["web-1:coder"], timeout=10, interval=0.02, what="the exec ended")
         for _ in range(server_module.LOG_FOLLOWERS):
             assert app.followers.acquire(blocking=False)
         with pytest.raises(urllib.error.HTTPError) as refused:
