@@ -59,13 +59,14 @@ class Run:
     fleet_file: Optional[str] = None
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
     swarm: Optional[str] = None
+    engine: Optional[str] = None  # --engine: docker, podman; None: each endpoint's answer says
     _fleet: Optional["Fleet"] = None
 
     def resolved(self) -> "Scope":
         """What this run asks about (compose.resolve_scope: one rule for every path)."""
         from hermesctl.config import compose
         return compose.resolve_scope(hosts=self.hosts, contexts=self.contexts, project=self.project,
-                                     fleet_file=self.fleet_file, swarm=self.swarm)
+                                     fleet_file=self.fleet_file, swarm=self.swarm, engine=self.engine)
 
     def fleet(self) -> "Fleet":
         if self._fleet is None:
@@ -91,7 +92,7 @@ class Run:
             fleet.exec_timeout = self.exec_timeout
             return fleet
         fleet = build_fleet(self.hosts, self.contexts, project=scope.named_project, fleet_file=self.fleet_file,
-                            timeout=self.exec_timeout)
+                            timeout=self.exec_timeout, engine=scope.engine)
         scope.narrow(fleet)
         fleet.exec_timeout = self.exec_timeout
         return fleet
@@ -161,6 +162,8 @@ def main_options(
     fleet_file: Optional[str] = typer.Option(None, "--fleet", help="fleet file whose endpoints to span"),
     swarm: Optional[str] = typer.Option(None, "--swarm", help="a swarm manager's Docker endpoint: Hermes services' tasks, "
                                         "exec'd on their nodes (--project = stack)"),
+    engine: Optional[str] = typer.Option(None, "--engine", help="docker or podman: the engine behind every endpoint "
+                                         "(default: each endpoint's own answer says)"),
     json_output: bool = typer.Option(False, "--json", help="one JSON document (versioned schema)"),
     no_headers: bool = typer.Option(False, "--no-headers", help="tables without a header row"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help=f"deadline of each exec in a container, "
@@ -173,11 +176,16 @@ def main_options(
         check_endpoint(url)
     for name in context:
         check_context(name)
+    if engine is not None:
+        from hermesctl.backends.docker.podman import PODMAN, choose
+        choose(None, engine, "")  # the one check of the value
+        if engine == PODMAN and swarm:
+            raise UsageError("--engine podman with --swarm: a swarm is Docker's (Podman has none)")
     if project is not None and not COMPOSE_PROJECT.fullmatch(project):
         raise UsageError(f"invalid compose project name {project[:100]!r}: a-z 0-9 _ -, starting with a letter or digit")
     from hermesctl.render.output import Output
     ctx.obj = Run(out=Output(json=json_output, no_headers=no_headers), hosts=host, contexts=context,
-                  project=project, fleet_file=fleet_file, swarm=swarm,
+                  project=project, fleet_file=fleet_file, swarm=swarm, engine=engine,
                   exec_timeout=DEFAULT_EXEC_TIMEOUT if timeout is None else _valid_timeout(timeout))
 
 
@@ -560,7 +568,8 @@ def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Op
 @app.command("apply")
 def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
               dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
-              prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name"),
+              prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name, and the config keys and skills apply set "
+                                          "that the file no longer lists"),
               show_values: bool = SHOW_VALUES, json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Converge containers to a fleet file: profiles, settings, gateway states."""
     from hermesctl.commands.apply import apply
@@ -570,7 +579,7 @@ def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", 
 
 @app.command("diff")
 def diff_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
-             prune: bool = typer.Option(False, "--prune", help="include deletions of unnamed profiles"),
+             prune: bool = typer.Option(False, "--prune", help="include what --prune would remove (unnamed profiles; keys and skills apply set)"),
              show_values: bool = SHOW_VALUES, json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Show what apply would change; exit 1 when there is drift, 0 when none (as kubectl diff)."""
     from hermesctl.commands.apply import diff

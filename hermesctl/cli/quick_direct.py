@@ -28,10 +28,13 @@ def _fleet(specs, scope, *, timeout: float):
     (compose.resolve_scope) as the full CLI narrows it (hermesctl.cli.app.Run)."""
     from hermesctl.backends.docker import unix_api
     from hermesctl.backends.docker.fleet import Fleet, Unreachable
-    from hermesctl.core.errors import describe
+    from hermesctl.core.errors import UsageError, describe
     from hermesctl.core.parallel import fan_out
     unique = list({spec.url: spec for spec in specs}.values())
-    connected = fan_out(lambda spec: unix_api.connect(spec, timeout=timeout), unique)
+    connected = fan_out(lambda spec: unix_api.connect(spec, timeout=timeout, engine=scope.engine), unique)
+    for o in connected:
+        if not o.ok and isinstance(o.error, UsageError):
+            raise o.error  # --engine names the other engine: refused as the full CLI refuses it
     endpoints = [o.value for o in connected if o.ok]
     if not endpoints:
         raise next(o.error for o in connected)

@@ -74,6 +74,7 @@ class Scope:
     fleet_file: str | None
     swarm: str | None
     here: ComposeDir | None
+    engine: str | None = None  # --engine: docker, podman; None: each endpoint's answer says
 
     @property
     def named_project(self) -> str | None:
@@ -85,6 +86,8 @@ class Scope:
         its key equals the command's (serve.client.ps_from_server)."""
         key = {"hosts": list(self.hosts), "contexts": list(self.contexts), "project": self.project,
                "fleet_file": self.fleet_file, "swarm": self.swarm}
+        if self.engine is not None:  # --engine given: answered by a serve that was given the same
+            key["engine"] = self.engine
         if self.here is not None:
             key["compose_dir"] = {"directory": str(self.here.directory), "project_env": self.here.env_project}
         return key
@@ -97,10 +100,11 @@ class Scope:
             fleet.narrow_to_compose(found, None if found else str(self.here.directory))
 
 
-def resolve_scope(*, hosts, contexts, project: str | None, fleet_file: str | None, swarm) -> Scope:
+def resolve_scope(*, hosts, contexts, project: str | None, fleet_file: str | None, swarm,
+                  engine: str | None = None) -> Scope:
     """The scope of a command with these options, run in the current directory."""
     here = None if (project or swarm) else detect()
-    return Scope(tuple(hosts), tuple(contexts), project, fleet_file, swarm, here)
+    return Scope(tuple(hosts), tuple(contexts), project, fleet_file, swarm, here, engine)
 
 
 PROJECT = "com.docker.compose.project"
