@@ -231,11 +231,14 @@ def test_the_live_table_reads_as_the_one_shot_table():
     rows = [GatewayRow("default", "h1", None, p, state, pid=pid, uptime_s=5 if pid else None, wanted="up")
             for p, state, pid in (("default", "up", 10), ("coder", "crash-loop", None))]
 
-    def drawn(live: bool) -> list[str]:
-        out = Output(console=Console(file=io.StringIO(), width=300))
-        out.print(render_table(out, FakeFleet([], {}), rows, wide=True, live=live))
-        return [line.rstrip() for line in out.console.file.getvalue().splitlines()]
-    assert drawn(live=True) == drawn(live=False)
+    from hermesctl.render import ps_rows
+
+    out = Output(console=Console(file=io.StringIO(), width=300))
+    out.print(render_table(out, FakeFleet([], {}), rows, wide=True))
+    one_shot = io.StringIO()  # what every `ps` path prints (ps_rows.print_plain)
+    ps_rows.print_plain(ps_rows.document(rows, endpoints=["default"], unreachable=[], interrupted=[]),
+                        json_output=False, quiet=False, wide=True, no_headers=False, stdout=one_shot)
+    assert [line.rstrip() for line in out.console.file.getvalue().splitlines()] == one_shot.getvalue().splitlines()
 
 
 def test_watch_off_a_terminal_prints_the_table_once_then_each_change_as_lines(monkeypatch):

@@ -138,6 +138,15 @@ def test_ps_reads_the_server_and_direct_asks_the_containers(served):
     assert [g["profile"] for g in doc["gateways"]] == ["default"]
     direct = hermesctl("--project", PROJECT, "ps", c.name, "--direct", env={"HERMESCTL_SOCKET": server.socket_path})
     assert direct.code == 0 and "from hermesctl serve" not in direct.stderr
+    # One pipeline (issue 25): the served document is the direct one but for where it came
+    # from (and the uptime, which advanced between the two questions).
+    asked = hermesctl("--project", PROJECT, "ps", c.name, "--json", "--direct",
+                      env={"HERMESCTL_SOCKET": server.socket_path}).json()
+
+    def steady(d: dict) -> dict:
+        return {**{k: v for k, v in d.items() if k != "source"},
+                "gateways": [{**g, "uptime_s": None} for g in d["gateways"]]}
+    assert steady(doc) == steady(asked) and "source" not in asked
     assert os.stat(server.socket_path).st_mode & 0o777 == 0o600
 
 

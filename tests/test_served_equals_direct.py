@@ -104,7 +104,7 @@ class ServedEqualsDirect(RuleBasedStateMachine):
         snap = SimpleNamespace(booted=True, slots={PROFILE: slot}, orphans=lambda p: [])
         live = SimpleNamespace(lock=threading.Lock(), containers={self.c.key: self.c}, snapshots={self.c.key: snap},
                                received={f"{self.c.key}/{PROFILE}": received}, profiles_of=lambda c, s: [PROFILE],
-                               unslotted_of=lambda c, s: [])
+                               unslotted_of=lambda c, s: [], unanswered={}, fleet=SimpleNamespace(endpoints=[]))
         clock = rows_mod.time.monotonic
         rows_mod.time.monotonic = lambda: float(self.gw.now)
         try:
@@ -113,6 +113,253 @@ class ServedEqualsDirect(RuleBasedStateMachine):
             rows_mod.time.monotonic = clock
         direct = rows_mod.gateway_row(self.c, self.gw.answer(), [])
         assert asdict(served) == asdict(direct)
+        # ... and so are the documents and exit codes the two paths print (one pipeline: ps_rows).
+        from hermesctl.commands.ps_served import narrowed
+        from hermesctl.render import ps_rows
+        asked = ps_rows.document([direct], endpoints=["default"], unreachable=[], interrupted=[])
+        held = narrowed(ps_rows.document([served], endpoints=["default"], unreachable=[], interrupted=[],
+                                         source={"kind": "serve"}), [])
+        assert held.pop("source") == {"kind": "serve"}
+        assert ps_rows.document_json(held) == ps_rows.document_json(asked)
+        assert ps_rows.exit_status(held) == ps_rows.exit_status(asked)
 
 
 TestServedEqualsDirect = ServedEqualsDirect.TestCase
+
+
+# --- one ps pipeline: the same state through all four paths --------------------------------------
+# Issue 25: `ps` was built four times (commands/ps.py, quick_direct, ps_served, serve/server) with
+# their own document, scope and exit rules. Here one recorded state is fed to each: the full CLI
+# asking the containers (`ps --direct`), the fast direct path (quick_direct.answer over the same
+# fleet), serve (its live fleet fed the same answers, published by its Refresher, served by its
+# HTTP server on a unix socket) asked by the fast path (quick_ps) and by the full CLI, and the
+# page's state stream. Documents, output and exit codes must be the same byte for byte; a served
+# answer differs only by its `source` (and, on a terminal table, the note saying so).
+import json  # noqa: E402
+import socket  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+import pytest  # noqa: E402
+
+from fakefleet import FakeFleet, cli_on, recorded  # noqa: E402
+from hermesctl.backends.docker.fleet import Unreachable  # noqa: E402
+from hermesctl.backends.docker.inventory import HermesContainer  # noqa: E402
+from hermesctl.backends.docker.streams import LiveFleet  # noqa: E402
+from hermesctl.cli import quick_direct, quick_ps  # noqa: E402
+from hermesctl.config.compose import resolve_scope  # noqa: E402
+from hermesctl.config.endpoints import Endpoint  # noqa: E402
+from hermesctl.core.errors import ContainerStoppedError, ExecTimeoutError  # noqa: E402
+from hermesctl.engine import journal  # noqa: E402
+from hermesctl.render import ps_rows  # noqa: E402
+from hermesctl.serve import client  # noqa: E402
+from hermesctl.serve.refresher import Refresher  # noqa: E402
+from hermesctl.serve.server import App, make_servers  # noqa: E402
+from hermesctl.serve.state import FleetState  # noqa: E402
+
+STATUS = recorded("status-h1.json")
+# What each container answers: the recorded status, a deadline passed, a container gone away.
+FAULTS = {"late": ExecTimeoutError("late: no answer within 5s (/usr/bin/timeout)"),
+          "gone": ContainerStoppedError("container gone is not running")}
+
+
+def _fleet() -> FakeFleet:
+    """Two endpoints that answer (`default`, `far`) and one that could not be connected to."""
+    # Endpoint by endpoint, each in name order, as Docker's listings are read (inventory.list_containers)
+    boxes = [container("gone"), container("h1"), container("h2"), container("late"),
+             container("old", state="exited", status="Exited (1) 2 hours ago"),
+             replace(container("f1"), endpoint="far"),
+             # an instance a swarm wants and no node runs: listed with no container to ask
+             HermesContainer(endpoint="-", id="", name="svc.2", state="pending", status="no node runs it (pending)")]
+    fleet = FakeFleet(boxes, {"h1": {"status": STATUS}, "h2": {"status": STATUS}, "f1": {"status": STATUS},
+                              "late": {"status": FAULTS["late"]}, "gone": {"status": FAULTS["gone"]}})
+    fleet.endpoints = [Endpoint("default", "unix:///default.sock", None), Endpoint("far", "tcp://far:2376", None)]
+    fleet.unreachable.append(Unreachable("down", "cannot reach the Docker daemon at tcp://down:2376"))
+    fleet.unreachable.append(Unreachable.wanted_missing(boxes[-1]))  # as the swarm's listing reports it
+    return fleet
+
+
+@pytest.fixture
+def four_paths(tmp_path, monkeypatch, capsys):
+    """run(*ps_args) -> {path: (exit code, stdout, stderr)} for the four paths over one state."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)  # no compose directory: the scope is the endpoint options alone
+    sock = str(tmp_path / "serve.sock")
+    monkeypatch.setenv("HERMESCTL_SOCKET", sock)
+    record = journal.begin("upgrade", {}, {"kind": "container", "name": "h2", "endpoint": "default"},
+                           image="hermes-agent:new")
+    record.body["pid"] = 2 ** 22 + 1  # its process is gone: an interrupted operation
+    record.update("replacing")
+
+    # serve: the live fleet gets the same answers its watch streams would carry, then the
+    # Refresher publishes them and the server answers from its state.
+    fleet = _fleet()
+    live = LiveFleet(fleet, [])
+    for c in fleet.containers():
+        live.containers[c.key] = c
+        if c.name in FAULTS:
+            live.did_not_answer(c, FAULTS[c.name])
+        elif c.running:
+            live._apply(c, {"event": "snapshot", **STATUS})
+    state = FleetState()
+    refresher = Refresher(fleet, state, interval=60)
+    refresher.live = live
+    refresher._publish_endpoints(fleet)
+    refresher._publish()
+    state.ready.set()
+    scope = resolve_scope(hosts=[], contexts=[], project=None, fleet_file=None, swarm=None).key()
+    app = App(state=state, token="t", scope=scope, act=None, log_tail=None, socket_path=sock)
+    servers = make_servers(app, "127.0.0.1", 0, sock)
+    for server in servers:
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    direct_fleet = _fleet()
+    full = cli_on(direct_fleet, monkeypatch, capsys)
+
+    def quick(call) -> tuple:
+        client._answers.clear()  # asked once per process; each call here is a new `hermesctl`
+        code = call()
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    def run(*args: str) -> dict:
+        opts = quick_ps.parse(["ps", *args])
+        targets = quick_ps._valid(opts)
+        client._answers.clear()
+        return {"direct": full("ps", "--direct", *args),
+                "quick direct": quick(lambda: quick_direct.answer(_fleet(), None, opts, targets)),
+                "served": full("ps", *args),
+                "quick served": quick(lambda: quick_ps.run(["ps", *args]))}
+
+    yield run, app
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _without_note(err: str) -> str:
+    return "".join(line for line in err.splitlines(keepends=True) if "from hermesctl serve at" not in line)
+
+
+@pytest.mark.parametrize("args", [(), ("--wide",), ("-q",), ("--no-headers", "h*"), ("h2",), ("late",),
+                                  ("h1:c*", "gone"), ("old",)])
+def test_every_ps_path_prints_the_same_answer_and_exit_code(four_paths, args):
+    run, _ = four_paths
+    got = run(*args)
+    code, out, err = got["direct"]
+    for path, (c, o, e) in got.items():
+        assert (c, o, _without_note(e)) == (code, out, err), path
+    if "-q" not in args:  # the served table says where it came from
+        assert all("from hermesctl serve at" in got[p][2] for p in ("served", "quick served"))
+    if not args or "late" in args:  # what did not answer is named, and the exit code is 7
+        assert code == 7 and "container late did not answer in time: late: no answer within 5s" in err
+    assert code == 7 and "endpoint down did not answer: cannot reach the Docker daemon" in err
+    if "-q" not in args:  # three endpoints asked: the table says where each row is
+        assert out.splitlines()[0].split()[0] in ("ENDPOINT", "default")
+    if not args:  # the other endpoint's rows follow the first's, as they were listed
+        assert [line.split()[:2] for line in out.splitlines()][-6:] == [["far", "f1"]] * 5 + [["-", "svc.2"]]
+        assert "container svc.2 is pending: no node runs it (pending)" in err
+
+
+@pytest.mark.parametrize("args", [(), ("h2",), ("h1:pa", "late"), ("*:c*",)])
+def test_every_ps_path_builds_the_same_document(four_paths, args):
+    run, _ = four_paths
+    got = run("--json", *args)
+    code, text, err = got["direct"]
+    for path, (c, o, e) in got.items():
+        doc = json.loads(o)
+        assert doc.pop("source", {"kind": "serve"})["kind"] == "serve", path
+        assert (c, ps_rows.document_json(doc), e) == (code, text, err), path
+    whole = json.loads(text)
+    if not args or "late" in args:  # what did not answer: a row and an entry, exit 7
+        assert code == 7 and {(u["container"], u["reason"]) for u in whole["unreachable"]} >= {("late", "timeout")}
+        assert [r["state"] for r in whole["gateways"] if r["container"] == "late"] == ["timeout"]
+    if not args or "h2" in args:
+        assert [op["instance"] for op in whole["interrupted_operations"]] == ["h2"]
+        assert "interrupted: upgrade of h2 on default to hermes-agent:new (at step replacing)" in err
+
+
+def _first_state(path: str) -> dict:
+    """The page's first `state` event (GET /api/events on the unix socket)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(b"GET /api/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while b"\n\n" not in data.partition(b"data: ")[2]:
+            data += s.recv(65536)
+    return json.loads(data.partition(b"data: ")[2].partition(b"\n\n")[0])
+
+
+def test_the_page_shows_the_rows_and_what_did_not_answer_of_a_direct_ps(four_paths):
+    run, app = four_paths
+    code, text, _ = run("--json")["direct"]
+    direct = json.loads(text)
+    page = _first_state(app.socket_path)
+    assert code == 7
+    assert page["gateways"] == direct["gateways"] and page["unreachable"] == direct["unreachable"]
+    assert page["warnings"] == ps_rows.unreachable_warnings(direct) and len(page["warnings"]) == 4
+
+
+def test_a_watch_stream_that_does_not_answer_is_a_container_that_did_not_answer(monkeypatch):
+    """What serve's live fleet records: a running container whose stream cannot be opened is
+    `did not answer` (the row and the entry a direct ps gives, exit 7) until its next line; a
+    stream that answered and then broke is reopened without it."""
+    from doubles import wait_until
+    from hermesctl.engine.rows import live_answer
+
+    c = container("h1")
+    live = LiveFleet(FakeFleet([c], {}), [])
+    live.containers[c.key] = c
+    opens = []
+    answered = threading.Event()
+
+    def watch_lines(box):
+        opens.append(box.name)
+        if len(opens) == 1:
+            raise ConnectionResetError("the exec stream could not be opened")
+        yield {"event": "snapshot", **STATUS}
+        answered.set()
+        live._stopped.wait()  # held open, as a watcher that has nothing new to say
+    monkeypatch.setattr(live, "_watch_lines", watch_lines)
+    monkeypatch.setattr(live, "_still_running", lambda key: True)
+    live._started[c.key] = threading.Event()
+    first = threading.Event()
+    threading.Thread(target=live._stream, args=(c.key, first), daemon=True).start()
+    assert first.wait(10)
+    rows, unreachable = live_answer(live)
+    why = "the exec stream could not be opened"
+    assert [(r.container, r.state, r.error) for r in rows] == [("h1", "error", why)]
+    assert unreachable == [{"endpoint": "default", "message": why, "container": "h1", "reason": "error"}]
+    doc = ps_rows.document(rows, endpoints=["default"], unreachable=unreachable, interrupted=[])
+    assert ps_rows.exit_status(doc) == 7
+    assert answered.wait(10)  # reopened: it answers again
+    wait_until(lambda: live_answer(live)[1] == [], timeout=10, interval=0.05, what="the answer counts")
+    assert {r.profile for r in live_answer(live)[0]} == set(STATUS["slots"])
+    live.stop()
+
+
+def test_a_served_answer_is_used_only_for_the_same_scope(four_paths, tmp_path, monkeypatch):
+    """One scope rule (config.compose.resolve_scope) on every path: a compose directory narrows a
+    request, so the answer of a server over the whole daemon is not used there, nor the other
+    way round; --project names the scope wherever it is run."""
+    _, app = four_paths
+    here = tmp_path / "fleet"
+    here.mkdir()
+    (here / "compose.yaml").write_text("services: {}\n")
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+
+    def scope(**given):
+        return resolve_scope(**{"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None,
+                                **given})
+    outside = scope()
+    monkeypatch.chdir(here)
+    inside, named = scope(), scope(project="demo")
+    assert inside.here is not None and named.here is None and named.named_project == "demo"
+    assert app.scope == outside.key() != inside.key()
+    assert client.ps_from_server(outside.key(), again=True)["scope"] == outside.key()
+    assert client.ps_from_server(inside.key(), again=True) is None
+    app.scope = inside.key()  # a server started in the directory: not the answer outside it
+    assert client.ps_from_server(inside.key(), again=True)["scope"] == inside.key()
+    assert client.ps_from_server(outside.key(), again=True) is None
+    monkeypatch.chdir(tmp_path)
+    assert scope(project="demo").key() == named.key()

@@ -188,7 +188,7 @@ def test_the_served_rows_are_judged_as_of_now(monkeypatch):
     c = container("h1")
     live = SimpleNamespace(lock=threading.Lock(), containers={c.key: c}, snapshots={c.key: snap},
                            received={f"{c.key}/coder": 100.0}, profiles_of=lambda c, s: ["coder"],
-                           unslotted_of=lambda c, s: [])
+                           unslotted_of=lambda c, s: [], unanswered={}, fleet=SimpleNamespace(endpoints=[]))
     monkeypatch.setattr(rows_mod.time, "monotonic", lambda: 101.0)
     [row] = rows_mod.live_rows(live)
     assert row.state == "crash-loop" and row.deaths_recent == 3

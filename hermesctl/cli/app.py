@@ -19,6 +19,7 @@ from hermesctl.model.names import COMPOSE_PROJECT_NAME as COMPOSE_PROJECT
 from hermesctl.model.targets import parse_target, parse_targets
 
 if TYPE_CHECKING:  # the Docker SDK and rich are imported only by commands that use them
+    from hermesctl.config.compose import Scope
     from hermesctl.backends.docker.fleet import Fleet
     from hermesctl.render.output import Output
 
@@ -61,11 +62,16 @@ class Run:
     engine: Optional[str] = None  # --engine: docker, podman; None: each endpoint's answer says
     _fleet: Optional["Fleet"] = None
 
+    def resolved(self) -> "Scope":
+        """What this run asks about (compose.resolve_scope: one rule for every path)."""
+        from hermesctl.config import compose
+        return compose.resolve_scope(hosts=self.hosts, contexts=self.contexts, project=self.project,
+                                     fleet_file=self.fleet_file, swarm=self.swarm, engine=self.engine)
+
     def fleet(self) -> "Fleet":
         if self._fleet is None:
-            from hermesctl.config import compose
-            here = None if (self.project or self.swarm) else compose.detect()
-            fleet = self._build(here)
+            scope = self.resolved()
+            fleet = self._build(scope)
             self._fleet = fleet
             if self.swarm:
                 self.out.several_endpoints, self.out.endpoint_column = True, "NODE"
@@ -73,12 +79,11 @@ class Run:
                 self.out.several_endpoints = fleet.configured > 1
             self.out.unreachable = lambda: fleet.unreachable
             if not fleet.containers():
-                self.out.warn(fleet.empty_reason(here, project_given=bool(self.project)))
+                self.out.warn(fleet.empty_reason(scope.here, project_given=bool(self.project)))
         self._fleet.exec_timeout = self.exec_timeout
         return self._fleet
 
-    def _build(self, here) -> "Fleet":
-        from hermesctl.config import compose
+    def _build(self, scope: "Scope") -> "Fleet":
         from hermesctl.backends.docker.backend import build_fleet
         if self.swarm:
             from hermesctl.backends.swarm.backend import build_swarm_fleet
@@ -86,26 +91,19 @@ class Run:
                                       timeout=self.exec_timeout)
             fleet.exec_timeout = self.exec_timeout
             return fleet
-        project = self.project or (here.env_project if here else None)
-        fleet = build_fleet(self.hosts, self.contexts, project=project, fleet_file=self.fleet_file,
-                            timeout=self.exec_timeout, engine=self.engine)
-        if here and not project:
-            # The project compose recorded on the containers started from this directory.
-            found = compose.project_of(here, fleet.containers())
-            fleet.narrow_to_compose(found, None if found else str(here.directory))
+        fleet = build_fleet(self.hosts, self.contexts, project=scope.named_project, fleet_file=self.fleet_file,
+                            timeout=self.exec_timeout, engine=scope.engine)
+        scope.narrow(fleet)
         fleet.exec_timeout = self.exec_timeout
         return fleet
 
     def new_fleet(self) -> "Fleet":
         """A fresh fleet over the same endpoints (for threads that must not share one)."""
-        from hermesctl.config import compose
-        return self._build(None if (self.project or self.swarm) else compose.detect())
+        return self._build(self.resolved())
 
     def scope(self) -> dict:
-        """The endpoint options as given: a running `hermesctl serve` answers for the same."""
-        from hermesctl.config import compose
-        return compose.request_scope(hosts=self.hosts, contexts=self.contexts, project=self.project,
-                                     fleet_file=self.fleet_file, swarm=self.swarm, engine=self.engine)
+        """The scope as a comparable value: a running `hermesctl serve` answers for the same."""
+        return self.resolved().key()
 
 
 
@@ -230,7 +228,12 @@ def ps(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
             if status is not None:
                 raise typer.Exit(int(status))
     from hermesctl.commands.ps import ps as run_ps
-    _exit(ctx, run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval))
+    status = run_ps(r.out, r.fleet(), parsed, wide=wide, quiet=quiet, watch=watch, interval=interval)
+    if watch:
+        _exit(ctx, status)
+    # The document's own warnings and exit code (render/ps_rows), as on every ps path: what did
+    # not answer was said in them, not again by _exit.
+    raise typer.Exit(int(status))
 
 
 @app.command()

@@ -9,7 +9,6 @@ not cover returns None before a container is asked, and the full CLI runs instea
 file, --swarm, a Docker context, a tcp:// or ssh:// endpoint, TLS.
 """
 import sys
-from dataclasses import asdict
 
 from hermesctl.core.exit_codes import ExitStatus
 
@@ -24,33 +23,28 @@ def _error(text: str) -> None:
     sys.stderr.write(ansi([[(printable(f"hermesctl: {text}"), "red")]], colour=wants_colour(sys.stderr)))
 
 
-def _fleet(specs, *, project: str | None, timeout: float, engine: str | None = None):
-    """The fleet over the local endpoints, narrowed to the compose project in use as the full
-    CLI narrows it (hermesctl.cli.app.Run); and the compose directory it runs in, if any."""
-    from hermesctl.config import compose
+def _fleet(specs, scope, *, timeout: float):
+    """The fleet over the local endpoints, narrowed to the request's scope
+    (compose.resolve_scope) as the full CLI narrows it (hermesctl.cli.app.Run)."""
     from hermesctl.backends.docker import unix_api
     from hermesctl.backends.docker.fleet import Fleet, Unreachable
     from hermesctl.core.errors import UsageError, describe
     from hermesctl.core.parallel import fan_out
-    here = None if project else compose.detect()
-    named = project or (here.env_project if here else None)
     unique = list({spec.url: spec for spec in specs}.values())
-    connected = fan_out(lambda spec: unix_api.connect(spec, timeout=timeout, engine=engine), unique)
+    connected = fan_out(lambda spec: unix_api.connect(spec, timeout=timeout, engine=scope.engine), unique)
     for o in connected:
         if not o.ok and isinstance(o.error, UsageError):
             raise o.error  # --engine names the other engine: refused as the full CLI refuses it
     endpoints = [o.value for o in connected if o.ok]
     if not endpoints:
         raise next(o.error for o in connected)
-    fleet = Fleet(endpoints=endpoints, project=named, configured=len(unique), exec_timeout=timeout)
+    fleet = Fleet(endpoints=endpoints, project=scope.named_project, configured=len(unique), exec_timeout=timeout)
     fleet.unreachable.extend(Unreachable(o.item.name, describe(o.error)) for o in connected if not o.ok)
-    if here and not named:
-        found = compose.project_of(here, fleet.containers())
-        fleet.narrow_to_compose(found, None if found else str(here.directory))
-    return fleet, here
+    scope.narrow(fleet)
+    return fleet
 
 
-def run(opts: dict, targets: list) -> int | None:
+def run(opts: dict, targets: list, scope) -> int | None:
     """The exit status of a direct `ps` answered here, or None: the full CLI takes over."""
     if opts["fleet_file"] or opts["swarm"] or opts["contexts"]:
         return None
@@ -65,42 +59,30 @@ def run(opts: dict, targets: list) -> int | None:
         return None
     timeout = float(opts["timeout"][-1]) if opts["timeout"] else DEFAULT_EXEC_TIMEOUT
     try:
-        fleet, here = _fleet(specs, project=opts["project"], timeout=timeout, engine=opts.get("engine"))
-        if not fleet.containers():
-            _warn(fleet.empty_reason(here, project_given=bool(opts["project"])))
-        from hermesctl.engine.rows import exit_status, ps_answer
-        rows, interrupted = ps_answer(fleet, targets)
+        fleet = _fleet(specs, scope, timeout=timeout)
     except HermesctlError as exc:
         _error(exc.message)
         return int(exc.status)
-    from hermesctl.engine import journal
+    return answer(fleet, scope.here, opts, targets)
+
+
+def answer(fleet, here, opts: dict, targets: list) -> int:
+    """`ps` over a fleet built here: the one pipeline (engine.rows.ps_document, then ps_rows'
+    printing, warnings and exit code), as the full CLI runs it."""
+    from hermesctl.render import ps_rows
+    from hermesctl.core.errors import HermesctlError
     try:
-        _print(fleet, rows, interrupted, opts)
+        if not fleet.containers():
+            _warn(fleet.empty_reason(here, project_given=bool(opts["project"])))
+        from hermesctl.engine.rows import ps_document
+        doc = ps_document(fleet, targets)
+    except HermesctlError as exc:
+        _error(exc.message)
+        return int(exc.status)
+    try:
+        ps_rows.print_plain(doc, json_output=opts["json"], quiet=opts["quiet"], wide=opts["wide"],
+                            no_headers=opts["no_headers"])
     except BrokenPipeError:  # `hermesctl ps | head -1`: the reader has what it wanted
         return int(ExitStatus.FAILED)
-    for r in interrupted:
-        _warn(f"interrupted: {r.what} (at step {r.step}): `{journal.RECOVER_HINT}` finishes or undoes it")
-    for u in fleet.unreachable:
-        _warn(u.warning())
-    from hermesctl.model.results import exit_status as overall
-    status = exit_status(rows)
-    if status in (ExitStatus.OK, ExitStatus.NOT_RUNNING):
-        status = overall([], fleet.unreachable, base=ExitStatus(status))
-    return int(status)
-
-
-def _print(fleet, rows, interrupted, opts: dict) -> None:
-    from hermesctl.render.plain_table import ansi, layout, printable, wants_colour
-    if opts["json"]:
-        from hermesctl.render.documents import document_text
-        from hermesctl.engine import journal
-        body = {"gateways": [asdict(r) | {"target": r.target} for r in rows],
-                "interrupted_operations": [journal.describe(r) for r in interrupted]}
-        sys.stdout.write(document_text("ps", body, [asdict(u) for u in fleet.unreachable]))
-    elif opts["quiet"]:
-        sys.stdout.write("".join(printable(r.target) + "\n" for r in rows if r.profile is not None))
-    else:
-        from hermesctl.render.ps_rows import table_cells
-        columns, cells = table_cells(rows, multi=fleet.configured > 1, wide=opts["wide"])
-        sys.stdout.write(ansi(layout(columns, cells, headers=not opts["no_headers"]), colour=wants_colour(sys.stdout)))
-    sys.stdout.flush()
+    ps_rows.print_warnings(doc)
+    return int(ps_rows.exit_status(doc))

@@ -93,10 +93,13 @@ def run(argv: list[str]) -> int | None:
     if targets is None:
         return None
     try:
-        status = None if opts["direct"] else _served(opts, targets)
+        from hermesctl.config.compose import resolve_scope
+        scope = resolve_scope(hosts=opts["hosts"], contexts=opts["contexts"], project=opts["project"],
+                              fleet_file=opts["fleet_file"], swarm=opts["swarm"], engine=opts["engine"])
+        status = None if opts["direct"] else _served(opts, targets, scope.key())
         if status is None:
             from hermesctl.cli import quick_direct
-            status = quick_direct.run(opts, targets)
+            status = quick_direct.run(opts, targets, scope)
     except BrokenPipeError:  # `hermesctl ps | head -1`: the reader has what it wanted
         return 1
     except Exception:  # noqa: BLE001 - the full CLI runs instead, and reports it in one line
@@ -107,11 +110,8 @@ def run(argv: list[str]) -> int | None:
     return status
 
 
-def _served(opts: dict, targets: list) -> int | None:
+def _served(opts: dict, targets: list, scope: dict) -> int | None:
     from hermesctl.serve.client import ps_from_server
-    from hermesctl.config.compose import request_scope
-    scope = request_scope(hosts=opts["hosts"], contexts=opts["contexts"], project=opts["project"],
-                          fleet_file=opts["fleet_file"], swarm=opts["swarm"], engine=opts["engine"])
     doc = ps_from_server(scope)
     if doc is None:
         return None

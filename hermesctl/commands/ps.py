@@ -7,42 +7,34 @@ from rich.live import Live
 
 from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.core.exit_codes import ExitStatus
-from hermesctl.engine import journal
-from hermesctl.engine.rows import GatewayRow, exit_status, live_rows, ps_answer
+from hermesctl.engine.rows import GatewayRow, live_rows, ps_document
 from hermesctl.model.targets import Target
+from hermesctl.render import ps_rows
 from hermesctl.render.output import Output
-
 from hermesctl.render.ps_rows import table_cells
 
 __all__ = ["GatewayRow", "ps", "render_table"]
 
 
-def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool, live: bool = False):
-    """The ps table; `live` (ps --watch, redrawn on every change): the same columns as plain lines."""
+def render_table(out: Output, fleet: Fleet, rows: list[GatewayRow], *, wide: bool):
+    """The ps --watch table, redrawn on every change: the columns of `ps` (ps_rows.table_cells)."""
     multi = fleet.configured > 1 or out.several_endpoints
     columns, body = table_cells(rows, multi=multi, wide=wide, endpoint_column=out.endpoint_column)
-    return out.text_table(columns, body) if live else out.table(columns, body)
+    return out.text_table(columns, body)
 
 
 def ps(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, quiet: bool,
        watch: bool, interval: float) -> ExitStatus:
     if watch:
         return _watch(out, fleet, targets, wide=wide, interval=interval)
-    rows, interrupted = ps_answer(fleet, targets)
-    if out.json:
-        out.document("ps", {
-            "gateways": [asdict(r) | {"target": r.target} for r in rows],
-            "interrupted_operations": [journal.describe(r) for r in interrupted],
-        })
-    elif quiet:
-        for r in rows:
-            if r.profile is not None:
-                out.line(r.target)
-    else:
-        out.print(render_table(out, fleet, rows, wide=wide))
-    for r in interrupted:
-        out.warn(f"interrupted: {r.what} (at step {r.step}): `{journal.RECOVER_HINT}` finishes or undoes it")
-    return exit_status(rows)
+    # The one pipeline (ps_rows): the document, its warnings (what did not answer included, in
+    # the document's order) and its exit code, as every other ps path prints them.
+    doc = ps_document(fleet, targets)
+    ps_rows.print_plain(doc, json_output=out.json, quiet=quiet, wide=wide, no_headers=out.no_headers,
+                        nodes=fleet.kind == "swarm", stdout=out.console.file)
+    for text in ps_rows.warnings(doc):
+        out.warn(text)
+    return ps_rows.exit_status(doc)
 
 
 def row_changes(shown: dict, rows: list[GatewayRow]) -> tuple[list[GatewayRow], dict]:
@@ -70,7 +62,7 @@ def _watch_lines(out: Output, fleet: Fleet, live, *, wide: bool, interval: float
     while True:
         lines, shown = row_changes(shown, live_rows(live))
         if lines or first:
-            table = render_table(out, fleet, lines, wide=wide, live=True)
+            table = render_table(out, fleet, lines, wide=wide)
             if not first:  # the header once, at the top
                 table.lines = table.lines[0 if out.no_headers else 1:]
             out.print(table)
@@ -91,7 +83,7 @@ def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, inte
     live.start()
     if not out.console.is_terminal:
         return _watch_lines(out, fleet, live, wide=wide, interval=interval)
-    with Live(render_table(out, fleet, live_rows(live), wide=wide, live=True), console=out.console,
+    with Live(render_table(out, fleet, live_rows(live), wide=wide), console=out.console,
               auto_refresh=False) as screen:
         while True:
             try:
@@ -100,4 +92,4 @@ def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, inte
                 pass
             while not live.events.empty():  # a burst of changes: one redraw
                 live.events.get_nowait()
-            screen.update(render_table(out, fleet, live_rows(live), wide=wide, live=True), refresh=True)
+            screen.update(render_table(out, fleet, live_rows(live), wide=wide), refresh=True)

@@ -63,20 +63,48 @@ def project_of(scope: ComposeDir, containers) -> str | None:
     return found[0] if found else None
 
 
-def request_scope(*, hosts: list, contexts: list, project: str | None, fleet_file: str | None,
-                  swarm: object, engine: str | None = None) -> dict:
-    """What a command asks about, as one comparable value: its endpoint options and, where no
-    project or swarm is named, the compose directory it runs in (which narrows every command
-    there). A running `serve` answers a command only when their scopes are equal (one rule
-    for the CLI, the fast path and the server)."""
-    scope = {"hosts": list(hosts), "contexts": list(contexts), "project": project,
-             "fleet_file": fleet_file, "swarm": swarm}
-    if engine is not None:  # --engine given: answered by a serve that was given the same
-        scope["engine"] = engine
+@dataclass(frozen=True)
+class Scope:
+    """What a command asks about (issue 25: one resolution for the full CLI, the fast paths and
+    the server): its endpoint options and, where no project or swarm is named, the compose
+    directory it runs in (`here`), which narrows every command there."""
+    hosts: tuple[str, ...]
+    contexts: tuple[str, ...]
+    project: str | None
+    fleet_file: str | None
+    swarm: str | None
+    here: ComposeDir | None
+    engine: str | None = None  # --engine: docker, podman; None: each endpoint's answer says
+
+    @property
+    def named_project(self) -> str | None:
+        """The project the containers are listed by: --project, else COMPOSE_PROJECT_NAME here."""
+        return self.project or (self.here.env_project if self.here else None)
+
+    def key(self) -> dict:
+        """The scope as one comparable value: a running `serve` answers a command only when
+        its key equals the command's (serve.client.ps_from_server)."""
+        key = {"hosts": list(self.hosts), "contexts": list(self.contexts), "project": self.project,
+               "fleet_file": self.fleet_file, "swarm": self.swarm}
+        if self.engine is not None:  # --engine given: answered by a serve that was given the same
+            key["engine"] = self.engine
+        if self.here is not None:
+            key["compose_dir"] = {"directory": str(self.here.directory), "project_env": self.here.env_project}
+        return key
+
+    def narrow(self, fleet) -> None:
+        """In a compose directory with no project named: only the project compose recorded on
+        the containers started from it (or, none yet, what compose starts from it)."""
+        if self.here and not self.named_project:
+            found = project_of(self.here, fleet.containers())
+            fleet.narrow_to_compose(found, None if found else str(self.here.directory))
+
+
+def resolve_scope(*, hosts, contexts, project: str | None, fleet_file: str | None, swarm,
+                  engine: str | None = None) -> Scope:
+    """The scope of a command with these options, run in the current directory."""
     here = None if (project or swarm) else detect()
-    if here is not None:
-        scope["compose_dir"] = {"directory": str(here.directory), "project_env": here.env_project}
-    return scope
+    return Scope(tuple(hosts), tuple(contexts), project, fleet_file, swarm, here, engine)
 
 
 PROJECT = "com.docker.compose.project"

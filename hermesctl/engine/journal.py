@@ -154,10 +154,11 @@ def in_scope(record: Record, *, endpoints: set[str], project: str | None, projec
     return describe(record)["instance"] in present
 
 
-def interrupted_in(fleet, names: set[str] | None = None) -> list[Record]:
+def interrupted_in(fleet, names: set[str] | None = None, *, containers=None) -> list[Record]:
     """interrupted(names), only the records of `fleet`'s scope (in_scope): its endpoints and,
-    when it is narrowed to one, its compose project."""
-    containers = fleet.containers()
+    when it is narrowed to one, its compose project. `containers`: the fleet's containers as
+    known now (serve's live fleet), instead of listing them."""
+    containers = fleet.containers() if containers is None else containers
     endpoints = fleet.scope_endpoints() | {u.endpoint for u in fleet.unreachable} | {c.endpoint for c in containers}
     present = instance_names(containers)
     return [r for r in interrupted(names) if in_scope(r, endpoints=endpoints, project=fleet.project,

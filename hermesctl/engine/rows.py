@@ -3,15 +3,16 @@ without a gateway answer (stopped, booting, timeout, pending, unreachable, scale
 the same way everywhere: from one `status` per container (collect) or from the live fleet's
 snapshots (live_rows)."""
 import time
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from hermesctl.agent.probe import ContainerSnapshot
-from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.fleet import Fleet, Unreachable
 from hermesctl.backends.docker.inventory import HermesContainer
 from hermesctl.engine import journal
 from hermesctl.model.slots import Slot
 from hermesctl.model.targets import Target, match_profiles
-from hermesctl.render.ps_rows import GatewayRow, exit_status  # noqa: F401 - one row model, also for the quick ps path
+from hermesctl.render.ps_rows import GatewayRow, document, endpoints_asked
 
 if TYPE_CHECKING:
     from hermesctl.backends.docker.streams import LiveFleet
@@ -53,6 +54,15 @@ def _container_row(c: HermesContainer, state: str) -> GatewayRow:
                       profile=None, state=state, health=c.health, exit_code=c.exit_code, engine=c.engine)
 
 
+def _stopped_row(c: HermesContainer) -> GatewayRow:
+    """A container that does not run, or an instance with no container (a pending task)."""
+    code = f" ({c.exit_code})" if c.exit_code is not None else ""
+    row = _container_row(c, f"{c.state}{code}")
+    if not c.id:  # wanted by the orchestrator, no container here: say why
+        row.error = c.status
+    return row
+
+
 def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
     containers = fleet.containers()
     selected_by = {}
@@ -65,11 +75,7 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
     rows: list[GatewayRow] = []
     for c in containers:
         if not c.running:
-            code = f" ({c.exit_code})" if c.exit_code is not None else ""
-            row = _container_row(c, f"{c.state}{code}")
-            if not c.id:  # wanted by the orchestrator, no container here: say why
-                row.error = c.status
-            rows.append(row)
+            rows.append(_stopped_row(c))
             continue
         outcome = snapshots[c.key]
         if not outcome.ok:
@@ -87,12 +93,16 @@ def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:
     return rows
 
 
-def ps_answer(fleet: Fleet, targets: list[Target]) -> tuple[list[GatewayRow], list[journal.Record]]:
-    """What `ps` shows: the rows, and the operations stopped midway (those of the fleet's
-    endpoints and compose project, or of the selected instances)."""
+def ps_document(fleet: Fleet, targets: list[Target]) -> dict:
+    """What a direct `ps` shows, as its document (ps_rows.document): the rows, what did not
+    answer, and the operations stopped midway (those of the fleet's endpoints and compose
+    project, or of the selected instances)."""
     rows = collect(fleet, targets)
     selected = [c for c in fleet.containers() if any(c.name == r.container for r in rows)]
-    return rows, journal.interrupted_in(fleet, journal.instance_names(selected) if targets else None)
+    interrupted = journal.interrupted_in(fleet, journal.instance_names(selected) if targets else None)
+    unreachable = [asdict(u) for u in fleet.unreachable]
+    return document(rows, endpoints=endpoints_asked([e.name for e in fleet.endpoints], unreachable),
+                    unreachable=unreachable, interrupted=[journal.describe(r) for r in interrupted])
 
 
 def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict,
@@ -110,17 +120,41 @@ def _profiles_for(c: HermesContainer, snap: ContainerSnapshot, selected_by: dict
 
 def live_rows(live: "LiveFleet") -> list[GatewayRow]:
     """The table's rows from the live fleet's snapshots (no exec), judged as of now."""
+    return live_answer(live)[0]
+
+
+def live_answer(live: "LiveFleet") -> tuple[list[GatewayRow], list[dict]]:
+    """The rows from the live fleet's snapshots (no exec), judged as of now, and the containers
+    that did not answer (fleet.Unreachable as dicts): a running container whose stream failed
+    or whose first answer did not come within the exec deadline is a `timeout`/`error` row and
+    an entry, as a direct `ps` reports one whose `status` failed (collect)."""
     rows: list[GatewayRow] = []
+    unreachable: list[dict] = []
     now = time.monotonic()
+    order = {e.name: i for i, e in enumerate(live.fleet.endpoints)}
     with live.lock:
-        items = sorted(live.containers.values(), key=lambda c: (c.name, c.endpoint))
+        # As a direct `ps` lists them: endpoint by endpoint, in the order given, each by name.
+        items = sorted(live.containers.values(), key=lambda c: (order.get(c.endpoint, len(order)), c.endpoint, c.name))
         snapshots = dict(live.snapshots)
         received = dict(live.received)
+        unanswered = dict(live.unanswered)
     for c in items:
         snap = snapshots.get(c.key)
-        if not c.running or snap is None:
-            code = f" ({c.exit_code})" if c.exit_code is not None else ""
-            rows.append(_container_row(c, f"{c.state}{code}" if not c.running else "connecting"))
+        entry = unanswered.get(c.key)
+        if c.running and entry is not None:
+            row = _container_row(c, "timeout" if entry.reason == "timeout" else "error")
+            row.error = entry.message
+            rows.append(row)
+            unreachable.append(asdict(entry))
+            continue
+        if not c.running:
+            rows.append(_stopped_row(c))
+            missing = Unreachable.wanted_missing(c)
+            if missing is not None:  # as listing it reports it to a direct `ps`
+                unreachable.append(asdict(missing))
+            continue
+        if snap is None:
+            rows.append(_container_row(c, "connecting"))
             continue
         if not snap.booted and not snap.slots:
             rows.append(_container_row(c, "booting"))
@@ -131,4 +165,4 @@ def live_rows(live: "LiveFleet") -> list[GatewayRow]:
             slot = snap.slots[p].aged(now - received.get(f"{c.key}/{p}", now))
             gateways.append(gateway_row(c, slot, snap.orphans(p)))
         rows.extend(_with_unslotted(c, gateways, live.unslotted_of(c, snap)))
-    return rows
+    return rows, unreachable

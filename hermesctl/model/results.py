@@ -45,3 +45,12 @@ def exit_status(results: Iterable[ItemResult], unreachable: Iterable = (),
         if status in (ExitStatus.OK, ExitStatus.NOT_RUNNING):
             return ExitStatus.PARTIAL
     return status
+
+
+def unreachable_warning(u: dict) -> str:
+    """The line every command ends with for an endpoint or container that did not answer
+    (fleet.Unreachable as a dict: also how a served `ps` document carries it)."""
+    what = f"container {u.get('container')}" if u.get("container") else f"endpoint {u.get('endpoint')}"
+    verb = {"timeout": "did not answer in time", "pending": "is pending",
+            "unreachable": "is unreachable"}.get(u.get("reason"), "did not answer")
+    return f"{what} {verb}: {u.get('message')}"

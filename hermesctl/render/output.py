@@ -31,12 +31,10 @@ class Output:
         highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 4096))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
 
-    def document(self, kind: str, body: dict, *, unreachable: list[dict] | None = None) -> None:
+    def document(self, kind: str, body: dict) -> None:
         """One JSON document per command: {"schema": "hermesctl.<kind>/v1", ..., "unreachable": [...]}.
-        The kind is the command's name, words joined by '-' (ps, gateway-restart, profile-list).
-        `unreachable` as already reported elsewhere (by a server), else this run's."""
-        sys.stdout.write(document_text(kind, body, unreachable if unreachable is not None
-                                       else [asdict(u) for u in self.unreachable()]))
+        The kind is the command's name, words joined by '-' (ps, gateway-restart, profile-list)."""
+        sys.stdout.write(document_text(kind, body, [asdict(u) for u in self.unreachable()]))
         sys.stdout.flush()
 
     def json_line(self, doc: dict) -> None:

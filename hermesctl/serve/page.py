@@ -53,11 +53,13 @@ PAGE = r"""<!doctype html>
  #log-state { color: #888; font-weight: normal; }
  button { font-size: 12px; margin-right: 3px; }
  #status { color: #888; }
+ #unanswered div { color: #b3261e; }
 </style></head>
 <body>
 <h1>Hermes fleet <small id="status">connecting…</small></h1>
 <div id="summary">loading…</div>
 <div id="alerts"></div>
+<div id="unanswered"></div>
 <p><label>Filter <input id="filter" placeholder="CONTAINER[:PROFILE] glob, e.g. web-*:coder" size="40"></label>
  <span id="mode"></span></p>
 <div id="layout">
@@ -424,6 +426,10 @@ async function readEvents(res, onEvent) {  // server-sent events: "event: NAME" 
 $("#filter").oninput = render;
 function onState(doc) {
   rows = doc.gateways; events = doc.events;
+  // What did not answer, in the words `hermesctl ps` ends with (the server's render/ps_rows.warnings).
+  $("#unanswered").replaceChildren(...(doc.warnings || []).map((text) => {
+    const d = document.createElement("div"); d.textContent = text; return d;
+  }));
   loadOverview();
   $("#status").textContent = "live · " + plural(rows.filter(r => r.profile).length, "gateway", "gateways") + " · v" + doc.version;
   document.body.dataset.version = doc.version;

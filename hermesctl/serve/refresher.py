@@ -52,20 +52,26 @@ class Refresher:
             self._publish()
 
     def _publish(self) -> None:
-        from hermesctl.engine.rows import live_rows
-        rows = live_rows(self.live)
+        from hermesctl.engine import journal
+        from hermesctl.engine.rows import live_answer
+        rows, unanswered = live_answer(self.live)
         with self.live.lock:
             containers = dict(self.live.containers)
         by_container: dict[str, list[dict]] = {key: [] for key in containers}
         for row in rows:
             by_container.setdefault(f"{row.endpoint}/{row.container}", []).append(asdict(row) | {"target": row.target})
+        why = {f"{u['endpoint']}/{u['container']}": u for u in unanswered}
         for key, c in containers.items():
             info = ContainerInfo(endpoint=c.endpoint, name=c.name, service=c.service,
                                  running=c.running, health=c.health, health_reason=self._health_reason(c))
-            self.state.set_container(key, info, by_container.get(key, []))
+            self.state.set_container(key, info, by_container.get(key, []), why.get(key))
         for key in set(self._reasons) - set(containers):
             del self._reasons[key]
         self.state.forget_missing(set(containers))
+        # Operations stopped midway: as a direct `ps` finds them for this scope (read again on
+        # every publication: a record's process may end without any event).
+        records = journal.interrupted_in(self.fleet, containers=list(containers.values()))
+        self.state.set_interrupted([journal.describe(r) for r in records])
         self.state.touch()
 
     def _health_reason(self, c) -> str | None:
@@ -95,6 +101,8 @@ class Refresher:
             self._stop.wait(max(self.interval, 1.0))
 
     def _publish_endpoints(self, fleet: Fleet) -> None:
-        down = {u.endpoint for u in fleet.unreachable if u.container is None}
-        for endpoint in fleet.endpoints:
-            self.state.set_endpoint(endpoint.name, endpoint.name not in down)
+        down = {u.endpoint: asdict(u) for u in fleet.unreachable if u.container is None}
+        # An endpoint that could not even be connected to is not among fleet.endpoints.
+        names = [e.name for e in fleet.endpoints] + [n for n in down if n not in {e.name for e in fleet.endpoints}]
+        for name in names:
+            self.state.set_endpoint(name, name not in down, down.get(name))

@@ -71,6 +71,19 @@ SECURITY_HEADERS = {
 NEEDS_READY = ("/metrics", "/api/ps", "/api/events")
 
 
+def served_ps_document(app: App, snap) -> dict:
+    """/api/ps: the state as the `hermesctl.ps/v1` document every ps path builds (ps_rows.document),
+    with where it came from and how fresh it is, its version and the scope it answers for (a CLI
+    uses it only for a request of the same scope: serve.client.ps_from_server)."""
+    from hermesctl.render.ps_rows import document, rows_of
+    age = round(max(0.0, time.time() - snap.updated_at), 3) if snap.updated_at else None
+    source = {"kind": "serve", "listen": app.listen, "socket": app.socket_path, "updated_at": snap.updated_at,
+              "age_s": age}
+    doc = document(rows_of({"gateways": snap.rows}), endpoints=list(snap.endpoints), unreachable=snap.unreachable,
+                   interrupted=snap.interrupted, source=source)
+    return {**doc, "version": snap.version, "scope": app.scope}
+
+
 class Handler(BaseHTTPRequestHandler):
     app: App = None  # set on the subclass made per server
     reads_need_token = True  # False only on the unix socket, which is the operator's alone
@@ -95,15 +108,8 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, doc: dict, headers: dict | None = None) -> None:
         self._send(status, json.dumps(strict(doc), default=str, allow_nan=False).encode(), "application/json", headers)
 
-    def _ps_document(self) -> dict:
-        snap = self.app.state.snapshot()
-        unreachable = [{"endpoint": name, "message": "did not answer", "reason": "unreachable"}
-                       for name, ok in snap.endpoints.items() if not ok]
-        return {"schema": "hermesctl.ps/v1", "gateways": snap.rows, "unreachable": unreachable,
-                "source": {"kind": "serve", "listen": self.app.listen, "socket": self.app.socket_path,
-                           "updated_at": snap.updated_at,
-                           "age_s": round(max(0.0, time.time() - snap.updated_at), 3) if snap.updated_at else None},
-                "version": snap.version, "scope": self.app.scope}
+    def _ps_document(self, snap=None) -> dict:
+        return served_ps_document(self.app, snap or self.app.state.snapshot())
 
     def _admitted(self) -> bool:
         """The checks every request passes first; answers the refusal itself."""
@@ -173,8 +179,11 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     version = new
                     snap = self.app.state.snapshot()
-                    doc = {"gateways": snap.rows, "events": snap.events[-100:], "version": snap.version,
-                           "endpoints": snap.endpoints}
+                    ps = self._ps_document(snap)  # the page's table: the rows `ps` shows
+                    from hermesctl.render.ps_rows import unreachable_warnings
+                    doc = {"gateways": ps["gateways"], "unreachable": ps["unreachable"],
+                           "warnings": unreachable_warnings(ps),
+                           "events": snap.events[-100:], "version": snap.version, "endpoints": snap.endpoints}
                     data = json.dumps(strict(doc), default=str, allow_nan=False).encode()
                     self.wfile.write(b"event: state\ndata: " + data + b"\n\n")
                 self.wfile.flush()

@@ -30,6 +30,8 @@ class Snapshot:
     version: int
     updated_at: float
     scrape_seconds: float = 0.0
+    unreachable: list[dict] = field(default_factory=list)  # as ps_rows.document: endpoints, then containers
+    interrupted: list[dict] = field(default_factory=list)  # engine.journal.describe of the scope's records
 
 
 @dataclass
@@ -37,6 +39,9 @@ class FleetState:
     _rows: dict[str, list[dict]] = field(default_factory=dict)        # container key -> rows
     _containers: dict[str, ContainerInfo] = field(default_factory=dict)
     _endpoints: dict[str, bool] = field(default_factory=dict)
+    _endpoint_errors: dict[str, dict] = field(default_factory=dict)  # name -> why it did not answer
+    _unanswered: dict[str, dict] = field(default_factory=dict)       # container key -> why it did not answer
+    _interrupted: list[dict] = field(default_factory=list)
     _restarts: dict[str, int] = field(default_factory=dict)          # target -> new pids seen
     _last_pid: dict[str, int] = field(default_factory=dict)          # target -> last pid seen up
     _events: deque = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
@@ -47,16 +52,38 @@ class FleetState:
     # state would read as an empty fleet (a scrape would record every gateway as gone).
     ready: threading.Event = field(default_factory=threading.Event)
 
-    def set_endpoint(self, name: str, reachable: bool) -> None:
+    def set_endpoint(self, name: str, reachable: bool, why: dict | None = None) -> None:
+        """An endpoint's reachability; `why`: fleet.Unreachable as a dict, as a direct `ps`
+        reports it."""
         with self._lock:
+            why = None if reachable else (why or {"endpoint": name, "message": "did not answer",
+                                                   "container": None, "reason": "error"})
             if self._endpoints.get(name) != reachable:
                 self._endpoints[name] = reachable
                 self._event(f"endpoint {name}", "reachable", None, reachable)
                 self._changed()
+            if self._endpoint_errors.get(name) != why:
+                self._endpoint_errors.pop(name, None)
+                if why is not None:
+                    self._endpoint_errors[name] = why
+                self._changed()
 
-    def set_container(self, key: str, info: ContainerInfo, rows: list[dict]) -> None:
-        """Replace one container's rows; record what changed, gateway by gateway."""
+    def set_interrupted(self, operations: list[dict]) -> None:
+        """The operations stopped midway in the server's scope (engine.journal)."""
         with self._lock:
+            if operations != self._interrupted:
+                self._interrupted = list(operations)
+                self._changed()
+
+    def set_container(self, key: str, info: ContainerInfo, rows: list[dict], unanswered: dict | None = None) -> None:
+        """Replace one container's rows; record what changed, gateway by gateway. `unanswered`:
+        why it did not answer (fleet.Unreachable as a dict), when it did not."""
+        with self._lock:
+            if self._unanswered.get(key) != unanswered:
+                self._unanswered.pop(key, None)
+                if unanswered is not None:
+                    self._unanswered[key] = unanswered
+                self._changed()
             old_info = self._containers.get(key)
             old = {r["target"]: r for r in self._rows.get(key, [])}
             new = {r["target"]: r for r in rows}
@@ -104,6 +131,7 @@ class FleetState:
                 self._event(self._containers[key].name, "removed", True, None)
                 del self._containers[key]
                 self._rows.pop(key, None)
+                self._unanswered.pop(key, None)
                 self._changed()
 
     def container_keys(self) -> list[str]:
@@ -126,10 +154,20 @@ class FleetState:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            rows = [dict(r) for key in sorted(self._rows) for r in self._rows[key]]
+            # As a direct `ps` lists them: endpoint by endpoint, in the order given, each by name.
+            order = {name: i for i, name in enumerate(self._endpoints)}
+
+            def listed(key: str) -> tuple:
+                endpoint, _, name = key.rpartition("/")  # a container name has no "/"; a URL-named endpoint may
+                return order.get(endpoint, len(order)), endpoint, name
+            rows = [dict(r) for key in sorted(self._rows, key=listed) for r in self._rows[key]]
+            unreachable = [dict(self._endpoint_errors[n]) for n, ok in self._endpoints.items()
+                           if not ok and n in self._endpoint_errors]
+            unreachable += [dict(self._unanswered[key]) for key in sorted(self._unanswered, key=listed)]
             return Snapshot(rows=rows, containers=[asdict(c) for c in self._containers.values()],
                             endpoints=dict(self._endpoints), events=list(self._events),
-                            version=self.version, updated_at=self.updated_at)
+                            version=self.version, updated_at=self.updated_at, unreachable=unreachable,
+                            interrupted=list(self._interrupted))
 
     def wait_for_change(self, version: int, timeout: float) -> int:
         """Block until the state is newer than `version` (or the timeout); the new version."""

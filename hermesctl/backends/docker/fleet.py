@@ -3,7 +3,7 @@ import fnmatch
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from hermesctl.agent import client as agent
 from hermesctl.agent.contract import AGENT_SOCKET
@@ -16,6 +16,7 @@ from hermesctl.backends.docker.inventory import (COMPOSE_PROJECT, LABEL, UNANSWE
 from hermesctl.agent.probe import ContainerSnapshot, snapshot_from_status
 from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.core.parallel import Outcome, fan_out
+from hermesctl.model.results import unreachable_warning
 from hermesctl.model.targets import Candidate, Target, is_glob, match_containers, match_profiles
 from hermesctl.render.terminal import safe
 
@@ -47,12 +48,17 @@ class Unreachable:
         return cls(container.endpoint, describe(exc), container.name,
                    "timeout" if isinstance(exc, ExecTimeoutError) else "error")
 
+    @classmethod
+    def wanted_missing(cls, container: HermesContainer) -> "Unreachable | None":
+        """An instance the orchestrator wants that has no container to ask (its task is pending,
+        its node does not answer): what did not answer for it, as listing it reports it."""
+        if container.state not in UNANSWERED_STATES:
+            return None
+        return cls(container.endpoint, container.status, container.name, container.state)
+
     def warning(self) -> str:
-        """The line every command ends with for it."""
-        what = f"container {self.container}" if self.container else f"endpoint {self.endpoint}"
-        verb = {"timeout": "did not answer in time", "pending": "is pending",
-                "unreachable": "is unreachable"}.get(self.reason, "did not answer")
-        return f"{what} {verb}: {self.message}"
+        """The line every command ends with for it (one wording, also for a served `ps`)."""
+        return unreachable_warning(asdict(self))
 
 
 @dataclass

@@ -23,9 +23,9 @@ from hermesctl.agent import client as agent
 from hermesctl.agent.contract import LIFELINE_OPTION
 from hermesctl.agent.probe import ContainerSnapshot, slot_from_dict, snapshot_from_status, unslotted_from
 from hermesctl.backends.docker.execs import HERMES_USER
-from hermesctl.backends.docker.fleet import Fleet, candidates
+from hermesctl.backends.docker.fleet import Fleet, Unreachable, candidates
 from hermesctl.backends.docker.inventory import COMPOSE_PROJECT, LABEL, WORKING_DIR, HermesContainer, list_containers
-from hermesctl.core.errors import HermesctlError, describe
+from hermesctl.core.errors import ExecTimeoutError, HermesctlError, describe
 from hermesctl.model.names import is_profile_name
 from hermesctl.model.slots import CRASH_DEATHS, GatewayProcess, Slot
 from hermesctl.model.targets import Target, match_profiles, selected_names
@@ -128,6 +128,10 @@ class LiveFleet:
         self._orphans: dict[str, tuple[int, ...]] = {}  # key/profile -> orphan pids last reported
         self._stopped = threading.Event()
         self._closers: dict[int, object] = {}           # what stop() closes: watch sockets, event streams
+        # key -> why a running container did not answer: its stream could not be (re)opened, or
+        # its first answer did not come within the exec deadline. Shown as a direct `ps` shows a
+        # failed `status` (engine.rows.live_answer) until its next line.
+        self.unanswered: dict[str, Unreachable] = {}
 
     # --- selection -------------------------------------------------------------------------
     def _selected(self, c: HermesContainer) -> bool:
@@ -175,13 +179,20 @@ class LiveFleet:
         firsts = []
         for c in list(self.containers.values()):
             if c.running:
-                firsts.append(self._open(c))
+                firsts.append((c, self._open(c)))
         for endpoint in self.fleet.endpoints:
             threading.Thread(target=self._docker_events, args=(endpoint, since), daemon=True,
                              name=f"events-{endpoint.name}").start()
-        for first in firsts:
-            first.wait(self.fleet.exec_timeout)
+        for c, first in firsts:
+            if not first.wait(self.fleet.exec_timeout):
+                self.did_not_answer(c, ExecTimeoutError(
+                    f"{c.name}: no answer within {self.fleet.exec_timeout:g}s (watch)"))
         self.ready.set()
+
+    def did_not_answer(self, c: HermesContainer, exc: BaseException) -> None:
+        """Record that `c` did not answer (as Fleet.did_not_answer for a direct command)."""
+        with self.lock:
+            self.unanswered[c.key] = Unreachable.of(c, exc)
 
     def stop(self) -> None:
         """Close every stream (each in-container watcher then ends); no thread reopens one."""
@@ -216,7 +227,7 @@ class LiveFleet:
                     self._streaming.discard(key)
                 first.set()
                 return
-            opened = False
+            opened, broke = False, None
             try:
                 for doc in self._watch_lines(c):
                     if not opened:
@@ -229,16 +240,23 @@ class LiveFleet:
                 error = "stream ended"
             except HermesctlError as exc:  # an answer that is not the contract (an older image)
                 self._emit(Event(c.endpoint, c.name, "stream", "failed", attributes={"error": describe(exc)}))
+                self.did_not_answer(c, exc)
                 first.set()
                 self._started[key].clear()
                 self._started[key].wait()  # tried again when the container starts again
                 continue
             except Exception as exc:  # noqa: BLE001 - a broken stream is reopened, whatever broke it
-                error = describe(exc)
-            first.set()
+                error, broke = describe(exc), exc
             if self._stopped.is_set():
                 continue
-            if not self._still_running(key):
+            running = self._still_running(key)
+            if running and broke is not None and not opened:
+                # Not even a first line: the container does not answer (its last answer, if
+                # any, is not current). A stream that answered and then broke is reopened
+                # quietly: what it said stands until the reopened one says otherwise.
+                self.did_not_answer(c, broke)
+            first.set()  # after the above: the first look (start) then includes it
+            if not running:
                 # Docker's `die` cleared it; its `start` sets it again.
                 self._started[key].wait()
                 time.sleep(0.1)
@@ -286,6 +304,7 @@ class LiveFleet:
         kind = doc.get("event")
         now = doc.get("now")
         with self.lock:
+            self.unanswered.pop(c.key, None)  # it answers
             old = self.snapshots.get(c.key)
             if kind == "snapshot":
                 new = snapshot_from_status(doc)

@@ -322,8 +322,9 @@ class SwarmBackend(Fleet):
         name = service if slot is None else f"{service}.{slot}"
         c = HermesContainer(endpoint=node or "-", id="", name=name, state=state, status=why,
                             labels={SWARM_SERVICE: service})
-        if state != SCALED_TO_0:
-            self.unreachable.append(Unreachable(node or "-", why, name, state))
+        entry = Unreachable.wanted_missing(c)  # none for a service scaled to 0: nothing is missing
+        if entry is not None:
+            self.unreachable.append(entry)
         return c
 
     def task_of(self, container: HermesContainer) -> SwarmTask | None:
