@@ -96,30 +96,39 @@ def read_record(directory: str) -> tuple[dict, str | None]:
     return out, None
 
 
-def _write_record(directory: str, record: dict) -> None:
-    """The record replaced atomically (temporary file beside it, then rename), as hermes."""
-    data = json.dumps({"config": sorted(set(record["config"])), "skills": sorted(set(record["skills"]))},
-                      indent=1).encode()
+def replace_file(directory: str, name: str, data: bytes, mode: int) -> None:
+    """`directory`/`name` replaced atomically, as hermes: a temporary file beside it (never through
+    a link: O_NOFOLLOW and O_EXCL), written whole and synced, then renamed over it; a reader sees
+    the old file or the new one, never half of one."""
     dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        temporary = f".{RECORD_FILE}.{os.getpid()}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+        temporary = f".{name}.hermesctl-{os.getpid()}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
                      dir_fd=dfd)
         try:
             try:
-                os.write(fd, data)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(temporary, RECORD_FILE, src_dir_fd=dfd, dst_dir_fd=dfd)
+            os.replace(temporary, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except BaseException:
             try:
                 os.unlink(temporary, dir_fd=dfd)
             except OSError:
                 pass
             raise
+        os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def _write_record(directory: str, record: dict) -> None:
+    data = json.dumps({"config": sorted(set(record["config"])), "skills": sorted(set(record["skills"]))},
+                      indent=1).encode()
+    replace_file(directory, RECORD_FILE, data, 0o600)
 
 
 def update_record(directory: str, field: str, name, *, present: bool) -> None:
@@ -297,29 +306,7 @@ def write_soul(profile: str, environ) -> dict:
     st = os.lstat(directory)
     if not stat.S_ISDIR(st.st_mode):
         raise FileNotFoundError(f"no profile {profile}")
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        temporary = f".{C.SOUL_FILE}.hermesctl-{os.getpid()}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                     dir_fd=dfd)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temporary, C.SOUL_FILE, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            try:
-                os.unlink(temporary, dir_fd=dfd)
-            except OSError:
-                pass
-            raise
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    replace_file(directory, C.SOUL_FILE, data, 0o644)
     return {"schema": C.SCHEMA, "verb": "write-soul", "profile": profile, "sha256": hashlib.sha256(data).hexdigest()}
 
 
