@@ -2,8 +2,11 @@
 from hermesctl.errors import UsageError
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
-from hermesctl.output import Output
 from hermesctl.targets import Target
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.quick_read)
+    from hermesctl.output import Output
 
 
 def _prior(value):
@@ -12,7 +15,7 @@ def _prior(value):
     return "none" if value in (None, "None") else value
 
 
-def boot_log(out: Output, fleet: Fleet, target: Target, *, lines: int) -> ExitStatus:
+def boot_log(out: "Output", fleet: Fleet, target: Target, *, lines: int) -> ExitStatus:
     if target.profile is not None:
         raise UsageError(f"{target}: boot-log takes a container, not a gateway")
     container = fleet.one(target)

@@ -10,11 +10,14 @@ from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
 from hermesctl.inventory import HermesContainer
 from hermesctl.names import is_profile_name
-from hermesctl.output import Output
 from hermesctl.parallel import fan_out
 from hermesctl.results import ItemResult, exit_status
 from hermesctl.probe import snapshot_from_status
 from hermesctl.targets import Target
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.quick_read)
+    from hermesctl.output import Output
 
 SETUP_HOOK = contract.SETUP_HOOK
 
@@ -209,7 +212,7 @@ def _apply_fix(fleet: Fleet, c: HermesContainer, f: Finding) -> bool:
     return False
 
 
-def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> ExitStatus:
+def doctor(out: "Output", fleet: Fleet, targets: list[Target], *, fix: bool) -> ExitStatus:
     everything = fleet.containers()
     if targets:
         chosen = {c.key for t in targets for c in fleet.containers_matching(t)}

@@ -7,12 +7,15 @@ API), on every endpoint. `--json`: JSON lines (hermesctl.event/v1), like `docker
 
 from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet
-from hermesctl.output import Output
 from hermesctl.streams import LiveFleet
 from hermesctl.targets import Target
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.quick_read)
+    from hermesctl.output import Output
 
 
-def events(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
+def events(out: "Output", fleet: Fleet, targets: list[Target]) -> ExitStatus:
     live = LiveFleet(fleet, targets)
     live.start()
     for u in fleet.unreachable:  # what could not be watched from the start, said once

@@ -1,5 +1,9 @@
-"""hermesctl gateway start|stop|restart|status|register|unregister."""
+"""hermesctl gateway start|stop|restart|status|register|unregister.
+
+Imports neither rich nor the Docker SDK: `gateway status` runs on the quick read path too
+(hermesctl.quick_read), with the same code."""
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from hermesctl import agent
 from hermesctl.errors import HermesctlError, NotFoundError, UsageError, describe
@@ -7,10 +11,13 @@ from hermesctl.exit_codes import ExitStatus
 from hermesctl.fleet import Fleet, Selection
 from hermesctl.lifecycle import GatewayResult, apply, run_locked
 from hermesctl.names import normalize_profile
-from hermesctl.output import Output, duration, state_text
+from hermesctl.plain_table import duration, state_cell
 from hermesctl.parallel import fan_out
 from hermesctl.results import exit_status
 from hermesctl.targets import Target, is_glob
+
+if TYPE_CHECKING:
+    from hermesctl.output import Output
 
 
 def _failure(sel: Selection, exc: BaseException) -> list[GatewayResult]:
@@ -18,12 +25,12 @@ def _failure(sel: Selection, exc: BaseException) -> list[GatewayResult]:
             for p in sel.profiles]
 
 
-def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
+def render(out: "Output", verb: str, results: list[GatewayResult]) -> ExitStatus:
     if out.json:
         out.document(f"gateway-{verb}", {"action": verb,
                                  "results": [asdict(r) | {"target": r.target} for r in results]})
     else:
-        rows = [[r.target, "ok" if r.ok else "FAILED", state_text(r.state), r.pid, r.message]
+        rows = [[r.target, "ok" if r.ok else "FAILED", state_cell(r.state), r.pid, r.message]
                 for r in results]
         out.print(out.table(["TARGET", "RESULT", "STATE", "PID", "DETAIL"], rows,
                             endpoints=[r.endpoint for r in results]))
@@ -35,7 +42,7 @@ def _up(sel: Selection, profile: str) -> bool:
     return bool(slot and slot.status and slot.status.up)
 
 
-def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
+def lifecycle(out: "Output", fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
               settle: float, rolling: bool = False, running_only: bool = False,
               wait_ready: bool = False) -> ExitStatus:
     """`running_only` (restart): only the gateways up when selected are restarted, as `systemctl
@@ -84,7 +91,7 @@ def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, ti
     return render(out, verb, results)
 
 
-def status(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
+def status(out: "Output", fleet: Fleet, targets: list[Target]) -> ExitStatus:
     """Like `systemctl is-active`: 0 when every targeted gateway is up, 3 otherwise."""
     selections = fleet.select(targets)
     rows, doc = [], []
@@ -96,7 +103,7 @@ def status(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
             all_up &= up
             pid = slot.status.pid if slot.status else None
             uptime = slot.status.seconds if slot.status and slot.status.up else None
-            rows.append([f"{sel.container.name}:{p}", state_text(slot.run_state), pid, duration(uptime)])
+            rows.append([f"{sel.container.name}:{p}", state_cell(slot.run_state), pid, duration(uptime)])
             doc.append({"endpoint": sel.container.endpoint, "container": sel.container.name,
                         "profile": p, "state": slot.run_state, "up": up, "pid": pid, "uptime_s": uptime})
     if out.json:
@@ -118,7 +125,7 @@ def _explicit(fleet: Fleet, targets: list[Target]):
     return pairs
 
 
-def registration(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, up: bool) -> ExitStatus:
+def registration(out: "Output", fleet: Fleet, verb: str, targets: list[Target], *, up: bool) -> ExitStatus:
     pairs = _explicit(fleet, targets)
 
     def one(pair) -> GatewayResult:

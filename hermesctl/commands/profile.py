@@ -7,9 +7,12 @@ from hermesctl.inventory import HermesContainer
 from hermesctl import agent
 from hermesctl.lifecycle import run_locked
 from hermesctl.names import DEFAULT_PROFILE, is_profile_name, normalize_profile, require_creatable
-from hermesctl.output import Output
 from hermesctl.parallel import fan_out
 from hermesctl.targets import Target
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.quick_read)
+    from hermesctl.output import Output
 
 def list_profiles(fleet: Fleet, container: HermesContainer) -> list[dict]:
     """Profile directories (name, has_soul, registered, readable), from the agent's `profiles`;
@@ -18,7 +21,7 @@ def list_profiles(fleet: Fleet, container: HermesContainer) -> list[dict]:
             if isinstance(p, dict) and is_profile_name(p.get("name"))]
 
 
-def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitStatus:
+def create(out: "Output", fleet: Fleet, target: Target, *, start: bool) -> ExitStatus:
     if target.profile is None:
         raise UsageError(f"{target}: give CONTAINER:NAME")
     name = require_creatable(target.profile)
@@ -41,7 +44,7 @@ def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitSta
     return ExitStatus.OK
 
 
-def delete(out: Output, fleet: Fleet, target: Target) -> ExitStatus:
+def delete(out: "Output", fleet: Fleet, target: Target) -> ExitStatus:
     if target.profile is None:
         raise UsageError(f"{target}: give CONTAINER:NAME")
     name = normalize_profile(target.profile)
@@ -59,7 +62,7 @@ def delete(out: Output, fleet: Fleet, target: Target) -> ExitStatus:
     return ExitStatus.OK
 
 
-def list_command(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
+def list_command(out: "Output", fleet: Fleet, targets: list[Target]) -> ExitStatus:
     matched = [c for c, _ in fleet.match(targets or [Target("*", None)])]
     rows, doc = [], []
     for o in fan_out(lambda c: list_profiles(fleet, c), matched):
@@ -79,7 +82,7 @@ def list_command(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus
     return ExitStatus.OK
 
 
-def _report(out: Output, kind: str, doc: dict, text: str) -> None:
+def _report(out: "Output", kind: str, doc: dict, text: str) -> None:
     if out.json:
         out.document(kind, doc)
     else:
