@@ -1,4 +1,4 @@
-"""The read commands (`gateway status`, `logs -n`, `events`, `profile list`, `boot-log`,
+"""The read commands (`gateway status`, `logs [-n N] [-f]`, `events`, `profile list`, `boot-log`,
 `doctor` without --fix, `usage`) before typer, rich or the Docker SDK are imported (issue 28):
 on local Docker sockets, the containers are asked through hermesctl.backends.unix_api (the
 stdlib client a direct `ps` uses, hermesctl.quick_direct), and the command runs the same body as
@@ -10,7 +10,7 @@ command needs, and its execs.
 Only a plain invocation takes this path: global options -H/--host, -p/--project, --json,
 --no-headers, --timeout, then the command with the options the full CLI gives it, every value
 checked as the full CLI checks it. Anything else (--help, an unknown or malformed option, a
-value given twice, `logs -f`, `doctor --fix`, a Docker context, --fleet, --swarm, a tcp:// or
+value given twice, `doctor --fix`, a Docker context, --fleet, --swarm, a tcp:// or
 ssh:// endpoint, TLS) returns None, and the full CLI runs as if this module did not exist. An
 error the command itself raises (a target not found, a daemon unreachable) is printed here as
 the full CLI prints it, with the same exit code.
@@ -40,7 +40,7 @@ GRAMMARS = {
     ("events",): Grammar(_JSON),
     ("profile", "list"): Grammar({**_JSON, **_TIMEOUT}),
     ("logs",): Grammar({**_TAIL, "--follow": ("follow", "flag"), "-f": ("follow", "flag"),
-                        "--raw": ("raw", "flag")}, min_args=1, refuse=frozenset({"follow"})),
+                        "--raw": ("raw", "flag")}, min_args=1),
     ("boot-log",): Grammar({**_TAIL, **_JSON}, min_args=1, max_args=1),
     ("doctor",): Grammar({**_JSON, **_TIMEOUT, "--fix": ("fix", "flag")}, refuse=frozenset({"fix"})),
     ("usage",): Grammar({**_JSON, **_TIMEOUT, "--no-headers": ("no_headers", "flag"),
@@ -167,7 +167,8 @@ def _body(command: tuple, run, opts: dict, args: list[str]) -> int:
     if command == ("profile", "list"):
         return reads.profile_list(run.options(opts.get("json", False), opts.get("timeout")), args)
     if command == ("logs",):
-        return reads.logs(run.options(), args, lines=opts["lines"], follow=False, raw=opts.get("raw", False))
+        return reads.logs(run.options(), args, lines=opts["lines"], follow=opts.get("follow", False),
+                          raw=opts.get("raw", False))
     if command == ("boot-log",):
         return reads.boot_log(run.options(opts.get("json", False)), args[0], lines=opts["lines"])
     if command == ("doctor",):

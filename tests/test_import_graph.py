@@ -7,7 +7,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "hermesctl"
 # Layers, highest first: a module may import its own layer or lower ones only. serve and
 # commands are one layer apart so that the server never reaches into a command.
-LAYERS = [("hermesctl.cli", 6), ("hermesctl.__main__", 6), ("hermesctl.quick_ps", 6), ("hermesctl.quick_direct", 6), ("hermesctl.commands", 5), ("hermesctl.serve", 4),
+LAYERS = [("hermesctl.cli", 6), ("hermesctl.__main__", 6), ("hermesctl.quick_ps", 6), ("hermesctl.quick_direct", 6), ("hermesctl.quick_read", 6), ("hermesctl.run", 6), ("hermesctl.commands", 5), ("hermesctl.serve", 4),
           ("hermesctl.engine", 3), ("hermesctl.backends.docker", 2), ("hermesctl.backends.swarm", 2),
           ("hermesctl.backends.base", 2)]
 # Whose own imports of the Docker SDK are allowed: the backends, and endpoint resolution, which

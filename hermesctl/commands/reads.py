@@ -6,50 +6,52 @@ same code whichever path parsed it. Each returns the command's status before
 hermesctl.run.finish. Stdlib only."""
 import re
 import sys
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from hermesctl.errors import UsageError
-from hermesctl.run import Run
 from hermesctl.targets import parse_target, parse_targets
+
+if TYPE_CHECKING:  # the run is made above this layer (hermesctl.cli, hermesctl.quick_read)
+    from hermesctl.run import Run
 
 SOURCE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
-def gateway_status(run: Run, targets: list[str]) -> int:
+def gateway_status(run: "Run", targets: list[str]) -> int:
     from hermesctl.commands.gateway import status
     return status(run.out, run.fleet(), parse_targets(targets))
 
 
-def events(run: Run, targets: list[str]) -> int:
+def events(run: "Run", targets: list[str]) -> int:
     from hermesctl.commands.events import events as run_events
     return run_events(run.out, run.fleet(), parse_targets(targets))
 
 
-def profile_list(run: Run, targets: list[str]) -> int:
+def profile_list(run: "Run", targets: list[str]) -> int:
     from hermesctl.commands.profile import list_command
     return list_command(run.out, run.fleet(), parse_targets(targets))
 
 
-def logs(run: Run, targets: list[str], *, lines: int, follow: bool, raw: bool) -> int:
+def logs(run: "Run", targets: list[str], *, lines: int, follow: bool, raw: bool) -> int:
     from hermesctl.commands.logs import logs as run_logs
     parsed = parse_targets(targets)
     escape = sys.stdout.isatty() and not raw
     return run_logs(run.out, run.fleet(), parsed, lines=lines, follow=follow, escape=escape)
 
 
-def boot_log(run: Run, container: str, *, lines: int) -> int:
+def boot_log(run: "Run", container: str, *, lines: int) -> int:
     from hermesctl.commands.boot_log import boot_log as run_boot_log
     parsed = parse_target(container)
     return run_boot_log(run.out, run.fleet(), parsed, lines=lines)
 
 
-def doctor(run: Run, targets: list[str], *, fix: bool) -> int:
+def doctor(run: "Run", targets: list[str], *, fix: bool) -> int:
     from hermesctl.commands.doctor import doctor as run_doctor
     parsed = parse_targets(targets)
     return run_doctor(run.out, run.fleet(), parsed, fix=fix)
 
 
-def usage(run: Run, targets: list[str], *, since: str, by: str, source: Optional[str], file: Optional[str]) -> int:
+def usage(run: "Run", targets: list[str], *, since: str, by: str, source: Optional[str], file: Optional[str]) -> int:
     from hermesctl.commands.usage import usage as run_usage
     from hermesctl.usage import GROUPINGS, parse_since
     window = parse_since(since)
