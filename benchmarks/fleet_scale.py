@@ -49,18 +49,18 @@ from common import IMAGE, client, run_id, wait_booted  # noqa: E402
 
 from rich.console import Console  # noqa: E402
 
+from hermesctl.backends.docker.daemon import connect  # noqa: E402
+from hermesctl.backends.docker.fleet import Fleet  # noqa: E402
+from hermesctl.backends.docker.streams import LiveFleet  # noqa: E402
 from hermesctl.commands.gateway import status as gateway_status  # noqa: E402
 from hermesctl.commands.logs import logs as gateway_logs  # noqa: E402
 from hermesctl.commands.ps import render_table  # noqa: E402
-from hermesctl.engine.rows import collect  # noqa: E402
 from hermesctl.commands.ps_served import render as render_served  # noqa: E402
-from hermesctl.backends.daemon import connect  # noqa: E402
-from hermesctl.endpoints import EXEC_CONCURRENCY, resolve  # noqa: E402
-from hermesctl.fleet import Fleet  # noqa: E402
-from hermesctl.output import Output  # noqa: E402
+from hermesctl.config.endpoints import EXEC_CONCURRENCY, resolve  # noqa: E402
+from hermesctl.engine.rows import collect  # noqa: E402
+from hermesctl.model.targets import Target  # noqa: E402
+from hermesctl.render.output import Output  # noqa: E402
 from hermesctl.serve.client import ps_from_server  # noqa: E402
-from hermesctl.streams import LiveFleet  # noqa: E402
-from hermesctl.targets import Target  # noqa: E402
 
 STAND_IN_GATEWAY = "#!/bin/sh\nexec sleep 2147483647\n"
 WATCHERS = "ps -eo args | grep -c '^/opt/hermes/.venv/bin/python -IS /opt/hermes/docker/hermes-ctl-agent watch' || true"

@@ -31,15 +31,15 @@ from common import IMAGE, client, remove, run_id, start_fleet, timed  # noqa: E4
 
 from rich.console import Console  # noqa: E402
 
+from hermesctl.agent.contract import AGENT, FAST_STATUS_ARGV  # noqa: E402
+from hermesctl.backends.docker.daemon import connect  # noqa: E402
+from hermesctl.backends.docker.fleet import Fleet  # noqa: E402
+from hermesctl.backends.docker.streams import LiveFleet  # noqa: E402
 from hermesctl.commands.ps import render_table  # noqa: E402
+from hermesctl.config.endpoints import resolve  # noqa: E402
 from hermesctl.engine.rows import collect, live_rows  # noqa: E402
-from hermesctl.contract import AGENT, FAST_STATUS_ARGV  # noqa: E402
-from hermesctl.backends.daemon import connect  # noqa: E402
-from hermesctl.endpoints import resolve  # noqa: E402
-from hermesctl.fleet import Fleet  # noqa: E402
-from hermesctl.output import Output  # noqa: E402
-from hermesctl.streams import LiveFleet  # noqa: E402
-from hermesctl.targets import Target  # noqa: E402
+from hermesctl.model.targets import Target  # noqa: E402
+from hermesctl.render.output import Output  # noqa: E402
 
 LEGACY_PROBE = (Path(__file__).parent / "legacy_probe.sh").read_text()
 

@@ -26,14 +26,14 @@ from common import IMAGE, client, remove, run_id, start_fleet, timed  # noqa: E4
 
 from rich.console import Console  # noqa: E402
 
-from hermesctl.engine.rows import collect  # noqa: E402
+from hermesctl.backends.docker.daemon import connect  # noqa: E402
+from hermesctl.backends.docker.fleet import Fleet  # noqa: E402
 from hermesctl.commands.ps_served import show  # noqa: E402
-from hermesctl.backends.daemon import connect  # noqa: E402
-from hermesctl.endpoints import resolve  # noqa: E402
-from hermesctl.fleet import Fleet  # noqa: E402
-from hermesctl.output import Output  # noqa: E402
+from hermesctl.config.endpoints import resolve  # noqa: E402
+from hermesctl.engine.rows import collect  # noqa: E402
+from hermesctl.model.targets import Target  # noqa: E402
+from hermesctl.render.output import Output  # noqa: E402
 from hermesctl.serve.client import get_json, ps_from_server  # noqa: E402
-from hermesctl.targets import Target  # noqa: E402
 
 SCOPE = {"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None}
 

@@ -38,14 +38,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 from common import client, remove, run_id, start_fleet, timed  # noqa: E402
 from usage_seed import SEED_SCRIPT, VENV_PYTHON  # noqa: E402
 
+from hermesctl.agent.contract import AGENT  # noqa: E402
+from hermesctl.backends.docker.daemon import connect  # noqa: E402
+from hermesctl.backends.docker.fleet import Fleet  # noqa: E402
 from hermesctl.commands.usage import collect  # noqa: E402
-from hermesctl.contract import AGENT  # noqa: E402
-from hermesctl.backends.daemon import connect  # noqa: E402
-from hermesctl.endpoints import resolve  # noqa: E402
-from hermesctl.fleet import Fleet  # noqa: E402
-from hermesctl.parallel import fan_out  # noqa: E402
-from hermesctl.targets import Target  # noqa: E402
-from hermesctl.usage import parse_since  # noqa: E402
+from hermesctl.config.endpoints import resolve  # noqa: E402
+from hermesctl.core.parallel import fan_out  # noqa: E402
+from hermesctl.model.targets import Target  # noqa: E402
+from hermesctl.model.usage import parse_since  # noqa: E402
 
 
 EXEC_TIMEOUT_S = 120.0  # a generous deadline for every exec of the run, floor included (a loaded host)

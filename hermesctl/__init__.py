@@ -3,6 +3,6 @@
 __version__ = "0.1.0"
 
 # Before anything imports the Docker SDK: its ssh transport (and paramiko) only for ssh://.
-from hermesctl.backends import sshcompat as _sshcompat  # noqa: E402
+from hermesctl.backends.docker import sshcompat as _sshcompat  # noqa: E402
 
 _sshcompat.defer()

@@ -1,9 +1,9 @@
 """`python -m hermesctl` and the `hermesctl` script. SIGINT is taken over before anything slow
 is imported, and the process ends with os._exit so that threads blocked on a container that does
-not answer never hold it up (see hermesctl.interrupt)."""
+not answer never hold it up (see hermesctl.core.interrupt)."""
 import sys
 
-from hermesctl import interrupt
+from hermesctl.core import interrupt
 
 
 def entry() -> None:
@@ -11,15 +11,15 @@ def entry() -> None:
     try:
         try:
             interrupt.install()  # a Ctrl-C that came during start-up is raised here
-            from hermesctl import quick_ps
+            from hermesctl.cli import quick_ps
             served = quick_ps.run(sys.argv[1:])  # `ps` answered by a running serve, before typer
             if served is not None:
                 interrupt.hard_exit(served)
-            from hermesctl import quick_read
+            from hermesctl.cli import quick_read
             answered = quick_read.run(sys.argv[1:])  # the read commands, on local sockets, before typer
             if answered is not None:
                 interrupt.hard_exit(answered)
-            from hermesctl.cli import main
+            from hermesctl.cli.app import main
             main()
             status = 0
         except SystemExit as exc:

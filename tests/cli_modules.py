@@ -21,8 +21,8 @@ def dump_and_exit(status):
 os._exit = dump_and_exit
 sys.argv = ["hermesctl", *sys.argv[1:]]
 if os.environ.get("HERMESCTL_TEST_PATH") == "full":
-    from hermesctl import interrupt
-    from hermesctl.cli import main
+    from hermesctl.core import interrupt
+    from hermesctl.cli.app import main
     try:
         main(sys.argv[1:])
     except SystemExit as exc:

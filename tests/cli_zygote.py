@@ -53,10 +53,10 @@ def serve() -> None:
     # where `python -m` run in the repository imports, not from tests/).
     sys.path[0] = os.getcwd()
     import hermesctl.__main__  # noqa: F401
-    import hermesctl.cli  # noqa: F401
-    import hermesctl.quick_ps  # noqa: F401
-    import hermesctl.backends.docker  # noqa: F401
-    import hermesctl.backends.swarm  # noqa: F401
+    import hermesctl.cli.app  # noqa: F401
+    import hermesctl.cli.quick_ps  # noqa: F401
+    import hermesctl.backends.docker.backend  # noqa: F401
+    import hermesctl.backends.swarm.backend  # noqa: F401
 
     def answer(doc: dict) -> None:
         os.write(reply_fd, (json.dumps(doc) + "\n").encode())

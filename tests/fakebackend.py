@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from hermesctl.backends.base import DataAccess, Started
-from hermesctl.fleet import Fleet
+from hermesctl.backends.docker.fleet import Fleet
 
 
 class FakeDaemon:

@@ -4,11 +4,11 @@ milliseconds. Only what crosses Docker is faked; every command runs as it does f
 import json
 from pathlib import Path
 
-from hermesctl.contract import AGENT, AGENT_QUERY_SOCKET, QUERY_ENV
-from hermesctl.fleet import BOUNDED_STATUS_ARGV
-from hermesctl.execs import ExecResult
-from hermesctl.fleet import Fleet
-from hermesctl.inventory import HermesContainer
+from hermesctl.agent.contract import AGENT, AGENT_QUERY_SOCKET, QUERY_ENV
+from hermesctl.backends.docker.execs import ExecResult
+from hermesctl.backends.docker.fleet import BOUNDED_STATUS_ARGV
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.inventory import HermesContainer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -65,7 +65,7 @@ def cli_on(fleet, monkeypatch, capsys):
     """hermesctl ARGS in-process on `fleet` instead of the endpoints': a function returning
     (exit code, stdout, stderr)."""
     import pytest
-    import hermesctl.cli as cli
+    import hermesctl.cli.app as cli
 
     def fake(self):
         self._fleet = fleet

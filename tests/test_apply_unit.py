@@ -3,10 +3,10 @@ in-container create finished after this apply planned is what apply wants, not a
 import json
 
 from fakefleet import FakeFleet, container
+from hermesctl.agent.contract import AGENT, SCHEMA
+from hermesctl.agent.probe import ContainerSnapshot
+from hermesctl.backends.docker.execs import ExecResult
 from hermesctl.commands.apply import Change, ContainerPlan, _run_changes
-from hermesctl.contract import AGENT, SCHEMA
-from hermesctl.execs import ExecResult
-from hermesctl.probe import ContainerSnapshot
 
 EXISTS = "Error: Profile 'gamma' already exists at /opt/data/profiles/gamma"
 
@@ -62,8 +62,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from fakefleet import cli_on, recorded  # noqa: E402
-from hermesctl.errors import FleetFileError  # noqa: E402
-from hermesctl.fleetfile import load_fleet_file  # noqa: E402
+from hermesctl.config.fleetfile import load_fleet_file  # noqa: E402
+from hermesctl.core.errors import FleetFileError  # noqa: E402
 
 SOUL = "You are pa, the fleet's reviewer.\n"
 FLEET = """version: 1
@@ -154,8 +154,8 @@ def test_malformed_agent_settings_name_file_and_line(tmp_path, body, line, messa
 
 
 def test_a_soul_file_is_read_relative_to_the_fleet_file_and_a_missing_one_is_a_usage_error(tmp_path):
-    from hermesctl.errors import UsageError
-    from hermesctl.references import resolve
+    from hermesctl.core.errors import UsageError
+    from hermesctl.config.references import resolve
     (tmp_path / "souls").mkdir()
     (tmp_path / "souls" / "pa.md").write_text(SOUL + "Second line.\n")
     text = "version: 1\ncontainers:\n  h1:\n    profiles:\n      pa:\n        soul: {from_file: souls/pa.md}\n"
@@ -232,7 +232,7 @@ def _skill_dir(tmp_path) -> Path:
 
 
 def test_a_skill_directory_is_read_as_files_and_diffed_by_digest(tmp_path, monkeypatch, capsys):
-    from hermesctl.contract import tree_digest
+    from hermesctl.agent.contract import tree_digest
     _skill_dir(tmp_path)
     text = FLEET + "        skills: [{from_dir: skills/review}]\n"
     path = _fleet_file(tmp_path, text)
@@ -263,8 +263,8 @@ def test_a_skill_directory_is_read_as_files_and_diffed_by_digest(tmp_path, monke
     (lambda root: (root / "big.bin").write_bytes(b"x" * 70000), "more than 64 files or 64 KiB"),
 ])
 def test_a_skill_directory_that_cannot_be_copied_is_a_usage_error_with_its_line(tmp_path, setup, message):
-    from hermesctl.errors import UsageError
-    from hermesctl.references import resolve
+    from hermesctl.core.errors import UsageError
+    from hermesctl.config.references import resolve
     setup(_skill_dir(tmp_path))
     path = _fleet_file(tmp_path, FLEET + "        skills: [{from_dir: skills/review}]\n")
     with pytest.raises(UsageError) as exc:

@@ -19,12 +19,13 @@ from cli_modules import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hermesctl import cli_values, quick_ps
+from hermesctl.cli import values as cli_values
+from hermesctl.cli import quick_ps
 
 ROOT = Path(__file__).resolve().parents[1]
 SCOPE = {"hosts": [], "contexts": [], "project": "speedtest", "fleet_file": None, "swarm": None}
 HEAVY = ("docker", "rich", "typer", "click", "pydantic", "requests", "urllib3", "paramiko",
-         "hermesctl.cli", "hermesctl.fleet", "hermesctl.endpoints", "http.client")
+         "hermesctl.cli.app", "hermesctl.backends.docker.fleet", "hermesctl.config.endpoints", "http.client")
 
 
 def _row(container: str, profile: str | None, state: str, **extra) -> dict:
@@ -134,23 +135,23 @@ def test_anything_but_a_plain_ps_goes_to_the_full_cli(args):
 def test_a_scope_the_server_does_not_watch_goes_direct(stand_in):
     # The server watches project speedtest; this ps asks for another one: the containers are
     # asked directly (here: no daemon at DOCKER_HOST, exit 69), having asked the server only
-    # once, still without the full CLI (a local socket: hermesctl.quick_direct).
+    # once, still without the full CLI (a local socket: hermesctl.cli.quick_direct).
     code, _, err, modules = _cli("-p", "other", "ps", socket_path=stand_in.path)
     assert code == 69 and "cannot reach the Docker daemon at unix:///nonexistent/docker.sock" in err
-    assert "from hermesctl serve" not in err and "hermesctl.quick_direct" in modules
-    assert [m for m in _heavy(modules) if m not in ("hermesctl.fleet", "hermesctl.endpoints")] == []
+    assert "from hermesctl serve" not in err and "hermesctl.cli.quick_direct" in modules
+    assert [m for m in _heavy(modules) if m not in ("hermesctl.backends.docker.fleet", "hermesctl.config.endpoints")] == []
 
 
 def test_direct_commands_import_no_ssh_transport_and_no_pydantic(tmp_path):
-    # ps on a tcp:// endpoint: the full CLI (hermesctl.quick_direct covers local sockets only).
+    # ps on a tcp:// endpoint: the full CLI (hermesctl.cli.quick_direct covers local sockets only).
     for args in (("-H", "tcp://127.0.0.1:1", "ps"), ("gateway", "status", "x:default", "--timeout", "2.5"),
                  ("logs", "-n", "5", "x"), ("events",)):
         code, _, err, modules = _cli(*args, socket_path=str(tmp_path / "none.sock"))
         assert code == 69 and "cannot reach the Docker daemon" in err, (args, err)
         if args[0] == "-H":  # the full CLI, through the SDK
-            assert "docker" in modules and "hermesctl.cli" in modules
-        else:  # the read commands on the local socket: the quick read path (hermesctl.quick_read), without the SDK
-            assert "hermesctl.quick_read" in modules and "docker" not in modules and "hermesctl.cli" not in modules
+            assert "docker" in modules and "hermesctl.cli.app" in modules
+        else:  # the read commands on the local socket: the quick read path, without the SDK
+            assert "hermesctl.cli.quick_read" in modules and "docker" not in modules and "hermesctl.cli.app" not in modules
         leaked = sorted(m for m in modules if m.split(".")[0] in ("paramiko", "pydantic", "pydantic_core")
                         or m == "docker.transport.sshconn")
         assert leaked == [], args
@@ -162,7 +163,7 @@ def test_an_ssh_endpoint_still_gets_the_sdk_ssh_transport():
 import sys
 import hermesctl, docker
 assert "docker.transport.sshconn" not in sys.modules
-from hermesctl.backends import sshcompat
+from hermesctl.backends.docker import sshcompat
 sshcompat.install()
 import docker.transport.sshconn as sshconn
 client = docker.APIClient(base_url="ssh://nobody@127.0.0.1:1", use_ssh_client=True, version="1.41")
@@ -228,12 +229,12 @@ class _SlowExecs:
 
 def test_execs_wait_their_turn_per_endpoint_and_the_deadline_starts_with_it():
     # Bound 2, three execs of 2 s each: the third starts at 2 s and ends at 4 s, past its
-    # 0.1 s + grace deadline had that counted from the queue (hermesctl.execs.run).
+    # 0.1 s + grace deadline had that counted from the queue (hermesctl.backends.docker.execs.run).
     from concurrent.futures import ThreadPoolExecutor
 
-    from hermesctl import execs
-    from hermesctl.endpoints import EXEC_CONCURRENCY, Endpoint
-    from hermesctl.inventory import HermesContainer
+    from hermesctl.backends.docker import execs
+    from hermesctl.config.endpoints import EXEC_CONCURRENCY, Endpoint
+    from hermesctl.backends.docker.inventory import HermesContainer
 
     api = _SlowExecs(2.0)
     endpoint = Endpoint("default", "unix:///x", api, threading.BoundedSemaphore(2))

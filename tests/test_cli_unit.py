@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-import hermesctl.cli as cli
-from hermesctl.errors import ExecTimeoutError
+import hermesctl.cli.app as cli
+from hermesctl.core.errors import ExecTimeoutError
 from fakefleet import FakeFleet, cli_on, container, recorded
 
 H1 = recorded("status-h1.json")  # coder stopped, crashy crash-looping, default down, pa up, pb parked
@@ -185,7 +185,7 @@ def test_version_alone():
 
 
 def _slot_after(change: dict, state: dict | None = None):
-    from hermesctl.probe import snapshot_from_status
+    from hermesctl.agent.probe import snapshot_from_status
     doc = copy.deepcopy(H1)
     doc["slots"]["pa"]["status"].update(change)
     if state is not None:
@@ -194,8 +194,8 @@ def _slot_after(change: dict, state: dict | None = None):
 
 
 def test_events_name_what_changed_between_two_looks():
-    from hermesctl.probe import snapshot_from_status
-    from hermesctl.streams import gateway_changes
+    from hermesctl.agent.probe import snapshot_from_status
+    from hermesctl.backends.docker.streams import gateway_changes
     before = snapshot_from_status(H1).slots["pa"]
     killed = _slot_after({"up": False, "pid": None, "signal": "SIGKILL", "exit_code": None, "seconds": 0})
     assert [(a, f["signal"], f["wanted"]) for a, f in gateway_changes(before, killed)] == [("down", "SIGKILL", "up")]
@@ -226,7 +226,7 @@ def test_the_live_table_reads_as_the_one_shot_table():
     from rich.console import Console
 
     from hermesctl.commands.ps import GatewayRow, render_table
-    from hermesctl.output import Output
+    from hermesctl.render.output import Output
 
     rows = [GatewayRow("default", "h1", None, p, state, pid=pid, uptime_s=5 if pid else None, wanted="up")
             for p, state, pid in (("default", "up", 10), ("coder", "crash-loop", None))]
@@ -250,7 +250,7 @@ def test_watch_off_a_terminal_prints_the_table_once_then_each_change_as_lines(mo
 
     from hermesctl.commands import ps as ps_cmd
     from hermesctl.commands.ps import GatewayRow
-    from hermesctl.output import Output
+    from hermesctl.render.output import Output
 
     def row(p, state, pid, up=5):
         return GatewayRow("default", "h1", None, p, state, pid=pid, uptime_s=up if pid else None, wanted="up")
@@ -307,8 +307,8 @@ def test_a_served_ps_selects_by_the_same_rule_as_a_direct_one():
     served path now uses targets.selected_names, as the direct path does; an id prefix (rows
     have no id) still goes direct."""
     from hermesctl.commands.ps_served import _select
-    from hermesctl.ps_rows import GatewayRow
-    from hermesctl.targets import parse_target
+    from hermesctl.render.ps_rows import GatewayRow
+    from hermesctl.model.targets import parse_target
     rows = [GatewayRow("default", f"demo-hermes-{i}-1", f"hermes-{i}", p, "up") for i in (1, 2) for p in ("coder", "default")]
     assert [r.target for r in _select(rows, [parse_target("hermes-*:coder")])] == \
         ["demo-hermes-1-1:coder", "demo-hermes-2-1:coder"]
@@ -321,9 +321,9 @@ def test_the_live_rows_list_profiles_without_a_slot_and_follow_the_watchers_word
     """ps --watch and serve draw from the live fleet: a profile without a slot is a `no slot`
     row there too, and the watcher's `unslotted` line updates it (hostile names dropped)."""
     from hermesctl.engine.rows import live_rows
-    from hermesctl.probe import snapshot_from_status
-    from hermesctl.streams import LiveFleet
-    from hermesctl.targets import parse_target
+    from hermesctl.agent.probe import snapshot_from_status
+    from hermesctl.backends.docker.streams import LiveFleet
+    from hermesctl.model.targets import parse_target
     h2 = container("h2")
     live = LiveFleet(FakeFleet([h2], {}), [])
     live.containers[h2.key] = h2

@@ -5,7 +5,7 @@ import json
 
 from conftest import hermesctl, sh, svstat, wait_for
 
-from hermesctl.contract import AGENT, FAST_STATUS_ARGV, SLOTS_TOOL
+from hermesctl.agent.contract import AGENT, FAST_STATUS_ARGV, SLOTS_TOOL
 
 
 def _agent(c, *args):

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "image" / "hermes" / "docker"))
 
 from hermes_supervise import agent, contract, verbs  # noqa: E402
-from hermesctl import contract_doc  # noqa: E402
+from hermesctl.agent import contract_doc  # noqa: E402
 
 
 def test_the_agent_dispatches_exactly_the_table():
@@ -66,6 +66,6 @@ def test_the_host_never_runs_hermes_slots():
 
 
 def test_the_doc_table_script_prints_the_table():
-    out = subprocess.run([sys.executable, "-m", "hermesctl.contract_doc"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "hermesctl.agent.contract_doc"], capture_output=True, text=True,
                          cwd=ROOT, env={"PYTHONPATH": str(ROOT)}).stdout
     assert out.strip() == contract_doc.table()

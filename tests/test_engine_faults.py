@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from fakebackend import FakeBackend, FakeInstance, Interrupt, container_state
-from hermesctl import backup
-from hermesctl.backends import daemon as daemon_mod
-from hermesctl.backends.daemon import DeadlineError, bounded
+from hermesctl.backends.docker import backup
+from hermesctl.backends.docker import daemon as daemon_mod
+from hermesctl.backends.docker.daemon import DeadlineError, bounded
+from hermesctl.core.errors import DaemonUnreachableError, HermesctlError
+from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.engine import journal
 from hermesctl.engine import upgrade as engine
-from hermesctl.errors import DaemonUnreachableError, HermesctlError
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.results import ItemResult, exit_status
+from hermesctl.model.results import ItemResult, exit_status
 
 MANIFEST = {"profiles": [{"name": "coder", "desired_state": "running"}], "files": {}}
 
@@ -147,7 +147,7 @@ def test_a_hung_daemon_fails_connect_within_the_timeout(monkeypatch):
     """The SDK's constructor asks the API version: with the daemon hung, that call never ends."""
     hang = threading.Event()
     monkeypatch.setattr(daemon_mod, "_api_client", lambda **kwargs: hang.wait())
-    from hermesctl.endpoints import Resolved
+    from hermesctl.config.endpoints import Resolved
     start = time.monotonic()
     with pytest.raises(DaemonUnreachableError, match="no answer within 0.3s"):
         daemon_mod.connect(Resolved("node-b", "unix:///nowhere.sock"), timeout=0.3)
@@ -210,7 +210,7 @@ def test_ps_and_doctor_show_only_the_records_of_the_fleet_asked_about():
     endpoint and compose project it was made in; journal.interrupted_in keeps the fleet's own."""
     from types import SimpleNamespace
 
-    from hermesctl.inventory import HermesContainer
+    from hermesctl.backends.docker.inventory import HermesContainer
 
     def record(name, endpoint, **more):
         r = journal.begin("upgrade", {}, {"kind": "container", "name": name, "endpoint": endpoint, **more}, image="i")

@@ -98,11 +98,11 @@ def test_events_reports_kills_restarts_stops_new_containers_and_reopens_broken_s
 
 
 def test_ps_watch_rows_follow_changes_without_an_exec_per_refresh(containers, monkeypatch):
-    from hermesctl import execs
+    from hermesctl.backends.docker import execs
     from hermesctl.engine.rows import live_rows
-    from hermesctl.backends.docker import build_fleet
-    from hermesctl.streams import LiveFleet
-    from hermesctl.targets import parse_targets
+    from hermesctl.backends.docker.backend import build_fleet
+    from hermesctl.backends.docker.streams import LiveFleet
+    from hermesctl.model.targets import parse_targets
 
     a = containers.start("wa")
     sh(a, "hermes profile create coder >/dev/null")

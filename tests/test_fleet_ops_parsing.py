@@ -8,9 +8,9 @@ import tarfile
 
 import pytest
 
-from hermesctl.backup import BackupError, MANIFEST_SCHEMA, _relative, data_checksum, read_manifest
-from hermesctl.recreate import spec_from_inspect
-from hermesctl.backends.swarm import is_hermes_service, node_url
+from hermesctl.backends.docker.backup import BackupError, MANIFEST_SCHEMA, _relative, data_checksum, read_manifest
+from hermesctl.backends.docker.recreate import spec_from_inspect
+from hermesctl.backends.swarm.backend import is_hermes_service, node_url
 
 IMAGE_CONFIG = {
     "Env": ["PATH=/usr/bin", "HERMES_HOME=/opt/data"],

@@ -13,11 +13,11 @@ from dotenv import dotenv_values
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from hermesctl.endpoints import check_endpoint
-from hermesctl.errors import HermesctlError, InvalidNameError, UsageError
-from hermesctl.fleetfile import FleetFileError, load_fleet_file
-from hermesctl.names import PROFILE_NAME, normalize_profile
-from hermesctl.targets import is_glob, parse_target
+from hermesctl.config.endpoints import check_endpoint
+from hermesctl.config.fleetfile import FleetFileError, load_fleet_file
+from hermesctl.core.errors import HermesctlError, InvalidNameError, UsageError
+from hermesctl.model.names import PROFILE_NAME, normalize_profile
+from hermesctl.model.targets import is_glob, parse_target
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "image" / "hermes" / "docker"))
 from hermes_supervise import envfile  # noqa: E402  the in-container module, as the image runs it

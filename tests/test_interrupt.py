@@ -57,7 +57,7 @@ def test_a_ctrl_c_python_can_only_report_as_ignored_still_exits_130_silently():
     # landed there once in CI. The same situation, made on purpose.
     program = (
         "import os, signal, sys, time, weakref\n"
-        "from hermesctl import interrupt\n"
+        "from hermesctl.core import interrupt\n"
         "interrupt.install()\n"
         "class Thing: pass\n"
         "def on_collect(ref): os.kill(os.getpid(), signal.SIGINT); time.sleep(0.2)\n"

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import pytest
 
 from fakebackend import FakeBackend, FakeInstance
-from hermesctl import backup
-from hermesctl.agent import AgentError
-from hermesctl.contract import AGENT
+from hermesctl.agent.client import AgentError
+from hermesctl.agent.contract import AGENT
+from hermesctl.backends.docker import backup
+from hermesctl.core.errors import ExecError, NotFoundError
 from hermesctl.engine import restore as engine
-from hermesctl.errors import ExecError, NotFoundError
-from hermesctl.targets import parse_target
+from hermesctl.model.targets import parse_target
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "image" / "hermes" / "docker"))
@@ -149,8 +149,8 @@ def _ids_in(container) -> tuple[int, int]:
 
 def test_owner_ids_of_real_containers_running_and_stopped(containers):
     from conftest import wait_ready
-    from hermesctl.backends.daemon import connect
-    from hermesctl.endpoints import Resolved
+    from hermesctl.backends.docker.daemon import connect
+    from hermesctl.config.endpoints import Resolved
     plain = containers.start("ids-plain", wait=False)  # the two boot side by side
     remapped = containers.start("ids-remap", env={"PUID": "2000", "HERMES_GID": "3000"}, wait=False)
     wait_ready(plain)

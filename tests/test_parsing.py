@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from hermesctl.agent import parse
-from hermesctl.errors import ExecError, InvalidNameError, NotFoundError, UsageError
-from hermesctl.models import GatewayState, SvStatus, platforms_summary
-from hermesctl.names import normalize_profile, require_creatable
-from hermesctl.probe import snapshot_from_status
-from hermesctl.targets import Candidate, Target, match_containers, match_profiles, parse_target, selected_names
+from hermesctl.agent.client import parse
+from hermesctl.agent.probe import snapshot_from_status
+from hermesctl.core.errors import ExecError, InvalidNameError, NotFoundError, UsageError
+from hermesctl.model.names import normalize_profile, require_creatable
+from hermesctl.model.slots import GatewayState, SvStatus, platforms_summary
+from hermesctl.model.targets import Candidate, Target, match_containers, match_profiles, parse_target, selected_names
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -147,7 +147,7 @@ def test_endpoint_qualified_targets():
 
 
 def test_an_image_without_the_agent_is_named():
-    from hermesctl.agent import answer
-    from hermesctl.execs import ExecResult
+    from hermesctl.agent.client import answer
+    from hermesctl.backends.docker.execs import ExecResult
     with pytest.raises(ExecError, match="predates hermes-contract/v1"):
         answer(ExecResult(127, "", "exec failed: no such file or directory"), where="old")

@@ -1,6 +1,6 @@
 """Is a gateway serving? Without Docker: the agent's `serving` verb on a temporary HERMES_HOME
 against a loopback HTTP server in the test's place of hermes' API server (status codes and
-bodies only), the one judgment (hermesctl.serving) on every branch, `probe` through the whole
+bodies only), the one judgment (hermesctl.agent.serving) on every branch, `probe` through the whole
 CLI on recorded answers (tests/fakefleet.py) with its exit codes, and ps' judgment of a gateway
 whose every platform is fatal on every ps path."""
 import copy
@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "image" / "hermes" / "docker"))
 
 from hermes_supervise import agent, serving as agent_serving  # noqa: E402
-from hermesctl.errors import ExecTimeoutError  # noqa: E402
-from hermesctl.models import Slot, SvStatus, GatewayState  # noqa: E402
-from hermesctl.serving import judge  # noqa: E402
+from hermesctl.agent.serving import judge  # noqa: E402
+from hermesctl.core.errors import ExecTimeoutError  # noqa: E402
+from hermesctl.model.slots import Slot, SvStatus, GatewayState  # noqa: E402
 from fakefleet import FakeFleet, cli_on, container, recorded  # noqa: E402
 
 KEY = "k" * 24
@@ -281,7 +281,7 @@ def test_probe_with_a_prompt_shows_latency_and_the_first_line_escaped(probe_flee
 
 def test_serve_looks_in_each_running_container_and_exports_the_same_judgment(monkeypatch):
     import threading
-    from hermesctl.execs import ExecResult
+    from hermesctl.backends.docker.execs import ExecResult
     from hermesctl.serve import metrics, serving_feed
     from hermesctl.serve.state import ContainerInfo, FleetState
 

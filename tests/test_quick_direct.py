@@ -1,4 +1,4 @@
-"""A direct `ps` on a local socket (hermesctl.quick_direct over hermesctl.backends.unix_api):
+"""A direct `ps` on a local socket (hermesctl.cli.quick_direct over hermesctl.backends.docker.unix_api):
 the same output and exit code as the full CLI, without importing the Docker SDK, requests,
 typer or rich. No Docker needed: a stand-in Docker API on a unix socket answers /_ping, the
 container list and execs (the recorded status document of tests/fixtures/), and both the quick
@@ -15,13 +15,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cli_modules import run_cli
 
-from hermesctl.backends.unix_api import demux
+from hermesctl.backends.docker.unix_api import demux
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
-HEAVY = ("docker", "rich", "typer", "click", "pydantic", "requests", "urllib3", "paramiko", "hermesctl.cli",
+HEAVY = ("docker", "rich", "typer", "click", "pydantic", "requests", "urllib3", "paramiko", "hermesctl.cli.app",
          "http.client")
-HEAVY_UI = ("rich", "typer", "click", "pydantic", "hermesctl.cli")
+HEAVY_UI = ("rich", "typer", "click", "pydantic", "hermesctl.cli.app")
 PROJECT = "quick"
 
 
@@ -143,7 +143,7 @@ def test_direct_ps_on_a_local_socket_prints_what_the_full_cli_prints(docker_api,
     else:
         assert _lines(quick[1]) == _lines(full[1])
     assert quick[2] == full[2]
-    assert "hermesctl.quick_direct" in quick[3] and "hermesctl.cli" in full[3]
+    assert "hermesctl.cli.quick_direct" in quick[3] and "hermesctl.cli.app" in full[3]
     if "nosuch" in args:  # a failed request (inspect: why not found) imports the SDK's errors
         assert _heavy(quick[3], HEAVY_UI) == []
     else:
@@ -180,7 +180,7 @@ def test_endpoints_quick_direct_does_not_cover_go_to_the_full_cli(docker_api, tm
     for args in (("--context", "nosuch", "ps"), ("-H", "tcp://127.0.0.1:1", "ps"),
                  ("--fleet", str(tmp_path / "none.yaml"), "ps")):
         code, _, err, modules = _cli(docker_api, *args)
-        assert "hermesctl.cli" in modules and code != 0, args
+        assert "hermesctl.cli.app" in modules and code != 0, args
 
 
 def test_exec_streams_are_demultiplexed_as_the_sdk_does():

@@ -1,4 +1,4 @@
-"""The read commands on the quick read path (hermesctl.quick_read: before typer, rich or the
+"""The read commands on the quick read path (hermesctl.cli.quick_read: before typer, rich or the
 Docker SDK) print what the full CLI prints, byte for byte, with the same exit code: `gateway
 status`, `logs -n`, `profile list`, `boot-log`, `doctor`, `usage`, `events`. No Docker needed: a
 stand-in Docker API on a unix socket answers the container list, execs by the agent's verb (the
@@ -20,14 +20,14 @@ from urllib.parse import urlsplit
 import pytest
 from cli_modules import DRIVER, ROOT, run_cli
 
-from hermesctl import quick_read
-from hermesctl.contract import AGENT
+from hermesctl.cli import quick_read
+from hermesctl.agent.contract import AGENT
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ANSWERS = json.loads((FIXTURES / "read-answers-h1.json").read_text())
 STATUS = json.loads((FIXTURES / "status-h1.json").read_text())
 USAGE = (FIXTURES / "usage-h1.json").read_text()
-HEAVY = ("docker", "rich", "typer", "click", "pydantic", "requests", "urllib3", "hermesctl.cli")
+HEAVY = ("docker", "rich", "typer", "click", "pydantic", "requests", "urllib3", "hermesctl.cli.app")
 PROJECT = "quickread"
 
 
@@ -193,7 +193,7 @@ def test_a_read_command_prints_the_same_bytes_and_exit_code_on_both_paths(docker
     quick, full = _both(docker_api, tmp_path, "--project", PROJECT, *args, env={"FORCE_COLOR": "1"} if colour else None)
     assert quick[:3] == full[:3]
     assert quick[1], quick  # something was printed: the comparison is not of two empty answers
-    assert "hermesctl.quick_read" in quick[3] and "hermesctl.cli" in full[3]
+    assert "hermesctl.cli.quick_read" in quick[3] and "hermesctl.cli.app" in full[3]
     assert _heavy(quick[3]) == []
 
 
@@ -210,7 +210,7 @@ def test_errors_are_the_full_clis_lines_and_codes(docker_api, tmp_path):
         quick, full = _both(docker_api, tmp_path, "--project", PROJECT, *args)
         assert quick[:3] == full[:3], args
         assert quick[0] not in (0, 3) and quick[2].startswith("hermesctl: "), (args, quick)
-        assert "hermesctl.cli" not in quick[3], args
+        assert "hermesctl.cli.app" not in quick[3], args
 
 
 def test_a_container_that_did_not_answer_is_reported_alike(docker_api, tmp_path):
@@ -254,7 +254,7 @@ def test_events_print_the_same_lines_on_both_paths(docker_api, tmp_path):
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=20)
         modules = set(json.loads((tmp_path / f"events-{full}.json").read_text()))
-        seen.append((sorted(lines, key=json.dumps), proc.returncode, "hermesctl.quick_read" in modules,
+        seen.append((sorted(lines, key=json.dumps), proc.returncode, "hermesctl.cli.quick_read" in modules,
                      _heavy(modules)))
     assert seen[0][:2] == seen[1][:2]
     assert seen[0][2:] == (True, []), docker_api.seen

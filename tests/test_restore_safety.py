@@ -19,9 +19,10 @@ import pytest
 from conftest import QUICK_HEALTH, ROOT, RUN_ID, close_and_collect, hermesctl, popen_hermesctl, sh, wait_for, wait_ready
 from derived_images import build_bad_tree, build_next
 
-from hermesctl import backup, restore
-from hermesctl.backends.daemon import Daemon
-from hermesctl.endpoints import Endpoint
+from hermesctl.backends.docker import backup
+from hermesctl.backends.docker import volume_restore as restore
+from hermesctl.backends.docker.daemon import Daemon
+from hermesctl.config.endpoints import Endpoint
 
 HERMES_IDS = (10000, 10000)
 SWAP = [restore.BOOT, "restore-swap", backup.DATA_DIR]

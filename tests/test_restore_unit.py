@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hermesctl.backup import MANIFEST, MANIFEST_SCHEMA, BackupError, data_checksum, read_manifest
+from hermesctl.backends.docker.backup import MANIFEST, MANIFEST_SCHEMA, BackupError, data_checksum, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "image" / "root" / "docker"))
@@ -211,7 +211,7 @@ def _odd_archive(tmp_path: Path) -> Path:
 
 
 def _staged_names(archive: Path) -> list[str]:
-    from hermesctl import restore
+    from hermesctl.backends.docker import volume_restore as restore
     spool = io.BytesIO()
     restore.write_staging(archive, None, spool)
     spool.seek(0)
@@ -220,7 +220,7 @@ def _staged_names(archive: Path) -> list[str]:
 
 
 def test_staging_names_every_entry_inside_the_workspace_whatever_its_pax_records(tmp_path):
-    from hermesctl import restore
+    from hermesctl.backends.docker import volume_restore as restore
     archive = _odd_archive(tmp_path)
     read_manifest(archive)
     names = _staged_names(archive)
@@ -234,7 +234,7 @@ def test_staging_names_every_entry_inside_the_workspace_whatever_its_pax_records
 def test_staging_ignores_a_crafted_pax_path(tmp_path):
     """An entry whose PAX `path` says one thing and whose renamed header another: the staging
     header is new, so the archive's PAX path (the one Docker would honour) never reaches it."""
-    from hermesctl import restore
+    from hermesctl.backends.docker import volume_restore as restore
     link, _ = _entry("data/x", tarfile.SYMTYPE, link="/opt/hermes/docker")
     link.pax_headers = {"path": "data/x", "linkpath": "/opt/hermes/docker"}
     evil, body = _entry("data/y", body=b"#!/bin/sh\n", mode=0o755)
@@ -246,8 +246,8 @@ def test_staging_ignores_a_crafted_pax_path(tmp_path):
 
 
 def test_check_staging_refuses_a_name_outside_the_workspace():
-    from hermesctl import restore
-    from hermesctl.errors import HermesctlError
+    from hermesctl.backends.docker import volume_restore as restore
+    from hermesctl.core.errors import HermesctlError
     spool = io.BytesIO()
     with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tar:
         info = tarfile.TarInfo(f"{restore.STAGE}/new/ok")

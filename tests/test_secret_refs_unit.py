@@ -10,10 +10,10 @@ import pytest
 
 from conftest import ROOT
 from hermesctl.commands.apply import MASK, show_env
-from hermesctl.errors import FleetFileError, UsageError
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleetfile import load_fleet_file
-from hermesctl.references import Reference, hmac_of, resolve, secret_references
+from hermesctl.config.fleetfile import load_fleet_file
+from hermesctl.config.references import Reference, hmac_of, resolve, secret_references
+from hermesctl.core.errors import FleetFileError, UsageError
+from hermesctl.core.exit_codes import ExitStatus
 
 sys.path.insert(0, str(ROOT / "image" / "hermes" / "docker"))
 from hermes_supervise import secretenv  # noqa: E402
@@ -167,10 +167,10 @@ def test_the_example_fleet_file_holds_references_for_every_secret():
 
 
 # apply's branches for from_secret on recorded answers: what it asks, what it plans.
+from hermesctl.agent.contract import AGENT, SCHEMA  # noqa: E402
+from hermesctl.backends.docker.execs import ExecResult  # noqa: E402
+from hermesctl.backends.swarm.backend import SwarmBackend, SwarmTask  # noqa: E402
 from hermesctl.commands.apply import make_plan  # noqa: E402
-from hermesctl.contract import AGENT, SCHEMA  # noqa: E402
-from hermesctl.execs import ExecResult  # noqa: E402
-from hermesctl.backends.swarm import SwarmBackend, SwarmTask  # noqa: E402
 
 from fakefleet import FakeFleet, container, recorded  # noqa: E402
 

@@ -264,7 +264,7 @@ def test_a_followed_log_that_ends_says_so_and_followers_are_bounded(monkeypatch)
 
 
 def test_a_followed_log_refuses_a_target_that_is_not_one_gateway():
-    from hermesctl.errors import UsageError
+    from hermesctl.core.errors import UsageError
 
     def follow(target, lines):
         raise UsageError(f"{target}: name one gateway as CONTAINER:PROFILE")

@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from fakefleet import container
 from hermesctl.engine import rows as rows_mod
-from hermesctl.models import Death, Operation, Slot, SvStatus
+from hermesctl.model.slots import Death, Operation, Slot, SvStatus
 
 PROFILE = "coder"
 

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from fakefleet import FakeFleet, cli_on, container, recorded
-from hermesctl.backends.swarm import SwarmBackend, SwarmServiceInfo, SwarmTask
-from hermesctl.endpoints import Endpoint
+from hermesctl.backends.swarm.backend import SwarmBackend, SwarmServiceInfo, SwarmTask
+from hermesctl.config.endpoints import Endpoint
+from hermesctl.core.errors import ExecTimeoutError
 from hermesctl.engine import journal
-from hermesctl.errors import ExecTimeoutError
 
 H1 = recorded("status-h1.json")
 
@@ -141,7 +141,7 @@ def _status_with(svstat_pid: int, processes: list[dict]) -> dict:
 
 
 def test_a_gateway_its_slot_supervisor_runs_is_not_orphaned_whatever_svstat_said_a_moment_before():
-    from hermesctl.probe import snapshot_from_status
+    from hermesctl.agent.probe import snapshot_from_status
     # svstat read while gateway 40 ran; the process list after a restart replaced it with 41
     restarted = snapshot_from_status(_status_with(40, [
         {"pid": 41, "ppid": 30, "profile": "on", "supervisor": "gateway-on"}]))
@@ -161,7 +161,7 @@ def test_a_gateway_its_slot_supervisor_runs_is_not_orphaned_whatever_svstat_said
 # -- issue 25: state that ages and knows intent -------------------------------------------------------
 
 def _slot(status: dict, deaths=(), operations=(), now=1000.0):
-    from hermesctl.models import Death, Operation, Slot, SvStatus
+    from hermesctl.model.slots import Death, Operation, Slot, SvStatus
     base = {"up": True, "wanted_up": True, "normally_up": True, "pid": 7, "exit_code": None, "signal": None,
             "seconds": 5}
     return Slot("coder", SvStatus.from_dict({**base, **status}), None,
@@ -209,7 +209,7 @@ def test_a_restart_s_gap_is_not_a_crash_loop_and_its_death_is_hermesctl_s():
 
 
 def test_a_down_event_says_how_the_gateway_died():
-    from hermesctl.streams import gateway_changes
+    from hermesctl.backends.docker.streams import gateway_changes
     before = _slot({})
     killed = _slot({"up": False, "pid": None, "signal": "SIGKILL", "seconds": 0}, [(999.9, "signal SIGKILL")])
     [(action, facts), *_] = gateway_changes(before, killed)

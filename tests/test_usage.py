@@ -8,8 +8,8 @@ import time
 import pytest
 
 from conftest import hermesctl, sh, wait_for
-from hermesctl.agent import RESIDENT_ARGV
-from hermesctl.contract import QUERY_ENV
+from hermesctl.agent.client import RESIDENT_ARGV
+from hermesctl.agent.contract import QUERY_ENV
 from usage_seed import VENV_PYTHON, insights, seed
 
 WINDOWS = (1, 7, 30)

@@ -301,7 +301,7 @@ def test_the_table_never_cuts_a_figure_on_a_narrow_terminal(run):
     its figures, and the terminal wraps them."""
     from rich.console import Console
     from hermesctl.commands import usage as command
-    from hermesctl.output import Output
+    from hermesctl.render.output import Output
     for width in (60, 80):
         console = Console(width=width, record=True, file=io.StringIO(), highlight=False, soft_wrap=True,
                           force_terminal=True)
@@ -366,7 +366,7 @@ def test_serve_asks_for_the_lifeline_and_asks_an_older_image_as_before():
     agent does not know the option is asked without it, not retried for ever."""
     import threading
     from types import SimpleNamespace
-    from hermesctl.contract import LIFELINE_OPTION
+    from hermesctl.agent.contract import LIFELINE_OPTION
     from hermesctl.serve.usage_feed import UsageFeed
     calls = []
     heartbeat = b'{"schema": "hermes-contract/v1", "verb": "usage-watch", "heartbeat": 1, "profiles": 1}\n'

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from hermesctl.errors import ExecTimeoutError
-from hermesctl.execs import ExecResult
+from hermesctl.backends.docker.execs import ExecResult
+from hermesctl.core.errors import ExecTimeoutError
 from fakefleet import FakeFleet, cli_on, container, recorded
 
 USAGE = recorded("usage-h1.json")  # default and coder seeded; broken: a corrupt state.db

@@ -6,22 +6,22 @@ A backend answers what the engine needs and nothing more:
     that does not answer, `scaled-to-0`, `stopped`) — `Fleet.containers()`; an instance that could
     not be answered for is also in `unreachable[]`, so the exit code says so (7);
   - an exec in an instance's container (`run`), so the agent can be asked (`ask`, `probe`) and a
-    locked step run (hermesctl.lifecycle.run_locked);
+    locked step run (hermesctl.engine.lifecycle.run_locked);
   - one instance as a whole (`instance(target)` → `Instance`): stop and start it, replace it with
     another image and undo that, and reach its data volume while nothing runs on it (a stand-in
     container), for backup, restore and upgrade.
 
-`DockerBackend` (hermesctl.backends.docker: containers on one or more daemons, plain or compose)
-and `SwarmBackend` (hermesctl.backends.swarm: services' tasks, execs on their nodes) implement
+`DockerBackend` (hermesctl.backends.docker.backend: containers on one or more daemons, plain or compose)
+and `SwarmBackend` (hermesctl.backends.swarm.backend: services' tasks, execs on their nodes) implement
 it; docs/kubernetes.md says what a third would map to. Only backends touch the Docker SDK.
 """
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from hermesctl.endpoints import Endpoint
+from hermesctl.config.endpoints import Endpoint
 
-from hermesctl.inventory import PENDING, SCALED_TO_0, UNANSWERED_STATES, UNREACHABLE  # noqa: F401 - the seam's words
+from hermesctl.backends.docker.inventory import PENDING, SCALED_TO_0, UNANSWERED_STATES, UNREACHABLE  # noqa: F401 - the seam's words
 
 
 @dataclass(frozen=True)

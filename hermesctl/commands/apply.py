@@ -5,33 +5,33 @@ profiles, write their .env settings (values travel in the exec environment, neve
 secrets are never printed), start/stop gateways, restart running ones whose settings changed.
 Nothing is deleted unless --prune. A second apply with no change plans nothing.
 
-Referenced values ({from_env}, {from_file}: hermesctl.references) are written like literals but
+Referenced values ({from_env}, {from_file}: hermesctl.config.references) are written like literals but
 shown only as a keyed hash, even with --show-values; {from_secret} (swarm) is attached to the
-service and written by the image (hermesctl.swarm_secrets): one task restart, no gateway restart.
+service and written by the image (hermesctl.backends.swarm.secrets): one task restart, no gateway restart.
 """
 import hashlib
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
 
-from hermesctl import agent, swarm_secrets
-from hermesctl.commands.profile import list_profiles
-from hermesctl.contract import ENV_HMAC_KEY, tree_digest
-from hermesctl.errors import ExecError, FleetFileError, HermesctlError, describe
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet, Selection, Unreachable
-from hermesctl.fleetfile import (API_SERVER_KEYS, SECRET_LOOKING, ContainerSpec, FleetSpec, ProfileSpec,
+from hermesctl.agent import client as agent
+from hermesctl.agent.contract import ENV_HMAC_KEY, tree_digest
+from hermesctl.backends.docker.fleet import Fleet, Selection, Unreachable
+from hermesctl.backends.swarm import secrets as swarm_secrets
+from hermesctl.core.errors import ExecError, FleetFileError, HermesctlError, describe
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.config.fleetfile import (API_SERVER_KEYS, SECRET_LOOKING, ContainerSpec, FleetSpec, ProfileSpec,
                                  one_token_one_gateway)
-from hermesctl.inventory import HermesContainer
-from hermesctl.lifecycle import apply as apply_lifecycle
-from hermesctl.lifecycle import run_locked
-from hermesctl.names import DEFAULT_PROFILE
-from hermesctl.output import Output
-from hermesctl.parallel import fan_out
-from hermesctl.results import ItemResult, exit_status
-from hermesctl.probe import ContainerSnapshot
-from hermesctl.references import Reference, hmac_of, resolve
-from hermesctl.targets import Target
+from hermesctl.agent.probe import ContainerSnapshot
+from hermesctl.backends.docker.inventory import HermesContainer
+from hermesctl.config.references import Reference, hmac_of, resolve
+from hermesctl.core.parallel import fan_out
+from hermesctl.engine.lifecycle import apply as apply_lifecycle, list_profiles
+from hermesctl.engine.lifecycle import run_locked
+from hermesctl.model.names import DEFAULT_PROFILE
+from hermesctl.model.results import ItemResult, exit_status
+from hermesctl.model.targets import Target
+from hermesctl.render.output import Output
 
 API_PORT_BASE = 8642
 LIFECYCLE_WAIT_S = 20  # as `gateway start/stop/restart --timeout`

@@ -2,13 +2,13 @@
 call, render (hermesctl.engine.restore)."""
 from pathlib import Path
 
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.core.errors import describe
+from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.engine import restore as engine
-from hermesctl.errors import describe
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.output import Output
-from hermesctl.results import ItemResult, exit_status
-from hermesctl.targets import Target
+from hermesctl.model.results import ItemResult, exit_status
+from hermesctl.model.targets import Target
+from hermesctl.render.output import Output
 
 
 def _profiles_text(manifest: dict) -> str:

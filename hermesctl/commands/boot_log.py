@@ -1,12 +1,12 @@
 """hermesctl boot-log CONTAINER: the reconciler's container-boot.log (the agent's `boot-log`)."""
-from hermesctl.errors import UsageError
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.targets import Target
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.core.errors import UsageError
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.model.targets import Target
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.quick_read)
-    from hermesctl.output import Output
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
 
 
 def _prior(value):

@@ -4,20 +4,21 @@ import secrets
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
-from hermesctl import agent, contract
+from hermesctl.agent import client as agent
+from hermesctl.agent import contract
+from hermesctl.agent.probe import snapshot_from_status
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.inventory import HermesContainer
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.core.parallel import fan_out
 from hermesctl.engine import journal
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.inventory import HermesContainer
-from hermesctl.names import is_profile_name
-from hermesctl.parallel import fan_out
-from hermesctl.results import ItemResult, exit_status
-from hermesctl.probe import snapshot_from_status
-from hermesctl.targets import Target
+from hermesctl.model.names import is_profile_name
+from hermesctl.model.results import ItemResult, exit_status
+from hermesctl.model.targets import Target
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.quick_read)
-    from hermesctl.output import Output
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
 
 SETUP_HOOK = contract.SETUP_HOOK
 

@@ -5,14 +5,14 @@ API), on every endpoint. `--json`: JSON lines (hermesctl.event/v1), like `docker
 --format json`.
 """
 
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.streams import LiveFleet
-from hermesctl.targets import Target
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.streams import LiveFleet
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.model.targets import Target
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.quick_read)
-    from hermesctl.output import Output
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
 
 
 def events(out: "Output", fleet: Fleet, targets: list[Target]) -> ExitStatus:

@@ -3,10 +3,10 @@ import os
 import shutil
 import sys
 
-from hermesctl.errors import UsageError
-from hermesctl.fleet import Fleet
-from hermesctl.output import Output
-from hermesctl.targets import Target
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.core.errors import UsageError
+from hermesctl.model.targets import Target
+from hermesctl.render.output import Output
 
 
 def exec_command(out: Output, fleet: Fleet, target: Target, argv: list[str], *,

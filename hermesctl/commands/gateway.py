@@ -1,93 +1,29 @@
 """hermesctl gateway start|stop|restart|status|register|unregister.
 
 Imports neither rich nor the Docker SDK: `gateway status` runs on the quick read path too
-(hermesctl.quick_read), with the same code."""
-from dataclasses import asdict
+(hermesctl.cli.quick_read), with the same code."""
 from typing import TYPE_CHECKING
 
-from hermesctl import agent
-from hermesctl.errors import HermesctlError, NotFoundError, UsageError, describe
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet, Selection
-from hermesctl.lifecycle import GatewayResult, apply, run_locked
-from hermesctl.names import normalize_profile
-from hermesctl.plain_table import duration, state_cell
-from hermesctl.parallel import fan_out
-from hermesctl.results import exit_status
-from hermesctl.targets import Target, is_glob
+from hermesctl.agent import client as agent
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.core.errors import HermesctlError, NotFoundError, UsageError, describe
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.core.parallel import fan_out
+from hermesctl.engine.lifecycle import GatewayResult, operate_many, run_locked
+from hermesctl.model.names import normalize_profile
+from hermesctl.model.targets import Target, is_glob
+from hermesctl.render.gateway_results import render
+from hermesctl.render.plain_table import duration, state_cell
 
 if TYPE_CHECKING:
-    from hermesctl.output import Output
-
-
-def _failure(sel: Selection, exc: BaseException) -> list[GatewayResult]:
-    return [GatewayResult(sel.container.endpoint, sel.container.name, p, False, "unknown", message=describe(exc))
-            for p in sel.profiles]
-
-
-def render(out: "Output", verb: str, results: list[GatewayResult]) -> ExitStatus:
-    if out.json:
-        out.document(f"gateway-{verb}", {"action": verb,
-                                 "results": [asdict(r) | {"target": r.target} for r in results]})
-    else:
-        rows = [[r.target, "ok" if r.ok else "FAILED", state_cell(r.state), r.pid, r.message]
-                for r in results]
-        out.print(out.table(["TARGET", "RESULT", "STATE", "PID", "DETAIL"], rows,
-                            endpoints=[r.endpoint for r in results]))
-    return exit_status([r.as_result() for r in results])
-
-
-def _up(sel: Selection, profile: str) -> bool:
-    slot = sel.snapshot.slots.get(profile)
-    return bool(slot and slot.status and slot.status.up)
+    from hermesctl.render.output import Output
 
 
 def lifecycle(out: "Output", fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
               settle: float, rolling: bool = False, running_only: bool = False,
               wait_ready: bool = False) -> ExitStatus:
-    """`running_only` (restart): only the gateways up when selected are restarted, as `systemctl
-    try-restart` and `kubectl rollout restart` do; the others are reported as skipped, untouched."""
-    selections = fleet.select(targets, unslotted=verb in ("start", "restart"))
-
-    def one(sel: Selection) -> list[GatewayResult]:
-        skipped = []
-        if running_only:
-            skipped = [GatewayResult(sel.container.endpoint, sel.container.name, p, True,
-                                     sel.snapshot.slots[p].run_state if p in sel.snapshot.slots else "no slot",
-                                     message="skipped: not running (--running-only)")
-                       for p in sel.profiles if not _up(sel, p)]
-            sel = Selection(sel.container, sel.snapshot, [p for p in sel.profiles if _up(sel, p)])
-            if not sel.profiles:
-                return skipped
-        try:
-            done = apply(fleet, sel, verb, timeout=timeout, settle=settle, wait_ready=wait_ready)
-        except Exception as exc:  # noqa: BLE001 - reported as this container's result
-            done = _failure(sel, exc)
-        return sorted(done + skipped, key=lambda r: r.profile)
-
-    def hint(results: list[GatewayResult]) -> None:
-        # Starting what was stopped is restart's documented meaning (as systemctl's), and on a
-        # fleet-wide glob it may be a surprise: say so, and how to leave them stopped.
-        started = [r for r in results if r.ok and r.message.startswith("started (")]
-        if verb == "restart" and started and any(is_glob(t.container) or t.profile is None or is_glob(t.profile)
-                                                 for t in targets):
-            out.warn(f"{len(started)} gateway(s) were stopped and are now started; "
-                     "--running-only restarts only the running ones")
-
-    if not rolling:
-        results = [r for o in fan_out(one, selections) for r in o.value]
-        hint(results)
-        return render(out, verb, results)
-    results: list[GatewayResult] = []
-    for i, sel in enumerate(selections):  # one container at a time, in name order
-        batch = one(sel)
-        results.extend(batch)
-        if not all(r.ok for r in batch):
-            skipped = [s.container.name for s in selections[i + 1:]]
-            if skipped:
-                out.warn(f"rolling {verb} stopped at {sel.container.name}; not touched: {', '.join(skipped)}")
-            break
-    hint(results)
+    results = operate_many(fleet, verb, targets, timeout=timeout, settle=settle, warn=out.warn,
+                           rolling=rolling, running_only=running_only, wait_ready=wait_ready)
     return render(out, verb, results)
 
 

@@ -9,18 +9,19 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from hermesctl import agent, execs
-from hermesctl.errors import describe
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.inventory import HermesContainer
-from hermesctl.parallel import fan_out
-from hermesctl.plain_output import PREFIX_COLOURS
-from hermesctl.targets import Target
-from hermesctl.terminal import safe_line
+from hermesctl.agent import client as agent
+from hermesctl.backends.docker import execs
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.inventory import HermesContainer
+from hermesctl.core.errors import describe
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.core.parallel import fan_out
+from hermesctl.model.targets import Target
+from hermesctl.render.plain_output import PREFIX_COLOURS
+from hermesctl.render.terminal import safe_line
 
-if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.quick_read)
-    from hermesctl.output import Output
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
 
 Prefix = tuple[str, str]  # "web-1:coder | " and its colour
 

@@ -3,17 +3,17 @@
 Per container: its `status` (how ps judges each gateway, platforms included), then one exec of
 the agent's `serving` for the selected profiles: their API servers asked on the container's
 loopback, as hermes (the key never reaches the host), with --prompt one chat completion each.
-The judgment is hermesctl.serving's, the one `serve` exports too."""
+The judgment is hermesctl.agent.serving's, the one `serve` exports too."""
+from hermesctl.agent.serving import judge
+from hermesctl.backends.docker.fleet import Fleet, Selection
+from hermesctl.core.errors import describe
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.core.parallel import fan_out
 from hermesctl.engine.rows import gateway_row
-from hermesctl.errors import describe
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet, Selection
-from hermesctl.output import Output, state_text
-from hermesctl.parallel import fan_out
-from hermesctl.plain_table import Styled, platforms_summary
-from hermesctl.results import ItemResult, exit_status
-from hermesctl.serving import judge
-from hermesctl.targets import Target
+from hermesctl.model.results import ItemResult, exit_status
+from hermesctl.model.targets import Target
+from hermesctl.render.output import Output, state_text
+from hermesctl.render.plain_table import Styled, platforms_summary
 
 EXEC_MARGIN_S = 3.0  # the agent's HTTP deadline is this much shorter than the exec's
 

@@ -1,25 +1,17 @@
 """hermesctl profile create|list|delete: through the container's own `hermes`, as hermes."""
-from hermesctl.commands.gateway import lifecycle
-from hermesctl.errors import ExecError, NotFoundError, UsageError
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.inventory import HermesContainer
-from hermesctl import agent
-from hermesctl.lifecycle import run_locked
-from hermesctl.names import DEFAULT_PROFILE, is_profile_name, normalize_profile, require_creatable
-from hermesctl.parallel import fan_out
-from hermesctl.targets import Target
+from hermesctl.agent import client as agent
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.core.errors import ExecError, NotFoundError, UsageError
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.core.parallel import fan_out
+from hermesctl.engine.lifecycle import list_profiles, operate_many, run_locked
+from hermesctl.model.names import DEFAULT_PROFILE, normalize_profile, require_creatable
+from hermesctl.model.targets import Target
+from hermesctl.render.gateway_results import render
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.quick_read)
-    from hermesctl.output import Output
-
-def list_profiles(fleet: Fleet, container: HermesContainer) -> list[dict]:
-    """Profile directories (name, has_soul, registered, readable), from the agent's `profiles`;
-    a directory whose name is not a profile name is none (`doctor` reports it)."""
-    return [p for p in fleet.ask(container, "profiles")["profiles"]
-            if isinstance(p, dict) and is_profile_name(p.get("name"))]
-
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
 
 def create(out: "Output", fleet: Fleet, target: Target, *, start: bool) -> ExitStatus:
     if target.profile is None:
@@ -38,7 +30,8 @@ def create(out: "Output", fleet: Fleet, target: Target, *, start: bool) -> ExitS
         raise ExecError(f"profile {name} created in {container.name}, but its slot could not be "
                         f"adopted: {_last_line(adopted.stdout or adopted.stderr)}")
     if start:
-        return lifecycle(out, fleet, "start", [Target(container.name, name)], timeout=20, settle=1)
+        return render(out, "start", operate_many(fleet, "start", [Target(container.name, name)], timeout=20,
+                                                 settle=1, warn=out.warn))
     _report(out, "profile-create", {"action": "create", "container": container.name, "profile": name},
             f"created profile {name} in {container.name} (gateway registered, down)")
     return ExitStatus.OK

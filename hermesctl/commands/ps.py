@@ -1,18 +1,18 @@
 """hermesctl ps: one row per container x gateway, from one exec of the agent's `status` per
-container; `--watch` from one held-open `watch` stream per container (hermesctl.streams)."""
+container; `--watch` from one held-open `watch` stream per container (hermesctl.backends.docker.streams)."""
 import queue
 from dataclasses import asdict
 
 from rich.live import Live
 
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.engine import journal
 from hermesctl.engine.rows import GatewayRow, exit_status, live_rows, ps_answer
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.output import Output
-from hermesctl.targets import Target
+from hermesctl.model.targets import Target
+from hermesctl.render.output import Output
 
-from hermesctl.ps_rows import table_cells
+from hermesctl.render.ps_rows import table_cells
 
 __all__ = ["GatewayRow", "ps", "render_table"]
 
@@ -86,7 +86,7 @@ def _watch_lines(out: Output, fleet: Fleet, live, *, wide: bool, interval: float
 def _watch(out: Output, fleet: Fleet, targets: list[Target], *, wide: bool, interval: float) -> ExitStatus:
     """A live table, redrawn in place when anything changes (and every `interval` for uptimes),
     from one held-open stream per container: no exec per refresh."""
-    from hermesctl.streams import LiveFleet
+    from hermesctl.backends.docker.streams import LiveFleet
     live = LiveFleet(fleet, targets)
     live.start()
     if not out.console.is_terminal:

@@ -1,23 +1,23 @@
 """`hermesctl ps` answered by a running `hermesctl serve` (its unix socket) instead of by one
-exec per container: the same rows and columns as direct ps (hermesctl.ps_rows), with a note of
+exec per container: the same rows and columns as direct ps (hermesctl.render.ps_rows), with a note of
 where they came from and how old they are. Targets are matched on the served rows by the rule
 every path uses (targets.selected_names); a target the served rows cannot resolve (an id
 prefix, ENDPOINT/…) sends the command back to the direct path.
 
-Stdlib only (drawn with hermesctl.plain_table, not rich): hermesctl.quick_ps runs this before
+Stdlib only (drawn with hermesctl.render.plain_table, not rich): hermesctl.cli.quick_ps runs this before
 typer, rich or the Docker SDK are imported, so that a served `ps` costs little more than
 Python's own start."""
 import fnmatch
 import sys
 from dataclasses import fields
 
-from hermesctl import results
-from hermesctl.documents import document_text
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.plain_table import ansi, layout, printable, wants_colour
-from hermesctl.ps_rows import GatewayRow, exit_status, table_cells
-from hermesctl.errors import HermesctlError
-from hermesctl.targets import Candidate, Target, selected_names
+from hermesctl.core.errors import HermesctlError
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.model import results
+from hermesctl.model.targets import Candidate, Target, selected_names
+from hermesctl.render.documents import document_text
+from hermesctl.render.plain_table import ansi, layout, printable, wants_colour
+from hermesctl.render.ps_rows import GatewayRow, exit_status, table_cells
 
 _FIELDS = [f.name for f in fields(GatewayRow)]
 

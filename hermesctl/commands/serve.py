@@ -9,16 +9,16 @@ from dataclasses import asdict
 from typing import Callable
 from urllib.parse import quote
 
-from hermesctl.errors import UsageError
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.output import Output
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.core.errors import UsageError
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.model.targets import is_glob, parse_target
+from hermesctl.render.output import Output
 from hermesctl.serve import auth
 from hermesctl.serve.client import default_socket_path, prepare_socket_dir
 from hermesctl.serve.refresher import Refresher
 from hermesctl.serve.server import App, make_servers
 from hermesctl.serve.state import FleetState
-from hermesctl.targets import is_glob, parse_target
 
 DEFAULT_LISTEN = "127.0.0.1:9477"
 HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
@@ -42,7 +42,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
-    from hermesctl.lifecycle import apply
+    from hermesctl.engine.lifecycle import apply
 
     def act(verb: str, target_text: str) -> list[dict]:
         target = parse_target(target_text)
@@ -57,7 +57,7 @@ def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
         return results
 
     def log_tail(target_text: str, lines: int) -> list[str]:
-        from hermesctl.agent import tail_argv as _tail_argv
+        from hermesctl.agent.client import tail_argv as _tail_argv
         target = parse_target(target_text)
         if target.profile is None or is_glob(target.profile) or is_glob(target.container):
             raise UsageError(f"{target_text}: name one gateway as CONTAINER:PROFILE")
@@ -69,8 +69,8 @@ def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
     def log_follow(target_text: str, lines: int):
         """The page's followed log: one exec of the agent's `tail --follow` with the lifeline (its
         stdin): close() ends the exec, and Docker closing that stdin ends the follower."""
-        from hermesctl.agent import tail_argv as _tail_argv
-        from hermesctl.execs import HERMES_USER
+        from hermesctl.agent.client import tail_argv as _tail_argv
+        from hermesctl.backends.docker.execs import HERMES_USER
         target = parse_target(target_text)
         if target.profile is None or is_glob(target.profile) or is_glob(target.container):
             raise UsageError(f"{target_text}: name one gateway as CONTAINER:PROFILE")

@@ -3,14 +3,14 @@ render (the engine: hermesctl.engine.upgrade, on any backend)."""
 import time
 from pathlib import Path
 
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.engine import upgrade as engine
 from hermesctl.engine.journal import RECOVER_HINT
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.output import Output
-from hermesctl.results import ItemResult, exit_status
-from hermesctl.targets import Target
-from hermesctl.terminal import safe
+from hermesctl.model.results import ItemResult, exit_status
+from hermesctl.model.targets import Target
+from hermesctl.render.output import Output
+from hermesctl.render.terminal import safe
 
 
 def _say(out: Output):

@@ -8,17 +8,17 @@ over its query socket, through C programs; the one-shot agent when it cannot.
 import fnmatch
 import time
 
-from hermesctl.errors import UsageError
-from hermesctl.exit_codes import ExitStatus
-from hermesctl.fleet import Fleet
-from hermesctl.inventory import HermesContainer
-from hermesctl.parallel import fan_out
-from hermesctl.targets import Target, is_glob
-from hermesctl.usage import (GROUPINGS, ProfileUsage, Window, add, over_budget, top_model, zero_cell)
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.inventory import HermesContainer
+from hermesctl.core.errors import UsageError
+from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.core.parallel import fan_out
+from hermesctl.model.targets import Target, is_glob
+from hermesctl.model.usage import (GROUPINGS, ProfileUsage, Window, add, over_budget, top_model, zero_cell)
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.quick_read)
-    from hermesctl.output import Output
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
 
 MAX_SHOWN = 64
 
@@ -206,7 +206,7 @@ def ago(moment: float | None, now: float) -> str | None:
     if not moment:
         return None
     seconds = max(0, int(now - moment))
-    from hermesctl.plain_table import duration
+    from hermesctl.render.plain_table import duration
     return f"{duration(seconds)} ago"
 
 

@@ -6,14 +6,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hermesctl import backup
-from hermesctl import interrupt
-from hermesctl.restore import BEFORE_SWAP, RestoreInterrupted, restore_tree
 from hermesctl.backends.base import Instance
-from hermesctl.errors import ContainerRunningError, ExecTimeoutError, UsageError
-from hermesctl.fleet import Fleet
-from hermesctl.parallel import Outcome, fan_out
-from hermesctl.targets import Target, is_glob
+from hermesctl.backends.docker import backup
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.volume_restore import BEFORE_SWAP, RestoreInterrupted, restore_tree
+from hermesctl.core import interrupt
+from hermesctl.core.errors import ContainerRunningError, ExecTimeoutError, UsageError
+from hermesctl.core.parallel import Outcome, fan_out
+from hermesctl.model.targets import Target, is_glob
 
 
 def reason_of(exc: BaseException) -> str:

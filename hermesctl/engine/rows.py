@@ -5,16 +5,16 @@ snapshots (live_rows)."""
 import time
 from typing import TYPE_CHECKING
 
+from hermesctl.agent.probe import ContainerSnapshot
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.inventory import HermesContainer
 from hermesctl.engine import journal
-from hermesctl.fleet import Fleet
-from hermesctl.inventory import HermesContainer
-from hermesctl.models import Slot
-from hermesctl.probe import ContainerSnapshot
-from hermesctl.ps_rows import GatewayRow, exit_status  # noqa: F401 - one row model, also for the quick ps path
-from hermesctl.targets import Target, match_profiles
+from hermesctl.model.slots import Slot
+from hermesctl.model.targets import Target, match_profiles
+from hermesctl.render.ps_rows import GatewayRow, exit_status  # noqa: F401 - one row model, also for the quick ps path
 
 if TYPE_CHECKING:
-    from hermesctl.streams import LiveFleet
+    from hermesctl.backends.docker.streams import LiveFleet
 
 
 def gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRow:

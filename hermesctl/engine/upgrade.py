@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from hermesctl import backup, restore
 from hermesctl.backends.base import Instance, Started
+from hermesctl.backends.docker import backup
+from hermesctl.backends.docker import volume_restore as restore
+from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.backends.docker.inventory import HermesContainer
+from hermesctl.core.errors import HermesctlError, UsageError, describe
 from hermesctl.engine import journal
-from hermesctl.errors import HermesctlError, UsageError, describe
-from hermesctl.fleet import Fleet
-from hermesctl.inventory import HermesContainer
-from hermesctl.results import ItemResult
+from hermesctl.model.results import ItemResult
 
 POLL_S = 0.5
 
@@ -115,7 +116,7 @@ def wait_until_serving(fleet: Fleet, started: Started, wanted: list[str], *, tim
 
 def put_back(data, made: backup.BackupResult) -> list[str]:
     """Make a stopped instance's /opt/data exactly what the backup holds again (logs aside;
-    hermesctl.restore.roll_back_data). The paths it changed or removed."""
+    hermesctl.backends.docker.volume_restore.roll_back_data). The paths it changed or removed."""
     diff = restore.roll_back_data(data.endpoint, data.ref, data.image, made.path)
     return diff.changed + diff.added
 

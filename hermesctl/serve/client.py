@@ -93,7 +93,7 @@ _answers: dict[tuple[str, str], dict | None] = {}
 
 def ps_from_server(scope: dict, path: str | None = None, *, again: bool = False) -> dict | None:
     """The server's ps document, if a server runs with the same endpoint options as this CLI.
-    Asked once per process (hermesctl.quick_ps asks before the full CLI, which must not wait a
+    Asked once per process (hermesctl.cli.quick_ps asks before the full CLI, which must not wait a
     second time for a server that did not answer) unless `again`."""
     path = path or default_socket_path()
     key = (path, json.dumps(scope, sort_keys=True))

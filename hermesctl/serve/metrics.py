@@ -5,9 +5,9 @@ import time
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 
+from hermesctl.agent.serving import api_health_seconds, judge
 from hermesctl.serve import exposition
 from hermesctl.serve.state import FleetState
-from hermesctl.serving import api_health_seconds, judge
 
 GATEWAY_LABELS = ["endpoint", "container", "service", "profile"]
 GATEWAY_STATES = ("starting", "running", "degraded", "startup_failed", "draining", "stopped")

@@ -42,7 +42,7 @@ def summary(snap, grouped: list[dict]) -> dict:
 
 def _over(spent: float, budget: float | None) -> bool:
     """`hermesctl usage`'s rule for a day: over when the spend exceeds the daily budget."""
-    from hermesctl.usage import Window, over_budget
+    from hermesctl.model.usage import Window, over_budget
     return over_budget(spent, budget, Window(seconds=86400), time.time())
 
 

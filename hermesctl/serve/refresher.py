@@ -1,4 +1,4 @@
-"""Keeps a FleetState current from the live fleet (hermesctl.streams.LiveFleet): one exec stream
+"""Keeps a FleetState current from the live fleet (hermesctl.backends.docker.streams.LiveFleet): one exec stream
 held open per container, whose in-container watcher reports each change as it happens, plus the
 Docker events API. A change becomes new rows for its container at once; scrapes, pages and the
 CLI read the state and never exec. Endpoint reachability is checked by listing containers every
@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import asdict
 
-from hermesctl.fleet import Fleet
+from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.serve.state import ContainerInfo, FleetState
 
 # An unhealthy container's health log is read again at most this often (Docker's interval in
@@ -18,7 +18,7 @@ HEALTH_REREAD_S = 30.0
 
 class Refresher:
     def __init__(self, fleet: Fleet, state: FleetState, *, interval: float, make_fleet=None):
-        from hermesctl.streams import LiveFleet
+        from hermesctl.backends.docker.streams import LiveFleet
         self.fleet, self.state, self.interval = fleet, state, interval
         self.live = LiveFleet(fleet, [])
         self._make_fleet = make_fleet
@@ -81,7 +81,7 @@ class Refresher:
         try:
             reason = health_reason(self.fleet.endpoint(c.endpoint).daemon.inspect_container(c.id))
         except Exception as exc:  # noqa: BLE001 - the container is still shown unhealthy; this says why not more
-            from hermesctl.errors import describe
+            from hermesctl.core.errors import describe
             reason = f"its health log could not be read: {describe(exc)}"
         self._reasons[c.key] = (c.id, time.monotonic(), reason)
         return reason

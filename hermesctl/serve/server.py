@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qs, quote, urlsplit
 
-from hermesctl.documents import strict
+from hermesctl.render.documents import strict
 from hermesctl.serve import auth, metrics
 from hermesctl.serve.page import page
 from hermesctl.serve.state import FleetState
@@ -199,7 +199,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._json(200, {"target": target, "lines": self.app.log_tail(target, max(1, min(lines, 2000)))})
         except Exception as exc:  # noqa: BLE001 - ours carry a one-line message
-            from hermesctl.errors import describe
+            from hermesctl.core.errors import describe
             self._json(400, {"error": describe(exc)})
 
     def _log_follow(self, target: str, lines: int) -> None:
@@ -209,7 +209,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             source, close = self.app.log_follow(target, lines)
         except Exception as exc:  # noqa: BLE001 - ours carry a one-line message
-            from hermesctl.errors import describe
+            from hermesctl.core.errors import describe
             self._json(400, {"error": describe(exc)})
             return
         waiting: queue.Queue = queue.Queue(maxsize=LOG_QUEUE)
@@ -224,7 +224,7 @@ class Handler(BaseHTTPRequestHandler):
                     continue
 
         def pump() -> None:
-            from hermesctl.errors import describe
+            from hermesctl.core.errors import describe
             try:
                 for line in source:
                     put(("line", line))
@@ -304,7 +304,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             results = self.app.act(parts[2], target)
         except Exception as exc:  # noqa: BLE001
-            from hermesctl.errors import describe
+            from hermesctl.core.errors import describe
             self._json(400, {"error": describe(exc)})
             return
         ok = all(r.get("ok") for r in results)

@@ -1,14 +1,15 @@
 """Is each gateway serving, for `hermesctl serve`: every `interval` seconds, one exec of the
 agent's `serving` per running container (its API servers' /health on the container's loopback;
 never a chat completion: that would cost a model call per look). Scrapes read the latest
-answers and judge them with the rows' states (hermesctl.serving, as `hermesctl probe` does);
+answers and judge them with the rows' states (hermesctl.agent.serving, as `hermesctl probe` does);
 nothing here runs during a scrape. Containers come from the live fleet the refresher keeps."""
 import threading
 import time
 
-from hermesctl import agent, execs
-from hermesctl.errors import describe
-from hermesctl.parallel import fan_out
+from hermesctl.agent import client as agent
+from hermesctl.backends.docker import execs
+from hermesctl.core.errors import describe
+from hermesctl.core.parallel import fan_out
 
 DEFAULT_INTERVAL_S = 30.0
 HEALTH_TIMEOUT_S = 5.0  # the agent's HTTP deadline; the exec's is a little longer

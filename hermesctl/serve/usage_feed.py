@@ -11,10 +11,10 @@ import threading
 import time
 from collections import deque
 
-from hermesctl import agent
-from hermesctl.contract import LIFELINE_OPTION
-from hermesctl.errors import UsageError, describe
-from hermesctl.execs import HERMES_USER
+from hermesctl.agent import client as agent
+from hermesctl.agent.contract import LIFELINE_OPTION
+from hermesctl.backends.docker.execs import HERMES_USER
+from hermesctl.core.errors import UsageError, describe
 
 DEFAULT_INTERVAL_S = 15.0
 HISTORY_S = 86400            # the page's chart: the last day

@@ -1,0 +1,1 @@
+../../image/hermes/docker/hermes_supervise/contract.py

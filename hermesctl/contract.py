@@ -1,1 +1,0 @@
-../image/hermes/docker/hermes_supervise/contract.py
