@@ -98,8 +98,8 @@ class PlainOutput:
         self.wrote = True
         if isinstance(renderable, PlainTable):
             sys.stdout.write(ansi(renderable.lines, colour=wants_colour(sys.stdout)))
-        else:
-            sys.stdout.write(f"{renderable}\n")
+        else:  # no read command prints anything else; were one to, escaped (it may be container text)
+            sys.stdout.write(f"{safe(str(renderable))}\n")
         sys.stdout.flush()
 
     def styled_line(self, parts: list[tuple[str, str | None]]) -> None:
