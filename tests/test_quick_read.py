@@ -206,7 +206,8 @@ def test_what_a_container_wrote_reaches_the_terminal_escaped_on_both_paths(docke
 
 
 def test_errors_are_the_full_clis_lines_and_codes(docker_api, tmp_path):
-    for args in (("gateway", "status", "web-1:nosuch"), ("usage", "--since", "soon"), ("boot-log", "old")):
+    for args in (("gateway", "status", "web-1:nosuch"), ("usage", "--since", "soon"), ("boot-log", "old"),
+                 ("profile", "list", "web-1:bad\n")):
         quick, full = _both(docker_api, tmp_path, "--project", PROJECT, *args)
         assert quick[:3] == full[:3], args
         assert quick[0] not in (0, 3) and quick[2].startswith("hermesctl: "), (args, quick)

@@ -2,8 +2,9 @@
 `logs`, `events`, `profile list`, `boot-log`, `doctor` and `usage` do with a Run. The full CLI
 (hermesctl.cli.app, typer) and the quick read path (hermesctl.cli.quick_read, before typer, rich or the
 Docker SDK are imported) both call these, so that each command checks, asks and prints with the
-same code whichever path parsed it. Each returns the command's status before
-hermesctl.cli.run.finish. Stdlib only."""
+same code whichever path parsed it. Targets and values are checked before the fleet is built, so
+that a bad one is a usage error (2) without any endpoint contacted. Each returns the command's
+status before hermesctl.cli.run.finish. Stdlib only."""
 import re
 import sys
 from typing import TYPE_CHECKING, Optional
@@ -19,17 +20,20 @@ SOURCE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 def gateway_status(run: "Run", targets: list[str]) -> int:
     from hermesctl.commands.gateway import status
-    return status(run.out, run.fleet(), parse_targets(targets))
+    parsed = parse_targets(targets)  # a bad target is a usage error before any endpoint is contacted
+    return status(run.out, run.fleet(), parsed)
 
 
 def events(run: "Run", targets: list[str]) -> int:
     from hermesctl.commands.events import events as run_events
-    return run_events(run.out, run.fleet(), parse_targets(targets))
+    parsed = parse_targets(targets)
+    return run_events(run.out, run.fleet(), parsed)
 
 
 def profile_list(run: "Run", targets: list[str]) -> int:
     from hermesctl.commands.profile import list_command
-    return list_command(run.out, run.fleet(), parse_targets(targets))
+    parsed = parse_targets(targets)
+    return list_command(run.out, run.fleet(), parsed)
 
 
 def logs(run: "Run", targets: list[str], *, lines: int, follow: bool, raw: bool) -> int:
