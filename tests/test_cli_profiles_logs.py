@@ -62,3 +62,72 @@ def _reads_print_alike_on_both_paths(pattern: str, one: str) -> None:
         assert quick[0] == 0 and quick[1], (args, quick)
         assert "hermesctl.cli.quick_read" in quick[3] and "docker" not in quick[3] and "rich" not in quick[3], args
     modules.unlink(missing_ok=True)
+
+
+def test_logs_follow_until_ctrl_c_and_leave_nothing_running(containers):
+    c = containers.start("follow")
+    assert hermesctl("profile", "create", f"{c.name}:f", "--start").code == 0
+    current = "/opt/data/logs/gateways/f/current"
+    seen = {}
+
+    def during():
+        time.sleep(3)
+        assert sh(c, "pgrep -u hermes -f '^tail -n 1 -F' >/dev/null && echo following").strip() == "following"
+        sh(c, "/command/s6-svc -t /run/service/gateway-f")  # a restart writes fresh lines
+        time.sleep(4)
+        seen["before_rotation"] = int(sh(c, f"wc -l < {current}"))
+        # Force s6-log to rotate (SIGALRM): current becomes an @archive and starts empty.
+        sh(c, "/command/s6-svc -a /run/service/gateway-f/log")
+        wait_for(lambda: sh(c, "ls /opt/data/logs/gateways/f | grep -c '^@'").strip() != "0", what="rotation")
+        sh(c, "/command/s6-svc -t /run/service/gateway-f")  # lines into the new current
+        wait_for(lambda: int(sh(c, f"wc -l < {current}")) > 3, what="new current")
+        time.sleep(2)
+
+    res = hermesctl_until_interrupted(["logs", "-f", "-n", "1", f"{c.name}:f"], during)
+    assert res.code == 130
+    assert res.stdout.count(f"{c.name}:f | ") >= 3
+    # Lines written after the rotation reached the follower too.
+    new_lines = sh(c, f"cat {current}").splitlines()
+    assert seen["before_rotation"] > 0 and new_lines and new_lines[-1].split(" ", 2)[-1] in res.stdout
+    wait_for(lambda: sh(c, "pgrep -f '^tail -n 1 -F' || echo none").strip() == "none", timeout=10,
+             what="remote tail gone")
+
+
+def test_boot_log_and_exec(containers):
+    c = containers.start("bootlog")
+    sh(c, "mkdir /opt/data/profiles/stray")
+    c.restart(timeout=10)
+    from conftest import wait_ready
+    wait_ready(c)
+    doc = hermesctl("boot-log", c.name, "--json").json()
+    assert doc["schema"] == "hermesctl.boot-log/v1"
+    entries = doc["entries"]
+    assert {"profile": "stray", "action": "skipped", "reason": "no-SOUL.md"}.items() <= entries[-2].items()
+    assert entries[-1]["profile"] == "default" and entries[-1]["action"] == "registered"
+    res = hermesctl("exec", c.name, "--", "sh", "-c", "id -un; exit 3")
+    assert res.code == 3 and res.stdout.strip() == "hermes"
+
+
+def test_ps_watch_redraws_until_ctrl_c(containers):
+    c = containers.start("watch")
+
+    def during():
+        time.sleep(2)
+        sh(c, "hermes profile create watched >/dev/null")  # appears in a later frame
+        time.sleep(2)
+
+    res = hermesctl_until_interrupted(["ps", "--watch", "--interval", "0.5", c.name], during)
+    assert res.code == 130
+    assert c.name in res.stdout and "watched" in res.stdout
+
+
+def test_logs_follow_ends_when_its_container_stops(containers):
+    c = containers.start("followstop")
+    assert hermesctl("profile", "create", f"{c.name}:s", "--start").code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "logs", "-f", f"{c.name}:s"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    c.stop(timeout=5)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert "log stream ended" in err and f"{c.name}:s | " in out
