@@ -183,7 +183,6 @@ def main() -> None:
             print(f"round {r + 1}/{args.rounds} done (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
     finally:
         remove(fleet.containers)
-    ms = lambda v: f"{statistics.median(v) * 1000:.0f}"  # noqa: E731
     pcpu = statistics.median(python_cpu)
     print(f"{args.size} containers, {args.image}, median of {args.rounds} interleaved rounds; "
           f"python3 -c pass: {pcpu * 1000:.0f} ms of CPU; load average now {os.getloadavg()[0]:.1f}")

@@ -3,7 +3,6 @@
 Exit codes are documented in hermesctl.core.exit_codes; every error becomes one line on stderr.
 """
 import os
-import re
 import sys
 from typing import List, Optional
 

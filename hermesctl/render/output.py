@@ -11,9 +11,8 @@ from typing import Callable
 from rich.console import Console
 from rich.text import Text
 
-from hermesctl.render.documents import SCHEMA_VERSION, document_text  # noqa: F401 - re-exported
-from hermesctl.render.plain_output import PREFIX_COLOURS, PlainOutput, PlainTable  # noqa: F401 - re-exported
-from hermesctl.render.plain_table import Styled, duration, state_cell  # noqa: F401 - duration re-exported
+from hermesctl.render.plain_output import PlainOutput, PlainTable
+from hermesctl.render.plain_table import state_cell
 from hermesctl.render.terminal import safe
 
 
