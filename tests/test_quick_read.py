@@ -262,3 +262,32 @@ def test_events_print_the_same_lines_on_both_paths(docker_api, tmp_path):
     actions = sorted((d["type"], d["action"], d["target"]) for d in seen[0][0])
     assert actions == [("container", "kill", "web-2"), ("gateway", "down", "web-1:coder"),
                        ("gateway", "down", "web-2:coder")]
+
+
+def test_exec_and_event_streams_are_read_whatever_the_pieces_they_arrive_in():
+    """backends/docker/unix_api._Stream: frames and chunked JSON lines cut anywhere by the socket
+    (here byte by byte) come out whole; close() from another thread ends a stream that waits."""
+    import socket as socketlib
+
+    from hermesctl.backends.docker.unix_api import _Stream
+
+    def fed(data: bytes, *, chunked: bool, hold: bool = False) -> _Stream:
+        ours, theirs = socketlib.socketpair()
+
+        def feed():
+            for i in range(len(data)):
+                theirs.sendall(data[i:i + 1])
+            if not hold:
+                theirs.close()
+        threading.Thread(target=feed, daemon=True).start()
+        return _Stream(ours, b"", chunked=chunked)
+
+    frames = b"".join(bytes([kind, 0, 0, 0]) + len(p).to_bytes(4, "big") + p
+                      for kind, p in ((1, b'{"a": 1}\n'), (2, b"warning\n"), (1, b""), (1, b'{"b": 2}\n')))
+    assert list(fed(frames, chunked=False).frames()) == [b'{"a": 1}\n', b"warning\n", b'{"b": 2}\n']
+    events = b'{"Action": "start"}\n{"Action": "die"}\n'
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (events[:7], events[7:30], events[30:])) + b"0\r\n\r\n"
+    assert [e["Action"] for e in fed(body, chunked=True).json_lines()] == ["start", "die"]
+    waiting = fed(b"", chunked=True, hold=True).json_lines()
+    threading.Timer(0.2, waiting.close).start()
+    assert list(waiting) == []
