@@ -251,8 +251,12 @@ def test_a_followed_log_that_ends_says_so_and_followers_are_bounded(monkeypatch)
         with urllib.request.urlopen(req, timeout=20) as res:
             assert _events(res, 2) == [("lines", ["only"]),
                                        ("end", {"message": "the log stream ended (the container stopped?)"})]
-        assert ended == ["web-1:coder"]
-        for _ in range(server_module.LOG_FOLLOWERS):
+        # The server closes the stream and gives its follower's place back just after the end
+        # event is sent: wait for both, not for an instant.
+        from conftest import wait_for
+        wait_for(lambda: ended == ["web-1:coder"], timeout=10, interval=0.02, what="the stream closed")
+        assert app.followers.acquire(timeout=10)
+        for _ in range(server_module.LOG_FOLLOWERS - 1):
             assert app.followers.acquire(blocking=False)
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(req, timeout=20)

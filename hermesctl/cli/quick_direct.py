@@ -24,23 +24,14 @@ def _error(text: str) -> None:
     sys.stderr.write(ansi([[(printable(f"hermesctl: {text}"), "red")]], colour=wants_colour(sys.stderr)))
 
 
-def _fleet(specs, *, project: str | None, timeout: float):
+def _fleet(specs, *, project: str | None, timeout: float, engine: str | None = None):
     """The fleet over the local endpoints, narrowed to the compose project in use as the full
     CLI narrows it (hermesctl.cli.app.Run); and the compose directory it runs in, if any."""
+    from hermesctl.cli.run import local_fleet
     from hermesctl.config import compose
-    from hermesctl.backends.docker import unix_api
-    from hermesctl.backends.docker.fleet import Fleet, Unreachable
-    from hermesctl.core.errors import describe
-    from hermesctl.core.parallel import fan_out
     here = None if project else compose.detect()
     named = project or (here.env_project if here else None)
-    unique = list({spec.url: spec for spec in specs}.values())
-    connected = fan_out(lambda spec: unix_api.connect(spec, timeout=timeout), unique)
-    endpoints = [o.value for o in connected if o.ok]
-    if not endpoints:
-        raise next(o.error for o in connected)
-    fleet = Fleet(endpoints=endpoints, project=named, configured=len(unique), exec_timeout=timeout)
-    fleet.unreachable.extend(Unreachable(o.item.name, describe(o.error)) for o in connected if not o.ok)
+    fleet = local_fleet(specs, project=named, timeout=timeout, engine=engine)  # as the read commands' (cli/run.py)
     if here and not named:
         found = compose.project_of(here, fleet.containers())
         fleet.narrow_to_compose(found, None if found else str(here.directory))
@@ -62,7 +53,7 @@ def run(opts: dict, targets: list) -> int | None:
         return None
     timeout = float(opts["timeout"][-1]) if opts["timeout"] else DEFAULT_EXEC_TIMEOUT
     try:
-        fleet, here = _fleet(specs, project=opts["project"], timeout=timeout)
+        fleet, here = _fleet(specs, project=opts["project"], timeout=timeout, engine=opts.get("engine"))
         if not fleet.containers():
             _warn(fleet.empty_reason(here, project_given=bool(opts["project"])))
         from hermesctl.engine.rows import exit_status, ps_answer

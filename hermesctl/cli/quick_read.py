@@ -7,8 +7,8 @@ hermesctl.render.plain_output.PlainOutput, which lays out every table, document 
 code as the full CLI's Output. What the user waits for is then Python's start, the imports the
 command needs, and its execs.
 
-Only a plain invocation takes this path: global options -H/--host, -p/--project, --json,
---no-headers, --timeout, then the command with the options the full CLI gives it, every value
+Only a plain invocation takes this path: global options -H/--host, -p/--project, --engine,
+--json, --no-headers, --timeout, then the command with the options the full CLI gives it, every value
 checked as the full CLI checks it. Anything else (--help, an unknown or malformed option, a
 value given twice, `doctor --fix`, a Docker context, --fleet, --swarm, a tcp:// or
 ssh:// endpoint, TLS) returns None, and the full CLI runs as if this module did not exist. An
@@ -63,7 +63,7 @@ def _value(kind: str, text: str):
 
 def parse(argv: list[str]) -> tuple[tuple, dict, dict, list[str]] | None:
     """(command, global options, command options, arguments) of a plain read command, or None."""
-    glob: dict = {"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None,
+    glob: dict = {"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None, "engine": None,
                   "timeout": [], "json": False, "no_headers": False}
     command: tuple = ()
     grammar = None
@@ -142,6 +142,8 @@ def _local_run(glob: dict):
             check_endpoint(url)
         if glob["project"] is not None and not COMPOSE_PROJECT_NAME.fullmatch(glob["project"]):
             return None
+        if glob["engine"] is not None and glob["engine"] not in ("docker", "podman"):
+            return None  # the full CLI says which values it takes
         timeouts = [_value("float", t) for t in glob["timeout"]]
         if None in timeouts or any(not 0 < t <= 86400 for t in timeouts) or len(timeouts) > 1:
             return None
@@ -154,7 +156,7 @@ def _local_run(glob: dict):
     from hermesctl.cli.run import Run
     return Run(out=PlainOutput(json=glob["json"], no_headers=glob["no_headers"]), hosts=glob["hosts"],
                project=glob["project"], exec_timeout=timeouts[0] if timeouts else DEFAULT_EXEC_TIMEOUT,
-               local=specs)
+               engine=glob["engine"], local=specs)
 
 
 def _body(command: tuple, run, opts: dict, args: list[str]) -> int:

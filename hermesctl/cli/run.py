@@ -31,6 +31,7 @@ class Run:
     fleet_file: Optional[str] = None
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
     swarm: Optional[str] = None
+    engine: Optional[str] = None  # --engine: docker, podman; None: each endpoint's answer says
     local: Optional[list] = None  # the endpoints' hermesctl.config.endpoints.Resolved, when local
     _fleet: Optional["Fleet"] = None
 
@@ -69,11 +70,11 @@ class Run:
             return fleet
         project = self.project or (here.env_project if here else None)
         if self.local is not None:
-            fleet = _local_fleet(self.local, project=project, timeout=self.exec_timeout)
+            fleet = local_fleet(self.local, project=project, timeout=self.exec_timeout, engine=self.engine)
         else:
             from hermesctl.backends.docker.backend import build_fleet
             fleet = build_fleet(self.hosts, self.contexts, project=project, fleet_file=self.fleet_file,
-                                timeout=self.exec_timeout)
+                                timeout=self.exec_timeout, engine=self.engine)
         if here and not project:
             # The project compose recorded on the containers started from this directory.
             found = compose.project_of(here, fleet.containers())
@@ -90,19 +91,23 @@ class Run:
         """The endpoint options as given: a running `hermesctl serve` answers for the same."""
         from hermesctl.config import compose
         return compose.request_scope(hosts=self.hosts, contexts=self.contexts, project=self.project,
-                                     fleet_file=self.fleet_file, swarm=self.swarm)
+                                     fleet_file=self.fleet_file, swarm=self.swarm, engine=self.engine)
 
 
-def _local_fleet(specs: list, *, project: Optional[str], timeout: float) -> "Fleet":
-    """build_fleet's fleet over local sockets, connected with hermesctl.backends.docker.unix_api: the
-    same endpoints, names and failures (an endpoint that does not answer is unreachable; none
-    answering raises its error)."""
+def local_fleet(specs: list, *, project: Optional[str], timeout: float, engine: Optional[str] = None) -> "Fleet":
+    """build_fleet's fleet over local sockets, connected with hermesctl.backends.docker.unix_api:
+    the same endpoints, names and failures (an endpoint that does not answer is unreachable; none
+    answering raises its error; --engine naming the other engine than an endpoint's is refused).
+    The quick paths build their fleets here (hermesctl.cli.quick_direct, Run with `local`)."""
     from hermesctl.backends.docker import unix_api
-    from hermesctl.core.errors import describe
     from hermesctl.backends.docker.fleet import Fleet, Unreachable
+    from hermesctl.core.errors import describe
     from hermesctl.core.parallel import fan_out
     unique = list({spec.url: spec for spec in specs}.values())
-    connected = fan_out(lambda spec: unix_api.connect(spec, timeout=timeout), unique)
+    connected = fan_out(lambda spec: unix_api.connect(spec, timeout=timeout, engine=engine), unique)
+    for o in connected:
+        if not o.ok and isinstance(o.error, UsageError):
+            raise o.error  # --engine names the other engine: refused as the full CLI refuses it
     endpoints = [o.value for o in connected if o.ok]
     if not endpoints:
         raise next(o.error for o in connected)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from hermesctl.backends.base import DataAccess, Started
 from hermesctl.backends.docker import recreate
+from hermesctl.config import compose
 from hermesctl.backends.docker.daemon import ImageNotFound, NotFound, connect
+from hermesctl.backends.docker.podman import dialect
 from hermesctl.backends.docker.fleet import Fleet, Unreachable
 from hermesctl.backends.docker.inventory import COMPOSE_PROJECT, WORKING_DIR, HermesContainer
 from hermesctl.config.endpoints import Endpoint, Resolved, resolve
@@ -30,6 +32,7 @@ class ContainerInstance:
     image_config: dict | None
     new_id: str | None = None
     kind: str = "container"
+    compose_note: str = ""  # why compose's labels could not follow the new image (compose.coherent_labels)
 
     @property
     def name(self) -> str:
@@ -63,7 +66,8 @@ class ContainerInstance:
             return None
 
     def spec(self) -> recreate.ContainerSpec:
-        return recreate.spec_from_inspect(self.inspect, self.image_config)
+        # Read as Docker reports it: the engine's own dialect translated (backends.podman).
+        return recreate.spec_from_inspect(dialect(self.endpoint).creation_inspect(self.inspect), self.image_config)
 
     def plan(self, image: str) -> str:
         """What upgrading to `image` means here; a UsageError when it cannot be done."""
@@ -87,7 +91,8 @@ class ContainerInstance:
             pass
         # Same image under the same name: nothing to do. Same id under a new name still moves
         # the container to the new name, which is what compose and operators read.
-        if self.image_id == new_id and self.image == image:
+        names = dialect(self.endpoint).image_name
+        if self.image_id == new_id and names(self.image) == names(image):
             return "already on the image"
         if not self.running:
             return "skipped: not running"
@@ -109,8 +114,14 @@ class ContainerInstance:
 
     def replace(self, image: str) -> Started:
         daemon = self.endpoint.daemon
+        spec = self.spec()
+        if spec.config.get("Labels", {}).get(compose.CONFIG_HASH):
+            # A compose container keeps agreeing with its project once that names the image.
+            labels, self.compose_note = compose.coherent_labels(
+                self.inspect["Config"].get("Labels") or {}, self.image_id, image, daemon.inspect_image(image)["Id"])
+            spec.config["Labels"].update(labels)
         daemon.rename(self.id, self.name + OLD_SUFFIX)
-        self.new_id = recreate.create(daemon, self.spec(), image)
+        self.new_id = recreate.create(daemon, spec, image)
         daemon.start(self.new_id)
         return Started(self.endpoint, self.new_id, self.name)
 
@@ -175,7 +186,7 @@ class DockerBackend(Fleet):
             raise ContainerStoppedError(f"endpoint {record['endpoint']} is not in this run's endpoints") from None
         inspect = endpoint.daemon.inspect_container(record["id"])
         c = HermesContainer(endpoint=endpoint.name, id=inspect["Id"], name=record["name"],
-                            state=inspect["State"]["Status"], status="")
+                            state=inspect["State"]["Status"], status="", engine=endpoint.engine)
         try:
             image_config = endpoint.daemon.inspect_image(inspect["Image"])["Config"]
         except ImageNotFound:
@@ -191,7 +202,10 @@ class DockerBackend(Fleet):
 
 
 def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
-                fleet_file: str | None, timeout: float = DEFAULT_EXEC_TIMEOUT) -> DockerBackend:
+                fleet_file: str | None, timeout: float = DEFAULT_EXEC_TIMEOUT,
+                engine: str | None = None) -> DockerBackend:
+    """The Hermes containers on these endpoints, each spoken to in its engine's dialect: Docker
+    or Podman (`engine`, --engine, else each endpoint's own answer: hermesctl.backends.docker.podman)."""
     specs = [resolve(host=h) for h in hosts] + [resolve(context=c) for c in contexts]
     if fleet_file:
         from hermesctl.config.fleetfile import load_fleet_file
@@ -202,7 +216,10 @@ def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
         specs = [resolve()]
     # Same URL named twice (a context and its URL) is one endpoint.
     unique = list({spec.url: spec for spec in specs}.values())
-    connected = fan_out(lambda spec: connect(spec, timeout=timeout), unique)
+    connected = fan_out(lambda spec: connect(spec, timeout=timeout, engine=engine), unique)
+    for o in connected:
+        if not o.ok and isinstance(o.error, UsageError):
+            raise o.error  # --engine names the other engine than the endpoint's: nothing is done
     endpoints: list[Endpoint] = [o.value for o in connected if o.ok]
     failures = [o for o in connected if not o.ok]
     if not endpoints:

@@ -73,6 +73,9 @@ class Fleet:
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
     _containers: list[HermesContainer] | None = None
     kind: str = "docker"  # the backend: docker, swarm (hermesctl.backends)
+    # False: no engine behind this fleet runs healthchecks (a fleet's own say, e.g. a test's
+    # stand-in); otherwise each endpoint's engine says (engine_runs_healthchecks).
+    runs_healthchecks: bool = True
 
     def instances(self, targets: list[Target]) -> list:
         """Whole instances (hermesctl.backends.base.Instance): a backend's to say."""
@@ -80,6 +83,15 @@ class Fleet:
 
     def instance_from_record(self, record: dict):
         raise NotImplementedError(f"{self.kind}: no whole-instance operations")
+
+    def engine_runs_healthchecks(self, endpoint: Endpoint) -> bool:
+        """Whether a container's healthcheck will ever give a status on this endpoint (Podman
+        without systemd runs none): when not, the agent's boot gate alone decides, at once
+        (hermesctl.engine.health_gate)."""
+        if not self.runs_healthchecks:
+            return False
+        from hermesctl.backends.docker.podman import dialect
+        return dialect(endpoint).runs_healthchecks(getattr(endpoint, "daemon", None))
 
     def empty_reason(self, here=None, *, project_given: bool = False) -> str:
         """Why no Hermes container was found: the compose project in use (`here`, the compose
