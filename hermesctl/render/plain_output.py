@@ -66,7 +66,7 @@ class PlainOutput:
         self.several_endpoints = False  # then every table row says which endpoint it came from
         self.unreachable: Callable[[], list] = lambda: []
         self.endpoint_column = "ENDPOINT"
-        self.wrote = False  # anything printed yet (the quick path may still hand over if not)
+        self.wrote = False  # anything printed yet, out or err (the quick path may still hand over if not)
 
     # --- shared with Output -------------------------------------------------------------------
     def document(self, kind: str, body: dict, *, unreachable: list[dict] | None = None) -> None:
@@ -110,11 +110,13 @@ class PlainOutput:
         self.print(PlainTable([[(safe(text), None)]]))
 
     def error(self, text: str) -> None:
+        self.wrote = True
         sys.stdout.flush()
         sys.stderr.write(ansi([[(f"hermesctl: {safe(text)}", "red")]], colour=wants_colour(sys.stderr)))
         sys.stderr.flush()
 
     def warn(self, text: str) -> None:
+        self.wrote = True
         sys.stdout.flush()
         sys.stderr.write(ansi([[(f"hermesctl: {safe(text)}", "yellow")]], colour=wants_colour(sys.stderr)))
         sys.stderr.flush()
