@@ -4,7 +4,7 @@ status`, `logs -n`, `profile list`, `boot-log`, `doctor`, `usage`, `events`. No 
 stand-in Docker API on a unix socket answers the container list, execs by the agent's verb (the
 recorded answers of a real container, tests/fixtures/read-answers-h1.json, with hostile text
 added), exec streams (`watch`) and Docker's event stream; both paths ask it, the full CLI through
-the SDK. test_quick_read_real.py compares the two paths on a real container."""
+the SDK. test_cli_profiles_logs.py compares the two paths on real containers."""
 import json
 import os
 import signal
