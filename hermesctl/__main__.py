@@ -15,6 +15,10 @@ def entry() -> None:
             served = quick_ps.run(sys.argv[1:])  # `ps` answered by a running serve, before typer
             if served is not None:
                 interrupt.hard_exit(served)
+            from hermesctl.cli import quick_read
+            answered = quick_read.run(sys.argv[1:])  # the read commands, on local sockets, before typer
+            if answered is not None:
+                interrupt.hard_exit(answered)
             from hermesctl.cli.app import main
             main()
             status = 0

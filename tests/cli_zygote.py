@@ -55,6 +55,8 @@ def serve() -> None:
     import hermesctl.__main__  # noqa: F401
     import hermesctl.cli.app  # noqa: F401
     import hermesctl.cli.quick_ps  # noqa: F401
+    import hermesctl.cli.quick_read  # noqa: F401
+    import hermesctl.cli.reads  # noqa: F401
     import hermesctl.backends.docker.backend  # noqa: F401
     import hermesctl.backends.swarm.backend  # noqa: F401
 

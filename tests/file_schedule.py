@@ -27,7 +27,7 @@ LONG_FILES = {  # seconds from --durations of a quiet clean-clone run (2026-12-0
     "tests/test_image_boot_load.py": 133,    # 50 boots at --cpus 0.5: 100 to 300 s with the load
     "tests/test_alert_pipeline.py": 115,     # a crash loop paged, then aged out (a minute)
     "tests/test_cli_gateways.py": 110,
-    "tests/test_cli_profiles_logs.py": 102,
+    "tests/test_cli_profiles_logs.py": 110,  # + the read commands on both paths (~8 s)
     "tests/test_restore_safety.py": 95,      # a swap killed at every step; names, PAX, locks, Ctrl-C
     "tests/test_image_hostile.py": 70,       # 100 interrupted event streams
     "tests/test_faults.py": 69,

@@ -1,8 +1,11 @@
 """hermesctl profile / logs / boot-log / exec against real containers."""
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+from cli_modules import run_cli
 from conftest import ROOT, hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for, wait_ready
 
 
@@ -40,6 +43,25 @@ def test_logs_interleave_with_prefixes(containers):
     assert {l.split(" | ")[0].strip() for l in lines} == {f"{a.name}:talk", f"{b.name}:talk"}
     stamps = [l.split(" | ", 1)[1][:29] for l in lines]
     assert stamps == sorted(stamps)  # merged in time order
+    _reads_print_alike_on_both_paths(f"{containers.name('log')}*", a.name)
+
+
+def _reads_print_alike_on_both_paths(pattern: str, one: str) -> None:
+    """Each read command on the quick read path (hermesctl.cli.quick_read, real containers over the
+    local socket without the SDK) prints what the full CLI prints, byte for byte, with the same exit
+    code (tests/test_quick_read.py proves the branches on a stand-in API). Only an uptime, which
+    ticks between the two runs, is compared as a number of seconds within 30 of the other."""
+    modules = Path(f"/tmp/hermesctl-reads-{one}.json")
+    uptime = re.compile(r'(?<=  )[0-9]+s$|(?<="uptime_s": )[0-9]+', re.M)
+    for args in (("gateway", "status", f"{pattern}:talk"), ("logs", "-n", "3", f"{pattern}:talk"),
+                 ("profile", "list", pattern, "--json"), ("doctor", one), ("usage", pattern)):
+        quick, full = (run_cli(args, modules_file=modules, env={}, full=full) for full in (False, True))
+        assert (quick[0], uptime.sub("T", quick[1]), quick[2]) == (full[0], uptime.sub("T", full[1]), full[2]), args
+        ticks = [int(t.rstrip("s")) for t in uptime.findall(quick[1] + full[1])]
+        assert len(ticks) % 2 == 0 and all(abs(a - b) <= 30 for a, b in zip(ticks, ticks[len(ticks) // 2:])), args
+        assert quick[0] == 0 and quick[1], (args, quick)
+        assert "hermesctl.cli.quick_read" in quick[3] and "docker" not in quick[3] and "rich" not in quick[3], args
+    modules.unlink(missing_ok=True)
 
 
 def test_logs_follow_until_ctrl_c_and_leave_nothing_running(containers):

@@ -3,25 +3,19 @@
 Exit codes are documented in hermesctl.core.exit_codes; every error becomes one line on stderr.
 """
 import os
-import re
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, List, Optional
+from typing import List, Optional
 
 import typer
 
 from hermesctl import __version__
 from hermesctl.cli import values as cli_values
-from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.core.errors import HermesctlError, UsageError
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.model.names import COMPOSE_PROJECT_NAME as COMPOSE_PROJECT
+from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
+from hermesctl.cli.run import Run, finish, valid_timeout as _valid_timeout
 from hermesctl.model.targets import parse_target, parse_targets
-
-if TYPE_CHECKING:  # the Docker SDK and rich are imported only by commands that use them
-    from hermesctl.config.compose import Scope
-    from hermesctl.backends.docker.fleet import Fleet
-    from hermesctl.render.output import Output
 
 HELP = """Operate fleets of Hermes Agent containers: gateways, profiles, logs and health.
 
@@ -49,80 +43,12 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(profile_app, name="profile")
 
 
-@dataclass
-class Run:
-    """Per-invocation context: output settings and a lazily connected fleet."""
-    out: "Output"
-    hosts: list[str] = field(default_factory=list)
-    contexts: list[str] = field(default_factory=list)
-    project: Optional[str] = None
-    fleet_file: Optional[str] = None
-    exec_timeout: float = DEFAULT_EXEC_TIMEOUT
-    swarm: Optional[str] = None
-    engine: Optional[str] = None  # --engine: docker, podman; None: each endpoint's answer says
-    _fleet: Optional["Fleet"] = None
-
-    def resolved(self) -> "Scope":
-        """What this run asks about (compose.resolve_scope: one rule for every path)."""
-        from hermesctl.config import compose
-        return compose.resolve_scope(hosts=self.hosts, contexts=self.contexts, project=self.project,
-                                     fleet_file=self.fleet_file, swarm=self.swarm, engine=self.engine)
-
-    def fleet(self) -> "Fleet":
-        if self._fleet is None:
-            scope = self.resolved()
-            fleet = self._build(scope)
-            self._fleet = fleet
-            if self.swarm:
-                self.out.several_endpoints, self.out.endpoint_column = True, "NODE"
-            else:
-                self.out.several_endpoints = fleet.configured > 1
-            self.out.unreachable = lambda: fleet.unreachable
-            if not fleet.containers():
-                self.out.warn(fleet.empty_reason(scope.here, project_given=bool(self.project)))
-        self._fleet.exec_timeout = self.exec_timeout
-        return self._fleet
-
-    def _build(self, scope: "Scope") -> "Fleet":
-        from hermesctl.backends.docker.backend import build_fleet
-        if self.swarm:
-            from hermesctl.backends.swarm.backend import build_swarm_fleet
-            fleet = build_swarm_fleet(self.swarm, stack=self.project, fleet_file=self.fleet_file,
-                                      timeout=self.exec_timeout)
-            fleet.exec_timeout = self.exec_timeout
-            return fleet
-        fleet = build_fleet(self.hosts, self.contexts, project=scope.named_project, fleet_file=self.fleet_file,
-                            timeout=self.exec_timeout, engine=scope.engine)
-        scope.narrow(fleet)
-        fleet.exec_timeout = self.exec_timeout
-        return fleet
-
-    def new_fleet(self) -> "Fleet":
-        """A fresh fleet over the same endpoints (for threads that must not share one)."""
-        return self._build(self.resolved())
-
-    def scope(self) -> dict:
-        """The scope as a comparable value: a running `hermesctl serve` answers for the same."""
-        return self.resolved().key()
-
-
-
 def _run(ctx: typer.Context, json_output: bool = False, timeout: Optional[float] = None,
          no_headers: bool = False) -> Run:
     """The run's context; a command's own --json, --timeout, --no-headers (after the
     subcommand) count too."""
     run: Run = ctx.find_root().obj
-    run.out.json = run.out.json or json_output
-    run.out.no_headers = run.out.no_headers or no_headers
-    if timeout is not None:
-        run.exec_timeout = _valid_timeout(timeout)
-    return run
-
-
-def _valid_timeout(seconds: float) -> float:
-    if not 0 < seconds <= 86400:
-        raise UsageError(f"--timeout must be between 0 and 86400 seconds, not {seconds:g}")
-    return seconds
+    return run.options(json_output, timeout, no_headers)
 
 
 JSON = typer.Option(False, "--json", help="one JSON document (versioned schema)")
@@ -132,18 +58,8 @@ NO_HEADERS = typer.Option(False, "--no-headers", help="tables without a header r
 
 
 def _exit(ctx: typer.Context, status: int) -> None:
-    """End the command. Endpoints and containers that did not answer are reported here, once,
-    for every command; an answer that lacks them exits PARTIAL unless something failed
-    outright (1) or worse: "not running" (3) cannot be claimed about what was not seen."""
-    run: Optional[Run] = ctx.find_root().obj
-    fleet = run._fleet if run else None
-    if fleet and fleet.unreachable:
-        for u in fleet.unreachable:
-            run.out.warn(u.warning())
-    if status in (ExitStatus.OK, ExitStatus.NOT_RUNNING):  # exec's own exit codes pass through
-        from hermesctl.model.results import exit_status
-        status = exit_status([], fleet.unreachable if fleet else [], base=ExitStatus(status))
-    raise typer.Exit(int(status))
+    """End the command (hermesctl.cli.run.finish: what did not answer is reported, once)."""
+    raise typer.Exit(finish(ctx.find_root().obj, status))
 
 
 def _print_version(value: bool) -> None:
@@ -243,9 +159,8 @@ def events(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     remove, state, want-up/down, parked, crash-loop, orphaned, operation) from one held-open
     stream per container, and containers (start, stop, die, health_status, ...) from Docker.
     A broken stream is reopened; a container that starts is picked up. --json: JSON lines."""
-    from hermesctl.commands.events import events as run_events
-    r = _run(ctx, json_output)
-    _exit(ctx, run_events(r.out, r.fleet(), parse_targets(targets or [])))
+    from hermesctl.cli import reads
+    _exit(ctx, reads.events(_run(ctx, json_output), targets or []))
 
 
 def _lifecycle(verb: str):
@@ -284,10 +199,8 @@ def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., 
                    json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Exit 0 when every targeted gateway is up, 3 otherwise (as systemctl is-active); 7 when a
     targeted container did not answer. A crash-looping gateway is not up (see `ps --help`)."""
-    from hermesctl.commands.gateway import status
-    r = _run(ctx, json_output, timeout)
-    parsed = parse_targets(targets)
-    _exit(ctx, status(r.out, r.fleet(), parsed))
+    from hermesctl.cli import reads
+    _exit(ctx, reads.gateway_status(_run(ctx, json_output, timeout), targets))
 
 
 @app.command()
@@ -344,10 +257,8 @@ def profile_create(ctx: typer.Context, target: str = typer.Argument(..., help="C
 def profile_list(ctx: typer.Context, targets: Optional[List[str]] = TARGETS, json_output: bool = JSON,
                  timeout: Optional[float] = TIMEOUT):
     """List profile directories and whether the reconciler will pick them up."""
-    from hermesctl.commands.profile import list_command
-    r = _run(ctx, json_output, timeout)
-    parsed = parse_targets(targets or [])
-    _exit(ctx, list_command(r.out, r.fleet(), parsed))
+    from hermesctl.cli import reads
+    _exit(ctx, reads.profile_list(_run(ctx, json_output, timeout), targets or []))
 
 
 @profile_app.command("delete")
@@ -371,22 +282,16 @@ def logs(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONT
          raw: bool = typer.Option(False, "--raw", help="pass the lines' bytes through as they are, "
                                   "even to a terminal (by default control characters are shown escaped there)")):
     """Gateway logs (logs/gateways/<p>/current), prefixed per target."""
-    import sys
-    from hermesctl.commands.logs import logs as run_logs
-    r = _run(ctx)
-    parsed = parse_targets(targets)
-    escape = sys.stdout.isatty() and not raw
-    _exit(ctx, run_logs(r.out, r.fleet(), parsed, lines=lines, follow=follow, escape=escape))
+    from hermesctl.cli import reads
+    _exit(ctx, reads.logs(_run(ctx), targets, lines=lines, follow=follow, raw=raw))
 
 
 @app.command("boot-log")
 def boot_log(ctx: typer.Context, container: str = typer.Argument(...),
              lines: int = typer.Option(50, "--tail", "-n"), json_output: bool = JSON):
     """The reconciler's container-boot.log."""
-    from hermesctl.commands.boot_log import boot_log as run_boot_log
-    r = _run(ctx, json_output)
-    parsed = parse_target(container)
-    _exit(ctx, run_boot_log(r.out, r.fleet(), parsed, lines=lines))
+    from hermesctl.cli import reads
+    _exit(ctx, reads.boot_log(_run(ctx, json_output), container, lines=lines))
 
 
 @app.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -405,10 +310,8 @@ def doctor(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
            fix: bool = typer.Option(False, "--fix", help="apply the safe fixes"), json_output: bool = JSON,
            timeout: Optional[float] = TIMEOUT):
     """Check containers for the known pitfalls; each finding names its fix."""
-    from hermesctl.commands.doctor import doctor as run_doctor
-    r = _run(ctx, json_output, timeout)
-    parsed = parse_targets(targets or [])
-    _exit(ctx, run_doctor(r.out, r.fleet(), parsed, fix=fix))
+    from hermesctl.cli import reads
+    _exit(ctx, reads.doctor(_run(ctx, json_output, timeout), targets or [], fix=fix))
 
 
 @app.command()
@@ -428,21 +331,9 @@ def usage(ctx: typer.Context, targets: Optional[List[str]] = TARGETS,
     container did not answer or a profile's state.db could not be read (locked, corrupt, of an
     unknown schema); the rest is shown.
     """
-    from hermesctl.commands.usage import usage as run_usage
-    from hermesctl.model.usage import GROUPINGS, parse_since
+    from hermesctl.cli import reads
     r = _run(ctx, json_output, timeout, no_headers)
-    window = parse_since(since)
-    if by not in GROUPINGS:
-        raise UsageError(f"--by must be one of {', '.join(GROUPINGS)}, not {by[:40]!r}")
-    if source is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", source):
-        raise UsageError("--source: a platform name (letters, digits, _ . : -)")
-    parsed = parse_targets(targets or [])
-    spec = None
-    budget_file = file or r.fleet_file
-    if budget_file:
-        from hermesctl.config.fleetfile import load_fleet_file
-        spec = load_fleet_file(budget_file)
-    _exit(ctx, run_usage(r.out, r.fleet(), parsed, window, by=by, source=source, spec=spec))
+    _exit(ctx, reads.usage(r, targets or [], since=since, by=by, source=source, file=file))
 
 
 SHOW_VALUES = typer.Option(False, "--show-values", help="print .env values (masked by default: they hold secrets)")

@@ -24,22 +24,10 @@ def _error(text: str) -> None:
 
 
 def _fleet(specs, scope, *, timeout: float):
-    """The fleet over the local endpoints, narrowed to the request's scope
-    (compose.resolve_scope) as the full CLI narrows it (hermesctl.cli.app.Run)."""
-    from hermesctl.backends.docker import unix_api
-    from hermesctl.backends.docker.fleet import Fleet, Unreachable
-    from hermesctl.core.errors import UsageError, describe
-    from hermesctl.core.parallel import fan_out
-    unique = list({spec.url: spec for spec in specs}.values())
-    connected = fan_out(lambda spec: unix_api.connect(spec, timeout=timeout, engine=scope.engine), unique)
-    for o in connected:
-        if not o.ok and isinstance(o.error, UsageError):
-            raise o.error  # --engine names the other engine: refused as the full CLI refuses it
-    endpoints = [o.value for o in connected if o.ok]
-    if not endpoints:
-        raise next(o.error for o in connected)
-    fleet = Fleet(endpoints=endpoints, project=scope.named_project, configured=len(unique), exec_timeout=timeout)
-    fleet.unreachable.extend(Unreachable(o.item.name, describe(o.error)) for o in connected if not o.ok)
+    """The fleet over the local endpoints (cli/run.local_fleet, as the quick read commands'),
+    narrowed to the request's scope (compose.resolve_scope) as the full CLI narrows it."""
+    from hermesctl.cli.run import local_fleet
+    fleet = local_fleet(specs, project=scope.named_project, timeout=timeout, engine=scope.engine)
     scope.narrow(fleet)
     return fleet
 

@@ -3,7 +3,10 @@ from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.core.errors import UsageError
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.model.targets import Target
-from hermesctl.render.output import Output
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
 
 
 def _prior(value):
@@ -12,7 +15,7 @@ def _prior(value):
     return "none" if value in (None, "None") else value
 
 
-def boot_log(out: Output, fleet: Fleet, target: Target, *, lines: int) -> ExitStatus:
+def boot_log(out: "Output", fleet: Fleet, target: Target, *, lines: int) -> ExitStatus:
     if target.profile is not None:
         raise UsageError(f"{target}: boot-log takes a container, not a gateway")
     container = fleet.one(target)

@@ -15,7 +15,10 @@ from hermesctl.engine import journal
 from hermesctl.model.names import is_profile_name
 from hermesctl.model.results import ItemResult, exit_status
 from hermesctl.model.targets import Target
-from hermesctl.render.output import Output
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
 
 SETUP_HOOK = contract.SETUP_HOOK
 
@@ -210,7 +213,7 @@ def _apply_fix(fleet: Fleet, c: HermesContainer, f: Finding) -> bool:
     return False
 
 
-def doctor(out: Output, fleet: Fleet, targets: list[Target], *, fix: bool) -> ExitStatus:
+def doctor(out: "Output", fleet: Fleet, targets: list[Target], *, fix: bool) -> ExitStatus:
     everything = fleet.containers()
     if targets:
         chosen = {c.key for t in targets for c in fleet.containers_matching(t)}

@@ -9,10 +9,13 @@ from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.backends.docker.streams import LiveFleet
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.model.targets import Target
-from hermesctl.render.output import Output
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
 
 
-def events(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
+def events(out: "Output", fleet: Fleet, targets: list[Target]) -> ExitStatus:
     live = LiveFleet(fleet, targets)
     live.start()
     for u in fleet.unreachable:  # what could not be watched from the start, said once

@@ -1,4 +1,9 @@
-"""hermesctl gateway start|stop|restart|status|register|unregister."""
+"""hermesctl gateway start|stop|restart|status|register|unregister.
+
+Imports neither rich nor the Docker SDK: `gateway status` runs on the quick read path too
+(hermesctl.cli.quick_read), with the same code."""
+from typing import TYPE_CHECKING
+
 from hermesctl.agent import client as agent
 from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.core.errors import HermesctlError, NotFoundError, UsageError, describe
@@ -8,10 +13,13 @@ from hermesctl.engine.lifecycle import GatewayResult, operate_many, run_locked
 from hermesctl.model.names import normalize_profile
 from hermesctl.model.targets import Target, is_glob
 from hermesctl.render.gateway_results import render
-from hermesctl.render.output import Output, duration, state_text
+from hermesctl.render.plain_table import duration, state_cell
+
+if TYPE_CHECKING:
+    from hermesctl.render.output import Output
 
 
-def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
+def lifecycle(out: "Output", fleet: Fleet, verb: str, targets: list[Target], *, timeout: float,
               settle: float, rolling: bool = False, running_only: bool = False,
               wait_ready: bool = False) -> ExitStatus:
     results = operate_many(fleet, verb, targets, timeout=timeout, settle=settle, warn=out.warn,
@@ -19,7 +27,7 @@ def lifecycle(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, ti
     return render(out, verb, results)
 
 
-def status(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
+def status(out: "Output", fleet: Fleet, targets: list[Target]) -> ExitStatus:
     """Like `systemctl is-active`: 0 when every targeted gateway is up, 3 otherwise."""
     selections = fleet.select(targets)
     rows, doc = [], []
@@ -31,7 +39,7 @@ def status(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
             all_up &= up
             pid = slot.status.pid if slot.status else None
             uptime = slot.status.seconds if slot.status and slot.status.up else None
-            rows.append([f"{sel.container.name}:{p}", state_text(slot.run_state), pid, duration(uptime)])
+            rows.append([f"{sel.container.name}:{p}", state_cell(slot.run_state), pid, duration(uptime)])
             doc.append({"endpoint": sel.container.endpoint, "container": sel.container.name,
                         "profile": p, "state": slot.run_state, "up": up, "pid": pid, "uptime_s": uptime})
     if out.json:
@@ -53,7 +61,7 @@ def _explicit(fleet: Fleet, targets: list[Target]):
     return pairs
 
 
-def registration(out: Output, fleet: Fleet, verb: str, targets: list[Target], *, up: bool) -> ExitStatus:
+def registration(out: "Output", fleet: Fleet, verb: str, targets: list[Target], *, up: bool) -> ExitStatus:
     pairs = _explicit(fleet, targets)
 
     def one(pair) -> GatewayResult:

@@ -7,8 +7,7 @@ import json
 import queue
 import sys
 import threading
-
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from hermesctl.agent import client as agent
 from hermesctl.backends.docker import execs
@@ -18,26 +17,32 @@ from hermesctl.core.errors import describe
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.core.parallel import fan_out
 from hermesctl.model.targets import Target
-from hermesctl.render.output import PREFIX_COLOURS, Output
+from hermesctl.render.plain_output import PREFIX_COLOURS
 from hermesctl.render.terminal import safe_line
+
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
+
+Prefix = tuple[str, str]  # "web-1:coder | " and its colour
 
 
 class LinePrinter:
     """Prefixed lines: escaped and coloured for a terminal, or the line's bytes as they came."""
 
-    def __init__(self, out: Output, escape: bool):
+    def __init__(self, out: "Output", escape: bool):
         self.out, self.escape = out, escape
 
-    def __call__(self, prefix: Text, line: str) -> None:
+    def __call__(self, prefix: Prefix, line: str) -> None:
         if self.escape:
-            self.out.print(prefix + Text(safe_line(line)))
+            self.out.styled_line([prefix, (safe_line(line), None)])
         else:
+            self.out.wrote = True
             sys.stdout.flush()
             binary = getattr(sys.stdout, "buffer", None)
             if binary is None:  # a text-only stream (a test runner's): the text as it is
-                sys.stdout.write(prefix.plain + line + "\n")
+                sys.stdout.write(prefix[0] + line + "\n")
                 return
-            binary.write(prefix.plain.encode() + line.encode("utf-8", "surrogateescape") + b"\n")
+            binary.write(prefix[0].encode() + line.encode("utf-8", "surrogateescape") + b"\n")
             binary.flush()
 
 
@@ -46,14 +51,15 @@ def _sort_key(line: str) -> str:
     return line[:29]
 
 
-def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow: bool,
+def logs(out: "Output", fleet: Fleet, targets: list[Target], *, lines: int, follow: bool,
          escape: bool = True) -> ExitStatus:
     emit = LinePrinter(out, escape)
     pairs = [(sel.container, p) for sel in fleet.select(targets) for p in sel.profiles]
     # With several endpoints, prefixes say where: ENDPOINT/CONTAINER:PROFILE.
     names = {(c.key, p): (f"{c.endpoint}/" if out.several_endpoints else "") + f"{c.name}:{p}" for c, p in pairs}
     width = max(map(len, names.values()))
-    prefixes = {key: Text(name.ljust(width) + " | ", style=PREFIX_COLOURS[i % len(PREFIX_COLOURS)])
+    # Names are container and profile names (checked by the agent and by Docker), escaped all the same.
+    prefixes = {key: (safe_line(name.ljust(width) + " | "), PREFIX_COLOURS[i % len(PREFIX_COLOURS)])
                 for i, (key, name) in enumerate(names.items())}
     if follow:
         return _follow(out, fleet, pairs, prefixes, lines, emit)
@@ -75,7 +81,7 @@ def logs(out: Output, fleet: Fleet, targets: list[Target], *, lines: int, follow
     return ExitStatus.OK
 
 
-def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int, emit: LinePrinter) -> ExitStatus:
+def _follow(out: "Output", fleet: Fleet, pairs, prefixes, lines: int, emit: LinePrinter) -> ExitStatus:
     """Stream every target until Ctrl-C; `tail -F` keeps following across s6-log rotation."""
     lines_q: queue.Queue = queue.Queue()
     pids: dict = {}

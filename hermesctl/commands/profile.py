@@ -8,9 +8,12 @@ from hermesctl.engine.lifecycle import list_profiles, operate_many, run_locked
 from hermesctl.model.names import DEFAULT_PROFILE, normalize_profile, require_creatable
 from hermesctl.model.targets import Target
 from hermesctl.render.gateway_results import render
-from hermesctl.render.output import Output
+from typing import TYPE_CHECKING
 
-def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitStatus:
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
+
+def create(out: "Output", fleet: Fleet, target: Target, *, start: bool) -> ExitStatus:
     if target.profile is None:
         raise UsageError(f"{target}: give CONTAINER:NAME")
     name = require_creatable(target.profile)
@@ -34,7 +37,7 @@ def create(out: Output, fleet: Fleet, target: Target, *, start: bool) -> ExitSta
     return ExitStatus.OK
 
 
-def delete(out: Output, fleet: Fleet, target: Target) -> ExitStatus:
+def delete(out: "Output", fleet: Fleet, target: Target) -> ExitStatus:
     if target.profile is None:
         raise UsageError(f"{target}: give CONTAINER:NAME")
     name = normalize_profile(target.profile)
@@ -52,7 +55,7 @@ def delete(out: Output, fleet: Fleet, target: Target) -> ExitStatus:
     return ExitStatus.OK
 
 
-def list_command(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus:
+def list_command(out: "Output", fleet: Fleet, targets: list[Target]) -> ExitStatus:
     matched = [c for c, _ in fleet.match(targets or [Target("*", None)])]
     rows, doc = [], []
     for o in fan_out(lambda c: list_profiles(fleet, c), matched):
@@ -72,7 +75,7 @@ def list_command(out: Output, fleet: Fleet, targets: list[Target]) -> ExitStatus
     return ExitStatus.OK
 
 
-def _report(out: Output, kind: str, doc: dict, text: str) -> None:
+def _report(out: "Output", kind: str, doc: dict, text: str) -> None:
     if out.json:
         out.document(kind, doc)
     else:

@@ -14,8 +14,11 @@ from hermesctl.core.errors import UsageError
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.core.parallel import fan_out
 from hermesctl.model.targets import Target, is_glob
-from hermesctl.render.output import Output
 from hermesctl.model.usage import (GROUPINGS, ProfileUsage, Window, add, over_budget, top_model, zero_cell)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
+    from hermesctl.render.output import Output
 
 MAX_SHOWN = 64
 
@@ -90,7 +93,7 @@ def _budgets(rows: list[ProfileUsage], spec) -> dict[str, float]:
     return {c.name: c.budget_daily_usd for c in spec.containers if c.budget_daily_usd is not None}
 
 
-def usage(out: Output, fleet: Fleet, targets: list[Target], window: Window, *, by: str = "profile",
+def usage(out: "Output", fleet: Fleet, targets: list[Target], window: Window, *, by: str = "profile",
           source: str | None = None, spec=None) -> ExitStatus:
     if by not in GROUPINGS:
         raise UsageError(f"--by must be one of {', '.join(GROUPINGS)}, not {by!r}")
@@ -203,7 +206,7 @@ def ago(moment: float | None, now: float) -> str | None:
     if not moment:
         return None
     seconds = max(0, int(now - moment))
-    from hermesctl.render.output import duration
+    from hermesctl.render.plain_table import duration
     return f"{duration(seconds)} ago"
 
 
@@ -218,7 +221,7 @@ def _budget_cell(container: str, profile: str | None, flagged: set, allowed: dic
     return " · ".join(parts) or None
 
 
-def _table(out: Output, grouped: list[dict], by: str, totals: dict, over: list[dict],
+def _table(out: "Output", grouped: list[dict], by: str, totals: dict, over: list[dict],
            allowed: dict | None = None) -> None:
     now = time.time()
     flagged = {(o["container"], o["profile"]) for o in over}

@@ -9,7 +9,6 @@ holds no config.json yet we read the store ourselves (meta.json, TLS files besid
 endpoint also knows the docker CLI flags that reach it (`--context NAME`, or `-H URL` with the
 TLS flags), for `hermesctl exec` on a TTY.
 """
-import hashlib
 import json
 import os
 import threading
@@ -114,6 +113,7 @@ def _context(name: str) -> Resolved:
         url = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
         resolved = _host(url, "default")
         return Resolved("default", resolved.url, resolved.tls, ("--context", "default"))
+    import hashlib  # here: OpenSSL's loading costs every command ~3 ms, and only a context needs it
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = _config_dir() / "contexts" / "meta" / digest / "meta.json"
     ctx = _sdk_context(name)

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.model.results import exit_status
-from hermesctl.render.output import Output, state_text
+from hermesctl.render.plain_table import state_cell
 
-if TYPE_CHECKING:  # results are drawn, never made, here
+if TYPE_CHECKING:  # results are drawn, never made, here; rich is not imported on the quick read path
     from hermesctl.engine.lifecycle import GatewayResult
+    from hermesctl.render.output import Output
 
 
 def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
@@ -18,7 +19,7 @@ def render(out: Output, verb: str, results: list[GatewayResult]) -> ExitStatus:
         out.document(f"gateway-{verb}", {"action": verb,
                                  "results": [asdict(r) | {"target": r.target} for r in results]})
     else:
-        rows = [[r.target, "ok" if r.ok else "FAILED", state_text(r.state), r.pid, r.message]
+        rows = [[r.target, "ok" if r.ok else "FAILED", state_cell(r.state), r.pid, r.message]
                 for r in results]
         out.print(out.table(["TARGET", "RESULT", "STATE", "PID", "DETAIL"], rows,
                             endpoints=[r.endpoint for r in results]))

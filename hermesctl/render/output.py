@@ -1,25 +1,23 @@
 """All printing goes through one Output per run: tables or JSON on stdout, errors on stderr.
-Tests and --json get the same data; only the rendering differs."""
-import json
+Tests and --json get the same data; only the rendering differs.
+
+Output is hermesctl.render.plain_output.PlainOutput (what the quick read path prints with, stdlib
+only) with rich consoles: tables, documents and JSON lines are the base class's, so both paths
+print the same bytes; rich draws what only some commands use (ps --watch's live screen)."""
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from hermesctl.render.documents import SCHEMA_VERSION, document_text  # noqa: F401 - SCHEMA_VERSION re-exported
-from hermesctl.render.plain_table import Styled, duration, layout, state_cell  # noqa: F401 - duration re-exported
-from hermesctl.render.terminal import is_safe, safe
-
-# Colour rotation for per-target prefixes, as `docker compose logs` does.
-PREFIX_COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
-                  "bright_green", "bright_magenta", "bright_blue")
+from hermesctl.render.plain_output import PlainOutput, PlainTable
+from hermesctl.render.plain_table import state_cell
+from hermesctl.render.terminal import safe
 
 
 @dataclass
-class Output:
+class Output(PlainOutput):
     json: bool = False
     no_headers: bool = False
     several_endpoints: bool = False  # then every table row says which endpoint it came from
@@ -30,75 +28,24 @@ class Output:
     console: Console = field(default_factory=lambda: Console(
         highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 4096))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
-
-    def document(self, kind: str, body: dict) -> None:
-        """One JSON document per command: {"schema": "hermesctl.<kind>/v1", ..., "unreachable": [...]}.
-        The kind is the command's name, words joined by '-' (ps, gateway-restart, profile-list)."""
-        sys.stdout.write(document_text(kind, body, [asdict(u) for u in self.unreachable()]))
-        sys.stdout.flush()
-
-    def json_line(self, doc: dict) -> None:
-        """One compact JSON document on a line of its own (event streams), flushed at once."""
-        sys.stdout.write(json.dumps(doc, default=str) + "\n")
-        sys.stdout.flush()
-
-    def table(self, columns: list[str], rows: list[list[object]], *, endpoints: list[str] | None = None) -> Table:
-        """A table; with several endpoints in play and `endpoints` given (one per row), an
-        ENDPOINT column comes first."""
-        if self.several_endpoints and endpoints is not None:
-            columns = [self.endpoint_column, *columns]
-            rows = [[e, *row] for e, row in zip(endpoints, rows)]
-        table = Table(show_header=not self.no_headers, box=None, pad_edge=False, header_style="bold")
-        for column in columns:
-            table.add_column(column, no_wrap=True)
-        for row in rows:
-            table.add_row(*[_cell(cell) for cell in row])
-        return table
-
-    def text_table(self, columns: list[str], rows: list[list[object]]) -> "PlainTable":
-        """The same table as `table` (columns two spaces apart, `-` for nothing), laid out here
-        as lines of styled segments (hermesctl.render.plain_table): about twenty times cheaper to draw
-        than a rich Table of hundreds of rows, which is what `ps --watch` redraws on every change."""
-        cells = [[None if c is None else Styled((t := _cell(c)).plain, t.style or None) for c in row] for row in rows]
-        return PlainTable(layout(columns, cells, headers=not self.no_headers))
+    wrote: bool = False
 
     def print(self, renderable: object = "") -> None:
+        self.wrote = True
         self.console.print(renderable)
 
+    def styled_line(self, parts: list[tuple[str, str | None]]) -> None:
+        self.print(PlainTable([parts]))
+
     def line(self, text: str) -> None:
-        self.console.print(safe(text), markup=False, highlight=False, emoji=False)
+        # A Text, not a str: rich would read `:name:` in container text as an emoji code.
+        self.print(Text(safe(text)))
 
     def error(self, text: str) -> None:
         self.err.print(Text(f"hermesctl: {safe(text)}", style="red"))
 
     def warn(self, text: str) -> None:
         self.err.print(Text(f"hermesctl: {safe(text)}", style="yellow"))
-
-
-def _cell(cell: object) -> Text:
-    """A table cell; what a container reported may hold escape sequences: shown escaped."""
-    if isinstance(cell, Styled):
-        cell = Text(cell.text, style=cell.style or "")
-    if isinstance(cell, Text):
-        return cell if is_safe(cell.plain) else Text(safe(cell.plain), style=cell.style)
-    return Text("-" if cell is None else safe(str(cell)))
-
-
-
-class PlainTable:
-    """Lines of (text, style) parts, rendered as they are: no measuring, no wrapping."""
-
-    def __init__(self, lines: list[list[tuple[str, object]]]):
-        self.lines = lines
-
-    def __rich_console__(self, console, options):
-        from rich.segment import Segment
-        newline = Segment.line()
-        for parts in self.lines:
-            for text, style in parts:
-                if text:
-                    yield Segment(text, console.get_style(style) if style else None)
-            yield newline
 
 
 def state_text(state: str) -> Text:

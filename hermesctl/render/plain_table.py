@@ -15,7 +15,10 @@ STATE_STYLES = {"up": "green", "down": "dim", "parked": "yellow", "crash-loop": 
                 "unsupervised": "red", "booting": "yellow", "exited": "red", "timeout:": "bold red",
                 "error:": "red", "orphaned": "bold red",
                 "platforms-fatal": "bold red", "no": "yellow"}
-_SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33"}
+# SGR codes as rich writes them for these styles (the standard 16 colours: 30-37, bright 90-97).
+_SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35",
+        "cyan": "36", "bright_green": "92", "bright_yellow": "93", "bright_blue": "94", "bright_magenta": "95",
+        "bright_cyan": "96"}
 
 
 class Styled(NamedTuple):

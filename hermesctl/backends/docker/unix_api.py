@@ -1,5 +1,6 @@
 """The Docker API of a local daemon (a unix:// socket, no TLS) spoken with the stdlib: what a
-direct `ps` needs (listing containers, one exec each) without importing the Docker SDK and
+direct `ps` and the quick read commands need (listing containers, one exec each, exec and
+event streams) without importing the Docker SDK and
 requests, which cost ~0.1 s of CPU per command before the first request (issue 18).
 
 Each request is one HTTP/1.1 exchange on a connection of its own (`Connection: close`): a unix
@@ -118,6 +119,98 @@ def demux(stream: bytes) -> tuple[bytes, bytes]:
     return b"".join(out), b"".join(err)
 
 
+class _Stream:
+    """An answer read as it comes, on its own socket; close() (from any thread) ends it."""
+
+    def __init__(self, sock: socket.socket, rest: bytes, *, chunked: bool):
+        self.sock, self.rest, self.chunked = sock, rest, chunked
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a reader blocked in recv
+        except OSError:
+            pass
+        self.sock.close()
+
+    def _raw(self):
+        """The body's bytes as they arrive, until the daemon or close() ends the connection."""
+        if self.rest:
+            yield self.rest
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                if self.sock.fileno() == -1:  # closed here: the end
+                    return
+                raise
+            if not chunk:
+                return
+            yield chunk
+
+    def _body(self):
+        """The body, de-chunked when it is chunked (Docker's events are)."""
+        if not self.chunked:
+            yield from self._raw()
+            return
+        buffer = b""
+        for data in self._raw():
+            buffer += data
+            while True:
+                end = buffer.find(b"\r\n")
+                if end < 0:
+                    if len(buffer) > 1 << 16:
+                        raise ConnectionError("a chunk header exceeds 64 KiB")
+                    break
+                size = int(buffer[:end].split(b";")[0], 16)
+                if size == 0:
+                    return
+                if len(buffer) < end + 2 + size + 2:
+                    if size > MAX_BODY:
+                        raise ConnectionError("an answer exceeds its size limit")
+                    break
+                yield buffer[end + 2:end + 2 + size]
+                buffer = buffer[end + 2 + size + 2:]
+
+    def frames(self) -> "_Iterating":
+        """The payloads of a multiplexed exec stream (see demux), each as it is complete."""
+        def payloads():
+            buffer = b""
+            for data in self._body():
+                buffer += data
+                while len(buffer) >= 8:
+                    size = int.from_bytes(buffer[4:8], "big")
+                    if len(buffer) < 8 + size:
+                        break
+                    payload, buffer = buffer[8:8 + size], buffer[8 + size:]
+                    if payload:
+                        yield payload
+        return _Iterating(payloads(), self.close)
+
+    def json_lines(self) -> "_Iterating":
+        """One decoded JSON object per line (Docker's events stream)."""
+        def documents():
+            buffer = b""
+            for data in self._body():
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+                if len(buffer) > MAX_BODY:
+                    raise ConnectionError("an event exceeds its size limit")
+        return _Iterating(documents(), self.close)
+
+
+class _Iterating:
+    """A generator with the stream's close(): what the SDK's streams offer their callers."""
+
+    def __init__(self, items, close):
+        self._items, self.close = items, close
+
+    def __iter__(self):
+        return self._items
+
+
 class UnixDaemon:
     """hermesctl.backends.docker.daemon.Daemon's reads and execs for a unix socket, stdlib only; the
     rest through the SDK."""
@@ -182,6 +275,47 @@ class UnixDaemon:
                                timeout=STREAM_READ_TIMEOUT_S, stream=True)
         out, err = demux(stream)
         return self._json("GET", f"/exec/{exec_id}/json")["ExitCode"], out, err
+
+    # --- streams: `events` and `logs -f` (issue 28) -------------------------------------------
+    def _open(self, method: str, path: str, body: dict | None, *, timeout: float | None) -> "_Stream":
+        """A request whose answer is read as it comes: the open socket past the headers."""
+        payload = b"" if body is None else json.dumps(body).encode()
+        url = self._prefix + path
+        request = (f"{method} {url} HTTP/1.1\r\nHost: docker\r\nUser-Agent: hermesctl\r\n"
+                   f"Connection: close\r\nContent-Length: {len(payload)}\r\n"
+                   + ("Content-Type: application/json\r\n" if body is not None else "") + "\r\n").encode() + payload
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.call_timeout)
+            sock.connect(self.path)
+            sock.sendall(request)
+            status, reason, headers, rest = _read_head(sock)
+            if not 200 <= status < 300:
+                data = _body(sock, headers, rest)
+                sock.close()
+                raise _api_error(status, f"http+docker://localhost{url}", reason, data)
+            sock.settimeout(timeout)
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise DaemonUnreachableError(f"lost the Docker daemon {self.name}: {short_reason(exc)}") from exc
+        return _Stream(sock, rest, chunked=headers.get(b"transfer-encoding", b"").lower() == b"chunked")
+
+    def exec_stream(self, ref: str, argv: list[str], *, user: str, stderr: bool = True, stdin: bool = False):
+        """argv's output as it comes: its frames' payloads (stdout and stderr, as the SDK's
+        exec_start(stream=True) gives them), an iterable with a close(). With `stdin`, the
+        exec's stdin is attached and never written: it closes when we go (contract.LIFELINE_OPTION)."""
+        config = {"User": user, "AttachStdin": stdin, "AttachStdout": True, "AttachStderr": stderr,
+                  "Tty": False, "Cmd": list(argv)}
+        exec_id = self._json("POST", f"/containers/{quote(ref, safe='')}/exec", config)["Id"]
+        stream = self._open("POST", f"/exec/{exec_id}/start", {"Detach": False, "Tty": False},
+                            timeout=STREAM_READ_TIMEOUT_S)
+        return stream.frames()
+
+    def events(self, since: int, filters: dict):
+        """Docker's events from `since` on, one dict each, until closed (no read deadline: a
+        quiet fleet sends nothing for hours), as the SDK's events(decode=True)."""
+        query = f"/events?since={int(since)}&filters={quote(json.dumps(filters))}"
+        return self._open("GET", query, None, timeout=None).json_lines()
 
     # --- everything else: the SDK's Daemon -------------------------------------------------
     def __getattr__(self, name: str):
