@@ -230,7 +230,8 @@ def test_execs_wait_their_turn_per_endpoint_and_the_deadline_starts_with_it():
     from concurrent.futures import ThreadPoolExecutor
 
     from hermesctl.backends.docker import execs
-    from hermesctl.config.endpoints import EXEC_CONCURRENCY, Endpoint
+    from hermesctl.backends.docker.endpoint import Endpoint
+    from hermesctl.config.endpoints import EXEC_CONCURRENCY
     from hermesctl.backends.docker.inventory import HermesContainer
 
     api = _SlowExecs(2.0)

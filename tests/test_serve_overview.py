@@ -165,13 +165,12 @@ def test_the_refresher_reads_an_unhealthy_containers_health_log_once_per_interva
     from hermesctl.serve import refresher as refresher_module
     calls = []
 
-    class Daemon:
-        def inspect_container(self, ref):
-            calls.append(ref)
-            return _inspect((1, json.dumps({"problems": ["coder:no-supervisor"]})), streak=1)
+    def inspect(container):
+        calls.append(container.id)
+        return _inspect((1, json.dumps({"problems": ["coder:no-supervisor"]})), streak=1)
 
     r = refresher_module.Refresher.__new__(refresher_module.Refresher)
-    r.fleet = SimpleNamespace(endpoint=lambda name: SimpleNamespace(daemon=Daemon()))
+    r.fleet = SimpleNamespace(inspect=inspect)
     r._reasons = {}
     sick = SimpleNamespace(key="default/web-1", id="abc", endpoint="default", health="unhealthy")
     assert r._health_reason(sick) == "health check failed (exit 1): gateway coder not supervised"

@@ -9,7 +9,7 @@ import pytest
 
 from fakefleet import FakeFleet, cli_on, container, recorded
 from hermesctl.backends.swarm.backend import SwarmBackend, SwarmServiceInfo, SwarmTask
-from hermesctl.config.endpoints import Endpoint
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.core.errors import ExecTimeoutError
 from hermesctl.engine import journal
 

@@ -371,19 +371,19 @@ def test_serve_asks_for_the_lifeline_and_asks_an_older_image_as_before():
     calls = []
     heartbeat = b'{"schema": "hermes-contract/v1", "verb": "usage-watch", "heartbeat": 1, "profiles": 1}\n'
 
-    class Daemon:
-        def exec_stream(self, ref, argv, *, user, stderr=True, stdin=False):
-            calls.append((ref, argv, stdin))
-            if ref == "old" and LIFELINE_OPTION in argv:
-                return _Stream([b'{"schema": "hermes-contract/v1", "error": {"code": "usage", "message": '
-                                b'"usage-watch: unknown option \'--until-stdin-closes\'"}}\n'])
-            feed.stop()
-            return _Stream([heartbeat])
+    def exec_stream(container, argv, *, stderr=True, stdin=False):
+        ref = container.id
+        calls.append((ref, argv, stdin))
+        if ref == "old" and LIFELINE_OPTION in argv:
+            return _Stream([b'{"schema": "hermes-contract/v1", "error": {"code": "usage", "message": '
+                            b'"usage-watch: unknown option \'--until-stdin-closes\'"}}\n'])
+        feed.stop()
+        return _Stream([heartbeat])
 
     for ref in ("new", "old"):
         c = SimpleNamespace(key=ref, id=ref, name=ref, endpoint="local", running=True)
         live = SimpleNamespace(lock=threading.Lock(), containers={ref: c})
-        fleet = SimpleNamespace(endpoint=lambda name: SimpleNamespace(daemon=Daemon()))
+        fleet = SimpleNamespace(exec_stream=exec_stream)
         feed = UsageFeed(live, fleet, interval=1)
         feed._stream(c)
         assert feed.watchers[("local", ref)]["profiles"] == 1

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from hermesctl.config.endpoints import Endpoint
+from hermesctl.backends.docker.endpoint import Endpoint
 
 from hermesctl.backends.docker.inventory import PENDING, SCALED_TO_0, UNANSWERED_STATES, UNREACHABLE  # noqa: F401 - the seam's words
 
@@ -40,6 +40,11 @@ class Started:
     endpoint: Endpoint
     ref: str
     name: str
+
+    def inspect(self) -> dict:
+        """The orchestrator's description of the container now (Docker's inspect: State,
+        RestartCount, Config.Healthcheck), read again on every call."""
+        return self.endpoint.daemon.inspect_container(self.ref)
 
 
 @runtime_checkable

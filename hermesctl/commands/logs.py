@@ -11,7 +11,6 @@ import threading
 from rich.text import Text
 
 from hermesctl.agent import client as agent
-from hermesctl.backends.docker import execs
 from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.backends.docker.inventory import HermesContainer
 from hermesctl.core.errors import describe
@@ -83,8 +82,7 @@ def _follow(out: Output, fleet: Fleet, pairs, prefixes, lines: int, emit: LinePr
     def reader(c: HermesContainer, p: str) -> None:
         try:
             # A follower holds its stdin open: when we go, Docker closes it and the follower ends.
-            stream = fleet.endpoint(c.endpoint).daemon.exec_stream(c.id, agent.tail_argv(p, lines, True),
-                                                                   user=execs.HERMES_USER, stdin=True)
+            stream = fleet.exec_stream(c, agent.tail_argv(p, lines, True), stdin=True)
             buffer = b""
             for chunk in stream:
                 buffer += chunk

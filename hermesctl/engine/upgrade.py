@@ -69,13 +69,12 @@ def wait_until_serving(fleet: Fleet, started: Started, wanted: list[str], *, tim
                        settle: float) -> str | None:
     """None once the container serves; otherwise why not. With a healthcheck the orchestrator's
     verdict decides (`healthy`; the start period is no pass); without, our own gate does."""
-    daemon = started.endpoint.daemon
     probe_target = HermesContainer(endpoint=started.endpoint.name, id=started.ref, name=started.name,
                                    state="running", status="")
     deadline = time.monotonic() + timeout
     steady_since, steady_pids, last = None, None, "not booted yet"
     while True:
-        inspect = daemon.inspect_container(started.ref)
+        inspect = started.inspect()
         state = inspect["State"]
         if state["Status"] in ("exited", "dead"):
             return f"exited with code {state.get('ExitCode')}"
@@ -268,7 +267,7 @@ def recover(fleet: Fleet, say: Callable[[str], None], *, timeout: float, settle:
 
 def _still_running(started: Started) -> bool:
     """Checked once more before a record is forgotten."""
-    return bool(started.endpoint.daemon.inspect_container(started.ref)["State"]["Running"])
+    return bool(started.inspect()["State"]["Running"])
 
 
 def require_writable(directory: Path) -> None:

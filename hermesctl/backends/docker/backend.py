@@ -10,7 +10,8 @@ from hermesctl.backends.docker import recreate
 from hermesctl.backends.docker.daemon import ImageNotFound, NotFound, connect
 from hermesctl.backends.docker.fleet import Fleet, Unreachable
 from hermesctl.backends.docker.inventory import COMPOSE_PROJECT, WORKING_DIR, HermesContainer
-from hermesctl.config.endpoints import Endpoint, Resolved, resolve
+from hermesctl.config.endpoints import Resolved, resolve
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.core.errors import ContainerStoppedError, NotFoundError, UsageError, describe
 from hermesctl.core.parallel import fan_out

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hermesctl.agent import client as agent
 from hermesctl.agent.contract import AGENT_SOCKET
 from hermesctl.backends.docker import execs
-from hermesctl.config.endpoints import Endpoint
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.core.errors import (ContainerStoppedError, ExecTimeoutError, HermesctlError, NotFoundError,
                               NotHermesError, UnansweredError, UsageError, describe)
 from hermesctl.backends.docker.inventory import (COMPOSE_PROJECT, LABEL, UNANSWERED_STATES, WORKING_DIR, HermesContainer,
@@ -117,6 +117,19 @@ class Fleet:
         """argv in the container, within the run's exec deadline unless the caller gives one."""
         kwargs.setdefault("timeout", self.exec_timeout)
         return execs.run(self.endpoint(container.endpoint), container, argv, **kwargs)
+
+    def exec_stream(self, container: HermesContainer, argv: list[str], *, stderr: bool = True,
+                    stdin: bool = False):
+        """argv in the container as hermes, its output as it comes: a generator of byte chunks
+        with a close(). The caller bounds it (a follower runs until closed). With `stdin`, the
+        exec's stdin is attached and never written: it closes when we go (contract.LIFELINE_OPTION)."""
+        return self.endpoint(container.endpoint).daemon.exec_stream(container.id, argv, user=execs.HERMES_USER,
+                                                                    stderr=stderr, stdin=stdin)
+
+    def inspect(self, container: HermesContainer) -> dict:
+        """The orchestrator's own description of the container (Docker's inspect: its State, the
+        health log), for what the listing does not carry."""
+        return self.endpoint(container.endpoint).daemon.inspect_container(container.id)
 
     def did_not_answer(self, container: HermesContainer, exc: BaseException) -> Unreachable:
         """Record a container that failed or timed out; the command goes on with the others."""

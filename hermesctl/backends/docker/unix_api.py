@@ -17,7 +17,8 @@ import threading
 import time
 from urllib.parse import quote
 
-from hermesctl.config.endpoints import EXEC_CONCURRENCY, Endpoint, Resolved, short_reason
+from hermesctl.config.endpoints import EXEC_CONCURRENCY, Resolved, short_reason
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.core.errors import DaemonUnreachableError
 
 # An exec's output is read for at most this long per chunk (its own deadline is hermesctl.backends.docker.execs').
