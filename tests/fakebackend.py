@@ -103,9 +103,8 @@ class FakeInstance:
 
 class FakeBackend(Fleet):
     def __init__(self, instances: list[FakeInstance], kind: str = "docker"):
-        super().__init__(endpoints=[])
+        super().__init__(endpoints=[], backend=SimpleNamespace(kind=kind))
         self._instances = instances
-        self.kind = kind
 
     def instances(self, targets):
         return list(self._instances)

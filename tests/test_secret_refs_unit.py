@@ -191,7 +191,7 @@ class FakeManagerAPI:
             "Env": [], "Secrets": self.attached}}}}
 
 
-class FakeSwarm(FakeFleet, SwarmBackend):
+class FakeSwarm(FakeFleet):
     """A swarm fleet on recorded answers: one task, `pa` up; get-env and load-secrets --check
     answered here, every exec recorded."""
 
@@ -200,9 +200,8 @@ class FakeSwarm(FakeFleet, SwarmBackend):
         super().__init__([h1], {"h1": {"status": recorded("status-h1.json"), "profiles": {
             "schema": "hermes-contract/v1", "verb": "profiles",
             "profiles": [{"name": "pa", "readable": True, "has_soul": True, "registered": True}]}}})
-        self.kind = "swarm"
-        self.manager = type("Manager", (), {"daemon": FakeManagerAPI(attached)})()
-        self.tasks = [SwarmTask("t1", "st_h1", "h1", 1, "default", "running", h1.id)]
+        self.backend = SwarmBackend(manager=type("Manager", (), {"daemon": FakeManagerAPI(attached)})(),
+                                    tasks=[SwarmTask("t1", "st_h1", "h1", 1, "default", "running", h1.id)])
         self.check = check
 
     def run(self, c, argv, **kwargs):

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from fakefleet import FakeFleet, cli_on, container, recorded
+from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.backends.swarm.backend import SwarmBackend, SwarmServiceInfo, SwarmTask
 from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.core.errors import ExecTimeoutError
@@ -61,7 +62,7 @@ def _task_row(cid: str, name: str) -> dict:
             "Labels": {"io.hermes-agent.managed": "true", "com.docker.swarm.service.name": "st_hermes-1"}}
 
 
-def _swarm(node_b_rows) -> SwarmBackend:
+def _swarm(node_b_rows) -> Fleet:
     a = Endpoint("node-a", "unix:///a", daemon=ListingDaemon([_task_row("c1", "st_hermes-1.1.x")]))
     b = Endpoint("node-b", "unix:///b", daemon=ListingDaemon(node_b_rows))
     tasks = [SwarmTask("t1", "st_hermes-1", "hermes-1", 1, "node-a", "running", "c1"),
@@ -69,7 +70,7 @@ def _swarm(node_b_rows) -> SwarmBackend:
              SwarmTask("t3", "st_hermes-3", "hermes-3", 1, "", "pending", None)]
     services = [SwarmServiceInfo("s1", "st_hermes-1", "hermes-1", 1), SwarmServiceInfo("s2", "st_hermes-2", "hermes-2", 1),
                 SwarmServiceInfo("s3", "st_hermes-3", "hermes-3", 1), SwarmServiceInfo("s4", "st_hermes-4", "hermes-4", 0)]
-    return SwarmBackend(endpoints=[a, b], tasks=tasks, services=services)
+    return Fleet(endpoints=[a, b], backend=SwarmBackend(tasks=tasks, services=services))
 
 
 def test_every_wanted_instance_is_in_ps_and_the_unanswered_make_it_7(monkeypatch, capsys):
