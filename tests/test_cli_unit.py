@@ -342,9 +342,10 @@ def test_the_live_rows_list_profiles_without_a_slot_and_follow_the_watchers_word
 def _three_containers_restarting(fleet, second: dict):
     """Rolling restart over h2, h4, h5 where h4 answers `second` for its default gateway."""
     for name in ("h4", "h5"):
-        fleet._containers.append(container(name))
+        fleet.docker.listed.append(container(name))  # Docker lists two more
         fleet.answers[name] = {"status": _healthy(), "operate": _operate("restart", "default", 561, 900)}
     fleet.answers["h4"]["operate"]["gateways"]["default"].update(second)
+    fleet.refresh()  # as a new run would: the list is read again
 
 
 def test_a_gateway_that_dies_after_it_started_is_a_failed_start_and_rolling_stops(run, fleet):

@@ -329,21 +329,9 @@ def _facts(tokens: dict) -> dict:
             "status": healthy, "platform_tokens": tokens}
 
 
-class KeyedFleet(FakeFleet):
-    """Records the environment each exec carried (the token key travels there, never in argv)."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.environments = []
-
-    def run(self, c, argv, **kwargs):
-        self.environments.append(kwargs.get("environment"))
-        return super().run(c, argv, **kwargs)
-
-
 def test_doctor_names_a_token_two_profiles_hold_across_containers(monkeypatch, capsys):
     same, other = "a" * 64, "b" * 64
-    fleet = KeyedFleet([container("h1"), container("h2")], {
+    fleet = FakeFleet([container("h1"), container("h2")], {
         "h1": {"facts": _facts({"coder": {"TELEGRAM_BOT_TOKEN": same}, "pa": {"SLACK_APP_TOKEN": other}})},
         "h2": {"facts": _facts({"default": {"TELEGRAM_BOT_TOKEN": same, "SLACK_BOT_TOKEN": other},
                                 "x\x1b[2J": {"TELEGRAM_BOT_TOKEN": same}, "pb": {"DISCORD_BOT_TOKEN": "nothex"}})}})
@@ -353,10 +341,10 @@ def test_doctor_names_a_token_two_profiles_hold_across_containers(monkeypatch, c
     assert code == 1 and len(found) == 1, found  # SLACK_BOT/APP_TOKEN are different keys: no fight
     assert found[0]["container"] == "h1:coder,h2:default" and "TELEGRAM_BOT_TOKEN" in found[0]["detail"]
     assert same not in out  # the hashes are compared, not shown
-    keys = {e["HERMESCTL_TOKEN_KEY"] for e in fleet.environments}
+    keys = {e["HERMESCTL_TOKEN_KEY"] for e in fleet.docker.environments}
     assert len(keys) == 1 and len(bytes.fromhex(keys.pop())) == 32  # one key for the whole run
     run("doctor", "--json")
-    assert len({e["HERMESCTL_TOKEN_KEY"] for e in fleet.environments}) == 2  # a new one next run
+    assert len({e["HERMESCTL_TOKEN_KEY"] for e in fleet.docker.environments}) == 2  # a new one next run
     fleet.answers["h2"]["facts"]["platform_tokens"] = {"default": {"TELEGRAM_BOT_TOKEN": other}}
     code, out, _ = run("doctor", "--json")
     assert not [f for f in json.loads(out)["findings"] if f["check"] == "platform-token"]
