@@ -198,3 +198,15 @@ def test_the_layers_are_folders():
     # A newcomer finds the layers as folders: the package's top holds only its entry points.
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert top == ["__init__.py", "__main__.py"]
+
+
+def test_a_fleet_holds_its_backend_rather_than_being_one():
+    # Issue 25: selection, probes and the agent's questions are the fleet's, the same code for
+    # every orchestrator; what differs (listing, execs, instances) is the backend it holds.
+    from hermesctl.backends.docker.backend import DockerBackend
+    from hermesctl.backends.docker.fleet import ContainerBackend, Fleet
+    from hermesctl.backends.swarm.backend import SwarmBackend
+    for backend in (ContainerBackend, DockerBackend, SwarmBackend):
+        assert not issubclass(backend, Fleet)
+        assert Fleet(endpoints=[], backend=backend()).kind == backend.kind
+    assert [DockerBackend.kind, SwarmBackend.kind] == ["docker", "swarm"]
