@@ -279,23 +279,16 @@ def test_probe_with_a_prompt_shows_latency_and_the_first_line_escaped(probe_flee
 
 # --- serve: hermes_gateway_serving and hermes_gateway_probe_seconds ------------------------------
 
-def test_serve_looks_in_each_running_container_and_exports_the_same_judgment(monkeypatch):
+def test_serve_looks_in_each_running_container_and_exports_the_same_judgment():
     import threading
-    from hermesctl.backends.docker.execs import ExecResult
     from hermesctl.serve import metrics, serving_feed
     from hermesctl.serve.state import ContainerInfo, FleetState
 
     running, stopped = container("h1"), container("h9", state="exited", status="Exited (0)")
     live = type("Live", (), {"lock": threading.Lock(), "containers": {"a": running, "b": stopped}})()
-    fleet = type("Fleet", (), {"endpoint": lambda self, name: name})()
-    asked = []
-
-    def fake_run(endpoint, c, argv, *, timeout):
-        asked.append((c.name, argv[1:]))
-        return ExecResult(0, json.dumps(_serving_answer(
-            pa={"configured": [], "api": {**API_OK, "health": {"ok": True, "status": 200, "seconds": 0.004}}},
-            pb={"configured": ["telegram"], "api": {"enabled": False}})), "")
-    monkeypatch.setattr(serving_feed.execs, "run", fake_run)
+    fleet = FakeFleet([running, stopped], {"h1": {"serving": _serving_answer(
+        pa={"configured": [], "api": {**API_OK, "health": {"ok": True, "status": 200, "seconds": 0.004}}},
+        pb={"configured": ["telegram"], "api": {"enabled": False}})}})
     feed = serving_feed.ServingFeed(live, fleet, interval=30)
     state = FleetState()
     state.serving_feed = feed
@@ -308,12 +301,12 @@ def test_serve_looks_in_each_running_container_and_exports_the_same_judgment(mon
         return metrics.render(state).decode()
     assert "hermes_gateway_serving{" not in text()  # nothing claimed before the first look
     feed.look_once()
-    assert asked == [("h1", ["serving", "--timeout", "5"])]  # running containers only, never a prompt
+    assert [(name, argv[1:]) for name, argv in fleet.calls] == [("h1", ["serving", "--timeout", "5"])]  # running only, never a prompt
     body = text()
     assert 'hermes_gateway_serving{container="h1",endpoint="default",profile="pa",service=""} 1.0' in body
     assert 'hermes_gateway_serving{container="h1",endpoint="default",profile="pb",service=""} 0.0' in body
     assert 'hermes_gateway_probe_seconds{container="h1",endpoint="default",profile="pa",service=""} 0.004' in body
-    monkeypatch.setattr(serving_feed.execs, "run", lambda *a, **k: (_ for _ in ()).throw(ExecTimeoutError("late")))
+    fleet.answers["h1"]["serving"] = ExecTimeoutError("late")
     feed.look_once()  # a container that does not answer: not serving, no latency
     body = text()
     assert 'profile="pa",service=""} 0.0' in body and "hermes_gateway_probe_seconds{" not in body
