@@ -147,6 +147,8 @@ def test_only_backends_use_the_docker_sdk_api():
             offenders.append(f"{name}: imports docker")
         if _uses_daemon_attribute(tree) and name not in DAEMON_ATTRIBUTE_EXCEPTIONS:
             offenders.append(f"{name}: reaches an endpoint's Docker client (.daemon)")
+        if "execs.run(" in text:  # an exec goes through the fleet (fleet.run), so its backend decides
+            offenders.append(f"{name}: execs around the fleet's backend")
         if "isinstance(" in text and ("SwarmBackend" in text or "SwarmFleet" in text):
             offenders.append(f"{name}: picks a backend by its class")
     assert offenders == []
