@@ -240,14 +240,15 @@ def test_a_followed_log_streams_new_lines_and_its_exec_ends_with_the_browser(mon
 def test_a_followed_log_that_ends_says_so_and_followers_are_bounded(monkeypatch):
     import hermesctl.serve.server as server_module
     monkeypatch.setattr(server_module, "LOG_KEEPALIVE_S", 0.2)
-    ended = []
-    app, server, url = _serve_logs(lambda t, n: (iter(["only"]), lambda: ended.append(t)))
+    ended, closed = [], threading.Event()
+    app, server, url = _serve_logs(lambda t, n: (iter(["only"]), lambda: (ended.append(t), closed.set())))
     try:
         req = urllib.request.Request(url + "api/logs?target=web-1:coder&n=5&follow=1",
                                      headers={"Authorization": "Bearer " + app.token})
         with urllib.request.urlopen(req, timeout=20) as res:
             assert _events(res, 2) == [("lines", ["only"]),
                                        ("end", {"message": "the log stream ended (the container stopped?)"})]
+        assert closed.wait(30)  # the server ends the exec right after it wrote the end event
         assert ended == ["web-1:coder"]
         for _ in range(server_module.LOG_FOLLOWERS):
             assert app.followers.acquire(blocking=False)
