@@ -65,11 +65,24 @@ if ! { . scripts/lib/debian-packages.sh &&
 fi
 rm -f "$tools_log"
 
-set +e
-python3 -m pytest -q -p no:cacheprovider -n 2 -m "not docker" "$@"
-fast=$?
-set -e
-finish_build
+# The daemon-free half runs beside the Docker half: those tests compute while most Docker tests
+# wait for containers. Its output is printed when it ends, in one piece.
+fast_log=$(mktemp)
+python3 -m pytest -q -p no:cacheprovider -n 2 -m "not docker" "$@" >"$fast_log" 2>&1 &
+fast_run=$!
+finish_fast() {
+  set +e
+  wait "$fast_run"
+  fast=$?
+  set -e
+  echo "== the daemon-free tests (pytest -m 'not docker') =="
+  cat "$fast_log"
+  rm -f "$fast_log"
+}
+if ! finish_build; then
+  finish_fast
+  exit 1
+fi
 
 export HERMES_TEST_SKIP_BUILD=1 HERMES_IMAGE=$slim_image HERMES_FULL_IMAGE=$full_image HERMES_FULL_IMAGE_READY=$full_ready
 # Most of a Docker test's time is spent waiting for containers, not computing: several workers
@@ -79,6 +92,7 @@ set +e
 python3 -m pytest -q -p no:cacheprovider -n "$workers" --dist loadfile -m docker "$@"
 real=$?
 set -e
+finish_fast
 
 finish_full_build
 

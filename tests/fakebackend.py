@@ -14,10 +14,14 @@ from support.fake_docker import FakeDocker, endpoint
 
 
 def container_state(status: str = "running", health: str | None = None, *, healthcheck: bool = True,
-                    restarts: int = 0, exit_code: int = 0) -> dict:
+                    restarts: int = 0, exit_code: int = 0, docker_checked: int | None = None) -> dict:
+    """`docker_checked`: the exit code of Docker's own latest check (None: it has run none yet)."""
     state = {"Status": status, "Running": status == "running", "ExitCode": exit_code}
     if health is not None:
-        state["Health"] = {"Status": health, "Log": [{"Output": "check failed\n"}] if health == "unhealthy" else []}
+        log = [{"Output": "check failed\n", "ExitCode": 1}] if health == "unhealthy" else []
+        if docker_checked is not None:
+            log = [{"Output": "docker's check\n", "ExitCode": docker_checked}]
+        state["Health"] = {"Status": health, "Log": log}
     return {"State": state, "RestartCount": restarts,
             "Config": {"Healthcheck": {"Test": ["CMD", "/opt/hermes/docker/healthcheck.sh"]} if healthcheck else None}}
 
@@ -39,6 +43,9 @@ class FakeInstance:
     log: list = field(default_factory=list)       # the steps, in order
     replaced_by: str | None = None
     stop_in_flight: bool = False                  # Docker still carries out a stop a killed run asked for
+    checks: list = field(default_factory=lambda: [0])  # exit codes of the healthcheck run at once (last repeats)
+    booted: bool = True                           # what the agent's boot gate answers on the new container
+    gateways_up: tuple = ("coder",)               # the gateways it finds up there (the old one: all)
 
     def finish_stop_in_flight(self) -> None:
         """That stop ends now (it ends whatever we do meanwhile, unless we wait for it)."""
@@ -49,6 +56,18 @@ class FakeInstance:
         self.log.append(step)
         if step in self.fail_at:
             raise self.fail_at[step]
+
+    @property
+    def image_id(self) -> str:
+        return self.image
+
+    def version_of(self, image: str) -> None:
+        return None
+
+    def spec(self):
+        """What a dry run prints of a container's settings."""
+        return SimpleNamespace(summary=lambda: {"volumes": [f"{self.name}-data->/opt/data"], "networks": ["none"],
+                                                "ports": [], "restart": "no", "healthcheck": "image's"})
 
     def plan(self, image: str) -> str:
         return "already on the image" if image == self.image else "upgrade"
@@ -93,8 +112,8 @@ class FakeInstance:
 class FakeInstances(ContainerBackend):
     """A backend whose whole instances are the test's FakeInstances (and no container to list)."""
 
-    def __init__(self, instances: list[FakeInstance], kind: str):
-        self._instances, self.kind = instances, kind
+    def __init__(self, instances: list[FakeInstance], kind: str, runs_healthchecks: bool):
+        self._instances, self.kind, self.runs_healthchecks = instances, kind, runs_healthchecks
 
     def containers(self, fleet):
         return []
@@ -106,6 +125,30 @@ class FakeInstances(ContainerBackend):
         return next(i for i in self._instances if i.name == record["name"])
 
 
-def FakeBackend(instances: list[FakeInstance], kind: str = "docker") -> Fleet:  # noqa: N802 - reads as the fake it makes
-    """A fleet holding that backend, as the engine is given one."""
-    return Fleet(endpoints=[], backend=FakeInstances(instances, kind))
+class FakeBackend(Fleet):
+    """A fleet holding that backend, as the engine is given one; what the health gate asks of
+    the new container (the healthcheck run at once, the agent's boot gate) answers from the
+    instance's script."""
+
+    def __init__(self, instances: list[FakeInstance], kind: str = "docker", runs_healthchecks: bool = True):
+        super().__init__(endpoints=[], backend=FakeInstances(instances, kind, runs_healthchecks))
+        self._instances = instances
+        self.ran: list[tuple[str, list[str]]] = []   # (instance, argv) of every exec
+
+    def _named(self, name: str) -> FakeInstance:
+        return next(i for i in self._instances if i.name == name)
+
+    def run(self, container, argv, **kwargs):
+        """The healthcheck run at once: its exit code from the instance's script."""
+        self.ran.append((container.name, list(argv)))
+        inst = self._named(container.name)
+        code = inst.checks.pop(0) if len(inst.checks) > 1 else inst.checks[0]
+        return SimpleNamespace(ok=code == 0, exit_code=code, stdout='{"healthy": false}\n' if code else "", stderr="")
+
+    def probe(self, container):
+        """The agent's boot gate, as the instance's script says (the old container: booted, all up)."""
+        inst = self._named(container.name)
+        new = container.id == "new"
+        up = inst.gateways_up if new else ("coder",)
+        return SimpleNamespace(booted=inst.booted or not new, slots={
+            name: SimpleNamespace(status=SimpleNamespace(up=True, pid=1)) for name in up})

@@ -22,7 +22,8 @@ from xdist.scheduler import LoadFileScheduling
 LONG_FILES = {  # seconds from --durations of a quiet clean-clone run (2026-12-07), 4 workers
     "swarm": 242,                            # one cluster, two stacks, a node unplugged and hung
     "tests/test_image_supervision.py": 166,  # a dashboard parked at --cpus 0.25
-    "tests/test_agent_code.py": 140,         # one test: two profiles, two applies, a restart, three chats
+    "tests/test_agent_code.py": 90,          # one test: two containers, three gateways, three chats (alone:
+                                             # 18-35 s quiet, 132 s at load 20 where the old one took 314 s)
     "tests/test_image_boot_load.py": 133,    # 50 boots at --cpus 0.5: 100 to 300 s with the load
     "tests/test_alert_pipeline.py": 115,     # a crash loop paged, then aged out (a minute)
     "tests/test_cli_gateways.py": 110,

@@ -116,24 +116,56 @@ def test_write_soul_replaces_the_file_atomically_and_refuses_a_symlinked_profile
         agentconfig.write_soul("coder", {agentconfig.SOUL_ENV: "x" * (agentconfig.MAX_SOUL_BYTES + 1)})
 
 
-def test_config_set_runs_hermes_with_the_value_from_the_environment_and_hides_it_in_errors(tmp_path, monkeypatch):
-    _profile(tmp_path, monkeypatch)
-    fake = tmp_path / "hermes"
-    log = tmp_path / "argv"
-    fake.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\" > " + str(log) + "\n"
-                    "[ \"$6\" = refuse ] && { echo \"Error: cannot take $7 for $6\" >&2; exit 1; }\nexit 0\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr(agentconfig, "HERMES", str(fake))
-    env = {**os.environ, agentconfig.VALUE_ENV: "-40"}
-    assert agentconfig.config_set("coder", "agent.max_turns", env)["key"] == "agent.max_turns"
-    assert log.read_text().split("\n")[:-1] == ["-p", "coder", "config", "set", "--", "agent.max_turns", "-40"]
-    agentconfig.config_set("default", "agent.max_turns", env)
-    assert log.read_text().split("\n")[:2] == ["config", "set"]  # the default profile: no -p
+def _stand_in_hermes_cli(tmp_path, monkeypatch) -> Path:
+    """config-set's writer run by this Python against a stand-in hermes_cli.config whose
+    set_config_value logs (HERMES_HOME, key, value) and refuses the key `refuse` as hermes
+    refuses: a message, then sys.exit(1)."""
+    package = tmp_path / "stand-in" / "hermes_cli"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    log = tmp_path / "set.log"
+    (package / "config.py").write_text(
+        "import json, os, sys\n"
+        "def set_config_value(key, value):\n"
+        "    print('noise on stdout')\n"
+        "    if key == 'refuse':\n"
+        "        print(f'Error: cannot take {value} for {key}', file=sys.stderr); sys.exit(1)\n"
+        f"    with open({str(log)!r}, 'a') as f: f.write(json.dumps([os.environ['HERMES_HOME'], key, value]) + '\\n')\n")
+    monkeypatch.setattr(agentconfig, "_writer_argv",
+                        lambda: [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(package.parent)!r})\n"
+                                 + agentconfig.WRITER])
+    return log
+
+
+def _values(**pairs) -> dict:
+    return {**os.environ, agentconfig.VALUES_ENV: __import__("json").dumps(pairs)}
+
+
+def test_config_set_writes_every_key_in_one_process_of_hermes_writer_and_records_them(tmp_path, monkeypatch):
+    import json
+    directory = _profile(tmp_path, monkeypatch)
+    log = _stand_in_hermes_cli(tmp_path, monkeypatch)
+    doc = agentconfig.config_set("coder", ["agent.max_turns", "model.default"],
+                                 {**_values(**{"agent.max_turns": "-40", "model.default": "m"}), "HERMES_HOME": "x"})
+    assert doc["keys"] == ["agent.max_turns", "model.default"]  # hermes' own printing is not the answer
+    assert [json.loads(line) for line in log.read_text().splitlines()] == [
+        [str(directory), "agent.max_turns", "-40"], [str(directory), "model.default", "m"]]  # HERMES_HOME: the profile
+    assert agentconfig.read_record(str(directory))[0]["config"] == ["agent.max_turns", "model.default"]
+
+
+def test_config_set_stops_at_the_key_hermes_refuses_hides_its_value_and_records_only_what_it_wrote(
+        tmp_path, monkeypatch):
+    directory = _profile(tmp_path, monkeypatch)
+    _stand_in_hermes_cli(tmp_path, monkeypatch)
     with pytest.raises(RuntimeError) as exc:
-        agentconfig.config_set("coder", "refuse", {**env, agentconfig.VALUE_ENV: "sk-secret-1"})
-    assert "sk-secret-1" not in str(exc.value) and "<hidden>" in str(exc.value)
+        agentconfig.config_set("coder", ["agent.max_turns", "refuse", "zz.later"],
+                               _values(**{"agent.max_turns": "4", "refuse": "sk-secret-1", "zz.later": "x"}))
+    assert str(exc.value) == "hermes config set refuse: Error: cannot take <hidden> for refuse"
+    assert agentconfig.read_record(str(directory))[0]["config"] == ["agent.max_turns"]
     with pytest.raises(ValueError):
-        agentconfig.config_set("coder", "a..b", env)
+        agentconfig.config_set("coder", ["a..b"], _values(**{"a..b": "1"}))
+    with pytest.raises(ValueError):
+        agentconfig.config_set("coder", ["agent.max_turns"], _values())  # no value for a key
 
 
 def _skill_env(files: dict) -> dict:
@@ -169,3 +201,107 @@ def test_write_skill_refuses_paths_outside_plain_names(tmp_path, monkeypatch, fi
     with pytest.raises(ValueError):
         agentconfig.write_skill("coder", "review", _skill_env(files))
     assert not (directory / "skills").exists() or list((directory / "skills").iterdir()) == []
+
+
+# --- what apply set (the record `apply --prune` goes by) ----------------------------------------
+
+def _fake_hermes(tmp_path, monkeypatch, *, unset_says: str = "") -> Path:
+    """A stand-in for the image's hermes: logs its argv; `config unset` says `unset_says` on
+    stderr and fails when told to."""
+    fake, log = tmp_path / "hermes", tmp_path / "argv"
+    script = "#!/bin/sh\nprintf '%s\\n' \"$@\" >> " + str(log) + "\n"
+    if unset_says:
+        script += f"[ \"$4\" = unset ] && {{ echo '{unset_says}' >&2; exit 1; }}\n"
+    fake.write_text(script + "exit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(agentconfig, "HERMES", str(fake))
+    return log
+
+
+def test_config_set_and_write_skill_record_what_they_set_and_agent_config_reports_it(tmp_path, monkeypatch):
+    directory = _profile(tmp_path, monkeypatch)
+    _stand_in_hermes_cli(tmp_path, monkeypatch)
+    agentconfig.config_set("coder", ["agent.max_turns"], _values(**{"agent.max_turns": "40"}))
+    agentconfig.write_skill("coder", "review", _skill_env({"SKILL.md": b"x\n"}))
+    record = directory / agentconfig.RECORD_FILE
+    assert oct(record.stat().st_mode & 0o777) == "0o600"
+    doc = agentconfig.agent_config({agentconfig.REQUEST_ENV: '{"profiles": {"coder": {}}}'})
+    assert doc["profiles"]["coder"]["applied"] == {"config": ["agent.max_turns"], "skills": ["review"]}
+    assert "applied_error" not in doc["profiles"]["coder"]
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"[1, 2]", "is not an object"),
+    (b'{"config": ["../../etc"]}', "config is not a list of names"),
+    (b'{"skills": ["a/b"]}', "skills is not a list of names"),
+    (b'{"config": "agent.max_turns"}', "config is not a list of names"),
+    (b'{"config": ["k%d"]}' % 0 + b" " * (64 * 1024), "larger than"),
+    (b"\xff", "is not JSON"),
+])
+def test_a_record_hermes_spoiled_counts_as_empty_and_says_why(tmp_path, monkeypatch, content, why):
+    directory = _profile(tmp_path, monkeypatch)
+    (directory / agentconfig.RECORD_FILE).write_bytes(content)
+    record, problem = agentconfig.read_record(str(directory))
+    assert record == {"config": [], "skills": []} and why in problem
+    # a set after that starts the record over rather than keeping what cannot be trusted
+    agentconfig.update_record(str(directory), "config", "agent.max_turns", present=True)
+    assert agentconfig.read_record(str(directory)) == ({"config": ["agent.max_turns"], "skills": []}, None)
+
+
+def test_a_symlinked_record_is_not_followed(tmp_path, monkeypatch):
+    directory = _profile(tmp_path, monkeypatch)
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"config": ["agent.max_turns"]}')
+    (directory / agentconfig.RECORD_FILE).symlink_to(outside)
+    record, problem = agentconfig.read_record(str(directory))
+    assert record == {"config": [], "skills": []} and problem
+    agentconfig.update_record(str(directory), "skills", "review", present=True)  # replaces the link itself
+    assert outside.read_text() == '{"config": ["agent.max_turns"]}'
+    assert not (directory / agentconfig.RECORD_FILE).is_symlink()
+
+
+def test_config_unset_touches_only_keys_apply_set(tmp_path, monkeypatch):
+    directory = _profile(tmp_path, monkeypatch)
+    log = _fake_hermes(tmp_path, monkeypatch)
+    with pytest.raises(ValueError, match="was not set by hermesctl apply"):
+        agentconfig.config_unset("coder", "agent.max_turns", dict(os.environ))
+    assert not log.exists()  # hermes was not even asked
+    agentconfig.update_record(str(directory), "config", "agent.max_turns", present=True)
+    assert agentconfig.config_unset("coder", "agent.max_turns", dict(os.environ))["key"] == "agent.max_turns"
+    assert log.read_text().split("\n")[:-1] == ["-p", "coder", "config", "unset", "--", "agent.max_turns"]
+    assert agentconfig.read_record(str(directory))[0]["config"] == []
+
+
+def test_config_unset_of_a_key_hermes_no_longer_has_is_done_and_other_failures_are_not(tmp_path, monkeypatch):
+    directory = _profile(tmp_path, monkeypatch)
+    agentconfig.update_record(str(directory), "config", "agent.max_turns", present=True)
+    _fake_hermes(tmp_path, monkeypatch, unset_says="Config key not set: agent.max_turns")
+    agentconfig.config_unset("coder", "agent.max_turns", dict(os.environ))
+    assert agentconfig.read_record(str(directory))[0]["config"] == []
+    agentconfig.update_record(str(directory), "config", "agent.max_turns", present=True)
+    _fake_hermes(tmp_path, monkeypatch, unset_says="Cannot unset: it is managed by your administrator")
+    with pytest.raises(RuntimeError, match="managed by your administrator"):
+        agentconfig.config_unset("coder", "agent.max_turns", dict(os.environ))
+    assert agentconfig.read_record(str(directory))[0]["config"] == ["agent.max_turns"]  # still ours
+
+
+def test_remove_skill_removes_only_recorded_skills_and_never_follows_a_symlink(tmp_path, monkeypatch):
+    directory = _profile(tmp_path, monkeypatch)
+    agentconfig.write_skill("coder", "review", _skill_env({"SKILL.md": b"x\n", "t/a.md": b"a\n"}))
+    (directory / "skills" / "hermes-own").mkdir()  # a skill apply did not install
+    (directory / "skills" / "hermes-own" / "SKILL.md").write_text("mine\n")
+    with pytest.raises(ValueError, match="was not set by hermesctl apply"):
+        agentconfig.remove_skill("coder", "hermes-own")
+    agentconfig.remove_skill("coder", "review")
+    assert sorted(p.name for p in (directory / "skills").iterdir()) == ["hermes-own"]
+    assert agentconfig.read_record(str(directory))[0]["skills"] == []
+    # hermes swapped a recorded skill for a symlink: the link goes, what it points at stays
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_text("k")
+    agentconfig.update_record(str(directory), "skills", "linked", present=True)
+    (directory / "skills" / "linked").symlink_to(elsewhere)
+    agentconfig.remove_skill("coder", "linked")
+    assert not os.path.lexists(directory / "skills" / "linked") and (elsewhere / "keep").read_text() == "k"
+    with pytest.raises(ValueError):
+        agentconfig.remove_skill("coder", "../x")

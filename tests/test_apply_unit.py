@@ -62,8 +62,9 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from fakefleet import cli_on, recorded  # noqa: E402
+from hermesctl.agent.contract import ENV_HMAC_KEY  # noqa: E402
 from hermesctl.config.fleetfile import load_fleet_file  # noqa: E402
-from hermesctl.core.errors import FleetFileError  # noqa: E402
+from hermesctl.core.errors import FleetFileError, UsageError  # noqa: E402
 
 SOUL = "You are pa, the fleet's reviewer.\n"
 FLEET = """version: 1
@@ -94,6 +95,8 @@ class AgentFleet(FakeFleet):
         self.locked: list[tuple[list[str], dict]] = []
 
     def run(self, c, argv, **kwargs):
+        if argv == ["cat", ENV_HMAC_KEY]:  # the container's HMAC key (root's file)
+            return ExecResult(0, "ab" * 32 + "\n", "")
         if argv[:2] == [AGENT, "agent-config"]:
             self.asked = json.loads(kwargs["environment"]["HERMESCTL_AGENT_CONFIG"])
         if argv[:2] == [AGENT, "locked"]:
@@ -140,7 +143,11 @@ def test_model_soul_and_config_parse_into_dotted_keys_with_their_lines(tmp_path)
     ("config: {agent.max_turns: }", 6, "config agent.max_turns needs a value"),
     ("config: {agent.max_turns: null}", 6, "config agent.max_turns needs a value"),
     ("config: {'agent..x': 1}", 6, "is not a dotted settings key"),
-    ("config: {agent.max_turns: {from_secret: s}}", 6, "from_secret is for env values"),
+    ("config: {a-b.key: {from_env: X}, a_b.key: {from_env: Y}}", 6,
+     "config a_b.key: a value by reference here and for a-b.key would share the .env variable "
+     "HERMESCTL_CONFIG_A_B__KEY"),
+    ("env: {HERMESCTL_CONFIG_MODEL__API_KEY: x}\n        model: {api_key: {from_env: K}}", 7,
+     "model api_key: its value by reference is kept in env HERMESCTL_CONFIG_MODEL__API_KEY, which env sets too"),
     ("model: {default: a}\n        config: {model.default: b}", 7, "model.default is also given by model: (line 6)"),
     ("soul: {text: a, from_file: b}", 6, "give exactly one of from_file or text"),
     ("soul: {from_url: x}", 6, "unknown key 'from_url'"),
@@ -202,12 +209,12 @@ def test_apply_writes_through_hermes_config_set_and_write_soul_then_restarts(tmp
     fleet = AgentFleet(_verdicts())
     code, out, err = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path))
     commands = [argv for argv, _ in fleet.locked]
-    written = {argv[3]: env for argv, env in fleet.locked if argv[:3] == [AGENT, "config-set", "pa"]}
-    # each key through hermes' own config set, in the container; the value in the exec's
-    # environment, never its argv
-    assert written == {"agent.max_turns": {"HERMESCTL_CONFIG_VALUE": "40"},
-                       "model.default": {"HERMESCTL_CONFIG_VALUE": "model-b"},
-                       "providers.lab.api_key": {"HERMESCTL_CONFIG_VALUE": "sk-literal-0123456789"}}
+    [(argv, env)] = [(argv, env) for argv, env in fleet.locked if argv[:3] == [AGENT, "config-set", "pa"]]
+    # every key of the profile through hermes' own writer in one exec, in the container; the
+    # values in the exec's environment, never its argv
+    assert argv[3:] == ["agent.max_turns", "model.default", "providers.lab.api_key"]
+    assert json.loads(env["HERMESCTL_CONFIG_VALUES"]) == {"agent.max_turns": "40", "model.default": "model-b",
+                                                          "providers.lab.api_key": "sk-literal-0123456789"}
     assert not any("sk-literal-0123456789" in part for argv in commands for part in argv)
     soul = [env for argv, env in fleet.locked if argv[:2] == [AGENT, "write-soul"]]
     assert soul == [{"HERMESCTL_SOUL": SOUL}]
@@ -286,7 +293,7 @@ def test_a_failed_config_set_is_reported_without_its_value(tmp_path, monkeypatch
     class Refusing(AgentFleet):
         def run(self, c, argv, **kwargs):
             if argv[:2] == [AGENT, "locked"] and AGENT in argv and "config-set" in argv:
-                value = kwargs["environment"]["HERMESCTL_CONFIG_VALUE"]
+                value = json.loads(kwargs["environment"]["HERMESCTL_CONFIG_VALUES"])["providers.lab.api_key"]
                 doc = {"schema": SCHEMA, "error": {"code": "failed", "message": f"hermes config set: refused {value}"}}
                 return ExecResult(1, json.dumps(doc), "")
             return super().run(c, argv, **kwargs)
@@ -303,3 +310,165 @@ def test_a_config_yaml_the_agent_could_not_read_is_a_warning(tmp_path, monkeypat
     code, out, err = cli_on(fleet, monkeypatch, capsys)("diff", "-f", _fleet_file(tmp_path))
     assert code == 1
     assert "h1:pa: config.yaml is not a regular file: its current settings are taken as hermes' defaults" in err
+
+
+# --- values by reference in model:/config: (from_env, from_file, from_secret) ---------------------
+
+KEY_VALUE = "sk-model-key-from-file-5e8d"
+REF_FLEET = FLEET.replace('base_url: "http://127.0.0.1:18080/v1"}',
+                          'base_url: "http://127.0.0.1:18080/v1", api_key: {from_file: secrets/model}}')
+KEY_VAR = "HERMESCTL_CONFIG_MODEL__API_KEY"
+
+
+def _secret_file(tmp_path, value: str = KEY_VALUE) -> None:
+    (tmp_path / "secrets").mkdir(exist_ok=True)
+    (tmp_path / "secrets" / "model").write_text(value + "\n")
+    (tmp_path / "secrets" / "model").chmod(0o600)
+
+
+def test_a_referenced_setting_is_a_dotenv_entry_and_a_template_in_config_yaml(tmp_path):
+    from hermesctl.config.references import Reference, resolve
+    _secret_file(tmp_path)
+    spec = resolve(load_fleet_file(_fleet_file(tmp_path, REF_FLEET)))
+    [pa] = spec.containers[0].profiles
+    ref = pa.config["model.api_key"]
+    assert isinstance(ref, Reference) and ref.value == KEY_VALUE and pa.config_lines["model.api_key"] == 6
+    # the value is an .env entry like any env reference (same reading, hashing, swarm attaching)
+    assert pa.env[KEY_VAR] is ref and ref.label == "model api_key"
+
+
+def test_a_referenced_setting_is_diffed_by_keyed_hash_and_written_only_in_exec_environments(
+        tmp_path, monkeypatch, capsys):
+    _secret_file(tmp_path)
+    path = _fleet_file(tmp_path, REF_FLEET)
+    fleet = AgentFleet(_verdicts(**{"model.api_key": {"problem": None, "set": False, "current": None,
+                                                       "same": False}}))
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("diff", "-f", path, "--show-values")
+    assert code == 1, (out, err)
+    flat = " ".join(out.split())
+    # config.yaml gets hermes' own ${VAR} form; the value is a keyed hash, even with --show-values
+    assert "model.api_key: unset → ${HERMESCTL_CONFIG_MODEL__API_KEY} (from_file:secrets/model)" in flat
+    assert f"{KEY_VAR}=from_file:secrets/model (hmac " in flat and "was unset)" in flat
+    assert KEY_VALUE not in out + err
+    assert fleet.asked["profiles"]["pa"]["model.api_key"] == "${HERMESCTL_CONFIG_MODEL__API_KEY}"
+
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("apply", "-f", path, "--json")
+    done = {ch["action"]: ch["ok"] for ch in json.loads(out)["changes"]}
+    assert done["set-env"] and done["set-config"], out  # (the fake's restart has no supervisor)
+    assert KEY_VALUE not in out + err
+    env_writes = [(argv, env) for argv, env in fleet.locked if argv[:2] == [AGENT, "set-env"]]
+    assert env_writes and all(KEY_VALUE not in part for argv, _ in env_writes for part in argv)
+    assert env_writes[0][1][f"HERMESCTL_ENV_{KEY_VAR}"] == KEY_VALUE
+    [env] = [env for argv, env in fleet.locked if argv[:3] == [AGENT, "config-set", "pa"]]
+    assert json.loads(env["HERMESCTL_CONFIG_VALUES"])["model.api_key"] == "${HERMESCTL_CONFIG_MODEL__API_KEY}"
+
+
+def test_a_reference_for_a_typed_setting_is_refused_with_why(tmp_path, monkeypatch, capsys):
+    text = FLEET.replace("agent.max_turns: 40", "agent.max_turns: {from_env: TURNS}")
+    monkeypatch.setenv("TURNS", "40")
+    fleet = AgentFleet(_verdicts(**{"agent.max_turns": {"problem": "must be a whole number (0 or more)",
+                                                        "set": True, "current": 90, "same": False}}))
+    path = _fleet_file(tmp_path, text)
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("apply", "-f", path)
+    assert code == 2, (out, err)
+    assert err.strip().splitlines()[-1].endswith(
+        f"{path}:9: config.agent.max_turns: a value by reference reaches hermes as text (${{VAR}}), and this "
+        "setting must be a whole number (0 or more)")
+    assert not fleet.locked
+
+
+def test_a_config_from_secret_is_attached_as_the_env_entry_it_becomes(tmp_path):
+    from test_secret_refs_unit import FakeSwarm, SECRETS
+    from hermesctl.config.references import resolve
+    path = tmp_path / "fleet.yaml"
+    path.write_text("version: 1\ncontainers:\n  h1:\n    profiles:\n      pa:\n"
+                    "        model: {api_key: {from_secret: tok-v2}}\n")
+    fleet = FakeSwarm([], check={})
+    fleet.answers["h1"]["agent-config"] = {"schema": SCHEMA, "verb": "agent-config", "profiles": {"pa": {
+        "exists": True, "soul_sha256": None, "keys": {"model.api_key": {"problem": None, "set": False,
+                                                                         "current": None, "same": False}}}}}
+    [plan] = make_plan_on(fleet, resolve(load_fleet_file(str(path))))
+    changes = [(ch.action, ch.detail) for ch in plan.changes]
+    assert ("set-secret", f"{KEY_VAR}=from_secret:tok-v2 (secret {SECRETS['tok-v2'][:12]}, was unset)") in changes
+    [attached] = [s for s in plan.service_update.secrets if s["SecretName"] == "tok-v2"]
+    assert attached["File"]["Name"] == f"hermes-env.pa.{KEY_VAR}"
+    # on a fleet that is no swarm: the fleet file's line, named as the file names it
+    with pytest.raises(UsageError, match=rf"^{path}:6: model api_key: from_secret is a Docker Swarm secret"):
+        make_plan_on(FakeFleet([container("h1")], {}), load_fleet_file(str(path)))
+
+
+def make_plan_on(fleet, spec):
+    from hermesctl.commands.apply import make_plan
+    return make_plan(fleet, spec, prune=False)
+
+
+# --- apply --prune: what apply set earlier and the file no longer lists -------------------------
+
+def _with_record(record, **extra) -> dict:
+    same = {k: {**v, "same": True} for k, v in _verdicts()["keys"].items()}
+    return {"exists": True, "soul_sha256": hashlib.sha256(SOUL.encode()).hexdigest(), "keys": same,
+            "applied": record, **extra}
+
+
+RECORD = {"config": ["agent.max_turns", "display.compact", "../../etc/passwd", "x\x1b[2J"],
+          "skills": ["review", "gone-skill", "a/../b"]}
+
+
+def test_diff_prune_names_only_what_apply_set_and_the_file_dropped(tmp_path, monkeypatch, capsys):
+    fleet = AgentFleet(_with_record(RECORD))
+    path = _fleet_file(tmp_path)
+    code, out, _ = cli_on(fleet, monkeypatch, capsys)("diff", "-f", path)
+    assert code == 0 and "no changes" in out  # without --prune nothing is removed, nor shown
+    assert fleet.asked["profiles"]["pa"]  # (asked about pa's keys as before)
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("diff", "-f", path, "--prune", "--json")
+    assert code == 1, (out, err)
+    changes = [(ch["action"], ch["detail"]) for ch in json.loads(out)["changes"]]
+    # display.compact and gone-skill were apply's and the file no longer names them; agent.max_turns
+    # is still in the file; the record's malformed entries are dropped, never shown or acted on
+    assert changes == [("unset-config", "config.display.compact: set by apply, not in the file"),
+                       ("remove-skill", "skills: -gone-skill"), ("remove-skill", "skills: -review"),
+                       ("restart", "settings changed")], changes
+    assert "passwd" not in out and "\x1b" not in out and not fleet.locked
+
+
+def test_apply_prune_unsets_and_removes_through_the_agent(tmp_path, monkeypatch, capsys):
+    fleet = AgentFleet(_with_record({"config": ["display.compact"], "skills": ["gone-skill"]}))
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path), "--prune", "--json")
+    commands = [argv for argv, _ in fleet.locked]
+    assert [AGENT, "config-unset", "pa", "display.compact"] in commands
+    assert [AGENT, "remove-skill", "pa", "gone-skill"] in commands
+    assert commands.index([AGENT, "remove-skill", "pa", "gone-skill"]) < \
+        next(i for i, argv in enumerate(commands) if argv[:2] == ["operate", "restart"])  # then one restart
+    done = {ch["action"]: (ch["ok"], ch["message"]) for ch in json.loads(out)["changes"]}
+    assert done["unset-config"] == (True, "unset") and done["remove-skill"] == (True, "removed")
+
+
+def test_a_refused_prune_step_fails_apply_with_the_agents_words(tmp_path, monkeypatch, capsys):
+    class Refusing(AgentFleet):
+        def run(self, c, argv, **kwargs):
+            if argv[:2] == [AGENT, "locked"] and "config-unset" in argv:
+                doc = {"schema": SCHEMA, "error": {"code": "usage", "message": "display.compact was not set by "
+                                                   "hermesctl apply in pa: left alone"}}
+                return ExecResult(2, json.dumps(doc), "")
+            return super().run(c, argv, **kwargs)
+    fleet = Refusing(_with_record({"config": ["display.compact"], "skills": []}))
+    code, out, _ = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path), "--prune", "--json")
+    [failed] = [ch for ch in json.loads(out)["changes"] if ch["action"] == "unset-config"]
+    assert failed["ok"] is False and "left alone" in failed["message"]
+    assert code == 1  # as any failed change of apply (ExitStatus.FAILED)
+
+
+def test_a_record_the_agent_could_not_read_is_a_warning_and_prunes_nothing(tmp_path, monkeypatch, capsys):
+    fleet = AgentFleet(_with_record({"config": [], "skills": []}, applied_error=".hermesctl-applied.json is not JSON"))
+    code, out, err = cli_on(fleet, monkeypatch, capsys)("apply", "-f", _fleet_file(tmp_path), "--prune")
+    assert code == 0 and "no changes" in out, (out, err)
+    assert "h1:pa: .hermesctl-applied.json is not JSON: --prune removes nothing there" in err
+
+
+def test_prune_asks_about_profiles_that_declare_no_settings_any_more(tmp_path, monkeypatch, capsys):
+    fleet = AgentFleet(_with_record({"config": ["agent.max_turns"], "skills": []}))
+    path = _fleet_file(tmp_path, "version: 1\ncontainers:\n  h1:\n    profiles:\n      pa:\n        gateway: running\n")
+    code, out, _ = cli_on(fleet, monkeypatch, capsys)("diff", "-f", path, "--prune", "--json")
+    assert fleet.asked["profiles"] == {"pa": {}}
+    assert ("unset-config", "config.agent.max_turns: set by apply, not in the file") in \
+        [(ch["action"], ch["detail"]) for ch in json.loads(out)["changes"]]

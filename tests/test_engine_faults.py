@@ -13,7 +13,7 @@ from hermesctl.backends.docker import daemon as daemon_mod
 from hermesctl.backends.docker.daemon import DeadlineError, bounded
 from hermesctl.core.errors import DaemonUnreachableError, HermesctlError
 from hermesctl.core.exit_codes import ExitStatus
-from hermesctl.engine import journal
+from hermesctl.engine import health_gate, journal
 from hermesctl.engine import upgrade as engine
 from hermesctl.model.results import ItemResult, exit_status
 
@@ -60,13 +60,94 @@ def test_a_healthy_image_is_upgraded_and_leaves_no_record():
 
 
 def test_an_image_whose_healthcheck_never_passes_is_rolled_back():
-    """Start period forever: `starting` is no pass, whatever our own gate would say."""
-    inst = FakeInstance("h1", new_states=[container_state("running", "starting")])
-    [outcome], _ = _run(FakeBackend([inst]))
-    assert outcome.result == "rolled back" and "health: starting" in outcome.detail
+    """Start period forever and the check, run at once, failing: `starting` is no pass."""
+    inst = FakeInstance("h1", new_states=[container_state("running", "starting")], checks=[1])
+    backend = FakeBackend([inst])
+    [outcome], _ = _run(backend)
+    assert outcome.result == "rolled back" and "healthcheck exit 1" in outcome.detail
+    assert backend.ran[0] == ("h1", ["/opt/hermes/docker/healthcheck.sh"])
     assert inst.log == ["stop", "data", "replace", "undo", "data", "start"]
     assert outcome.changed_files_restored == ["profiles/x"]
     assert exit_status([outcome.as_result()]) == ExitStatus.FAILED
+
+
+def test_the_check_run_at_once_serves_when_docker_has_not_checked_yet():
+    """No 30 s wait for Docker's first check: ours passes, Docker says nothing against it."""
+    inst = FakeInstance("h1", new_states=[container_state("running", "starting")], checks=[1, 0])
+    backend = FakeBackend([inst])
+    [outcome], _ = _run(backend, timeout=5)
+    assert outcome.result == "upgraded" and outcome.gate == health_gate.GATE_CHECK
+    assert len(backend.ran) == 2
+
+
+def test_the_check_passing_is_not_enough_without_the_boot_gate():
+    """The health check only says no gateway is stuck down: a wanted one not up (yet, or
+    between two crashes) keeps the container from counting as serving."""
+    inst = FakeInstance("h1", new_states=[container_state("running", "starting")], checks=[0], gateways_up=())
+    [outcome], _ = _run(FakeBackend([inst]))
+    assert outcome.result == "rolled back" and outcome.detail.endswith("(gateways not up: coder)")
+
+
+def test_docker_contradicting_the_check_is_no_pass():
+    """Docker's own latest check failed (even in the start period): ours passing does not win."""
+    inst = FakeInstance("h1", new_states=[container_state("running", "starting", docker_checked=1)], checks=[0])
+    backend = FakeBackend([inst])
+    [outcome], _ = _run(backend)
+    assert outcome.result == "rolled back" and "docker's latest check failed" in outcome.detail
+    assert backend.ran == []
+
+
+def test_a_failed_check_from_before_a_restart_is_not_this_runs_verdict():
+    """A rollback starts the old container again: Docker keeps the health log of its last run,
+    whose failed check (while it stopped) says nothing about this one."""
+    state = container_state("running", "starting", docker_checked=1)
+    state["State"]["StartedAt"] = "2026-12-07T13:05:01.5Z"
+    state["State"]["Health"]["Log"][0]["Start"] = "2026-12-07T13:04:59.000000001Z"
+    inst = FakeInstance("h1", new_states=[state])
+    verdict = health_gate.wait(FakeBackend([inst]), inst.replace("x"), [], timeout=1, settle=0, sleep=lambda s: None)
+    assert verdict.serving and verdict.gate == health_gate.GATE_CHECK
+    state["State"]["Health"]["Log"][0]["Start"] = "2026-12-07T13:05:02.25+00:00"  # this run's: it counts
+    verdict = health_gate.wait(FakeBackend([inst]), inst.replace("x"), [], timeout=0.05, settle=0, sleep=lambda s: None)
+    assert not verdict.serving and "docker's latest check failed" in verdict.detail
+
+
+def test_dockers_healthy_is_a_pass_without_running_the_check():
+    inst = FakeInstance("h1", new_states=[container_state("running", "healthy", docker_checked=0)])
+    backend = FakeBackend([inst])
+    [outcome], _ = _run(backend)
+    assert outcome.result == "upgraded" and outcome.gate == health_gate.GATE_DOCKER and backend.ran == []
+
+
+def test_an_engine_that_runs_no_healthchecks_leaves_the_boot_gate_to_decide():
+    """Podman without systemd: `starting` forever, no check ever logged. Not "not healthy yet":
+    no status will come, so the agent's boot gate decides, and the outcome says so."""
+    booting = FakeInstance("a", new_states=[container_state("running", "starting")], checks=[1], booted=False)
+    booted = FakeInstance("b", new_states=[container_state("running", "starting")], checks=[1])
+    outcomes, said = _run(FakeBackend([booting, booted], runs_healthchecks=False), timeout=0.05)
+    assert [(o.result, o.gate) for o in outcomes] == [("rolled back", health_gate.GATE_BOOT_NO_ENGINE),
+                                                      ("not touched", "")]
+    assert "booting" in outcomes[0].detail
+    [outcome], _ = _run(FakeBackend([FakeInstance("b", new_states=[container_state("running", "starting")],
+                                                  checks=[1])], runs_healthchecks=False))
+    assert (outcome.result, outcome.gate) == ("upgraded", health_gate.GATE_BOOT_NO_ENGINE)
+
+
+def test_docker_overdue_with_its_first_check_means_it_runs_none():
+    """Not told the engine runs none: once Docker's first check is long overdue, the gate
+    concludes it (the interval + timeout + grace have passed without a log entry)."""
+    state = container_state("running", "starting")
+    state["Config"]["Healthcheck"].update(Interval=10 ** 6, Timeout=10 ** 6)  # 1 ms each
+    inst = FakeInstance("h1", new_states=[state], checks=[1])
+    now = [0.0]
+    verdict = health_gate.wait(FakeBackend([inst]), inst.replace("x"), [], timeout=60, settle=0,
+                               clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + 1))
+    assert verdict.serving and verdict.gate == health_gate.GATE_BOOT_NO_ENGINE
+
+
+def test_without_a_healthcheck_configured_the_boot_gate_says_so():
+    inst = FakeInstance("h1", new_states=[container_state("running", healthcheck=False)])
+    [outcome], _ = _run(FakeBackend([inst]))
+    assert outcome.result == "upgraded" and outcome.gate == health_gate.GATE_BOOT_NO_CHECK
 
 
 def test_an_unhealthy_image_is_rolled_back_at_once():
@@ -86,7 +167,7 @@ def test_one_of_n_failing_stops_the_upgrade_there():
     bad = FakeInstance("b", new_states=[container_state("running", "unhealthy")])
     never = FakeInstance("c")
     outcomes, _ = _run(FakeBackend([good, bad, never]))
-    assert [o.result for o in outcomes] == ["upgraded", "rolled back", "unchanged"]
+    assert [o.result for o in outcomes] == ["upgraded", "rolled back", "not touched"]
     assert never.log == []
     assert exit_status([o.as_result() for o in outcomes]) == ExitStatus.FAILED
 

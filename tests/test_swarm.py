@@ -184,7 +184,9 @@ def test_upgrade_rolls_through_then_a_failing_image_rolls_back_with_no_data_lost
     plan = hermesctl("--swarm", url, "upgrade", "*", "--image", NEXT, "--dry-run", "--json")
     assert plan.code == 0, plan
     assert [p["action"] for p in plan.json()["plan"]] == ["upgrade", "upgrade"]
-    res = hermesctl("--swarm", url, "upgrade", "*", "--image", NEXT, "--backup-dir", str(tmp_path), "--json")
+    # Side by side: one service per node, each gated and kept apart (--parallel 2).
+    res = hermesctl("--swarm", url, "upgrade", "*", "--image", NEXT, "--backup-dir", str(tmp_path), "--parallel", "2",
+                    "--json")
     assert res.code == 0, res
     assert [(s["service"], s["node"], s["result"]) for s in res.json()["services"]] == [
         (f"{STACK}_hermes-1", n1.hostname, "upgraded"), (f"{STACK}_hermes-2", n2.hostname, "upgraded")]

@@ -56,7 +56,7 @@ def _settings(c) -> dict:
             "ports": a["HostConfig"]["PortBindings"], "restart": a["HostConfig"]["RestartPolicy"],
             "env": sorted(e for e in a["Config"]["Env"] if e.startswith(("PUID", "PGID", "HERMES_DASHBOARD", "S6_"))),
             "labels": {k: v for k, v in a["Config"]["Labels"].items() if k.startswith("com.docker.compose.")
-                       and k != "com.docker.compose.image"},
+                       and k not in ("com.docker.compose.image", "com.docker.compose.config-hash")},
             "healthcheck": a["Config"]["Healthcheck"]["Test"], "hostname": a["Config"]["Hostname"],
             "networks": {n: sorted(x for x in s["Aliases"] or [] if x != c.id[:12])
                          for n, s in a["NetworkSettings"]["Networks"].items()}}
@@ -84,9 +84,15 @@ def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, upg
     assert steps[0]["restart"] == "unless-stopped" and steps[0]["volumes"]
     assert _container(docker_client, h1.name).id == h1.id  # the dry run recreated nothing
 
-    res = hermesctl("--project", project, "upgrade", "*", "--image", new, "--backup-dir", str(tmp_path), "--json")
+    # In the environment compose ran in (as an operator's shell with its .env): compose's hash of
+    # each service, with the new image, is what the new containers carry.
+    res = hermesctl("--project", project, "upgrade", "*", "--image", new, "--backup-dir", str(tmp_path), "--json",
+                    env=env)
     assert res.code == 0, res
+    assert "then `docker compose up -d` recreates nothing" in res.stderr
     outcomes = res.json()["containers"]
+    assert {o["gate"] for o in outcomes} <= {"healthcheck run at once + boot gate, docker agreeing",
+                                             "docker healthy + boot gate"}
     assert [(o["container"], o["image"], o["result"]) for o in outcomes] == [
         (h1.name, new, "upgraded"), (h2.name, new, "upgraded")]
     # One container at a time: the second was stopped only after the first served again.
@@ -112,6 +118,12 @@ def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, upg
             hermesctl("--project", project, "ps", "--json").json()["gateways"]}
     assert rows[(h1.name, "coder")]["state"] == "up" and rows[(h1.name, "coder")]["desired_state"] == "running"
     assert rows[(h2.name, "idle")]["state"] == "down"
+    # Compose agrees: with the project naming the new image, `up -d` recreates nothing.
+    ids = {c.name: _container(docker_client, c.name).id for c in (h1, h2)}
+    up = subprocess.run(compose + ["up", "-d"], env={**env, "HERMES_IMAGE": new}, capture_output=True, text=True)
+    assert up.returncode == 0, up.stderr
+    assert "Recreate" not in up.stderr, up.stderr
+    assert {c.name: _container(docker_client, c.name).id for c in (h1, h2)} == ids
     # Run again: nothing to do.
     again = hermesctl("--project", project, "upgrade", "*", "--image", new, "--backup-dir", str(tmp_path), "--json")
     assert [o["result"] for o in again.json()["containers"]] == ["already", "already"]
@@ -126,8 +138,9 @@ def test_failed_upgrade_rolls_back_with_no_data_lost(docker_client, compose_flee
     state_before = sh(h1, "cat /opt/data/profiles/coder/gateway_state.json")
     assert json.loads(state_before)["desired_state"] == "running"
 
+    # The first container is the canary: its failure stops the run before the batch after it.
     res = hermesctl("--project", project, "upgrade", "*", "--image", bad, "--backup-dir", str(tmp_path),
-                    "--timeout", "90", "--json")
+                    "--timeout", "90", "--canary", "1", "--parallel", "2", "--json")
     assert res.code == 1, res
     outcomes = {o["container"]: o for o in res.json()["containers"]}
     assert outcomes[h1.name]["result"] == "rolled back" and outcomes[h1.name]["image"] == old
@@ -136,7 +149,8 @@ def test_failed_upgrade_rolls_back_with_no_data_lost(docker_client, compose_flee
     assert sorted(outcomes[h1.name]["changed_files_restored"]) == [
         "profiles/coder/gateway_state.json", "profiles/coder/state.db-wal"]
     # The upgrade stopped: the second container was not touched.
-    assert outcomes[h2.name]["result"] == "unchanged" and outcomes[h2.name]["image"] == old
+    assert outcomes[h2.name]["result"] == "not touched" and outcomes[h2.name]["image"] == old
+    assert outcomes[h2.name]["detail"] == "the canary failed"
     assert _container(docker_client, h2.name).id == h2.id
 
     back = _container(docker_client, h1.name)

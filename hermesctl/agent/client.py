@@ -91,6 +91,14 @@ def agent_config_environment(wanted: dict, skills: dict | None = None) -> dict:
     return {AGENT_CONFIG_ENV: json.dumps({"profiles": wanted, "skills": skills or {}})}
 
 
+CONFIG_VALUES_ENV = "HERMESCTL_CONFIG_VALUES"  # config-set's {key: value} (agentconfig.VALUES_ENV in the image)
+
+
+def config_values_environment(values: dict) -> dict:
+    """The exec environment of `config-set P KEY...`: the values never travel in argv."""
+    return {CONFIG_VALUES_ENV: json.dumps(values, sort_keys=True)}
+
+
 def skill_environment_value(files: dict) -> str:
     """write-skill's HERMESCTL_SKILL: {relative path: base64}."""
     return json.dumps(files, sort_keys=True)

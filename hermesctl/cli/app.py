@@ -512,21 +512,35 @@ def upgrade_cmd(ctx: typer.Context, targets: Optional[List[str]] = typer.Argumen
                                                          "(default ~/.local/state/hermesctl/backups)"),
                 timeout: float = typer.Option(180.0, "--timeout", help="seconds a container has to serve"),
                 settle: float = typer.Option(3.0, "--settle", help="seconds wanted gateways must stay up"),
+                canary: str = typer.Option("0", "--canary", help="N or P%: upgraded first, side by side; any "
+                                           "failure among them stops the run before the first batch"),
+                parallel: str = typer.Option("1", "--parallel", help="N or P%: instances upgraded side by side "
+                                             "in each batch after the canary"),
+                max_failures: str = typer.Option("0", "--max-failures", help="N or P%: failures tolerated; no "
+                                                 "new batch starts once more have failed"),
+                soak: float = typer.Option(0.0, "--soak", help="seconds the canary must keep serving before it "
+                                           "is committed and the batches start"),
                 json_output: bool = JSON):
-    """Move containers to a new image one at a time: back up, recreate, wait until it serves; roll back on failure."""
+    """Move containers to a new image (a canary, then batches): back up, recreate, wait until it serves; roll back on failure."""
     from pathlib import Path
     from hermesctl.commands import upgrade as command
+    from hermesctl.engine.upgrade import rollout_from_options
     r = _run(ctx, json_output)
+    options = {"canary": canary, "parallel": parallel, "max_failures": max_failures, "soak": soak}
+    given = [flag for flag, value, default in (("--canary", canary, "0"), ("--parallel", parallel, "1"),
+                                               ("--max-failures", max_failures, "0"), ("--soak", soak, 0.0))
+             if value != default]
     if recover:
-        if targets or image or dry_run:
-            raise UsageError("upgrade --recover takes no targets, --image or --dry-run: it finishes or undoes "
-                             "what the interrupted upgrades recorded")
+        if targets or image or dry_run or given:
+            raise UsageError("upgrade --recover takes no targets, --image, --dry-run or rollout options: it "
+                             "finishes or undoes what the interrupted upgrades recorded")
         _exit(ctx, command.recover(r.out, r.fleet(), timeout=timeout, settle=settle))
     if not targets or not image:
         raise UsageError("upgrade needs TARGET... and --image IMAGE (or --recover)")
+    rollout_from_options(0, **options)  # a malformed value is refused before any endpoint is asked
     _exit(ctx, command.upgrade(r.out, r.fleet(), parse_targets(targets), image, dry_run=dry_run,
                                backup_dir=Path(backup_dir) if backup_dir else None, timeout=timeout,
-                               settle=settle, scope=r.scope()))
+                               settle=settle, scope=r.scope(), rollout_options=options))
 
 
 def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Optional[float] = None):
@@ -543,7 +557,8 @@ def _fleet_command(ctx: typer.Context, file: str, json_output: bool, timeout: Op
 @app.command("apply")
 def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
               dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, change nothing"),
-              prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name"),
+              prune: bool = typer.Option(False, "--prune", help="delete profiles the file does not name, and the config keys and skills apply set "
+                                          "that the file no longer lists"),
               show_values: bool = SHOW_VALUES, json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Converge containers to a fleet file: profiles, settings, gateway states."""
     from hermesctl.commands.apply import apply
@@ -553,7 +568,7 @@ def apply_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", 
 
 @app.command("diff")
 def diff_cmd(ctx: typer.Context, file: str = typer.Option(..., "--file", "-f", help="fleet file (YAML)"),
-             prune: bool = typer.Option(False, "--prune", help="include deletions of unnamed profiles"),
+             prune: bool = typer.Option(False, "--prune", help="include what --prune would remove (unnamed profiles; keys and skills apply set)"),
              show_values: bool = SHOW_VALUES, json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Show what apply would change; exit 1 when there is drift, 0 when none (as kubectl diff)."""
     from hermesctl.commands.apply import diff

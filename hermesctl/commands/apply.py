@@ -3,7 +3,10 @@
 Plan first (read-only, one pass per container, in parallel), print it, then act: create missing
 profiles, write their .env settings (values travel in the exec environment, never in argv, and
 secrets are never printed), start/stop gateways, restart running ones whose settings changed.
-Nothing is deleted unless --prune. A second apply with no change plans nothing.
+Nothing is deleted unless --prune: then profiles the file does not name, and in the profiles it
+names the config keys and skills that apply itself set earlier (the agent records them in the
+profile's .hermesctl-applied.json) and the file no longer lists; nothing else is touched.
+A second apply with no change plans nothing.
 
 Referenced values ({from_env}, {from_file}: hermesctl.config.references) are written like literals but
 shown only as a keyed hash, even with --show-values; {from_secret} (swarm) is attached to the
@@ -20,11 +23,11 @@ from hermesctl.backends.docker.fleet import Fleet, Selection, Unreachable
 from hermesctl.backends.swarm import secrets as swarm_secrets
 from hermesctl.core.errors import ExecError, FleetFileError, HermesctlError, describe
 from hermesctl.core.exit_codes import ExitStatus
-from hermesctl.config.fleetfile import (API_SERVER_KEYS, SECRET_LOOKING, ContainerSpec, FleetSpec, ProfileSpec,
-                                 one_token_one_gateway)
+from hermesctl.config.fleetfile import (API_SERVER_KEYS, CONFIG_KEY, SECRET_LOOKING, SKILL_NAME, ContainerSpec,
+                                        FleetSpec, ProfileSpec, one_token_one_gateway)
 from hermesctl.agent.probe import ContainerSnapshot
 from hermesctl.backends.docker.inventory import HermesContainer
-from hermesctl.config.references import Reference, hmac_of, resolve
+from hermesctl.config.references import Reference, config_template, hmac_of, resolve
 from hermesctl.core.parallel import fan_out
 from hermesctl.engine.lifecycle import apply as apply_lifecycle, list_profiles
 from hermesctl.engine.lifecycle import run_locked
@@ -74,7 +77,6 @@ def container_key(fleet: Fleet, container: HermesContainer) -> bytes:
 
 SOUL_ENV = "HERMESCTL_SOUL"
 SKILL_ENV = "HERMESCTL_SKILL"  # write-skill's files: JSON {path: base64}
-CONFIG_VALUE_ENV = "HERMESCTL_CONFIG_VALUE"  # config-set's value: the exec's environment, never its argv
 # Leaves of config keys whose literal value is masked unless --show-values (hermes' own list of
 # credential-shaped keys, _SECRET_CONFIG_KEYS, and what env's warning calls secret-looking).
 SECRET_LEAVES = {"api_key", "apikey", "key", "token", "access_token", "refresh_token", "secret",
@@ -86,7 +88,8 @@ class Change:
     endpoint: str
     container: str
     profile: str
-    action: str            # create, set-env, set-config, set-soul, start, stop, restart, delete
+    action: str            # create, set-env, set-config, set-soul, set-skill, unset-config, remove-skill,
+                           # start, stop, restart, delete, ...
     detail: str = ""       # values only with --show-values
     env: dict = field(default_factory=dict, repr=False)  # values to write (not rendered)
     ok: bool | None = None
@@ -139,12 +142,13 @@ def desired_env(spec: ProfileSpec, current: dict, owners: dict[int, str]) -> dic
     return env
 
 
-def agent_settings(fleet: Fleet, container: HermesContainer, spec: ContainerSpec) -> dict:
-    """The agent's `agent-config` answer for the profiles that declare model/config/soul:
-    {profile: {exists, soul_sha256, keys{K: {problem, set, current, same}}}} (hermes' verdict on
-    each proposed value, and what the profile has now). {} when no profile declares any."""
-    wanted = {p.name: {k: setting_value(v) for k, v in p.config.items()}
-              for p in spec.profiles if p.config or p.soul is not None or p.skills}
+def agent_settings(fleet: Fleet, container: HermesContainer, spec: ContainerSpec, *, prune: bool = False) -> dict:
+    """The agent's `agent-config` answer for the profiles that declare model/config/soul/skills
+    (with prune: every profile the file names, for what apply set earlier):
+    {profile: {exists, soul_sha256, keys{K: {problem, set, current, same}}, applied{config, skills}}}
+    (hermes' verdict on each proposed value, and what the profile has now). {} when none is asked."""
+    wanted = {p.name: {k: setting_value(k, v) for k, v in p.config.items()}
+              for p in spec.profiles if prune or p.config or p.soul is not None or p.skills}
     if not wanted:
         return {}
     skills = {p.name: [s.name for s in p.skills] for p in spec.profiles if p.skills}
@@ -156,8 +160,10 @@ def agent_settings(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     return profiles if isinstance(profiles, dict) else {}
 
 
-def setting_value(value) -> str:
-    return value.value if isinstance(value, Reference) else value
+def setting_value(key: str, value) -> str:
+    """What config.yaml gets for `key`: a literal as it is; for a reference, `${VAR}` (its value
+    goes to .env as VAR: references.config_env_name)."""
+    return config_template(key) if isinstance(value, Reference) else value
 
 
 def setting_label(key: str) -> str:
@@ -183,6 +189,8 @@ def config_problems(spec: ContainerSpec, state: dict) -> list[tuple[int, str]]:
         keys = (state.get(p.name) or {}).get("keys") or {}
         for key in p.config:
             problem = (keys.get(key) or {}).get("problem")
+            if problem and isinstance(p.config[key], Reference) and str(problem).startswith("must be"):
+                problem = f"a value by reference reaches hermes as text (${{VAR}}), and this setting {problem}"
             if problem:
                 line = p.config_lines.get(key, 1)
                 problems.append((line, f"{line}: {setting_label(key)}: {str(problem)[:200]}"))
@@ -201,15 +209,44 @@ def config_changes(p: ProfileSpec, state: dict, *, exists: bool, show_values: bo
         if exists and state.get("exists") and verdict.get("same"):
             continue
         value = p.config[key]
-        payload[key] = setting_value(value)
+        payload[key] = setting_value(key, value)
         was = _shown_setting(verdict.get("current")) if exists and verdict.get("set") else "unset"
-        if isinstance(value, Reference):
-            shown.append(f"{setting_label(key)}: {MASK} → {value.describe()}")
+        if isinstance(value, Reference):  # its value is diffed (by keyed hash) as its .env entry
+            shown.append(f"{setting_label(key)}: {MASK if was != 'unset' else was} → {payload[key]} "
+                         f"({value.describe()})")
         elif _secret_setting(key) and not show_values:
             shown.append(f"{setting_label(key)}: {MASK} → {MASK}")
         else:
             shown.append(f"{setting_label(key)}: {was} → {value}")
     return ("set-config", ", ".join(shown), payload) if payload else None
+
+
+MAX_APPLIED = 512  # entries per list of the record the agent reports (as its reader bounds it)
+
+
+def applied_record(state: dict) -> tuple[list[str], list[str]]:
+    """(config keys, skill names) the profile's record says apply set. The record is hermes'
+    file and the answer passed through hermes' processes: every entry is checked again here
+    (form, count) and what fails is left out, so prune can only name plain keys and names."""
+    record = state.get("applied") if isinstance(state.get("applied"), dict) else {}
+    lists = []
+    for part, pattern in (("config", CONFIG_KEY), ("skills", SKILL_NAME)):
+        entries = record.get(part) if isinstance(record.get(part), list) else []
+        lists.append(sorted({e for e in entries[:MAX_APPLIED] if isinstance(e, str) and pattern.fullmatch(e)}))
+    return lists[0], lists[1]
+
+
+def prune_changes(p: ProfileSpec, state: dict) -> list[tuple]:
+    """("unset-config", detail, {"KEY": key}) per key apply set earlier that the file no longer
+    names, ("remove-skill", detail, {"SKILL": name}) per skill it installed that the file no
+    longer lists. Keys and skills apply did not set are never named."""
+    if not state.get("exists"):
+        return []
+    keys, skills = applied_record(state)
+    listed = {s.name for s in p.skills}
+    return [("unset-config", f"{setting_label(k)}: set by apply, not in the file", {"KEY": k})
+            for k in keys if k not in p.config] + \
+           [("remove-skill", f"skills: -{n}", {"SKILL": n}) for n in skills if n not in listed]
 
 
 def soul_digest(text: str) -> str:
@@ -262,7 +299,7 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
         for (profile, key), detail in attached.items():
             if report.get(profile, {}).get(key, "no-profile") != "same":
                 reload.setdefault(profile, []).append(detail)
-    agent_state = agent_settings(fleet, container, spec)
+    agent_state = agent_settings(fleet, container, spec, prune=prune)
     keys = sorted({k for p in spec.profiles for k in host_env(p)} | set(API_SERVER_KEYS))
     try:
         envs: dict[str, dict] = fleet.ask(container, "get-env", *keys)["profiles"]
@@ -287,6 +324,8 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
         settings = config_changes(p, agent_state.get(p.name, {}), exists=exists, show_values=show_values)
         soul = soul_change(p, agent_state.get(p.name, {}), exists=exists)
         skills = skill_changes(p, agent_state.get(p.name, {}), exists=exists)
+        if prune and exists:
+            skills += prune_changes(p, agent_state.get(p.name, {}))
         for change in (settings, soul, *skills):
             if change is not None:
                 action, detail, payload = change
@@ -313,6 +352,10 @@ def plan_container(fleet: Fleet, container: HermesContainer, spec: ContainerSpec
     warnings = [f"{container.name}:{name}: {str(state.get('config_error'))[:200]}: its current settings are "
                 "taken as hermes' defaults" for name, state in sorted(agent_state.items())
                 if isinstance(state, dict) and state.get("config_error")]
+    if prune:
+        warnings += [f"{container.name}:{name}: {str(state.get('applied_error'))[:200]}: --prune removes nothing "
+                     "there (what apply set cannot be told)" for name, state in sorted(agent_state.items())
+                     if isinstance(state, dict) and state.get("applied_error")]
     return ContainerPlan(container, snapshot, changes, update,
                          problems=config_problems(spec, agent_state), warnings=warnings)
 
@@ -380,13 +423,16 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
         res = run_locked(fleet, c, agent.argv("set-env", ch.profile, *sorted(ch.env)), environment=env)
         ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
     for ch in (x for x in plan.changes if x.action == "set-config"):
-        ch.ok, ch.message = True, "written"
-        for key, value in sorted(ch.env.items()):  # hermes' own writer, one key at a time, as hermes
-            res = run_locked(fleet, c, agent.argv("config-set", ch.profile, key), environment={CONFIG_VALUE_ENV: value})
-            if not res.ok:
-                why = _agent_error(res, c.name)
-                ch.ok, ch.message = False, f"{setting_label(key)}: " + (why.replace(value, MASK) if value else why)
-                break
+        # hermes' own writer, as hermes: every key of the profile in one exec
+        res = run_locked(fleet, c, agent.argv("config-set", ch.profile, *sorted(ch.env)),
+                         environment=agent.config_values_environment(ch.env))
+        ch.ok, ch.message = res.ok, "written"
+        if not res.ok:
+            why = _agent_error(res, c.name)
+            for key, value in ch.env.items():  # the agent hides the refused key's value; these too
+                if value and _secret_setting(key):
+                    why = why.replace(value, MASK)
+            ch.ok, ch.message = False, why
     for ch in (x for x in plan.changes if x.action == "set-soul"):
         res = run_locked(fleet, c, agent.argv("write-soul", ch.profile), environment={SOUL_ENV: ch.env["SOUL"]})
         ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
@@ -394,6 +440,12 @@ def _run_changes(fleet: Fleet, plan: ContainerPlan) -> None:
         res = run_locked(fleet, c, agent.argv("write-skill", ch.profile, ch.env["SKILL"]),
                          environment={SKILL_ENV: ch.env["FILES"]})
         ch.ok, ch.message = res.ok, "written" if res.ok else _agent_error(res, c.name)
+    for ch in (x for x in plan.changes if x.action == "unset-config"):
+        res = run_locked(fleet, c, agent.argv("config-unset", ch.profile, ch.env["KEY"]))
+        ch.ok, ch.message = res.ok, "unset" if res.ok else _agent_error(res, c.name)
+    for ch in (x for x in plan.changes if x.action == "remove-skill"):
+        res = run_locked(fleet, c, agent.argv("remove-skill", ch.profile, ch.env["SKILL"]))
+        ch.ok, ch.message = res.ok, "removed" if res.ok else _agent_error(res, c.name)
     for ch in (x for x in plan.changes if x.action == "load-secrets"):
         ch.ok, ch.message = swarm_secrets.load(fleet, c, ch.profile, run_locked)
     snapshot = fleet.probe(c) if any(x.action in ("start", "stop", "restart") for x in plan.changes) else plan.snapshot

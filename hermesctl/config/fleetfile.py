@@ -18,7 +18,8 @@
             model: {provider: custom, default: some-model, base_url: "http://127.0.0.1:18080/v1"}
             soul: {from_file: souls/coder.md}        # or {text: "..."}: the profile's SOUL.md
             config:                 # any key `hermes config set` takes (judged by the image's hermes)
-              agent.max_turns: 40   # values as literals or references, as under env
+              agent.max_turns: 40   # values as literals or references, as under env (a reference
+                                    # goes to .env as HERMESCTL_CONFIG_<KEY>, config.yaml gets ${that})
             skills: [{from_dir: skills/review}]   # installed as the profile's skills/review
         budget: {daily_usd: 20}     # optional: the whole container's
 
@@ -36,7 +37,7 @@ import yaml
 from hermesctl.agent.contract import PLATFORM_TOKEN_KEYS
 from hermesctl.config.endpoint_urls import check_context, check_endpoint
 from hermesctl.config.envvalues import DOTENV_VARIABLE, MAX_VALUE, control_characters, not_utf8, value_problem  # noqa: F401 - re-exported
-from hermesctl.config.references import Reference
+from hermesctl.config.references import Reference, config_env_name
 from hermesctl.core.errors import FleetFileError, InvalidNameError, UsageError
 from hermesctl.model.names import DEFAULT_PROFILE, normalize_profile, require_creatable
 
@@ -282,7 +283,7 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
                                       "in the fleet file; use {from_env: NAME}, {from_file: PATH} or "
                                       "{from_secret: NAME}")
         budget = _budget(r, body["budget"][1], f"budget of {raw}") if "budget" in body else (None, None)
-        config, lines = _agent_settings(r, raw, body)
+        config, lines = _agent_settings(r, raw, body, env)
         soul = _soul(r, raw, body["soul"][1]) if "soul" in body else None
         skills = _skills(r, raw, body["skills"][1]) if "skills" in body else ()
         specs.append(ProfileSpec(name, gateway, api_server, env, *budget, config=config, config_lines=lines,
@@ -293,13 +294,15 @@ def _profiles(r: _Reader, container: str, node) -> tuple[ProfileSpec, ...]:
 # A dotted key as `hermes config set` takes it; whether hermes knows it is the image's to say
 # (the agent's `agent-config`), this is only its form.
 CONFIG_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(\.[A-Za-z0-9_-]{1,64}){0,15}")
-MODEL_KEYS = ("provider", "default", "base_url")
+MODEL_KEYS = ("provider", "default", "base_url", "api_key")
 MAX_SOUL_BYTES = 64 * 1024  # the image's write-soul takes at most this (an exec environment string)
 
 
-def _agent_settings(r: _Reader, profile: str, body: dict) -> tuple[dict, dict]:
-    """`model:` and `config:` as one map of dotted keys (model.X for model's), with their lines."""
+def _agent_settings(r: _Reader, profile: str, body: dict, env: dict) -> tuple[dict, dict]:
+    """`model:` and `config:` as one map of dotted keys (model.X for model's), with their lines.
+    A reference also goes into `env` under config_env_name(key) (see CONFIG_ENV_PREFIX)."""
     config, lines = {}, {}
+    derived: dict[str, str] = {}  # env name -> the config key it holds
     sections = []
     if "model" in body:
         sections.append(("model", {f"model.{k}": v for k, v in
@@ -314,9 +317,17 @@ def _agent_settings(r: _Reader, profile: str, body: dict) -> tuple[dict, dict]:
             if key in config:
                 r.fail(k_node, f"config of {profile}: {key} is also given by model: (line {lines[key]})")
             if isinstance(v_node, yaml.MappingNode):
-                ref = _reference(r, what, v_node)
-                if ref.source == "secret":
-                    r.fail(v_node, f"{what}: from_secret is for env values; use from_env or from_file")
+                ref = _reference(r, what, v_node, label=what)
+                name = config_env_name(key)
+                if not ENV_KEY.fullmatch(name):
+                    r.fail(k_node, f"{what}: the key is too long for a value by reference")
+                if name in derived:
+                    r.fail(k_node, f"{what}: a value by reference here and for {derived[name]} would share "
+                                   f"the .env variable {name}")
+                if name in env:
+                    r.fail(k_node, f"{what}: its value by reference is kept in env {name}, which env sets too")
+                derived[name] = key
+                env[name] = ref
                 config[key] = ref
             else:
                 text = r.scalar(v_node, what)
@@ -373,7 +384,7 @@ def _soul(r: _Reader, profile: str, node) -> SoulSpec:
     return SoulSpec("text", line, text=text)
 
 
-def _reference(r: _Reader, what: str, node) -> Reference:
+def _reference(r: _Reader, what: str, node, *, label: str = "") -> Reference:
     """`{from_env: NAME}`, `{from_file: PATH}` or `{from_secret: NAME}` (for `what`, e.g. "env KEY"):
     checked here for form only; references.resolve reads the environment and files (apply and
     diff, not ps)."""
@@ -389,7 +400,7 @@ def _reference(r: _Reader, what: str, node) -> Reference:
         r.fail(v_node, f"{what}: from_secret needs a Docker secret name, not {shown(target)}")
     if kind == "from_file" and (not target or control_characters(target)):
         r.fail(v_node, f"{what}: from_file needs a path")
-    return Reference(kind.removeprefix("from_"), target, line)
+    return Reference(kind.removeprefix("from_"), target, line, label=label)
 
 
 MAX_BUDGET_USD = 1e9

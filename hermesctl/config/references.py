@@ -20,6 +20,22 @@ from hermesctl.core.errors import UsageError
 
 MAX_VALUE = 64 * 1024
 
+# A value by reference in `model:`/`config:` never lands in config.yaml: it goes to the profile's
+# .env under this name, and config.yaml holds `${NAME}`, which hermes expands from its .env when it
+# loads its settings (hermes_cli.config._expand_env_vars; the gateway does it too). So a config
+# secret travels, is attached (swarm), diffed by keyed hash and never printed exactly as an env one.
+CONFIG_ENV_PREFIX = "HERMESCTL_CONFIG_"
+
+
+def config_env_name(key: str) -> str:
+    """The .env variable that holds the referenced value of config key `key`."""
+    return CONFIG_ENV_PREFIX + key.upper().replace(".", "__").replace("-", "_")
+
+
+def config_template(key: str) -> str:
+    """What config.yaml holds for a referenced key: hermes' own `${VAR}` form."""
+    return "${" + config_env_name(key) + "}"
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -27,6 +43,7 @@ class Reference:
     name: str     # variable name, path as written, or secret name
     line: int     # where the fleet file names it
     value: str | None = field(default=None, repr=False, compare=False)  # env and file, once resolved
+    label: str = field(default="", compare=False)  # how errors name its place, when not `env KEY`
 
     def describe(self) -> str:
         return f"from_{self.source}:{self.name}"
@@ -172,11 +189,11 @@ def resolve(spec):
     for c in spec.containers:
         profiles = []
         for p in c.profiles:
-            env = {key: _resolved(spec, base, ref, f"env {key}")
+            env = {key: _resolved(spec, base, ref, ref.label or f"env {key}")
                    if isinstance(ref, Reference) and ref.source != "secret" and ref.value is None else ref
                    for key, ref in p.env.items()}
-            config = {key: _resolved(spec, base, ref, f"config {key}")
-                      if isinstance(ref, Reference) and ref.value is None else ref
+            # a config key's reference is read once, as the .env entry that carries it
+            config = {key: env.get(config_env_name(key), ref) if isinstance(ref, Reference) else ref
                       for key, ref in p.config.items()}
             soul = p.soul
             if soul is not None and soul.source == "file" and soul.text is None:
@@ -200,7 +217,8 @@ def resolve(spec):
 
 
 def secret_references(spec) -> list[tuple[str, str, str, Reference]]:
-    """(container, profile, KEY, reference) for every from_secret in the file."""
+    """(container, profile, KEY, reference) for every from_secret in the file (a config key's
+    under its .env name, fleetfile.config_env_name)."""
     return [(c.name, p.name, key, ref) for c in spec.containers for p in c.profiles
             for key, ref in p.env.items() if isinstance(ref, Reference) and ref.source == "secret"]
 

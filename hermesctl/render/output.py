@@ -68,7 +68,7 @@ class Output:
         self.console.print(renderable)
 
     def line(self, text: str) -> None:
-        self.console.print(safe(text), markup=False, highlight=False)
+        self.console.print(safe(text), markup=False, highlight=False, emoji=False)
 
     def error(self, text: str) -> None:
         self.err.print(Text(f"hermesctl: {safe(text)}", style="red"))

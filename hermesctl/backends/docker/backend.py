@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from hermesctl.backends.base import DataAccess, Started
 from hermesctl.backends.docker import recreate
+from hermesctl.config import compose
 from hermesctl.backends.docker.daemon import ImageNotFound, NotFound, connect
 from hermesctl.backends.docker.fleet import ContainerBackend, Fleet, Unreachable
 from hermesctl.backends.docker.inventory import COMPOSE_PROJECT, WORKING_DIR, HermesContainer
@@ -31,6 +32,7 @@ class ContainerInstance:
     image_config: dict | None
     new_id: str | None = None
     kind: str = "container"
+    compose_note: str = ""  # why compose's labels could not follow the new image (compose.coherent_labels)
 
     @property
     def name(self) -> str:
@@ -110,8 +112,14 @@ class ContainerInstance:
 
     def replace(self, image: str) -> Started:
         daemon = self.endpoint.daemon
+        spec = self.spec()
+        if spec.config.get("Labels", {}).get(compose.CONFIG_HASH):
+            # A compose container keeps agreeing with its project once that names the image.
+            labels, self.compose_note = compose.coherent_labels(
+                self.inspect["Config"].get("Labels") or {}, self.image_id, image, daemon.inspect_image(image)["Id"])
+            spec.config["Labels"].update(labels)
         daemon.rename(self.id, self.name + OLD_SUFFIX)
-        self.new_id = recreate.create(daemon, self.spec(), image)
+        self.new_id = recreate.create(daemon, spec, image)
         daemon.start(self.new_id)
         return Started(self.endpoint, self.new_id, self.name)
 

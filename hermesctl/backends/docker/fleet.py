@@ -70,6 +70,9 @@ class ContainerBackend:
     the stdlib client (hermesctl.backends.docker.unix_api). A fleet holds one; its methods take
     the fleet, whose endpoints, scope and `unreachable[]` they read and add to."""
     kind = "docker"
+    # Whether the engine runs healthchecks at all (Podman without systemd never does): when not,
+    # the agent's boot gate alone decides (hermesctl.engine.health_gate).
+    runs_healthchecks = True
 
     def containers(self, fleet: "Fleet") -> list[HermesContainer]:
         """Every Hermes container on every endpoint that answers (listed in parallel); an
@@ -153,6 +156,11 @@ class Fleet:
     def kind(self) -> str:
         """The backend: docker, swarm."""
         return self.backend.kind
+
+    @property
+    def runs_healthchecks(self) -> bool:
+        """Whether the engine runs healthchecks at all (the backend's to say)."""
+        return self.backend.runs_healthchecks
 
     def instances(self, targets: list[Target]) -> list:
         """Whole instances (hermesctl.backends.base.Instance): the backend's to say."""

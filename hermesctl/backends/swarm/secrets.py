@@ -40,12 +40,12 @@ def check(fleet, spec: FleetSpec) -> dict[str, str]:
         return {}
     _, _, key, ref = refs[0]
     if fleet.kind != "swarm" or fleet.backend.manager is None:
-        raise UsageError(f"{spec.path}:{ref.line}: env {key}: from_secret is a Docker Swarm secret: "
+        raise UsageError(f"{spec.path}:{ref.line}: {ref.label or 'env ' + key}: from_secret is a Docker Swarm secret: "
                          "use --swarm MANAGER")
     ids = {s["Spec"]["Name"]: s["ID"] for s in fleet.backend.manager.daemon.secrets()}
     for _, _, key, ref in refs:
         if ref.name not in ids:
-            raise UsageError(f"{spec.path}:{ref.line}: env {key}: no swarm secret named {ref.name!r} "
+            raise UsageError(f"{spec.path}:{ref.line}: {ref.label or 'env ' + key}: no swarm secret named {ref.name!r} "
                              "(docker secret create)")
     return ids
 

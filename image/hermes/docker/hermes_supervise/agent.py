@@ -231,9 +231,40 @@ def _config_set(args: dict) -> int:
     import os
     from .agentconfig import config_set
     try:
-        doc = config_set(args["profile"], args["key"], os.environ)
+        doc = config_set(args["profile"], args["keys"], os.environ)
+    except (RuntimeError, OSError) as exc:  # OSError: the record (a symlinked profile)
+        return fail("failed", str(exc))
+    _print(doc)
+    return 0
+
+
+def _config_unset(args: dict) -> int:
+    import os
+    from .agentconfig import config_unset
+    try:
+        doc = config_unset(args["profile"], args["key"], os.environ)
+    except FileNotFoundError as exc:
+        return fail("not-found", str(exc))
+    except ValueError as exc:
+        return fail("usage", str(exc))
     except RuntimeError as exc:
         return fail("failed", str(exc))
+    _print(doc)
+    return 0
+
+
+def _remove_skill(args: dict) -> int:
+    from .agentconfig import remove_skill
+    from .operations import Busy, container_lock
+    try:
+        with container_lock(60.0):
+            doc = remove_skill(args["profile"], args["name"])
+    except FileNotFoundError as exc:
+        return fail("not-found", str(exc))
+    except ValueError as exc:
+        return fail("usage", str(exc))
+    except Busy as exc:
+        return fail("busy", str(exc))
     _print(doc)
     return 0
 
@@ -256,7 +287,8 @@ HANDLERS = {
     "serve": _serve, "watch": _watch, "tail": tail, "end-processes": end_processes,
     "snapshot-databases": _snapshot_databases, "usage": _usage, "usage-watch": _usage_watch,
     "owner-ids": _owner_ids, "agent-config": _agent_config, "write-soul": _write_soul,
-    "config-set": _config_set, "write-skill": _write_skill,
+    "config-set": _config_set, "write-skill": _write_skill, "config-unset": _config_unset,
+    "remove-skill": _remove_skill,
     **{verb: _slots(verb) for verb in ("operate", "register", "unregister", "adopt", "desire", "get-env",
                                        "set-env", "load-secrets", "locked", "reconcile", "ensure-slot")},
 }

@@ -1,4 +1,4 @@
-# Runs as hermes: the agent's `agent-config` and `write-soul` verbs, as hermes only.
+# Runs as hermes: the agent's `agent-config`, `write-soul`, `config-set`, `config-unset`, `write-skill` and `remove-skill` verbs, as hermes only.
 """A profile's agent settings as hermes-agent itself defines them: the fleet file's `model:` and
 `config:` keys judged by hermes' own rules (hermes_cli/config.py of the image's venv: the key
 check `hermes config set` warns with, its DEFAULT_CONFIG for types and defaults, its coercion of
@@ -21,7 +21,7 @@ from .paths import profile_dir
 
 REQUEST_ENV = "HERMESCTL_AGENT_CONFIG"  # {"profiles": {P: {dotted.key: "value as for config set"}}}
 SOUL_ENV = "HERMESCTL_SOUL"             # write-soul: the new SOUL.md's text
-VALUE_ENV = "HERMESCTL_CONFIG_VALUE"    # config-set: the value (never argv of the exec)
+VALUES_ENV = "HERMESCTL_CONFIG_VALUES"  # config-set: JSON {key: value} (never argv of the exec)
 HERMES = "/opt/hermes/bin/hermes"       # the image's hermes (its wrapper, as the user runs it)
 CONFIG_SET_TIMEOUT_S = 60
 SKILL_ENV = "HERMESCTL_SKILL"           # write-skill: {relative path: base64}
@@ -60,6 +60,93 @@ def _read_bounded(path: str, limit: int) -> bytes | None:
     if len(data) > limit:
         raise ValueError(f"{os.path.basename(path)} is larger than {limit} bytes")
     return data
+
+
+# What apply set in a profile, so `apply --prune` removes only that: the config keys it wrote
+# through config-set and the skills it installed through write-skill. hermes owns the file (it is in
+# the profile's directory), so it is read back as hostile input: bounded, never through a symlink,
+# every entry checked, and a malformed one counts as empty (prune then removes nothing).
+RECORD_FILE = ".hermesctl-applied.json"
+MAX_RECORD_BYTES = 64 * 1024
+MAX_RECORD_ENTRIES = 512            # per list
+
+
+def read_record(directory: str) -> tuple[dict, str | None]:
+    """({"config": [keys], "skills": [names]}, None) or (the empty record, why it is unusable)."""
+    empty = {"config": [], "skills": []}
+    try:
+        data = _read_bounded(os.path.join(directory, RECORD_FILE), MAX_RECORD_BYTES)
+    except ValueError as exc:
+        return empty, str(exc)
+    if data is None:
+        return empty, None
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return empty, f"{RECORD_FILE} is not JSON"
+    if not isinstance(doc, dict):
+        return empty, f"{RECORD_FILE} is not an object"
+    out = {}
+    for field, pattern in (("config", _KEY), ("skills", SKILL_NAME)):
+        entries = doc.get(field, [])
+        if not isinstance(entries, list) or len(entries) > MAX_RECORD_ENTRIES or \
+                not all(isinstance(e, str) and pattern.fullmatch(e) for e in entries):
+            return empty, f"{RECORD_FILE}: {field} is not a list of names"
+        out[field] = sorted(set(entries))
+    return out, None
+
+
+def _write_record(directory: str, record: dict) -> None:
+    """The record replaced atomically (temporary file beside it, then rename), as hermes."""
+    data = json.dumps({"config": sorted(set(record["config"])), "skills": sorted(set(record["skills"]))},
+                      indent=1).encode()
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        temporary = f".{RECORD_FILE}.{os.getpid()}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=dfd)
+        try:
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, RECORD_FILE, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            try:
+                os.unlink(temporary, dir_fd=dfd)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(dfd)
+
+
+def update_record(directory: str, field: str, name, *, present: bool) -> None:
+    """`name` (or a list of names) added to (present) or removed from the record's `field`; an
+    unusable record starts over (what it held cannot be trusted, so it is not kept)."""
+    record, _ = read_record(directory)
+    entries, names = set(record[field]), [name] if isinstance(name, str) else list(name)
+    if present:
+        entries.update(names)
+    else:
+        entries.difference_update(names)
+    if len(entries) > MAX_RECORD_ENTRIES:
+        raise ValueError(f"{RECORD_FILE}: more than {MAX_RECORD_ENTRIES} {field}")
+    record[field] = sorted(entries)
+    _write_record(directory, record)
+
+
+def _recorded(profile: str, field: str, name: str) -> str:
+    """The profile's directory, when `name` is in its record's `field`; ValueError otherwise:
+    what apply did not set, prune never touches (the host decides, this checks again)."""
+    directory = str(profile_dir(require_valid_profile(profile)))
+    if not stat.S_ISDIR(os.lstat(directory).st_mode):
+        raise FileNotFoundError(f"no profile {profile}")
+    record, why = read_record(directory)
+    if why or name not in record[field]:
+        raise ValueError(f"{name} was not set by hermesctl apply in {profile}: left alone")
+    return directory
 
 
 def _walk(node, key: str):
@@ -185,6 +272,10 @@ def agent_config(environ) -> dict:
             found, current = effective(cfg, user, key) if exists else (False, None)
             entry["keys"][key] = {"problem": problem, "set": found, "current": _shown(current),
                                   "same": problem is None and exists and found and _same(current, coerced)}
+        if exists:
+            entry["applied"], why = read_record(directory)
+            if why:
+                entry["applied_error"] = why
         names = skills.get(profile) or []
         if names:
             entry["skills"] = {name: installed_digest(directory, name) if exists else None for name in names
@@ -232,25 +323,128 @@ def write_soul(profile: str, environ) -> dict:
     return {"schema": C.SCHEMA, "verb": "write-soul", "profile": profile, "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def config_set(profile: str, key: str, environ) -> dict:
-    """One key written by hermes' own `config set` (its coercion, its atomic write), as hermes.
-    The value comes from VALUE_ENV; a failure's message is hermes' last line with the value
-    taken out (it may be a secret)."""
+# config-set's writer: hermes' own set_config_value (what `hermes config set` calls: its key
+# routing, its coercion, its atomic write of config.yaml), every key of one profile in one process
+# of the image's venv Python with HERMES_HOME at the profile, as `hermes -p P` sets it: one Python
+# start per profile instead of one hermes CLI start per key. Keys and values come on stdin (never
+# argv); hermes' own printing is kept off the answer; the first key hermes refuses ends the run.
+PYTHON = "/opt/hermes/.venv/bin/python"
+WRITER = r"""
+import contextlib, io, json, sys
+pairs = json.load(sys.stdin)
+from hermes_cli.config import set_config_value
+done = {}
+for key, value in pairs:
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(said):
+            set_config_value(key, value)
+    except SystemExit as exc:
+        done[key] = (said.getvalue().strip().splitlines() or ["exit %s" % exc.code])[-1]
+        break
+    except Exception as exc:
+        done[key] = "%s: %s" % (type(exc).__name__, exc)
+        break
+    done[key] = None
+sys.__stdout__.write(json.dumps(done))
+"""
+
+
+def _writer_argv() -> list[str]:
+    return [PYTHON, "-I", "-c", WRITER]  # -I: no PYTHON* variables, no current directory on the path
+
+
+def config_set(profile: str, keys: list[str], environ) -> dict:
+    """`keys` of `profile` written by hermes' own set_config_value, as hermes, values from
+    VALUES_ENV (JSON {key: value}); each key written is recorded (what apply set). A refusal is
+    RuntimeError with hermes' last line, any value in it replaced by <hidden> (it may be a secret)."""
     import subprocess
-    require_valid_profile(profile)
+    directory = str(profile_dir(require_valid_profile(profile)))
+    if not keys or not all(_KEY.fullmatch(k) for k in keys):
+        raise ValueError("not a dotted settings key")
+    try:
+        values = json.loads(environ.get(VALUES_ENV) or "")
+    except ValueError:
+        raise ValueError(f"{VALUES_ENV} is not JSON") from None
+    if not isinstance(values, dict) or not all(isinstance(values.get(k), str) for k in keys):
+        raise ValueError(f"{VALUES_ENV} needs a text value for every key")
+    if not stat.S_ISDIR(os.lstat(directory).st_mode):
+        raise FileNotFoundError(f"no profile {profile}")
+    env = {k: v for k, v in environ.items() if k != VALUES_ENV}
+    env["HERMES_HOME"] = directory
+    pairs = json.dumps([[k, values[k]] for k in keys]).encode()
+    res = subprocess.run(_writer_argv(), env=env, input=pairs, capture_output=True, timeout=CONFIG_SET_TIMEOUT_S,
+                         cwd="/")
+    try:
+        done = json.loads(res.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        done = {}
+    if not isinstance(done, dict):
+        done = {}
+    written = [k for k in keys if k in done and done[k] is None]
+    if written:
+        update_record(directory, "config", written, present=True)
+    if len(written) < len(keys):
+        key = next(k for k in keys if k not in written)
+        said = done.get(key) or (res.stderr.decode("utf-8", "replace").strip().splitlines() or
+                                 [f"exit {res.returncode}"])[-1]
+        message = str(said)[:300]
+        message = message.replace(values[key], "<hidden>") if values[key] else message
+        raise RuntimeError(f"hermes config set {key}: {message}")
+    return {"schema": C.SCHEMA, "verb": "config-set", "profile": profile, "keys": written}
+
+
+def config_unset(profile: str, key: str, environ) -> dict:
+    """`hermes [-p P] config unset -- KEY` (hermes' own writer) for a key the record says apply
+    set, then the key out of the record. A key hermes says is not set is gone already: done."""
+    import subprocess
     if not _KEY.fullmatch(key):
         raise ValueError("not a dotted settings key")
-    value = environ.get(VALUE_ENV)
-    if value is None:
-        raise ValueError(f"no {VALUE_ENV} in the environment")
-    argv = [HERMES, *([] if profile == C.DEFAULT_PROFILE else ["-p", profile]), "config", "set", "--", key, value]
-    env = {k: v for k, v in environ.items() if k != VALUE_ENV}
-    res = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=CONFIG_SET_TIMEOUT_S)
-    if res.returncode != 0:
-        lines = (res.stderr or res.stdout).decode("utf-8", "replace").strip().splitlines() or [f"exit {res.returncode}"]
-        message = lines[-1][:300].replace(value, "<hidden>") if value else lines[-1][:300]
-        raise RuntimeError(f"hermes config set {key}: {message}")
-    return {"schema": C.SCHEMA, "verb": "config-set", "profile": profile, "key": key}
+    directory = _recorded(profile, "config", key)
+    argv = [HERMES, *([] if profile == C.DEFAULT_PROFILE else ["-p", profile]), "config", "unset", "--", key]
+    res = subprocess.run(argv, env=dict(environ), stdin=subprocess.DEVNULL, capture_output=True,
+                         timeout=CONFIG_SET_TIMEOUT_S)
+    said = (res.stderr or res.stdout).decode("utf-8", "replace").strip().splitlines() or [f"exit {res.returncode}"]
+    if res.returncode != 0 and not said[-1].startswith("Config key not set"):
+        raise RuntimeError(f"hermes config unset {key}: {said[-1][:300]}")
+    update_record(directory, "config", key, present=False)
+    return {"schema": C.SCHEMA, "verb": "config-unset", "profile": profile, "key": key}
+
+
+def remove_skill(profile: str, name: str) -> dict:
+    """skills/NAME of `profile` removed, when the record says apply installed it: renamed to a
+    dot name first (a gateway sees it or nothing), then removed relative to directory descriptors,
+    never following a symlink (a symlink there is removed itself); then out of the record."""
+    import shutil
+    if not SKILL_NAME.fullmatch(name):
+        raise ValueError("a skill name is 1-64 of a-z 0-9 _ . -, starting with a letter or digit")
+    directory = _recorded(profile, "skills", name)
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    dfd = os.open(directory, flags)
+    try:
+        try:
+            sfd = os.open(C.SKILLS_DIR, flags, dir_fd=dfd)
+        except FileNotFoundError:
+            sfd = None
+        if sfd is not None:
+            try:
+                try:
+                    st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
+                except FileNotFoundError:
+                    st = None
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    gone = f".hermesctl-removed-{name}-{os.getpid()}"
+                    os.rename(name, gone, src_dir_fd=sfd, dst_dir_fd=sfd)
+                    shutil.rmtree(gone, dir_fd=sfd)
+                elif st is not None:
+                    os.unlink(name, dir_fd=sfd)
+                os.fsync(sfd)
+            finally:
+                os.close(sfd)
+    finally:
+        os.close(dfd)
+    update_record(directory, "skills", name, present=False)
+    return {"schema": C.SCHEMA, "verb": "remove-skill", "profile": profile, "skill": name}
 
 
 def installed_digest(directory: str, name: str) -> str | None:
@@ -396,5 +590,6 @@ def write_skill(profile: str, name: str, environ) -> dict:
         for fd in reversed(opened):
             os.close(fd)
         os.close(dfd)
+    update_record(directory, "skills", name, present=True)
     return {"schema": C.SCHEMA, "verb": "write-skill", "profile": profile, "skill": name,
             "sha256": C.tree_digest(files)}

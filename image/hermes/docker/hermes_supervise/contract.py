@@ -154,14 +154,24 @@ VERBS = {
                           "`HERMESCTL_AGENT_CONFIG` (JSON `{profiles: {P: {key: value}}, skills: {P: [name]}}`, never "
                           "argv) (`apply`, `diff`)",
                           "`profiles{P: {exists, soul_sha256, config_error?, keys{K: {problem, set, current, same}}, "
-                          "skills{NAME: sha256|null|unreadable}}}`"),
+                          "skills{NAME: sha256|null|unreadable}, applied{config[], skills[]} (what apply set: "
+                          "`.hermesctl-applied.json`), applied_error?}}`"),
     "write-soul": _verb("change", "replace a profile's SOUL.md atomically with `HERMESCTL_SOUL`'s text (`apply`)",
                         "`profile`, `sha256`", ("profile", "arg", "profile", None)),
-    "config-set": _verb("change", "`hermes [-p P] config set -- KEY VALUE` (hermes' own writer of config.yaml) with the "
-                        "value from `HERMESCTL_CONFIG_VALUE`, so it never rides in the exec's argv (`apply`)",
-                        "`profile`, `key`", ("profile", "arg", "profile", None), ("key", "arg", "str", None)),
+    "config-set": _verb("change", "set keys of a profile's config.yaml with hermes' own writer (`set_config_value`, "
+                        "what `hermes -p P config set` calls), all in one process; values from `HERMESCTL_CONFIG_VALUES` "
+                        "(JSON `{key: value}`, never argv); each key written is recorded in the profile's "
+                        "`.hermesctl-applied.json` (`apply`)",
+                        "`profile`, `keys[]` (written)", ("profile", "arg", "profile", None), ("keys", "args", "str", None)),
+    "config-unset": _verb("change", "`hermes [-p P] config unset -- KEY` for a key the profile's "
+                          "`.hermesctl-applied.json` says apply set (any other: `usage`), then out of that record "
+                          "(`apply --prune`)", "`profile`, `key`",
+                          ("profile", "arg", "profile", None), ("key", "arg", "str", None)),
+    "remove-skill": _verb("change", "remove a profile's skills/NAME that its `.hermesctl-applied.json` says apply "
+                          "installed (any other: `usage`), never through a symlink (`apply --prune`)",
+                          "`profile`, `skill`", ("profile", "arg", "profile", None), ("name", "arg", "str", None)),
     "write-skill": _verb("change", "replace a profile's skills/NAME with the files in `HERMESCTL_SKILL` (JSON "
-                         "`{path: base64}`): staged beside it, then swapped in (`apply`)",
+                         "`{path: base64}`): staged beside it, then swapped in (recorded in `.hermesctl-applied.json`) (`apply`)",
                          "`profile`, `skill`, `sha256`", ("profile", "arg", "profile", None), ("name", "arg", "str", None)),
     "set-env": _verb("change", "set `.env` keys of a profile; values from `HERMESCTL_ENV_<KEY>` (never argv) (`apply`)",
                      "`profile`, `changed[]`", ("profile", "arg", "profile", None), ("keys", "args", "str", None)),
