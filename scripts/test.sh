@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README, CI): make Docker and Compose available, install hermesctl with its
+# The test command (README, CI): make Docker, Compose (and Podman) available, install hermesctl with its
 # test dependencies, then run the whole pytest suite against real containers of our image.
 # Extra arguments go to pytest, to both halves below (e.g. `bash scripts/test.sh -k gateway -x`).
 set -euo pipefail
@@ -56,6 +56,7 @@ finish_full_build() {  # the image users get must build, whichever tests ran
 tools_log=$(mktemp)
 if ! { . scripts/lib/debian-packages.sh &&
        ensure_debian_packages test.sh "chromium chromedriver promtool prometheus prometheus-alertmanager" chromium chromium-driver prometheus prometheus-alertmanager &&
+       bash scripts/ensure-podman.sh &&
        python3 -m pip install -q --disable-pip-version-check -e '.[test]'; } >"$tools_log" 2>&1; then
   cat "$tools_log" >&2
   echo "$(basename "$0"): installing the test tools or hermesctl failed" >&2

@@ -32,6 +32,7 @@ LONG_FILES = {  # seconds from --durations of a quiet clean-clone run (2026-12-0
     "tests/test_image_hostile.py": 70,       # 100 interrupted event streams
     "tests/test_faults.py": 69,
     "tests/test_upgrade_plain.py": 65,       # rollbacks that wait for Docker's verdict
+    "tests/test_podman.py": 65,              # a Podman service, the image loaded, a compose fleet on it
     "tests/test_fleet_scale.py": 58,         # 30 containers
     "tests/test_readme_compose.py": 54,      # the README's lines on one compose fleet, an upgrade
     "tests/test_fleet_compose.py": 54,

@@ -240,17 +240,20 @@ def test_a_followed_log_streams_new_lines_and_its_exec_ends_with_the_browser(mon
 def test_a_followed_log_that_ends_says_so_and_followers_are_bounded(monkeypatch):
     import hermesctl.serve.server as server_module
     monkeypatch.setattr(server_module, "LOG_KEEPALIVE_S", 0.2)
-    ended, closed = [], threading.Event()
-    app, server, url = _serve_logs(lambda t, n: (iter(["only"]), lambda: (ended.append(t), closed.set())))
+    ended = []
+    app, server, url = _serve_logs(lambda t, n: (iter(["only"]), lambda: ended.append(t)))
     try:
         req = urllib.request.Request(url + "api/logs?target=web-1:coder&n=5&follow=1",
                                      headers={"Authorization": "Bearer " + app.token})
         with urllib.request.urlopen(req, timeout=20) as res:
             assert _events(res, 2) == [("lines", ["only"]),
                                        ("end", {"message": "the log stream ended (the container stopped?)"})]
-        assert closed.wait(30)  # the server ends the exec right after it wrote the end event
-        assert ended == ["web-1:coder"]
-        for _ in range(server_module.LOG_FOLLOWERS):
+        # The server closes the stream and gives its follower's place back just after the end
+        # event is sent: wait for both, not for an instant.
+        from conftest import wait_for
+        wait_for(lambda: ended == ["web-1:coder"], timeout=10, interval=0.02, what="the stream closed")
+        assert app.followers.acquire(timeout=10)
+        for _ in range(server_module.LOG_FOLLOWERS - 1):
             assert app.followers.acquire(blocking=False)
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(req, timeout=20)

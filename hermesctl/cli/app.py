@@ -58,6 +58,7 @@ class Run:
     fleet_file: Optional[str] = None
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
     swarm: Optional[str] = None
+    engine: Optional[str] = None  # --engine: docker, podman; None: each endpoint's answer says
     _fleet: Optional["Fleet"] = None
 
     def fleet(self) -> "Fleet":
@@ -87,7 +88,7 @@ class Run:
             return fleet
         project = self.project or (here.env_project if here else None)
         fleet = build_fleet(self.hosts, self.contexts, project=project, fleet_file=self.fleet_file,
-                            timeout=self.exec_timeout)
+                            timeout=self.exec_timeout, engine=self.engine)
         if here and not project:
             # The project compose recorded on the containers started from this directory.
             found = compose.project_of(here, fleet.containers())
@@ -104,7 +105,7 @@ class Run:
         """The endpoint options as given: a running `hermesctl serve` answers for the same."""
         from hermesctl.config import compose
         return compose.request_scope(hosts=self.hosts, contexts=self.contexts, project=self.project,
-                                     fleet_file=self.fleet_file, swarm=self.swarm)
+                                     fleet_file=self.fleet_file, swarm=self.swarm, engine=self.engine)
 
 
 
@@ -163,6 +164,8 @@ def main_options(
     fleet_file: Optional[str] = typer.Option(None, "--fleet", help="fleet file whose endpoints to span"),
     swarm: Optional[str] = typer.Option(None, "--swarm", help="a swarm manager's Docker endpoint: Hermes services' tasks, "
                                         "exec'd on their nodes (--project = stack)"),
+    engine: Optional[str] = typer.Option(None, "--engine", help="docker or podman: the engine behind every endpoint "
+                                         "(default: each endpoint's own answer says)"),
     json_output: bool = typer.Option(False, "--json", help="one JSON document (versioned schema)"),
     no_headers: bool = typer.Option(False, "--no-headers", help="tables without a header row"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help=f"deadline of each exec in a container, "
@@ -175,11 +178,16 @@ def main_options(
         check_endpoint(url)
     for name in context:
         check_context(name)
+    if engine is not None:
+        from hermesctl.backends.docker.podman import PODMAN, choose
+        choose(None, engine, "")  # the one check of the value
+        if engine == PODMAN and swarm:
+            raise UsageError("--engine podman with --swarm: a swarm is Docker's (Podman has none)")
     if project is not None and not COMPOSE_PROJECT.fullmatch(project):
         raise UsageError(f"invalid compose project name {project[:100]!r}: a-z 0-9 _ -, starting with a letter or digit")
     from hermesctl.render.output import Output
     ctx.obj = Run(out=Output(json=json_output, no_headers=no_headers), hosts=host, contexts=context,
-                  project=project, fleet_file=fleet_file, swarm=swarm,
+                  project=project, fleet_file=fleet_file, swarm=swarm, engine=engine,
                   exec_timeout=DEFAULT_EXEC_TIMEOUT if timeout is None else _valid_timeout(timeout))
 
 

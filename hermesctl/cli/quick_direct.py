@@ -24,18 +24,21 @@ def _error(text: str) -> None:
     sys.stderr.write(ansi([[(printable(f"hermesctl: {text}"), "red")]], colour=wants_colour(sys.stderr)))
 
 
-def _fleet(specs, *, project: str | None, timeout: float):
+def _fleet(specs, *, project: str | None, timeout: float, engine: str | None = None):
     """The fleet over the local endpoints, narrowed to the compose project in use as the full
     CLI narrows it (hermesctl.cli.app.Run); and the compose directory it runs in, if any."""
     from hermesctl.config import compose
     from hermesctl.backends.docker import unix_api
     from hermesctl.backends.docker.fleet import Fleet, Unreachable
-    from hermesctl.core.errors import describe
+    from hermesctl.core.errors import UsageError, describe
     from hermesctl.core.parallel import fan_out
     here = None if project else compose.detect()
     named = project or (here.env_project if here else None)
     unique = list({spec.url: spec for spec in specs}.values())
-    connected = fan_out(lambda spec: unix_api.connect(spec, timeout=timeout), unique)
+    connected = fan_out(lambda spec: unix_api.connect(spec, timeout=timeout, engine=engine), unique)
+    for o in connected:
+        if not o.ok and isinstance(o.error, UsageError):
+            raise o.error  # --engine names the other engine: refused as the full CLI refuses it
     endpoints = [o.value for o in connected if o.ok]
     if not endpoints:
         raise next(o.error for o in connected)
@@ -62,7 +65,7 @@ def run(opts: dict, targets: list) -> int | None:
         return None
     timeout = float(opts["timeout"][-1]) if opts["timeout"] else DEFAULT_EXEC_TIMEOUT
     try:
-        fleet, here = _fleet(specs, project=opts["project"], timeout=timeout)
+        fleet, here = _fleet(specs, project=opts["project"], timeout=timeout, engine=opts.get("engine"))
         if not fleet.containers():
             _warn(fleet.empty_reason(here, project_given=bool(opts["project"])))
         from hermesctl.engine.rows import exit_status, ps_answer

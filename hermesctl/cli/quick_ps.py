@@ -3,7 +3,7 @@
 else, on local Docker sockets, by asking the containers directly (hermesctl.cli.quick_direct).
 
 Only a plain invocation takes this path: global options -H/--host, -c/--context, -p/--project,
---fleet, --swarm, --json, --no-headers, --timeout; then `ps` with targets and --json, --wide/-w,
+--fleet, --swarm, --engine, --json, --no-headers, --timeout; then `ps` with targets and --json, --wide/-w,
 --quiet/-q, --no-headers, --timeout, --direct. Every value is checked as the full CLI checks it.
 Anything else (--watch, --help, an unknown or malformed option, a bad value, targets the served
 rows cannot resolve and endpoints quick_direct does not cover) returns None, and the full CLI
@@ -14,7 +14,7 @@ import sys
 
 _GLOBAL_VALUES = {"-H": "hosts", "--host": "hosts", "-c": "contexts", "--context": "contexts",
                   "-p": "project", "--project": "project", "--fleet": "fleet_file", "--swarm": "swarm",
-                  "--timeout": "timeout"}
+                  "--timeout": "timeout", "--engine": "engine"}
 _GLOBAL_FLAGS = {"--json": "json", "--no-headers": "no_headers"}
 _PS_VALUES = {"--timeout": "timeout"}
 _PS_FLAGS = {"--json": "json", "--no-headers": "no_headers", "--wide": "wide", "-w": "wide",
@@ -23,7 +23,7 @@ _PS_FLAGS = {"--json": "json", "--no-headers": "no_headers", "--wide": "wide", "
 
 def parse(argv: list[str]) -> dict | None:
     """The options of a plain `ps` invocation, or None when it is anything else."""
-    opts: dict = {"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None,
+    opts: dict = {"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None, "engine": None,
                   "timeout": [], "json": False, "no_headers": False, "wide": False, "quiet": False,
                   "direct": False, "targets": []}
     command = None
@@ -77,6 +77,8 @@ def _valid(opts: dict):
                 return None
         if opts["project"] is not None and not COMPOSE_PROJECT_NAME.fullmatch(opts["project"]):
             return None
+        if opts["engine"] is not None and opts["engine"] not in ("docker", "podman"):
+            return None
         return parse_targets(opts["targets"])
     except (HermesctlError, ValueError):
         return None
@@ -109,7 +111,7 @@ def _served(opts: dict, targets: list) -> int | None:
     from hermesctl.serve.client import ps_from_server
     from hermesctl.config.compose import request_scope
     scope = request_scope(hosts=opts["hosts"], contexts=opts["contexts"], project=opts["project"],
-                          fleet_file=opts["fleet_file"], swarm=opts["swarm"])
+                          fleet_file=opts["fleet_file"], swarm=opts["swarm"], engine=opts["engine"])
     doc = ps_from_server(scope)
     if doc is None:
         return None

@@ -64,13 +64,15 @@ def project_of(scope: ComposeDir, containers) -> str | None:
 
 
 def request_scope(*, hosts: list, contexts: list, project: str | None, fleet_file: str | None,
-                  swarm: object) -> dict:
+                  swarm: object, engine: str | None = None) -> dict:
     """What a command asks about, as one comparable value: its endpoint options and, where no
     project or swarm is named, the compose directory it runs in (which narrows every command
     there). A running `serve` answers a command only when their scopes are equal (one rule
     for the CLI, the fast path and the server)."""
     scope = {"hosts": list(hosts), "contexts": list(contexts), "project": project,
              "fleet_file": fleet_file, "swarm": swarm}
+    if engine is not None:  # --engine given: answered by a serve that was given the same
+        scope["engine"] = engine
     here = None if (project or swarm) else detect()
     if here is not None:
         scope["compose_dir"] = {"directory": str(here.directory), "project_env": here.env_project}

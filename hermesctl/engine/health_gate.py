@@ -18,8 +18,8 @@ gate used.
 A backend calls `wait(fleet, started, wanted, timeout=..., settle=...)` with `started` a
 backends.base.Started (a container ref and name on an endpoint; its `inspect()` is Docker's
 inspect of it) and `fleet` answering run() and probe() for a HermesContainer on that endpoint; an engine
-known to run no healthchecks passes engine_runs_healthchecks=False (the upgrade engine passes
-its fleet's `runs_healthchecks`).
+known to run no healthchecks passes engine_runs_healthchecks=False (the upgrade engine asks its
+fleet, `engine_runs_healthchecks(endpoint)`: the endpoint's engine says, hermesctl.backends.docker.podman).
 """
 import re
 import time
@@ -117,7 +117,9 @@ def wait(fleet, started, wanted: list[str], *, timeout: float, settle: float,
                              state="running", status="")
     begun = clock()
     deadline = begun + timeout
-    gate, last = GATE_DOCKER, "not started yet"
+    # Named before the first look: a container that exits at once on an engine that runs no
+    # healthchecks (Podman without systemd) failed the boot gate, not Docker's.
+    gate, last = GATE_DOCKER if engine_runs_healthchecks else GATE_BOOT_NO_ENGINE, "not started yet"
     steady_since, steady_pids, checked_at, check_passed = None, None, None, False
     while True:
         if should_stop():

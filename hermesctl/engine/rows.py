@@ -30,7 +30,7 @@ def gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRo
         last_death=slot.last_death,
         gateway_state="corrupt" if st and st.corrupt else (st.gateway_state if st else None),
         desired_state=st.desired_state if st else None,
-        platforms=slot.platforms if st else None, health=c.health)
+        platforms=slot.platforms if st else None, health=c.health, engine=c.engine)
 
 
 NO_SLOT = "no slot"
@@ -40,7 +40,7 @@ def _unslotted_row(c: HermesContainer, profile: str) -> GatewayRow:
     """A profile the reconciler would give a slot that has none yet (made since the boot):
     listed so that it is not invisible; `gateway start` registers and starts it."""
     return GatewayRow(endpoint=c.endpoint, container=c.name, service=c.service, profile=profile,
-                      state=NO_SLOT, health=c.health)
+                      state=NO_SLOT, health=c.health, engine=c.engine)
 
 
 def _with_unslotted(c: HermesContainer, gateways: list[GatewayRow], unslotted: list[str]) -> list[GatewayRow]:
@@ -50,7 +50,7 @@ def _with_unslotted(c: HermesContainer, gateways: list[GatewayRow], unslotted: l
 
 def _container_row(c: HermesContainer, state: str) -> GatewayRow:
     return GatewayRow(endpoint=c.endpoint, container=c.name, service=c.service,
-                      profile=None, state=state, health=c.health, exit_code=c.exit_code)
+                      profile=None, state=state, health=c.health, exit_code=c.exit_code, engine=c.engine)
 
 
 def collect(fleet: Fleet, targets: list[Target]) -> list[GatewayRow]:

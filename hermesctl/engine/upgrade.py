@@ -70,7 +70,7 @@ def wait_until_serving(fleet: Fleet, started: Started, wanted: list[str], *, tim
                        settle: float, should_stop=lambda: False) -> health_gate.Verdict:
     """The one health gate (hermesctl.engine.health_gate): a Verdict, true once it serves."""
     return health_gate.wait(fleet, started, wanted, timeout=timeout, settle=settle,
-                            engine_runs_healthchecks=fleet.runs_healthchecks,
+                            engine_runs_healthchecks=fleet.engine_runs_healthchecks(started.endpoint),
                             should_stop=should_stop, clock=time.monotonic, sleep=lambda s: time.sleep(POLL_S))
 
 

@@ -28,6 +28,7 @@ class GatewayRow:
     error: str | None = None  # the container did not answer (state timeout or error)
     orphan_pids: list[int] | None = None  # gateway processes of the profile outside its supervisor
     last_death: str | None = None  # models.Slot.last_death: "killed by signal 9 (SIGKILL)", "stopped by hermesctl"
+    engine: str | None = None  # the endpoint's engine: docker, podman (hermesctl.backends.docker.podman)
 
     @property
     def target(self) -> str:
@@ -49,14 +50,16 @@ def table_cells(rows: list[GatewayRow], *, multi: bool, wide: bool,
                 endpoint_column: str = "ENDPOINT") -> tuple[list[str], list[list[object]]]:
     """The ps table's columns and cells (the state as a plain_table.Styled)."""
     compose = wide or any(r.service for r in rows)
-    columns = ([endpoint_column] if multi or wide else []) + ["CONTAINER"] + (["SERVICE"] if compose else []) + [
+    columns = ([endpoint_column] if multi or wide else []) + (["ENGINE"] if wide else []) + ["CONTAINER"] + (
+        ["SERVICE"] if compose else []) + [
         "PROFILE", "STATE", "PID", "UPTIME", "WANTED", "GATEWAY", "DESIRED", "PLATFORMS"]
     if wide:
         columns += ["EXIT", "DEATHS/60s", "LAST DEATH", "HEALTH"]
     body = []
     for r in rows:
         container = r.container if r.health in (None, "healthy") or wide else f"{r.container} ({r.health})"
-        row = ([r.endpoint] if multi or wide else []) + [container] + ([r.service] if compose else []) + [
+        row = ([r.endpoint] if multi or wide else []) + ([r.engine] if wide else []) + [container] + (
+            [r.service] if compose else []) + [
             r.profile, state_cell(f"{r.state}: {r.error}" if r.error else r.state), r.pid, duration(r.uptime_s),
             r.wanted, r.gateway_state, r.desired_state, platforms_summary(r.platforms) or None]
         if wide:

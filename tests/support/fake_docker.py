@@ -145,6 +145,6 @@ class FakeDocker:
         return doc(ref) if callable(doc) else doc
 
 
-def endpoint(docker: FakeDocker, name: str = "default") -> Endpoint:
-    """An endpoint whose client is the fake."""
-    return Endpoint(name, f"fake://{name}", daemon=docker)
+def endpoint(docker: FakeDocker, name: str = "default", engine: str = "docker") -> Endpoint:
+    """An endpoint whose client is the fake (speaking as `engine`: docker, podman)."""
+    return Endpoint(name, f"fake://{name}", daemon=docker, engine=engine)

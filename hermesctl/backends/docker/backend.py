@@ -9,6 +9,7 @@ from hermesctl.backends.base import DataAccess, Started
 from hermesctl.backends.docker import recreate
 from hermesctl.config import compose
 from hermesctl.backends.docker.daemon import ImageNotFound, NotFound, connect
+from hermesctl.backends.docker.podman import dialect
 from hermesctl.backends.docker.fleet import ContainerBackend, Fleet, Unreachable
 from hermesctl.backends.docker.inventory import COMPOSE_PROJECT, WORKING_DIR, HermesContainer
 from hermesctl.config.endpoints import Resolved, resolve
@@ -66,7 +67,8 @@ class ContainerInstance:
             return None
 
     def spec(self) -> recreate.ContainerSpec:
-        return recreate.spec_from_inspect(self.inspect, self.image_config)
+        # Read as Docker reports it: the engine's own dialect translated (backends.podman).
+        return recreate.spec_from_inspect(dialect(self.endpoint).creation_inspect(self.inspect), self.image_config)
 
     def plan(self, image: str) -> str:
         """What upgrading to `image` means here; a UsageError when it cannot be done."""
@@ -90,7 +92,8 @@ class ContainerInstance:
             pass
         # Same image under the same name: nothing to do. Same id under a new name still moves
         # the container to the new name, which is what compose and operators read.
-        if self.image_id == new_id and self.image == image:
+        names = dialect(self.endpoint).image_name
+        if self.image_id == new_id and names(self.image) == names(image):
             return "already on the image"
         if not self.running:
             return "skipped: not running"
@@ -184,7 +187,7 @@ class DockerBackend(ContainerBackend):
             raise ContainerStoppedError(f"endpoint {record['endpoint']} is not in this run's endpoints") from None
         inspect = endpoint.daemon.inspect_container(record["id"])
         c = HermesContainer(endpoint=endpoint.name, id=inspect["Id"], name=record["name"],
-                            state=inspect["State"]["Status"], status="")
+                            state=inspect["State"]["Status"], status="", engine=endpoint.engine)
         try:
             image_config = endpoint.daemon.inspect_image(inspect["Image"])["Config"]
         except ImageNotFound:
@@ -193,7 +196,10 @@ class DockerBackend(ContainerBackend):
 
 
 def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
-                fleet_file: str | None, timeout: float = DEFAULT_EXEC_TIMEOUT) -> Fleet:
+                fleet_file: str | None, timeout: float = DEFAULT_EXEC_TIMEOUT,
+                engine: str | None = None) -> Fleet:
+    """The Hermes containers on these endpoints, each spoken to in its engine's dialect: Docker
+    or Podman (`engine`, --engine, else each endpoint's own answer: hermesctl.backends.docker.podman)."""
     specs = [resolve(host=h) for h in hosts] + [resolve(context=c) for c in contexts]
     if fleet_file:
         from hermesctl.config.fleetfile import load_fleet_file
@@ -204,7 +210,10 @@ def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
         specs = [resolve()]
     # Same URL named twice (a context and its URL) is one endpoint.
     unique = list({spec.url: spec for spec in specs}.values())
-    connected = fan_out(lambda spec: connect(spec, timeout=timeout), unique)
+    connected = fan_out(lambda spec: connect(spec, timeout=timeout, engine=engine), unique)
+    for o in connected:
+        if not o.ok and isinstance(o.error, UsageError):
+            raise o.error  # --engine names the other engine than the endpoint's: nothing is done
     endpoints: list[Endpoint] = [o.value for o in connected if o.ok]
     failures = [o for o in connected if not o.ok]
     if not endpoints:

@@ -84,9 +84,26 @@ class _Chunks(io.RawIOBase):
         return n
 
 
+class _EngineNamed(tarfile.TarFile):
+    """An archive whose entries are renamed as they are read: `rename(name)` (the engine's
+    dialect naming them as Docker does, hermesctl.backends.docker.podman)."""
+    rename = staticmethod(lambda name: name)
+
+    def next(self):
+        member = super().next()
+        if member is not None:
+            member.name = self.rename(member.name)
+        return member
+
+
 def _stream_tar(endpoint: Endpoint, container_id: str, path: str) -> tarfile.TarFile:
+    """get_archive(path) as a stream of entries named as Docker names them (ROOT, ROOT/x)."""
+    from hermesctl.backends.docker.podman import dialect
     stream = endpoint.daemon.get_archive(container_id, path)
-    return tarfile.open(fileobj=io.BufferedReader(_Chunks(stream), 1 << 20), mode="r|")
+    engine, root = dialect(endpoint), os.path.basename(path.rstrip("/"))
+    tar = _EngineNamed.open(fileobj=io.BufferedReader(_Chunks(stream), 1 << 20), mode="r|")
+    tar.rename = lambda name: engine.member_name(name, root)
+    return tar
 
 
 def _hash_copy(src, dst, size: int) -> str:
@@ -240,8 +257,10 @@ def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: s
                     _stream_tar(endpoint, inspect["Id"], DATA_DIR) as source:
                 copied = set(snapshot.databases) if snapshot else set()
                 side = {db + suffix for db in copied for suffix in SIDE_FILES}
+                rooted = False
                 for member in source:
                     rel = _relative(member.name)
+                    rooted = rooted or rel == ""
                     if rel is None or rel in side or rel.split("/")[0] == WORKSPACE:
                         continue
                     if member.type not in KEPT_TYPES:
@@ -266,6 +285,9 @@ def create_backup(endpoint: Endpoint, container: str, out_dir: Path, *, label: s
                             files[rel] = _add_file(out, member, source.extractfile(member))
                     else:
                         out.addfile(member)
+                if not rooted:  # an engine that names entries otherwise: never an empty backup
+                    raise BackupError(f"the archive of {DATA_DIR} that the endpoint {endpoint.name} sent has no "
+                                      f"{ARCHIVE_ROOT}/ entry: nothing of it would be kept")
                 manifest = {
                     "schema": MANIFEST_SCHEMA,
                     "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -475,9 +497,11 @@ def ask_in_helper(endpoint: Endpoint, container_id: str, image: str, verb: str, 
     nothing else (no volume, no network). Errors are the agent's typed ones (agent.parse)."""
     daemon = endpoint.daemon
     environment = (daemon.inspect_container(container_id).get("Config") or {}).get("Env") or []
+    # A tmpfs where the image declares its VOLUME: Docker and Podman would otherwise make an
+    # anonymous volume for it at every question, and the helper's removal keeps volumes.
     helper = daemon.create_helper(image, entrypoint=[agent.AGENT], command=[verb, *args], user="hermes",
                                   environment=environment, labels={HELPER_LABEL: "query"},
-                                  name=helper_name("query", container_id))
+                                  name=helper_name("query", container_id), tmpfs={DATA_DIR: ""})
     try:
         daemon.start(helper)
         daemon.wait(helper, timeout=HELPER_WAIT_S)

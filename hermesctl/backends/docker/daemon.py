@@ -12,6 +12,7 @@ import docker.errors
 import docker.tls
 import requests.exceptions
 
+from hermesctl.backends.docker import podman
 from hermesctl.backends.docker.inventory import LABEL as MANAGED_LABEL
 from hermesctl.config.endpoints import EXEC_CONCURRENCY, POOL_SIZE, SSH_CONCURRENCY, Resolved, short_reason
 from hermesctl.backends.docker.endpoint import Endpoint
@@ -131,12 +132,13 @@ class Daemon:
     def create_helper(self, image: str, *, command: list[str], entrypoint: list[str] | None = None,
                       name: str | None = None, user: str | None = None, labels: dict | None = None,
                       volumes_from: list[str] | None = None, binds: list[str] | None = None,
-                      environment: dict | None = None) -> str:
+                      environment: dict | None = None, tmpfs: dict | None = None) -> str:
         """A container with no network, for reaching volumes (never started, or run once). It
         inherits the image's labels, `io.hermes-agent.managed=true` among them: overridden, so
         that no listing of Hermes containers (ps, events, serve) ever counts a helper."""
         labels = {MANAGED_LABEL: "false", **(labels or {})}
-        host_config = self._api.create_host_config(volumes_from=volumes_from, binds=binds, network_mode="none")
+        host_config = self._api.create_host_config(volumes_from=volumes_from, binds=binds, network_mode="none",
+                                                   tmpfs=tmpfs)
         return self._call("create", lambda: self._api.create_container(
             image, entrypoint=entrypoint, command=command, name=name, user=user, network_disabled=True,
             environment=environment, labels=labels, host_config=host_config))["Id"]
@@ -190,26 +192,29 @@ class Daemon:
         self._call("update service", update)
 
 
-def connect(spec: Resolved, *, timeout: float = DEFAULT_EXEC_TIMEOUT) -> Endpoint:
+def connect(spec: Resolved, *, timeout: float = DEFAULT_EXEC_TIMEOUT, engine: str | None = None) -> Endpoint:
     """A client for one endpoint, within `timeout` seconds whatever the daemon does (the SDK's
     constructor asks for the API version, which a hung daemon never answers); raises
-    DaemonUnreachableError otherwise."""
+    DaemonUnreachableError otherwise. `engine` (--engine) names the engine, else its /_ping
+    answer does (hermesctl.backends.docker.podman)."""
     name, url, tls = spec.name, spec.url, spec.tls
     where = url if name == url else f"{url} ({name})"
     ssh = url.startswith("ssh://")
 
-    def make() -> docker.APIClient:
+    def make() -> tuple[docker.APIClient, str | None]:
         if ssh:
             from hermesctl.backends.docker import sshcompat
             sshcompat.install()
         api = _api_client(base_url=url, tls=tls, timeout=timeout, use_ssh_client=ssh,
                           max_pool_size=SSH_CONCURRENCY if ssh else POOL_SIZE)
-        api.ping()
+        # The SDK's ping() keeps only the body; the headers say which engine answers.
+        response = api._get(api._url("/_ping"))
+        response.raise_for_status()
         api.timeout = max(timeout, STREAM_READ_TIMEOUT_S)
-        return api
+        return api, podman.engine_from_ping(response.headers)
 
     try:
-        api = bounded(make, timeout, f"connect {where}")
+        api, detected = bounded(make, timeout, f"connect {where}")
     except DeadlineError:
         raise DaemonUnreachableError(f"cannot reach the Docker daemon at {where}: "
                                      f"no answer within {timeout:g}s") from None
@@ -219,4 +224,5 @@ def connect(spec: Resolved, *, timeout: float = DEFAULT_EXEC_TIMEOUT) -> Endpoin
         raise
     limit = SSH_CONCURRENCY if ssh else EXEC_CONCURRENCY
     return Endpoint(name=name, url=url, daemon=Daemon(api, name, timeout),
-                    in_flight=threading.BoundedSemaphore(limit), cli_args=spec.cli_args)
+                    in_flight=threading.BoundedSemaphore(limit), cli_args=spec.cli_args,
+                    engine=podman.choose(detected, engine, where))

@@ -19,3 +19,4 @@ class Endpoint:
     daemon: "Daemon"  # hermesctl.backends.docker.daemon (or unix_api's): the endpoint's Docker API
     in_flight: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(EXEC_CONCURRENCY))
     cli_args: tuple[str, ...] = ()  # docker CLI global flags that reach this endpoint
+    engine: str = "docker"  # whose Docker API answers: docker, podman (hermesctl.backends.docker.podman)

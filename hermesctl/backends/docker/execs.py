@@ -44,7 +44,8 @@ def _exec(endpoint: Endpoint, container: HermesContainer, argv: list[str], user:
     except sdk_errors.NotFound as exc:
         raise NotFoundError(f"container {container.name} no longer exists") from exc
     except sdk_errors.APIError as exc:
-        if exc.status_code == 409:
+        from hermesctl.backends.docker.podman import dialect
+        if dialect(endpoint).exec_found_it_stopped(exc):
             raise ContainerStoppedError(f"container {container.name} is not running") from exc
         raise
     except sdk_errors.CONNECTION_ERRORS as exc:

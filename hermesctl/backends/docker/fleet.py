@@ -70,8 +70,8 @@ class ContainerBackend:
     the stdlib client (hermesctl.backends.docker.unix_api). A fleet holds one; its methods take
     the fleet, whose endpoints, scope and `unreachable[]` they read and add to."""
     kind = "docker"
-    # Whether the engine runs healthchecks at all (Podman without systemd never does): when not,
-    # the agent's boot gate alone decides (hermesctl.engine.health_gate).
+    # False: no engine behind this backend runs healthchecks (a backend's own say, e.g. a test's
+    # stand-in); otherwise each endpoint's engine says (Fleet.engine_runs_healthchecks).
     runs_healthchecks = True
 
     def containers(self, fleet: "Fleet") -> list[HermesContainer]:
@@ -169,6 +169,15 @@ class Fleet:
     def instance_from_record(self, record: dict):
         """The instance an interrupted operation left, found again."""
         return self.backend.instance_from_record(self, record)
+
+    def engine_runs_healthchecks(self, endpoint: Endpoint) -> bool:
+        """Whether a container's healthcheck will ever give a status on this endpoint (Podman
+        without systemd runs none): when not, the agent's boot gate alone decides, at once
+        (hermesctl.engine.health_gate)."""
+        if not self.runs_healthchecks:
+            return False
+        from hermesctl.backends.docker.podman import dialect
+        return dialect(endpoint).runs_healthchecks(getattr(endpoint, "daemon", None))
 
     def empty_reason(self, here=None, *, project_given: bool = False) -> str:
         """Why no Hermes container was found: the compose project in use (`here`, the compose

@@ -30,6 +30,7 @@ class HermesContainer:
     status: str       # docker's human text: "Up 3 minutes (healthy)"
     labels: dict = field(default_factory=dict, compare=False, hash=False)
     volumes: tuple[str, ...] = ()  # volume names / host paths mounted at /opt/data
+    engine: str = field(default="docker", compare=False)  # its endpoint's: docker, podman
 
     @property
     def running(self) -> bool:
@@ -88,6 +89,7 @@ def list_containers(endpoint: Endpoint, *, project: str | None = None,
             status=c.get("Status", ""),
             labels=c.get("Labels") or {},
             volumes=_data_mounts(c),
+            engine=endpoint.engine,
         ) for c in raw),
         key=lambda c: c.name,
     )

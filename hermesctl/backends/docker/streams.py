@@ -399,7 +399,7 @@ class LiveFleet:
         c = self.containers.get(key)
         if c is None:
             c = HermesContainer(endpoint=endpoint.name, id=cid, name=name, state="created", status="",
-                                labels=attrs)
+                                labels=attrs, engine=endpoint.engine)
             if not self._selected(c):
                 return
         self._emit(Event(endpoint.name, name, "container", action, attributes=attributes,

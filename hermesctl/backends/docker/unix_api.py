@@ -17,6 +17,7 @@ import threading
 import time
 from urllib.parse import quote
 
+from hermesctl.backends.docker import podman
 from hermesctl.config.endpoints import EXEC_CONCURRENCY, Resolved, short_reason
 from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.core.errors import DaemonUnreachableError
@@ -122,8 +123,10 @@ class UnixDaemon:
     """hermesctl.backends.docker.daemon.Daemon's reads and execs for a unix socket, stdlib only; the
     rest through the SDK."""
 
-    def __init__(self, path: str, name: str, url: str, call_timeout: float, version: str):
+    def __init__(self, path: str, name: str, url: str, call_timeout: float, version: str,
+                 engine: str | None = None):
         self.path, self.name, self.url, self.call_timeout = path, name, url, call_timeout
+        self.engine = engine
         self._prefix = f"/v{version}"
         self._sdk = None
         self._sdk_lock = threading.Lock()
@@ -188,13 +191,15 @@ class UnixDaemon:
         with self._sdk_lock:
             if self._sdk is None:
                 from hermesctl.backends.docker import daemon
-                self._sdk = daemon.connect(Resolved(self.name, self.url), timeout=self.call_timeout).daemon
+                self._sdk = daemon.connect(Resolved(self.name, self.url), timeout=self.call_timeout,
+                                          engine=self.engine).daemon
         return getattr(self._sdk, name)
 
 
-def connect(spec: Resolved, *, timeout: float) -> Endpoint:
+def connect(spec: Resolved, *, timeout: float, engine: str | None = None) -> Endpoint:
     """An endpoint on a local socket (spec.url unix://, no TLS) whose daemon answers /_ping
-    within `timeout` seconds; DaemonUnreachableError otherwise. The API version is the daemon's own."""
+    within `timeout` seconds; DaemonUnreachableError otherwise. The API version is the daemon's
+    own; the engine `engine` (--engine), else the one its /_ping answer names."""
     path = spec.url[len("unix://"):]
     where = spec.url if spec.name == spec.url else f"{spec.url} ({spec.name})"
     deadline = time.monotonic() + timeout
@@ -214,6 +219,8 @@ def connect(spec: Resolved, *, timeout: float) -> Endpoint:
     if status != 200 or not version.replace(".", "").isdigit():
         raise DaemonUnreachableError(f"cannot reach the Docker daemon at {where}: "
                                      f"its /_ping answered {status} without an API version")
-    daemon = UnixDaemon(path, spec.name, spec.url, timeout, version)
+    chosen = podman.choose(podman.engine_from_ping(headers), engine, where)
+    daemon = UnixDaemon(path, spec.name, spec.url, timeout, version, chosen)
     return Endpoint(name=spec.name, url=spec.url, daemon=daemon,
-                    in_flight=threading.BoundedSemaphore(EXEC_CONCURRENCY), cli_args=spec.cli_args)
+                    in_flight=threading.BoundedSemaphore(EXEC_CONCURRENCY), cli_args=spec.cli_args,
+                    engine=chosen)

@@ -113,7 +113,8 @@ def stage_archive(endpoint: Endpoint, container_id: str, archive: Path, owners: 
         spool.seek(0)
         check_staging(spool)
         spool.seek(0)
-        endpoint.daemon.put_archive(container_id, "/", spool)
+        from hermesctl.backends.docker.podman import dialect
+        dialect(endpoint).put_tree(endpoint.daemon, container_id, spool, DATA_DIR)
     return written
 
 
@@ -211,6 +212,11 @@ def roll_back_data(endpoint: Endpoint, container_id: str, image: str, archive: P
     """Put the volume back exactly as the backup has it (logs aside); returns what differed."""
     diff = diff_against(endpoint, container_id, archive)
     if not diff.empty:
-        restore_tree(endpoint, container_id, archive, image, owners=None, keep=KEPT_ON_ROLLBACK)
+        from hermesctl.backends.docker.podman import dialect
+        owners = None
+        if not dialect(endpoint).archive_owners:  # the archive's ids are not the files' (Podman)
+            from hermesctl.backends.docker.backup import owner_ids
+            owners = owner_ids(endpoint, container_id, image)
+        restore_tree(endpoint, container_id, archive, image, owners=owners, keep=KEPT_ON_ROLLBACK)
     return diff
 
