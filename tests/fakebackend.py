@@ -1,27 +1,16 @@
 """A backend without a daemon, with faults to inject: instances whose stop, replace, health or
 data steps do what a test says (an image that never turns healthy, a step that raises, an
-interrupt between two steps), and a swarm manager whose nodes are down, hung or fine. The engine
-runs unchanged on it (hermesctl.engine.*), so each branch is proven in milliseconds; the same
-behaviours are proven on real containers and a real swarm in test_upgrade.py and test_swarm.py."""
+interrupt between two steps). The engine runs unchanged on it (hermesctl.engine.*), so each
+branch is proven in milliseconds; the same behaviours are proven on real containers and a real
+swarm in test_upgrade.py and test_swarm.py. What the engine then watches (the started
+container's inspect) is answered by the one fake Docker API (tests/support/fake_docker.py)."""
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from hermesctl.backends.base import DataAccess, Started
-from hermesctl.backends.docker.fleet import Fleet
-
-
-class FakeDaemon:
-    """inspect_container answers from a script: a list of states, the last one repeated."""
-
-    def __init__(self, states: list[dict]):
-        self.states = list(states)
-
-    def inspect_container(self, ref: str) -> dict:
-        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
-        if isinstance(state, BaseException):
-            raise state
-        return state
+from hermesctl.backends.docker.fleet import ContainerBackend, Fleet
+from support.fake_docker import FakeDocker, endpoint
 
 
 def container_state(status: str = "running", health: str | None = None, *, healthcheck: bool = True,
@@ -92,7 +81,7 @@ class FakeInstance:
         self._step("start")
         if not self.stop_in_flight:  # starting a container that is still stopping does nothing
             self.running = True
-        return Started(SimpleNamespace(name=self.where, daemon=FakeDaemon(self.old_states)), "old", self.name)
+        return Started(endpoint(FakeDocker(states={"old": self.old_states}), self.where), "old", self.name)
 
     @contextmanager
     def data(self):
@@ -105,7 +94,7 @@ class FakeInstance:
     def replace(self, image: str) -> Started:
         self._step("replace")
         self.replaced_by = image
-        return Started(SimpleNamespace(name=self.where, daemon=FakeDaemon(self.new_states)), "new", self.name)
+        return Started(endpoint(FakeDocker(states={"new": self.new_states}), self.where), "new", self.name)
 
     def commit(self) -> None:
         self._step("commit")
@@ -120,12 +109,30 @@ class FakeInstance:
                 "running": self.running}
 
 
+class FakeInstances(ContainerBackend):
+    """A backend whose whole instances are the test's FakeInstances (and no container to list)."""
+
+    def __init__(self, instances: list[FakeInstance], kind: str, runs_healthchecks: bool):
+        self._instances, self.kind, self.runs_healthchecks = instances, kind, runs_healthchecks
+
+    def containers(self, fleet):
+        return []
+
+    def instances(self, fleet, targets):
+        return list(self._instances)
+
+    def instance_from_record(self, fleet, record: dict) -> FakeInstance:
+        return next(i for i in self._instances if i.name == record["name"])
+
+
 class FakeBackend(Fleet):
+    """A fleet holding that backend, as the engine is given one; what the health gate asks of
+    the new container (the healthcheck run at once, the agent's boot gate) answers from the
+    instance's script."""
+
     def __init__(self, instances: list[FakeInstance], kind: str = "docker", runs_healthchecks: bool = True):
-        super().__init__(endpoints=[])
+        super().__init__(endpoints=[], backend=FakeInstances(instances, kind, runs_healthchecks))
         self._instances = instances
-        self.kind = kind
-        self.runs_healthchecks = runs_healthchecks
         self.ran: list[tuple[str, list[str]]] = []   # (instance, argv) of every exec
 
     def _named(self, name: str) -> FakeInstance:
@@ -145,12 +152,3 @@ class FakeBackend(Fleet):
         up = inst.gateways_up if new else ("coder",)
         return SimpleNamespace(booted=inst.booted or not new, slots={
             name: SimpleNamespace(status=SimpleNamespace(up=True, pid=1)) for name in up})
-
-    def instances(self, targets):
-        return list(self._instances)
-
-    def instance_from_record(self, record: dict) -> FakeInstance:
-        return next(i for i in self._instances if i.name == record["name"])
-
-    def containers(self):
-        return []

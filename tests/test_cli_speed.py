@@ -210,38 +210,24 @@ def test_plain_str_and_list_values_are_passed_through_and_others_left_to_typer()
     assert cli_values._plain_value("str", b"x") is cli_values._UNSET
 
 
-class _SlowExecs:
-    """An endpoint's Daemon stand-in whose every exec takes `seconds`, counting how many run at once."""
-
-    def __init__(self, seconds: float):
-        self.seconds, self.running, self.most = seconds, 0, 0
-        self.lock = threading.Lock()
-
-    def exec_run(self, ref, argv, *, user, environment=None):
-        with self.lock:
-            self.running += 1
-            self.most = max(self.most, self.running)
-        time.sleep(self.seconds)
-        with self.lock:
-            self.running -= 1
-        return 0, b"{}", b""
-
-
 def test_execs_wait_their_turn_per_endpoint_and_the_deadline_starts_with_it():
     # Bound 2, three execs of 2 s each: the third starts at 2 s and ends at 4 s, past its
     # 0.1 s + grace deadline had that counted from the queue (hermesctl.backends.docker.execs.run).
     from concurrent.futures import ThreadPoolExecutor
 
+    from fakefleet import container
+    from hermesctl.agent.contract import AGENT
     from hermesctl.backends.docker import execs
-    from hermesctl.config.endpoints import EXEC_CONCURRENCY, Endpoint
-    from hermesctl.backends.docker.inventory import HermesContainer
+    from hermesctl.backends.docker.endpoint import Endpoint
+    from hermesctl.config.endpoints import EXEC_CONCURRENCY
+    from support.fake_docker import FakeDocker
 
-    api = _SlowExecs(2.0)
+    box = [container(f"c{i}", id=f"id{i}") for i in range(3)]
+    api = FakeDocker(box, {c.name: {"status": {}} for c in box}, exec_seconds=2.0)
     endpoint = Endpoint("default", "unix:///x", api, threading.BoundedSemaphore(2))
-    box = [HermesContainer("default", f"id{i}", f"c{i}", "running", "Up") for i in range(3)]
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=3) as pool:
-        results = list(pool.map(lambda c: execs.run(endpoint, c, ["true"], timeout=0.1), box))
+        results = list(pool.map(lambda c: execs.run(endpoint, c, [AGENT, "status"], timeout=0.1), box))
     assert [r.exit_code for r in results] == [0, 0, 0] and api.most == 2
     assert time.monotonic() - started >= 4.0
     assert Endpoint("default", "unix:///x", None).in_flight._initial_value == EXEC_CONCURRENCY == 16

@@ -289,9 +289,10 @@ def test_ps_and_doctor_show_only_the_records_of_the_fleet_asked_about():
     """Issue 29: `ps --project demo` showed an interrupted upgrade of a container on another
     endpoint and project (the state directory is shared by every run). A record carries the
     endpoint and compose project it was made in; journal.interrupted_in keeps the fleet's own."""
-    from types import SimpleNamespace
-
-    from hermesctl.backends.docker.inventory import HermesContainer
+    from fakefleet import container
+    from hermesctl.backends.docker.fleet import Fleet, Unreachable
+    from hermesctl.backends.docker.inventory import COMPOSE_PROJECT, WORKING_DIR
+    from support.fake_docker import FakeDocker, endpoint as fake_endpoint
 
     def record(name, endpoint, **more):
         r = journal.begin("upgrade", {}, {"kind": "container", "name": name, "endpoint": endpoint, **more}, image="i")
@@ -305,11 +306,11 @@ def test_ps_and_doctor_show_only_the_records_of_the_fleet_asked_about():
     record("legacy", "local")  # made before records kept the project: judged by the names present
 
     def fleet(project=None, project_dir=None, present=(), unreachable=()):
-        containers = [HermesContainer("local", "id" + n, n, "running", "Up") for n in present]
-        return SimpleNamespace(endpoints=[SimpleNamespace(name="local")], scope_endpoints=lambda: {"local"},
-                               project=project, project_dir=project_dir,
-                               unreachable=[SimpleNamespace(endpoint=e) for e in unreachable],
-                               containers=lambda: containers)
+        # The present containers are in the fleet's scope (its compose project's labels).
+        labels = {COMPOSE_PROJECT: project} if project else {WORKING_DIR: project_dir} if project_dir else {}
+        docker = FakeDocker([container(n, id="id" + n, labels=labels) for n in present])
+        return Fleet(endpoints=[fake_endpoint(docker, "local")], project=project, project_dir=project_dir,
+                     unreachable=[Unreachable(e, "does not answer") for e in unreachable])
 
     def shown(f, names=None):
         return sorted(r.body["instance"]["name"] for r in journal.interrupted_in(f, names))

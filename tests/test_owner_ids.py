@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from fakebackend import FakeBackend, FakeInstance
+from support.fake_docker import FakeDocker, endpoint as fake_endpoint
 from hermesctl.agent.client import AgentError
 from hermesctl.agent.contract import AGENT
 from hermesctl.backends.docker import backup
@@ -66,34 +67,10 @@ def test_the_agent_answers_owner_ids_with_typed_errors(monkeypatch, capsys):
     assert agent.main(["owner-ids", "extra"]) == 2
 
 
-class HelperDaemon:
-    """What ask_in_helper needs of a daemon: a container's env, and a helper printing `output`."""
-
-    def __init__(self, output: str):
-        self.output, self.created, self.removed = output, [], []
-
-    def inspect_container(self, ref):
-        return {"Config": {"Env": ["PUID=2000", "PATH=/bin"]}}
-
-    def create_helper(self, image, **kwargs):
-        self.created.append((image, kwargs))
-        return "helper-1"
-
-    def start(self, ref):
-        pass
-
-    def wait(self, ref, timeout):
-        return 0
-
-    def logs(self, ref):
-        return self.output.encode()
-
-    def remove(self, ref, force=False):
-        self.removed.append(ref)
-
-
 def _endpoint(output: str):
-    return SimpleNamespace(name="local", daemon=HelperDaemon(output))
+    """What ask_in_helper reaches: the container's env (its inspect), and a helper printing `output`."""
+    docker = FakeDocker(states={"c" * 64: [{"Config": {"Env": ["PUID=2000", "PATH=/bin"]}}]}, helper_output=output)
+    return fake_endpoint(docker, "local")
 
 
 def test_the_host_asks_the_images_agent_as_hermes_with_the_containers_environment():

@@ -171,11 +171,12 @@ def test_engine_option_on_both_command_lines():
 def test_a_container_that_exits_at_once_on_podman_names_the_boot_gate():
     """The upgrade's output says which gate judged: on an engine that runs no healthchecks a
     new container that exits before the first look failed the boot gate, not Docker's health."""
+    from hermesctl.backends.base import Started
     from hermesctl.engine import health_gate
+    from support.fake_docker import FakeDocker, endpoint as fake_endpoint
     exited = {"State": {"Status": "exited", "ExitCode": 3, "Running": False},
               "Config": {"Healthcheck": {"Test": ["CMD", "/opt/hermes/docker/healthcheck.sh"]}}}
-    endpoint = SimpleNamespace(name="p", engine="podman", daemon=SimpleNamespace(inspect_container=lambda ref: exited))
-    started = SimpleNamespace(endpoint=endpoint, ref="c", name="h")
+    started = Started(fake_endpoint(FakeDocker(states={"c": [exited]}), "p", engine="podman"), "c", "h")
     for runs, gate in ((False, health_gate.GATE_BOOT_NO_ENGINE), (True, health_gate.GATE_DOCKER)):
         verdict = health_gate.wait(None, started, [], timeout=5, settle=1, engine_runs_healthchecks=runs)
         assert not verdict and verdict.gate == gate and verdict.detail == "exited with code 3", verdict

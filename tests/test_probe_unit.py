@@ -279,23 +279,16 @@ def test_probe_with_a_prompt_shows_latency_and_the_first_line_escaped(probe_flee
 
 # --- serve: hermes_gateway_serving and hermes_gateway_probe_seconds ------------------------------
 
-def test_serve_looks_in_each_running_container_and_exports_the_same_judgment(monkeypatch):
+def test_serve_looks_in_each_running_container_and_exports_the_same_judgment():
     import threading
-    from hermesctl.backends.docker.execs import ExecResult
     from hermesctl.serve import metrics, serving_feed
     from hermesctl.serve.state import ContainerInfo, FleetState
 
     running, stopped = container("h1"), container("h9", state="exited", status="Exited (0)")
     live = type("Live", (), {"lock": threading.Lock(), "containers": {"a": running, "b": stopped}})()
-    fleet = type("Fleet", (), {"endpoint": lambda self, name: name})()
-    asked = []
-
-    def fake_run(endpoint, c, argv, *, timeout):
-        asked.append((c.name, argv[1:]))
-        return ExecResult(0, json.dumps(_serving_answer(
-            pa={"configured": [], "api": {**API_OK, "health": {"ok": True, "status": 200, "seconds": 0.004}}},
-            pb={"configured": ["telegram"], "api": {"enabled": False}})), "")
-    monkeypatch.setattr(serving_feed.execs, "run", fake_run)
+    fleet = FakeFleet([running, stopped], {"h1": {"serving": _serving_answer(
+        pa={"configured": [], "api": {**API_OK, "health": {"ok": True, "status": 200, "seconds": 0.004}}},
+        pb={"configured": ["telegram"], "api": {"enabled": False}})}})
     feed = serving_feed.ServingFeed(live, fleet, interval=30)
     state = FleetState()
     state.serving_feed = feed
@@ -308,12 +301,12 @@ def test_serve_looks_in_each_running_container_and_exports_the_same_judgment(mon
         return metrics.render(state).decode()
     assert "hermes_gateway_serving{" not in text()  # nothing claimed before the first look
     feed.look_once()
-    assert asked == [("h1", ["serving", "--timeout", "5"])]  # running containers only, never a prompt
+    assert [(name, argv[1:]) for name, argv in fleet.calls] == [("h1", ["serving", "--timeout", "5"])]  # running only, never a prompt
     body = text()
     assert 'hermes_gateway_serving{container="h1",endpoint="default",profile="pa",service=""} 1.0' in body
     assert 'hermes_gateway_serving{container="h1",endpoint="default",profile="pb",service=""} 0.0' in body
     assert 'hermes_gateway_probe_seconds{container="h1",endpoint="default",profile="pa",service=""} 0.004' in body
-    monkeypatch.setattr(serving_feed.execs, "run", lambda *a, **k: (_ for _ in ()).throw(ExecTimeoutError("late")))
+    fleet.answers["h1"]["serving"] = ExecTimeoutError("late")
     feed.look_once()  # a container that does not answer: not serving, no latency
     body = text()
     assert 'profile="pa",service=""} 0.0' in body and "hermes_gateway_probe_seconds{" not in body
@@ -329,21 +322,9 @@ def _facts(tokens: dict) -> dict:
             "status": healthy, "platform_tokens": tokens}
 
 
-class KeyedFleet(FakeFleet):
-    """Records the environment each exec carried (the token key travels there, never in argv)."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.environments = []
-
-    def run(self, c, argv, **kwargs):
-        self.environments.append(kwargs.get("environment"))
-        return super().run(c, argv, **kwargs)
-
-
 def test_doctor_names_a_token_two_profiles_hold_across_containers(monkeypatch, capsys):
     same, other = "a" * 64, "b" * 64
-    fleet = KeyedFleet([container("h1"), container("h2")], {
+    fleet = FakeFleet([container("h1"), container("h2")], {
         "h1": {"facts": _facts({"coder": {"TELEGRAM_BOT_TOKEN": same}, "pa": {"SLACK_APP_TOKEN": other}})},
         "h2": {"facts": _facts({"default": {"TELEGRAM_BOT_TOKEN": same, "SLACK_BOT_TOKEN": other},
                                 "x\x1b[2J": {"TELEGRAM_BOT_TOKEN": same}, "pb": {"DISCORD_BOT_TOKEN": "nothex"}})}})
@@ -353,10 +334,10 @@ def test_doctor_names_a_token_two_profiles_hold_across_containers(monkeypatch, c
     assert code == 1 and len(found) == 1, found  # SLACK_BOT/APP_TOKEN are different keys: no fight
     assert found[0]["container"] == "h1:coder,h2:default" and "TELEGRAM_BOT_TOKEN" in found[0]["detail"]
     assert same not in out  # the hashes are compared, not shown
-    keys = {e["HERMESCTL_TOKEN_KEY"] for e in fleet.environments}
+    keys = {e["HERMESCTL_TOKEN_KEY"] for e in fleet.docker.environments}
     assert len(keys) == 1 and len(bytes.fromhex(keys.pop())) == 32  # one key for the whole run
     run("doctor", "--json")
-    assert len({e["HERMESCTL_TOKEN_KEY"] for e in fleet.environments}) == 2  # a new one next run
+    assert len({e["HERMESCTL_TOKEN_KEY"] for e in fleet.docker.environments}) == 2  # a new one next run
     fleet.answers["h2"]["facts"]["platform_tokens"] = {"default": {"TELEGRAM_BOT_TOKEN": other}}
     code, out, _ = run("doctor", "--json")
     assert not [f for f in json.loads(out)["findings"] if f["check"] == "platform-token"]

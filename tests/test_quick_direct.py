@@ -2,7 +2,8 @@
 the same output and exit code as the full CLI, without importing the Docker SDK, requests,
 typer or rich. No Docker needed: a stand-in Docker API on a unix socket answers /_ping, the
 container list and execs (the recorded status document of tests/fixtures/), and both the quick
-path and the full CLI (the SDK) ask it. Real containers answer the same `ps` in test_cli_gateways
+path and the full CLI (the SDK) ask it: the one fake Docker API (tests/support/fake_docker.py)
+behind a unix socket. Real containers answer the same `ps` in test_cli_gateways
 and test_fleet_scale."""
 import json
 import socketserver
@@ -15,7 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cli_modules import run_cli
 
+from fakefleet import container
 from hermesctl.backends.docker.unix_api import demux
+from support.fake_docker import FakeDocker
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -25,18 +28,21 @@ HEAVY_UI = ("rich", "typer", "click", "pydantic", "hermesctl.cli.app")
 PROJECT = "quick"
 
 
-def _container(name: str, state: str = "running", status: str = "Up 5 minutes (healthy)") -> dict:
-    return {"Id": name.encode().hex().ljust(64, "0"), "Names": [f"/{name}"], "State": state, "Status": status,
-            "Labels": {"io.hermes-agent.managed": "true", "com.docker.compose.project": PROJECT}, "Mounts": []}
+def _container(name: str, state: str = "running", status: str = "Up 5 minutes (healthy)"):
+    return container(name, id=name.encode().hex().ljust(64, "0"), state=state, status=status,
+                     labels={"com.docker.compose.project": PROJECT})
 
 
 @pytest.fixture
 def docker_api(tmp_path):
-    """A unix-socket server speaking the part of the Docker API a direct ps uses. `api.answers`:
-    container name -> (exit code, stdout) of the status exec, or an HTTP status to refuse it with."""
+    """The one fake Docker API (tests/support/fake_docker.py) on a unix socket, speaking the part of
+    Docker's HTTP API a direct ps uses (/_ping, /version, the container list, exec create, start
+    and inspect), for the quick path's stdlib client and the SDK alike. `api.docker` is the fake
+    (its answers: the recorded status document); `api.refuse`: container name -> an HTTP status
+    its exec is refused with; `api.filters` and `api.cmds` record what was asked."""
     path = str(tmp_path / "docker.sock")
-    status_doc = (FIXTURES / "status-h1.json").read_text()
-    execs: dict[str, str] = {}
+    status_doc = json.loads((FIXTURES / "status-h1.json").read_text())
+    execs: dict[str, dict] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, code: int, body: bytes, content_type: str = "application/json", extra: dict | None = None):
@@ -72,27 +78,28 @@ def docker_api(tmp_path):
             if url.path.endswith("/containers/json"):
                 labels = json.loads(parse_qs(url.query)["filters"][0])["label"]
                 api.filters.append(labels)
-                return self._send(200, json.dumps(api.containers).encode())
+                return self._send(200, json.dumps(api.docker.containers({"label": labels})).encode())
             if len(parts) >= 3 and parts[-3] == "exec" and parts[-1] == "json":
-                code, _ = api.answers[execs[parts[-2]]]
-                return self._send(200, json.dumps({"ExitCode": code, "Running": False}).encode())
+                return self._send(200, json.dumps({"ExitCode": execs[parts[-2]]["code"], "Running": False}).encode())
             self._send(404, b'{"message": "no such thing"}')
 
         def do_POST(self):
             parts = urlsplit(self.path).path.split("/")
             body = self._body()
             if parts[-1] == "exec" and parts[-3] == "containers":
-                name = bytes.fromhex(parts[-2].rstrip("0") + ("0" if len(parts[-2].rstrip("0")) % 2 else "")).decode()
+                name = api.docker._container(parts[-2]).name
                 api.cmds.append((name, body["Cmd"], body["User"]))
-                answer = api.answers[name]
-                if isinstance(answer, int):
-                    return self._send(answer, b'{"message": "container is not running"}')
+                if name in api.refuse:
+                    return self._send(api.refuse[name], b'{"message": "container is not running"}')
                 exec_id = f"x{len(execs)}"
-                execs[exec_id] = name
+                execs[exec_id] = {"ref": parts[-2], "cmd": body["Cmd"], "user": body["User"], "env": body.get("Env")}
                 return self._send(201, json.dumps({"Id": exec_id}).encode())
             if parts[-1] == "start":
-                _, out = api.answers[execs[parts[-2]]]
-                frame = b"\x01\x00\x00\x00" + len(out).to_bytes(4, "big") + out
+                e = execs[parts[-2]]
+                env = dict(item.split("=", 1) for item in e["env"] or [])
+                e["code"], out, err = api.docker.exec_run(e["ref"], e["cmd"], user=e["user"], environment=env or None)
+                frame = b"".join(bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+                                 for kind, data in ((1, out), (2, err)) if data)
                 return self._send(200, frame, "application/vnd.docker.raw-stream")
             self._send(404, b'{"message": "no such thing"}')
 
@@ -107,9 +114,9 @@ def docker_api(tmp_path):
             return request, ("local", 0)
 
     api = Server(path, Handler)
-    api.path, api.filters, api.cmds = path, [], []
-    api.containers = [_container("web-1"), _container("web-2"), _container("old", "exited", "Exited (1) 2 hours ago")]
-    api.answers = {"web-1": (0, status_doc.encode()), "web-2": (0, status_doc.encode())}
+    api.path, api.filters, api.cmds, api.refuse = path, [], [], {}
+    api.docker = FakeDocker([_container("web-1"), _container("web-2"), _container("old", "exited", "Exited (1) 2 hours ago")],
+                            {"web-1": {"status": status_doc}, "web-2": {"status": status_doc}})
     threading.Thread(target=api.serve_forever, daemon=True).start()
     yield api
     api.shutdown()
@@ -162,7 +169,7 @@ def test_direct_ps_asks_each_running_container_once_as_hermes_through_the_agents
 
 
 def test_a_container_that_stopped_meanwhile_is_reported_and_the_rest_answers(docker_api):
-    docker_api.answers["web-2"] = 409
+    docker_api.refuse["web-2"] = 409
     quick = _cli(docker_api, "--project", PROJECT, "ps")
     full = _cli(docker_api, "--project", PROJECT, "ps", full=True)
     assert quick[0] == full[0] == 7

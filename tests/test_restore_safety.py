@@ -22,7 +22,7 @@ from derived_images import build_bad_tree, build_next
 from hermesctl.backends.docker import backup
 from hermesctl.backends.docker import volume_restore as restore
 from hermesctl.backends.docker.daemon import Daemon
-from hermesctl.config.endpoints import Endpoint
+from hermesctl.backends.docker.endpoint import Endpoint
 
 HERMES_IDS = (10000, 10000)
 SWAP = [restore.BOOT, "restore-swap", backup.DATA_DIR]

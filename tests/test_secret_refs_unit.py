@@ -173,25 +173,20 @@ from hermesctl.backends.swarm.backend import SwarmBackend, SwarmTask  # noqa: E4
 from hermesctl.commands.apply import make_plan  # noqa: E402
 
 from fakefleet import FakeFleet, container, recorded  # noqa: E402
+from support.fake_docker import FakeDocker, endpoint as fake_endpoint  # noqa: E402
 
 SECRETS = {"tok-v1": "sid1aaaaaaaaaaaaaaaaaaaaa", "tok-v2": "sid2bbbbbbbbbbbbbbbbbbbbb"}
 
 
-class FakeManagerAPI:
-    def __init__(self, attached: list[dict]):
-        self.attached = attached
-
-    def secrets(self):
-        return [{"ID": sid, "Spec": {"Name": name}} for name, sid in SECRETS.items()]
-
-    def inspect_service(self, name):
-        # No PUID here: the ids a secret file gets are the task's agent's answer (owner-ids), the
-        # remap rule is the image's alone.
-        return {"ID": "svc1", "Spec": {"Name": name, "TaskTemplate": {"ContainerSpec": {
-            "Env": [], "Secrets": self.attached}}}}
+def _manager(attached: list[dict]) -> FakeDocker:
+    """The swarm manager's side: its secrets, and the service whose task is h1."""
+    # No PUID here: the ids a secret file gets are the task's agent's answer (owner-ids), the
+    # remap rule is the image's alone.
+    return FakeDocker(secrets=SECRETS, services={"*": lambda name: {"ID": "svc1", "Spec": {
+        "Name": name, "TaskTemplate": {"ContainerSpec": {"Env": [], "Secrets": attached}}}}})
 
 
-class FakeSwarm(FakeFleet, SwarmBackend):
+class FakeSwarm(FakeFleet):
     """A swarm fleet on recorded answers: one task, `pa` up; get-env and load-secrets --check
     answered here, every exec recorded."""
 
@@ -200,9 +195,8 @@ class FakeSwarm(FakeFleet, SwarmBackend):
         super().__init__([h1], {"h1": {"status": recorded("status-h1.json"), "profiles": {
             "schema": "hermes-contract/v1", "verb": "profiles",
             "profiles": [{"name": "pa", "readable": True, "has_soul": True, "registered": True}]}}})
-        self.kind = "swarm"
-        self.manager = type("Manager", (), {"daemon": FakeManagerAPI(attached)})()
-        self.tasks = [SwarmTask("t1", "st_h1", "h1", 1, "default", "running", h1.id)]
+        self.backend = SwarmBackend(manager=fake_endpoint(_manager(attached), "manager"),
+                                    tasks=[SwarmTask("t1", "st_h1", "h1", 1, "default", "running", h1.id)])
         self.check = check
 
     def run(self, c, argv, **kwargs):

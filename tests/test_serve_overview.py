@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from fakefleet import FakeFleet, container
 from hermesctl.serve import overview
 from hermesctl.serve.server import App, make_servers
 from hermesctl.serve.state import ContainerInfo, FleetState
@@ -163,24 +164,20 @@ def test_the_summary_names_each_unhealthy_container_with_its_reason(clock):
 
 def test_the_refresher_reads_an_unhealthy_containers_health_log_once_per_interval(monkeypatch):
     from hermesctl.serve import refresher as refresher_module
-    calls = []
-
-    class Daemon:
-        def inspect_container(self, ref):
-            calls.append(ref)
-            return _inspect((1, json.dumps({"problems": ["coder:no-supervisor"]})), streak=1)
-
+    sick = container("web-1", id="abc", status="Up 5 minutes (unhealthy)")
+    fleet = FakeFleet([sick], {}, states={"abc": [_inspect((1, json.dumps({"problems": ["coder:no-supervisor"]})),
+                                                           streak=1)]})
+    calls = fleet.docker.inspected
     r = refresher_module.Refresher.__new__(refresher_module.Refresher)
-    r.fleet = SimpleNamespace(endpoint=lambda name: SimpleNamespace(daemon=Daemon()))
+    r.fleet = fleet
     r._reasons = {}
-    sick = SimpleNamespace(key="default/web-1", id="abc", endpoint="default", health="unhealthy")
     assert r._health_reason(sick) == "health check failed (exit 1): gateway coder not supervised"
     assert r._health_reason(sick) and calls == ["abc"]  # within the interval: not read again
     mono = time.monotonic()
     monkeypatch.setattr(refresher_module.time, "monotonic", lambda: mono + refresher_module.HEALTH_REREAD_S + 1)
     r._health_reason(sick)
     assert calls == ["abc", "abc"]
-    assert r._health_reason(SimpleNamespace(key="default/web-1", id="abc", endpoint="default", health="healthy")) is None
+    assert r._health_reason(container("web-1", id="abc", status="Up 5 minutes (healthy)")) is None
     assert r._reasons == {}
 
 

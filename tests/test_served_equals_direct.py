@@ -142,12 +142,12 @@ from dataclasses import replace  # noqa: E402
 import pytest  # noqa: E402
 
 from fakefleet import FakeFleet, cli_on, recorded  # noqa: E402
+from support.fake_docker import FakeDocker, endpoint  # noqa: E402
 from hermesctl.backends.docker.fleet import Unreachable  # noqa: E402
 from hermesctl.backends.docker.inventory import HermesContainer  # noqa: E402
 from hermesctl.backends.docker.streams import LiveFleet  # noqa: E402
 from hermesctl.cli import quick_direct, quick_ps  # noqa: E402
 from hermesctl.config.compose import resolve_scope  # noqa: E402
-from hermesctl.config.endpoints import Endpoint  # noqa: E402
 from hermesctl.core.errors import ContainerStoppedError, ExecTimeoutError  # noqa: E402
 from hermesctl.engine import journal  # noqa: E402
 from hermesctl.render import ps_rows  # noqa: E402
@@ -170,9 +170,12 @@ def _fleet() -> FakeFleet:
              replace(container("f1"), endpoint="far"),
              # an instance a swarm wants and no node runs: listed with no container to ask
              HermesContainer(endpoint="-", id="", name="svc.2", state="pending", status="no node runs it (pending)")]
-    fleet = FakeFleet(boxes, {"h1": {"status": STATUS}, "h2": {"status": STATUS}, "f1": {"status": STATUS},
-                              "late": {"status": FAULTS["late"]}, "gone": {"status": FAULTS["gone"]}})
-    fleet.endpoints = [Endpoint("default", "unix:///default.sock", None), Endpoint("far", "tcp://far:2376", None)]
+    answers = {"h1": {"status": STATUS}, "h2": {"status": STATUS}, "f1": {"status": STATUS},
+               "late": {"status": FAULTS["late"]}, "gone": {"status": FAULTS["gone"]}}
+    fleet = FakeFleet([c for c in boxes if c.endpoint == "default"], answers)
+    far = endpoint(FakeDocker([c for c in boxes if c.endpoint == "far"], answers), "far")
+    fleet.endpoints = [endpoint(fleet.docker, "default"), far]
+    fleet._containers = boxes  # as listed, the swarm's pending instance among them
     fleet.unreachable.append(Unreachable("down", "cannot reach the Docker daemon at tcp://down:2376"))
     fleet.unreachable.append(Unreachable.wanted_missing(boxes[-1]))  # as the swarm's listing reports it
     return fleet

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from fakefleet import FakeFleet, cli_on, container, recorded
+from support.fake_docker import FakeDocker, endpoint as fake_endpoint
+from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.backends.swarm.backend import SwarmBackend, SwarmServiceInfo, SwarmTask
-from hermesctl.config.endpoints import Endpoint
 from hermesctl.core.errors import ExecTimeoutError
 from hermesctl.engine import journal
 
@@ -46,37 +47,25 @@ def test_logs_that_time_out_exit_7(monkeypatch, capsys):
     assert code == 7 and "did not answer in time" in err
 
 
-class ListingDaemon:
-    def __init__(self, rows):
-        self.rows = rows
-
-    def containers(self, filters, all=True):  # noqa: A002
-        if isinstance(self.rows, Exception):
-            raise self.rows
-        return self.rows
+def _task(cid: str, name: str):
+    return container(name, id=cid, status="Up 1 minute (healthy)",
+                     labels={"com.docker.swarm.service.name": "st_hermes-1"})
 
 
-def _task_row(cid: str, name: str) -> dict:
-    return {"Id": cid, "Names": [f"/{name}"], "State": "running", "Status": "Up 1 minute (healthy)",
-            "Labels": {"io.hermes-agent.managed": "true", "com.docker.swarm.service.name": "st_hermes-1"}}
-
-
-def _swarm(node_b_rows) -> SwarmBackend:
-    a = Endpoint("node-a", "unix:///a", daemon=ListingDaemon([_task_row("c1", "st_hermes-1.1.x")]))
-    b = Endpoint("node-b", "unix:///b", daemon=ListingDaemon(node_b_rows))
+def _swarm(node_b_listing) -> Fleet:
+    a = fake_endpoint(FakeDocker([_task("c1", "st_hermes-1.1.x")], {"st_hermes-1.1.x": {"status": H1}}), "node-a")
+    b = fake_endpoint(FakeDocker(node_b_listing), "node-b")
     tasks = [SwarmTask("t1", "st_hermes-1", "hermes-1", 1, "node-a", "running", "c1"),
              SwarmTask("t2", "st_hermes-2", "hermes-2", 1, "node-b", "running", "c2"),
              SwarmTask("t3", "st_hermes-3", "hermes-3", 1, "", "pending", None)]
     services = [SwarmServiceInfo("s1", "st_hermes-1", "hermes-1", 1), SwarmServiceInfo("s2", "st_hermes-2", "hermes-2", 1),
                 SwarmServiceInfo("s3", "st_hermes-3", "hermes-3", 1), SwarmServiceInfo("s4", "st_hermes-4", "hermes-4", 0)]
-    return SwarmBackend(endpoints=[a, b], tasks=tasks, services=services)
+    return Fleet(endpoints=[a, b], backend=SwarmBackend(tasks=tasks, services=services))
 
 
 def test_every_wanted_instance_is_in_ps_and_the_unanswered_make_it_7(monkeypatch, capsys):
     """Node B down, hermes-3 pending with no node, hermes-4 at 0 replicas: all four are rows."""
     fleet = _swarm(ConnectionError("node-b: connection refused"))
-    answers = {"st_hermes-1.1.x": {"status": H1}}
-    fleet.run = FakeFleet([], answers).run
     code, out, err = _invoke(monkeypatch, capsys, fleet)("ps", "--json")
     doc = json.loads(out)
     states = {}

@@ -371,21 +371,19 @@ def test_serve_asks_for_the_lifeline_and_asks_an_older_image_as_before():
     calls = []
     heartbeat = b'{"schema": "hermes-contract/v1", "verb": "usage-watch", "heartbeat": 1, "profiles": 1}\n'
 
-    class Daemon:
-        def exec_stream(self, ref, argv, *, user, stderr=True, stdin=False):
-            calls.append((ref, argv, stdin))
-            if ref == "old" and LIFELINE_OPTION in argv:
-                return _Stream([b'{"schema": "hermes-contract/v1", "error": {"code": "usage", "message": '
-                                b'"usage-watch: unknown option \'--until-stdin-closes\'"}}\n'])
-            feed.stop()
-            return _Stream([heartbeat])
+    def exec_stream(c, argv, stdin):  # the fake Docker's exec output, as it comes
+        calls.append((c.id, argv, stdin))
+        if c.id == "old" and LIFELINE_OPTION in argv:
+            return _Stream([b'{"schema": "hermes-contract/v1", "error": {"code": "usage", "message": '
+                            b'"usage-watch: unknown option \'--until-stdin-closes\'"}}\n'])
+        feed.stop()
+        return _Stream([heartbeat])
 
     for ref in ("new", "old"):
-        c = SimpleNamespace(key=ref, id=ref, name=ref, endpoint="local", running=True)
-        live = SimpleNamespace(lock=threading.Lock(), containers={ref: c})
-        fleet = SimpleNamespace(endpoint=lambda name: SimpleNamespace(daemon=Daemon()))
-        feed = UsageFeed(live, fleet, interval=1)
+        c = container(ref, id=ref)
+        live = SimpleNamespace(lock=threading.Lock(), containers={c.key: c})
+        feed = UsageFeed(live, FakeFleet([c], {}, streams=exec_stream), interval=1)
         feed._stream(c)
-        assert feed.watchers[("local", ref)]["profiles"] == 1
+        assert feed.watchers[("default", ref)]["profiles"] == 1
     assert [(ref, LIFELINE_OPTION in argv, stdin) for ref, argv, stdin in calls] == \
         [("new", True, True), ("old", True, True), ("old", False, False)]

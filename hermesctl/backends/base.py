@@ -3,7 +3,7 @@
 A backend answers what the engine needs and nothing more:
   - the instances the orchestrator wants, every one of them: running containers, and those it
     wants but that have no answering container (`pending` with no node, `unreachable` with a node
-    that does not answer, `scaled-to-0`, `stopped`) — `Fleet.containers()`; an instance that could
+    that does not answer, `scaled-to-0`, `stopped`) — `Backend.containers(fleet)`; an instance that could
     not be answered for is also in `unreachable[]`, so the exit code says so (7);
   - an exec in an instance's container (`run`), so the agent can be asked (`ask`, `probe`) and a
     locked step run (hermesctl.engine.lifecycle.run_locked);
@@ -11,15 +11,17 @@ A backend answers what the engine needs and nothing more:
     another image and undo that, and reach its data volume while nothing runs on it (a stand-in
     container), for backup, restore and upgrade.
 
-`DockerBackend` (hermesctl.backends.docker.backend: containers on one or more daemons, plain or compose)
-and `SwarmBackend` (hermesctl.backends.swarm.backend: services' tasks, execs on their nodes) implement
-it; docs/kubernetes.md says what a third would map to. Only backends touch the Docker SDK.
+A fleet (hermesctl.backends.docker.fleet.Fleet: endpoints, scope, target selection, probes)
+holds a backend and asks it. `DockerBackend` (hermesctl.backends.docker.backend: containers on one
+or more daemons, plain or compose) and `SwarmBackend` (hermesctl.backends.swarm.backend: services'
+tasks, execs on their nodes) implement it; docs/kubernetes.md says what a third would map to.
+Only backends touch the Docker SDK or an endpoint's client (tests/test_import_graph.py).
 """
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from hermesctl.config.endpoints import Endpoint
+from hermesctl.backends.docker.endpoint import Endpoint
 
 from hermesctl.backends.docker.inventory import PENDING, SCALED_TO_0, UNANSWERED_STATES, UNREACHABLE  # noqa: F401 - the seam's words
 
@@ -40,6 +42,11 @@ class Started:
     endpoint: Endpoint
     ref: str
     name: str
+
+    def inspect(self) -> dict:
+        """The orchestrator's description of the container now (Docker's inspect: State,
+        RestartCount, Config.Healthcheck), read again on every call."""
+        return self.endpoint.daemon.inspect_container(self.ref)
 
 
 @runtime_checkable
@@ -81,14 +88,20 @@ class Instance(Protocol):
 
 
 class Backend(Protocol):
-    """What the engine asks of an orchestrator (implemented by Fleet subclasses)."""
-    kind: str
+    """What a fleet (hermesctl.backends.docker.fleet.Fleet) asks of the orchestrator it holds.
+    Every method takes that fleet: its endpoints, compose scope and `unreachable[]` are the
+    fleet's; selection, probing and the agent's questions are the fleet's too, the same code
+    whatever the backend. Implemented by ContainerBackend (plain Docker, listing and execs),
+    DockerBackend (plus whole containers) and SwarmBackend (services' tasks on nodes)."""
+    kind: str  # docker, swarm
 
-    def containers(self): ...
-    def run(self, container, argv: list[str], **kwargs): ...
-    def ask(self, container, verb: str, *args: str, **kwargs) -> dict: ...
-    def probe(self, container): ...
-    def select(self, targets): ...
-    def instances(self, targets) -> list[Instance]: ...
-    def instance_from_record(self, record: dict) -> Instance: ...
-    def check_image(self, instance: Instance, image: str) -> None: ...
+    def containers(self, fleet) -> list:
+        """Every instance wanted, running or not (hermesctl.backends.docker.inventory.HermesContainer)."""
+    def run(self, fleet, container, argv: list[str], **kwargs): ...
+    def exec_stream(self, fleet, container, argv: list[str], *, stderr: bool, stdin: bool): ...
+    def inspect(self, fleet, container) -> dict: ...
+    def names_matching(self, fleet, pattern: str) -> list[str]: ...
+    def scope_endpoints(self, fleet) -> set[str]: ...
+    def refresh(self, fleet) -> None: ...
+    def instances(self, fleet, targets) -> list[Instance]: ...
+    def instance_from_record(self, fleet, record: dict) -> Instance: ...

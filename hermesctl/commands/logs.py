@@ -10,7 +10,6 @@ import threading
 from typing import TYPE_CHECKING
 
 from hermesctl.agent import client as agent
-from hermesctl.backends.docker import execs
 from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.backends.docker.inventory import HermesContainer
 from hermesctl.core.errors import describe
@@ -89,8 +88,7 @@ def _follow(out: "Output", fleet: Fleet, pairs, prefixes, lines: int, emit: Line
     def reader(c: HermesContainer, p: str) -> None:
         try:
             # A follower holds its stdin open: when we go, Docker closes it and the follower ends.
-            stream = fleet.endpoint(c.endpoint).daemon.exec_stream(c.id, agent.tail_argv(p, lines, True),
-                                                                   user=execs.HERMES_USER, stdin=True)
+            stream = fleet.exec_stream(c, agent.tail_argv(p, lines, True), stdin=True)
             buffer = b""
             for chunk in stream:
                 buffer += chunk

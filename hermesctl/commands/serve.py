@@ -70,14 +70,12 @@ def _actions(make_fleet: Callable[[], Fleet], refresher: Refresher):
         """The page's followed log: one exec of the agent's `tail --follow` with the lifeline (its
         stdin): close() ends the exec, and Docker closing that stdin ends the follower."""
         from hermesctl.agent.client import tail_argv as _tail_argv
-        from hermesctl.backends.docker.execs import HERMES_USER
         target = parse_target(target_text)
         if target.profile is None or is_glob(target.profile) or is_glob(target.container):
             raise UsageError(f"{target_text}: name one gateway as CONTAINER:PROFILE")
         fleet = make_fleet()
         container = fleet.one(target)
-        stream = fleet.endpoint(container.endpoint).daemon.exec_stream(
-            container.id, _tail_argv(target.profile, lines, True), user=HERMES_USER, stderr=False, stdin=True)
+        stream = fleet.exec_stream(container, _tail_argv(target.profile, lines, True), stderr=False, stdin=True)
         return _log_lines(stream), stream.close
 
     return act, log_tail, log_follow

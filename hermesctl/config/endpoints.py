@@ -8,11 +8,13 @@ store the docker CLI uses; docker-py looks for it beside config.json only, so wh
 holds no config.json yet we read the store ourselves (meta.json, TLS files beside it). Every
 endpoint also knows the docker CLI flags that reach it (`--context NAME`, or `-H URL` with the
 TLS flags), for `hermesctl exec` on a TTY.
+
+This module only resolves: connecting to what it resolved, and holding the client, is the
+backends' (hermesctl.backends.docker.endpoint, daemon.connect).
 """
 import json
 import os
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +23,6 @@ from hermesctl.core.errors import UsageError
 
 if TYPE_CHECKING:  # the SDK is imported where TLS or a context needs it: a local socket never does
     import docker.tls
-
-    from hermesctl.backends.docker.daemon import Daemon
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # Parallel execs share one HTTP connection pool per endpoint; size it for fleet-wide fan-out.
@@ -45,16 +45,6 @@ class Resolved:
     url: str
     tls: "docker.tls.TLSConfig | None" = None
     cli_args: tuple[str, ...] = ()
-
-
-@dataclass
-class Endpoint:
-    name: str
-    url: str
-    daemon: "Daemon"  # hermesctl.backends.docker.daemon: the endpoint's Docker API
-    in_flight: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(EXEC_CONCURRENCY))
-    cli_args: tuple[str, ...] = ()  # docker CLI global flags that reach this endpoint
-    engine: str = "docker"  # whose Docker API answers: docker, podman (hermesctl.backends.docker.podman)
 
 
 def _config_dir() -> Path:

@@ -16,8 +16,8 @@ check long after the first one was due) — the boot gate alone decides. The ver
 gate used.
 
 A backend calls `wait(fleet, started, wanted, timeout=..., settle=...)` with `started` a
-backends.base.Started (an endpoint whose daemon answers inspect_container, a container ref and
-name) and `fleet` answering run() and probe() for a HermesContainer on that endpoint; an engine
+backends.base.Started (a container ref and name on an endpoint; its `inspect()` is Docker's
+inspect of it) and `fleet` answering run() and probe() for a HermesContainer on that endpoint; an engine
 known to run no healthchecks passes engine_runs_healthchecks=False (the upgrade engine asks its
 fleet, `engine_runs_healthchecks(endpoint)`: the endpoint's engine says, hermesctl.backends.docker.podman).
 """
@@ -113,7 +113,6 @@ def wait(fleet, started, wanted: list[str], *, timeout: float, settle: float,
     """Until `started` (a backends.base.Started) serves, fails, or `timeout` passes. Serving is
     both verdicts at once: the health one (Docker's `healthy`, or the check run here with Docker
     not contradicting it; none when no status will come) and the agent's boot gate."""
-    daemon = started.endpoint.daemon
     target = HermesContainer(endpoint=started.endpoint.name, id=started.ref, name=started.name,
                              state="running", status="")
     begun = clock()
@@ -125,7 +124,7 @@ def wait(fleet, started, wanted: list[str], *, timeout: float, settle: float,
     while True:
         if should_stop():
             raise KeyboardInterrupt
-        inspect = daemon.inspect_container(started.ref)
+        inspect = started.inspect()
         state = inspect["State"]
         if state["Status"] in ("exited", "dead"):
             return Verdict(False, gate, f"exited with code {state.get('ExitCode')}")
@@ -182,7 +181,7 @@ def wait(fleet, started, wanted: list[str], *, timeout: float, settle: float,
         if health_ok and boot_ok:
             if gate == GATE_CHECK:
                 # Docker, asked once more, must still not say otherwise.
-                again = daemon.inspect_container(started.ref)
+                again = started.inspect()
                 if not again["State"]["Running"] or again.get("RestartCount", 0) \
                         or (again["State"].get("Health") or {}).get("Status") == "unhealthy" \
                         or _contradiction(again["State"]):

@@ -404,7 +404,7 @@ def _recover_one(fleet: Fleet, record: journal.Record, say: Callable[[str], None
 
 def _still_running(started: Started) -> bool:
     """Checked once more before a record is forgotten."""
-    return bool(started.endpoint.daemon.inspect_container(started.ref)["State"]["Running"])
+    return bool(started.inspect()["State"]["Running"])
 
 
 def require_writable(directory: Path) -> None:

@@ -85,7 +85,7 @@ class Refresher:
             return known[2]
         from hermesctl.serve.overview import health_reason
         try:
-            reason = health_reason(self.fleet.endpoint(c.endpoint).daemon.inspect_container(c.id))
+            reason = health_reason(self.fleet.inspect(c))
         except Exception as exc:  # noqa: BLE001 - the container is still shown unhealthy; this says why not more
             from hermesctl.core.errors import describe
             reason = f"its health log could not be read: {describe(exc)}"

@@ -7,7 +7,6 @@ import threading
 import time
 
 from hermesctl.agent import client as agent
-from hermesctl.backends.docker import execs
 from hermesctl.core.errors import describe
 from hermesctl.core.parallel import fan_out
 
@@ -50,7 +49,7 @@ class ServingFeed:
 
     def _ask(self, c) -> dict:
         argv = agent.argv("serving", "--timeout", f"{HEALTH_TIMEOUT_S:g}")
-        result = execs.run(self.fleet.endpoint(c.endpoint), c, argv, timeout=HEALTH_TIMEOUT_S + 5)
+        result = self.fleet.run(c, argv, timeout=HEALTH_TIMEOUT_S + 5)
         profiles = agent.answer(result, where=c.name).get("profiles")
         return profiles if isinstance(profiles, dict) else {}
 

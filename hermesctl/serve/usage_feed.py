@@ -13,7 +13,6 @@ from collections import deque
 
 from hermesctl.agent import client as agent
 from hermesctl.agent.contract import LIFELINE_OPTION
-from hermesctl.backends.docker.execs import HERMES_USER
 from hermesctl.core.errors import UsageError, describe
 
 DEFAULT_INTERVAL_S = 15.0
@@ -97,8 +96,7 @@ class UsageFeed:
         # the watcher ends at once, even mid-read (contract.LIFELINE_OPTION).
         lifeline = c.id not in self._no_lifeline
         argv = agent.argv("usage-watch", "--interval", f"{self.interval:g}", *([LIFELINE_OPTION] if lifeline else []))
-        stream = self.fleet.endpoint(c.endpoint).daemon.exec_stream(c.id, argv, user=HERMES_USER, stderr=False,
-                                                                    stdin=lifeline)
+        stream = self.fleet.exec_stream(c, argv, stderr=False, stdin=lifeline)
         buffer = b""
         try:
             for chunk in stream:

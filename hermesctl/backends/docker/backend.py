@@ -10,9 +10,10 @@ from hermesctl.backends.docker import recreate
 from hermesctl.config import compose
 from hermesctl.backends.docker.daemon import ImageNotFound, NotFound, connect
 from hermesctl.backends.docker.podman import dialect
-from hermesctl.backends.docker.fleet import Fleet, Unreachable
+from hermesctl.backends.docker.fleet import ContainerBackend, Fleet, Unreachable
 from hermesctl.backends.docker.inventory import COMPOSE_PROJECT, WORKING_DIR, HermesContainer
-from hermesctl.config.endpoints import Endpoint, Resolved, resolve
+from hermesctl.config.endpoints import Resolved, resolve
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.core.errors import ContainerStoppedError, NotFoundError, UsageError, describe
 from hermesctl.core.parallel import fan_out
@@ -155,22 +156,22 @@ class ContainerInstance:
                 "compose_project": labels.get(COMPOSE_PROJECT), "compose_working_dir": labels.get(WORKING_DIR)}
 
 
-@dataclass
-class DockerBackend(Fleet):
-    kind: str = "docker"
+class DockerBackend(ContainerBackend):
+    """Plain Docker with whole instances: each Hermes container is one (stop, replace, undo)."""
+    kind = "docker"
 
-    def instances(self, targets: list[Target]) -> list[ContainerInstance]:
+    def instances(self, fleet: Fleet, targets: list[Target]) -> list[ContainerInstance]:
         """Every container the targets name, running or stopped, as a whole (no :PROFILE)."""
         chosen: dict[str, HermesContainer] = {}
         for target in targets:
             if target.profile is not None:
                 raise UsageError(f"{target}: name whole containers (CONTAINER, no :PROFILE)")
-            for c in self.containers_matching(target):
+            for c in fleet.containers_matching(target):
                 chosen.setdefault(c.key, c)
-        return [self._instance(c) for c in sorted(chosen.values(), key=lambda c: c.key)]
+        return [self._instance(fleet.endpoint(c.endpoint), c) for c in sorted(chosen.values(), key=lambda c: c.key)]
 
-    def _instance(self, c: HermesContainer) -> ContainerInstance:
-        endpoint = self.endpoint(c.endpoint)
+    @staticmethod
+    def _instance(endpoint: Endpoint, c: HermesContainer) -> ContainerInstance:
         inspect = endpoint.daemon.inspect_container(c.id)
         try:
             image_config = endpoint.daemon.inspect_image(inspect["Image"])["Config"]
@@ -178,10 +179,10 @@ class DockerBackend(Fleet):
             image_config = None  # its image was deleted: keep every setting as it is
         return ContainerInstance(endpoint, c, inspect, image_config)
 
-    def instance_from_record(self, record: dict) -> ContainerInstance:
+    def instance_from_record(self, fleet: Fleet, record: dict) -> ContainerInstance:
         """The instance an interrupted operation left, found again by its container id."""
         try:
-            endpoint = self.endpoint(record["endpoint"])
+            endpoint = fleet.endpoint(record["endpoint"])
         except StopIteration:
             raise ContainerStoppedError(f"endpoint {record['endpoint']} is not in this run's endpoints") from None
         inspect = endpoint.daemon.inspect_container(record["id"])
@@ -193,17 +194,10 @@ class DockerBackend(Fleet):
             image_config = None
         return ContainerInstance(endpoint, c, inspect, image_config, new_id=record.get("new_id"))
 
-    def current_container(self, instance: ContainerInstance) -> str | None:
-        """The id of the container now named like the instance, if any."""
-        try:
-            return instance.endpoint.daemon.inspect_container(instance.name)["Id"]
-        except NotFound:
-            return None
-
 
 def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
                 fleet_file: str | None, timeout: float = DEFAULT_EXEC_TIMEOUT,
-                engine: str | None = None) -> DockerBackend:
+                engine: str | None = None) -> Fleet:
     """The Hermes containers on these endpoints, each spoken to in its engine's dialect: Docker
     or Podman (`engine`, --engine, else each endpoint's own answer: hermesctl.backends.docker.podman)."""
     specs = [resolve(host=h) for h in hosts] + [resolve(context=c) for c in contexts]
@@ -224,7 +218,8 @@ def build_fleet(hosts: list[str], contexts: list[str], *, project: str | None,
     failures = [o for o in connected if not o.ok]
     if not endpoints:
         raise failures[0].error  # connect() raises DaemonUnreachableError; nothing answered at all
-    fleet = DockerBackend(endpoints=endpoints, project=project, configured=len(unique), exec_timeout=timeout)
+    fleet = Fleet(endpoints=endpoints, project=project, configured=len(unique), exec_timeout=timeout,
+                  backend=DockerBackend())
     for o in failures:
         fleet.unreachable.append(Unreachable(o.item.name, describe(o.error)))
     return fleet

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from hermesctl.agent import client as agent
 from hermesctl.backends.docker.daemon import APIError, NotFound
-from hermesctl.config.endpoints import Endpoint
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.core.errors import ExecError, HermesctlError, UsageError
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.model.slots import GatewayState

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from hermesctl.backends.docker import sdk_errors
 from hermesctl.backends.docker.inventory import HermesContainer
-from hermesctl.config.endpoints import Endpoint
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.core.errors import ContainerStoppedError, DaemonUnreachableError, ExecTimeoutError, NotFoundError
 
 HERMES_USER = "hermes"

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from hermesctl.agent import client as agent
 from hermesctl.agent.contract import AGENT_SOCKET
 from hermesctl.backends.docker import execs
-from hermesctl.config.endpoints import Endpoint
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.core.errors import (ContainerStoppedError, ExecTimeoutError, HermesctlError, NotFoundError,
                               NotHermesError, UnansweredError, UsageError, describe)
 from hermesctl.backends.docker.inventory import (COMPOSE_PROJECT, LABEL, UNANSWERED_STATES, WORKING_DIR, HermesContainer,
@@ -69,8 +69,86 @@ class Selection:
     profiles: list[str]
 
 
+class ContainerBackend:
+    """What plain Docker answers for a fleet: the Hermes containers on its endpoints (labelled,
+    scoped to a compose project), an exec in one, its output as a stream, its inspect. No whole-
+    instance operations (DockerBackend adds them) and no SDK import: the quick path runs it over
+    the stdlib client (hermesctl.backends.docker.unix_api). A fleet holds one; its methods take
+    the fleet, whose endpoints, scope and `unreachable[]` they read and add to."""
+    kind = "docker"
+    # False: no engine behind this backend runs healthchecks (a backend's own say, e.g. a test's
+    # stand-in); otherwise each endpoint's engine says (Fleet.engine_runs_healthchecks).
+    runs_healthchecks = True
+
+    def containers(self, fleet: "Fleet") -> list[HermesContainer]:
+        """Every Hermes container on every endpoint that answers (listed in parallel); an
+        endpoint that does not is added to the fleet's unreachable[]."""
+        found: list[HermesContainer] = []
+        for o in fan_out(lambda e: list_containers(e, project=fleet.project, project_dir=fleet.project_dir),
+                         fleet.endpoints):
+            if o.ok:
+                found.extend(o.value)
+            else:
+                fleet.unreachable.append(Unreachable(o.item.name, describe(o.error)))
+        return found
+
+    def run(self, fleet: "Fleet", container: HermesContainer, argv: list[str], **kwargs) -> execs.ExecResult:
+        return execs.run(fleet.endpoint(container.endpoint), container, argv, **kwargs)
+
+    def exec_stream(self, fleet: "Fleet", container: HermesContainer, argv: list[str], *, stderr: bool,
+                    stdin: bool):
+        return fleet.endpoint(container.endpoint).daemon.exec_stream(container.id, argv, user=execs.HERMES_USER,
+                                                                     stderr=stderr, stdin=stdin)
+
+    def inspect(self, fleet: "Fleet", container: HermesContainer) -> dict:
+        return fleet.endpoint(container.endpoint).daemon.inspect_container(container.id)
+
+    def names_matching(self, fleet: "Fleet", pattern: str) -> list[str]:
+        """targets.selected_names over the fleet's containers; errors name close matches or a
+        foreign container."""
+        try:
+            return match_containers(pattern, candidates(fleet.containers()))
+        except NotFoundError:
+            if not is_glob(pattern):
+                self.why_not_found(fleet, pattern)
+            raise
+
+    def why_not_found(self, fleet: "Fleet", name: str) -> None:
+        """Name the real reason a container exists yet is not selectable: no Hermes label, or
+        a Hermes container outside the compose project in use."""
+        for endpoint in fleet.endpoints:
+            try:
+                labels = endpoint.daemon.inspect_container(name)["Config"].get("Labels") or {}
+            except Exception:  # noqa: BLE001 - absent or unreachable: not a reason to fail here
+                continue
+            if labels.get(LABEL) != "true":
+                raise NotHermesError(f"container {name} is not a Hermes container (no label {LABEL}=true)")
+            if fleet.project or fleet.project_dir:
+                scope = f"compose project {fleet.project!r}" if fleet.project else \
+                    f"the compose project of {fleet.project_dir}"
+                other = labels.get(COMPOSE_PROJECT)
+                where = f"it belongs to compose project {other!r}" if other else "it belongs to no compose project"
+                raise NotFoundError(f"container {name} is outside {scope} ({where}): "
+                                    "use --project, or run hermesctl outside the compose directory")
+
+    def scope_endpoints(self, fleet: "Fleet") -> set[str]:
+        return {e.name for e in fleet.endpoints}
+
+    def refresh(self, fleet: "Fleet") -> None:
+        """What the backend knows beyond the container list, read again (for --watch)."""
+
+    def instances(self, fleet: "Fleet", targets: list[Target]) -> list:
+        raise NotImplementedError(f"{self.kind}: no whole-instance operations")
+
+    def instance_from_record(self, fleet: "Fleet", record: dict):
+        raise NotImplementedError(f"{self.kind}: no whole-instance operations")
+
+
 @dataclass
 class Fleet:
+    """Every endpoint, the Hermes containers on them, and target selection; what the
+    orchestrator answers comes from the backend it holds (`backend`: ContainerBackend,
+    DockerBackend, SwarmBackend: hermesctl.backends.base.Backend)."""
     endpoints: list[Endpoint]
     project: str | None = None
     project_dir: str | None = None  # no project yet: only containers compose starts from here
@@ -78,17 +156,25 @@ class Fleet:
     unreachable: list[Unreachable] = field(default_factory=list)
     exec_timeout: float = DEFAULT_EXEC_TIMEOUT
     _containers: list[HermesContainer] | None = None
-    kind: str = "docker"  # the backend: docker, swarm (hermesctl.backends)
-    # False: no engine behind this fleet runs healthchecks (a fleet's own say, e.g. a test's
-    # stand-in); otherwise each endpoint's engine says (engine_runs_healthchecks).
-    runs_healthchecks: bool = True
+    backend: ContainerBackend = field(default_factory=ContainerBackend)
+
+    @property
+    def kind(self) -> str:
+        """The backend: docker, swarm."""
+        return self.backend.kind
+
+    @property
+    def runs_healthchecks(self) -> bool:
+        """Whether the engine runs healthchecks at all (the backend's to say)."""
+        return self.backend.runs_healthchecks
 
     def instances(self, targets: list[Target]) -> list:
-        """Whole instances (hermesctl.backends.base.Instance): a backend's to say."""
-        raise NotImplementedError(f"{self.kind}: no whole-instance operations")
+        """Whole instances (hermesctl.backends.base.Instance): the backend's to say."""
+        return self.backend.instances(self, targets)
 
     def instance_from_record(self, record: dict):
-        raise NotImplementedError(f"{self.kind}: no whole-instance operations")
+        """The instance an interrupted operation left, found again."""
+        return self.backend.instance_from_record(self, record)
 
     def engine_runs_healthchecks(self, endpoint: Endpoint) -> bool:
         """Whether a container's healthcheck will ever give a status on this endpoint (Podman
@@ -116,25 +202,30 @@ class Fleet:
     def scope_endpoints(self) -> set[str]:
         """Every endpoint this fleet stands for, whether or not it holds a container now (records
         of operations are shown for these)."""
-        return {e.name for e in self.endpoints}
+        return self.backend.scope_endpoints(self)
 
     def containers(self) -> list[HermesContainer]:
-        """Every Hermes container on every endpoint that answers (listed in parallel)."""
+        """Every instance the backend knows of (listed once, until `refresh`)."""
         if self._containers is None:
-            found: list[HermesContainer] = []
-            for o in fan_out(lambda e: list_containers(e, project=self.project, project_dir=self.project_dir),
-                             self.endpoints):
-                if o.ok:
-                    found.extend(o.value)
-                else:
-                    self.unreachable.append(Unreachable(o.item.name, describe(o.error)))
-            self._containers = found
+            self._containers = self.backend.containers(self)
         return self._containers
 
     def run(self, container: HermesContainer, argv: list[str], **kwargs) -> execs.ExecResult:
         """argv in the container, within the run's exec deadline unless the caller gives one."""
         kwargs.setdefault("timeout", self.exec_timeout)
-        return execs.run(self.endpoint(container.endpoint), container, argv, **kwargs)
+        return self.backend.run(self, container, argv, **kwargs)
+
+    def exec_stream(self, container: HermesContainer, argv: list[str], *, stderr: bool = True,
+                    stdin: bool = False):
+        """argv in the container as hermes, its output as it comes: a generator of byte chunks
+        with a close(). The caller bounds it (a follower runs until closed). With `stdin`, the
+        exec's stdin is attached and never written: it closes when we go (contract.LIFELINE_OPTION)."""
+        return self.backend.exec_stream(self, container, argv, stderr=stderr, stdin=stdin)
+
+    def inspect(self, container: HermesContainer) -> dict:
+        """The orchestrator's own description of the container (Docker's inspect: its State, the
+        health log), for what the listing does not carry."""
+        return self.backend.inspect(self, container)
 
     def did_not_answer(self, container: HermesContainer, exc: BaseException) -> Unreachable:
         """Record a container that failed or timed out; the command goes on with the others."""
@@ -199,14 +290,10 @@ class Fleet:
 
     def names_matching(self, pattern: str) -> list[str]:
         """Container names a target's container part selects (targets.selected_names: a glob over
-        names and services, a name, an id prefix, or a service with one container). Errors name
-        close matches or a foreign container."""
-        try:
-            return match_containers(pattern, candidates(self.containers()))
-        except NotFoundError:
-            if not is_glob(pattern):
-                self._why_not_found(pattern)
-            raise
+        names and services, a name, an id prefix, or a service with one container; a backend
+        may know more names, as swarm's SERVICE.SLOT). Errors name close matches or a foreign
+        container."""
+        return self.backend.names_matching(self, pattern)
 
     def containers_matching(self, target: Target) -> list[HermesContainer]:
         """Containers (running or not) a target selects, on its endpoint if it names one."""
@@ -244,24 +331,6 @@ class Fleet:
                 chosen.setdefault(c.key, (c, []))[1].append(target)
         return list(chosen.values())
 
-    def _why_not_found(self, name: str) -> None:
-        """Name the real reason a container exists yet is not selectable: no Hermes label, or
-        a Hermes container outside the compose project in use."""
-        for endpoint in self.endpoints:
-            try:
-                labels = endpoint.daemon.inspect_container(name)["Config"].get("Labels") or {}
-            except Exception:  # noqa: BLE001 - absent or unreachable: not a reason to fail here
-                continue
-            if labels.get(LABEL) != "true":
-                raise NotHermesError(f"container {name} is not a Hermes container (no label {LABEL}=true)")
-            if self.project or self.project_dir:
-                scope = f"compose project {self.project!r}" if self.project else \
-                    f"the compose project of {self.project_dir}"
-                other = labels.get(COMPOSE_PROJECT)
-                where = f"it belongs to compose project {other!r}" if other else "it belongs to no compose project"
-                raise NotFoundError(f"container {name} is outside {scope} ({where}): "
-                                    "use --project, or run hermesctl outside the compose directory")
-
     def narrow_to_compose(self, project: str | None, project_dir: str | None) -> None:
         """Limit the fleet to a compose project, or (none yet) to what compose starts from project_dir."""
         self.project, self.project_dir = project, project_dir
@@ -273,6 +342,7 @@ class Fleet:
         """Forget the container list (for --watch): containers come and go."""
         self._containers = None
         self.unreachable.clear()
+        self.backend.refresh(self)
 
     def one(self, target: Target) -> HermesContainer:
         """The single running container a command like exec or boot-log acts on."""

@@ -6,7 +6,7 @@ A Hermes container is one whose image (or compose file) sets the label
 import re
 from dataclasses import dataclass, field
 
-from hermesctl.config.endpoints import Endpoint
+from hermesctl.backends.docker.endpoint import Endpoint
 
 LABEL = "io.hermes-agent.managed"
 COMPOSE_PROJECT = "com.docker.compose.project"

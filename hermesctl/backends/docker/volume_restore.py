@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hermesctl.backends.docker.backup import DATA_DIR, MANIFEST, WORKSPACE, _relative, _stream_tar, run_helper, settle_helpers
-from hermesctl.config.endpoints import Endpoint
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.core import interrupt
 from hermesctl.core.errors import HermesctlError
 from hermesctl.core.exit_codes import ExitStatus

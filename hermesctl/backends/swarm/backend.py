@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 from hermesctl.backends.base import PENDING, SCALED_TO_0, UNREACHABLE, DataAccess, Started
 from hermesctl.backends.docker.daemon import ImageNotFound, NotFound, connect
-from hermesctl.backends.docker.fleet import Fleet, Unreachable
+from hermesctl.backends.docker.fleet import ContainerBackend, Fleet, Unreachable
 from hermesctl.backends.docker.inventory import LABEL, SWARM_SERVICE, HermesContainer, list_containers
-from hermesctl.config.endpoints import Endpoint, resolve
+from hermesctl.config.endpoints import resolve
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.core.errors import HermesctlError, NotFoundError, UsageError, describe
 from hermesctl.core.parallel import fan_out
@@ -117,7 +118,7 @@ def discover(manager: Endpoint, *, stack: str | None, fleet_endpoints: dict[str,
 @dataclass
 class ServiceInstance:
     """One Hermes swarm service (one replica: one Hermes home on its node's volume)."""
-    backend: "SwarmBackend"
+    fleet: Fleet  # its backend is a SwarmBackend
     id: str
     name: str
     node: str   # where its task (and so its volume) lives
@@ -143,7 +144,7 @@ class ServiceInstance:
 
     @property
     def endpoint(self) -> Endpoint:
-        return self.backend.endpoint(self.node)
+        return self.fleet.endpoint(self.node)
 
     def version_of(self, image: str) -> str | None:
         from hermesctl.backends.docker.backup import VERSION_LABEL
@@ -168,7 +169,7 @@ class ServiceInstance:
 
     def _update(self, *, replicas: int, image: str | None = None, spec: dict | None = None) -> None:
         """Set the replica count, and the image or a whole previous task template."""
-        manager = self.backend.manager.daemon
+        manager = self.fleet.backend.manager.daemon
         template = (spec or manager.inspect_service(self.id)["Spec"])["TaskTemplate"]
         if image is not None:
             template = {**template, "ContainerSpec": {**template["ContainerSpec"], "Image": image}}
@@ -183,10 +184,10 @@ class ServiceInstance:
 
     def update_template(self, template: dict) -> None:
         """A new task template at the replica count the service has (one task restart)."""
-        self.backend.manager.daemon.update_service(self.id, template=template, replicas=self.replicas_before)
+        self.fleet.backend.manager.daemon.update_service(self.id, template=template, replicas=self.replicas_before)
 
     def _task_ids(self) -> set[str]:
-        return {t["ID"] for t in self.backend.manager.daemon.tasks(filters={"service": self.id})}
+        return {t["ID"] for t in self.fleet.backend.manager.daemon.tasks(filters={"service": self.id})}
 
     def _wait_stopped(self) -> None:
         """After a scale to 0: no container of the service runs on its node any more."""
@@ -202,7 +203,7 @@ class ServiceInstance:
 
     def _new_task_container(self, after: set[str], timeout: float) -> str:
         """The container of a task started after `after`."""
-        manager = self.backend.manager.daemon
+        manager = self.fleet.backend.manager.daemon
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for t in manager.tasks(filters={"service": self.id}):
@@ -227,7 +228,7 @@ class ServiceInstance:
         self._update(replicas=self.replicas_before, spec=self.spec)
         if not self.replicas_before:
             return None
-        return Started(self.endpoint, self._new_task_container(known, self.backend.exec_timeout * 4), self.name)
+        return Started(self.endpoint, self._new_task_container(known, self.fleet.exec_timeout * 4), self.name)
 
     @contextmanager
     def data(self):
@@ -248,7 +249,7 @@ class ServiceInstance:
                 pass
 
     def live_data(self) -> DataAccess:
-        task = next((t for t in self.backend.tasks if t.service == self.name and t.container_id), None)
+        task = next((t for t in self.fleet.backend.tasks if t.service == self.name and t.container_id), None)
         if task is None:
             raise HermesctlError(f"service {self.name} has no running task")
         return DataAccess(self.endpoint, task.container_id, self.image)
@@ -256,7 +257,7 @@ class ServiceInstance:
     def replace(self, image: str) -> Started:
         known = self._task_ids()
         self._update(replicas=1, image=image)
-        return Started(self.endpoint, self._new_task_container(known, self.backend.exec_timeout * 4), self.name)
+        return Started(self.endpoint, self._new_task_container(known, self.fleet.exec_timeout * 4), self.name)
 
     def commit(self) -> None:
         """Nothing kept aside: the old spec lives in the record until the operation ends."""
@@ -271,60 +272,61 @@ class ServiceInstance:
 
 
 @dataclass
-class SwarmBackend(Fleet):
-    """A fleet whose endpoints are the swarm's nodes and whose containers are Hermes tasks."""
-    kind: str = "swarm"
+class SwarmBackend(ContainerBackend):
+    """What a swarm answers for a fleet whose endpoints are the swarm's nodes: its containers are
+    Hermes tasks (and entries for instances wanted but not running), its instances services."""
+    kind = "swarm"
     manager: Endpoint | None = None
     tasks: list[SwarmTask] = field(default_factory=list)
     services: list[SwarmServiceInfo] = field(default_factory=list)
     nodes: list[SwarmNode] = field(default_factory=list)
     fleet_endpoints: dict[str, str] = field(default_factory=dict)
 
-    def containers(self) -> list[HermesContainer]:
+    def containers(self, fleet: Fleet) -> list[HermesContainer]:
         """Every current task's container, and an entry for every instance the manager wants that
         has none here: pending (no node), unreachable (node does not answer), scaled-to-0."""
-        if self._containers is None:
-            wanted = {t.container_id: t for t in self.tasks if t.container_id}
-            found: list[HermesContainer] = []
-            answered: set[str] = set()
-            for o in fan_out(list_containers, self.endpoints):
-                if not o.ok:
-                    self.unreachable.append(Unreachable(o.item.name, describe(o.error)))
-                    continue
-                answered.add(o.item.name)
-                # Only current tasks: swarm keeps the containers of replaced tasks around.
-                found.extend(c for c in o.value if c.id in wanted)
-            seen = {c.id for c in found}
-            for t in self.tasks:
-                if t.container_id in seen:
-                    continue
-                if not t.node:
-                    state, why = PENDING, f"no node runs it ({t.state})"
-                elif t.node not in answered:
-                    state, why = UNREACHABLE, f"its node {t.node} does not answer"
-                elif t.state in ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting"):
-                    state, why = PENDING, f"task {t.state} on {t.node}"
-                else:
-                    state, why = PENDING, f"task {t.state} on {t.node}, no container yet"
-                found.append(self._placeholder(t.service, t.slot, t.node, state, why))
-            with_tasks = {t.service for t in self.tasks}
-            for s in self.services:
-                if s.name in with_tasks:
-                    continue
-                if s.replicas == 0:
-                    found.append(self._placeholder(s.name, None, "", SCALED_TO_0, "service scaled to 0 replicas"))
-                else:
-                    found.append(self._placeholder(s.name, None, "", PENDING, "no task yet"))
-            self._containers = found
-        return self._containers
+        wanted = {t.container_id: t for t in self.tasks if t.container_id}
+        found: list[HermesContainer] = []
+        answered: set[str] = set()
+        for o in fan_out(list_containers, fleet.endpoints):
+            if not o.ok:
+                fleet.unreachable.append(Unreachable(o.item.name, describe(o.error)))
+                continue
+            answered.add(o.item.name)
+            # Only current tasks: swarm keeps the containers of replaced tasks around.
+            found.extend(c for c in o.value if c.id in wanted)
+        seen = {c.id for c in found}
+        for t in self.tasks:
+            if t.container_id in seen:
+                continue
+            if not t.node:
+                state, why = PENDING, f"no node runs it ({t.state})"
+            elif t.node not in answered:
+                state, why = UNREACHABLE, f"its node {t.node} does not answer"
+            elif t.state in ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting"):
+                state, why = PENDING, f"task {t.state} on {t.node}"
+            else:
+                state, why = PENDING, f"task {t.state} on {t.node}, no container yet"
+            found.append(self._placeholder(fleet, t.service, t.slot, t.node, state, why))
+        with_tasks = {t.service for t in self.tasks}
+        for s in self.services:
+            if s.name in with_tasks:
+                continue
+            if s.replicas == 0:
+                found.append(self._placeholder(fleet, s.name, None, "", SCALED_TO_0,
+                                                "service scaled to 0 replicas"))
+            else:
+                found.append(self._placeholder(fleet, s.name, None, "", PENDING, "no task yet"))
+        return found
 
-    def _placeholder(self, service: str, slot: int | None, node: str, state: str, why: str) -> HermesContainer:
+    def _placeholder(self, fleet: Fleet, service: str, slot: int | None, node: str, state: str,
+                     why: str) -> HermesContainer:
         name = service if slot is None else f"{service}.{slot}"
         c = HermesContainer(endpoint=node or "-", id="", name=name, state=state, status=why,
                             labels={SWARM_SERVICE: service})
         entry = Unreachable.wanted_missing(c)  # none for a service scaled to 0: nothing is missing
         if entry is not None:
-            self.unreachable.append(entry)
+            fleet.unreachable.append(entry)
         return c
 
     def task_of(self, container: HermesContainer) -> SwarmTask | None:
@@ -334,10 +336,10 @@ class SwarmBackend(Fleet):
         name = container.labels.get(SWARM_SERVICE)
         return next((s for s in self.services if s.name == name), None)
 
-    def aliases(self) -> dict[str, list[str]]:
+    def aliases(self, fleet: Fleet) -> dict[str, list[str]]:
         """SERVICE and SERVICE.SLOT (full or without the stack prefix) -> container names."""
         table: dict[str, list[str]] = {}
-        for c in self.containers():
+        for c in fleet.containers():
             task = self.task_of(c)
             info = self._service_of(c)
             if task is None and info is None:
@@ -350,51 +352,51 @@ class SwarmBackend(Fleet):
                     table.setdefault(f"{s}.{slot}", []).append(c.name)
         return table
 
-    def names_matching(self, pattern: str) -> list[str]:
-        aliases = self.aliases()
+    def names_matching(self, fleet: Fleet, pattern: str) -> list[str]:
+        aliases = self.aliases(fleet)
         if is_glob(pattern):
             names = {n for alias, names in aliases.items() if fnmatch.fnmatchcase(alias, pattern) for n in names}
-            names |= {c.name for c in self.containers() if fnmatch.fnmatchcase(c.name, pattern)}
+            names |= {c.name for c in fleet.containers() if fnmatch.fnmatchcase(c.name, pattern)}
             if names:
                 return sorted(names)
         elif pattern in aliases:
             return sorted(set(aliases[pattern]))
         try:
-            return super().names_matching(pattern)
+            return super().names_matching(fleet, pattern)
         except NotFoundError:
             known = ", ".join(sorted(a for a in aliases if "." not in a)) or "none"
             raise NotFoundError(f"no Hermes task matches {pattern!r} (services: {known})") from None
 
-    def instances(self, targets: list[Target]) -> list[ServiceInstance]:
+    def instances(self, fleet: Fleet, targets: list[Target]) -> list[ServiceInstance]:
         """The services the targets' tasks belong to (SERVICE, SERVICE.SLOT, globs), by name;
         a service at 0 replicas too (its volume's node: where its last task ran)."""
         chosen: dict[str, ServiceInstance] = {}
         for target in targets:
             if target.profile is not None:
                 raise UsageError(f"{target}: name whole services (SERVICE, no :PROFILE)")
-            for c in self.containers_matching(target):
+            for c in fleet.containers_matching(target):
                 task = self.task_of(c)
                 service = task.service if task else c.labels.get(SWARM_SERVICE)
                 if service and service not in chosen:
-                    chosen[service] = self.service_instance(service, task.node if task else None)
+                    chosen[service] = self.service_instance(fleet, service, task.node if task else None)
         return sorted(chosen.values(), key=lambda s: s.name)
 
-    def scope_endpoints(self) -> set[str]:
+    def scope_endpoints(self, fleet: Fleet) -> set[str]:
         """Every node of the swarm: a service at 0 replicas has no task, its node is still ours."""
         if self.manager is None:
-            return super().scope_endpoints()
-        return {n["Description"]["Hostname"] for n in self.manager.daemon.nodes()} | super().scope_endpoints()
+            return super().scope_endpoints(fleet)
+        return {n["Description"]["Hostname"] for n in self.manager.daemon.nodes()} | super().scope_endpoints(fleet)
 
-    def service_instance(self, service_name: str, node: str | None) -> ServiceInstance:
+    def service_instance(self, fleet: Fleet, service_name: str, node: str | None) -> ServiceInstance:
         manager = self.manager.daemon
         service = manager.inspect_service(service_name)
         if not node:
-            node = self._last_node(service)
+            node = self._last_node(fleet, service)
         replicas = service["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas") or 0
-        self._ensure_node(node)
-        return ServiceInstance(self, service["ID"], service["Spec"]["Name"], node, service["Spec"], replicas)
+        self._ensure_node(fleet, node)
+        return ServiceInstance(fleet, service["ID"], service["Spec"]["Name"], node, service["Spec"], replicas)
 
-    def _last_node(self, service: dict) -> str:
+    def _last_node(self, fleet: Fleet, service: dict) -> str:
         """Where a service with no task keeps its volume: swarm forgets the tasks of a service
         scaled to 0, so ask every node which one holds the service's named volumes."""
         sources = [m["Source"] for m in service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Mounts") or []
@@ -404,9 +406,9 @@ class SwarmBackend(Fleet):
         hostnames = sorted(n["Description"]["Hostname"] for n in self.manager.daemon.nodes())
 
         def holds(hostname: str) -> bool:
-            self._ensure_node(hostname)
+            self._ensure_node(fleet, hostname)
             try:
-                self.endpoint(hostname).daemon.inspect_volume(sources[0])
+                fleet.endpoint(hostname).daemon.inspect_volume(sources[0])
                 return True
             except NotFound:
                 return False
@@ -418,33 +420,32 @@ class SwarmBackend(Fleet):
                                                                    else "no node answering has it"))
         return found[0]
 
-    def _ensure_node(self, hostname: str) -> None:
+    def _ensure_node(self, fleet: Fleet, hostname: str) -> None:
         """Connect to a node not in use by any current task (a service at 0 replicas)."""
-        if any(e.name == hostname for e in self.endpoints):
+        if any(e.name == hostname for e in fleet.endpoints):
             return
         raw = next((n for n in self.manager.daemon.nodes() if n["Description"]["Hostname"] == hostname), None)
         if raw is None:
             raise NotFoundError(f"node {hostname} is not in the swarm")
         url, _ = node_url(raw, self.fleet_endpoints)
         manager_node = (self.manager.daemon.info().get("Swarm") or {}).get("NodeID")
-        self.endpoints.append(dataclasses.replace(self.manager, name=hostname) if raw["ID"] == manager_node else
+        fleet.endpoints.append(dataclasses.replace(self.manager, name=hostname) if raw["ID"] == manager_node else
                               connect(dataclasses.replace(resolve(host=url), name=hostname),
-                                      timeout=self.exec_timeout))
+                                      timeout=fleet.exec_timeout))
 
-    def instance_from_record(self, record: dict) -> ServiceInstance:
-        instance = self.service_instance(record["service"], record["node"])
+    def instance_from_record(self, fleet: Fleet, record: dict) -> ServiceInstance:
+        instance = self.service_instance(fleet, record["service"], record["node"])
         instance.spec, instance.replicas_before = record["spec"], record["replicas"]
         return instance
 
-    def refresh(self) -> None:
-        super().refresh()
+    def refresh(self, fleet: Fleet) -> None:
         if self.manager is not None:  # for --watch: tasks are replaced (restarts, updates)
-            _, self.tasks, self.services = discover(self.manager, stack=self.project,
+            _, self.tasks, self.services = discover(self.manager, stack=fleet.project,
                                                     fleet_endpoints=self.fleet_endpoints)
 
 
 def build_swarm_fleet(manager_url: str, *, stack: str | None, fleet_file: str | None,
-                      timeout: float = DEFAULT_EXEC_TIMEOUT) -> SwarmBackend:
+                      timeout: float = DEFAULT_EXEC_TIMEOUT) -> Fleet:
     """Connect to the manager (it must answer: exit 69 otherwise), discover the Hermes tasks,
     then connect to every node that holds one, in parallel, each within `timeout`."""
     fleet_endpoints: dict[str, str] = {}
@@ -465,7 +466,7 @@ def build_swarm_fleet(manager_url: str, *, stack: str | None, fleet_file: str | 
                              dataclasses.replace(manager, name=node.hostname))
         else:
             unreachable.append(Unreachable(node.hostname, f"{node.url} ({node.url_from}): {describe(o.error)}"))
-    fleet = SwarmBackend(endpoints=endpoints, project=stack, configured=len(nodes), manager=manager, tasks=tasks,
-                         services=services, nodes=nodes, fleet_endpoints=fleet_endpoints, exec_timeout=timeout)
+    backend = SwarmBackend(manager=manager, tasks=tasks, services=services, nodes=nodes, fleet_endpoints=fleet_endpoints)
+    fleet = Fleet(endpoints=endpoints, project=stack, configured=len(nodes), exec_timeout=timeout, backend=backend)
     fleet.unreachable.extend(unreachable)
     return fleet

@@ -39,10 +39,10 @@ def check(fleet, spec: FleetSpec) -> dict[str, str]:
     if not refs:
         return {}
     _, _, key, ref = refs[0]
-    if getattr(fleet, "kind", None) != "swarm" or fleet.manager is None:
+    if fleet.kind != "swarm" or fleet.backend.manager is None:
         raise UsageError(f"{spec.path}:{ref.line}: {ref.label or 'env ' + key}: from_secret is a Docker Swarm secret: "
                          "use --swarm MANAGER")
-    ids = {s["Spec"]["Name"]: s["ID"] for s in fleet.manager.daemon.secrets()}
+    ids = {s["Spec"]["Name"]: s["ID"] for s in fleet.backend.manager.daemon.secrets()}
     for _, _, key, ref in refs:
         if ref.name not in ids:
             raise UsageError(f"{spec.path}:{ref.line}: {ref.label or 'env ' + key}: no swarm secret named {ref.name!r} "
@@ -70,15 +70,15 @@ def plan(fleet, container: HermesContainer, cspec: ContainerSpec, ids: dict[str,
     detach; the keys whose secret is attached already: {(profile, KEY): detail}).
     A hermes-env secret of a profile the file names, for a key that is no from_secret (any more),
     is detached: the image would otherwise write it over the file's value at every boot."""
-    if getattr(fleet, "manager", None) is None:
+    if getattr(fleet.backend, "manager", None) is None:
         return None, [], {}
     wanted = {(p.name, key): ref for p in cspec.profiles for key, ref in p.env.items()
               if getattr(ref, "source", None) == "secret"}
     named = {p.name for p in cspec.profiles}
-    task = fleet.task_of(container)
+    task = fleet.backend.task_of(container)
     if task is None:
         raise HermesctlError(f"{container.name}: not a current swarm task")
-    service = fleet.manager.daemon.inspect_service(task.service)
+    service = fleet.backend.manager.daemon.inspect_service(task.service)
     cs = service["Spec"]["TaskTemplate"]["ContainerSpec"]
     uid, gid = _hermes_ids(fleet, container)
     secrets, attached, changes, settled = [], {}, [], {}
@@ -132,9 +132,9 @@ def load(fleet, container: HermesContainer, profile: str, run_locked) -> tuple[b
 def apply_update(fleet, update: ServiceUpdate) -> tuple[bool, str]:
     """One service update with the new Secrets (one task restart), then wait until the new task
     has booted: at boot it wrote the secrets into .env, and the reconciler restored gateways."""
-    instance = fleet.service_instance(update.service_name, update.node)
+    instance = fleet.backend.service_instance(fleet, update.service_name, update.node)
     before = instance.task_ids()
-    template = fleet.manager.daemon.inspect_service(update.service_id)["Spec"]["TaskTemplate"]
+    template = fleet.backend.manager.daemon.inspect_service(update.service_id)["Spec"]["TaskTemplate"]
     instance.update_template({**template, "ContainerSpec": {**template["ContainerSpec"], "Secrets": update.secrets}})
     try:
         cid = instance.new_task_container(before, BOOT_WAIT_S)
