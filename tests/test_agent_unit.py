@@ -355,3 +355,25 @@ def test_ensure_slot_does_nothing_without_s6_as_pid_1(box, monkeypatch):
     box.profile("coder")
     monkeypatch.setattr(ensure_slot, "under_s6", lambda: False)
     assert ensure_slot.ensure_slot(["-p", "coder", "gateway", "start"], {}, str(box.home)) == (None, False)
+
+
+def test_held_open_streams_are_read_line_by_line_with_bounded_memory():
+    # The watch, usage-watch and followed-log streams share one splitter: lines across chunks,
+    # and a run without a newline given out once it passes the bound instead of growing.
+    from hermesctl.agent.client import stream_lines
+    chunks = [b"ab", b"c\nde", b"f\n", b"x" * 10, b"y" * 10, b"\nlast"]
+    # (the cut run's own newline then ends an empty line; a last line without one is not given out)
+    assert list(stream_lines(chunks, max_line=15)) == [b"abc", b"def", b"x" * 10 + b"y" * 10, b""]
+
+
+def test_a_stream_document_without_a_line_end_is_an_error_not_a_growing_buffer(monkeypatch):
+    import pytest
+
+    from hermesctl.agent import client
+    from hermesctl.core.errors import ExecError
+    monkeypatch.setattr(client, "STREAM_LINE_MAX_BYTES", 64)
+    doc = b'{"schema": "%s", "event": "snapshot"}\n' % client.SCHEMA.encode()
+    stream = client.stream_documents([doc, b"z" * 40, b"z" * 40], where="c1")
+    assert next(stream)["event"] == "snapshot"
+    with pytest.raises(ExecError, match="without a line's end"):
+        next(stream)

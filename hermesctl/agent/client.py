@@ -62,6 +62,36 @@ def parse(text: str, *, where: str) -> dict:
     return doc
 
 
+# One line of a held-open stream (watch, usage-watch): a whole status is the largest, well under
+# this; a stream that sends more without a newline is cut off, not buffered without end.
+STREAM_LINE_MAX_BYTES = 16 << 20
+
+
+def stream_lines(chunks, *, max_line: int):
+    """The lines (bytes, without their newline) of a held-open exec's output as it comes; a run of
+    more than `max_line` bytes without a newline is given out as a line of its own, so the memory
+    held stays bounded whatever the container sends."""
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        if len(buffer) > max_line:
+            complete.append(buffer)
+            buffer = b""
+        yield from complete
+
+
+def stream_documents(chunks, *, where: str):
+    """The agent's documents on a held-open exec stream, one per line, each checked as `parse`
+    checks an answer; a line longer than STREAM_LINE_MAX_BYTES is an error, not a document."""
+    for line in stream_lines(chunks, max_line=STREAM_LINE_MAX_BYTES):
+        if len(line) > STREAM_LINE_MAX_BYTES:
+            raise ExecError(f"{where}: the agent's stream sent more than {STREAM_LINE_MAX_BYTES} bytes "
+                            "without a line's end")
+        if line.strip():
+            yield parse(line.decode("utf-8", "replace"), where=where)
+
+
 def _last_line_document(text: str) -> dict | None:
     """A command run under `locked` may print before the agent's own error line."""
     lines = text.strip().splitlines()

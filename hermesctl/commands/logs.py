@@ -19,6 +19,10 @@ from hermesctl.model.targets import Target
 from hermesctl.render.plain_output import PREFIX_COLOURS
 from hermesctl.render.terminal import safe_line
 
+# A followed log's line held at most (hermes' code writes the log): a run without a newline
+# beyond it is shown in pieces rather than buffered without end.
+FOLLOWED_LINE_MAX = 1 << 20
+
 if TYPE_CHECKING:  # rich: not on the quick read path (hermesctl.cli.quick_read)
     from hermesctl.render.output import Output
 
@@ -89,16 +93,13 @@ def _follow(out: "Output", fleet: Fleet, pairs, prefixes, lines: int, emit: Line
         try:
             # A follower holds its stdin open: when we go, Docker closes it and the follower ends.
             stream = fleet.exec_stream(c, agent.tail_argv(p, lines, True), stdin=True)
-            buffer = b""
-            for chunk in stream:
-                buffer += chunk
-                *complete, buffer = buffer.split(b"\n")
-                for raw in complete:
-                    text = raw.decode("utf-8", "surrogateescape")
-                    if (c.key, p) not in pids and text.startswith("{"):
-                        pids[(c.key, p)] = (c, str(json.loads(text).get("pid")))
-                        continue
-                    lines_q.put((prefixes[(c.key, p)], text))
+            # One line as it came; a longer run without a newline is cut (the memory held is bounded).
+            for raw in agent.stream_lines(stream, max_line=FOLLOWED_LINE_MAX):
+                text = raw.decode("utf-8", "surrogateescape")
+                if (c.key, p) not in pids and text.startswith("{"):
+                    pids[(c.key, p)] = (c, str(json.loads(text).get("pid")))
+                    continue
+                lines_q.put((prefixes[(c.key, p)], text))
             lines_q.put((None, f"{c.name}:{p}: log stream ended (container stopped?)"))
         except Exception as exc:  # noqa: BLE001 - one target's failure; the others go on
             lines_q.put((None, f"{c.name}:{p}: {describe(exc)}"))

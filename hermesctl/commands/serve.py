@@ -87,19 +87,14 @@ LOG_LINE_MAX = 8192  # bytes of one log line shown (the gateway, hermes' code, w
 def _log_lines(stream):
     """A tail's lines from its exec's chunks: the first ({"pid": N}) dropped, each line bounded,
     and a run without a newline cut at LOG_LINE_MAX (the memory held is bounded)."""
-    buffer, first = b"", True
-    for chunk in stream:
-        buffer += chunk
-        *complete, buffer = buffer.split(b"\n")
-        if len(buffer) > LOG_LINE_MAX:
-            complete.append(buffer)
-            buffer = b""
-        for raw in complete:
-            if first:
-                first = False
-                continue
-            text = raw[:LOG_LINE_MAX].decode("utf-8", "replace")
-            yield text + ("…" if len(raw) > LOG_LINE_MAX else "")
+    from hermesctl.agent.client import stream_lines
+    first = True
+    for raw in stream_lines(stream, max_line=LOG_LINE_MAX):
+        if first:
+            first = False
+            continue
+        text = raw[:LOG_LINE_MAX].decode("utf-8", "replace")
+        yield text + ("…" if len(raw) > LOG_LINE_MAX else "")
 
 
 def parse_allowed_hosts(names: list[str]) -> frozenset[str]:

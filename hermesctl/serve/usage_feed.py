@@ -97,14 +97,8 @@ class UsageFeed:
         lifeline = c.id not in self._no_lifeline
         argv = agent.argv("usage-watch", "--interval", f"{self.interval:g}", *([LIFELINE_OPTION] if lifeline else []))
         stream = self.fleet.exec_stream(c, argv, stderr=False, stdin=lifeline)
-        buffer = b""
         try:
-            for chunk in stream:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield agent.parse(line.decode("utf-8", "replace"), where=c.name)
+            yield from agent.stream_documents(stream, where=c.name)
         finally:
             stream.close()
 

@@ -275,16 +275,10 @@ class LiveFleet:
             stream = endpoint.daemon.exec_stream(c.id, agent.argv("watch", LIFELINE_OPTION), user=HERMES_USER,
                                                  stderr=False, stdin=True)
         self._closers[id(stream)] = stream.close
-        buffer = b""
         try:
             if self._stopped.is_set():  # stop() came while this one was opening
                 return
-            for chunk in stream:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield agent.parse(line.decode("utf-8", "replace"), where=c.name)
+            yield from agent.stream_documents(stream, where=c.name)
         finally:
             self._closers.pop(id(stream), None)
             stream.close()
