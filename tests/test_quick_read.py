@@ -239,8 +239,10 @@ def test_events_print_the_same_lines_on_both_paths(docker_api, tmp_path):
     Docker's events) on both paths; their times are when each path saw them, so compared without."""
     seen = []
     for full in (False, True):
+        # stderr to a file: a pipe nobody reads while the stream runs could fill and hold the process
+        err = tmp_path / f"events-{full}.err"
         proc = subprocess.Popen([sys.executable, "-c", DRIVER, "--project", PROJECT, "events", "--json"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=err.open("w"), text=True, cwd=ROOT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT), **_env(docker_api, tmp_path),
                                      "HERMESCTL_TEST_MODULES": str(tmp_path / f"events-{full}.json"),
                                      "HERMESCTL_TEST_PATH": "full" if full else "quick"})
@@ -248,12 +250,16 @@ def test_events_print_the_same_lines_on_both_paths(docker_api, tmp_path):
         try:
             while len(lines) < 3:
                 line = proc.stdout.readline()
-                assert line, proc.stderr.read()
+                assert line, err.read_text()
                 doc = json.loads(line)
                 lines.append({k: v for k, v in doc.items() if k not in ("time", "timeNano")})
         finally:
             proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=20)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise AssertionError(f"events did not end within 20 s of Ctrl-C; its stderr: {err.read_text()!r}")
         modules = set(json.loads((tmp_path / f"events-{full}.json").read_text()))
         seen.append((sorted(lines, key=json.dumps), proc.returncode, "hermesctl.cli.quick_read" in modules,
                      _heavy(modules)))
