@@ -499,6 +499,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     except KeyboardInterrupt:
         status = ExitStatus.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, not a traceback
+        from hermesctl.core.interrupt import came_from_ctrl_c
+        if came_from_ctrl_c(exc):
+            sys.exit(int(ExitStatus.INTERRUPTED))
         if os.environ.get("HERMESCTL_DEBUG"):
             raise
         _error_line(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "

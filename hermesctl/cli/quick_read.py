@@ -201,6 +201,9 @@ def run(argv: list[str]) -> int | None:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001
+        from hermesctl.core.interrupt import came_from_ctrl_c
+        if came_from_ctrl_c(exc):
+            raise KeyboardInterrupt from exc
         if os.environ.get("HERMESCTL_DEBUG"):
             raise
         if not ctx.out.wrote:  # nothing printed: the full CLI answers instead, and reports it

@@ -100,3 +100,16 @@ def install() -> None:
         sys.unraisablehook = _on_unraisable
         signal.signal(signal.SIGINT, _on_sigint)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
+def came_from_ctrl_c(exc: BaseException) -> bool:
+    """Whether an exception is a Ctrl-C in disguise: Python wraps a KeyboardInterrupt raised in
+    some hooks (a dataclass field's __set_name__ while a module is imported, for one) in a
+    RuntimeError whose cause it is. Such an exit is an interrupt (130), not a failure."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
