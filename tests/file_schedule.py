@@ -19,37 +19,38 @@ from xdist.scheduler import LoadFileScheduling
 # workers (junit times per file, the Docker half of scripts/test.sh); only their order matters.
 # Units not listed follow, the ones with the most tests first, so a long file with few tests must
 # be listed or it ends the run. Add a file here when it grows past half a minute.
-LONG_FILES = {  # seconds from --durations of a quiet clean-clone run (2026-12-07), 4 workers
-    "swarm": 242,                            # one cluster, two stacks, a node unplugged and hung
-    "tests/test_image_supervision.py": 166,  # a dashboard parked at --cpus 0.25
-    "tests/test_agent_code.py": 90,          # one test: two containers, three gateways, three chats (alone:
-                                             # 18-35 s quiet, 132 s at load 20 where the old one took 314 s)
-    "tests/test_image_boot_load.py": 133,    # 50 boots at --cpus 0.5: 100 to 300 s with the load
-    "tests/test_alert_pipeline.py": 115,     # a crash loop paged, then aged out (a minute)
-    "tests/test_cli_gateways.py": 110,
-    "tests/test_cli_profiles_logs.py": 110,  # + the read commands on both paths (~8 s)
-    "tests/test_restore_safety.py": 95,      # a swap killed at every step; names, PAX, locks, Ctrl-C
-    "tests/test_image_hostile.py": 70,       # 100 interrupted event streams
-    "tests/test_faults.py": 69,
-    "tests/test_upgrade_plain.py": 65,       # rollbacks that wait for Docker's verdict
-    "tests/test_podman.py": 65,              # a Podman service, the image loaded, a compose fleet on it
-    "tests/test_fleet_scale.py": 58,         # 30 containers
-    "tests/test_readme_compose.py": 54,      # the README's lines on one compose fleet, an upgrade
-    "tests/test_fleet_compose.py": 54,
+LONG_FILES = {  # seconds from junit of a clean-clone Docker half (2026-12-07, 4 workers, images cached)
+    "swarm": 228,                            # one cluster, two stacks, a node unplugged and hung
+    "tests/test_restore_safety.py": 174,     # a swap killed at every step; names, PAX, locks, Ctrl-C
+    "tests/test_image_supervision.py": 172,  # a dashboard parked at --cpus 0.25
+    "tests/test_cli_gateways.py": 130,
+    "tests/test_fleet_compose.py": 117,
+    "tests/test_alert_pipeline.py": 112,     # a crash loop paged, then aged out (a minute)
+    "tests/test_upgrade_plain.py": 111,      # rollbacks that wait for Docker's verdict
+    "tests/test_faults.py": 107,
+    "tests/test_cli_profiles_logs.py": 94,   # + the read commands on both paths (~8 s)
+    "tests/test_image_hostile.py": 82,       # 100 interrupted event streams
+    "tests/test_usage.py": 80,
+    "tests/test_image_upstream.py": 79,
+    "tests/test_upgrade.py": 74,             # two compose fleets
+    "tests/test_image_gateways.py": 69,
+    "tests/test_podman.py": 67,              # a Podman service, the image loaded, a compose fleet on it
+    "tests/test_agent_code.py": 66,          # one test: two containers, three gateways, three chats
+    "tests/test_readme_compose.py": 64,      # the README's lines on one compose fleet, an upgrade
+    "tests/test_fleet_scale.py": 59,         # 30 containers
+    "tests/test_image_boot_load.py": 55,     # 20 boots at --cpus 0.5 (HERMES_BOOT_LOAD_BOOTS=10: the fifty)
+    "tests/test_ssh_endpoint.py": 55,
     "tests/test_interrupt.py": 52,           # Ctrl-C at 50 moments of start-up
-    "tests/test_ssh_endpoint.py": 51,
-    "tests/test_upgrade.py": 50,             # two compose fleets
-    "tests/test_usage.py": 50,
-    "tests/test_gateway_e2e.py": 45,         # two real gateways on the full image, stand-ins on its loopback
-    "tests/test_image_upstream.py": 40,
-    "tests/test_fault_script.py": 39,        # one test: without this line it was handed out last
-    "tests/test_image_gateways.py": 35,
-    "tests/test_usage_hostile.py": 35,       # 100 MB values, two containers, a serve
-    "tests/test_probe.py": 30,               # a model stand-in, two gateways probed; doctor over two containers
-    "tests/test_serve.py": 30,
-    "tests/test_image_full.py": 30,          # 19 boots, a browser (waits for the full image's build)
-    "tests/test_hostile_container.py": 29,
-    "tests/test_serve_page.py": 25,          # one test: Chromium at three widths
+    "tests/test_image_full.py": 50,          # 19 boots, a browser (waits for the full image's build)
+    "tests/test_gateway_e2e.py": 48,         # two real gateways on the full image, stand-ins on its loopback
+    "tests/test_serve_usage.py": 41,
+    "tests/test_hostile_container.py": 39,
+    "tests/test_backup_restore.py": 38,
+    "tests/test_serve.py": 37,
+    "tests/test_probe.py": 37,               # a model stand-in, two gateways probed; doctor over two containers
+    "tests/test_fault_script.py": 35,        # one test: without this line it was handed out last
+    "tests/test_hostile_input.py": 32,
+    "tests/test_serve_page.py": 29,          # one test: Chromium at three widths
 }
 
 # Files whose tests share a session fixture too costly to make twice: one unit of work.

@@ -1,12 +1,15 @@
 """Issue 16: a boot is complete (boot log, stage2-done, healthcheck) only when /run/service is
-supervised and every slot that should be up is up; 50 boots in a row under load show no moment
+supervised and every slot that should be up is up; boots in a row under load show no moment
 where a slot registration fails.
 
-Five containers at --cpus 0.5 boot together, each 10 times: a first boot on a fresh volume, then
-nine `docker kill` + `docker start` on the same volume (the cheapest whole boot: /init, cont-init,
+Five containers at --cpus 0.5 boot together, each 4 times in the suite (HERMES_BOOT_LOAD_BOOTS=10
+for the fifty of issue 16: each boot starts a gateway and creates a profile, about two cores'
+worth of work for minutes, which the rest of the suite, sharing them, pays for): a first boot on a fresh volume, then
+the others by `docker kill` + `docker start` on the same volume (the cheapest whole boot: /init, cont-init,
 the reconciler, a wanted-running default gateway and every profile made by the boots before). A
 probe started with each boot waits for the boot log's `default` line and checks, at that very
 moment, what a user would do next; then the same once stage2-done appears."""
+import os
 import re
 import threading
 from datetime import datetime, timezone
@@ -14,7 +17,7 @@ from datetime import datetime, timezone
 from conftest import wait_for
 
 CONTAINERS = 5
-BOOTS_EACH = 10
+BOOTS_EACH = int(os.environ.get("HERMES_BOOT_LOAD_BOOTS", "4"))
 LOG = "/opt/data/logs/container-boot.log"
 
 # $1 = this boot's number: the profile the probe creates is new in every boot.
@@ -66,7 +69,7 @@ def _boot_and_probe(c, boot: int) -> list[str]:
     return [f"{c.name} boot {boot}: {p}" for p in problems]
 
 
-def test_50_boots_under_load_never_say_ready_before_every_slot_is_supervised(containers):
+def test_boots_under_load_never_say_ready_before_every_slot_is_supervised(containers):
     started = [containers.start(f"boot50-{i}", wait=False, cpu_quota=50000, cpu_period=100000,
                                 volume=containers.volume(f"boot50-{i}"),
                                 env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"}) for i in range(CONTAINERS)]
