@@ -36,3 +36,28 @@ def test_the_cli_exits_130_silently_on_a_wrapped_ctrl_c(monkeypatch, capsys):
         cli_app.main(["ps"])
     assert exited.value.code == 130
     assert capsys.readouterr().err == ""
+
+
+def test_a_ctrl_c_another_thread_took_still_ends_a_main_thread_wait():
+    # Any thread may take a SIGINT; the main thread blocked in a wait with no end would then never
+    # run the handler (events, logs -f and serve once hung on Ctrl-C under load). Here a thread that
+    # lets SIGINT in while the main thread blocks it stands in for the kernel's choice.
+    import subprocess
+    import sys
+    script = r"""
+import os, queue, signal, sys, threading, time
+from hermesctl.core import interrupt
+interrupt.install()
+def take_it():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    time.sleep(60)
+threading.Thread(target=take_it, daemon=True).start()
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])   # the kernel must give it to the thread
+threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    interrupt.next_item(queue.Queue())
+except KeyboardInterrupt:
+    interrupt.hard_exit()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=20)
+    assert done.returncode == 130, done.stderr

@@ -12,8 +12,8 @@ from conftest import hermesctl
 from hermesctl.backends.docker import recreate
 from hermesctl.backends.docker import podman
 from hermesctl.backends.docker.backup import _stream_tar
-from hermesctl.core.errors import HermesctlError, UsageError
 from hermesctl.cli.quick_ps import parse
+from hermesctl.core.errors import HermesctlError, UsageError
 
 PODMAN_PING = {b"api-version": b"1.41", b"libpod-api-version": b"4.3.1", b"server": b"Libpod/4.3.1 (linux)"}
 DOCKER_PING = CaseInsensitiveDict({"Api-Version": "1.41", "Server": "Docker/20.10.24+dfsg1 (linux)"})

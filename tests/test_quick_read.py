@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 from cli_modules import DRIVER, ROOT, run_cli
 
-from hermesctl.cli import quick_read
 from hermesctl.agent.contract import AGENT
+from hermesctl.cli import quick_read
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ANSWERS = json.loads((FIXTURES / "read-answers-h1.json").read_text())

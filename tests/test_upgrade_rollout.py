@@ -11,10 +11,10 @@ from hypothesis import given, settings, strategies as st
 from fakebackend import FakeBackend, FakeInstance, Interrupt, container_state
 from fakefleet import cli_on
 from hermesctl.backends.docker import backup
-from hermesctl.engine import journal
-from hermesctl.engine import upgrade as engine
 from hermesctl.core.errors import UsageError
 from hermesctl.core.exit_codes import ExitStatus
+from hermesctl.engine import journal
+from hermesctl.engine import upgrade as engine
 from hermesctl.model.results import exit_status
 
 MANIFEST = {"profiles": [{"name": "coder", "desired_state": "running"}], "files": {}}

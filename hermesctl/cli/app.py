@@ -10,11 +10,11 @@ import typer
 
 from hermesctl import __version__
 from hermesctl.cli import values as cli_values
+from hermesctl.cli.run import Run, finish, valid_timeout as _valid_timeout
+from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.core.errors import HermesctlError, UsageError
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.model.names import COMPOSE_PROJECT_NAME as COMPOSE_PROJECT
-from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
-from hermesctl.cli.run import Run, finish, valid_timeout as _valid_timeout
 from hermesctl.model.targets import parse_target, parse_targets
 
 HELP = """Operate fleets of Hermes Agent containers: gateways, profiles, logs and health.

@@ -4,9 +4,9 @@ endpoint options, a lazily connected fleet, and how a command ends (finish). Std
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
+from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.core.errors import UsageError
 from hermesctl.core.exit_codes import ExitStatus
-from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 
 if TYPE_CHECKING:
     from hermesctl.backends.docker.fleet import Fleet

@@ -7,6 +7,7 @@ API), on every endpoint. `--json`: JSON lines (hermesctl.event/v1), like `docker
 
 from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.backends.docker.streams import LiveFleet
+from hermesctl.core import interrupt
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.model.targets import Target
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ def events(out: "Output", fleet: Fleet, targets: list[Target]) -> ExitStatus:
     for u in fleet.unreachable:  # what could not be watched from the start, said once
         out.warn(f"{u.container or u.endpoint}: {u.message}")
     while True:
-        event = live.events.get()
+        event = interrupt.next_item(live.events)
         if out.json:
             out.json_line(event.document())
         else:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from hermesctl.agent import client as agent
 from hermesctl.backends.docker.fleet import Fleet
 from hermesctl.backends.docker.inventory import HermesContainer
+from hermesctl.core import interrupt
 from hermesctl.core.errors import describe
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.core.parallel import fan_out
@@ -109,7 +110,7 @@ def _follow(out: "Output", fleet: Fleet, pairs, prefixes, lines: int, emit: Line
     try:
         ended = 0
         while ended < len(pairs):  # like `docker compose logs -f`: done when every stream is
-            prefix, text = lines_q.get()
+            prefix, text = interrupt.next_item(lines_q)
             if prefix is None:
                 ended += 1
                 out.warn(text)

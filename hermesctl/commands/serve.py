@@ -10,6 +10,7 @@ from typing import Callable
 from urllib.parse import quote
 
 from hermesctl.backends.docker.fleet import Fleet
+from hermesctl.core import interrupt
 from hermesctl.core.errors import UsageError
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.model.targets import is_glob, parse_target
@@ -153,7 +154,7 @@ def serve(out: Output, make_fleet: Callable[[], Fleet], scope: dict, *, listen: 
         out.line(f"token (shown once): {token}  ->  {url}#token={quote(token, safe='')}")
     sys.stdout.flush()
     try:
-        threading.Event().wait()
+        interrupt.wait_forever()
     finally:
         app.stopping.set()
         refresher.stop()

@@ -9,9 +9,11 @@ the process at once with os._exit, after flushing what was already printed.
 Stdlib only and imported first, before typer, rich and the Docker SDK.
 """
 import os
+import queue
 import signal
 import sys
 import threading
+import time
 
 INTERRUPTED = 130
 FUSE_S = 0.8  # the cleanup a KeyboardInterrupt allows, before the hard exit
@@ -113,3 +115,24 @@ def came_from_ctrl_c(exc: BaseException) -> bool:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+# A SIGINT the kernel gives to another thread than the main one (any thread may take it) only
+# flags it: the main thread, blocked in a wait with no end (a lock, a sleep), would not run the
+# handler until that wait ends, maybe never. The main thread's long waits therefore wake this often.
+WAKE_S = 0.25
+
+
+def next_item(items: "queue.Queue"):
+    """items.get(), in the main thread: a Ctrl-C is acted on within WAKE_S whichever thread took it."""
+    while True:
+        try:
+            return items.get(timeout=WAKE_S)
+        except queue.Empty:
+            continue
+
+
+def wait_forever() -> None:
+    """Until Ctrl-C (or the process is ended), acted on within WAKE_S."""
+    while True:
+        time.sleep(WAKE_S)

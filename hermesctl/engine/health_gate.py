@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from hermesctl.core.errors import HermesctlError, describe
 from hermesctl.backends.docker.inventory import HermesContainer
+from hermesctl.core.errors import HermesctlError, describe
 
 POLL_S = 0.5
 CHECK_EVERY_S = 1.0       # our own run of the healthcheck, at most this often

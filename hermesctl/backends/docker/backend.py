@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from hermesctl.backends.base import DataAccess, Started
 from hermesctl.backends.docker import recreate
-from hermesctl.config import compose
 from hermesctl.backends.docker.daemon import ImageNotFound, NotFound, connect
-from hermesctl.backends.docker.podman import dialect
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.backends.docker.fleet import ContainerBackend, Fleet, Unreachable
 from hermesctl.backends.docker.inventory import COMPOSE_PROJECT, WORKING_DIR, HermesContainer
+from hermesctl.backends.docker.podman import dialect
+from hermesctl.config import compose
 from hermesctl.config.endpoints import Resolved, resolve
-from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.core.errors import ContainerStoppedError, NotFoundError, UsageError, describe
 from hermesctl.core.parallel import fan_out

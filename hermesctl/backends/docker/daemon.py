@@ -13,9 +13,9 @@ import docker.tls
 import requests.exceptions
 
 from hermesctl.backends.docker import podman
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.backends.docker.inventory import LABEL as MANAGED_LABEL
 from hermesctl.config.endpoints import EXEC_CONCURRENCY, POOL_SIZE, SSH_CONCURRENCY, Resolved, short_reason
-from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.core.errors import DaemonUnreachableError, ExecTimeoutError, HermesctlError
 

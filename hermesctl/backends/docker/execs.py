@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass
 
 from hermesctl.backends.docker import sdk_errors
-from hermesctl.backends.docker.inventory import HermesContainer
 from hermesctl.backends.docker.endpoint import Endpoint
+from hermesctl.backends.docker.inventory import HermesContainer
 from hermesctl.core.errors import ContainerStoppedError, DaemonUnreachableError, ExecTimeoutError, NotFoundError
 
 HERMES_USER = "hermes"

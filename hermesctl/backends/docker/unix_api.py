@@ -19,8 +19,8 @@ import time
 from urllib.parse import quote
 
 from hermesctl.backends.docker import podman
-from hermesctl.config.endpoints import EXEC_CONCURRENCY, Resolved, short_reason
 from hermesctl.backends.docker.endpoint import Endpoint
+from hermesctl.config.endpoints import EXEC_CONCURRENCY, Resolved, short_reason
 from hermesctl.core.errors import DaemonUnreachableError
 
 # An exec's output is read for at most this long per chunk (its own deadline is hermesctl.backends.docker.execs').

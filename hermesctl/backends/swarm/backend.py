@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 from hermesctl.backends.base import PENDING, SCALED_TO_0, UNREACHABLE, DataAccess, Started
 from hermesctl.backends.docker.daemon import ImageNotFound, NotFound, connect
+from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.backends.docker.fleet import ContainerBackend, Fleet, Unreachable
 from hermesctl.backends.docker.inventory import LABEL, SWARM_SERVICE, HermesContainer, list_containers
 from hermesctl.config.endpoints import resolve
-from hermesctl.backends.docker.endpoint import Endpoint
 from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
 from hermesctl.core.errors import HermesctlError, NotFoundError, UsageError, describe
 from hermesctl.core.parallel import fan_out
