@@ -69,7 +69,10 @@ rm -f "$tools_log"
 # The daemon-free half runs beside the Docker half: those tests compute while most Docker tests
 # wait for containers. Its output is printed when it ends, in one piece.
 fast_log=$(mktemp)
-python3 -m pytest -q -p no:cacheprovider -n 2 -m "not docker" "$@" >"$fast_log" 2>&1 &
+# A background job of a script starts with SIGINT ignored (bash does that without job control),
+# and so would every process it starts: the tests that send Ctrl-C need it as a terminal gives it.
+python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+  python3 -m pytest -q -p no:cacheprovider -n 2 -m "not docker" "$@" >"$fast_log" 2>&1 &
 fast_run=$!
 finish_fast() {
   set +e

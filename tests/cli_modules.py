@@ -22,6 +22,7 @@ os._exit = dump_and_exit
 sys.argv = ["hermesctl", *sys.argv[1:]]
 if os.environ.get("HERMESCTL_TEST_PATH") == "full":
     from hermesctl.core import interrupt
+    interrupt.install()  # Ctrl-C as the real entry point takes it (hermesctl.__main__.entry)
     from hermesctl.cli.app import main
     try:
         main(sys.argv[1:])

@@ -259,7 +259,8 @@ def test_events_print_the_same_lines_on_both_paths(docker_api, tmp_path):
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                raise AssertionError(f"events did not end within 20 s of Ctrl-C; its stderr: {err.read_text()!r}")
+                raise AssertionError(f"events ({'full CLI' if full else 'quick path'}) did not end within 20 s "
+                                     f"of Ctrl-C; its stderr: {err.read_text()!r}")
         modules = set(json.loads((tmp_path / f"events-{full}.json").read_text()))
         seen.append((sorted(lines, key=json.dumps), proc.returncode, "hermesctl.cli.quick_read" in modules,
                      _heavy(modules)))
