@@ -96,6 +96,14 @@ def read_record(directory: str) -> tuple[dict, str | None]:
     return out, None
 
 
+def write_whole(fd: int, data: bytes) -> None:
+    """All of `data` to `fd` (os.write may take less than it is given), then to the disk."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
 def replace_file(directory: str, name: str, data: bytes, mode: int) -> None:
     """`directory`/`name` replaced atomically, as hermes: a temporary file beside it (never through
     a link: O_NOFOLLOW and O_EXCL), written whole and synced, then renamed over it; a reader sees
@@ -107,10 +115,7 @@ def replace_file(directory: str, name: str, data: bytes, mode: int) -> None:
                      dir_fd=dfd)
         try:
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
+                write_whole(fd, data)
             finally:
                 os.close(fd)
             os.replace(temporary, name, src_dir_fd=dfd, dst_dir_fd=dfd)
@@ -549,10 +554,7 @@ def write_skill(profile: str, name: str, environ) -> dict:
                 fd = os.open(path.split("/")[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                              0o644, dir_fd=parent)
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    os.fsync(fd)
+                    write_whole(fd, data)
                 finally:
                     os.close(fd)
             try:
