@@ -6,7 +6,6 @@ server here is a stand-in on a unix socket answering a recorded ps document (tes
 runs the real `hermesctl serve`)."""
 import json
 import os
-import socketserver
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 
 from hermesctl.cli import values as cli_values
 from hermesctl.cli import quick_ps
+from support.unix_http import UnixHTTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SCOPE = {"hosts": [], "contexts": [], "project": "speedtest", "fleet_file": None, "swarm": None}
@@ -59,14 +59,7 @@ def stand_in(tmp_path):
         def log_message(self, *args):
             pass
 
-    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-        daemon_threads = True
-
-        def get_request(self):
-            request, _ = super().get_request()
-            return request, ("local", 0)
-
-    server = Server(path, Handler)
+    server = UnixHTTPServer(path, Handler)
     server.document = _document([_row("web-1", "default", "up"), _row("web-1", "coder", "down"),
                                  _row("web-2", "default", "up")])
     server.path = path

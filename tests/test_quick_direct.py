@@ -6,7 +6,6 @@ path and the full CLI (the SDK) ask it: the one fake Docker API (tests/support/f
 behind a unix socket. Real containers answer the same `ps` in test_cli_gateways
 and test_fleet_scale."""
 import json
-import socketserver
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -19,6 +18,7 @@ from cli_modules import run_cli
 from fakefleet import container
 from hermesctl.backends.docker.unix_api import demux
 from support.fake_docker import FakeDocker
+from support.unix_http import UnixHTTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -106,14 +106,7 @@ def docker_api(tmp_path):
         def log_message(self, *args):
             pass
 
-    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-        daemon_threads = True
-
-        def get_request(self):
-            request, _ = super().get_request()
-            return request, ("local", 0)
-
-    api = Server(path, Handler)
+    api = UnixHTTPServer(path, Handler)
     api.path, api.filters, api.cmds, api.refuse = path, [], [], {}
     api.docker = FakeDocker([_container("web-1"), _container("web-2"), _container("old", "exited", "Exited (1) 2 hours ago")],
                             {"web-1": {"status": status_doc}, "web-2": {"status": status_doc}})

@@ -8,7 +8,6 @@ the SDK. test_cli_profiles_logs.py compares the two paths on real containers."""
 import json
 import os
 import signal
-import socketserver
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from cli_modules import DRIVER, ROOT, run_cli
 
 from hermesctl.agent.contract import AGENT
 from hermesctl.cli import quick_read
+from support.unix_http import UnixHTTPServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ANSWERS = json.loads((FIXTURES / "read-answers-h1.json").read_text())
@@ -142,14 +142,7 @@ def docker_api(tmp_path):
         def log_message(self, *args):
             pass
 
-    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-        daemon_threads = True
-
-        def get_request(self):
-            request, _ = super().get_request()
-            return request, ("local", 0)
-
-    api = Server(path, Handler)
+    api = UnixHTTPServer(path, Handler)
     api.path, api.hold, api.refuse, api.seen = path, threading.Event(), set(), []
     api.containers = [_container("web-1"), _container("web-2"), _container("old", "exited", "Exited (1) 2 hours ago")]
     api.events = [{"Type": "container", "Action": "kill", "Actor": {"ID": "ab" * 32, "Attributes": {
