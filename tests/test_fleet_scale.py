@@ -1,11 +1,11 @@
 """A fleet on one host, short form (issue 18): HERMESCTL_SCALE_CONTAINERS containers (20 by
-default, enough for every container to need its own stream and its own restart; the suite is
-CPU-bound and each container costs about a second of it; `benchmarks/fleet_scale.py` runs 200) answer `ps`, `events`, `serve` (its page's event
+default; `benchmarks/fleet_scale.py` runs 200) answer `ps`, `events`, `serve` (its page's event
 stream and /metrics included) and `gateway restart '*:default'`, with one `watch` stream per
-container and none left behind once the commands end.
+container and none left behind once the commands end. Twenty is a fleet for every one of these
+proofs; each container more costs the CPU-bound suite about a second.
 
 One fleet for the whole module, as cheap as it gets: `sleep infinity` containers whose hermes
-program is a stand-in (a `sleep`, bind-mounted over the venv's `hermes`), so that 30 gateways
+program is a stand-in (a `sleep`, bind-mounted over the venv's `hermes`), so that the gateways
 cost nothing; every command runs for real against them (s6, the agent, the Docker API)."""
 import json
 import os
