@@ -35,7 +35,7 @@ _JSON = {"--json": ("json", "flag")}
 _TIMEOUT = {"--timeout": ("timeout", "float")}
 _TAIL = {"--tail": ("lines", "int"), "-n": ("lines", "int")}
 GRAMMARS = {
-    ("gateway", "status"): Grammar({**_JSON, **_TIMEOUT}, min_args=1),
+    ("gateway", "status"): Grammar({**_JSON, **_TIMEOUT, "--direct": ("direct", "flag")}, min_args=1),
     ("events",): Grammar(_JSON),
     ("profile", "list"): Grammar({**_JSON, **_TIMEOUT}),
     ("logs",): Grammar({**_TAIL, "--follow": ("follow", "flag"), "-f": ("follow", "flag"),
@@ -131,7 +131,8 @@ def _body(command: tuple, run, opts: dict, args: list[str]) -> int:
     """The full CLI's command body (hermesctl.cli.app), with the same Run.options."""
     from hermesctl.cli import reads
     if command == ("gateway", "status"):
-        return reads.gateway_status(run.options(opts.get("json", False), opts.get("timeout")), args)
+        return reads.gateway_status(run.options(opts.get("json", False), opts.get("timeout")), args,
+                                    direct=opts.get("direct", False))
     if command == ("events",):
         return reads.events(run.options(opts.get("json", False)), args)
     if command == ("profile", "list"):
