@@ -463,3 +463,38 @@ def test_gateway_status_uses_only_a_server_of_the_same_scope(gateway_paths, tmp_
     got = run("h1")
     assert got["full"][3] and got["quick"][3]  # asked the containers: that server watches another scope
     assert "from hermesctl serve" not in got["full"][2] + got["quick"][2]
+
+
+def test_gateway_status_asks_the_containers_when_the_server_does_not_answer(gateway_paths, tmp_path, monkeypatch):
+    """A server that takes the connection and says nothing (hung): after serve.client's limit,
+    the direct answer, as `ps` falls back."""
+    run, _ = gateway_paths
+    path = str(tmp_path / "silent.sock")
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.bind(path)
+        silent.listen(4)  # connections wait in the backlog: connected, never answered
+        monkeypatch.setenv("HERMESCTL_SOCKET", path)
+        direct = run("--direct", "h1")["full"]
+        got = run("h1")
+    assert direct[0] == 3 and direct[3]
+    assert got == {"full": direct, "quick": direct}
+
+
+def test_a_served_document_gateway_status_cannot_be_sure_of_is_not_used():
+    """What commands/gateway_served gives way on, beside the targets: anything unanswered, a
+    gateway with orphaned processes, another schema (an older or newer serve), a swarm."""
+    from hermesctl.commands.gateway_served import gateways
+    from hermesctl.model.targets import parse_targets
+    from hermesctl.render.ps_rows import GatewayRow
+
+    def doc(rows, **extra) -> dict:
+        return {**ps_rows.document(rows, endpoints=["default"], unreachable=extra.pop("unreachable", []),
+                                   interrupted=[]), **extra}
+    up = GatewayRow("default", "h1", None, "pa", "up", pid=7, uptime_s=60)
+    assert [(g.profile, g.state, g.pid, g.uptime_s) for g in gateways(doc([up]), parse_targets(["h1"]))] == \
+        [("pa", "up", 7, 60)]
+    orphaned = replace(up, state=ps_rows.ORPHANED, orphan_pids=[9])
+    down = {"endpoint": "far", "message": "cannot reach", "container": None, "reason": "error"}
+    for held in (doc([orphaned]), doc([up], unreachable=[down]), {**doc([up]), "schema": "hermesctl.ps/v2"},
+                 doc([up], scope={"swarm": "tcp://manager:2376"})):
+        assert gateways(held, parse_targets(["h1"])) is None, held
