@@ -28,6 +28,7 @@ import argparse
 import io
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -258,6 +259,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 serve.kill()
         remove(fleet.containers)
+        shutil.rmtree(PYCACHE, ignore_errors=True)
     pcpu = statistics.median(python_cpu)
     print(f"{args.size} containers, {args.image}, median of {args.rounds} interleaved rounds, "
           f"{'no bytecode (every module compiled in every run)' if args.no_bytecode else 'bytecode compiled'}; "
