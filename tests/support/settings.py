@@ -1,5 +1,6 @@
 """The tree, the images' tags, this run's id, and the rule for a Docker test that cannot run."""
 import os
+import re
 import sys
 import tempfile
 import uuid
@@ -22,7 +23,10 @@ FLAVOUR_LABEL = "io.hermes-agent.flavour"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Ryuk's image cannot be pulled here; every container is removed by our own fixtures instead.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-RUN_ID = uuid.uuid4().hex[:6]
+# Every container and volume a test makes carries this in its name. HERMES_TEST_RUN_ID fixes it
+# (six hex digits) so that a measurement can tell one run's containers from another's.
+RUN_ID = os.environ.get("HERMES_TEST_RUN_ID", "") if re.fullmatch(r"[0-9a-f]{6}", os.environ.get("HERMES_TEST_RUN_ID", "")) \
+    else uuid.uuid4().hex[:6]
 # Records of the tests' own upgrades (hermesctl.engine.journal) and default backups stay out of
 # the operator's ~/.local/state: one directory per test session (subprocesses inherit it).
 os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix=f"hct-{RUN_ID}-state-"))
