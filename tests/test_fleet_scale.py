@@ -123,6 +123,13 @@ def test_serve_events_and_restart_at_scale_one_stream_per_container_none_left(fl
         served = hermesctl("--project", PROJECT, "ps", "--json", env={"HERMESCTL_SOCKET": socket_path})
         assert served.code == 0 and served.json()["source"]["kind"] == "serve", served
         assert set(_rows(served.json()).values()) == {"up"} and len(served.json()["gateways"]) == SIZE
+        # `gateway status` through serve prints the direct answer (real rows: state and pid; an
+        # uptime may tick between the two runs).
+        status = {how: hermesctl("--project", PROJECT, "gateway", "status", "*:default", *how,
+                                 env={"HERMESCTL_SOCKET": socket_path}) for how in ((), ("--direct",))}
+        assert "from hermesctl serve" in status[()].stderr and "from hermesctl" not in status[("--direct",)].stderr
+        table = {how: (res.code, [line.split()[:3] for line in res.stdout.splitlines()]) for how, res in status.items()}
+        assert table[()] == table[("--direct",)] and table[()][0] == 0 and len(table[()][1]) == SIZE + 1, status
 
         with get("metrics") as res:
             families = {f.name: f for f in text_string_to_metric_families(res.read().decode())}
