@@ -4,12 +4,17 @@ test_upgrade.py): its settings and volume kept, an unhealthy or never-healthy im
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 
 from conftest import (QUICK_HEALTH, ROOT, RUN_ID, UPGRADE_NEVER_HEALTHY as NEVER_HEALTHY,
                       UPGRADE_QUICK_HEALTH as QUICK_OURS, UPGRADE_UNHEALTHY as UNHEALTHY, hermesctl, sh, svstat,
                       wait_for, wait_ready)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def _container(client, name):
@@ -52,9 +57,18 @@ def test_upgrade_of_a_plain_container_keeps_its_anonymous_volume(docker_client, 
     try:
         wait_ready(c)
         assert hermesctl("profile", "create", f"{name}:coder", "--start").code == 0
-        res = hermesctl("upgrade", name, "--image", new, "--backup-dir", str(tmp_path))
+        # Its backup is private whatever the umask: 0600 in directories of 0700 it creates.
+        out = tmp_path / "state" / "backups"
+        previous = os.umask(0)
+        try:
+            res = hermesctl("upgrade", name, "--image", new, "--backup-dir", str(out))
+        finally:
+            os.umask(previous)
         assert res.code == 0, res
         assert "upgraded" in res.stdout
+        [archive] = [p for p in out.iterdir() if not p.name.endswith(".sha256")]
+        assert [_mode(p) for p in (out.parent, out)] == [0o700, 0o700]
+        assert [_mode(p) for p in (archive, archive.with_name(archive.name + ".sha256"))] == [0o600, 0o600]
         now = _container(docker_client, name)
         assert now.attrs["Config"]["Image"] == new
         assert [m["Name"] for m in now.attrs["Mounts"] if m["Destination"] == "/opt/data"] == [volume]
