@@ -39,7 +39,7 @@ LONG_FILES = {  # seconds from junit of a clean-clone Docker half (2026-12-07, 4
     "tests/test_podman.py": 67,              # a Podman service, the image loaded, a compose fleet on it
     "tests/test_agent_code.py": 66,          # one test: two containers, three gateways, three chats
     "tests/test_readme_compose.py": 64,      # the README's lines on one compose fleet, an upgrade
-    "tests/test_fleet_scale.py": 59,         # 30 containers
+    "tests/test_fleet_scale.py": 45,         # 20 containers
     "tests/test_image_boot_load.py": 55,     # 20 boots at --cpus 0.5 (HERMES_BOOT_LOAD_BOOTS=10: the fifty)
     "tests/test_ssh_endpoint.py": 55,
     "tests/test_interrupt.py": 52,           # Ctrl-C at 50 moments of start-up
