@@ -88,9 +88,22 @@ def _helpers(client, container) -> list:
 # -- item 4: private backups ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def live(module_containers):
-    """A running Hermes container for the backup tests, shared: each leaves it as it found it."""
-    return module_containers.start("live")
+def live_container(module_containers):
+    """A Hermes container on a named volume for the backup and rollback tests, shared: each leaves
+    its data as it found it. A failed boot exits at once (the rollback test's broken image), and
+    the container, back, is healthy in seconds."""
+    return module_containers.start("live", volume=module_containers.volume("live"), healthcheck=QUICK_HEALTH,
+                                   env={"S6_BEHAVIOUR_IF_STAGE2_FAILS": "2"})
+
+
+@pytest.fixture
+def live(live_container):
+    """The shared container, running (the rollback test leaves it stopped)."""
+    live_container.reload()
+    if live_container.status != "running":
+        live_container.start()
+        wait_ready(live_container)
+    return live_container
 
 
 def test_backups_are_0600_in_a_0700_directory_whatever_the_umask(live, tmp_path):
@@ -417,15 +430,10 @@ def test_kill_9_of_hermesctl_at_any_moment_leaves_old_or_new(docker_client, swap
 BAD_TREE = f"hermes-agent:wtc-badtree-{RUN_ID}"
 
 
-def test_rollback_restores_the_tree_exactly_whatever_the_new_image_added(docker_client, hermes_image, tmp_path):
+def test_rollback_restores_the_tree_exactly_whatever_the_new_image_added(docker_client, hermes_image, live, tmp_path):
     build_bad_tree(docker_client, BAD_TREE, hermes_image)
-    name, volume = f"wtc-{RUN_ID}-exact", f"wtc-{RUN_ID}-exact-data"
-    # A failed boot exits at once, and the old container, back, is healthy in seconds.
-    c = docker_client.containers.run(hermes_image, ["sleep", "infinity"], name=name, detach=True,
-                                     volumes={volume: {"bind": "/opt/data", "mode": "rw"}}, healthcheck=QUICK_HEALTH,
-                                     environment={"S6_BEHAVIOUR_IF_STAGE2_FAILS": "2"})
+    c, name = live, live.name
     try:
-        wait_ready(c)
         assert hermesctl("profile", "create", f"{name}:coder").code == 0
         sh(c, "chmod 0640 /opt/data/config.yaml && ln -s SOUL.md /opt/data/soul-link && mkdir /opt/data/kept-empty")
         # The tree the upgrade's backup will hold (read running: no gateway runs, nothing has a
@@ -445,13 +453,10 @@ def test_rollback_restores_the_tree_exactly_whatever_the_new_image_added(docker_
         # Exactly the backup's tree (logs aside), after the old image booted on it again: the
         # symlink and the empty directory the new image added are gone, every mode is back.
         assert after == before
-    finally:
+    finally:  # a failed run's new container (the shared one, by its id, goes with the module)
         for leftover in docker_client.containers.list(all=True, filters={"name": name}):
-            leftover.remove(force=True)
-        try:
-            docker_client.volumes.get(volume).remove(force=True)
-        except docker.errors.NotFound:
-            pass
+            if leftover.id != c.id:
+                leftover.remove(force=True)
         docker_client.images.remove(BAD_TREE, force=True)
 
 
