@@ -242,8 +242,8 @@ class Swapper:
     the same volume, which is all a restore's helper container is: an exec (~50 ms of the host's
     CPU beyond what it runs) where a helper is a container's create, start and removal (~0.5 s).
     The product's own helper path is proven by the restore_tree calls and every `hermesctl
-    restore` of this file. Not labelled a helper of the target:
-    restore's settle_helpers would wait for it to end. Not a Hermes container for `ps` either."""
+    restore` of this file. Not labelled a helper of the target (restore's settle_helpers would
+    wait for it to end), nor a Hermes container (`ps` would list it)."""
 
     def __init__(self, client, target, name: str):
         self.api = client.api
