@@ -10,7 +10,7 @@ import pytest
 from conftest import hermesctl, profile_archive, put_profiles, sh, wait_in
 from hermesctl.agent.client import RESIDENT_ARGV
 from hermesctl.agent.contract import QUERY_ENV
-from usage_seed import VENV_PYTHON, insights, seed
+from usage_seed import VENV_PYTHON, insights, seed, seed_all
 
 WINDOWS = (1, 7, 30)
 SOURCES = (None, "telegram", "cli")
@@ -24,8 +24,7 @@ def seeded(module_containers):
     c = module_containers.start("seeded")
     assert hermesctl("profile", "create", f"{c.name}:coder").code == 0
     put_profiles(c, profile_archive(c, "coder"), ["quiet"])
-    seed(c, "/opt/data/state.db", 3000, 7)
-    seed(c, "/opt/data/profiles/coder/state.db", 800, 11)
+    seed_all(c, [("/opt/data/state.db", 3000, 7), ("/opt/data/profiles/coder/state.db", 800, 11)])
     return c
 
 
