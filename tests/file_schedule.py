@@ -42,7 +42,6 @@ LONG_FILES = {  # seconds from junit of a clean-clone Docker half (2026-12-07, 4
     "tests/test_fleet_scale.py": 45,         # 20 containers
     "tests/test_image_boot_load.py": 55,     # 20 boots at --cpus 0.5 (HERMES_BOOT_LOAD_BOOTS=10: the fifty)
     "tests/test_ssh_endpoint.py": 55,
-    "tests/test_interrupt.py": 52,           # Ctrl-C at 50 moments of start-up
     "tests/test_image_full.py": 50,          # 19 boots, a browser (waits for the full image's build)
     "tests/test_gateway_e2e.py": 48,         # two real gateways on the full image, stand-ins on its loopback
     "tests/test_serve_usage.py": 41,

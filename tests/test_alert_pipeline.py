@@ -6,7 +6,9 @@ compose/serve.yaml wires them. Only the rules' `for:` durations are shortened (a
 
 Operator restarts and a gateway stopped on purpose never page; a real crash loop (three kill -9
 within a minute) pages HermesGatewayCrashLooping, and once the loop has aged out (a minute with
-no new death) the page is resolved: a held crash-loop verdict would keep paging."""
+no new death) the page is resolved: a held crash-loop verdict would keep paging. `ps` is asked
+the same question at both moments (restarts: up, no death; kills: crash-loop), which
+test_faults.py did on a container of its own."""
 import json
 import os
 import re
@@ -154,6 +156,12 @@ def test_a_real_crash_loop_pages_and_planned_operations_never_do(pipeline):
     # Operator restarts and a stop on purpose: planned, never a page.
     for _ in range(3):
         assert hermesctl("gateway", "restart", target).code == 0
+    # `ps` reads the same verdict (one truth): three restarts are no death, the gateway is up.
+    res = hermesctl("ps", target, "--json")
+    assert res.code == 0, res
+    row = res.json()["gateways"][0]
+    assert row["state"] == "up" and not row["crash_looping"] and row["deaths_recent"] == 0, row
+    assert hermesctl("gateway", "status", target).code == 0
     assert hermesctl("gateway", "stop", target).code == 0
     _quiet_for(pager, 25)  # longer than any rule's `for:` here
     assert hermesctl("gateway", "start", target).code == 0
@@ -167,6 +175,10 @@ def test_a_real_crash_loop_pages_and_planned_operations_never_do(pipeline):
         sh(c, f"kill -9 {pid}")
         wait_for(lambda: (lambda st: st["up"] and st["pid"] != pid)(svstat(c, "coder")), what="s6 restarts it")
     killed = time.monotonic()
+    row = hermesctl("ps", target, "--json").json()["gateways"][0]
+    assert row["deaths_recent"] >= 3 and row["crash_looping"], row  # real deaths count, in `ps` too
+    help_text = " ".join(hermesctl("ps", "--help").stdout.split())
+    assert "3 or more unplanned deaths in the last 60 s" in help_text, help_text
     try:
         wait_for(lambda: f"HermesGatewayCrashLooping {target}" in pager.pages(), timeout=40, what="the page")
     except AssertionError as exc:
