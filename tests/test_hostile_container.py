@@ -177,12 +177,11 @@ def test_a_server_hermes_puts_at_the_agent_socket_costs_one_bounded_read(hostile
                 ["/usr/bin/timeout", "1", "/command/s6-ipcclient", "/run/service/.hermes-ctl-agent.sock",
                  "/usr/lib/execline/bin/fdmove", "0", "6", "/usr/bin/head", "-c", "100"], user="hermes").output,
                 what="the flooding server answers")
-        began = time.monotonic()
+        # Flood: 4 MiB read, not JSON; silent: 5 s waited. Then the one-shot agent answers, within
+        # --timeout: an unbounded read would have made the container one that did not answer (exit 7).
         res = hermesctl("--timeout", "20", "ps", c.name, "--json", timeout=60)
-        took = time.monotonic() - began
-        # Flood: 4 MiB read, not JSON; silent: 5 s waited. Then the one-shot agent answers.
         assert res.code == 0 and [g["profile"] for g in res.json()["gateways"]] == ["default"], res
-        assert res.json()["gateways"][0]["state"] == "up" and took < 15, (took, res)
+        assert res.json()["gateways"][0]["state"] == "up", res
     finally:  # the next kind's server takes the socket over from a clean slate
         sh(c, "pkill -f '[i]mport os, socket' || true")
 

@@ -305,10 +305,9 @@ def test_a_server_hermes_puts_at_the_query_socket_costs_one_bounded_read(faulty,
     c.exec_run(["/usr/bin/python3", "-c", HOSTILE_QUERY_SERVER, kind], user="hermes", detach=True)
     try:
         wait_in(c, f"test -e /tmp/qsock-{kind}", what="the server bound")
-        began = time.monotonic()
+        # Bounded: had the read waited on the server to the end, the exec would have outlived
+        # --timeout and the container been reported as not answering (exit 7), not answered.
         res = hermesctl("--timeout", "20", "usage", f"{c.name}:asked", "--since", "30d", "--json", timeout=60)
-        took = time.monotonic() - began
         assert res.code == 0 and res.json()["rows"][0]["sessions"] > 0, res
-        assert took < 25, (took, res)
     finally:  # the next kind's server takes the socket over from a clean slate
         sh(c, "pkill -f '[i]mport os, socket' || true")
