@@ -135,3 +135,16 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.5, what: str 
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def wait_in(container, condition: str, *, timeout: float = 30.0, interval: float = 0.3,
+            user: str = "hermes", what: str = "condition") -> None:
+    """Wait for a constant shell condition INSIDE the container, in one exec: a docker exec costs
+    ~50 ms of the daemon's CPU beyond what it runs, so a loop in one exec, whose look is a fork
+    of sh, test or grep, is a fraction of the cost of wait_for's exec per look."""
+    assert "'" not in condition, "the condition is quoted in single quotes"
+    script = f"timeout {timeout:g} sh -c 'until {condition}; do sleep {interval:g}; done'"
+    result = container.exec_run(["sh", "-c", script], user=user)
+    if result.exit_code != 0:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what} in {container.name} "
+                             f"(exit {result.exit_code}): {condition}\n{result.output.decode()[-2000:]}")
