@@ -1,23 +1,27 @@
 """hermesctl ps / gateway / status against real Hermes containers.
 
-The Docker half of CI is CPU-bound: a container's first profile is made by `hermes profile
-create`, its others are byte copies of it (a profile's files carry no name) registered by the
-image's renderer, as hermes registers them (a hermes start, ~0.5 s of CPU, saved each); waits run
-inside the container, one exec each (`wait_in`)."""
+The Docker half of CI is CPU-bound: the module's first fleet profile is made by `hermes profile
+create`, every other one is a byte copy of it (a profile's files carry no name) registered by the
+image's renderer, as hermes registers them (put_profiles: a hermes start, ~0.5 s of CPU, saved
+each); waits run inside the container, one exec each (`wait_in`)."""
 import json
 
-from conftest import hermesctl, sh, svstat, wait_for, wait_in, wait_ready
+from conftest import hermesctl, profile_archive, put_profiles, sh, svstat, wait_for, wait_in, wait_ready
+
+
+_TEMPLATE: list[bytes] = []  # one hermes-made profile of this module, as a tar
 
 
 def make_fleet(containers, *hints, profiles=("coder",)):
     made = [containers.start(hint, wait=False) for hint in hints]  # they boot side by side
-    first, *rest = profiles  # copied before anything starts from it
-    script = f"hermes profile create {first} >/dev/null" + "".join(
-        f" && cp -a /opt/data/profiles/{first} /opt/data/profiles/{p} && /opt/hermes/docker/hermes-slots register {p}"
-        for p in rest)
     for c in made:
         wait_ready(c)
-        sh(c, script)
+        if not _TEMPLATE:  # taken before anything starts from it
+            sh(c, f"hermes profile create {profiles[0]} >/dev/null")
+            _TEMPLATE.append(profile_archive(c, profiles[0]))
+            put_profiles(c, _TEMPLATE[0], profiles[1:])
+        else:
+            put_profiles(c, _TEMPLATE[0], profiles)
     return made
 
 
