@@ -3,15 +3,14 @@
 The Docker half of CI is CPU-bound: the log tests and ps --watch share two containers (`pair`),
 each test with its own profiles, and waits run inside the container, one exec each (`wait_in`)."""
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from cli_modules import run_cli
-from conftest import ROOT, hermesctl, hermesctl_until_interrupted, sh, svstat, wait_in, wait_ready
+from conftest import (close_and_collect, hermesctl, hermesctl_until_interrupted, popen_hermesctl, sh, svstat, wait_in,
+                      wait_ready)
 
 
 def test_profile_create_list_delete_as_hermes(containers):
@@ -136,10 +135,10 @@ def test_ps_watch_redraws_until_ctrl_c(pair):
 def test_logs_follow_ends_when_its_container_stops(containers):
     c = containers.start("followstop")
     assert hermesctl("profile", "create", f"{c.name}:s", "--start").code == 0
-    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "logs", "-f", f"{c.name}:s"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # forked from the pre-imported zygote (an interpreter start and the CLI's imports saved)
+    proc = popen_hermesctl("logs", "-f", f"{c.name}:s")
     time.sleep(3)
     c.stop(timeout=5)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 1
-    assert "log stream ended" in err and f"{c.name}:s | " in out
+    res = close_and_collect(proc, timeout=30)
+    assert res.code == 1, res
+    assert "log stream ended" in res.stderr and f"{c.name}:s | " in res.stdout
