@@ -37,8 +37,31 @@ def _fingerprints(c) -> list[str]:
     return sh(c, "sha256sum /init /etc/passwd /root/canary; cat /root/canary", user="root").splitlines()
 
 
-def test_hermes_cannot_make_root_write_through_an_event_entry(containers):
-    c = containers.start("evattack", env={"HERMES_DASHBOARD": "1", "HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
+def wait_dashboard_up(c, timeout=30):
+    wait_in(c, '[ "$(/command/s6-svstat -o up /run/service/dashboard)" = true ]', timeout=timeout, what="dashboard up")
+
+
+@pytest.fixture(scope="module")
+def dashboard(module_containers):
+    """A dashboard container with a running default gateway, HOME of its dashboard given by
+    HERMES_REAL_HOME; that HOME is read here, while the dashboard is up (tests stop it, restart
+    the container)."""
+    c = module_containers.start("dash", env={"HERMES_DASHBOARD": "1", "HERMES_REAL_HOME": "/tmp",
+                                             "HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
+    wait_dashboard_up(c)
+    pid = sh(c, "/command/s6-svstat -o pid /run/service/dashboard").strip()
+    return c, sh(c, f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
+
+
+@pytest.fixture(scope="module")
+def gwrun(module_containers):
+    """A container whose CMD is `gateway run`, without HERMES_DASHBOARD."""
+    c = module_containers.start("gwrun", command=("gateway", "run"))
+    return c, sh(c, "/command/s6-svstat -o up,normallyup /run/service/dashboard").split()
+
+
+def test_hermes_cannot_make_root_write_through_an_event_entry(dashboard):
+    c, _ = dashboard  # a dashboard and a gateway: every kind of service's event directories
     sh(c, f"echo ROOTONLY > {CANARY} && chmod 600 {CANARY}", user="root")
     before = _fingerprints(c)
     planted = sh(c, ATTACK)
@@ -56,30 +79,9 @@ def test_hermes_cannot_make_root_write_through_an_event_entry(containers):
     assert _fingerprints(c) == before
 
 
-def wait_dashboard_up(c, timeout=30):
-    wait_in(c, '[ "$(/command/s6-svstat -o up /run/service/dashboard)" = true ]', timeout=timeout, what="dashboard up")
-
-
-@pytest.fixture(scope="module")
-def dashboard(module_containers):
-    """A dashboard container, HOME of its dashboard given by HERMES_REAL_HOME; that HOME is read
-    here, while the dashboard is up (a test stops it)."""
-    c = module_containers.start("dash", env={"HERMES_DASHBOARD": "1", "HERMES_REAL_HOME": "/tmp"})
-    wait_dashboard_up(c)
-    pid = sh(c, "/command/s6-svstat -o pid /run/service/dashboard").strip()
-    return c, sh(c, f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
-
-
-@pytest.fixture(scope="module")
-def gwrun(module_containers):
-    """A container whose CMD is `gateway run`, without HERMES_DASHBOARD."""
-    c = module_containers.start("gwrun", command=("gateway", "run"))
-    return c, sh(c, "/command/s6-svstat -o up,normallyup /run/service/dashboard").split()
-
-
 def test_static_services_answer_s6_svstat_and_hermes_doctor_in_run_service(dashboard, gwrun):
     c, _ = dashboard
-    wait_dashboard_up(c)
+    wait_dashboard_up(c, timeout=60)  # after the event test's restart, if it ran first
     assert sh(c, "/command/s6-svstat -o up /run/service/main-hermes").strip() == "true"
     assert sh(c, "/command/s6-svstat -o up /run/service/ctl-agent").strip() == "true"
     doctor = sh(c, "hermes doctor 2>&1", check=False)
