@@ -201,18 +201,27 @@ def test_gateway_output_reaches_docker_logs_and_the_persistent_log(box):
     assert sh(c, f"stat -c %U {current}").strip() == "hermes"
 
 
-def test_bootstrap_state_seeds_a_running_default_gateway(containers):
-    c = containers.start("bootstrap", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
+@pytest.fixture(scope="module")
+def remapped(module_containers, tmp_path_factory):
+    """A container with its own environment: hermes remapped, /opt/data a host directory, the
+    default gateway seeded running."""
+    data = tmp_path_factory.mktemp("puid") / "data"
+    data.mkdir()
+    (data / "profiles").mkdir()
+    os.chown(data, 0, 0)
+    c = module_containers.start("puid", env={"PUID": "2345", "PGID": "3456", "HERMES_GATEWAY_BOOTSTRAP_STATE": "running"},
+                                binds={str(data): "/opt/data"})
+    return c, data
+
+
+def test_bootstrap_state_seeds_a_running_default_gateway(remapped):
+    c, _ = remapped
     assert json.loads(sh(c, f"cat {HERMES}/gateway_state.json"))["desired_state"] == "running"
     wait_up(c, "default", timeout=30)
 
 
-def test_puid_pgid_remap_with_a_bind_mounted_host_directory(containers, tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "profiles").mkdir()
-    os.chown(data, 0, 0)
-    c = containers.start("puid", env={"PUID": "2345", "PGID": "3456"}, binds={str(data): "/opt/data"})
+def test_puid_pgid_remap_with_a_bind_mounted_host_directory(remapped):
+    c, data = remapped
     assert sh(c, "id -u hermes; id -g hermes").split() == ["2345", "3456"]
     st = os.stat(data / "profiles")
     assert (st.st_uid, st.st_gid) == (2345, 3456)
