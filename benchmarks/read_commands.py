@@ -4,7 +4,7 @@ beside the same work in-process (a warm interpreter running the same code: herme
 over a fresh local fleet each time) and a bare `python3 -c pass`, in interleaved rounds so that
 every figure sees the same load; medians over the rounds.
 
-    python benchmarks/read_commands.py [--size 10] [--rounds 7] [--image hermes-agent:local-slim]
+    python benchmarks/read_commands.py [--size 10] [--rounds 7] [--image hermes-agent:local-slim] [--no-bytecode]
 
 What a command costs beyond its own work is `CLI - in-process`; beyond Python's own start it is
 `CLI - in-process - python`, which the issue's goal bounds at 60 ms. The same in CPU time (the
@@ -12,7 +12,14 @@ child's user+system time from rusage; in-process, this process's CPU over the wo
 included), which a loaded machine inflates far less than wall time: `CLI CPU - in-process CPU -
 python3 -c pass CPU` is what the command's start-up (imports, parsing, the client) costs.
 `events` is timed to its first line (a container is sent SIGCONT every 0.1 s, a Docker event);
-in-process, to the first event of the same LiveFleet.
+in-process, to the first event of the same LiveFleet. `gateway status (served)`: the same
+command answered by a `hermesctl serve` watching the fleet (its unix socket), in-process the
+same quick_read.run asking it.
+
+Every child runs with its modules' bytecode compiled beforehand (a private PYTHONPYCACHEPREFIX),
+as an installed hermesctl has it (pip compiles at install; Python writes __pycache__ on the
+first run): with PYTHONDONTWRITEBYTECODE set, as in this project's sessions, every run would
+compile every module it imports from source, 40-50 ms of CPU that no user pays.
 
 The fleet: --size containers of the image with a stand-in gateway (`sleep`, bind-mounted over
 the venv's `hermes`, as benchmarks/fleet_scale.py does), `default` started on the first one.
@@ -21,6 +28,7 @@ import argparse
 import io
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -39,7 +47,13 @@ from common import client, remove, run_id, wait_booted  # noqa: E402
 from hermesctl.cli import quick_read  # noqa: E402
 
 STAND_IN_GATEWAY = "#!/bin/sh\nexec sleep 2147483647\n"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HERMESCTL_SOCKET": "/nonexistent/serve.sock"}
+PYCACHE = tempfile.mkdtemp(prefix="bench-reads-pyc-")
+# --no-bytecode (as the runs before this one measured): every child compiles what it imports
+SOURCE_ONLY = "--no-bytecode" in sys.argv
+ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+       "PYTHONPATH": str(ROOT), "HERMESCTL_SOCKET": "/nonexistent/serve.sock",
+       **({"PYTHONDONTWRITEBYTECODE": "1"} if SOURCE_ONLY else {"PYTHONPYCACHEPREFIX": PYCACHE})}
+SERVED = "gateway status (served)"
 FULL = "import sys; from hermesctl.cli.app import main; main(sys.argv[1:])"
 
 
@@ -56,18 +70,58 @@ def child_cpu(fn) -> float:
     return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def cli(args: list[str], *, full: bool = False) -> None:
+def python_pass() -> None:
+    subprocess.run([sys.executable, "-c", "pass"], env=ENV, check=True)
+
+
+def cli(args: list[str], *, full: bool = False, env: dict | None = None) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-c", FULL, *args] if full else [sys.executable, "-m", "hermesctl", *args]
-    subprocess.run(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return subprocess.run(argv, cwd=ROOT, env={**ENV, **(env or {})}, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, check=False)
 
 
-def in_process(args: list[str]) -> None:
-    """The quick path's own work in this warm interpreter: parse, connect, ask, print."""
+def in_process(args: list[str], env: dict | None = None) -> None:
+    """The quick path's own work in this warm interpreter: parse, connect (or ask serve), print."""
+    from hermesctl.serve import client as serve_client
+    serve_client._answers.clear()  # asked once per process: each run here is a new `hermesctl`
     sink = io.StringIO()
-    with redirect_stdout(sink), redirect_stderr(io.StringIO()):
-        status = quick_read.run(args)
+    before = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        with redirect_stdout(sink), redirect_stderr(io.StringIO()):
+            status = quick_read.run(args)
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     if status is None:
         raise SystemExit(f"the quick path did not take {args}")
+
+
+def compile_bytecode() -> None:
+    """hermesctl's modules compiled once into PYCACHE (the stdlib's are written there on first use)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "hermesctl")], env=ENV, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def start_serve(project: str) -> tuple[subprocess.Popen, dict]:
+    """`hermesctl serve` over the fleet; returns once it holds every container's gateways."""
+    from hermesctl.serve.client import ps_from_server
+    env = {"HERMESCTL_SOCKET": os.path.join(tempfile.mkdtemp(prefix="bench-reads-serve-"), "serve.sock")}
+    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "--project", project, "serve",
+                             "--listen", "127.0.0.1:0", "--probe-interval", "0"], cwd=ROOT, env={**ENV, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scope = {"hosts": [], "contexts": [], "project": project, "fleet_file": None, "swarm": None}
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        doc = ps_from_server(scope, env["HERMESCTL_SOCKET"], again=True)
+        if doc and any(g.get("state") == "up" for g in doc["gateways"]):
+            return proc, env
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("serve did not hold the fleet within 300 s")
 
 
 class Fleet:
@@ -137,11 +191,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--image", default="hermes-agent:local-slim")
     parser.add_argument("--prefix", default="bench-reads")
+    parser.add_argument("--no-bytecode", action="store_true", help="children compile every module from source")
     args = parser.parse_args()
     fleet = Fleet(args)
     p, first = fleet.project, fleet.first
+    if not args.no_bytecode:
+        compile_bytecode()
     commands = {
-        "gateway status": ["-p", p, "gateway", "status", f"{first}:default"],
+        "gateway status": ["-p", p, "gateway", "status", "--direct", f"{first}:default"],
         "logs -n 20": ["-p", p, "logs", "-n", "20", f"{first}:default"],
         "profile list": ["-p", p, "profile", "list"],
         "boot-log": ["-p", p, "boot-log", first],
@@ -149,27 +206,32 @@ def main() -> None:
         "usage": ["-p", p, "usage"],
     }
     figures: dict[str, dict[str, list[float]]] = {name: {k: [] for k in ("python", "quick", "quick_cpu", "work", "work_cpu", "full", "full_cpu")}
-                                                  for name in [*commands, "events (1st line)"]}
+                                                  for name in [*commands, "events (1st line)", SERVED]}
     python_cpu = []
+    serve = None
+
+    def measure(f: dict, argv: list[str], env: dict | None = None) -> None:
+        f["python"].append(wall(python_pass))
+        box: dict = {}
+        f["quick_cpu"].append(child_cpu(lambda: box.update(t=wall(lambda: cli(argv, env=env)))))
+        f["quick"].append(box["t"])
+        cpu = time.process_time()
+        f["work"].append(wall(lambda: in_process(argv, env)))
+        f["work_cpu"].append(time.process_time() - cpu)
+        f["full_cpu"].append(child_cpu(lambda: box.update(t=wall(lambda: cli(argv, full=True, env=env)))))
+        f["full"].append(box["t"])
     try:
+        for argv in commands.values():  # unmeasured: the stdlib's bytecode written to PYCACHE
+            cli(argv), cli(argv, full=True)
         for r in range(args.rounds):
             for name, argv in commands.items():
-                f = figures[name]
-                f["python"].append(wall(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)))
-                box: dict = {}
-                f["quick_cpu"].append(child_cpu(lambda: box.update(t=wall(lambda: cli(argv)))))
-                f["quick"].append(box["t"])
-                cpu = time.process_time()
-                f["work"].append(wall(lambda: in_process(argv)))
-                f["work_cpu"].append(time.process_time() - cpu)
-                f["full_cpu"].append(child_cpu(lambda: box.update(t=wall(lambda: cli(argv, full=True)))))
-                f["full"].append(box["t"])
-            python_cpu.append(child_cpu(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)))
+                measure(figures[name], argv)
+            python_cpu.append(child_cpu(python_pass))
             f = figures["events (1st line)"]
             stop = threading.Event()
             nudger = threading.Thread(target=fleet.nudge, args=(stop,), daemon=True)
             nudger.start()
-            f["python"].append(wall(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)))
+            f["python"].append(wall(python_pass))
             box = {}
             f["quick_cpu"].append(child_cpu(lambda: box.update(t=events_first_line(p, full=False))))
             f["quick"].append(box["t"])
@@ -181,10 +243,26 @@ def main() -> None:
             stop.set()
             nudger.join()
             print(f"round {r + 1}/{args.rounds} done (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+        # Then with serve running (its streams are not there while the others are timed).
+        serve, served_env = start_serve(p)
+        served = ["-p", p, "gateway", "status", f"{first}:default"]
+        note = cli(served, env=served_env).stderr
+        if "from hermesctl serve" not in note:
+            raise SystemExit(f"gateway status was not answered by serve: {note}")
+        for _ in range(args.rounds):
+            measure(figures[SERVED], served, served_env)
     finally:
+        if serve is not None:
+            serve.send_signal(signal.SIGINT)
+            try:
+                serve.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                serve.kill()
         remove(fleet.containers)
+        shutil.rmtree(PYCACHE, ignore_errors=True)
     pcpu = statistics.median(python_cpu)
-    print(f"{args.size} containers, {args.image}, median of {args.rounds} interleaved rounds; "
+    print(f"{args.size} containers, {args.image}, median of {args.rounds} interleaved rounds, "
+          f"{'no bytecode (every module compiled in every run)' if args.no_bytecode else 'bytecode compiled'}; "
           f"python3 -c pass: {pcpu * 1000:.0f} ms of CPU; load average now {os.getloadavg()[0]:.1f}")
     print("| command | quick CLI: wall, CPU | in-process: wall, CPU | quick beyond Python and the work: "
           "wall, **CPU** (goal <= 60 ms) | full CLI: wall, CPU | full beyond: wall, CPU |")

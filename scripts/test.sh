@@ -53,6 +53,12 @@ finish_full_build() {  # the image users get must build, whichever tests ran
   fi
 }
 
+# The tests start hundreds of Pythons (pytest's workers, the CLI, collection of every test file in
+# each worker): with PYTHONDONTWRITEBYTECODE set, as on some CI machines, each of them compiles the
+# tree's modules again, seconds of CPU per worker in a CPU-bound suite. The clone's own
+# __pycache__ (ignored by git and by the image's build context) is what an installed tree has.
+export PYTHONDONTWRITEBYTECODE=
+
 tools_log=$(mktemp)
 if ! { . scripts/lib/debian-packages.sh &&
        ensure_debian_packages test.sh "chromium chromedriver promtool prometheus prometheus-alertmanager" chromium chromium-driver prometheus prometheus-alertmanager &&

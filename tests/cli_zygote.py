@@ -3,7 +3,7 @@
 Most of the suite's CPU goes to containers and to the CLI the tests run as users would (hundreds of
 calls per run, each ~0.2 s of interpreter start and imports before any work). This process (one per
 pytest worker) imports hermesctl and its dependencies once, then forks a child per call; the child
-takes the call's argv, environment, working directory, stdin (/dev/null) and output files and runs
+takes the call's argv, environment, working directory, umask, stdin (/dev/null) and output files and runs
 the same entry point `python -m hermesctl` runs (hermesctl.__main__.entry, which ends the process
 with os._exit). Only what happens before that entry point is shared; everything the command does,
 including its exit code and its signal handling, happens in its own process.
@@ -13,7 +13,7 @@ installed launcher): those tests start their own processes. Calls whose environm
 Python starts (PYTHON*, locale variables) are run as plain subprocesses by the caller (conftest).
 
 Protocol, one JSON document per line: requests on stdin {"id", "args", "env", "cwd", "stdout",
-"stderr"}; answers on the stdout this process was started with, {"id", "pid"} once forked and
+"stderr", "umask" (optional)}; answers on the stdout this process was started with, {"id", "pid"} once forked and
 {"id", "status"} when the child ended (its exit code, or minus the signal that ended it).
 """
 import json
@@ -26,6 +26,8 @@ def _child(request: dict, reply_fd: int) -> None:
     try:
         os.close(reply_fd)
         os.chdir(request["cwd"])
+        if "umask" in request:  # the caller's, as a subprocess of it would have
+            os.umask(request["umask"])
         os.environ.clear()
         os.environ.update(request["env"])
         for fd, path, flags in ((0, os.devnull, os.O_RDONLY),

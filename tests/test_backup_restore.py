@@ -1,9 +1,15 @@
-"""Issue 8, point 4: hermesctl backup and restore, against real containers."""
+"""Issue 8, point 4: hermesctl backup and restore, against real containers.
+
+One source container and its backup serve every test: the backup's test reads it, the restores
+put it into a new container, into the source itself (--force), and refuse a damaged copy of it."""
 import hashlib
 import json
+import shutil
 import sqlite3
 import tarfile
 from pathlib import Path
+
+import pytest
 
 from conftest import hermesctl, sh, svstat, wait_for, wait_ready
 
@@ -49,21 +55,27 @@ def _backup(container, out_dir: Path) -> tuple[Path, dict]:
     return archive, manifest
 
 
-def test_backup_is_consistent_and_carries_a_manifest(containers, tmp_path):
-    c = containers.start("bk-src", volume=containers.volume("bk-src"))
+@pytest.fixture(scope="module")
+def source(module_containers, tmp_path_factory):
+    """A running container with two profiles (coder started, idle not) and a WAL-mode database
+    whose last 200 rows are only in its -wal, and its backup: (container, archive, manifest)."""
+    c = module_containers.start("src", volume=module_containers.volume("src"))
     assert hermesctl("profile", "create", f"{c.name}:coder", "--start").code == 0
-    assert hermesctl("profile", "create", f"{c.name}:writer").code == 0
+    assert hermesctl("profile", "create", f"{c.name}:idle").code == 0
     _start_wal_writer(c)
     assert _rows_in_raw_file(c) == 0  # the rows are only in notes.db-wal
+    archive, manifest = _backup(c, tmp_path_factory.mktemp("backups"))
+    return c, archive, manifest
 
-    archive, manifest = _backup(c, tmp_path / "backups")
 
+def test_backup_is_consistent_and_carries_a_manifest(source, module_containers, tmp_path):
+    c, archive, manifest = source
     assert manifest["consistency"] == "sqlite-online-backup"
     assert manifest["container"]["name"] == c.name
-    assert manifest["container"]["image"] == containers.image
+    assert manifest["container"]["image"] == module_containers.image
     assert manifest["container"]["hermes_agent_version"] == c.image.labels["io.hermes-agent.version"]
     profiles = {p["name"]: p["desired_state"] for p in manifest["profiles"]}
-    assert profiles["coder"] == "running" and "writer" in profiles and "default" in profiles
+    assert profiles["coder"] == "running" and "idle" in profiles and "default" in profiles
     assert "notes.db" in manifest["databases"] and "profiles/coder/state.db" in manifest["databases"]
     # The archive's checksum sidecar, in sha256sum's format, matches the file.
     sidecar = archive.with_name(archive.name + ".sha256").read_text().split()
@@ -84,13 +96,8 @@ def test_backup_is_consistent_and_carries_a_manifest(containers, tmp_path):
     assert sh(c, "ls /tmp | grep -c hermesctl-backup || true").strip() == "0"  # staging removed
 
 
-def test_restore_into_a_new_container(containers, tmp_path):
-    src = containers.start("rs-src", volume=containers.volume("rs-src"))
-    assert hermesctl("profile", "create", f"{src.name}:coder", "--start").code == 0
-    assert hermesctl("profile", "create", f"{src.name}:idle").code == 0
-    _start_wal_writer(src)
-    archive, _ = _backup(src, tmp_path)
-
+def test_restore_into_a_new_container(source, containers):
+    src, archive, _ = source
     new = containers.start("rs-new", volume=containers.volume("rs-new"))
     sh(new, "echo only-here > /opt/data/leftover && echo x > /opt/data/notes.db-wal")
     # A running target is refused, and nothing is changed.
@@ -120,10 +127,8 @@ def test_restore_into_a_new_container(containers, tmp_path):
     assert rows.strip() == "200"
 
 
-def test_restore_force_restarts_a_running_target(containers, tmp_path):
-    c = containers.start("rs-force", volume=containers.volume("rs-force"))
-    assert hermesctl("profile", "create", f"{c.name}:coder").code == 0
-    archive, _ = _backup(c, tmp_path)
+def test_restore_force_restarts_a_running_target(source):
+    c, archive, _ = source  # its own backup, back into it
     sh(c, "hermes profile create later >/dev/null")
     res = hermesctl("restore", str(archive), c.name, "--force")
     assert res.code == 0, res
@@ -131,24 +136,28 @@ def test_restore_force_restarts_a_running_target(containers, tmp_path):
     c.reload()
     assert c.status == "running"
     wait_ready(c)
-    assert sh(c, "ls /opt/data/profiles").split() == ["coder"]  # back to the backup's state
+    assert sh(c, "ls /opt/data/profiles").split() == ["coder", "idle"]  # back to the backup's state
 
 
-def test_damaged_archive_is_refused_before_anything_changes(containers, tmp_path):
-    c = containers.start("rs-bad")
-    archive, _ = _backup(c, tmp_path)
-    c.stop(timeout=10)
-    # A flipped byte deep in the archive: the sidecar checksum no longer matches.
+def test_damaged_archive_is_refused_before_anything_changes(source, tmp_path):
+    c, good, _ = source
+    archive = tmp_path / good.name
+    shutil.copy(good, archive)
+    shutil.copy(good.with_name(good.name + ".sha256"), archive.with_name(archive.name + ".sha256"))
+    c.reload()
+    started = c.attrs["State"]["StartedAt"]
+    # A flipped byte deep in the archive: the sidecar checksum no longer matches. --force: had it
+    # got past the check, the running target would have been stopped and written.
     blob = bytearray(archive.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     archive.write_bytes(bytes(blob))
-    res = hermesctl("restore", str(archive), c.name)
+    res = hermesctl("restore", str(archive), c.name, "--force")
     assert res.code == 2 and "checksum" in res.stderr, res
     # Without the sidecar, the per-file checksums in the manifest still catch it.
     archive.with_name(archive.name + ".sha256").unlink()
-    res = hermesctl("restore", str(archive), c.name)
+    res = hermesctl("restore", str(archive), c.name, "--force")
     assert res.code == 2 and len(res.stderr.strip().splitlines()) == 1, res
-    c.start()
-    wait_ready(c)
+    c.reload()
+    assert c.status == "running" and c.attrs["State"]["StartedAt"] == started  # never even stopped
     assert sh(c, "test -e /opt/data/config.yaml && echo kept").strip() == "kept"
     assert hermesctl("restore", str(tmp_path / "nope.tar.gz"), c.name).code == 2

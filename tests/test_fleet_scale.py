@@ -1,10 +1,11 @@
-"""A fleet on one host, short form (issue 18): HERMESCTL_SCALE_CONTAINERS containers (30 by
+"""A fleet on one host, short form (issue 18): HERMESCTL_SCALE_CONTAINERS containers (20 by
 default; `benchmarks/fleet_scale.py` runs 200) answer `ps`, `events`, `serve` (its page's event
 stream and /metrics included) and `gateway restart '*:default'`, with one `watch` stream per
-container and none left behind once the commands end.
+container and none left behind once the commands end. Twenty is a fleet for every one of these
+proofs; each container more costs the CPU-bound suite about a second.
 
 One fleet for the whole module, as cheap as it gets: `sleep infinity` containers whose hermes
-program is a stand-in (a `sleep`, bind-mounted over the venv's `hermes`), so that 30 gateways
+program is a stand-in (a `sleep`, bind-mounted over the venv's `hermes`), so that the gateways
 cost nothing; every command runs for real against them (s6, the agent, the Docker API)."""
 import json
 import os
@@ -22,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import RUN_ID, ROOT, hermesctl, wait_for, wait_ready
 
-SIZE = int(os.environ.get("HERMESCTL_SCALE_CONTAINERS", "30"))
+SIZE = int(os.environ.get("HERMESCTL_SCALE_CONTAINERS", "20"))
 PROJECT = f"hct-{RUN_ID}-scale"
 STAND_IN_GATEWAY = "#!/bin/sh\n# a gateway that costs nothing: what hermesctl and s6 see is a process that stays up\nexec sleep 2147483647\n"
 WATCHERS = "ps -eo args | grep -c '^/opt/hermes/.venv/bin/python -IS /opt/hermes/docker/hermes-ctl-agent watch' || true"
@@ -122,6 +123,13 @@ def test_serve_events_and_restart_at_scale_one_stream_per_container_none_left(fl
         served = hermesctl("--project", PROJECT, "ps", "--json", env={"HERMESCTL_SOCKET": socket_path})
         assert served.code == 0 and served.json()["source"]["kind"] == "serve", served
         assert set(_rows(served.json()).values()) == {"up"} and len(served.json()["gateways"]) == SIZE
+        # `gateway status` through serve prints the direct answer (real rows: state and pid; an
+        # uptime may tick between the two runs).
+        status = {how: hermesctl("--project", PROJECT, "gateway", "status", "*:default", *how,
+                                 env={"HERMESCTL_SOCKET": socket_path}) for how in ((), ("--direct",))}
+        assert "from hermesctl serve" in status[()].stderr and "from hermesctl" not in status[("--direct",)].stderr
+        table = {how: (res.code, [line.split()[:3] for line in res.stdout.splitlines()]) for how, res in status.items()}
+        assert table[()] == table[("--direct",)] and table[()][0] == 0 and len(table[()][1]) == SIZE + 1, status
 
         with get("metrics") as res:
             families = {f.name: f for f in text_string_to_metric_families(res.read().decode())}

@@ -20,7 +20,7 @@ import pytest
 from cli_modules import DRIVER, ROOT, run_cli
 
 from hermesctl.agent.contract import AGENT
-from hermesctl.cli import quick_read
+from hermesctl.cli import quick_ps, quick_read
 from support.unix_http import UnixHTTPServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -225,6 +225,28 @@ def test_a_container_that_did_not_answer_is_reported_alike(docker_api, tmp_path)
 def test_what_the_quick_path_does_not_cover_goes_to_the_full_cli(args):
     parsed = quick_read.parse(list(args))
     assert parsed is None or quick_read._local_run(parsed[1]) is None, args
+
+
+@pytest.mark.parametrize("prefix", [
+    (), ("-p", "x", "--json"), ("--host=unix:///a.sock", "-H", "unix:///b.sock", "--timeout", "2.5"),
+    ("--engine", "podman", "--no-headers", "--project=y"),
+])
+def test_ps_and_the_read_commands_read_the_global_options_alike(prefix):
+    """One parser of the global options (hermesctl.cli.quick_options) for both quick paths."""
+    ps, read = quick_ps.parse([*prefix, "ps"]), quick_read.parse([*prefix, "events"])
+    assert {k: ps[k] for k in read[1]} == read[1]
+    assert read[1]["hosts"] == (["unix:///a.sock", "unix:///b.sock"] if "-H" in prefix else [])
+    assert quick_ps._valid(ps) == [] and quick_read._local_run(read[1]) is not None
+
+
+@pytest.mark.parametrize("prefix", [
+    ("--timeout", "1", "--timeout", "2"), ("--timeout", "1e3"), ("--engine", "podman", "--swarm", "tcp://m:2376"),
+    ("-p",), ("--json=1",), ("-p", "a", "--project", "b"), ("--timeout", "0"),
+])
+def test_global_options_the_quick_paths_leave_to_the_full_cli(prefix):
+    ps, read = quick_ps.parse([*prefix, "ps"]), quick_read.parse([*prefix, "events"])
+    assert ps is None or quick_ps._valid(ps) is None, prefix
+    assert read is None or quick_read._local_run(read[1]) is None, prefix
 
 
 def test_events_print_the_same_lines_on_both_paths(docker_api, tmp_path):

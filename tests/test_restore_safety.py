@@ -5,10 +5,10 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
@@ -16,8 +16,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from conftest import QUICK_HEALTH, ROOT, RUN_ID, close_and_collect, hermesctl, popen_hermesctl, sh, wait_for, wait_ready
-from derived_images import build_bad_tree, build_next
+from conftest import QUICK_HEALTH, RUN_ID, close_and_collect, hermesctl, popen_hermesctl, sh, wait_for, wait_ready
+from derived_images import build_bad_tree
 
 from hermesctl.backends.docker import backup
 from hermesctl.backends.docker import volume_restore as restore
@@ -87,8 +87,27 @@ def _helpers(client, container) -> list:
 
 # -- item 4: private backups ---------------------------------------------------------------------
 
-def test_backups_are_0600_in_a_0700_directory_whatever_the_umask(containers, tmp_path):
-    c = containers.start("private")
+@pytest.fixture(scope="module")
+def live_container(module_containers):
+    """A Hermes container on a named volume for the backup and rollback tests, shared: each leaves
+    its data as it found it. A failed boot exits at once (the rollback test's broken image), and
+    the container, back, is healthy in seconds."""
+    return module_containers.start("live", volume=module_containers.volume("live"), healthcheck=QUICK_HEALTH,
+                                   env={"S6_BEHAVIOUR_IF_STAGE2_FAILS": "2"})
+
+
+@pytest.fixture
+def live(live_container):
+    """The shared container, running (the rollback test leaves it stopped)."""
+    live_container.reload()
+    if live_container.status != "running":
+        live_container.start()
+        wait_ready(live_container)
+    return live_container
+
+
+def test_backups_are_0600_in_a_0700_directory_whatever_the_umask(live, tmp_path):
+    c = live
     for umask in (0o022, 0o000):
         out = tmp_path / f"umask{umask:o}" / "nested" / "backups"
         previous = os.umask(umask)
@@ -107,71 +126,54 @@ def test_backups_are_0600_in_a_0700_directory_whatever_the_umask(containers, tmp
         assert as_nobody.returncode != 0 and not as_nobody.stdout
 
 
-def test_upgrade_backups_are_private_too(docker_client, hermes_image, tmp_path):
-    nxt = f"hermes-agent:wtc-privnext-{RUN_ID}"
-    build_next(docker_client, nxt, hermes_image)
-    name = f"wtc-{RUN_ID}-privup"
-    c = docker_client.containers.run(hermes_image, ["sleep", "infinity"], name=name, detach=True,
-                                     healthcheck=QUICK_HEALTH)
-    volume = next(m["Name"] for m in c.attrs["Mounts"] if m["Destination"] == "/opt/data")
-    out = tmp_path / "state" / "backups"
-    previous = os.umask(0)
-    try:
-        wait_ready(c)
-        res = hermesctl("upgrade", name, "--image", nxt, "--backup-dir", str(out), "--json")
-        assert res.code == 0, res
-        archive = Path(res.json()["containers"][0]["backup"])
-        assert [_mode(p) for p in (out.parent, out)] == [0o700, 0o700]
-        assert [_mode(p) for p in (archive, archive.with_name(archive.name + ".sha256"))] == [0o600, 0o600]
-    finally:
-        os.umask(previous)
-        for leftover in docker_client.containers.list(all=True, filters={"name": name}):
-            leftover.remove(force=True)
-        docker_client.volumes.get(volume).remove(force=True)
-        docker_client.images.remove(nxt, force=True)
+# (An upgrade's backup is private too: test_upgrade_plain's upgrade, with umask 0.)
 
 
 # -- issue 14: the snapshot's deadline ------------------------------------------------------------
 
 LOCKER = r"""
-import sqlite3, time
+import os, sqlite3, time
 c = sqlite3.connect('/opt/data/locked.db', isolation_level=None)
 c.execute('create table if not exists t (x)')
 c.execute('begin exclusive')
 c.execute('insert into t values (1)')
-open('/tmp/locker-ready', 'w').close()
+open('/tmp/locker-ready', 'w').write(str(os.getpid()))
 time.sleep(3600)
 """
 
 
-def test_backup_snapshot_skips_a_fifo_and_has_a_deadline(containers, tmp_path):
-    c = containers.start("deadline")
-    sh(c, "mkfifo /opt/data/x.db && mkdir -p /opt/data/sub && mkfifo /opt/data/sub/y.db && "
-          "/opt/hermes/.venv/bin/python -c \"import sqlite3; c=sqlite3.connect('/opt/data/real.db'); "
-          "c.execute('create table t (x)'); c.execute('insert into t values (7)'); c.commit()\"")
-    started = time.monotonic()
-    res = hermesctl("backup", c.name, "-o", str(tmp_path / "a"), "--json", timeout=90)
-    assert res.code == 0, res
-    assert time.monotonic() - started < 60
-    [entry] = res.json()["backups"]
-    assert "real.db" in entry["databases"] and "x.db" not in entry["databases"]
-    with tarfile.open(entry["archive"]) as tar:
-        manifest = json.loads(tar.extractfile("manifest.json").read())
-    assert {"x.db", "sub/y.db"} <= set(manifest["skipped"])  # a FIFO is not data
+def test_backup_snapshot_skips_a_fifo_and_has_a_deadline(live, tmp_path):
+    c = live
+    try:
+        sh(c, "mkfifo /opt/data/x.db && mkdir -p /opt/data/sub && mkfifo /opt/data/sub/y.db && "
+              "/opt/hermes/.venv/bin/python -c \"import sqlite3; c=sqlite3.connect('/opt/data/real.db'); "
+              "c.execute('create table t (x)'); c.execute('insert into t values (7)'); c.commit()\"")
+        started = time.monotonic()
+        res = hermesctl("backup", c.name, "-o", str(tmp_path / "a"), "--json", timeout=90)
+        assert res.code == 0, res
+        assert time.monotonic() - started < 60
+        [entry] = res.json()["backups"]
+        assert "real.db" in entry["databases"] and "x.db" not in entry["databases"]
+        with tarfile.open(entry["archive"]) as tar:
+            manifest = json.loads(tar.extractfile("manifest.json").read())
+        assert {"x.db", "sub/y.db"} <= set(manifest["skipped"])  # a FIFO is not data
 
-    # A database whose lock is held for longer than the deadline: the in-container copy is killed
-    # at --timeout, the command says so (exit 7), and no staging directory is left behind.
-    c.exec_run(["/opt/hermes/.venv/bin/python", "-c", LOCKER], user="hermes", detach=True)
-    wait_for(lambda: c.exec_run(["test", "-e", "/tmp/locker-ready"]).exit_code == 0, what="the lock holder")
-    started = time.monotonic()
-    res = hermesctl("--timeout", "3", "backup", c.name, "-o", str(tmp_path / "b"), timeout=90)
-    took = time.monotonic() - started
-    assert res.code == 7, res
-    assert took < 20, took
-    assert len(res.stderr.strip().splitlines()) == 1 and "3s" in res.stderr, res
-    assert not list((tmp_path / "b").iterdir())
-    wait_for(lambda: sh(c, "ls /tmp | grep -c hermesctl-backup || true").strip() == "0",
-             timeout=10, what="the staging directory removed")
+        # A database whose lock is held for longer than the deadline: the in-container copy is killed
+        # at --timeout, the command says so (exit 7), and no staging directory is left behind.
+        c.exec_run(["/opt/hermes/.venv/bin/python", "-c", LOCKER], user="hermes", detach=True)
+        wait_for(lambda: c.exec_run(["test", "-s", "/tmp/locker-ready"]).exit_code == 0, what="the lock holder")
+        started = time.monotonic()
+        res = hermesctl("--timeout", "3", "backup", c.name, "-o", str(tmp_path / "b"), timeout=90)
+        took = time.monotonic() - started
+        assert res.code == 7, res
+        assert took < 20, took
+        assert len(res.stderr.strip().splitlines()) == 1 and "3s" in res.stderr, res
+        assert not list((tmp_path / "b").iterdir())
+        wait_for(lambda: sh(c, "ls /tmp | grep -c hermesctl-backup || true").strip() == "0",
+                 timeout=10, what="the staging directory removed")
+    finally:  # the shared container as it was: no lock holder, no FIFOs
+        sh(c, "kill $(cat /tmp/locker-ready) 2>/dev/null; rm -rf /tmp/locker-ready /opt/data/x.db /opt/data/sub "
+              "/opt/data/real.db /opt/data/locked.db*", check=False)
 
 
 # -- item 5: what restore refuses ------------------------------------------------------------------
@@ -197,11 +199,11 @@ REFUSED = {
 }
 
 
-def test_restore_refuses_unsafe_archives_and_changes_nothing(docker_client, containers, tmp_path):
-    c = containers.start("refuse", volume=containers.volume("refuse"))
-    sh(c, "echo keep > /opt/data/marker && ln -s marker /opt/data/link")
-    c.stop(timeout=10)
+def test_restore_refuses_unsafe_archives_and_changes_nothing(docker_client, swap_target, tmp_path):
+    c, endpoint, old, _, swapper = swap_target
+    swapper.install(endpoint, c, old)  # files, directories, a symlink: what must stay as it is
     before = _volume_tree(c)
+    assert before == _expected(OLD_TREE)
     for case, (entries, phrase) in REFUSED.items():
         archive = _archive(tmp_path / f"{case.replace(' ', '-')}.tar.gz", entries)
         res = hermesctl("restore", str(archive), c.name)
@@ -234,55 +236,124 @@ def _expected(entries) -> dict:
     return tree
 
 
-@pytest.fixture
-def swap_target(docker_client, containers, tmp_path):
-    """A stopped Hermes container, its endpoint, and two archives: OLD and NEW."""
-    c = containers.start("swap", volume=containers.volume("swap"))
+class Swapper:
+    """A root container of the target's image on the target's volumes (no network), doing nothing
+    but sleep: the image's own `restore-swap` and `restore-finish` run in it as execs, as root, on
+    the same volume, which is all a restore's helper container is: an exec (~50 ms of the host's
+    CPU beyond what it runs) where a helper is a container's create, start and removal (~0.5 s).
+    The product's own helper path is proven by the restore_tree calls and every `hermesctl
+    restore` of this file. Not labelled a helper of the target (restore's settle_helpers would
+    wait for it to end), nor a Hermes container (`ps` would list it)."""
+
+    def __init__(self, client, target, name: str):
+        self.api = client.api
+        self.container = client.containers.run(
+            target.attrs["Image"], ["infinity"], entrypoint=["sleep"], user="0:0", name=name, detach=True,
+            network_mode="none", volumes_from=[f"{target.id}:rw"], labels={"io.hermes-agent.managed": "false"})
+
+    def run(self, argv: list[str], *, user: str = "0:0") -> str:
+        code, output = self.container.exec_run(argv, user=user)
+        assert code == 0, (argv, code, output)
+        return output.decode("utf-8", "replace")
+
+    def finish(self) -> str:
+        return self.run(FINISH)
+
+    def install(self, endpoint, target, archive: Path) -> None:
+        """The volume holds the archive's tree: staged as restore stages it, swapped in by the
+        image's swap (a volume left whole by the last finish: the fixture's, or the test's own)."""
+        restore.stage_archive(endpoint, target.id, archive, HERMES_IDS)
+        self.run(SWAP)
+
+    def start_swap(self, environment: dict) -> "SwapExec":
+        """The image's swap, started in the background with its fault injection; SwapExec reads
+        its stderr as it comes (one blocking read, no polling)."""
+        created = self.api.exec_create(self.container.id, ["sh", "-c", 'echo "pid $$" >&2 && exec "$@"', "sh", *SWAP],
+                                       user="0:0", stdout=True, stderr=True, environment=environment)
+        return SwapExec(self, created["Id"], self.api.exec_start(created["Id"], stream=True, demux=True))
+
+    def swap_killed_before(self, step: int) -> bool:
+        """Run the swap, paused before `step`, and kill -9 it there: True, or False if it
+        finished first (there is no such step)."""
+        swap = self.start_swap({"HERMES_RESTORE_PAUSE_AT": str(step)})
+        if not swap.wait_for(f"paused before step {step}"):
+            assert swap.exit_code() == 0, swap.stderr
+            return False
+        self.run(["kill", "-KILL", swap.pid])  # the swap's own process (sh exec'd into it), as root
+        swap.wait_for("(never printed)")  # its output ends with it
+        assert swap.exit_code() == 137, swap.stderr  # 128 + SIGKILL
+        return True
+
+    def remove(self) -> None:
+        self.container.remove(force=True, v=True)
+
+
+class SwapExec:
+    def __init__(self, swapper: Swapper, exec_id: str, stream):
+        self.swapper, self.exec_id, self.stream = swapper, exec_id, stream
+        self.stderr, self.pid = b"", None
+
+    def wait_for(self, text: str) -> bool:
+        """Read its stderr until `text` (True) or its end (False). The swap either pauses, says
+        so and waits to be killed, or runs to its end: no read waits for ever."""
+        for _, err in self.stream:
+            self.stderr += err or b""
+            found = re.match(rb"pid (\d+)\n", self.stderr)
+            self.pid = found.group(1).decode() if found else self.pid
+            if text.encode() in self.stderr:
+                return True
+        return False
+
+    def exit_code(self) -> int:
+        return self.swapper.api.exec_inspect(self.exec_id)["ExitCode"]
+
+
+@pytest.fixture(scope="module")
+def shared_target(docker_client, module_containers):
+    """One stopped Hermes container for the tests of restore itself (each gives its volume the
+    tree it starts from), and its Swapper. One boot for the file instead of one per test."""
+    c = module_containers.start("swap", volume=module_containers.volume("swap"))
     c.stop(timeout=10)
+    swapper = Swapper(docker_client, c, module_containers.name("swapper"))
+    yield c, swapper
+    swapper.remove()
+
+
+@pytest.fixture
+def swap_target(docker_client, shared_target, tmp_path):
+    """The shared container, stopped and its volume whole (whatever a failed test before left),
+    its endpoint, two archives (OLD and NEW) and its Swapper."""
+    c, swapper = shared_target
+    c.reload()
+    if c.status == "running":
+        c.stop(timeout=10)
+    endpoint = _endpoint(docker_client)
+    backup.settle_helpers(endpoint, c.id)
+    swapper.finish()
     old = _archive(tmp_path / "old.tar.gz", OLD_TREE)
     new = _archive(tmp_path / "new.tar.gz", NEW_TREE)
-    return c, _endpoint(docker_client), old, new
-
-
-def _swap_killed_before(client, container, image: str, step: int) -> bool:
-    """Run the swap as restore does (a helper container of the image, root, the volumes of
-    `container`), paused before `step`, and kill -9 it there. False: it finished first."""
-    helper = client.containers.create(image, SWAP[1:], entrypoint=SWAP[0], user="0:0", network_mode="none",
-                                      volumes_from=[f"{container.id}:rw"],
-                                      environment={"HERMES_RESTORE_PAUSE_AT": str(step)},
-                                      labels={backup.HELPER_FOR_LABEL: container.id})
-    try:
-        helper.start()
-        paused = f"paused before step {step}".encode()
-        wait_for(lambda: paused in helper.logs() or (helper.reload() or helper.status == "exited"),
-                 what=f"the swap at step {step}")
-        helper.reload()
-        if helper.status == "exited":
-            assert helper.wait()["StatusCode"] == 0, helper.logs()
-            return False
-        helper.kill(signal="SIGKILL")
-        assert helper.wait()["StatusCode"] == 137
-        return True
-    finally:
-        helper.remove(force=True)
+    return c, endpoint, old, new, swapper
 
 
 def test_swap_killed_at_every_step_recovers_to_old_or_new(docker_client, swap_target):
-    c, endpoint, old, new = swap_target
+    c, endpoint, old, new, swapper = swap_target
     image = c.attrs["Image"]
+    # Restore as restore runs it (its helper containers): the trees come out exact.
     restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
     assert _volume_tree(c) == _expected(OLD_TREE)
     restore.restore_tree(endpoint, c.id, new, image, owners=HERMES_IDS)
     assert _volume_tree(c) == _expected(NEW_TREE)  # types, modes, owners, links: exact
+    # Then the same swap, killed before each of its steps in turn, and the finish every restore
+    # and every boot runs first: in the Swapper, the same code as root on the same volume.
     old_tree, new_tree = _expected(OLD_TREE), _expected(NEW_TREE)
     outcomes = {}
     for step in range(1, 40):
-        restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+        swapper.install(endpoint, c, old)
         restore.stage_archive(endpoint, c.id, new, HERMES_IDS)
-        if not _swap_killed_before(docker_client, c, image, step):
+        if not swapper.swap_killed_before(step):
             assert _volume_tree(c, skip=()) == new_tree
             break
-        backup.run_helper(endpoint, c.id, image, FINISH)
+        swapper.finish()
         outcomes[step] = _volume_tree(c, skip=())  # nothing of the workspace is left either
         assert outcomes[step] == (old_tree if step == 1 else new_tree), step  # step 1 writes the journal
     assert len(outcomes) >= 12, sorted(outcomes)
@@ -290,17 +361,17 @@ def test_swap_killed_at_every_step_recovers_to_old_or_new(docker_client, swap_ta
 
 
 def test_a_swap_killed_midway_is_finished_by_the_next_boot(docker_client, swap_target):
-    c, endpoint, old, new = swap_target
-    image = c.attrs["Image"]
+    c, endpoint, old, new, swapper = swap_target
     for step in (4, 10):  # while the old entries move aside; while the new ones move in
-        restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+        swapper.install(endpoint, c, old)
         restore.stage_archive(endpoint, c.id, new, HERMES_IDS)
-        assert _swap_killed_before(docker_client, c, image, step)
+        assert swapper.swap_killed_before(step)
         half = _volume_tree(c)
         assert half != _expected(OLD_TREE) and half != _expected(NEW_TREE)  # really half-way
+        said = c.logs().decode().count("interrupted restore")  # the container's earlier boots' too
         c.start()
         wait_ready(c)
-        assert "interrupted restore" in c.logs().decode()
+        assert c.logs().decode().count("interrupted restore") == said + 1, step
         c.stop(timeout=10)
         tree = _volume_tree(c, skip=())
         assert backup.WORKSPACE not in tree
@@ -328,13 +399,12 @@ def _staging_exists(client, container) -> bool:
 
 
 def test_kill_9_of_hermesctl_at_any_moment_leaves_old_or_new(docker_client, swap_target, tmp_path):
-    c, endpoint, old, _ = swap_target
-    image = c.attrs["Image"]
+    c, endpoint, old, _, swapper = swap_target
     big_tree = NEW_TREE + [_entry("data/big", body=BIG * 8)]  # 32 MiB: a staging long enough to catch
     big = _archive(tmp_path / "big.tar.gz", big_tree)
     old_tree, new_tree = _expected(OLD_TREE), _expected(big_tree)
     moments = {  # when hermesctl gets SIGKILL -> what the volume must then hold
-        "while it starts": (lambda: True, old_tree),
+        "as soon as it is started": (lambda: True, old_tree),
         "while the earlier restore is finished": (lambda: _helper_running(docker_client, c, "restore-finish"), old_tree),
         "while the new tree is staged": (lambda: _staging_exists(docker_client, c), old_tree),
         "while the helper swaps": (lambda: _helper_running(docker_client, c, "restore-swap"), new_tree),
@@ -342,16 +412,13 @@ def test_kill_9_of_hermesctl_at_any_moment_leaves_old_or_new(docker_client, swap
     }
     for moment, (reached, expected) in moments.items():
         backup.settle_helpers(endpoint, c.id)  # also after a failed iteration: leave none behind
-        restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
-        proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "restore", str(big), c.name], cwd=ROOT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        swapper.install(endpoint, c, old)
+        proc = popen_hermesctl("restore", str(big), c.name)  # its own process, forked ready-imported
         try:
-            time.sleep(0.2)
             wait_for(reached, timeout=60, interval=0.02, what=moment)
         finally:
             proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            close_and_collect(proc)
             backup.settle_helpers(endpoint, c.id)  # a swap already started runs to its end without us
         assert _volume_tree(c) in ((old_tree, new_tree) if expected is None else (expected,)), moment
         # The next restore completes (a half staging is discarded first).
@@ -365,21 +432,15 @@ def test_kill_9_of_hermesctl_at_any_moment_leaves_old_or_new(docker_client, swap
 BAD_TREE = f"hermes-agent:wtc-badtree-{RUN_ID}"
 
 
-def test_rollback_restores_the_tree_exactly_whatever_the_new_image_added(docker_client, hermes_image, tmp_path):
+def test_rollback_restores_the_tree_exactly_whatever_the_new_image_added(docker_client, hermes_image, live, tmp_path):
     build_bad_tree(docker_client, BAD_TREE, hermes_image)
-    name, volume = f"wtc-{RUN_ID}-exact", f"wtc-{RUN_ID}-exact-data"
-    # A failed boot exits at once, and the old container, back, is healthy in seconds.
-    c = docker_client.containers.run(hermes_image, ["sleep", "infinity"], name=name, detach=True,
-                                     volumes={volume: {"bind": "/opt/data", "mode": "rw"}}, healthcheck=QUICK_HEALTH,
-                                     environment={"S6_BEHAVIOUR_IF_STAGE2_FAILS": "2"})
+    c, name = live, live.name
     try:
-        wait_ready(c)
         assert hermesctl("profile", "create", f"{name}:coder").code == 0
         sh(c, "chmod 0640 /opt/data/config.yaml && ln -s SOUL.md /opt/data/soul-link && mkdir /opt/data/kept-empty")
-        c.stop(timeout=10)
+        # The tree the upgrade's backup will hold (read running: no gateway runs, nothing has a
+        # database open, so it is the files as they are).
         before = _volume_tree(c, skip=(backup.WORKSPACE, "logs"))
-        c.start()
-        wait_ready(c)
         res = hermesctl("upgrade", name, "--image", BAD_TREE, "--timeout", "60", "--backup-dir", str(tmp_path), "--json")
         assert res.code == 1, res
         [outcome] = res.json()["containers"]
@@ -394,13 +455,10 @@ def test_rollback_restores_the_tree_exactly_whatever_the_new_image_added(docker_
         # Exactly the backup's tree (logs aside), after the old image booted on it again: the
         # symlink and the empty directory the new image added are gone, every mode is back.
         assert after == before
-    finally:
+    finally:  # a failed run's new container (the shared one, by its id, goes with the module)
         for leftover in docker_client.containers.list(all=True, filters={"name": name}):
-            leftover.remove(force=True)
-        try:
-            docker_client.volumes.get(volume).remove(force=True)
-        except docker.errors.NotFound:
-            pass
+            if leftover.id != c.id:
+                leftover.remove(force=True)
         docker_client.images.remove(BAD_TREE, force=True)
 
 
@@ -427,22 +485,19 @@ def _outside_data(container) -> list[str]:
     return [c["Path"] for c in container.diff() or [] if c["Path"].startswith(("/data", "/opt/hermes"))]
 
 
-def test_a_restore_brings_back_every_name_byte_for_byte(containers, tmp_path):
-    c = containers.start("names", volume=containers.volume("names"))
-    sh(c, "true")
-    c.exec_run(["/opt/hermes/.venv/bin/python", "-c", ODD_NAMES_SCRIPT], user="hermes")
-    c.stop(timeout=10)
+def test_a_restore_brings_back_every_name_byte_for_byte(swap_target, tmp_path):
+    c, endpoint, old, _, swapper = swap_target
+    swapper.install(endpoint, c, old)
+    swapper.run(["/opt/hermes/.venv/bin/python", "-c", ODD_NAMES_SCRIPT], user="hermes")  # hermes writes them
     before = _volume_tree(c)
     assert {rel.split("/")[0] for rel in before} >= set(ODD_TOPS)
     res = hermesctl("backup", c.name, "-o", str(tmp_path), "--json")
     assert res.code == 0, res
     archive = res.json()["backups"][0]["archive"]
-    c.start()
-    wait_ready(c)
-    sh(c, "rm -rf /opt/data/workspace /opt/data/caf* /opt/data/line* /opt/data/bytes-* /opt/data/deep*")
-    res = hermesctl("restore", archive, c.name, "--force")
+    swapper.run(["sh", "-c", "rm -rf /opt/data/workspace /opt/data/caf* /opt/data/line* /opt/data/bytes-* "
+                             "/opt/data/deep*"], user="hermes")
+    res = hermesctl("restore", archive, c.name)
     assert res.code == 0, res
-    c.stop(timeout=10)
     after = _volume_tree(c)
     for rel, entry in before.items():
         if rel.split("/")[0] in ODD_TOPS:
@@ -450,13 +505,13 @@ def test_a_restore_brings_back_every_name_byte_for_byte(containers, tmp_path):
     assert _outside_data(c) == []
 
 
-def test_crafted_pax_paths_never_write_outside_the_volume(containers, tmp_path):
+def test_crafted_pax_paths_never_write_outside_the_volume(swap_target, tmp_path):
     """Two checksum-valid archives: a symlink to root's boot scripts, then a file under that
     name, both with PAX path records. Before the fix Docker honoured the records: the first put
     /data/x -> /opt/hermes/docker in the container's root file system, the second wrote a
     hermes-owned executable through it."""
-    c = containers.start("pax", volume=containers.volume("pax"))
-    c.stop(timeout=10)
+    c = swap_target[0]
+    assert _outside_data(c) == []  # (the shared container's boots wrote nothing there either)
     link, _ = _entry("data/x", tarfile.SYMTYPE, link="/opt/hermes/docker")
     link.pax_headers = {"path": "data/x", "linkpath": "/opt/hermes/docker"}
     first = _archive(tmp_path / "first.tar.gz", [ROOT_DIR, (link, b"")])
@@ -481,22 +536,16 @@ def test_crafted_pax_paths_never_write_outside_the_volume(containers, tmp_path):
 def test_a_boot_waits_for_a_swap_under_way_instead_of_running_a_second_one(docker_client, swap_target):
     """A killed restore's helper still swapping when the container is started (what doctor
     suggests): before the lock, the boot discarded or resumed the same swap beside it."""
-    c, endpoint, old, new = swap_target
-    image = c.attrs["Image"]
-    restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+    c, endpoint, old, new, swapper = swap_target
+    swapper.install(endpoint, c, old)
     restore.stage_archive(endpoint, c.id, new, HERMES_IDS)
-    helper = docker_client.containers.create(image, SWAP[1:], entrypoint=SWAP[0], user="0:0", network_mode="none",
-                                             volumes_from=[f"{c.id}:rw"], labels={backup.HELPER_FOR_LABEL: c.id},
-                                             environment={"HERMES_RESTORE_PAUSE_AT": "1",
-                                                          "HERMES_RESTORE_PAUSE_FOR": "6"})
-    try:
-        helper.start()
-        wait_for(lambda: b"paused before step 1" in helper.logs(), what="the swap paused before its journal")
-        c.start()
-        assert helper.wait(timeout=60)["StatusCode"] == 0, helper.logs()
-        wait_ready(c)
-    finally:
-        helper.remove(force=True)
+    # The swap in another container on the volume (the Swapper), paused 6 s once it holds the lock.
+    swap = swapper.start_swap({"HERMES_RESTORE_PAUSE_AT": "1", "HERMES_RESTORE_PAUSE_FOR": "6"})
+    assert swap.wait_for("paused before step 1"), swap.stderr
+    c.start()
+    swap.wait_for("(never printed)")  # to its end
+    assert swap.exit_code() == 0, swap.stderr
+    wait_ready(c)
     c.stop(timeout=10)
     tree = _volume_tree(c, skip=())
     assert backup.WORKSPACE not in tree
@@ -517,9 +566,8 @@ def _restore_interrupted(c, archive: Path, when, env: dict | None = None):
 
 
 def test_ctrl_c_during_a_restore_leaves_one_whole_tree_and_says_which(docker_client, swap_target, tmp_path):
-    c, endpoint, old, new = swap_target
-    image = c.attrs["Image"]
-    restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+    c, endpoint, old, new, swapper = swap_target
+    swapper.install(endpoint, c, old)
 
     # During the swap (paused 4 s mid-way): it is finished first, then reported.
     paused = {"HERMES_RESTORE_PAUSE_AT": "3", "HERMES_RESTORE_PAUSE_FOR": "4"}
@@ -541,7 +589,7 @@ def test_ctrl_c_during_a_restore_leaves_one_whole_tree_and_says_which(docker_cli
     # tree stays, and it says so.
     big_tree = NEW_TREE + [_entry("data/big", body=BIG * 32)]
     big = _archive(tmp_path / "big.tar.gz", big_tree)
-    restore.restore_tree(endpoint, c.id, old, image, owners=HERMES_IDS)
+    swapper.install(endpoint, c, old)
 
     def before_the_swap() -> bool:
         found = docker_client.api.containers(all=True, filters={"label": f"{backup.HELPER_FOR_LABEL}={c.id}"})

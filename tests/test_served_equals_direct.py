@@ -193,28 +193,7 @@ def four_paths(tmp_path, monkeypatch, capsys):
     record.body["pid"] = 2 ** 22 + 1  # its process is gone: an interrupted operation
     record.update("replacing")
 
-    # serve: the live fleet gets the same answers its watch streams would carry, then the
-    # Refresher publishes them and the server answers from its state.
-    fleet = _fleet()
-    live = LiveFleet(fleet, [])
-    for c in fleet.containers():
-        live.containers[c.key] = c
-        if c.name in FAULTS:
-            live.did_not_answer(c, FAULTS[c.name])
-        elif c.running:
-            live._apply(c, {"event": "snapshot", **STATUS})
-    state = FleetState()
-    refresher = Refresher(fleet, state, interval=60)
-    refresher.live = live
-    refresher._publish_endpoints(fleet)
-    refresher._publish()
-    state.ready.set()
-    scope = resolve_scope(hosts=[], contexts=[], project=None, fleet_file=None, swarm=None).key()
-    app = App(state=state, token="t", scope=scope, act=None, log_tail=None, socket_path=sock)
-    servers = make_servers(app, "127.0.0.1", 0, sock)
-    for server in servers:
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
+    app, servers = _serve(_fleet(), sock)
     direct_fleet = _fleet()
     full = cli_on(direct_fleet, monkeypatch, capsys)
 
@@ -237,6 +216,31 @@ def four_paths(tmp_path, monkeypatch, capsys):
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+def _serve(fleet, sock: str):
+    """`hermesctl serve` over `fleet` on the unix socket `sock`: its live fleet gets the answers
+    its watch streams would carry, its Refresher publishes them, its server answers from its
+    state. (app, servers): shut the servers down when done."""
+    live = LiveFleet(fleet, [])
+    for c in fleet.containers():
+        live.containers[c.key] = c
+        if c.name in FAULTS:
+            live.did_not_answer(c, FAULTS[c.name])
+        elif c.running:
+            live._apply(c, {"event": "snapshot", **STATUS})
+    state = FleetState()
+    refresher = Refresher(fleet, state, interval=60)
+    refresher.live = live
+    refresher._publish_endpoints(fleet)
+    refresher._publish()
+    state.ready.set()
+    scope = resolve_scope(hosts=[], contexts=[], project=None, fleet_file=None, swarm=None).key()
+    app = App(state=state, token="t", scope=scope, act=None, log_tail=None, socket_path=sock)
+    servers = make_servers(app, "127.0.0.1", 0, sock)
+    for server in servers:
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return app, servers
 
 
 def _without_note(err: str) -> str:
@@ -366,3 +370,131 @@ def test_a_served_answer_is_used_only_for_the_same_scope(four_paths, tmp_path, m
     assert client.ps_from_server(outside.key(), again=True) is None
     monkeypatch.chdir(tmp_path)
     assert scope(project="demo").key() == named.key()
+
+
+# --- gateway status: answered by serve when it saw every targeted gateway ----------------------
+# The served answer (commands/gateway_served over the ps document) must be the direct one byte
+# for byte, through both CLIs; where it cannot be sure, it gives way and the containers are asked.
+from hermesctl.cli import quick_read  # noqa: E402
+
+
+def _answering_fleet() -> FakeFleet:
+    """Two endpoints whose running containers all answer, and a stopped container."""
+    boxes = [container("h1"), container("h2"), container("old", state="exited", status="Exited (1) 2 hours ago"),
+             replace(container("f1"), endpoint="far")]
+    answers = {name: {"status": STATUS} for name in ("h1", "h2", "f1")}
+    fleet = FakeFleet(boxes[:3], answers)
+    fleet.endpoints = [endpoint(fleet.docker, "default"), endpoint(FakeDocker(boxes[3:], answers), "far")]
+    fleet._containers = boxes
+    fleet.configured = 2  # as build_fleet counts the endpoints asked for
+    return fleet
+
+
+@pytest.fixture
+def gateway_paths(tmp_path, monkeypatch, capsys):
+    """run(*args) -> {path: (exit code, stdout, stderr, whether the containers were asked)} of
+    `gateway status ARGS` through the full CLI and the quick read path, serve running."""
+    import hermesctl.cli.app as cli
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    sock = str(tmp_path / "serve.sock")
+    monkeypatch.setenv("HERMESCTL_SOCKET", sock)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # the quick path's endpoint
+    app, servers = _serve(_answering_fleet(), sock)
+    asked = []
+
+    def fleet(self):  # Run.fleet on the fake, setting the output as it does
+        asked.append(True)
+        self._fleet = found = _answering_fleet()
+        self.out.several_endpoints = found.configured > 1
+        self.out.unreachable = lambda: found.unreachable
+        return found
+    monkeypatch.setattr(cli.Run, "fleet", fleet)
+
+    def full(args) -> tuple:
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(["gateway", "status", *args])
+        return exit_.value.code
+
+    def run(*args: str) -> dict:
+        got = {}
+        for path, call in (("full", full), ("quick", lambda a: quick_read.run(["gateway", "status", *a]))):
+            client._answers.clear()  # each call is a new `hermesctl`
+            asked.clear()
+            code = call(args)
+            captured = capsys.readouterr()
+            got[path] = (code, captured.out, captured.err, bool(asked))
+        return got
+
+    yield run, app
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("args", [("h1",), ("h*",), ("h2:pa", "h1"), ("--json", "h*:p*"), ("f1:c*",),
+                                  ("h2", "h1:coder"), ("h1:pa",), ("--json", "f1", "h1")])
+def test_gateway_status_from_serve_is_the_direct_answer(gateway_paths, args):
+    run, _ = gateway_paths
+    code, out, err, asked = run("--direct", *args)["full"]
+    assert asked and code == (0 if args == ("h1:pa",) else 3)
+    assert out.splitlines()[0].split()[:2] == (["{"] if "--json" in args else ["ENDPOINT", "TARGET"])
+    for path, (c, o, e, a) in run(*args).items():
+        assert not a, path  # serve answered: no container was asked
+        assert (c, o, _without_note(e)) == (code, out, err), path
+        assert ("--json" in args) != ("from hermesctl serve at" in e), path
+    assert run("--direct", *args)["quick"][3]  # --direct asks the containers on the quick path too
+
+
+@pytest.mark.parametrize("args", [("*",), ("h1:nosuch",), ("old",), ("far/f1",), ("h1", "o*")])
+def test_gateway_status_asks_the_containers_where_serve_cannot_be_sure(gateway_paths, args):
+    """A glob over a stopped container (the direct path skips it), a missing profile (its
+    error), a stopped container (its error), an endpoint named, a glob over a stopped container
+    only (its error)."""
+    run, _ = gateway_paths
+    direct = run("--direct", *args)["full"]
+    for path, got in run(*args).items():
+        assert got == direct, path
+
+
+def test_gateway_status_uses_only_a_server_of_the_same_scope(gateway_paths, tmp_path, monkeypatch):
+    run, app = gateway_paths
+    app.scope = {**app.scope, "project": "other"}
+    got = run("h1")
+    assert got["full"][3] and got["quick"][3]  # asked the containers: that server watches another scope
+    assert "from hermesctl serve" not in got["full"][2] + got["quick"][2]
+
+
+def test_gateway_status_asks_the_containers_when_the_server_does_not_answer(gateway_paths, tmp_path, monkeypatch):
+    """A server that takes the connection and says nothing (hung): after serve.client's limit,
+    the direct answer, as `ps` falls back."""
+    run, _ = gateway_paths
+    path = str(tmp_path / "silent.sock")
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.bind(path)
+        silent.listen(4)  # connections wait in the backlog: connected, never answered
+        monkeypatch.setenv("HERMESCTL_SOCKET", path)
+        direct = run("--direct", "h1")["full"]
+        got = run("h1")
+    assert direct[0] == 3 and direct[3]
+    assert got == {"full": direct, "quick": direct}
+
+
+def test_a_served_document_gateway_status_cannot_be_sure_of_is_not_used():
+    """What commands/gateway_served gives way on, beside the targets: anything unanswered, a
+    gateway with orphaned processes, another schema (an older or newer serve), a swarm."""
+    from hermesctl.commands.gateway_served import gateways
+    from hermesctl.model.targets import parse_targets
+    from hermesctl.render.ps_rows import GatewayRow
+
+    def doc(rows, **extra) -> dict:
+        return {**ps_rows.document(rows, endpoints=["default"], unreachable=extra.pop("unreachable", []),
+                                   interrupted=[]), **extra}
+    up = GatewayRow("default", "h1", None, "pa", "up", pid=7, uptime_s=60)
+    assert [(g.profile, g.state, g.pid, g.uptime_s) for g in gateways(doc([up]), parse_targets(["h1"]))] == \
+        [("pa", "up", 7, 60)]
+    orphaned = replace(up, state=ps_rows.ORPHANED, orphan_pids=[9])
+    down = {"endpoint": "far", "message": "cannot reach", "container": None, "reason": "error"}
+    for held in (doc([orphaned]), doc([up], unreachable=[down]), {**doc([up]), "schema": "hermesctl.ps/v2"},
+                 doc([up], scope={"swarm": "tcp://manager:2376"})):
+        assert gateways(held, parse_targets(["h1"])) is None, held

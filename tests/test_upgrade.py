@@ -1,4 +1,7 @@
-"""Issue 8, point 3: hermesctl upgrade on a compose fleet (plain containers: test_upgrade_plain.py)."""
+"""Issue 8, point 3: hermesctl upgrade on a compose fleet (plain containers: test_upgrade_plain.py).
+
+One fleet for the file: the failed upgrade's rollback gives back the very containers (same ids,
+old image, running, data as it was), and the rolling upgrade then starts from them."""
 import json
 import os
 import shutil
@@ -18,13 +21,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def compose_fleet(docker_client, upgrade_images, request):
+@pytest.fixture(scope="module")
+def compose_fleet(docker_client, upgrade_images):
+    """hermes-1 with `coder` (started) and `idle`, hermes-2 with `idle`."""
     if shutil.which("docker") is None or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode:
         if IN_CI:
             pytest.fail("docker compose v2 is not available (scripts/ensure-compose.sh)")
         pytest.skip("docker compose v2 is not available")
-    project = f"hctc{RUN_ID}{request.node.name[5:9].replace('_', '')}"
+    project = f"hctc{RUN_ID}upg"
     env = {**os.environ, "COMPOSE_PROJECT_NAME": project, "HERMES_IMAGE": upgrade_images[0],
            "HERMES_1_DASHBOARD_PORT": str(_free_port()), "HERMES_2_DASHBOARD_PORT": str(_free_port()),
            "HERMES_HEALTH_INTERVAL": "2s"}  # upgrade waits for `healthy`: let Docker check often
@@ -36,6 +40,9 @@ def compose_fleet(docker_client, upgrade_images, request):
                  docker_client.containers.list(filters={"label": f"com.docker.compose.project={project}"})}
         for c in fleet.values():
             wait_ready(c)
+        assert hermesctl("--project", project, "profile", "create", "hermes-1:coder", "--start").code == 0
+        assert hermesctl("--project", project, "profile", "create", "hermes-1:idle").code == 0
+        assert hermesctl("--project", project, "profile", "create", "hermes-2:idle").code == 0
         yield project, fleet, compose, env
     finally:
         subprocess.run(compose + ["down", "-v", "--timeout", "5"], env=env, capture_output=True)
@@ -62,13 +69,77 @@ def _settings(c) -> dict:
                          for n, s in a["NetworkSettings"]["Networks"].items()}}
 
 
+def test_failed_upgrade_rolls_back_with_no_data_lost(docker_client, compose_fleet, upgrade_images, tmp_path):
+    project, fleet, compose, env = compose_fleet
+    old, _, bad = upgrade_images
+    h1, h2 = fleet["hermes-1"], fleet["hermes-2"]
+    state_before = sh(h1, "cat /opt/data/profiles/coder/gateway_state.json")
+    assert json.loads(state_before)["desired_state"] == "running"
+
+    # The first container is the canary: its failure stops the run before the batch after it.
+    res = hermesctl("--project", project, "upgrade", "*", "--image", bad, "--backup-dir", str(tmp_path),
+                    "--timeout", "90", "--canary", "1", "--parallel", "2", "--json")
+    assert res.code == 1, res
+    outcomes = {o["container"]: o for o in res.json()["containers"]}
+    assert outcomes[h1.name]["result"] == "rolled back" and outcomes[h1.name]["image"] == old
+    assert "restart" in outcomes[h1.name]["detail"] or "exited" in outcomes[h1.name]["detail"]
+    # Exactly what the failed boot changed was put back, nothing else.
+    assert sorted(outcomes[h1.name]["changed_files_restored"]) == [
+        "profiles/coder/gateway_state.json", "profiles/coder/state.db-wal"]
+    # The upgrade stopped: the second container was not touched.
+    assert outcomes[h2.name]["result"] == "not touched" and outcomes[h2.name]["image"] == old
+    assert outcomes[h2.name]["detail"] == "the canary failed"
+    assert _container(docker_client, h2.name).id == h2.id
+
+    back = _container(docker_client, h1.name)
+    assert back.id == h1.id and back.attrs["Config"]["Image"] == old and back.status == "running"
+    assert not [c for name in (h1.name, h2.name)
+                for c in docker_client.containers.list(all=True, filters={"name": name + "-pre-upgrade"})]
+    # This container's helpers (the daemon may be shared with other runs' helpers).
+    assert not docker_client.containers.list(all=True, filters={"label": f"io.hermes-agent.helper-for={h1.id}"})
+    wait_for(lambda: svstat(back, "coder")["up"], what="coder up after the rollback")
+    assert json.loads(sh(back, "cat /opt/data/profiles/coder/gateway_state.json"))["desired_state"] == "running"
+    assert sh(back, "head -c 4 /opt/data/profiles/coder/state.db-wal 2>/dev/null || true") != "junk"
+    listed = {p["name"] for p in hermesctl("--project", project, "profile", "list", "--json").json()["profiles"]
+              if p["container"] == h1.name}
+    assert listed == {"coder", "idle"}
+    # (What the table says of such an outcome: test_the_table_of_a_rollback_names_the_image_it_is_back_on.)
+
+
+def test_the_table_of_a_rollback_names_the_image_it_is_back_on(monkeypatch, capsys, tmp_path):
+    """Without --json: the row says `rolled back` and the old image. The table is printed from the
+    same outcome the JSON above is, so the fake backend (tests/fakebackend.py) proves it in
+    milliseconds, where a second real failed upgrade took two boots and three helpers."""
+    from fakebackend import FakeBackend, FakeInstance, container_state
+    from fakefleet import cli_on
+    from hermesctl.backends.docker import backup
+    from hermesctl.engine import upgrade as engine
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(engine, "POLL_S", 0.001)
+    manifest = {"profiles": [{"name": "coder", "desired_state": "running"}], "files": {}}
+
+    def fake_backup(endpoint, ref, out_dir, **kwargs):
+        path = Path(out_dir) / f"backup-{ref}.tar.gz"
+        path.write_text("x")
+        return backup.BackupResult(path, manifest, "0" * 64)
+    monkeypatch.setattr(engine.backup, "create_backup", fake_backup)
+    monkeypatch.setattr(engine.backup, "read_manifest", lambda path: manifest)
+    monkeypatch.setattr(engine, "put_back", lambda data, made_: [])
+    failing = FakeInstance("hermes-1", new_states=[container_state("exited", healthcheck=False, exit_code=3)])
+    code, out, err = cli_on(FakeBackend([failing]), monkeypatch, capsys)(
+        "upgrade", "hermes-1", "--image", "hermes-agent:bad", "--backup-dir", str(tmp_path / "b"),
+        "--timeout", "0.2", "--settle", "0")
+    assert code == 1, err + out
+    [row] = [line for line in out.splitlines() if line.startswith("hermes-1")]
+    assert "rolled back" in row and "hermes-agent:old" in row and "exited with code 3" in row, out
+
+
 def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, upgrade_images, tmp_path):
     project, fleet, compose, env = compose_fleet
     old, new, _ = upgrade_images
     h1, h2 = fleet["hermes-1"], fleet["hermes-2"]
-    assert hermesctl("--project", project, "profile", "create", "hermes-1:coder", "--start").code == 0
-    assert hermesctl("--project", project, "profile", "create", "hermes-2:idle").code == 0
-    before = {c.name: _settings(c) for c in (h1, h2)}
+    assert _container(docker_client, h1.name).attrs["Config"]["Image"] == old, "the fleet is not at the old image"
+    before = {c.name: _settings(c) for c in (h1, h2)}  # as compose made them (a rollback keeps them)
 
     # Bad input changes nothing: an image that is not there.
     missing = hermesctl("--project", project, "upgrade", "*", "--image", "hermes-agent:wtc-nope",
@@ -127,44 +198,3 @@ def test_upgrade_rolls_through_a_compose_fleet(docker_client, compose_fleet, upg
     # Run again: nothing to do.
     again = hermesctl("--project", project, "upgrade", "*", "--image", new, "--backup-dir", str(tmp_path), "--json")
     assert [o["result"] for o in again.json()["containers"]] == ["already", "already"]
-
-
-def test_failed_upgrade_rolls_back_with_no_data_lost(docker_client, compose_fleet, upgrade_images, tmp_path):
-    project, fleet, compose, env = compose_fleet
-    old, _, bad = upgrade_images
-    h1, h2 = fleet["hermes-1"], fleet["hermes-2"]
-    assert hermesctl("--project", project, "profile", "create", "hermes-1:coder", "--start").code == 0
-    assert hermesctl("--project", project, "profile", "create", "hermes-1:idle").code == 0
-    state_before = sh(h1, "cat /opt/data/profiles/coder/gateway_state.json")
-    assert json.loads(state_before)["desired_state"] == "running"
-
-    # The first container is the canary: its failure stops the run before the batch after it.
-    res = hermesctl("--project", project, "upgrade", "*", "--image", bad, "--backup-dir", str(tmp_path),
-                    "--timeout", "90", "--canary", "1", "--parallel", "2", "--json")
-    assert res.code == 1, res
-    outcomes = {o["container"]: o for o in res.json()["containers"]}
-    assert outcomes[h1.name]["result"] == "rolled back" and outcomes[h1.name]["image"] == old
-    assert "restart" in outcomes[h1.name]["detail"] or "exited" in outcomes[h1.name]["detail"]
-    # Exactly what the failed boot changed was put back, nothing else.
-    assert sorted(outcomes[h1.name]["changed_files_restored"]) == [
-        "profiles/coder/gateway_state.json", "profiles/coder/state.db-wal"]
-    # The upgrade stopped: the second container was not touched.
-    assert outcomes[h2.name]["result"] == "not touched" and outcomes[h2.name]["image"] == old
-    assert outcomes[h2.name]["detail"] == "the canary failed"
-    assert _container(docker_client, h2.name).id == h2.id
-
-    back = _container(docker_client, h1.name)
-    assert back.id == h1.id and back.attrs["Config"]["Image"] == old and back.status == "running"
-    assert not [c for name in (h1.name, h2.name)
-                for c in docker_client.containers.list(all=True, filters={"name": name + "-pre-upgrade"})]
-    # This container's helpers (the daemon may be shared with other runs' helpers).
-    assert not docker_client.containers.list(all=True, filters={"label": f"io.hermes-agent.helper-for={h1.id}"})
-    wait_for(lambda: svstat(back, "coder")["up"], what="coder up after the rollback")
-    assert json.loads(sh(back, "cat /opt/data/profiles/coder/gateway_state.json"))["desired_state"] == "running"
-    assert sh(back, "head -c 4 /opt/data/profiles/coder/state.db-wal 2>/dev/null || true") != "junk"
-    listed = {p["name"] for p in hermesctl("--project", project, "profile", "list", "--json").json()["profiles"]
-              if p["container"] == h1.name}
-    assert listed == {"coder", "idle"}
-    table = hermesctl("--project", project, "upgrade", "hermes-1", "--image", bad, "--timeout", "60",
-                      "--backup-dir", str(tmp_path))
-    assert table.code == 1 and "rolled back" in table.stdout and old in table.stdout

@@ -196,11 +196,16 @@ for _verb in ("start", "stop", "restart"):
 
 @gateway_app.command("status")
 def gateway_status(ctx: typer.Context, targets: List[str] = typer.Argument(..., help="CONTAINER[:PROFILE]"),
+                   direct: bool = typer.Option(False, "--direct", help="ask the containers even when hermesctl serve runs"),
                    json_output: bool = JSON, timeout: Optional[float] = TIMEOUT):
     """Exit 0 when every targeted gateway is up, 3 otherwise (as systemctl is-active); 7 when a
-    targeted container did not answer. A crash-looping gateway is not up (see `ps --help`)."""
+    targeted container did not answer. A crash-looping gateway is not up (see `ps --help`).
+
+    When `hermesctl serve` runs on this host with the same endpoint options and saw every
+    targeted gateway, its live state answers (and says how fresh it is); --direct asks the
+    containers."""
     from hermesctl.cli import reads
-    _exit(ctx, reads.gateway_status(_run(ctx, json_output, timeout), targets))
+    _exit(ctx, reads.gateway_status(_run(ctx, json_output, timeout), targets, direct=direct))
 
 
 @app.command()

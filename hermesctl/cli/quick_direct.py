@@ -38,14 +38,14 @@ def run(opts: dict, targets: list, scope) -> int | None:
         return None
     from hermesctl.config.endpoints import resolve_local
     from hermesctl.core.errors import HermesctlError
-    from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
+    from hermesctl.cli.quick_options import exec_timeout
     try:
         specs = resolve_local(opts["hosts"])
     except HermesctlError:
         return None  # the full CLI says what is wrong with it
     if specs is None:
         return None
-    timeout = float(opts["timeout"][-1]) if opts["timeout"] else DEFAULT_EXEC_TIMEOUT
+    timeout = exec_timeout(opts["timeout"], opts["ps_timeout"])
     try:
         fleet = _fleet(specs, scope, timeout=timeout)
     except HermesctlError as exc:

@@ -12,73 +12,50 @@ runs as if this module did not exist: it prints the errors and asks the containe
 import os
 import sys
 
-_GLOBAL_VALUES = {"-H": "hosts", "--host": "hosts", "-c": "contexts", "--context": "contexts",
-                  "-p": "project", "--project": "project", "--fleet": "fleet_file", "--swarm": "swarm",
-                  "--timeout": "timeout", "--engine": "engine"}
-_GLOBAL_FLAGS = {"--json": "json", "--no-headers": "no_headers"}
-_PS_VALUES = {"--timeout": "timeout"}
+from hermesctl.cli import quick_options
+
+# `ps`'s own options (after the command), as hermesctl.cli.app.ps declares them.
+_PS_VALUES = {"--timeout": "ps_timeout"}
 _PS_FLAGS = {"--json": "json", "--no-headers": "no_headers", "--wide": "wide", "-w": "wide",
              "--quiet": "quiet", "-q": "quiet", "--direct": "direct"}
 
 
 def parse(argv: list[str]) -> dict | None:
-    """The options of a plain `ps` invocation, or None when it is anything else."""
-    opts: dict = {"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None, "engine": None,
-                  "timeout": [], "json": False, "no_headers": False, "wide": False, "quiet": False,
-                  "direct": False, "targets": []}
-    command = None
-    i = 0
+    """The options of a plain `ps` invocation, or None when it is anything else: the global
+    options (hermesctl.cli.quick_options), `ps`'s own (`ps_timeout`: its --timeout), `targets`."""
+    split = quick_options.split(argv)
+    if split is None:
+        return None
+    glob, i = split
+    if i >= len(argv) or argv[i] != "ps":
+        return None
+    opts: dict = {**glob, "ps_timeout": None, "wide": False, "quiet": False, "direct": False, "targets": []}
+    i += 1
     while i < len(argv):
         token = argv[i]
-        values, flags = (_PS_VALUES, _PS_FLAGS) if command else (_GLOBAL_VALUES, _GLOBAL_FLAGS)
-        name, eq, inline = token.partition("=") if token.startswith("--") else (token, "", "")
-        if name in values:
-            if eq:
-                value = inline
-            elif i + 1 < len(argv):
-                i += 1
-                value = argv[i]
-            else:
+        if token in _PS_FLAGS:
+            opts[_PS_FLAGS[token]] = True
+            i += 1
+        elif quick_options.option_name(token) in _PS_VALUES:
+            taken = quick_options.option_value(argv, i)
+            if taken is None or opts[_PS_VALUES[taken[0]]] is not None:  # no value, or given twice
                 return None
-            key = values[name]
-            if isinstance(opts[key], list):
-                opts[key].append(value)
-            elif opts[key] is not None:  # given twice: the full CLI decides
-                return None
-            else:
-                opts[key] = value
-        elif token in flags:
-            opts[flags[token]] = True
+            opts[_PS_VALUES[taken[0]]], i = taken[1], taken[2]
         elif token.startswith("-"):
             return None
-        elif command is None:
-            if token != "ps":
-                return None
-            command = token
         else:
             opts["targets"].append(token)
-        i += 1
-    return opts if command == "ps" else None
+            i += 1
+    return opts
 
 
 def _valid(opts: dict):
     """The parsed targets, or None when any value is one the full CLI would refuse."""
-    from hermesctl.config.endpoint_urls import check_context, check_endpoint
     from hermesctl.core.errors import HermesctlError
-    from hermesctl.model.names import COMPOSE_PROJECT_NAME
     from hermesctl.model.targets import parse_targets
+    if not quick_options.checked(opts) or not quick_options.timeout_ok(opts["ps_timeout"]):
+        return None
     try:
-        for url in opts["hosts"]:
-            check_endpoint(url)
-        for name in opts["contexts"]:
-            check_context(name)
-        for text in opts["timeout"]:
-            if not 0 < float(text) <= 86400:
-                return None
-        if opts["project"] is not None and not COMPOSE_PROJECT_NAME.fullmatch(opts["project"]):
-            return None
-        if opts["engine"] is not None and opts["engine"] not in ("docker", "podman"):
-            return None
         return parse_targets(opts["targets"])
     except (HermesctlError, ValueError):
         return None

@@ -18,8 +18,7 @@ the full CLI prints it, with the same exit code.
 import os
 from dataclasses import dataclass, field
 
-# The global options quick_ps reads, with the same meaning.
-from hermesctl.cli.quick_ps import _GLOBAL_FLAGS, _GLOBAL_VALUES
+from hermesctl.cli import quick_options
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ _JSON = {"--json": ("json", "flag")}
 _TIMEOUT = {"--timeout": ("timeout", "float")}
 _TAIL = {"--tail": ("lines", "int"), "-n": ("lines", "int")}
 GRAMMARS = {
-    ("gateway", "status"): Grammar({**_JSON, **_TIMEOUT}, min_args=1),
+    ("gateway", "status"): Grammar({**_JSON, **_TIMEOUT, "--direct": ("direct", "flag")}, min_args=1),
     ("events",): Grammar(_JSON),
     ("profile", "list"): Grammar({**_JSON, **_TIMEOUT}),
     ("logs",): Grammar({**_TAIL, "--follow": ("follow", "flag"), "-f": ("follow", "flag"),
@@ -53,74 +52,55 @@ DEFAULTS = {("logs",): {"lines": 20}, ("boot-log",): {"lines": 50}, ("usage",): 
 def _value(kind: str, text: str):
     """The value as the full CLI converts it (hermesctl.cli.values), or None: its own
     conversion decides (and reports) anything less plain."""
-    from hermesctl.cli.values import _DECIMAL, _INT
+    from hermesctl.cli.values import _INT
     if kind == "str":
         return text
     if kind == "int":
         return int(text) if _INT.fullmatch(text) else None
-    return float(text) if _DECIMAL.fullmatch(text) else None
+    return quick_options.decimal(text)
 
 
 def parse(argv: list[str]) -> tuple[tuple, dict, dict, list[str]] | None:
     """(command, global options, command options, arguments) of a plain read command, or None."""
-    glob: dict = {"hosts": [], "contexts": [], "project": None, "fleet_file": None, "swarm": None, "engine": None,
-                  "timeout": [], "json": False, "no_headers": False}
+    split = quick_options.split(argv)
+    if split is None:
+        return None
+    glob, i = split
     command: tuple = ()
-    grammar = None
+    while i < len(argv) and command not in GRAMMARS:  # the command's words
+        command += (argv[i],)
+        if argv[i].startswith("-") or not any(c[:len(command)] == command for c in GRAMMARS):
+            return None
+        i += 1
+    if command not in GRAMMARS:
+        return None
+    grammar = GRAMMARS[command]
     opts: dict = {}
     args: list[str] = []
-    i = 0
     while i < len(argv):
         token = argv[i]
-        name, eq, inline = token.partition("=") if token.startswith("--") else (token, "", "")
-        if grammar is None:  # global options (before the command only), then the command's words
-            if not command and name in _GLOBAL_VALUES:
-                if not eq:
-                    if i + 1 >= len(argv):
-                        return None
-                    i += 1
-                    inline = argv[i]
-                key = _GLOBAL_VALUES[name]
-                if isinstance(glob[key], list):
-                    glob[key].append(inline)
-                elif glob[key] is not None:  # given twice: the full CLI decides
-                    return None
-                else:
-                    glob[key] = inline
-            elif not command and token in _GLOBAL_FLAGS:
-                glob[_GLOBAL_FLAGS[token]] = True
-            elif token.startswith("-"):
-                return None
-            else:
-                command += (token,)
-                if command in GRAMMARS:
-                    grammar = GRAMMARS[command]
-                elif not any(c[:len(command)] == command for c in GRAMMARS):
-                    return None
-        elif name in grammar.options:
+        name = quick_options.option_name(token)
+        if name in grammar.options:
             key, kind = grammar.options[name]
             if kind == "flag":
-                if eq:
+                if token != name:  # `--json=…`: the full CLI's to refuse
                     return None
                 opts[key] = True
-            else:
-                if not eq:
-                    if i + 1 >= len(argv):
-                        return None
-                    i += 1
-                    inline = argv[i]
-                value = _value(kind, inline)
-                if value is None or key in opts:
-                    return None
-                opts[key] = value
+                i += 1
+                continue
+            taken = quick_options.option_value(argv, i)
+            if taken is None:
+                return None
+            value, i = _value(kind, taken[1]), taken[2]
+            if value is None or key in opts:
+                return None
+            opts[key] = value
         elif token.startswith("-"):
             return None
         else:
             args.append(token)
-        i += 1
-    if grammar is None or len(args) < grammar.min_args:
-        return None
-    if grammar.max_args is not None and len(args) > grammar.max_args:
+            i += 1
+    if len(args) < grammar.min_args or (grammar.max_args is not None and len(args) > grammar.max_args):
         return None
     if any(opts.get(k) for k in grammar.refuse):
         return None
@@ -130,23 +110,11 @@ def parse(argv: list[str]) -> tuple[tuple, dict, dict, list[str]] | None:
 def _local_run(glob: dict):
     """The Run of the full CLI's main_options for these global options, over local sockets; or
     None when a value is one the full CLI would refuse or the endpoints are not local sockets."""
-    if glob["fleet_file"] or glob["swarm"] or glob["contexts"]:
+    if glob["fleet_file"] or glob["swarm"] or glob["contexts"] or not quick_options.checked(glob):
         return None
-    from hermesctl.config.endpoint_urls import check_endpoint
     from hermesctl.config.endpoints import resolve_local
     from hermesctl.core.errors import HermesctlError
-    from hermesctl.model.names import COMPOSE_PROJECT_NAME
-    from hermesctl.config.settings import DEFAULT_EXEC_TIMEOUT
     try:
-        for url in glob["hosts"]:
-            check_endpoint(url)
-        if glob["project"] is not None and not COMPOSE_PROJECT_NAME.fullmatch(glob["project"]):
-            return None
-        if glob["engine"] is not None and glob["engine"] not in ("docker", "podman"):
-            return None  # the full CLI says which values it takes
-        timeouts = [_value("float", t) for t in glob["timeout"]]
-        if None in timeouts or any(not 0 < t <= 86400 for t in timeouts) or len(timeouts) > 1:
-            return None
         specs = resolve_local(glob["hosts"])
     except HermesctlError:
         return None
@@ -155,7 +123,7 @@ def _local_run(glob: dict):
     from hermesctl.render.plain_output import PlainOutput
     from hermesctl.cli.run import Run
     return Run(out=PlainOutput(json=glob["json"], no_headers=glob["no_headers"]), hosts=glob["hosts"],
-               project=glob["project"], exec_timeout=timeouts[0] if timeouts else DEFAULT_EXEC_TIMEOUT,
+               project=glob["project"], exec_timeout=quick_options.exec_timeout(glob["timeout"]),
                engine=glob["engine"], local=specs)
 
 
@@ -163,7 +131,8 @@ def _body(command: tuple, run, opts: dict, args: list[str]) -> int:
     """The full CLI's command body (hermesctl.cli.app), with the same Run.options."""
     from hermesctl.cli import reads
     if command == ("gateway", "status"):
-        return reads.gateway_status(run.options(opts.get("json", False), opts.get("timeout")), args)
+        return reads.gateway_status(run.options(opts.get("json", False), opts.get("timeout")), args,
+                                    direct=opts.get("direct", False))
     if command == ("events",):
         return reads.events(run.options(opts.get("json", False)), args)
     if command == ("profile", "list"):

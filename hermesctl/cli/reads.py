@@ -18,10 +18,36 @@ if TYPE_CHECKING:  # the run is made above this layer (hermesctl.cli.app, hermes
 SOURCE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
-def gateway_status(run: "Run", targets: list[str]) -> int:
-    from hermesctl.commands.gateway import status
+def gateway_status(run: "Run", targets: list[str], *, direct: bool = False) -> int:
     parsed = parse_targets(targets)  # a bad target is a usage error before any endpoint is contacted
+    if not direct and not run.swarm:
+        status = _served_gateway_status(run, parsed)
+        if status is not None:
+            return status
+    from hermesctl.commands.gateway import status
     return status(run.out, run.fleet(), parsed)
+
+
+def _served_gateway_status(run: "Run", parsed: list) -> int | None:
+    """The answer of a running `hermesctl serve` watching this scope (its ps document, asked once
+    per process: serve.client.ps_from_server), reported by the code a direct answer is; None: the
+    containers are asked."""
+    from hermesctl.serve.client import ps_from_server
+    doc = ps_from_server(run.scope())
+    if doc is None:
+        return None
+    from hermesctl.commands.gateway_served import gateways
+    found = gateways(doc, parsed)
+    if found is None:
+        return None
+    from hermesctl.render.gateway_status import report
+    # As Run.fleet sets it for the fleet serve watches: an ENDPOINT column when it spans several.
+    run.out.several_endpoints = len(doc.get("endpoints") or []) > 1
+    status = report(run.out, found)
+    if not run.out.json:
+        from hermesctl.commands.ps_served import source_note
+        source_note(doc.get("source") or {}, sys.stderr)
+    return status
 
 
 def events(run: "Run", targets: list[str]) -> int:

@@ -13,7 +13,7 @@ from hermesctl.engine.lifecycle import GatewayResult, operate_many, run_locked
 from hermesctl.model.names import normalize_profile
 from hermesctl.model.targets import Target, is_glob
 from hermesctl.render.gateway_results import render
-from hermesctl.render.plain_table import duration, state_cell
+from hermesctl.render.gateway_status import GatewayStatus, report
 
 if TYPE_CHECKING:
     from hermesctl.render.output import Output
@@ -28,25 +28,15 @@ def lifecycle(out: "Output", fleet: Fleet, verb: str, targets: list[Target], *, 
 
 
 def status(out: "Output", fleet: Fleet, targets: list[Target]) -> ExitStatus:
-    """Like `systemctl is-active`: 0 when every targeted gateway is up, 3 otherwise."""
-    selections = fleet.select(targets)
-    rows, doc = [], []
-    all_up = True
-    for sel in selections:
+    """Each selected gateway as its container answers now (render.gateway_status reports it)."""
+    gateways = []
+    for sel in fleet.select(targets):
         for p in sel.profiles:
             slot = sel.snapshot.slots[p]
-            up = slot.run_state == "up"  # the judgment ps makes (models.Slot.run_state)
-            all_up &= up
-            pid = slot.status.pid if slot.status else None
-            uptime = slot.status.seconds if slot.status and slot.status.up else None
-            rows.append([f"{sel.container.name}:{p}", state_cell(slot.run_state), pid, duration(uptime)])
-            doc.append({"endpoint": sel.container.endpoint, "container": sel.container.name,
-                        "profile": p, "state": slot.run_state, "up": up, "pid": pid, "uptime_s": uptime})
-    if out.json:
-        out.document("gateway-status", {"gateways": doc, "all_up": all_up})
-    else:
-        out.print(out.table(["TARGET", "STATE", "PID", "UPTIME"], rows, endpoints=[d["endpoint"] for d in doc]))
-    return ExitStatus.OK if all_up else ExitStatus.NOT_RUNNING
+            s = slot.status
+            gateways.append(GatewayStatus(sel.container.endpoint, sel.container.name, p, slot.run_state,
+                                          s.pid if s else None, s.seconds if s and s.up else None))
+    return report(out, gateways)
 
 
 def _explicit(fleet: Fleet, targets: list[Target]):

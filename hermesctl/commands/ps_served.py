@@ -73,13 +73,17 @@ def render(doc: dict, targets: list[Target], *, json_output: bool, wide: bool, q
     ps_rows.print_plain(mine, json_output=json_output, quiet=quiet, wide=wide, no_headers=no_headers,
                         nodes=(doc.get("scope") or {}).get("swarm") is not None, stdout=stdout)
     if not json_output and not quiet:
-        source = mine["source"]
-        age = source.get("age_s")
-        note = (f"(from hermesctl serve at {source.get('socket')}, {age if age is not None else '?'} s old;"
-                " --direct asks the containers)")
-        stderr.write(ansi([[(printable(note), "dim")]], colour=wants_colour(stderr)))
+        source_note(mine["source"], stderr)
     ps_rows.print_warnings(mine, stderr)
     return ps_rows.exit_status(mine)
+
+
+def source_note(source: dict, stderr) -> None:
+    """Where a served answer came from and how old it is (every command serve answers says it)."""
+    age = source.get("age_s")
+    note = (f"(from hermesctl serve at {source.get('socket')}, {age if age is not None else '?'} s old;"
+            " --direct asks the containers)")
+    stderr.write(ansi([[(printable(note), "dim")]], colour=wants_colour(stderr)))
 
 
 def show(out, doc: dict, targets: list[Target], *, wide: bool, quiet: bool) -> ExitStatus | None:

@@ -12,7 +12,7 @@ from hermesctl.backends.docker.inventory import HermesContainer
 from hermesctl.engine import journal
 from hermesctl.model.slots import Slot
 from hermesctl.model.targets import Target, match_profiles
-from hermesctl.render.ps_rows import GatewayRow, document, endpoints_asked
+from hermesctl.render.ps_rows import NO_SLOT, ORPHANED, GatewayRow, document, endpoints_asked
 
 if TYPE_CHECKING:
     from hermesctl.backends.docker.streams import LiveFleet
@@ -23,7 +23,7 @@ def gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRo
     s, st = slot.status, slot.state
     return GatewayRow(
         endpoint=c.endpoint, container=c.name, service=c.service, profile=slot.profile,
-        state="orphaned" if orphans else slot.run_state, pid=s.pid if s else None, orphan_pids=orphans or None,
+        state=ORPHANED if orphans else slot.run_state, pid=s.pid if s else None, orphan_pids=orphans or None,
         uptime_s=s.seconds if s and s.up else None,
         wanted=None if s is None else ("up" if s.wanted_up else "down"),
         crash_looping=slot.crash_looping, parked=slot.parked,
@@ -32,9 +32,6 @@ def gateway_row(c: HermesContainer, slot: Slot, orphans: list[int]) -> GatewayRo
         gateway_state="corrupt" if st and st.corrupt else (st.gateway_state if st else None),
         desired_state=st.desired_state if st else None,
         platforms=slot.platforms if st else None, health=c.health, engine=c.engine)
-
-
-NO_SLOT = "no slot"
 
 
 def _unslotted_row(c: HermesContainer, profile: str) -> GatewayRow:

@@ -7,7 +7,6 @@ equals `hermes insights` there, and a row for more is the sum of what insights s
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from hermesctl.core.errors import UsageError
 
@@ -47,6 +46,7 @@ def parse_since(text: str, *, now: float | None = None) -> Window:
         return Window(seconds=seconds, text=text)
     if not text.isascii() or not text.isprintable() or len(text) > 40:
         raise UsageError("--since: give 30m, 24h, 7d, 2w or a date such as 2026-05-01")
+    from datetime import datetime, timezone  # here: only a date needs it, not `24h` (usage's start)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

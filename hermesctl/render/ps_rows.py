@@ -16,6 +16,10 @@ from hermesctl.render.documents import document_text
 from hermesctl.render.plain_table import ansi, duration, layout, platforms_summary, printable, state_cell, wants_colour
 
 SCHEMA = "hermesctl.ps/v1"
+# A row's state that is not its gateway's own (models.Slot.run_state): a profile with no slot yet,
+# and a gateway with processes outside its supervisor (which hides its run_state).
+NO_SLOT = "no slot"
+ORPHANED = "orphaned"
 
 
 @dataclass

@@ -90,7 +90,8 @@ class _Zygote:
             self.next_id += 1
             ident = str(self.next_id)
             self.waiting[ident] = call
-            request = {"id": ident, "args": args, "env": env, "cwd": cwd, "stdout": out.name, "stderr": err.name}
+            request = {"id": ident, "args": args, "env": env, "cwd": cwd, "stdout": out.name, "stderr": err.name,
+                       "umask": _umask()}
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
         return ZygoteCall(self, ident, call, args, out.name, err.name)
 
@@ -161,6 +162,13 @@ class ZygoteCall:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (os.umask can only set): a call forked by
+    the zygote gets the caller's, as a subprocess would (tests of files' modes set their own)."""
+    with open("/proc/self/status") as fh:
+        return int(next(line for line in fh if line.startswith("Umask:")).split()[1], 8)
 
 
 def _read_text(path: str) -> str:
