@@ -233,8 +233,8 @@ def test_ps_shows_booting_and_unhealthy_containers(containers, tmp_path):
     # unhealthy, and the broken gateway judged a crash loop: on a loaded host its `exit 1` script
     # spends long enough `up` that a table taken before its third death could show it up
     wait_for(lambda: '"unhealthy"' in (doc := hermesctl("ps", "--json", sick.name)).stdout and any(
-        g["profile"] == "broken" and g["crash_looping"] for g in doc.json()["gateways"]), interval=1.0,
-        what="unhealthy, crash loop")  # each look: a CLI run and an exec per container
+        g["profile"] == "broken" and g["crash_looping"] for g in doc.json()["gateways"]),
+        what="unhealthy, crash loop")  # every 0.5 s: a look every second can keep meeting the 1 s restart's `up`
     table = hermesctl("ps", sick.name)
     assert f"{sick.name} (unhealthy)" in table.stdout and table.code == 3
 
