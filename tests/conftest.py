@@ -10,7 +10,7 @@ import os
 import pytest
 
 from support.containers import (QUICK_HEALTH, Containers, containers, module_containers, sh,  # noqa: F401
-                                svstat, wait_for, wait_ready)
+                                profile_archive, put_profiles, svstat, wait_for, wait_in, wait_ready)
 from support.daemons import SWARM_BAD, SWARM_NEXT, second_dockerd, swarm_cluster  # noqa: F401
 from support.images import (UPGRADE_BAD, UPGRADE_NEVER_HEALTHY, UPGRADE_NEXT, UPGRADE_QUICK_HEALTH,  # noqa: F401
                             UPGRADE_UNHEALTHY, docker_client, full_image, hermes_image, upgrade_images)

@@ -32,8 +32,8 @@ LONG_FILES = {  # seconds from junit of a clean-clone Docker half (2026-12-07, 4
     "tests/test_faults.py": 107,
     "tests/test_cli_profiles_logs.py": 94,   # + the read commands on both paths (~8 s)
     "tests/test_image_hostile.py": 82,       # 100 interrupted event streams
-    "tests/test_usage.py": 80,
-    "tests/test_image_upstream.py": 79,
+    "tests/test_usage.py": 59,               # (est.)
+    "tests/test_image_upstream.py": 58,      # (est.)
     "tests/test_upgrade.py": 48,             # one compose fleet (est.)
     "tests/test_image_gateways.py": 69,
     "tests/test_podman.py": 67,              # a Podman service, the image loaded, a compose fleet on it
@@ -45,12 +45,12 @@ LONG_FILES = {  # seconds from junit of a clean-clone Docker half (2026-12-07, 4
     "tests/test_image_full.py": 50,          # 19 boots, a browser (waits for the full image's build)
     "tests/test_gateway_e2e.py": 48,         # two real gateways on the full image, stand-ins on its loopback
     "tests/test_serve_usage.py": 41,
-    "tests/test_hostile_container.py": 39,
+    "tests/test_hostile_container.py": 30,   # (est.)
     "tests/test_backup_restore.py": 25,      # (est.)
     "tests/test_serve.py": 37,
     "tests/test_probe.py": 37,               # a model stand-in, two gateways probed; doctor over two containers
     "tests/test_fault_script.py": 35,        # one test: without this line it was handed out last
-    "tests/test_hostile_input.py": 32,
+    "tests/test_hostile_input.py": 18,       # (est.)
     "tests/test_serve_page.py": 29,          # one test: Chromium at three widths
 }
 

@@ -1,5 +1,7 @@
 """Bad input: one clear line, a distinct exit code, nothing changed. And doctor."""
-from conftest import hermesctl, sh, svstat, wait_for
+import pytest
+
+from conftest import hermesctl, profile_archive, put_profiles, sh, svstat, wait_in
 
 
 def snapshot(c):
@@ -35,10 +37,17 @@ def test_bad_input_exit_codes_and_nothing_changes(containers, docker_client):
     assert not svstat(c, "coder")["up"]  # the mixed valid/invalid start did nothing
 
 
-def test_stopped_container_daemon_down_and_foreign_container(containers, docker_client):
-    c = containers.start("stopd")
-    c.stop(timeout=10)
-    res = hermesctl("gateway", "start", f"{c.name}:default")
+@pytest.fixture(scope="module")
+def exited(module_containers, docker_client):
+    """A Hermes container whose main program was killed by SIGTERM: its last exit is 143 (a
+    doctor finding), and it is a container that is not running (a target that cannot start)."""
+    c = module_containers.start("doc143", command=["sh", "-c", "sleep 2; kill -TERM $$"], wait=False)
+    assert docker_client.api.wait(c.id, timeout=60)["StatusCode"] == 143
+    return c
+
+
+def test_stopped_container_daemon_down_and_foreign_container(exited, containers, docker_client):
+    res = hermesctl("gateway", "start", f"{exited.name}:default")
     assert res.code == 5 and "not running" in res.stderr
     res = hermesctl("ps", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert res.code == 69 and "cannot reach the Docker daemon" in res.stderr
@@ -52,27 +61,26 @@ def test_stopped_container_daemon_down_and_foreign_container(containers, docker_
         foreign.remove(force=True)
 
 
-def test_doctor_finds_each_pitfall_and_fixes_the_safe_ones(containers, docker_client):
+def test_doctor_finds_each_pitfall_and_fixes_the_safe_ones(exited, containers, docker_client):
     shared = containers.volume("shared")
     a = containers.start("doca", volume=shared)
     b = containers.start("docb", volume=shared)
-    sh(a, "hermes profile create loop >/dev/null; hermes profile create porty >/dev/null; "
-          "hermes profile create porty2 >/dev/null; mkdir /opt/data/profiles/stray")
+    # porty and porty2 are byte copies of the hermes-made loop (one hermes start, not three).
+    sh(a, "hermes profile create loop >/dev/null && mkdir /opt/data/profiles/stray")
+    put_profiles(a, profile_archive(a, "loop"), ["porty", "porty2"])
     sh(a, "touch /opt/data/profiles/loop/root-file", user="root")
     env = "API_SERVER_ENABLED=true\nAPI_SERVER_HOST=127.0.0.1\nAPI_SERVER_PORT=8652\nAPI_SERVER_KEY=0123456789abcdef0123\n"
     sh(a, f"printf '{env}' > /opt/data/profiles/porty/.env; printf '{env}' > /opt/data/profiles/porty2/.env")
     assert hermesctl("gateway", "start", f"{a.name}:porty").code == 0
-    health = "python3 -c \"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8652/health').status)\""
-    wait_for(lambda: sh(a, health, check=False).strip() == "200", timeout=60, what="porty serving")
+    health = ('python3 -c "import urllib.request as u; '
+              'assert u.urlopen(\\"http://127.0.0.1:8652/health\\", timeout=5).status == 200" 2>/dev/null')
+    wait_in(a, health, timeout=60, what="porty serving")
     hermesctl("gateway", "start", f"{a.name}:porty2", "--settle", "3")
     # A slow machine takes a while to fail the bind: wait until s6 has parked it (exit 78).
-    wait_for(lambda: (lambda st: not st["up"] and st["exitcode"] == 78)(svstat(a, "porty2")), timeout=60,
-             what="porty2 parked")
-    # A main program killed by SIGTERM: the container's last exit is 143.
-    exited = containers.start("doc143", command=["sh", "-c", "sleep 2; kill -TERM $$"], wait=False)
-    assert docker_client.api.wait(exited.id, timeout=60)["StatusCode"] == 143
+    wait_in(a, "/command/s6-svstat -o up,exitcode /run/service/gateway-porty2 | grep -qx \"false 78\"", timeout=60,
+            what="porty2 parked")
 
-    res = hermesctl("doctor", f"{containers.name('doc')}*", "--json")
+    res = hermesctl("doctor", a.name, b.name, exited.name, "--json")
     assert res.code == 1, res
     findings = res.json()["findings"]
     problems = {(f["container"], f["check"]) for f in findings if not f["ok"]}

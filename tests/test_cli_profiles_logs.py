@@ -1,12 +1,16 @@
-"""hermesctl profile / logs / boot-log / exec against real containers."""
+"""hermesctl profile / logs / boot-log / exec against real containers.
+
+The Docker half of CI is CPU-bound: the log tests and ps --watch share two containers (`pair`),
+each test with its own profiles, and waits run inside the container, one exec each (`wait_in`)."""
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from cli_modules import run_cli
-from conftest import ROOT, hermesctl, hermesctl_until_interrupted, sh, svstat, wait_for, wait_ready
+from conftest import (close_and_collect, hermesctl, hermesctl_until_interrupted, popen_hermesctl, sh, svstat, wait_in,
+                      wait_ready)
 
 
 def test_profile_create_list_delete_as_hermes(containers):
@@ -28,14 +32,21 @@ def test_profile_create_list_delete_as_hermes(containers):
     assert hermesctl("profile", "delete", f"{c.name}:starter").code == 2  # no -y, not interactive
 
 
-def test_logs_interleave_with_prefixes(containers):
-    a, b = containers.start("loga", wait=False), containers.start("logb", wait=False)  # side by side
+@pytest.fixture(scope="module")
+def pair(module_containers):
+    a, b = module_containers.start("loga", wait=False), module_containers.start("logb", wait=False)  # side by side
     wait_ready(a)
     wait_ready(b)
+    return module_containers, a, b
+
+
+def test_logs_interleave_with_prefixes(pair):
+    containers, a, b = pair
     for c in (a, b):
         assert hermesctl("profile", "create", f"{c.name}:talk", "--start").code == 0
-        wait_for(lambda: "No messaging platforms" in sh(c, "cat /opt/data/logs/gateways/talk/current"),
-                 timeout=60, what="gateway output")
+    for c in (a, b):  # both gateways start side by side
+        wait_in(c, 'grep -q "No messaging platforms" /opt/data/logs/gateways/talk/current 2>/dev/null',
+                timeout=60, what="gateway output")
     res = hermesctl("logs", f"{containers.name('log')}*:talk", "-n", "5")
     assert res.code == 0, res
     lines = res.stdout.splitlines()
@@ -64,8 +75,8 @@ def _reads_print_alike_on_both_paths(pattern: str, one: str) -> None:
     modules.unlink(missing_ok=True)
 
 
-def test_logs_follow_until_ctrl_c_and_leave_nothing_running(containers):
-    c = containers.start("follow")
+def test_logs_follow_until_ctrl_c_and_leave_nothing_running(pair):
+    _, c, _ = pair
     assert hermesctl("profile", "create", f"{c.name}:f", "--start").code == 0
     current = "/opt/data/logs/gateways/f/current"
     seen = {}
@@ -78,9 +89,9 @@ def test_logs_follow_until_ctrl_c_and_leave_nothing_running(containers):
         seen["before_rotation"] = int(sh(c, f"wc -l < {current}"))
         # Force s6-log to rotate (SIGALRM): current becomes an @archive and starts empty.
         sh(c, "/command/s6-svc -a /run/service/gateway-f/log")
-        wait_for(lambda: sh(c, "ls /opt/data/logs/gateways/f | grep -c '^@'").strip() != "0", what="rotation")
+        wait_in(c, "ls /opt/data/logs/gateways/f | grep -q ^@", what="rotation")
         sh(c, "/command/s6-svc -t /run/service/gateway-f")  # lines into the new current
-        wait_for(lambda: int(sh(c, f"wc -l < {current}")) > 3, what="new current")
+        wait_in(c, f"[ $(wc -l < {current}) -gt 3 ]", what="new current")
         time.sleep(2)
 
     res = hermesctl_until_interrupted(["logs", "-f", "-n", "1", f"{c.name}:f"], during)
@@ -89,8 +100,7 @@ def test_logs_follow_until_ctrl_c_and_leave_nothing_running(containers):
     # Lines written after the rotation reached the follower too.
     new_lines = sh(c, f"cat {current}").splitlines()
     assert seen["before_rotation"] > 0 and new_lines and new_lines[-1].split(" ", 2)[-1] in res.stdout
-    wait_for(lambda: sh(c, "pgrep -f '^tail -n 1 -F' || echo none").strip() == "none", timeout=10,
-             what="remote tail gone")
+    wait_in(c, '! pgrep -f "^tail -n 1 -F"', timeout=10, what="remote tail gone")
 
 
 def test_boot_log_and_exec(containers):
@@ -108,12 +118,13 @@ def test_boot_log_and_exec(containers):
     assert res.code == 3 and res.stdout.strip() == "hermes"
 
 
-def test_ps_watch_redraws_until_ctrl_c(containers):
-    c = containers.start("watch")
+def test_ps_watch_redraws_until_ctrl_c(pair):
+    _, _, c = pair
 
     def during():
         time.sleep(2)
-        sh(c, "hermes profile create watched >/dev/null")  # appears in a later frame
+        # appears in a later frame: ps lists a profile by its SOUL.md (slot or not), no hermes start to make it
+        sh(c, "mkdir /opt/data/profiles/watched && echo soul > /opt/data/profiles/watched/SOUL.md")
         time.sleep(2)
 
     res = hermesctl_until_interrupted(["ps", "--watch", "--interval", "0.5", c.name], during)
@@ -124,10 +135,10 @@ def test_ps_watch_redraws_until_ctrl_c(containers):
 def test_logs_follow_ends_when_its_container_stops(containers):
     c = containers.start("followstop")
     assert hermesctl("profile", "create", f"{c.name}:s", "--start").code == 0
-    proc = subprocess.Popen([sys.executable, "-m", "hermesctl", "logs", "-f", f"{c.name}:s"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # forked from the pre-imported zygote (an interpreter start and the CLI's imports saved)
+    proc = popen_hermesctl("logs", "-f", f"{c.name}:s")
     time.sleep(3)
     c.stop(timeout=5)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 1
-    assert "log stream ended" in err and f"{c.name}:s | " in out
+    res = close_and_collect(proc, timeout=30)
+    assert res.code == 1, res
+    assert "log stream ended" in res.stderr and f"{c.name}:s | " in res.stdout

@@ -59,9 +59,16 @@ def test_env_values_reach_hermes_exactly_and_are_never_printed(containers, tmp_p
     assert "SMTP_PASS=new-pass-123456" in shown.stdout, shown
 
 
+@pytest.fixture(scope="module")
+def refusing(module_containers):
+    """One container for the refusal tests: each applies A=1 (the first creates `coder`, the
+    others find it so), then its refused value must leave that .env byte for byte."""
+    return module_containers.start("refusing")
+
+
 @pytest.mark.parametrize("value", ["x\rINJECTED_KEY=y", "x\0y", "x\nINJECTED_KEY=y", "${HOME}"])
-def test_dangerous_fleet_values_are_refused_and_env_unchanged(containers, tmp_path, value):
-    c = containers.start("envbad")
+def test_dangerous_fleet_values_are_refused_and_env_unchanged(refusing, tmp_path, value):
+    c = refusing
     assert hermesctl("apply", "-f", str(fleet_file(tmp_path, c.name, {"A": "1"}))).code == 0
     before = digest(c)
     res = hermesctl("apply", "-f", str(fleet_file(tmp_path, c.name, {"A": value, "B": "2"})))
@@ -70,10 +77,10 @@ def test_dangerous_fleet_values_are_refused_and_env_unchanged(containers, tmp_pa
     assert digest(c) == before and "INJECTED_KEY" not in sh(c, f"cat {ENV_PATH}")
 
 
-def test_in_container_writer_refuses_control_characters_before_writing(containers, tmp_path):
+def test_in_container_writer_refuses_control_characters_before_writing(refusing, tmp_path):
     """The second line of defence: hermes-slots set-env itself, given a CR through the exec
     environment, and the module given a NUL (which no environment can carry)."""
-    c = containers.start("envtool")
+    c = refusing
     assert hermesctl("apply", "-f", str(fleet_file(tmp_path, c.name, {"A": "1"}))).code == 0
     before = digest(c)
     res = c.exec_run(["/opt/hermes/docker/hermes-slots", "set-env", "coder", "A", "B"], user="hermes",

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import sh, svstat, wait_for
+from conftest import sh, svstat, wait_in
 from test_image_init import run_once
 
 HERMES = "/opt/data"
@@ -18,15 +18,32 @@ def boot_log(c):
     return sh(c, f"cat {HERMES}/logs/container-boot.log")
 
 
+def up(*profiles: str) -> str:
+    """A wait_in condition: every named profile's gateway is up."""
+    return " && ".join(f"/command/s6-svstat -o up /run/service/gateway-{p} | grep -qx true" for p in profiles)
+
+
 def recreate(containers, old, hint, volume, **kwargs):
     old.remove(force=True)
     return containers.start(hint, volume=volume, **kwargs)
 
 
+# The container env of point 9 (the default gateway runs and serves the API) is an ordinary
+# running container for points 1 and 5 too: one boot and one gateway start for the three.
+API_ENV = {"API_SERVER_ENABLED": "true", "API_SERVER_HOST": "127.0.0.1", "API_SERVER_PORT": "8642",
+           "API_SERVER_KEY": "k" * 32, "HERMES_GATEWAY_BOOTSTRAP_STATE": "running"}
+
+
+@pytest.fixture(scope="module")
+def running(module_containers):
+    c = module_containers.start("running", env=API_ENV)
+    wait_in(c, up("default"), what="default gateway up")
+    return c
+
+
 # 1. A privilege-dropping `hermes` for root execs.
-def test_root_exec_of_hermes_runs_as_hermes_and_the_gateway_keeps_running(containers):
-    c = containers.start("rootexec", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
-    wait_for(lambda: svstat(c, "default")["up"], what="default gateway up")
+def test_root_exec_of_hermes_runs_as_hermes_and_the_gateway_keeps_running(running):
+    c = running
     pid = svstat(c, "default")["pid"]
     # As root, the Docker default: the wrapper first on PATH drops to hermes.
     result = c.exec_run(["hermes", "config", "set", "display.compact", "true"])
@@ -79,7 +96,7 @@ def test_boots_without_cap_chown_and_warns(containers):
     assert "profile=coder prior_state=None action=registered" in boot_log(c)
     assert svstat(c, "coder")["up"] is False  # supervised, down as it was
     sh(c, "/command/s6-svc -u /run/service/gateway-coder")
-    wait_for(lambda: svstat(c, "coder")["up"], what="coder up without CAP_CHOWN")
+    wait_in(c, up("coder"), what="coder up without CAP_CHOWN")
 
 
 # 4. cont-init as s6-overlay runs it.
@@ -97,8 +114,8 @@ def test_every_cont_init_script_runs_then_the_behaviour_decides(docker_client, h
 
 
 # 5. Login shells and install identity.
-def test_login_shell_install_identity_and_private_tmp(containers):
-    c = containers.start("identity")
+def test_login_shell_install_identity_and_private_tmp(running):
+    c = running
     assert sh(c, "bash -l -c 'python3 -c \"import aiohttp, sys; print(sys.prefix)\"'").strip() == "/opt/hermes/.venv"
     assert "Install method: docker" in sh(c, "hermes --version")
     env = dict(l.split("=", 1) for l in sh(c, "env").splitlines() if "=" in l)
@@ -108,11 +125,30 @@ def test_login_shell_install_identity_and_private_tmp(containers):
     assert sh(c, "cat /opt/hermes/.install_method").strip() == "docker"
 
 
-def test_a_stale_install_stamp_in_the_volume_is_removed(containers):
-    volume = containers.volume("stamp")
-    c = containers.start("stamp1", volume=volume)
-    sh(c, f"echo docker > {HERMES}/.install_method")
-    c = recreate(containers, c, "stamp2", volume)
+# Points 5 (the stamp) and 8 (auth bootstrap, multiplex): what one container leaves in its volume and
+# what the next boot on that volume makes of it. One pair of containers for the three tests: each
+# plants its own state in the first and reads its own outcome in the second (the second's env is
+# the union of theirs: the auth seed and the multiplex switch, neither of which touches the others).
+AUTH_SEED = json.dumps({"providers": {"nous": {"token": "t0"}}})
+
+
+@pytest.fixture(scope="module")
+def reboot(module_containers):
+    volume = module_containers.volume("reboot")
+    c = module_containers.start("reboot1", volume=volume, env={"HERMES_AUTH_JSON_BOOTSTRAP": AUTH_SEED})
+    first = {"modes": sh(c, f"stat -c '%U %a' {HERMES}/auth.json {HERMES}/.env {HERMES}/config.yaml").splitlines(),
+             "auth": json.loads(sh(c, f"cat {HERMES}/auth.json"))}
+    sh(c, f"echo docker > {HERMES}/.install_method")                                       # the stamp
+    sh(c, f"echo '{{}}' > {HERMES}/auth.json && chmod 644 {HERMES}/.env {HERMES}/config.yaml")  # auth
+    sh(c, "hermes profile create coder >/dev/null && /opt/hermes/docker/hermes-slots desire running coder")  # mux
+    c.remove(force=True)
+    again = module_containers.start("reboot2", volume=volume,
+                                    env={"HERMES_AUTH_JSON_BOOTSTRAP": AUTH_SEED, "GATEWAY_MULTIPLEX_PROFILES": "1"})
+    return first, again
+
+
+def test_a_stale_install_stamp_in_the_volume_is_removed(reboot):
+    _, c = reboot
     assert c.exec_run(["test", "-e", f"{HERMES}/.install_method"]).exit_code != 0
 
 
@@ -158,7 +194,7 @@ def test_socket_dri_and_group_add_gids_join_hermes(docker_client, hermes_image, 
 def test_dashboard_container_and_opt_out_run_no_gateways(containers):
     volume = containers.volume("roles")
     c = containers.start("roles1", volume=volume, env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
-    wait_for(lambda: svstat(c, "default")["up"], what="default gateway up")
+    wait_in(c, up("default"), what="default gateway up")
     c.remove(force=True)
     dash = containers.start("roles2", volume=volume, command=("dashboard", "--skip-build", "--no-open"))
     assert "action=skipped reason=dashboard-container" in boot_log(dash)
@@ -169,24 +205,16 @@ def test_dashboard_container_and_opt_out_run_no_gateways(containers):
     assert sh(other, "ls /run/service").split() == ["ctl-agent", "dashboard", "main-hermes"]
 
 
-def test_multiplex_keeps_named_slots_down(containers):
-    volume = containers.volume("mux")
-    c = containers.start("mux1", volume=volume)
-    sh(c, "hermes profile create coder >/dev/null && /opt/hermes/docker/hermes-slots desire running coder")
-    c = recreate(containers, c, "mux2", volume, env={"GATEWAY_MULTIPLEX_PROFILES": "1"})
+def test_multiplex_keeps_named_slots_down(reboot):
+    _, c = reboot
     assert "profile=coder prior_state=running action=registered" in boot_log(c)
     assert svstat(c, "coder")["up"] is False
 
 
-def test_auth_bootstrap_and_modes_every_boot(containers):
-    volume = containers.volume("auth")
-    seed = json.dumps({"providers": {"nous": {"token": "t0"}}})
-    c = containers.start("auth1", volume=volume, env={"HERMES_AUTH_JSON_BOOTSTRAP": seed})
-    assert sh(c, f"stat -c '%U %a' {HERMES}/auth.json {HERMES}/.env {HERMES}/config.yaml").splitlines() == \
-        ["hermes 600", "hermes 600", "hermes 640"]
-    assert json.loads(sh(c, f"cat {HERMES}/auth.json")) == json.loads(seed)
-    sh(c, f"echo '{{}}' > {HERMES}/auth.json && chmod 644 {HERMES}/.env {HERMES}/config.yaml")
-    c = recreate(containers, c, "auth2", volume, env={"HERMES_AUTH_JSON_BOOTSTRAP": seed})
+def test_auth_bootstrap_and_modes_every_boot(reboot):
+    first, c = reboot
+    assert first["modes"] == ["hermes 600", "hermes 600", "hermes 640"]
+    assert first["auth"] == json.loads(AUTH_SEED)
     assert sh(c, f"cat {HERMES}/auth.json").strip() == "{}"   # first boot only
     assert sh(c, f"stat -c '%a' {HERMES}/.env {HERMES}/config.yaml").split() == ["600", "640"]
 
@@ -194,7 +222,7 @@ def test_auth_bootstrap_and_modes_every_boot(containers):
 def test_hermes_controls_the_dashboard_slot(containers):
     c = containers.start("dashctl", env={"HERMES_DASHBOARD": "1"})
     svc = "/run/service/dashboard"
-    wait_for(lambda: sh(c, f"/command/s6-svstat -o up {svc}").strip() == "true", what="dashboard up")
+    wait_in(c, f"/command/s6-svstat -o up {svc} | grep -qx true", what="dashboard up")
     sh(c, f"/command/s6-svc -d {svc} && /command/s6-svwait -D -t 10000 {svc}")
     assert sh(c, f"/command/s6-svstat -o up {svc}").strip() == "false"
     sh(c, f"/command/s6-svc -u {svc} && /command/s6-svwait -u -t 10000 {svc}")
@@ -203,7 +231,8 @@ def test_hermes_controls_the_dashboard_slot(containers):
 
 def test_a_refused_public_dashboard_is_parked_with_one_line(containers):
     c = containers.start("dashpub", env={"HERMES_DASHBOARD": "1", "HERMES_DASHBOARD_HOST": "0.0.0.0"})
-    wait_for(lambda: "service=dashboard action=parked" in boot_log(c), timeout=60, what="dashboard parked")
+    wait_in(c, f"grep -q service=dashboard.action=parked {HERMES}/logs/container-boot.log", timeout=60,
+            what="dashboard parked")
     svc = "/run/service/dashboard"
     deaths = sh(c, f"/command/s6-svdt {svc} | wc -l")
     time.sleep(4)
@@ -214,21 +243,20 @@ def test_a_refused_public_dashboard_is_parked_with_one_line(containers):
 
 
 # 9. What upstream users ask for: named profiles do not inherit container API_SERVER_* settings.
-def test_named_profiles_do_not_inherit_container_api_server_settings(containers):
-    env = {"API_SERVER_ENABLED": "true", "API_SERVER_HOST": "127.0.0.1", "API_SERVER_PORT": "8642",
-           "API_SERVER_KEY": "k" * 32, "HERMES_GATEWAY_BOOTSTRAP_STATE": "running"}
-    c = containers.start("apisrv", env=env)
+def test_named_profiles_do_not_inherit_container_api_server_settings(running):
+    c = running
     # Slots made by hand (hermes-agent's own scripts) and ours behave alike.
     sh(c, "hermes profile create coder >/dev/null && /command/s6-svc -u /run/service/gateway-coder")
     sh(c, "hermes profile create writer >/dev/null && /opt/hermes/docker/hermes-slots adopt writer"
           " && /command/s6-svc -u /run/service/gateway-writer")
-    wait_for(lambda: all(svstat(c, p)["up"] for p in ("coder", "writer", "default")), what="all up")
+    wait_in(c, up("coder", "writer", "default"), what="all up")
 
     def environ(profile):
         pid = svstat(c, profile)["pid"]
         return sh(c, f"tr '\\0' '\\n' < /proc/{pid}/environ")
 
-    wait_for(lambda: "API_SERVER_PORT=8642" in environ("default"), what="default keeps its settings")
+    wait_in(c, "grep -qzx API_SERVER_PORT=8642 /proc/$(/command/s6-svstat -o pid /run/service/gateway-default)/environ",
+            what="default keeps its settings")
     assert "API_SERVER_" not in environ("coder")
     assert "API_SERVER_" not in environ("writer")
     # The default gateway serves the API; the named one did not fight it for the port.

@@ -4,7 +4,9 @@ import hashlib
 import hmac
 import json
 
-from conftest import hermesctl, sh, svstat, wait_for
+import pytest
+
+from conftest import hermesctl, sh, svstat, wait_in
 
 FLEET = """version: 1
 containers:
@@ -41,8 +43,18 @@ def _fleet(tmp_path, name: str, file_value: str = FILE_VALUE):
     return fleet, secret
 
 
-def test_env_and_file_references_are_written_and_never_shown(containers, tmp_path):
-    c = containers.start("refs")
+CODER_UP = "/command/s6-svstat -o up /run/service/gateway-coder | grep -qx true"
+
+
+@pytest.fixture(scope="module")
+def fleet_box(module_containers):
+    """One container for the tests that apply: in file order the first apply (values unset
+    before), the rotation (its own apply first, a no-op after the first test's), the literal."""
+    return module_containers.start("fleet")
+
+
+def test_env_and_file_references_are_written_and_never_shown(fleet_box, tmp_path):
+    c = fleet_box
     fleet, _ = _fleet(tmp_path, c.name)
     env = {"HCT_TEST_OPENROUTER": ENV_VALUE}
 
@@ -74,12 +86,12 @@ def test_env_and_file_references_are_written_and_never_shown(containers, tmp_pat
     assert again.code == 0 and again.json()["changes"] == [], again
 
 
-def test_a_rotated_file_value_is_applied_once_with_one_restart(containers, tmp_path):
-    c = containers.start("rotate")
+def test_a_rotated_file_value_is_applied_once_with_one_restart(fleet_box, tmp_path):
+    c = fleet_box
     fleet, secret = _fleet(tmp_path, c.name)
     env = {"HCT_TEST_OPENROUTER": ENV_VALUE}
     assert hermesctl("apply", "-f", str(fleet), env=env).code == 0
-    wait_for(lambda: svstat(c, "coder")["up"], what="coder up")
+    wait_in(c, CODER_UP, what="coder up")
     before = svstat(c, "coder")["pid"]
 
     secret.write_text("7311:rotated-value-55c0\n")
@@ -96,7 +108,8 @@ def test_a_rotated_file_value_is_applied_once_with_one_restart(containers, tmp_p
     assert res.code == 0, res
     assert [ch["action"] for ch in res.json()["changes"]] == ["set-env", "restart"]
     assert _env_of(c, "coder")["TELEGRAM_BOT_TOKEN"] == "7311:rotated-value-55c0"
-    after = wait_for(lambda: svstat(c, "coder")["up"] and svstat(c, "coder")["pid"], what="coder up again")
+    wait_in(c, CODER_UP, what="coder up again")
+    after = svstat(c, "coder")["pid"]
     assert after != before
     # Once: the next apply finds nothing to do and the gateway keeps running as it is.
     assert hermesctl("apply", "-f", str(fleet), "--json", env=env).json()["changes"] == []
@@ -131,8 +144,8 @@ def test_missing_and_unsafe_references_are_refused_before_any_change(containers,
     assert sh(c, "ls /opt/data/profiles").strip() == ""  # nothing was created by any of them
 
 
-def test_a_literal_that_looks_like_a_secret_is_warned_about(containers, tmp_path):
-    c = containers.start("literal")
+def test_a_literal_that_looks_like_a_secret_is_warned_about(fleet_box, tmp_path):
+    c = fleet_box
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(f"version: 1\ncontainers:\n  {c.name}:\n    profiles:\n      coder:\n        env:\n"
                      "          SLACK_BOT_TOKEN: xoxb-literal-1\n          OPENROUTER_MODEL: m\n")

@@ -49,8 +49,15 @@ def ssh_endpoint(docker_client, hermes_image, tmp_path_factory):
         sshd.remove(force=True)
 
 
-def test_ps_and_gateway_over_ssh(containers, ssh_endpoint):
-    c = containers.start("sshfleet")
+@pytest.fixture(scope="module")
+def ssh_fleet(module_containers):
+    """More containers than sshd accepts connections at once (MaxStartups 10); the first is also
+    the gateway test's (it leaves its default gateway stopped, as the others are)."""
+    return [module_containers.start(f"sshpar{i}") for i in range(12)]
+
+
+def test_ps_and_gateway_over_ssh(ssh_fleet, ssh_endpoint):
+    c = ssh_fleet[0]
     res = hermesctl("-H", ssh_endpoint, "ps", "--json", c.name, env={"DOCKER_HOST": ""})
     assert res.code == 0, res
     rows = res.json()["gateways"]
@@ -62,11 +69,11 @@ def test_ps_and_gateway_over_ssh(containers, ssh_endpoint):
         assert svstat(c, "default")["up"] is up
 
 
-def test_parallel_work_over_ssh_stays_within_sshd_limits(containers, ssh_endpoint):
+def test_parallel_work_over_ssh_stays_within_sshd_limits(ssh_fleet, module_containers, ssh_endpoint):
     """A fleet-wide command fans out; over ssh it must not open more connections than sshd
     accepts at once (MaxStartups 10), or some containers would come back as errors."""
-    fleet = [containers.start(f"sshpar{i}") for i in range(12)]
-    res = hermesctl("-H", ssh_endpoint, "ps", "--json", f"{containers.name('sshpar')}*", env={"DOCKER_HOST": ""})
+    fleet = ssh_fleet
+    res = hermesctl("-H", ssh_endpoint, "ps", "--json", f"{module_containers.name('sshpar')}*", env={"DOCKER_HOST": ""})
     assert res.code == 0, res
     rows = res.json()["gateways"]
     assert sorted(r["container"] for r in rows) == sorted(c.name for c in fleet)

@@ -15,8 +15,8 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, RUN_ID, ctrl_c, hermesctl, sh, wait_for
-from usage_seed import VENV_PYTHON, seed
+from conftest import ROOT, RUN_ID, ctrl_c, hermesctl, profile_archive, put_profiles, sh, wait_for
+from usage_seed import VENV_PYTHON, seed_all
 
 pytestmark = pytest.mark.docker
 
@@ -51,16 +51,20 @@ sys.stdout.write(b"".join(lines).decode()[-65536:])
 """
 
 
+def _profiles(c, names) -> None:
+    """The first made by hermesctl (a hermes start), the others byte copies of it: what is read
+    here is each profile's state.db, written by the seed."""
+    assert hermesctl("profile", "create", f"{c.name}:{names[0]}").code == 0
+    put_profiles(c, profile_archive(c, names[0]), names[1:])
+
+
 @pytest.fixture(scope="module")
 def hostile(module_containers):
     project = f"hct{RUN_ID}uhostile"
     c = module_containers.start("hostile", labels={"com.docker.compose.project": project})
-    for name in ("alpha", "beta", "hostile"):
-        assert hermesctl("profile", "create", f"{c.name}:{name}").code == 0
-    seed(c, "/opt/data/state.db", 400, 31)
-    seed(c, "/opt/data/profiles/alpha/state.db", 300, 32)
-    seed(c, "/opt/data/profiles/beta/state.db", 300, 33)
-    seed(c, "/opt/data/profiles/hostile/state.db", 300, 34)
+    _profiles(c, ("alpha", "beta", "hostile"))
+    seed_all(c, [("/opt/data/state.db", 400, 31), ("/opt/data/profiles/alpha/state.db", 300, 32),
+                 ("/opt/data/profiles/beta/state.db", 300, 33), ("/opt/data/profiles/hostile/state.db", 300, 34)])
     spoiled = c.exec_run([VENV_PYTHON, "-c", SPOIL, "/opt/data/profiles/hostile/state.db", str(VALUE_BYTES)],
                          user="hermes")
     assert spoiled.exit_code == 0, spoiled.output.decode()[-2000:]
@@ -72,11 +76,9 @@ def linked(module_containers):
     """default, alpha and beta seeded, and two symlinks under profiles/ (x -> alpha, y -> beta)."""
     project = f"hct{RUN_ID}ulinked"
     c = module_containers.start("linked", labels={"com.docker.compose.project": project})
-    for name in ("alpha", "beta"):
-        assert hermesctl("profile", "create", f"{c.name}:{name}").code == 0
-    seed(c, "/opt/data/state.db", 300, 41)
-    seed(c, "/opt/data/profiles/alpha/state.db", 200, 42)
-    seed(c, "/opt/data/profiles/beta/state.db", 200, 43)
+    _profiles(c, ("alpha", "beta"))
+    seed_all(c, [("/opt/data/state.db", 300, 41), ("/opt/data/profiles/alpha/state.db", 200, 42),
+                 ("/opt/data/profiles/beta/state.db", 200, 43)])
     sh(c, "ln -s alpha /opt/data/profiles/x && ln -s /opt/data/profiles/beta /opt/data/profiles/y")
     return c, project
 

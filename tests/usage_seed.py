@@ -101,24 +101,47 @@ def seed(container, db_path: str, sessions: int, seed_value: int) -> None:
     if result.exit_code != 0:
         raise AssertionError(f"seeding {db_path} failed: {result.output.decode()[-2000:]}")
 
+
+# SEED_SCRIPT for several databases in one Python start (each start imports hermes: ~0.5 s of
+# CPU on a CPU-bound suite), each run as its own `python -c SEED_SCRIPT PATH SESSIONS SEED`.
+_SEED_MANY = "import sys\nscript, args = sys.argv[1], sys.argv[2:]\nfor i in range(0, len(args), 3):\n" \
+             "    sys.argv = ['-c', *args[i:i + 3]]\n    exec(script, {'__name__': '__main__'})\n"
+
+
+def seed_all(container, dbs: list[tuple[str, int, int]]) -> None:
+    """seed() for each (DB_PATH, SESSIONS, SEED), in one exec: the same databases."""
+    argv = [str(a) for db in dbs for a in db]
+    result = container.exec_run([VENV_PYTHON, "-c", _SEED_MANY, SEED_SCRIPT, *argv],
+                                user="hermes", environment={"HOME": "/opt/data"})
+    if result.exit_code != 0:
+        raise AssertionError(f"seeding {dbs} failed: {result.output.decode()[-2000:]}")
+
 # hermes insights' own report (agent.insights.InsightsEngine.generate, exactly what `hermes
-# insights` prints from) as JSON: python -c INSIGHTS_SCRIPT DAYS [SOURCE], HERMES_HOME set.
+# insights` prints from) as JSON, one line per (DAYS, SOURCE) pair asked, "-" for no source:
+# python -c INSIGHTS_SCRIPT DAYS SOURCE [DAYS SOURCE...], HERMES_HOME set. Several reports in one
+# Python start: each start imports hermes (~1 s of CPU on a CPU-bound suite), the reports are
+# the same whichever process asks.
 INSIGHTS_SCRIPT = r"""
 import json, sys
 from hermes_state import SessionDB
 from agent.insights import InsightsEngine
-db = SessionDB()
-report = InsightsEngine(db).generate(days=int(sys.argv[1]), source=sys.argv[2] if len(sys.argv) > 2 else None)
-db.close()
-print(json.dumps({"overview": report["overview"], "models": report["models"], "empty": report["empty"]}))
+pairs = sys.argv[1:]
+for days, source in zip(pairs[0::2], pairs[1::2]):
+    db = SessionDB()
+    report = InsightsEngine(db).generate(days=int(days), source=None if source == "-" else source)
+    db.close()
+    print(json.dumps({"overview": report["overview"], "models": report["models"], "empty": report["empty"]}))
 """
 
 
-def insights(container, home: str, days: int, source: str | None = None) -> dict:
-    """The real hermes insights' report for one profile home, window and source."""
+def insights(container, home: str, asked: list[tuple[int, str | None]]) -> list[dict]:
+    """The real hermes insights' reports for one profile home, one per (window in days, source)."""
     import json
-    result = container.exec_run([VENV_PYTHON, "-c", INSIGHTS_SCRIPT, str(days), *([source] if source else [])],
+    argv = [str(a) for days, source in asked for a in (days, source or "-")]
+    result = container.exec_run([VENV_PYTHON, "-c", INSIGHTS_SCRIPT, *argv],
                                 user="hermes", environment={"HOME": "/opt/data", "HERMES_HOME": home})
     if result.exit_code != 0:
         raise AssertionError(f"insights failed: {result.output.decode()[-2000:]}")
-    return json.loads(result.output.decode().strip().splitlines()[-1])
+    reports = [json.loads(line) for line in result.output.decode().splitlines() if line.startswith("{")]
+    assert len(reports) == len(asked), result.output.decode()[-2000:]
+    return reports
