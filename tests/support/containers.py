@@ -5,6 +5,7 @@ import time
 import docker
 import pytest
 
+from hermesctl.backends.docker.backup import HELPER_FOR_LABEL
 from support.settings import RUN_ID
 
 
@@ -52,8 +53,16 @@ class Containers:
 
     def cleanup(self) -> None:
         for spec in self.started:
+            container = spec.get_wrapped_container()
+            # Helpers hermesctl made for it (restore, backup) go with it: a test that kills
+            # hermesctl between a helper's create and its start leaves one that nothing else removes.
+            for helper in self.client.containers.list(all=True, filters={"label": f"{HELPER_FOR_LABEL}={container.id}"}):
+                try:
+                    helper.remove(force=True, v=True)
+                except docker.errors.NotFound:
+                    pass
             try:
-                spec.get_wrapped_container().remove(force=True, v=True)
+                container.remove(force=True, v=True)
             except docker.errors.NotFound:
                 pass
         for name in self.volumes:
