@@ -216,11 +216,9 @@ def test_ps_shows_booting_and_unhealthy_containers(containers, tmp_path):
     fast_health = {"test": ["CMD", "/opt/hermes/docker/healthcheck.sh"], "interval": 500_000_000,
                    "timeout": 2_000_000_000, "retries": 1, "start_period": 0}
     sick = containers.start("sick", healthcheck=fast_health)
+    sh(sick, "hermes profile create broken >/dev/null")  # a real profile (a SOUL.md-only one made this flaky)
     # A gateway that dies at once, every time: wanted up, (almost) never up, so the health
-    # check does not flap while a slow start would count as up. Its run script is replaced, so
-    # its profile need only be one to the image (SOUL.md): no hermes start to make it.
-    sh(sick, "mkdir /opt/data/profiles/broken && touch /opt/data/profiles/broken/SOUL.md && "
-             "/opt/hermes/docker/hermes-slots register broken")
+    # check does not flap while a slow start would count as up.
     sh(sick, "printf '#!/bin/sh\\nexit 1\\n' > /run/service/gateway-broken/run.new && chmod +x "
              "/run/service/gateway-broken/run.new && mv /run/service/gateway-broken/run.new /run/service/gateway-broken/run")
     sh(sick, "/command/s6-svc -u /run/service/gateway-broken")
