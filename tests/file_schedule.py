@@ -15,43 +15,41 @@ Only the order and grouping change: every collected test runs exactly once, as b
 """
 from xdist.scheduler import LoadFileScheduling
 
-# Per-unit totals, seconds of one worker, from a full run on this quiet 2-core machine with four
-# workers (junit times per file, the Docker half of scripts/test.sh); only their order matters.
+# Per-unit totals, seconds of one worker, from a clean-clone run of scripts/test.sh's Docker half
+# on this 2-core machine with four workers (junit times per file); only their order matters.
 # Units not listed follow, the ones with the most tests first, so a long file with few tests must
-# be listed or it ends the run. Add a file here when it grows past half a minute. (est.): that
-# run's figure scaled by the file's wall time before/after its containers were cut, measured side
-# by side on one worker (the scheduler sorts by value); the next clean-clone run's replace them.
-LONG_FILES = {  # seconds from junit of a clean-clone Docker half (2026-12-07, 4 workers, images cached)
-    "swarm": 228,                            # one cluster, two stacks, a node unplugged and hung
-    "tests/test_restore_safety.py": 105,     # a swap killed at every step; names, PAX, locks, Ctrl-C (est.)
-    "tests/test_image_supervision.py": 172,  # a dashboard parked at --cpus 0.25
-    "tests/test_cli_gateways.py": 130,
-    "tests/test_fleet_compose.py": 117,
-    "tests/test_alert_pipeline.py": 112,     # a crash loop paged, then aged out (a minute)
-    "tests/test_upgrade_plain.py": 100,      # rollbacks that wait for Docker's verdict (est.)
-    "tests/test_faults.py": 107,
-    "tests/test_cli_profiles_logs.py": 94,   # + the read commands on both paths (~8 s)
-    "tests/test_image_hostile.py": 82,       # 100 interrupted event streams
-    "tests/test_usage.py": 59,               # (est.)
-    "tests/test_image_upstream.py": 58,      # (est.)
-    "tests/test_upgrade.py": 48,             # one compose fleet (est.)
-    "tests/test_image_gateways.py": 69,
-    "tests/test_podman.py": 67,              # a Podman service, the image loaded, a compose fleet on it
-    "tests/test_agent_code.py": 66,          # one test: two containers, three gateways, three chats
-    "tests/test_readme_compose.py": 64,      # the README's lines on one compose fleet, an upgrade
-    "tests/test_fleet_scale.py": 45,         # 20 containers
-    "tests/test_image_boot_load.py": 55,     # 20 boots at --cpus 0.5 (HERMES_BOOT_LOAD_BOOTS=10: the fifty)
-    "tests/test_ssh_endpoint.py": 55,
-    "tests/test_image_full.py": 50,          # 19 boots, a browser (waits for the full image's build)
-    "tests/test_gateway_e2e.py": 48,         # two real gateways on the full image, stand-ins on its loopback
-    "tests/test_serve_usage.py": 41,
-    "tests/test_hostile_container.py": 30,   # (est.)
-    "tests/test_backup_restore.py": 25,      # (est.)
-    "tests/test_serve.py": 37,
-    "tests/test_probe.py": 37,               # a model stand-in, two gateways probed; doctor over two containers
-    "tests/test_fault_script.py": 35,        # one test: without this line it was handed out last
-    "tests/test_hostile_input.py": 18,       # (est.)
-    "tests/test_serve_page.py": 29,          # one test: Chromium at three widths
+# be listed or it ends the run. Add a file here when it grows past half a minute.
+LONG_FILES = {  # 2026-12-07, session 9's clean-clone run (images cached)
+    "swarm": 219,                            # one cluster, two stacks, a node unplugged and hung
+    "tests/test_image_supervision.py": 136,  # a dashboard parked at --cpus 0.25
+    "tests/test_cli_gateways.py": 132,
+    "tests/test_alert_pipeline.py": 111,     # a crash loop paged, then aged out (a minute)
+    "tests/test_restore_safety.py": 110,     # a swap killed at every step; names, PAX, locks, Ctrl-C
+    "tests/test_fleet_compose.py": 108,
+    "tests/test_image_hostile.py": 79,       # 100 interrupted event streams
+    "tests/test_gateway_e2e.py": 75,         # two real gateways on the full image, stand-ins on its loopback
+    "tests/test_upgrade.py": 73,             # one compose fleet
+    "tests/test_image_upstream.py": 67,
+    "tests/test_podman.py": 69,              # a Podman service, the image loaded, a compose fleet on it
+    "tests/test_upgrade_plain.py": 64,       # rollbacks that wait for Docker's verdict
+    "tests/test_image_full.py": 59,          # 19 boots, a browser (waits for the full image's build)
+    "tests/test_agent_code.py": 58,          # one test: two containers, three gateways, three chats
+    "tests/test_ssh_endpoint.py": 56,
+    "tests/test_readme_compose.py": 49,      # the README's lines on one compose fleet, an upgrade
+    "tests/test_usage.py": 46,
+    "tests/test_image_boot_load.py": 46,     # 20 boots at --cpus 0.5 (HERMES_BOOT_LOAD_BOOTS=10: the fifty)
+    "tests/test_cli_profiles_logs.py": 45,   # + the read commands on both paths (~8 s)
+    "tests/test_faults.py": 44,
+    "tests/test_serve_usage.py": 33,
+    "tests/test_fleet_scale.py": 32,         # 20 containers
+    "tests/test_serve.py": 32,
+    "tests/test_fault_script.py": 31,        # one test: without this line it was handed out last
+    "tests/test_hostile_container.py": 28,
+    "tests/test_probe.py": 27,               # a model stand-in, two gateways probed; doctor over two containers
+    "tests/test_image_gateways.py": 22,
+    "tests/test_serve_page.py": 22,          # one test: Chromium at three widths
+    "tests/test_backup_restore.py": 21,
+    "tests/test_hostile_input.py": 12,
 }
 
 # Files whose tests share a session fixture too costly to make twice: one unit of work.
