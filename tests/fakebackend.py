@@ -152,3 +152,25 @@ class FakeBackend(Fleet):
         up = inst.gateways_up if new else ("coder",)
         return SimpleNamespace(booted=inst.booted or not new, slots={
             name: SimpleNamespace(status=SimpleNamespace(up=True, pid=1)) for name in up})
+
+
+def fake_data_steps(monkeypatch, manifest: dict, put_back=lambda data, made: []) -> list:
+    """upgrade's backup and rollback without a daemon: each backup a placeholder file (named by
+    its container and thread, so batches side by side never share one) whose manifest is
+    `manifest`, and `put_back` for the rollback's restore. Returns the refs backed up, in order."""
+    import threading
+    from pathlib import Path
+
+    from hermesctl.backends.docker import backup
+    from hermesctl.engine import upgrade as engine
+    made: list = []
+
+    def create_backup(endpoint, ref, out_dir, **kwargs):
+        path = Path(out_dir) / f"backup-{ref}-{threading.get_ident()}.tar.gz"
+        path.write_text("x")
+        made.append(ref)
+        return backup.BackupResult(path, manifest, "0" * 64)
+    monkeypatch.setattr(engine.backup, "create_backup", create_backup)
+    monkeypatch.setattr(engine.backup, "read_manifest", lambda path: manifest)
+    monkeypatch.setattr(engine, "put_back", put_back)
+    return made

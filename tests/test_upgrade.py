@@ -110,21 +110,12 @@ def test_the_table_of_a_rollback_names_the_image_it_is_back_on(monkeypatch, caps
     """Without --json: the row says `rolled back` and the old image. The table is printed from the
     same outcome the JSON above is, so the fake backend (tests/fakebackend.py) proves it in
     milliseconds, where a second real failed upgrade took two boots and three helpers."""
-    from fakebackend import FakeBackend, FakeInstance, container_state
+    from fakebackend import FakeBackend, FakeInstance, container_state, fake_data_steps
     from fakefleet import cli_on
-    from hermesctl.backends.docker import backup
     from hermesctl.engine import upgrade as engine
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setattr(engine, "POLL_S", 0.001)
-    manifest = {"profiles": [{"name": "coder", "desired_state": "running"}], "files": {}}
-
-    def fake_backup(endpoint, ref, out_dir, **kwargs):
-        path = Path(out_dir) / f"backup-{ref}.tar.gz"
-        path.write_text("x")
-        return backup.BackupResult(path, manifest, "0" * 64)
-    monkeypatch.setattr(engine.backup, "create_backup", fake_backup)
-    monkeypatch.setattr(engine.backup, "read_manifest", lambda path: manifest)
-    monkeypatch.setattr(engine, "put_back", lambda data, made_: [])
+    fake_data_steps(monkeypatch, {"profiles": [{"name": "coder", "desired_state": "running"}], "files": {}})
     failing = FakeInstance("hermes-1", new_states=[container_state("exited", healthcheck=False, exit_code=3)])
     code, out, err = cli_on(FakeBackend([failing]), monkeypatch, capsys)(
         "upgrade", "hermes-1", "--image", "hermes-agent:bad", "--backup-dir", str(tmp_path / "b"),

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fakebackend import FakeBackend, FakeInstance, Interrupt, container_state
+from fakebackend import FakeBackend, FakeInstance, Interrupt, container_state, fake_data_steps
 from fakefleet import cli_on
-from hermesctl.backends.docker import backup
 from hermesctl.core.errors import UsageError
 from hermesctl.core.exit_codes import ExitStatus
 from hermesctl.engine import journal
@@ -28,14 +27,7 @@ def state_dir(tmp_path, monkeypatch):
     # The journal's durability is proven elsewhere (test_engine_faults, test_upgrade_plain's
     # kill -9); here an fsync per step would be most of the time.
     monkeypatch.setattr(journal.os, "fsync", lambda fd: None)
-
-    def fake_backup(endpoint, ref, out_dir, **kwargs):
-        path = Path(out_dir) / f"backup-{ref}-{threading.get_ident()}.tar.gz"
-        path.write_text("x")
-        return backup.BackupResult(path, MANIFEST, "0" * 64)
-    monkeypatch.setattr(engine.backup, "create_backup", fake_backup)
-    monkeypatch.setattr(engine.backup, "read_manifest", lambda path: MANIFEST)
-    monkeypatch.setattr(engine, "put_back", lambda data, made_: [])
+    fake_data_steps(monkeypatch, MANIFEST)
 
 
 def _run(backend, rollout, timeout=0.2):
