@@ -1,15 +1,13 @@
 """Issue 15, items 7, 8 and 9 (container side): a hostile /opt/data layout never stops a boot, a
 held-open exec never outlives its consumer, and the .env writer refuses what UTF-8 cannot carry."""
 import json
-import queue
 import signal
-import threading
-import time
 
 import pytest
 
 from conftest import close_and_collect, hermesctl, popen_hermesctl, second_dockerd, sh, wait_for, wait_ready
 from support.containers import _started_at
+from support.exec_events import ExecStarts
 
 HERMES = "/opt/data"
 LAYOUTS = {
@@ -106,45 +104,6 @@ def _agent_streams(c) -> list[str]:
 
 def _start(url: str, *args: str):
     return popen_hermesctl("-H", url, *args)
-
-
-class ExecStarts:
-    """The container's exec_start events as the daemon pushes them: a wait for hermesctl's exec
-    costs no exec of ours, and sees this run's exec, not a previous run's still ending."""
-
-    def __init__(self, client, container):
-        self.client = client
-        self.found: queue.Queue = queue.Queue()
-        self.stream = client.events(decode=True, filters={"container": container.id, "event": "exec_start"})
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for event in self.stream:
-                self.found.put((event.get("Action", ""), (event.get("Actor") or {}).get("Attributes", {}).get("execID")))
-        except Exception:  # noqa: BLE001 - the stream is closed at the end
-            pass
-
-    def wait_running(self, word: str, timeout: float = 60) -> int:
-        """The pid of the next exec whose command holds word, once its process runs (the daemon
-        announces exec_start before it starts the process, and knows the pid after)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                action, exec_id = self.found.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no exec with {word!r} started within {timeout}s") from None
-            if word in action:
-                break
-        while time.monotonic() < deadline:
-            pid = self.client.api.exec_inspect(exec_id).get("Pid") or 0
-            if pid:
-                return pid
-            time.sleep(0.01)
-        raise AssertionError(f"the exec {action!r} did not run within {timeout}s")
-
-    def close(self) -> None:
-        self.stream.close()
 
 
 def test_100_interrupted_events_and_followers_leave_no_process_in_the_container(lone_daemon, containers):

@@ -3,14 +3,13 @@ traceback: the `hermesctl` command as pip installs it (bin/hermesctl, a launcher
 Python with SIGINT blocked, and bin/hermesctl-start, whose `#!python` line pip rewrites to the
 interpreter's path)."""
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 from conftest import ROOT, installed_launcher, svstat, wait_for
+from support.exec_events import ExecStarts
 
 MOMENTS = [i * 0.04 for i in range(50)]  # 0 to 1.96 s, evenly: the same moments on every run
 # Once `events` streams, every later moment finds it in the same state: waiting on its queue,
@@ -22,37 +21,6 @@ MOMENTS = [i * 0.04 for i in range(50)]  # 0 to 1.96 s, evenly: the same moments
 STREAMING_MOMENTS = 8
 
 
-class WatchStarts:
-    """When the container's `hermes-ctl-agent watch` execs started (Docker's exec_start events,
-    pushed by the daemon: no exec of ours)."""
-
-    def __init__(self, client, container):
-        self.found: queue.Queue = queue.Queue()
-        self.stream = client.events(decode=True, filters={"container": container.id, "event": "exec_start"})
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for event in self.stream:
-                if "hermes-ctl-agent watch" in event.get("Action", ""):
-                    self.found.put(int(event["timeNano"]))
-        except Exception:  # noqa: BLE001 - the stream is closed at the end
-            pass
-
-    def started_between(self, since_ns: int, until_ns: int, settle: float = 0.5) -> bool:
-        """Whether a watch exec started between the two instants (its event may come a little
-        after; the queue is read empty, so an earlier moment's late event is never counted twice)."""
-        deadline, seen = time.monotonic() + settle, False
-        while True:
-            try:
-                seen = since_ns <= self.found.get(timeout=max(0.0, deadline - time.monotonic())) < until_ns or seen
-            except queue.Empty:
-                return seen
-
-    def close(self) -> None:
-        self.stream.close()
-
-
 def test_ctrl_c_at_each_moment_of_start_up_exits_130_without_a_traceback(containers, tmp_path, docker_client):
     c = containers.start("intr", env={"HERMES_GATEWAY_BOOTSTRAP_STATE": "running"})
     wait_for(lambda: svstat(c, "default")["up"], what="default gateway up")
@@ -61,7 +29,7 @@ def test_ctrl_c_at_each_moment_of_start_up_exits_130_without_a_traceback(contain
     # `events` runs until Ctrl-C: every moment finds it at work (start-up, imports, listing the
     # containers, opening the stream, streaming).
     outcomes, streaming = [], 0
-    watches = WatchStarts(docker_client, c)
+    watches = ExecStarts(docker_client, c)
     for after in MOMENTS:
         if streaming >= STREAMING_MOMENTS:
             break
@@ -83,7 +51,7 @@ def test_ctrl_c_at_each_moment_of_start_up_exits_130_without_a_traceback(contain
         assert proc.returncode == 130 or (proc.returncode == -signal.SIGINT and not out and not err), \
             (after, proc.returncode, out, err)
         assert took < 2.0, (after, took)
-        streaming = streaming + 1 if watches.started_between(began_ns, sent_ns) else 0
+        streaming = streaming + 1 if watches.started_between("hermes-ctl-agent watch", began_ns, sent_ns) else 0
     watches.close()
     assert sum(code == 130 for _, code in outcomes) >= len(outcomes) - 5, outcomes
 
